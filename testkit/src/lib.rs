@@ -1,0 +1,22 @@
+//! Test tooling for wsstack: starts the moto AWS emulator on a free loopback port, and puts an
+//! AWS-like proxy in front of it that logs every call (service, operation, read or write) and can
+//! add latency or answer chosen calls with the errors real AWS sends.
+//!
+//! Nothing here is used by the `wsstack` binary itself; it exists so that tests and benchmarks
+//! talk to a real emulator and can count and perturb the calls the real binary makes.
+
+pub mod moto;
+pub mod proxy;
+
+pub use moto::Moto;
+pub use proxy::{Call, Fault, Proxy};
+
+use std::path::PathBuf;
+
+/// The repository root (the workspace that holds this crate).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives one level below the repository root")
+        .to_path_buf()
+}

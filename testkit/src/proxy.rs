@@ -1,0 +1,365 @@
+//! An HTTP proxy in front of the emulator that behaves more like real AWS.
+//!
+//! It logs every call (service, operation, read or write, start and end), can add a fixed latency
+//! per call, and can answer chosen calls with the error real AWS would send, in the wire format of
+//! the request's protocol (awsJson, awsQuery or restJson), so that the SDK parses it into the same
+//! typed error it would get from AWS. It runs on its own thread with its own runtime so that it
+//! serves blocking and async tests alike, and stops when dropped.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+/// One call that went through the proxy.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// Signing name of the service (`iam`, `dynamodb`, `sqs`, `events`, `lambda`, ...).
+    pub service: String,
+    /// Operation name (`CreateQueue`), or `METHOD /path` for REST protocols.
+    pub operation: String,
+    /// Whether the call can change state.
+    pub write: bool,
+    /// Set when the proxy answered with an injected fault instead of forwarding.
+    pub injected: Option<String>,
+    pub status: u16,
+    pub started: Duration,
+    pub ended: Duration,
+}
+
+/// An error to answer instead of forwarding, for the next `times` calls that match.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub service: String,
+    /// Operation to match: the operation name for JSON/query protocols, or a substring of
+    /// `METHOD /path` for REST ones. Empty matches every operation of the service.
+    pub operation: String,
+    pub times: usize,
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl Fault {
+    pub fn new(service: &str, operation: &str, times: usize, status: u16, code: &str, message: &str) -> Fault {
+        Fault {
+            service: service.into(),
+            operation: operation.into(),
+            times,
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    calls: Vec<Call>,
+    faults: VecDeque<Fault>,
+    latency: Duration,
+    /// Fraction of calls (0..=1) answered with a transient error, and the PRNG state for it.
+    transient_rate: f64,
+    rng: u64,
+}
+
+/// A running proxy; stopped when dropped.
+pub struct Proxy {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Start a proxy on a free loopback port that forwards to `upstream` (`http://host:port`).
+    pub fn start(upstream: &str) -> Result<Proxy> {
+        let upstream: hyper::Uri = upstream.parse()?;
+        let state = Arc::new(Mutex::new(State {
+            rng: 0x9e37_79b9_7f4a_7c15,
+            ..State::default()
+        }));
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let (shutdown_tx, mut shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread_state = state.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).expect("proxy listener");
+                let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+                let epoch = Instant::now();
+                loop {
+                    let (stream, _) = tokio::select! {
+                        accepted = listener.accept() => match accepted {
+                            Ok(pair) => pair,
+                            Err(_) => continue,
+                        },
+                        _ = &mut shutdown_rx => break,
+                    };
+                    let state = thread_state.clone();
+                    let client = client.clone();
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            handle(request, state.clone(), client.clone(), upstream.clone(), epoch)
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        Ok(Proxy {
+            addr,
+            state,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    /// Calls that can change state.
+    pub fn writes(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.write).collect()
+    }
+
+    /// Forget the calls logged so far.
+    pub fn clear(&self) {
+        self.state.lock().unwrap().calls.clear();
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state.lock().unwrap().faults.push_back(fault);
+    }
+
+    /// Faults not yet used up.
+    pub fn pending_faults(&self) -> usize {
+        self.state.lock().unwrap().faults.iter().map(|f| f.times).sum()
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
+    /// Answer this fraction of calls (0.0..=1.0) with a transient error (503 or throttling).
+    pub fn set_transient_failure_rate(&self, rate: f64, seed: u64) {
+        let mut state = self.state.lock().unwrap();
+        state.transient_rate = rate;
+        state.rng = seed | 1;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Protocol {
+    AwsJson,
+    AwsQuery,
+    RestJson,
+}
+
+struct Identified {
+    service: String,
+    operation: String,
+    protocol: Protocol,
+    write: bool,
+}
+
+fn identify(parts: &hyper::http::request::Parts, body: &[u8]) -> Identified {
+    // Credential=AKID/20260101/us-east-1/dynamodb/aws4_request
+    let service = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|cred| cred.split('/').nth(3))
+        .unwrap_or("unknown")
+        .to_string();
+    if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
+        let write = !is_read_operation(&operation);
+        return Identified { service, operation, protocol: Protocol::AwsJson, write };
+    }
+    let form = String::from_utf8_lossy(body);
+    if let Some(action) = form.split('&').find_map(|pair| pair.strip_prefix("Action=")) {
+        let operation = action.to_string();
+        let write = !is_read_operation(&operation);
+        return Identified { service, operation, protocol: Protocol::AwsQuery, write };
+    }
+    let method = parts.method.as_str().to_string();
+    let write = !matches!(method.as_str(), "GET" | "HEAD");
+    Identified {
+        service,
+        operation: format!("{} {}", method, parts.uri.path()),
+        protocol: Protocol::RestJson,
+        write,
+    }
+}
+
+fn is_read_operation(operation: &str) -> bool {
+    ["Get", "Describe", "List", "Query", "Scan", "BatchGet", "Head"]
+        .iter()
+        .any(|prefix| operation.starts_with(prefix))
+}
+
+fn error_response(protocol: Protocol, status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let (content_type, body) = match protocol {
+        Protocol::AwsJson => (
+            "application/x-amz-json-1.0",
+            serde_json::json!({"__type": code, "message": message}).to_string(),
+        ),
+        Protocol::RestJson => (
+            "application/json",
+            serde_json::json!({"Type": "User", "message": message, "Message": message}).to_string(),
+        ),
+        Protocol::AwsQuery => (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+            ),
+        ),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("x-amzn-errortype", code)
+        .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response")
+}
+
+/// The transient error a service of this protocol sends under load.
+fn transient_error(protocol: Protocol, service: &str, pick: u64) -> (u16, &'static str) {
+    if pick % 2 == 0 {
+        return (503, "ServiceUnavailable");
+    }
+    match (protocol, service) {
+        (_, "dynamodb") => (400, "ThrottlingException"),
+        (Protocol::AwsQuery, _) => (400, "Throttling"),
+        (Protocol::RestJson, _) => (429, "TooManyRequestsException"),
+        _ => (400, "ThrottlingException"),
+    }
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    state: Arc<Mutex<State>>,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    upstream: hyper::Uri,
+    epoch: Instant,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let started = epoch.elapsed();
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let id = identify(&parts, &body);
+
+    let (latency, injected) = {
+        let mut state = state.lock().unwrap();
+        let mut injected = None;
+        if let Some(index) = state.faults.iter().position(|f| {
+            f.times > 0
+                && f.service == id.service
+                && (f.operation.is_empty() || f.operation == id.operation || (id.protocol == Protocol::RestJson && id.operation.contains(&f.operation)))
+        }) {
+            let fault = &mut state.faults[index];
+            fault.times -= 1;
+            injected = Some((fault.status, fault.code.clone(), fault.message.clone()));
+            if fault.times == 0 {
+                state.faults.remove(index);
+            }
+        } else if state.transient_rate > 0.0 {
+            // xorshift64*: deterministic for a seed, good enough to pick failures.
+            let mut x = state.rng;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            state.rng = x;
+            let draw = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            if (draw >> 11) as f64 / (1u64 << 53) as f64 <= state.transient_rate {
+                let (status, code) = transient_error(id.protocol, &id.service, draw >> 3);
+                injected = Some((status, code.to_string(), "injected transient failure".to_string()));
+            }
+        }
+        (state.latency, injected)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+
+    let (response, injected_code) = match injected {
+        Some((status, code, message)) => (error_response(id.protocol, status, &code, &message), Some(code)),
+        None => {
+            let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let uri: hyper::Uri = format!(
+                "{}://{}{}",
+                upstream.scheme_str().unwrap_or("http"),
+                upstream.authority().expect("upstream has host:port"),
+                path_and_query
+            )
+            .parse()
+            .expect("valid upstream uri");
+            let mut forward = Request::builder().method(parts.method.clone()).uri(uri);
+            for (name, value) in parts.headers.iter() {
+                forward = forward.header(name, value);
+            }
+            let forward = forward.body(Full::new(body)).expect("forward request");
+            match client.request(forward).await {
+                Ok(upstream_response) => {
+                    let (parts, body) = upstream_response.into_parts();
+                    let body = body.collect().await?.to_bytes();
+                    (Response::from_parts(parts, Full::new(body)), None)
+                }
+                Err(error) => (
+                    Response::builder()
+                        .status(502)
+                        .body(Full::new(Bytes::from(format!("proxy: upstream failed: {error}"))))
+                        .expect("static response"),
+                    None,
+                ),
+            }
+        }
+    };
+    let call = Call {
+        service: id.service,
+        operation: id.operation,
+        write: id.write,
+        injected: injected_code,
+        status: response.status().as_u16(),
+        started,
+        ended: epoch.elapsed(),
+    };
+    state.lock().unwrap().calls.push(call);
+    Ok(response)
+}
