@@ -1,1 +1,452 @@
-fn main() {}
+//! wsstack: provision a serverless WebSocket notification stack on AWS straight through the SDK.
+//!
+//! This file is the command line: argument parsing, loading the stack file, and turning results
+//! into output and exit codes (0 ok, 1 AWS or runtime failure, 2 bad input, 3 not in sync).
+
+mod aws;
+mod engine;
+mod names;
+mod plan;
+mod progress;
+mod resources;
+mod retry;
+mod stack;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::aws::{Aws, Target};
+use crate::engine::{Outcome, Report, Verb};
+use crate::names::Names;
+use crate::progress::Progress;
+use crate::resources::{Change, State};
+use crate::stack::StackFile;
+
+#[derive(Parser, Debug)]
+#[command(name = "wsstack", version, about = "Provision a serverless WebSocket notification stack on AWS, no CloudFormation")]
+struct Cli {
+    /// The stack file.
+    #[arg(short = 'f', long = "file", global = true, default_value = "stack.yaml")]
+    file: PathBuf,
+    /// AWS profile (default: the standard chain).
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    profile: Option<String>,
+    /// AWS region (default: the stack file's, then the standard chain).
+    #[arg(long, global = true)]
+    region: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
+    #[arg(long, global = true)]
+    endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Text)]
+    output: Format,
+    /// More detail.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    verbose: bool,
+    /// Only the summary and errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create or update every resource of the stack to match the stack file.
+    Up,
+    /// Delete every resource of the stack (also a half-built one).
+    Down {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Show each resource as present, missing or drifted (exit 3 unless all are in sync).
+    Status,
+    /// Put an "entity updated" event on the stack's event bus.
+    SendEvent {
+        /// The entity whose subscribers get the push.
+        #[arg(long)]
+        entity_id: String,
+        /// The message pushed to subscribers.
+        #[arg(long, conflicts_with = "detail")]
+        message: Option<String>,
+        /// The whole event detail as a JSON object (entityId is added).
+        #[arg(long)]
+        detail: Option<String>,
+    },
+}
+
+/// A failure with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure { code: 1, error: error.into() }
+    }
+}
+
+fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
+    Failure { code: 2, error: error.into() }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let file = stack::load(&cli.file).map_err(bad_input)?;
+    let target = Target {
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+        endpoint_url: cli.endpoint_url.clone(),
+    };
+    let region = aws::resolve_region(&target, file.stack.region.as_deref())
+        .await
+        .ok_or_else(|| bad_input(anyhow!("no AWS region: set `region:` in {}, pass --region, or set AWS_REGION", cli.file.display())))?;
+    if !stack::is_region(&region) {
+        return Err(bad_input(anyhow!("`{region}` is not an AWS region")));
+    }
+    file.check_region(&region).map_err(bad_input)?;
+    let config = aws::sdk_config(&target, &region).await;
+    let names = Names::new(&file.stack, &region);
+
+    match &cli.command {
+        Command::Up => up(&cli, &file, config, names).await,
+        Command::Down { yes } => down(&cli, &file, config, names, *yes).await,
+        Command::Status => status(&cli, &file, config, names).await,
+        Command::SendEvent {
+            entity_id,
+            message,
+            detail,
+        } => send_event(&cli, &file, &config, entity_id, message.as_deref(), detail.as_deref()).await,
+    }
+}
+
+fn header(cli: &Cli, verb: &str, file: &StackFile, aws: &Aws) {
+    if cli.output == Format::Text && !cli.quiet {
+        println!(
+            "wsstack {verb}: stack {} stage {} in {} (account {})",
+            file.stack.name, file.stack.stage, aws.region, aws.account
+        );
+    }
+}
+
+async fn up(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
+    let started = Instant::now();
+    let aws = Aws::connect(config, names).await?;
+    header(cli, "up", file, &aws);
+    let resources = plan::resources(&file.stack, &aws);
+    let progress = Progress::new(cli.output == Format::Text && !cli.quiet);
+    let reports = engine::run(&resources, &aws, Verb::Ensure, &progress).await?;
+    let failed = engine::any_failed(&reports);
+    let count = |wanted: fn(&Change) -> bool| {
+        reports
+            .iter()
+            .filter(|r| matches!(&r.outcome, Outcome::Changed(c) if wanted(c)))
+            .count()
+    };
+    let created = count(|c| matches!(c, Change::Created));
+    let updated = count(|c| matches!(c, Change::Updated(_)));
+    let unchanged = count(|c| matches!(c, Change::Unchanged));
+    let elapsed = started.elapsed().as_secs_f64();
+    match cli.output {
+        Format::Json => print_json(&json!({
+            "command": "up",
+            "stack": file.stack.name,
+            "stage": file.stack.stage,
+            "region": aws.region,
+            "account": aws.account,
+            "resources": reports_json(&reports),
+            "summary": {"created": created, "updated": updated, "unchanged": unchanged, "failed": failed},
+            "outputs": outputs(&file.stack, &aws),
+            "seconds": elapsed,
+        })),
+        Format::Text => {
+            if !failed && !cli.quiet {
+                print_outputs(&file.stack, &aws);
+            }
+            if created + updated == 0 && !failed {
+                println!("no changes ({unchanged} resources up to date, {elapsed:.1} s)");
+            } else {
+                println!("summary: {created} created, {updated} updated, {unchanged} unchanged ({elapsed:.1} s)");
+            }
+        }
+    }
+    if failed {
+        for line in failures(&reports) {
+            eprintln!("error: {line}");
+        }
+        return Err(Failure {
+            code: 1,
+            error: anyhow!("up did not finish; run it again to converge (it picks up where it stopped)"),
+        });
+    }
+    Ok(0)
+}
+
+async fn down(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names, yes: bool) -> Result<u8, Failure> {
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(bad_input(anyhow!(
+                "refusing to delete stack {} without confirmation: stdin is not a terminal; pass --yes",
+                file.stack.name
+            )));
+        }
+        print!(
+            "Delete every resource of stack {} (stage {}) in {}? [y/N] ",
+            file.stack.name, file.stack.stage, names.region
+        );
+        std::io::stdout().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).context("reading the confirmation")?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            println!("nothing deleted");
+            return Ok(0);
+        }
+    }
+    let started = Instant::now();
+    let aws = Aws::connect(config, names).await?;
+    header(cli, "down", file, &aws);
+    let resources = plan::resources(&file.stack, &aws);
+    let progress = Progress::new(cli.output == Format::Text && !cli.quiet);
+    let reports = engine::run(&resources, &aws, Verb::Destroy, &progress).await?;
+    let failed = engine::any_failed(&reports);
+    let deleted = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Changed(Change::Deleted)))
+        .count();
+    let elapsed = started.elapsed().as_secs_f64();
+    match cli.output {
+        Format::Json => print_json(&json!({
+            "command": "down",
+            "stack": file.stack.name,
+            "stage": file.stack.stage,
+            "resources": reports_json(&reports),
+            "summary": {"deleted": deleted, "failed": failed},
+            "seconds": elapsed,
+        })),
+        Format::Text => println!("summary: {deleted} deleted ({elapsed:.1} s)"),
+    }
+    if failed {
+        for line in failures(&reports) {
+            eprintln!("error: {line}");
+        }
+        return Err(Failure {
+            code: 1,
+            error: anyhow!("down did not finish; run it again to remove the rest"),
+        });
+    }
+    Ok(0)
+}
+
+async fn status(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
+    let aws = Aws::connect(config, names).await?;
+    let resources = plan::resources(&file.stack, &aws);
+    let reports = engine::run(&resources, &aws, Verb::Inspect, &Progress::new(false)).await?;
+    let in_sync = reports
+        .iter()
+        .all(|r| matches!(r.outcome, Outcome::Inspected(State::InSync)));
+    match cli.output {
+        Format::Json => print_json(&json!({
+            "command": "status",
+            "stack": file.stack.name,
+            "stage": file.stack.stage,
+            "region": aws.region,
+            "account": aws.account,
+            "in_sync": in_sync,
+            "resources": reports_json(&reports),
+            "outputs": outputs(&file.stack, &aws),
+        })),
+        Format::Text => {
+            header(cli, "status", file, &aws);
+            for report in &reports {
+                println!("{}", progress::line(report.kind, &report.name, &report.outcome));
+            }
+            print_outputs(&file.stack, &aws);
+            println!("{}", if in_sync { "in sync" } else { "not in sync: run `wsstack up`" });
+        }
+    }
+    if engine::any_failed(&reports) {
+        for line in failures(&reports) {
+            eprintln!("error: {line}");
+        }
+        return Err(Failure {
+            code: 1,
+            error: anyhow!("could not read every resource"),
+        });
+    }
+    Ok(if in_sync { 0 } else { 3 })
+}
+
+async fn send_event(
+    cli: &Cli,
+    file: &StackFile,
+    config: &aws_config::SdkConfig,
+    entity_id: &str,
+    message: Option<&str>,
+    detail: Option<&str>,
+) -> Result<u8, Failure> {
+    let detail = event_detail(entity_id, message, detail).map_err(bad_input)?;
+    let stack = &file.stack;
+    let events = aws_sdk_eventbridge::Client::new(config);
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source(plan::event_source(stack))
+        .detail_type(&stack.events.detail_type)
+        .detail(detail.to_string())
+        .event_bus_name(&stack.events.bus)
+        .build();
+    let output = events
+        .put_events()
+        .entries(entry)
+        .send()
+        .await
+        .map_err(|e| aws::sdk_error(format!("putting the event on bus {}", stack.events.bus), e))?;
+    // PutEvents answers 200 even when the entry failed.
+    let result = output.entries().first();
+    if output.failed_entry_count > 0 || result.and_then(|e| e.error_code()).is_some() {
+        let (code, message) = result
+            .map(|e| (e.error_code().unwrap_or("unknown"), e.error_message().unwrap_or("")))
+            .unwrap_or(("unknown", ""));
+        return Err(anyhow!("EventBridge rejected the event: {code}: {message}").into());
+    }
+    let event_id = result.and_then(|e| e.event_id()).unwrap_or_default();
+    match cli.output {
+        Format::Json => print_json(&json!({"event_id": event_id, "bus": stack.events.bus, "detail_type": stack.events.detail_type, "detail": detail})),
+        Format::Text => {
+            if cli.quiet {
+                println!("{event_id}");
+            } else {
+                println!("sent event {event_id} ({}, entityId {entity_id}) to bus {}", stack.events.detail_type, stack.events.bus);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// The event detail: `--detail` (an object) or `{}`, with entityId and message set.
+fn event_detail(entity_id: &str, message: Option<&str>, detail: Option<&str>) -> Result<Value> {
+    if entity_id.is_empty() {
+        return Err(anyhow!("--entity-id must not be empty"));
+    }
+    let mut detail = match detail {
+        Some(text) => serde_json::from_str::<Value>(text).map_err(|e| anyhow!("--detail is not valid JSON: {e}"))?,
+        None => json!({}),
+    };
+    let object = detail
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("--detail must be a JSON object, like {{\"message\": \"...\"}}"))?;
+    match object.get("entityId") {
+        Some(Value::String(id)) if id != entity_id => {
+            return Err(anyhow!("--detail has entityId `{id}` but --entity-id is `{entity_id}`"));
+        }
+        Some(other) if !other.is_string() => return Err(anyhow!("--detail: entityId must be a string")),
+        _ => {}
+    }
+    object.insert("entityId".into(), Value::String(entity_id.into()));
+    if let Some(message) = message {
+        object.insert("message".into(), Value::String(message.into()));
+    }
+    Ok(detail)
+}
+
+fn outputs(stack: &stack::Stack, aws: &Aws) -> Value {
+    json!({
+        "table": aws.names.table(),
+        "queue_arn": aws.arns.queue(&aws.names.queue()),
+        "dead_letter_queue_arn": aws.arns.queue(&aws.names.dead_letter_queue()),
+        "rule_arn": aws.arns.rule(&stack.events.bus, &aws.names.rule()),
+    })
+}
+
+fn print_outputs(stack: &stack::Stack, aws: &Aws) {
+    if let Value::Object(map) = outputs(stack, aws) {
+        for (key, value) in map {
+            println!("  {key:<22} {}", value.as_str().unwrap_or_default());
+        }
+    }
+}
+
+fn reports_json(reports: &[Report]) -> Value {
+    Value::Array(
+        reports
+            .iter()
+            .map(|r| {
+                let (_, word, _) = progress::describe(&r.outcome);
+                let details = match &r.outcome {
+                    Outcome::Changed(Change::Updated(diffs)) | Outcome::Inspected(State::Drifted(diffs)) => json!(diffs),
+                    Outcome::Changed(Change::Skipped(why))
+                    | Outcome::Inspected(State::Foreign(why))
+                    | Outcome::Failed(why)
+                    | Outcome::NotAttempted(why) => json!(why),
+                    _ => Value::Null,
+                };
+                json!({"key": r.key, "kind": r.kind, "name": r.name, "state": word, "details": details, "seconds": r.elapsed.as_secs_f64()})
+            })
+            .collect(),
+    )
+}
+
+fn failures(reports: &[Report]) -> Vec<String> {
+    reports
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Failed(e) => Some(format!("{} {}: {e}", r.kind, r.name)),
+            Outcome::NotAttempted(why) => Some(format!("{} {}: not attempted: {why}", r.kind, r.name)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detail_gets_entity_and_message() {
+        let detail = event_detail("e1", Some("hi"), None).unwrap();
+        assert_eq!(detail, json!({"entityId": "e1", "message": "hi"}));
+        let detail = event_detail("e1", None, Some(r#"{"message":"m","extra":1}"#)).unwrap();
+        assert_eq!(detail, json!({"entityId": "e1", "message": "m", "extra": 1}));
+    }
+
+    #[test]
+    fn bad_detail_is_refused() {
+        assert!(event_detail("e1", None, Some("{not json")).unwrap_err().to_string().contains("not valid JSON"));
+        assert!(event_detail("e1", None, Some("[1]")).unwrap_err().to_string().contains("JSON object"));
+        assert!(event_detail("e1", None, Some(r#"{"entityId":"e2"}"#)).is_err());
+        assert!(event_detail("", Some("m"), None).is_err());
+    }
+}

@@ -1,1 +1,25 @@
+//! The Lambda handlers wsstack deploys behind the WebSocket API and the push queue, as a library:
+//! `records` (the DynamoDB record layout) and `package` (the deterministic zip) are always built and
+//! meant for the CLI too; the handlers themselves sit behind the default `runtime` feature.
+//!
+//! Handlers are plain async functions over typed `aws_lambda_events` events and an [`App`] that holds
+//! the SDK clients, so tests call them directly; `src/main.rs` only wires them to `lambda_runtime`.
 
+pub mod package;
+pub mod records;
+
+#[cfg(feature = "runtime")]
+pub mod app;
+#[cfg(feature = "runtime")]
+pub mod frames;
+#[cfg(feature = "runtime")]
+pub mod management;
+#[cfg(feature = "runtime")]
+pub mod push;
+#[cfg(feature = "runtime")]
+pub mod routes;
+#[cfg(feature = "runtime")]
+pub mod store;
+
+#[cfg(feature = "runtime")]
+pub use app::{App, Config, HandlerKind, PushSettings};

@@ -1,0 +1,169 @@
+//! Configuration and SDK clients of a handler process, built once at init: the environment the stack
+//! sets at deploy time (`WSSTACK_HANDLER`, `TABLE_NAME`, `TTL_HOURS`, `CALLBACK_URL`, optional push
+//! tuning) parsed into [`Config`], and the DynamoDB and management API clients in [`App`].
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
+
+use crate::records::DEFAULT_TTL_HOURS;
+
+/// Which of the five functions this process serves; from `WSSTACK_HANDLER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerKind {
+    Connect,
+    Disconnect,
+    Subscribe,
+    Unsubscribe,
+    Push,
+}
+
+impl FromStr for HandlerKind {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self> {
+        Ok(match value {
+            "connect" => HandlerKind::Connect,
+            "disconnect" => HandlerKind::Disconnect,
+            "subscribe" => HandlerKind::Subscribe,
+            "unsubscribe" => HandlerKind::Unsubscribe,
+            "push" => HandlerKind::Push,
+            other => bail!(
+                "unknown handler {other:?}: expected connect, disconnect, subscribe, unsubscribe or push"
+            ),
+        })
+    }
+}
+
+/// How the push handler fans out.
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// Posts in flight at once per SQS record.
+    pub concurrency: usize,
+    /// Attempts per connection for retryable failures (5xx, throttling, timeouts), first included.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubled for each further one, with jitter.
+    pub base_backoff: Duration,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            concurrency: 64,
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Everything a handler reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub ttl_hours: u32,
+    /// Management API endpoint including the stage, e.g.
+    /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`.
+    pub callback_url: String,
+    pub push: PushSettings,
+    /// `Limit` of each query page (subscribers, a connection's records); `None` lets DynamoDB fill
+    /// 1 MB pages. Tests set it to prove paging.
+    pub query_page_limit: Option<i32>,
+}
+
+impl Config {
+    /// Reads `TABLE_NAME`, `CALLBACK_URL`, `TTL_HOURS` (default 24) and the optional push tuning
+    /// `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS`.
+    pub fn from_env() -> Result<Config> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_env`] over any variable lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let required = |name: &str| {
+            lookup(name)
+                .filter(|value| !value.is_empty())
+                .ok_or_else(|| anyhow!("environment variable {name} is not set"))
+        };
+        fn parsed<T: FromStr>(name: &str, value: Option<String>, default: T) -> Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match value {
+                None => Ok(default),
+                Some(value) => value
+                    .parse()
+                    .map_err(|error| anyhow!("environment variable {name}={value:?}: {error}")),
+            }
+        }
+        let defaults = PushSettings::default();
+        let push = PushSettings {
+            concurrency: parsed("PUSH_CONCURRENCY", lookup("PUSH_CONCURRENCY"), defaults.concurrency)?
+                .max(1),
+            max_attempts: parsed("PUSH_MAX_ATTEMPTS", lookup("PUSH_MAX_ATTEMPTS"), defaults.max_attempts)?
+                .max(1),
+            ..defaults
+        };
+        Ok(Config {
+            table_name: required("TABLE_NAME")?,
+            ttl_hours: parsed("TTL_HOURS", lookup("TTL_HOURS"), DEFAULT_TTL_HOURS)?,
+            callback_url: required("CALLBACK_URL")?,
+            push,
+            query_page_limit: None,
+        })
+    }
+}
+
+/// The clients and settings every handler uses; built once per process.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub management: aws_sdk_apigatewaymanagement::Client,
+    pub config: Config,
+}
+
+impl App {
+    /// Loads the AWS configuration the usual way (Lambda's environment, `AWS_ENDPOINT_URL` for an
+    /// emulator) and builds the clients.
+    pub async fn from_env(config: Config) -> App {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        App::new(&sdk, config)
+    }
+
+    /// Builds the clients from an explicit SDK configuration. The management client always talks to
+    /// `config.callback_url`, whatever endpoint the SDK configuration names (that one is DynamoDB's).
+    pub fn new(sdk: &SdkConfig, config: Config) -> App {
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        // The push handler retries posts itself (it must tell 410 from 5xx and count attempts per
+        // connection), so the SDK's own retries are off for this client; timeouts bound a hung post.
+        let management_config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(config.callback_url.trim_end_matches('/'))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .build(),
+            )
+            .build();
+        let management = aws_sdk_apigatewaymanagement::Client::from_conf(management_config);
+        App {
+            dynamodb,
+            management,
+            config,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.config.table_name
+    }
+}
+
+/// Parses `WSSTACK_HANDLER`.
+pub fn handler_kind_from_env() -> Result<HandlerKind> {
+    let value = std::env::var("WSSTACK_HANDLER").context("environment variable WSSTACK_HANDLER is not set")?;
+    value.parse()
+}

@@ -1,0 +1,67 @@
+//! The `bootstrap` binary of every wsstack function: reads `WSSTACK_HANDLER` and the configuration,
+//! builds the SDK clients once, then hands the chosen handler to the Lambda runtime. No logic here.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use wsstack_handlers::{app, push, routes, App, Config, HandlerKind};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    init_tracing();
+    let kind = app::handler_kind_from_env().map_err(|error| format!("{error:#}"))?;
+    let config = Config::from_env().map_err(|error| format!("{error:#}"))?;
+    let app = Arc::new(App::from_env(config).await);
+    tracing::info!(handler = ?kind, "initialized");
+    match kind {
+        HandlerKind::Push => {
+            lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
+                let app = app.clone();
+                async move { Ok::<SqsBatchResponse, Error>(push::push(&app, event.payload).await) }
+            }))
+            .await
+        }
+        route => {
+            lambda_runtime::run(service_fn(
+                |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+                    let app = app.clone();
+                    async move {
+                        let result = match route {
+                            HandlerKind::Connect => routes::connect(&app, event.payload).await,
+                            HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
+                            HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
+                            HandlerKind::Unsubscribe => {
+                                routes::unsubscribe(&app, event.payload).await
+                            }
+                            HandlerKind::Push => unreachable!("push is dispatched above"),
+                        };
+                        result.map_err(|error| {
+                            tracing::error!(error = format!("{error:#}"), "request failed");
+                            Error::from(format!("{error:#}"))
+                        })
+                    }
+                },
+            ))
+            .await
+        }
+    }
+}
+
+/// JSON logs on stderr (CloudWatch takes both streams); the runtime's span adds the request id.
+/// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` choose the level, `info` by default.
+fn init_tracing() {
+    let filter = std::env::var("RUST_LOG")
+        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_lowercase()))
+        .unwrap_or_else(|_| "info".to_string());
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_current_span(false)
+        .with_span_list(true)
+        .with_target(false)
+        .without_time()
+        .with_writer(std::io::stderr)
+        .init();
+}

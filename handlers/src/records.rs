@@ -1,0 +1,92 @@
+//! The DynamoDB record layout shared by the handlers and the CLI: key formats, attribute names, the
+//! subscriber index and the TTL rule. Written down once here; compatible with the seed stack's layout.
+//! Pure data and string functions: no AWS calls.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Partition key attribute: the connection id for both record kinds.
+pub const PK: &str = "pk";
+/// Sort key attribute: [`CONNECTION_SK`] or `subscription#{entityId}`.
+pub const SK: &str = "sk";
+/// Partition key of the subscriber index: the entity id of a subscription record.
+pub const GSI1PK: &str = "GSI1PK";
+/// Sort key of the subscriber index: always [`SUBSCRIPTION_PREFIX`] on subscription records.
+pub const GSI1SK: &str = "GSI1SK";
+/// The global secondary index that finds every subscriber of an entity (projection ALL).
+pub const GSI1: &str = "GSI1";
+/// Time-to-live attribute, epoch seconds; the table's TTL setting must name it.
+pub const TTL: &str = "ttl";
+/// Connection record: the client's source IP address.
+pub const IP_ADDRESS: &str = "ipAddress";
+/// Connection record: when API Gateway accepted the connection, epoch milliseconds.
+pub const CONNECTED_AT: &str = "connectedAt";
+
+/// Sort key of the connection record.
+pub const CONNECTION_SK: &str = "connection#";
+/// Prefix of subscription sort keys, and the GSI1SK value of every subscription record.
+pub const SUBSCRIPTION_PREFIX: &str = "subscription#";
+
+/// Default lifetime of records when the stack does not say otherwise.
+pub const DEFAULT_TTL_HOURS: u32 = 24;
+
+/// The sort key of the subscription of a connection to `entity_id`.
+pub fn subscription_sk(entity_id: &str) -> String {
+    format!("{SUBSCRIPTION_PREFIX}{entity_id}")
+}
+
+/// The entity id of a subscription sort key, `None` for any other sort key.
+pub fn entity_of_sk(sk: &str) -> Option<&str> {
+    sk.strip_prefix(SUBSCRIPTION_PREFIX)
+}
+
+/// What a record's sort key says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Connection,
+    Subscription,
+    Other,
+}
+
+/// Classifies a record by its sort key (e.g. for `wsstack status` counting connections).
+pub fn kind_of_sk(sk: &str) -> RecordKind {
+    if sk == CONNECTION_SK {
+        RecordKind::Connection
+    } else if sk.starts_with(SUBSCRIPTION_PREFIX) {
+        RecordKind::Subscription
+    } else {
+        RecordKind::Other
+    }
+}
+
+/// The `ttl` value for a record written at `now`: `now + ttl_hours`, in epoch seconds.
+pub fn ttl_at(now: SystemTime, ttl_hours: u32) -> i64 {
+    let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    now.as_secs() as i64 + i64::from(ttl_hours) * 3600
+}
+
+/// The `ttl` value for a record written now.
+pub fn ttl_from_now(ttl_hours: u32) -> i64 {
+    ttl_at(SystemTime::now(), ttl_hours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscription_keys_round_trip() {
+        assert_eq!(subscription_sk("order-42"), "subscription#order-42");
+        assert_eq!(entity_of_sk("subscription#order-42"), Some("order-42"));
+        assert_eq!(entity_of_sk(CONNECTION_SK), None);
+        assert_eq!(kind_of_sk("connection#"), RecordKind::Connection);
+        assert_eq!(kind_of_sk("subscription#x"), RecordKind::Subscription);
+        assert_eq!(kind_of_sk("other"), RecordKind::Other);
+    }
+
+    #[test]
+    fn ttl_is_hours_after_now_in_epoch_seconds() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(ttl_at(now, 24), 1_700_000_000 + 86_400);
+        assert_eq!(ttl_at(now, 0), 1_700_000_000);
+    }
+}

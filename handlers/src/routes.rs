@@ -1,0 +1,134 @@
+//! The WebSocket route handlers: `$connect`, `$disconnect`, `subscribe`, `unsubscribe`. Each takes
+//! the API Gateway event and answers with a status code; a bad client frame is answered on the
+//! connection with `{"type":"error",...}` and writes nothing. Only storage failures are errors.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::http::{HeaderMap, HeaderValue};
+
+use crate::management::{self, PostOutcome};
+use crate::{frames, store, App};
+
+const PROTOCOL_HEADER: &str = "sec-websocket-protocol";
+
+fn response(status_code: i64) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = status_code;
+    response
+}
+
+fn connection_id(request: &ApiGatewayWebsocketProxyRequest) -> Result<&str> {
+    request
+        .request_context
+        .connection_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .context("the request has no requestContext.connectionId")
+}
+
+/// The first sub-protocol the client offered in `Sec-WebSocket-Protocol` (a comma-separated list),
+/// which `$connect` must echo or browsers drop the connection.
+pub fn chosen_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    headers
+        .get_all(PROTOCOL_HEADER)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .find(|protocol| !protocol.is_empty())
+        .and_then(|protocol| HeaderValue::from_str(protocol).ok())
+}
+
+/// `$connect`: stores the connection record and accepts the connection.
+pub async fn connect(
+    app: &App,
+    request: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse> {
+    let connection_id = connection_id(&request)?;
+    let context = &request.request_context;
+    let connected_at = if context.connected_at > 0 {
+        context.connected_at
+    } else {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|now| now.as_millis() as i64)
+            .unwrap_or_default()
+    };
+    store::put_connection(
+        app,
+        connection_id,
+        context.identity.source_ip.as_deref(),
+        connected_at,
+    )
+    .await?;
+    tracing::info!(connection_id, "connected");
+    let mut accepted = response(200);
+    if let Some(protocol) = chosen_protocol(&request.headers) {
+        accepted.headers.insert(PROTOCOL_HEADER, protocol);
+    }
+    Ok(accepted)
+}
+
+/// `$disconnect`: deletes the connection and all its subscriptions.
+pub async fn disconnect(
+    app: &App,
+    request: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse> {
+    let connection_id = connection_id(&request)?;
+    let deleted = store::delete_connection_records(app, connection_id).await?;
+    tracing::info!(connection_id, deleted, "disconnected");
+    Ok(response(200))
+}
+
+/// `subscribe`: stores the subscription and refreshes the connection's ttl.
+pub async fn subscribe(
+    app: &App,
+    request: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse> {
+    let connection_id = connection_id(&request)?;
+    let Some(entity_id) = valid_frame(app, &request, connection_id, "subscribe").await else {
+        return Ok(response(400));
+    };
+    store::put_subscription(app, connection_id, &entity_id).await?;
+    tracing::info!(connection_id, entity_id, "subscribed");
+    Ok(response(200))
+}
+
+/// `unsubscribe`: deletes the subscription; not being subscribed is fine.
+pub async fn unsubscribe(
+    app: &App,
+    request: ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse> {
+    let connection_id = connection_id(&request)?;
+    let Some(entity_id) = valid_frame(app, &request, connection_id, "unsubscribe").await else {
+        return Ok(response(400));
+    };
+    store::delete_subscription(app, connection_id, &entity_id).await?;
+    tracing::info!(connection_id, entity_id, "unsubscribed");
+    Ok(response(200))
+}
+
+/// The entity id of a valid frame; for a bad one, tells the client why and returns `None`.
+async fn valid_frame(
+    app: &App,
+    request: &ApiGatewayWebsocketProxyRequest,
+    connection_id: &str,
+    action: &str,
+) -> Option<String> {
+    match frames::parse_client_frame(request.body.as_deref(), request.is_base64_encoded, action) {
+        Ok(entity_id) => Some(entity_id),
+        Err(refusal) => {
+            tracing::info!(connection_id, reason = %refusal, "refused a frame");
+            let reply = frames::error_payload(&refusal.0);
+            match management::post(app, connection_id, reply).await {
+                PostOutcome::Delivered | PostOutcome::Gone => {}
+                PostOutcome::Retryable(error) | PostOutcome::Failed(error) => {
+                    tracing::warn!(connection_id, error, "could not send the error reply");
+                }
+            }
+            None
+        }
+    }
+}

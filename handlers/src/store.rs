@@ -1,0 +1,234 @@
+//! DynamoDB reads and writes of connection and subscription records, in the layout of
+//! [`crate::records`]. Every call names the table and key in its error; paging and
+//! `UnprocessedItems` are handled here so that handlers never see a partial result.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+
+use crate::records::{
+    self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, IP_ADDRESS, PK, SK,
+    SUBSCRIPTION_PREFIX, TTL,
+};
+use crate::App;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// DynamoDB's limit of requests in one BatchWriteItem call.
+const BATCH_WRITE_LIMIT: usize = 25;
+/// Attempts at writing the unprocessed part of a batch before giving up.
+const BATCH_WRITE_ATTEMPTS: u32 = 8;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Stores (or replaces) the connection record.
+pub async fn put_connection(
+    app: &App,
+    connection_id: &str,
+    ip_address: Option<&str>,
+    connected_at_ms: i64,
+) -> Result<()> {
+    let mut request = app
+        .dynamodb
+        .put_item()
+        .table_name(app.table())
+        .item(PK, s(connection_id))
+        .item(SK, s(CONNECTION_SK))
+        .item(CONNECTED_AT, n(connected_at_ms))
+        .item(TTL, n(records::ttl_from_now(app.config.ttl_hours)));
+    if let Some(ip_address) = ip_address {
+        request = request.item(IP_ADDRESS, s(ip_address));
+    }
+    request.send().await.with_context(|| {
+        format!(
+            "storing connection {connection_id} in table {}",
+            app.table()
+        )
+    })?;
+    Ok(())
+}
+
+/// Stores the subscription of `connection_id` to `entity_id`, and pushes the connection record's
+/// ttl forward. A connection record that is already gone (expired, or disconnected meanwhile) is
+/// not recreated.
+pub async fn put_subscription(app: &App, connection_id: &str, entity_id: &str) -> Result<()> {
+    let ttl = records::ttl_from_now(app.config.ttl_hours);
+    let put = app
+        .dynamodb
+        .put_item()
+        .table_name(app.table())
+        .item(PK, s(connection_id))
+        .item(SK, s(records::subscription_sk(entity_id)))
+        .item(GSI1PK, s(entity_id))
+        .item(GSI1SK, s(SUBSCRIPTION_PREFIX))
+        .item(TTL, n(ttl))
+        .send();
+    let touch = app
+        .dynamodb
+        .update_item()
+        .table_name(app.table())
+        .key(PK, s(connection_id))
+        .key(SK, s(CONNECTION_SK))
+        .update_expression("SET #ttl = :ttl")
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#ttl", TTL)
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_values(":ttl", n(ttl))
+        .send();
+    let (put, touch) = tokio::join!(put, touch);
+    put.with_context(|| {
+        format!(
+            "storing subscription of {connection_id} to {entity_id:?} in table {}",
+            app.table()
+        )
+    })?;
+    if let Err(error) = touch {
+        let missing = error
+            .as_service_error()
+            .is_some_and(|error| error.is_conditional_check_failed_exception());
+        if !missing {
+            return Err(error).with_context(|| {
+                format!("refreshing the ttl of connection {connection_id}")
+            });
+        }
+        tracing::warn!(connection_id, "subscribed without a connection record");
+    }
+    Ok(())
+}
+
+/// Deletes the subscription of `connection_id` to `entity_id`; absent is fine.
+pub async fn delete_subscription(app: &App, connection_id: &str, entity_id: &str) -> Result<()> {
+    app.dynamodb
+        .delete_item()
+        .table_name(app.table())
+        .key(PK, s(connection_id))
+        .key(SK, s(records::subscription_sk(entity_id)))
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "deleting subscription of {connection_id} to {entity_id:?} from table {}",
+                app.table()
+            )
+        })?;
+    Ok(())
+}
+
+/// Deletes every record of a connection (its connection record and all its subscriptions), reading
+/// all pages and retrying unprocessed deletes. Returns how many records were deleted.
+pub async fn delete_connection_records(app: &App, connection_id: &str) -> Result<usize> {
+    let mut keys: Vec<Item> = Vec::new();
+    let mut pages = app
+        .dynamodb
+        .query()
+        .table_name(app.table())
+        .key_condition_expression("#pk = :pk")
+        .projection_expression("#pk, #sk")
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#sk", SK)
+        .expression_attribute_values(":pk", s(connection_id))
+        .consistent_read(true)
+        .set_limit(app.config.query_page_limit)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.with_context(|| {
+            format!(
+                "listing the records of connection {connection_id} in table {}",
+                app.table()
+            )
+        })?;
+        keys.extend(page.items.unwrap_or_default());
+    }
+    let count = keys.len();
+    for chunk in keys.chunks(BATCH_WRITE_LIMIT) {
+        let requests = chunk
+            .iter()
+            .map(|key| {
+                let delete = DeleteRequest::builder()
+                    .set_key(Some(key.clone()))
+                    .build()
+                    .context("building a delete request")?;
+                Ok(WriteRequest::builder().delete_request(delete).build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        batch_write(app, requests)
+            .await
+            .with_context(|| format!("deleting the records of connection {connection_id}"))?;
+    }
+    Ok(count)
+}
+
+/// One BatchWriteItem of at most 25 requests, resending `UnprocessedItems` with backoff.
+async fn batch_write(app: &App, mut requests: Vec<WriteRequest>) -> Result<()> {
+    let mut backoff = Duration::from_millis(50);
+    for attempt in 1..=BATCH_WRITE_ATTEMPTS {
+        let output = app
+            .dynamodb
+            .batch_write_item()
+            .request_items(app.table(), requests)
+            .send()
+            .await
+            .with_context(|| format!("BatchWriteItem on table {}", app.table()))?;
+        requests = output
+            .unprocessed_items
+            .and_then(|mut unprocessed| unprocessed.remove(app.table()))
+            .unwrap_or_default();
+        if requests.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            attempt,
+            unprocessed = requests.len(),
+            "BatchWriteItem left items unprocessed; retrying"
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    bail!(
+        "{} deletes still unprocessed after {BATCH_WRITE_ATTEMPTS} attempts",
+        requests.len()
+    )
+}
+
+/// Every connection subscribed to `entity_id`, from index GSI1, all pages.
+pub async fn subscribers(app: &App, entity_id: &str) -> Result<Vec<String>> {
+    let mut connection_ids = Vec::new();
+    let mut pages = app
+        .dynamodb
+        .query()
+        .table_name(app.table())
+        .index_name(GSI1)
+        .key_condition_expression("#gpk = :entity AND #gsk = :prefix")
+        .projection_expression("#pk")
+        .expression_attribute_names("#gpk", GSI1PK)
+        .expression_attribute_names("#gsk", GSI1SK)
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_values(":entity", s(entity_id))
+        .expression_attribute_values(":prefix", s(SUBSCRIPTION_PREFIX))
+        .set_limit(app.config.query_page_limit)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.with_context(|| {
+            format!(
+                "querying {GSI1} of table {} for subscribers of {entity_id:?}",
+                app.table()
+            )
+        })?;
+        for item in page.items.unwrap_or_default() {
+            if let Some(AttributeValue::S(connection_id)) = item.get(PK) {
+                connection_ids.push(connection_id.clone());
+            }
+        }
+    }
+    Ok(connection_ids)
+}

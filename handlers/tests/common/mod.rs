@@ -1,0 +1,454 @@
+//! Shared test fixtures: a moto-backed table in the seed layout, SDK clients pointed at it with
+//! static credentials, realistic Lambda events, and a local stand-in for the API Gateway management
+//! API that records posts and answers 410 or 500 for chosen connections.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use testkit::Moto;
+use wsstack_handlers::records::{self, GSI1, GSI1PK, GSI1SK, PK, SK, TTL};
+use wsstack_handlers::{App, Config, PushSettings};
+
+pub const STAGE: &str = "test";
+pub const TABLE: &str = "wsstack-test-connections";
+
+/// The SDK configuration every test client uses: moto, us-east-1, static credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "static"))
+        .load()
+        .await
+}
+
+/// A moto server, a table in the seed layout, and a management API stand-in.
+pub struct Stack {
+    pub moto: Moto,
+    pub gateway: Gateway,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let moto = Moto::start().expect("starting moto");
+        let sdk = sdk_config(&moto.endpoint()).await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        create_table(&dynamodb, TABLE).await;
+        let gateway = Gateway::start().await;
+        Stack {
+            moto,
+            gateway,
+            dynamodb,
+        }
+    }
+
+    /// The handlers' App for this stack; `query_page_limit` forces small query pages.
+    pub async fn app(&self, query_page_limit: Option<i32>, push: PushSettings) -> App {
+        let sdk = sdk_config(&self.moto.endpoint()).await;
+        let config = Config {
+            table_name: TABLE.to_string(),
+            ttl_hours: 3,
+            callback_url: self.gateway.callback_url(),
+            push,
+            query_page_limit,
+        };
+        App::new(&sdk, config)
+    }
+
+    /// Every item of the table, keyed by (pk, sk).
+    pub async fn items(&self) -> BTreeMap<(String, String), HashMap<String, AttributeValue>> {
+        let mut items = BTreeMap::new();
+        let mut pages = self
+            .dynamodb
+            .scan()
+            .table_name(TABLE)
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for item in page.expect("scanning the table").items.unwrap_or_default() {
+                let key = (string(&item, PK), string(&item, SK));
+                items.insert(key, item);
+            }
+        }
+        items
+    }
+
+    /// The (pk, sk) of every item.
+    pub async fn keys(&self) -> BTreeSet<(String, String)> {
+        self.items().await.into_keys().collect()
+    }
+
+    /// Writes records directly (fixtures), 25 per BatchWriteItem.
+    pub async fn put_items(&self, items: Vec<HashMap<String, AttributeValue>>) {
+        for chunk in items.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item.clone()))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .collect();
+            while !requests.is_empty() {
+                let output = self
+                    .dynamodb
+                    .batch_write_item()
+                    .request_items(TABLE, requests)
+                    .send()
+                    .await
+                    .expect("writing fixture records");
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut unprocessed| unprocessed.remove(TABLE))
+                    .unwrap_or_default();
+            }
+        }
+    }
+}
+
+pub use std::collections::BTreeSet;
+
+pub fn string(item: &HashMap<String, AttributeValue>, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => value.clone(),
+        other => panic!("attribute {name} is not a string: {other:?}"),
+    }
+}
+
+pub fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value.parse().unwrap(),
+        other => panic!("attribute {name} is not a number: {other:?}"),
+    }
+}
+
+/// A connection record as the $connect handler writes it, with a chosen ttl.
+pub fn connection_record(connection_id: &str, ttl: i64) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.to_string(), AttributeValue::S(connection_id.into())),
+        (SK.to_string(), AttributeValue::S(records::CONNECTION_SK.into())),
+        (records::IP_ADDRESS.to_string(), AttributeValue::S("203.0.113.9".into())),
+        (records::CONNECTED_AT.to_string(), AttributeValue::N("1700000000000".into())),
+        (TTL.to_string(), AttributeValue::N(ttl.to_string())),
+    ])
+}
+
+/// A subscription record as the subscribe handler writes it, with a chosen ttl.
+pub fn subscription_record(
+    connection_id: &str,
+    entity_id: &str,
+    ttl: i64,
+) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.to_string(), AttributeValue::S(connection_id.into())),
+        (SK.to_string(), AttributeValue::S(records::subscription_sk(entity_id))),
+        (GSI1PK.to_string(), AttributeValue::S(entity_id.into())),
+        (GSI1SK.to_string(), AttributeValue::S(records::SUBSCRIPTION_PREFIX.into())),
+        (TTL.to_string(), AttributeValue::N(ttl.to_string())),
+    ])
+}
+
+pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
+    let key = |name: &str, key_type| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .unwrap()
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    dynamodb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(PK, KeyType::Hash))
+        .key_schema(key(SK, KeyType::Range))
+        .attribute_definitions(attribute(PK))
+        .attribute_definitions(attribute(SK))
+        .attribute_definitions(attribute(GSI1PK))
+        .attribute_definitions(attribute(GSI1SK))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(GSI1)
+                .key_schema(key(GSI1PK, KeyType::Hash))
+                .key_schema(key(GSI1SK, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("creating the table");
+}
+
+/// A WebSocket route event as API Gateway sends it to a Lambda proxy integration.
+pub fn ws_event(
+    route_key: &str,
+    connection_id: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> ApiGatewayWebsocketProxyRequest {
+    let event_type = match route_key {
+        "$connect" => "CONNECT",
+        "$disconnect" => "DISCONNECT",
+        _ => "MESSAGE",
+    };
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), Value::String(value.to_string())))
+        .collect();
+    let mut event = json!({
+        "headers": headers,
+        "multiValueHeaders": headers.iter().map(|(name, value)| (name.clone(), json!([value]))).collect::<serde_json::Map<_, _>>(),
+        "requestContext": {
+            "routeKey": route_key,
+            "eventType": event_type,
+            "extendedRequestId": "Qy4kRFWxoAMFWcQ=",
+            "requestTime": "26/Nov/2026:00:55:00 +0000",
+            "messageDirection": "IN",
+            "stage": STAGE,
+            "connectedAt": 1_764_118_500_123_i64,
+            "requestTimeEpoch": 1_764_118_500_456_i64,
+            "identity": { "sourceIp": "203.0.113.7", "userAgent": "wsstack-test" },
+            "requestId": "Qy4kRFWxoAMFWcQ=",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "connectionId": connection_id,
+            "apiId": "abc123"
+        },
+        "isBase64Encoded": false
+    });
+    if let Some(body) = body {
+        event["body"] = Value::String(body.to_string());
+        event["requestContext"]["messageId"] = Value::String("Qy4kSfNxoAMCJgA=".into());
+    }
+    serde_json::from_value(event).expect("a valid WebSocket event fixture")
+}
+
+/// An EventBridge envelope as the rule delivers it to SQS.
+pub fn eventbridge_body(entity_id: &str, message: &str) -> String {
+    json!({
+        "version": "0",
+        "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+        "detail-type": "Entity Updated",
+        "source": "wsstack.test",
+        "account": "123456789012",
+        "time": "2026-11-26T00:55:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": { "entityId": entity_id, "message": message }
+    })
+    .to_string()
+}
+
+/// An SQS event with one record per (message id, body).
+pub fn sqs_event(records: &[(&str, &str)]) -> SqsEvent {
+    let records: Vec<Value> = records
+        .iter()
+        .map(|(message_id, body)| {
+            json!({
+                "messageId": message_id,
+                "receiptHandle": format!("AQEB{message_id}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1764118500000",
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": "1764118500010"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:wsstack-test-push",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).expect("a valid SQS event fixture")
+}
+
+/// One POST to `/{stage}/@connections/{id}` that the stand-in received.
+#[derive(Debug, Clone)]
+pub struct Post {
+    pub connection_id: String,
+    pub body: Vec<u8>,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct GatewayState {
+    posts: Vec<Post>,
+    gone: HashSet<String>,
+    failing: HashSet<String>,
+}
+
+/// A stand-in for the API Gateway management API on a loopback port.
+pub struct Gateway {
+    addr: SocketAddr,
+    state: Arc<Mutex<GatewayState>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Gateway {
+    pub async fn start() -> Gateway {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state: Arc<Mutex<GatewayState>> = Arc::default();
+        let shared = state.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, Infallible>(answer(&state, request).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Gateway {
+            addr,
+            state,
+            server,
+        }
+    }
+
+    pub fn callback_url(&self) -> String {
+        format!("http://{}/{STAGE}", self.addr)
+    }
+
+    /// Answer 410 GoneException for these connections.
+    pub fn set_gone(&self, ids: impl IntoIterator<Item = String>) {
+        self.state.lock().unwrap().gone.extend(ids);
+    }
+
+    /// Answer 500 for these connections.
+    pub fn set_failing(&self, ids: impl IntoIterator<Item = String>) {
+        self.state.lock().unwrap().failing.extend(ids);
+    }
+
+    /// Every post received, in order, whatever it was answered.
+    pub fn posts(&self) -> Vec<Post> {
+        self.state.lock().unwrap().posts.clone()
+    }
+
+    /// Posts answered 200.
+    pub fn delivered(&self) -> Vec<Post> {
+        self.posts().into_iter().filter(|post| post.status == 200).collect()
+    }
+
+    pub fn clear(&self) {
+        self.state.lock().unwrap().posts.clear();
+    }
+}
+
+async fn answer(state: &Mutex<GatewayState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let body = request.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let prefix = format!("/{STAGE}/@connections/");
+    let Some(connection_id) = path.strip_prefix(&prefix).filter(|_| method == hyper::Method::POST)
+    else {
+        return reply(404, None, format!("no route for {method} {path}"));
+    };
+    let connection_id = percent_decode(connection_id);
+    let mut state = state.lock().unwrap();
+    let (status, error_type) = if state.gone.contains(&connection_id) {
+        (410, Some("GoneException"))
+    } else if state.failing.contains(&connection_id) {
+        (500, Some("InternalServerErrorException"))
+    } else {
+        (200, None)
+    };
+    state.posts.push(Post {
+        connection_id,
+        body,
+        status,
+    });
+    reply(status, error_type, String::new())
+}
+
+fn reply(status: u16, error_type: Option<&str>, message: String) -> Response<Full<Bytes>> {
+    let mut response = Response::builder().status(status);
+    if let Some(error_type) = error_type {
+        response = response.header("x-amzn-ErrorType", error_type);
+    }
+    let body = if status == 200 {
+        Bytes::new()
+    } else {
+        Bytes::from(json!({ "message": message }).to_string())
+    };
+    response
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' && index + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&text[index + 1..index + 3], 16) {
+                decoded.push(byte);
+                index += 3;
+                continue;
+            }
+        }
+        decoded.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8(decoded).unwrap()
+}
+
+/// Connection ids the way API Gateway makes them (12 base64-ish characters ending in `=`).
+pub fn connection_id(n: usize) -> String {
+    format!("C{n:010}=")
+}

@@ -1,0 +1,108 @@
+//! The AWS side of a run: SDK configuration from the standard chain (profile, region, endpoint),
+//! one client per service, the account id, and error helpers shared by every resource module.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::names::{Arns, Names};
+
+/// How the user pointed us at AWS.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// Resolve the region without any network call: flag, then stack file, then the standard chain
+/// (environment, profile). Instance metadata is not consulted here.
+pub async fn resolve_region(target: &Target, stack_region: Option<&str>) -> Option<String> {
+    if let Some(region) = target.region.as_deref().or(stack_region) {
+        return Some(region.to_string());
+    }
+    if let Ok(region) = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")) {
+        if !region.is_empty() {
+            return Some(region);
+        }
+    }
+    let mut provider = aws_config::profile::ProfileFileRegionProvider::builder();
+    if let Some(profile) = &target.profile {
+        provider = provider.profile_name(profile);
+    }
+    use aws_config::meta::region::ProvideRegion;
+    provider.build().region().await.map(|r| r.to_string())
+}
+
+/// SDK configuration for a region, with retries tuned for provisioning: more attempts than the
+/// default, because a deploy is long-running and one throttled call must not fail it.
+pub async fn sdk_config(target: &Target, region: &str) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(8)
+                .with_initial_backoff(Duration::from_millis(100))
+                .with_max_backoff(Duration::from_secs(5)),
+        );
+    if let Some(profile) = &target.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(endpoint) = &target.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
+/// Everything a resource module needs to talk to AWS about one stack.
+pub struct Aws {
+    pub config: SdkConfig,
+    pub region: String,
+    pub account: String,
+    pub names: Names,
+    pub arns: Arns,
+    pub iam: aws_sdk_iam::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+}
+
+impl Aws {
+    /// Build the clients and learn the account id (one STS call).
+    pub async fn connect(config: SdkConfig, names: Names) -> Result<Aws> {
+        let region = names.region.clone();
+        let sts = aws_sdk_sts::Client::new(&config);
+        let identity = sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| anyhow!("finding the AWS account (sts:GetCallerIdentity): {}", DisplayErrorContext(e)))?;
+        let account = identity
+            .account()
+            .context("sts:GetCallerIdentity returned no account")?
+            .to_string();
+        Ok(Aws {
+            iam: aws_sdk_iam::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
+            arns: Arns::new(&region, &account),
+            region,
+            account,
+            names,
+            config,
+        })
+    }
+}
+
+/// An SDK error as a readable error with what we were doing, e.g.
+/// "creating SQS queue demo-dev-events: InvalidAttributeValue: ...".
+pub fn sdk_error<E>(doing: impl std::fmt::Display, error: E) -> anyhow::Error
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    anyhow!("{doing}: {}", DisplayErrorContext(error))
+}

@@ -1,0 +1,208 @@
+//! Physical names of every resource, derived from the stack name and stage (and the region where
+//! the AWS namespace is global, as for IAM roles), and the ARNs built from them.
+//!
+//! No state file: these names, plus the `wsstack:stack` tag, are how every resource is found again.
+
+use crate::stack::Stack;
+
+pub const MAX_ROLE_NAME: usize = 64;
+pub const MAX_FUNCTION_NAME: usize = 64;
+pub const MAX_RULE_NAME: usize = 64;
+pub const MAX_QUEUE_NAME: usize = 80;
+pub const MAX_TABLE_NAME: usize = 255;
+
+/// The handlers that run behind the WebSocket routes share one role; the push handler has its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RoleKind {
+    Routes,
+    Push,
+}
+
+impl RoleKind {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            RoleKind::Routes => "routes",
+            RoleKind::Push => "push",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Names {
+    /// `{name}-{stage}`, the prefix of every physical name.
+    pub prefix: String,
+    pub region: String,
+}
+
+impl Names {
+    pub fn new(stack: &Stack, region: &str) -> Names {
+        Names {
+            prefix: format!("{}-{}", stack.name, stack.stage),
+            region: region.to_string(),
+        }
+    }
+
+    /// IAM roles are global to the account, so the region is part of the name: the same stack in
+    /// two regions must not share (and fight over) one role.
+    pub fn role(&self, kind: RoleKind) -> String {
+        format!("{}-{}-{}", self.prefix, self.region, kind.suffix())
+    }
+
+    pub fn table(&self) -> String {
+        format!("{}-connections", self.prefix)
+    }
+
+    pub fn queue(&self) -> String {
+        format!("{}-events", self.prefix)
+    }
+
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}-events-dlq", self.prefix)
+    }
+
+    pub fn rule(&self) -> String {
+        format!("{}-entity-updated", self.prefix)
+    }
+
+    /// The id of the rule's one target.
+    pub fn rule_target_id(&self) -> &'static str {
+        "wsstack-queue"
+    }
+
+    pub fn function(&self, handler: &str) -> String {
+        format!("{}-{}", self.prefix, handler)
+    }
+
+    pub fn log_group(&self, handler: &str) -> String {
+        format!("/aws/lambda/{}", self.function(handler))
+    }
+}
+
+/// ARNs of this stack's resources in one account and region.
+#[derive(Debug, Clone)]
+pub struct Arns {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+}
+
+impl Arns {
+    pub fn new(region: &str, account: &str) -> Arns {
+        let partition = if region.starts_with("cn-") {
+            "aws-cn"
+        } else if region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        };
+        Arns {
+            partition: partition.into(),
+            region: region.into(),
+            account: account.into(),
+        }
+    }
+
+    pub fn role(&self, name: &str) -> String {
+        format!("arn:{}:iam::{}:role/{}", self.partition, self.account, name)
+    }
+
+    pub fn table(&self, name: &str) -> String {
+        format!("arn:{}:dynamodb:{}:{}:table/{}", self.partition, self.region, self.account, name)
+    }
+
+    pub fn queue(&self, name: &str) -> String {
+        format!("arn:{}:sqs:{}:{}:{}", self.partition, self.region, self.account, name)
+    }
+
+    /// Rules on the default bus have no bus in their ARN; rules on other buses do.
+    pub fn rule(&self, bus: &str, name: &str) -> String {
+        if bus == "default" {
+            format!("arn:{}:events:{}:{}:rule/{}", self.partition, self.region, self.account, name)
+        } else {
+            format!("arn:{}:events:{}:{}:rule/{}/{}", self.partition, self.region, self.account, bus, name)
+        }
+    }
+
+    pub fn log_group(&self, name: &str) -> String {
+        format!("arn:{}:logs:{}:{}:log-group:{}", self.partition, self.region, self.account, name)
+    }
+}
+
+/// The handlers (and so the Lambda functions) of a stack: one per route plus connect,
+/// disconnect and push.
+pub fn handlers(stack: &Stack) -> Vec<String> {
+    let mut handlers = vec!["connect".to_string(), "disconnect".to_string()];
+    handlers.extend(stack.routes.iter().cloned());
+    handlers.push("push".to_string());
+    handlers
+}
+
+/// Derived names that would be too long, as (field to blame, message). The region is part of the
+/// role names; without it those are not checked yet.
+pub fn check_lengths(stack: &Stack, region: Option<&str>) -> Vec<(String, String)> {
+    let names = Names::new(stack, region.unwrap_or(""));
+    let mut checks: Vec<(String, &str, usize)> = vec![
+        (names.table(), "DynamoDB table name", MAX_TABLE_NAME),
+        (names.queue(), "SQS queue name", MAX_QUEUE_NAME),
+        (names.dead_letter_queue(), "SQS queue name", MAX_QUEUE_NAME),
+        (names.rule(), "EventBridge rule name", MAX_RULE_NAME),
+    ];
+    for handler in handlers(stack) {
+        checks.push((names.function(&handler), "Lambda function name", MAX_FUNCTION_NAME));
+    }
+    if region.is_some() {
+        checks.push((names.role(RoleKind::Routes), "IAM role name", MAX_ROLE_NAME));
+        checks.push((names.role(RoleKind::Push), "IAM role name", MAX_ROLE_NAME));
+    }
+    let mut problems = Vec::new();
+    for (name, what, max) in checks {
+        if name.len() > max {
+            problems.push((
+                "name".to_string(),
+                format!(
+                    "the derived {what} `{name}` is {} characters; AWS allows {max}. Shorten `name` or `stage`",
+                    name.len()
+                ),
+            ));
+            break; // one message is enough: every name grows with the same prefix
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(name: &str, stage: &str) -> Stack {
+        crate::stack::parse(std::path::Path::new("t.yaml"), &format!("name: {name}\nstage: {stage}\n")).unwrap()
+    }
+
+    #[test]
+    fn names_are_prefixed_and_roles_carry_the_region() {
+        let names = Names::new(&stack("orders", "prod"), "eu-west-1");
+        assert_eq!(names.table(), "orders-prod-connections");
+        assert_eq!(names.queue(), "orders-prod-events");
+        assert_eq!(names.dead_letter_queue(), "orders-prod-events-dlq");
+        assert_eq!(names.role(RoleKind::Push), "orders-prod-eu-west-1-push");
+        assert_eq!(names.log_group("push"), "/aws/lambda/orders-prod-push");
+    }
+
+    #[test]
+    fn rule_arns_name_the_bus_unless_default() {
+        let arns = Arns::new("eu-west-1", "123456789012");
+        assert_eq!(arns.rule("default", "r"), "arn:aws:events:eu-west-1:123456789012:rule/r");
+        assert_eq!(arns.rule("orders", "r"), "arn:aws:events:eu-west-1:123456789012:rule/orders/r");
+        assert_eq!(Arns::new("cn-north-1", "1").queue("q"), "arn:aws-cn:sqs:cn-north-1:1:q");
+    }
+
+    #[test]
+    fn role_name_length_depends_on_the_region() {
+        // 40 + 1 + 3 = 44 prefix; "-ap-southeast-2-routes" makes 66 > 64.
+        let stack = stack(&"a".repeat(40), "dev");
+        assert!(check_lengths(&stack, None).is_empty());
+        let problems = check_lengths(&stack, Some("ap-southeast-2"));
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].1.contains("IAM role name"), "{problems:?}");
+    }
+}

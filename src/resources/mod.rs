@@ -1,0 +1,197 @@
+//! One module per AWS resource kind, each with the same verbs:
+//! `inspect` (what exists and how it differs from the spec, no writes), `ensure` (create or
+//! update to match, return what it did) and `destroy` (delete; absent is success).
+//!
+//! This file holds what they share: the outcome types, tag and policy comparison.
+
+pub mod queue;
+pub mod role;
+pub mod rule;
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::aws::Aws;
+use crate::stack::TAG_STACK;
+
+/// One field whose value in AWS differs from the stack file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diff {
+    pub field: String,
+    pub current: String,
+    pub desired: String,
+}
+
+impl Diff {
+    pub fn new(field: &str, current: impl ToString, desired: impl ToString) -> Diff {
+        Diff {
+            field: field.to_string(),
+            current: current.to_string(),
+            desired: desired.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Diff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} -> {}", self.field, self.current, self.desired)
+    }
+}
+
+/// What `inspect` found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", content = "details", rename_all = "snake_case")]
+pub enum State {
+    Missing,
+    InSync,
+    Drifted(Vec<Diff>),
+    /// A resource with our name exists but is not tagged as this stack's: never touched.
+    Foreign(String),
+}
+
+/// What `ensure` or `destroy` did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "change", content = "details", rename_all = "snake_case")]
+pub enum Change {
+    Created,
+    Updated(Vec<Diff>),
+    Unchanged,
+    Deleted,
+    /// `destroy` found nothing to delete.
+    Absent,
+    /// `destroy` left a resource alone because it is not this stack's.
+    Skipped(String),
+}
+
+/// A resource of the stack. Implementations live one per file in this module.
+pub trait Resource: Send + Sync {
+    /// Human kind, e.g. "SQS queue".
+    fn kind(&self) -> &'static str;
+    /// Physical name.
+    fn name(&self) -> String;
+    /// Unique key in the stack's graph, e.g. "queue/events".
+    fn key(&self) -> String;
+    /// Keys of the resources that must exist before this one.
+    fn depends_on(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>>;
+    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>>;
+    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>>;
+}
+
+pub type Tags = BTreeMap<String, String>;
+
+/// Whether tags mark a resource as this stack's.
+pub fn owned_by(tags: &Tags, stack: &str) -> bool {
+    tags.get(TAG_STACK).map(String::as_str) == Some(stack)
+}
+
+pub fn foreign_reason(kind: &str, name: &str, tags: &Tags, stack: &str) -> String {
+    match tags.get(TAG_STACK) {
+        Some(other) => format!("{kind} {name} belongs to stack `{other}`, not `{stack}`"),
+        None => format!("{kind} {name} exists but is not tagged {TAG_STACK}={stack}; wsstack will not take it over"),
+    }
+}
+
+/// The tags change needed: (to set, keys to remove).
+pub fn tag_changes(current: &Tags, desired: &Tags) -> (Tags, Vec<String>) {
+    let set: Tags = desired
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove: Vec<String> = current.keys().filter(|k| !desired.contains_key(*k)).cloned().collect();
+    (set, remove)
+}
+
+pub fn tag_diff(current: &Tags, desired: &Tags) -> Option<Diff> {
+    if current == desired {
+        None
+    } else {
+        Some(Diff::new("tags", format_tags(current), format_tags(desired)))
+    }
+}
+
+fn format_tags(tags: &Tags) -> String {
+    let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// A policy document in a canonical form, so that documents AWS hands back reformatted
+/// (single values instead of one-element lists, other order) compare equal to ours.
+pub fn canonical_policy(value: &Value) -> Value {
+    const LISTY: &[&str] = &["Action", "NotAction", "Resource", "NotResource", "Service", "AWS", "Statement"];
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = canonical_policy(v);
+                    let v = match v {
+                        Value::Array(_) => v,
+                        other if LISTY.contains(&k.as_str()) => Value::Array(vec![other]),
+                        other => other,
+                    };
+                    let v = match v {
+                        Value::Array(mut items) => {
+                            items.sort_by_key(|i| i.to_string());
+                            Value::Array(items)
+                        }
+                        other => other,
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(canonical_policy).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether two policy documents (JSON text) mean the same; unparsable text compares as text.
+pub fn same_policy(current: &str, desired: &Value) -> bool {
+    match serde_json::from_str::<Value>(current) {
+        Ok(current) => canonical_policy(&current) == canonical_policy(desired),
+        Err(_) => false,
+    }
+}
+
+/// Compact JSON for diffs.
+pub fn compact(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn policies_compare_semantically() {
+        let desired = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": "arn:q"}]});
+        assert!(same_policy(
+            r#"{"Statement":{"Resource":["arn:q"],"Action":"sqs:SendMessage","Effect":"Allow"},"Version":"2012-10-17"}"#,
+            &desired
+        ));
+        assert!(!same_policy(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"arn:q"}]}"#,
+            &desired
+        ));
+    }
+
+    #[test]
+    fn tag_changes_set_and_remove() {
+        let current: Tags = [("a", "1"), ("b", "2")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let desired: Tags = [("a", "1"), ("c", "3")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let (set, remove) = tag_changes(&current, &desired);
+        assert_eq!(set.len(), 1);
+        assert_eq!(set["c"], "3");
+        assert_eq!(remove, vec!["b".to_string()]);
+        assert!(tag_diff(&current, &current).is_none());
+    }
+}

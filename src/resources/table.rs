@@ -1,0 +1,439 @@
+//! DynamoDB table of connections and subscriptions: keys pk/sk, index GSI1 (GSI1PK, GSI1SK,
+//! projection ALL), TTL on `ttl`, on-demand billing, the stack's tags.
+//!
+//! Key schemas cannot change in place; such drift is reported and `up` refuses to touch it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TableStatus, Tag, TimeToLiveSpecification, TimeToLiveStatus,
+};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+use super::{foreign_reason, owned_by, tag_changes, tag_diff, Change, Diff, Resource, State, Tags};
+use crate::aws::{sdk_error, Aws};
+
+pub const PARTITION_KEY: &str = "pk";
+pub const SORT_KEY: &str = "sk";
+pub const INDEX_NAME: &str = "GSI1";
+pub const INDEX_PARTITION_KEY: &str = "GSI1PK";
+pub const INDEX_SORT_KEY: &str = "GSI1SK";
+pub const TTL_ATTRIBUTE: &str = "ttl";
+
+/// How long to wait for a table to become ACTIVE or to disappear.
+const TABLE_WAIT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    pub key: String,
+    pub name: String,
+    pub stack: String,
+    pub tags: Tags,
+}
+
+struct Observed {
+    arn: String,
+    status: Option<TableStatus>,
+    billing: String,
+    key_schema: String,
+    index_schema: Option<String>,
+    ttl_enabled: bool,
+    ttl_attribute: Option<String>,
+    tags: Tags,
+}
+
+fn schema_text(elements: &[KeySchemaElement]) -> String {
+    let parts: Vec<String> = elements
+        .iter()
+        .map(|e| format!("{}:{}", e.attribute_name(), e.key_type().as_str()))
+        .collect();
+    parts.join(",")
+}
+
+fn desired_key_schema() -> String {
+    format!("{PARTITION_KEY}:HASH,{SORT_KEY}:RANGE")
+}
+
+fn desired_index_schema() -> String {
+    format!("{INDEX_PARTITION_KEY}:HASH,{INDEX_SORT_KEY}:RANGE")
+}
+
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("key schema element has its fields")
+}
+
+fn string_attribute(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("attribute definition has its fields")
+}
+
+fn index() -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(INDEX_NAME)
+        .key_schema(key(INDEX_PARTITION_KEY, KeyType::Hash))
+        .key_schema(key(INDEX_SORT_KEY, KeyType::Range))
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .build()
+        .expect("index has its fields")
+}
+
+impl TableSpec {
+    async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
+        let table = match aws.dynamodb.describe_table().table_name(&self.name).send().await {
+            Ok(output) => output.table,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+            Err(e) => return Err(sdk_error(format!("reading DynamoDB table {}", self.name), e)),
+        };
+        let Some(table) = table else { return Ok(None) };
+        if table.table_status() == Some(&TableStatus::Deleting) {
+            return Ok(None);
+        }
+        let arn = table.table_arn().unwrap_or_default().to_string();
+        let ttl = match aws.dynamodb.describe_time_to_live().table_name(&self.name).send().await {
+            Ok(output) => output.time_to_live_description,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+            Err(e) => return Err(sdk_error(format!("reading the TTL of DynamoDB table {}", self.name), e)),
+        };
+        let ttl_enabled = ttl.as_ref().and_then(|t| t.time_to_live_status()).is_some_and(|s| {
+            matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
+        });
+        let Some(tags) = self.list_tags(aws, &arn).await? else { return Ok(None) };
+        let index_schema = table
+            .global_secondary_indexes()
+            .iter()
+            .find(|i| i.index_name() == Some(INDEX_NAME))
+            .map(|i| schema_text(i.key_schema()));
+        Ok(Some(Observed {
+            status: table.table_status().cloned(),
+            billing: table
+                .billing_mode_summary()
+                .and_then(|b| b.billing_mode())
+                .map(|b| b.as_str().to_string())
+                .unwrap_or_else(|| "PROVISIONED".into()),
+            key_schema: schema_text(table.key_schema()),
+            index_schema,
+            ttl_enabled,
+            ttl_attribute: ttl.and_then(|t| t.attribute_name).filter(|_| ttl_enabled),
+            tags,
+            arn,
+        }))
+    }
+
+    async fn list_tags(&self, aws: &Aws, arn: &str) -> Result<Option<Tags>> {
+        let mut tags = Tags::new();
+        let mut token = None;
+        loop {
+            match aws.dynamodb.list_tags_of_resource().resource_arn(arn).set_next_token(token).send().await {
+                Ok(output) => {
+                    for tag in output.tags.unwrap_or_default() {
+                        tags.insert(tag.key, tag.value);
+                    }
+                    match output.next_token {
+                        Some(next) => token = Some(next),
+                        None => return Ok(Some(tags)),
+                    }
+                }
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+                Err(e) => return Err(sdk_error(format!("listing tags of DynamoDB table {}", self.name), e)),
+            }
+        }
+    }
+
+    fn diffs(&self, o: &Observed) -> Vec<Diff> {
+        let mut diffs = Vec::new();
+        if o.key_schema != desired_key_schema() {
+            diffs.push(Diff::new("key schema", &o.key_schema, desired_key_schema()));
+        }
+        if o.billing != "PAY_PER_REQUEST" {
+            diffs.push(Diff::new("billing mode", &o.billing, "PAY_PER_REQUEST"));
+        }
+        match &o.index_schema {
+            None => diffs.push(Diff::new("index GSI1", "(none)", desired_index_schema())),
+            Some(schema) if *schema != desired_index_schema() => {
+                diffs.push(Diff::new("index GSI1", schema, desired_index_schema()))
+            }
+            Some(_) => {}
+        }
+        if o.ttl_attribute.as_deref() != Some(TTL_ATTRIBUTE) {
+            diffs.push(Diff::new(
+                "time to live",
+                o.ttl_attribute.as_deref().map(|a| format!("on `{a}`")).unwrap_or_else(|| "disabled".into()),
+                format!("on `{TTL_ATTRIBUTE}`"),
+            ));
+        }
+        diffs.extend(tag_diff(&o.tags, &self.tags));
+        diffs
+    }
+
+    async fn wait_active(&self, aws: &Aws) -> Result<()> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let output = aws
+                .dynamodb
+                .describe_table()
+                .table_name(&self.name)
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("waiting for DynamoDB table {}", self.name), e))?;
+            let table = output.table;
+            let status = table.as_ref().and_then(|t| t.table_status.clone());
+            // A new index is usable (and the table updatable again) once it is ACTIVE too.
+            let indexes_ready = table.as_ref().is_some_and(|t| {
+                t.global_secondary_indexes()
+                    .iter()
+                    .all(|i| i.index_status().is_none_or(|s| *s == aws_sdk_dynamodb::types::IndexStatus::Active))
+            });
+            if status == Some(TableStatus::Active) && indexes_ready {
+                return Ok(());
+            }
+            if start.elapsed() > TABLE_WAIT {
+                bail!("DynamoDB table {} is still {:?} after {:?}", self.name, status, TABLE_WAIT);
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn enable_ttl(&self, aws: &Aws) -> Result<()> {
+        let spec = TimeToLiveSpecification::builder()
+            .enabled(true)
+            .attribute_name(TTL_ATTRIBUTE)
+            .build()
+            .expect("TTL specification has its fields");
+        aws.dynamodb
+            .update_time_to_live()
+            .table_name(&self.name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("enabling TTL on DynamoDB table {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn create(&self, aws: &Aws) -> Result<bool> {
+        let tags = self
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = aws
+            .dynamodb
+            .create_table()
+            .table_name(&self.name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attribute(PARTITION_KEY))
+            .attribute_definitions(string_attribute(SORT_KEY))
+            .attribute_definitions(string_attribute(INDEX_PARTITION_KEY))
+            .attribute_definitions(string_attribute(INDEX_SORT_KEY))
+            .key_schema(key(PARTITION_KEY, KeyType::Hash))
+            .key_schema(key(SORT_KEY, KeyType::Range))
+            .global_secondary_indexes(index())
+            .set_tags(Some(tags))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(false),
+            Err(e) => Err(sdk_error(format!("creating DynamoDB table {}", self.name), e)),
+        }
+    }
+
+    async fn wait_gone(&self, aws: &Aws) -> Result<()> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match aws.dynamodb.describe_table().table_name(&self.name).send().await {
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(()),
+                Err(e) => return Err(sdk_error(format!("waiting for DynamoDB table {} to go", self.name), e)),
+                Ok(_) if start.elapsed() > TABLE_WAIT => {
+                    bail!("DynamoDB table {} is still there after {:?}", self.name, TABLE_WAIT)
+                }
+                Ok(_) => {}
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn inspect_table(&self, aws: &Aws) -> Result<State> {
+        Ok(match self.observe(aws).await? {
+            None => State::Missing,
+            Some(o) if !owned_by(&o.tags, &self.stack) => {
+                State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
+            }
+            Some(o) => {
+                let diffs = self.diffs(&o);
+                if diffs.is_empty() {
+                    State::InSync
+                } else {
+                    State::Drifted(diffs)
+                }
+            }
+        })
+    }
+
+    async fn ensure_table(&self, aws: &Aws) -> Result<Change> {
+        let observed = match self.observe(aws).await? {
+            Some(o) => o,
+            None => {
+                // A table still DELETING (a `down` moments ago) cannot be created again yet.
+                self.wait_gone_if_deleting(aws).await?;
+                let created = self.create(aws).await?;
+                self.wait_active(aws).await?;
+                if created {
+                    self.enable_ttl(aws).await?;
+                    return Ok(Change::Created);
+                }
+                match self.observe(aws).await? {
+                    Some(o) => o,
+                    None => bail!("DynamoDB table {} vanished while being created", self.name),
+                }
+            }
+        };
+        if !owned_by(&observed.tags, &self.stack) {
+            bail!(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack));
+        }
+        let diffs = self.diffs(&observed);
+        if diffs.is_empty() {
+            return Ok(Change::Unchanged);
+        }
+        if observed.key_schema != desired_key_schema()
+            || observed.index_schema.as_ref().is_some_and(|s| *s != desired_index_schema())
+        {
+            bail!(
+                "DynamoDB table {} has key schema {} (index {}); changing keys needs a new table: run `wsstack down` first, or fix the table by hand",
+                self.name,
+                observed.key_schema,
+                observed.index_schema.as_deref().unwrap_or("none")
+            );
+        }
+        if observed.status != Some(TableStatus::Active) {
+            self.wait_active(aws).await?;
+        }
+        if observed.billing != "PAY_PER_REQUEST" || observed.index_schema.is_none() {
+            let mut update = aws.dynamodb.update_table().table_name(&self.name);
+            if observed.billing != "PAY_PER_REQUEST" {
+                update = update.billing_mode(BillingMode::PayPerRequest);
+            }
+            if observed.index_schema.is_none() {
+                update = update
+                    .attribute_definitions(string_attribute(PARTITION_KEY))
+                    .attribute_definitions(string_attribute(SORT_KEY))
+                    .attribute_definitions(string_attribute(INDEX_PARTITION_KEY))
+                    .attribute_definitions(string_attribute(INDEX_SORT_KEY))
+                    .global_secondary_index_updates(
+                        aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                            .create(
+                                aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
+                                    .index_name(INDEX_NAME)
+                                    .key_schema(key(INDEX_PARTITION_KEY, KeyType::Hash))
+                                    .key_schema(key(INDEX_SORT_KEY, KeyType::Range))
+                                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                                    .build()
+                                    .expect("index action has its fields"),
+                            )
+                            .build(),
+                    );
+            }
+            update
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("updating DynamoDB table {}", self.name), e))?;
+            self.wait_active(aws).await?;
+        }
+        if observed.ttl_attribute.as_deref() != Some(TTL_ATTRIBUTE) {
+            if observed.ttl_enabled {
+                bail!(
+                    "DynamoDB table {} has TTL on `{}`; AWS allows one TTL change an hour: disable it by hand, then run up again",
+                    self.name,
+                    observed.ttl_attribute.as_deref().unwrap_or("?")
+                );
+            }
+            self.enable_ttl(aws).await?;
+        }
+        let (set, remove) = tag_changes(&observed.tags, &self.tags);
+        if !set.is_empty() {
+            let tags = set
+                .iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect::<Result<Vec<_>, _>>()?;
+            aws.dynamodb
+                .tag_resource()
+                .resource_arn(&observed.arn)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("tagging DynamoDB table {}", self.name), e))?;
+        }
+        if !remove.is_empty() {
+            aws.dynamodb
+                .untag_resource()
+                .resource_arn(&observed.arn)
+                .set_tag_keys(Some(remove))
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("untagging DynamoDB table {}", self.name), e))?;
+        }
+        Ok(Change::Updated(diffs))
+    }
+
+    async fn wait_gone_if_deleting(&self, aws: &Aws) -> Result<()> {
+        match aws.dynamodb.describe_table().table_name(&self.name).send().await {
+            Ok(output) if output.table().and_then(|t| t.table_status()) == Some(&TableStatus::Deleting) => {
+                self.wait_gone(aws).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn destroy_table(&self, aws: &Aws) -> Result<Change> {
+        let Some(observed) = self.observe(aws).await? else {
+            self.wait_gone_if_deleting(aws).await?;
+            return Ok(Change::Absent);
+        };
+        if !owned_by(&observed.tags, &self.stack) {
+            return Ok(Change::Skipped(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack)));
+        }
+        match aws.dynamodb.delete_table().table_name(&self.name).send().await {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                return Ok(Change::Absent)
+            }
+            Err(e) => return Err(sdk_error(format!("deleting DynamoDB table {}", self.name), e)),
+        }
+        self.wait_gone(aws).await?;
+        Ok(Change::Deleted)
+    }
+}
+
+impl Resource for TableSpec {
+    fn kind(&self) -> &'static str {
+        "DynamoDB table"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn key(&self) -> String {
+        self.key.clone()
+    }
+    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
+        self.inspect_table(aws).boxed()
+    }
+    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
+        self.ensure_table(aws).boxed()
+    }
+    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
+        self.destroy_table(aws).boxed()
+    }
+}
