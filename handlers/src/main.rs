@@ -30,7 +30,9 @@ async fn main() -> Result<(), Error> {
                     async move {
                         let result = match route {
                             HandlerKind::Connect => routes::connect(&app, event.payload).await,
-                            HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
+                            HandlerKind::Disconnect => {
+                                routes::disconnect(&app, event.payload).await
+                            }
                             HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
                             HandlerKind::Unsubscribe => {
                                 routes::unsubscribe(&app, event.payload).await

@@ -35,7 +35,9 @@ pub async fn post(app: &App, connection_id: &str, data: Vec<u8>) -> PostOutcome 
 }
 
 fn classify(error: SdkError<PostToConnectionError>) -> PostOutcome {
-    let status = error.raw_response().map(|response| response.status().as_u16());
+    let status = error
+        .raw_response()
+        .map(|response| response.status().as_u16());
     let text = format!(
         "{}",
         aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&error)

@@ -105,7 +105,9 @@ async fn deliver(app: &App, connection_id: &str, payload: &[u8]) -> Delivery {
             PostOutcome::Delivered => return Delivery::Delivered,
             PostOutcome::Gone => {
                 match store::delete_connection_records(app, connection_id).await {
-                    Ok(deleted) => tracing::info!(connection_id, deleted, "removed a gone connection"),
+                    Ok(deleted) => {
+                        tracing::info!(connection_id, deleted, "removed a gone connection")
+                    }
                     // The records' ttl removes them in the end; the message itself was handled.
                     Err(error) => tracing::warn!(
                         connection_id,
@@ -120,7 +122,12 @@ async fn deliver(app: &App, connection_id: &str, payload: &[u8]) -> Delivery {
                 return Delivery::Failed;
             }
             PostOutcome::Retryable(error) if attempt >= settings.max_attempts => {
-                tracing::warn!(connection_id, attempt, error, "delivery failed after retries");
+                tracing::warn!(
+                    connection_id,
+                    attempt,
+                    error,
+                    "delivery failed after retries"
+                );
                 return Delivery::Failed;
             }
             PostOutcome::Retryable(error) => {

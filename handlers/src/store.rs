@@ -95,9 +95,8 @@ pub async fn put_subscription(app: &App, connection_id: &str, entity_id: &str) -
             .as_service_error()
             .is_some_and(|error| error.is_conditional_check_failed_exception());
         if !missing {
-            return Err(error).with_context(|| {
-                format!("refreshing the ttl of connection {connection_id}")
-            });
+            return Err(error)
+                .with_context(|| format!("refreshing the ttl of connection {connection_id}"));
         }
         tracing::warn!(connection_id, "subscribed without a connection record");
     }

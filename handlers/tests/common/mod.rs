@@ -151,9 +151,18 @@ pub fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
 pub fn connection_record(connection_id: &str, ttl: i64) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (PK.to_string(), AttributeValue::S(connection_id.into())),
-        (SK.to_string(), AttributeValue::S(records::CONNECTION_SK.into())),
-        (records::IP_ADDRESS.to_string(), AttributeValue::S("203.0.113.9".into())),
-        (records::CONNECTED_AT.to_string(), AttributeValue::N("1700000000000".into())),
+        (
+            SK.to_string(),
+            AttributeValue::S(records::CONNECTION_SK.into()),
+        ),
+        (
+            records::IP_ADDRESS.to_string(),
+            AttributeValue::S("203.0.113.9".into()),
+        ),
+        (
+            records::CONNECTED_AT.to_string(),
+            AttributeValue::N("1700000000000".into()),
+        ),
         (TTL.to_string(), AttributeValue::N(ttl.to_string())),
     ])
 }
@@ -166,9 +175,15 @@ pub fn subscription_record(
 ) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (PK.to_string(), AttributeValue::S(connection_id.into())),
-        (SK.to_string(), AttributeValue::S(records::subscription_sk(entity_id))),
+        (
+            SK.to_string(),
+            AttributeValue::S(records::subscription_sk(entity_id)),
+        ),
         (GSI1PK.to_string(), AttributeValue::S(entity_id.into())),
-        (GSI1SK.to_string(), AttributeValue::S(records::SUBSCRIPTION_PREFIX.into())),
+        (
+            GSI1SK.to_string(),
+            AttributeValue::S(records::SUBSCRIPTION_PREFIX.into()),
+        ),
         (TTL.to_string(), AttributeValue::N(ttl.to_string())),
     ])
 }
@@ -380,7 +395,10 @@ impl Gateway {
 
     /// Posts answered 200.
     pub fn delivered(&self) -> Vec<Post> {
-        self.posts().into_iter().filter(|post| post.status == 200).collect()
+        self.posts()
+            .into_iter()
+            .filter(|post| post.status == 200)
+            .collect()
     }
 
     pub fn clear(&self) {
@@ -391,9 +409,17 @@ impl Gateway {
 async fn answer(state: &Mutex<GatewayState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let body = request.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     let prefix = format!("/{STAGE}/@connections/");
-    let Some(connection_id) = path.strip_prefix(&prefix).filter(|_| method == hyper::Method::POST)
+    let Some(connection_id) = path
+        .strip_prefix(&prefix)
+        .filter(|_| method == hyper::Method::POST)
     else {
         return reply(404, None, format!("no route for {method} {path}"));
     };

@@ -1,0 +1,333 @@
+//! The WebSocket route handlers against DynamoDB in moto and a management API stand-in: what each
+//! route writes and deletes, record by record, and that bad frames get an error reply and write nothing.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use wsstack_handlers::records::{self, CONNECTION_SK, GSI1PK, GSI1SK, TTL};
+use wsstack_handlers::{routes, PushSettings};
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn key(pk: &str, sk: &str) -> (String, String) {
+    (pk.to_string(), sk.to_string())
+}
+
+#[tokio::test]
+async fn connect_stores_the_connection_record_and_echoes_one_protocol() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, PushSettings::default()).await;
+
+    let event = ws_event(
+        "$connect",
+        "Qy4kRcNxoAMCJgA=",
+        None,
+        &[("Sec-WebSocket-Protocol", "wsstack.v1, chat")],
+    );
+    let response = routes::connect(&app, event).await.unwrap();
+    assert_eq!(response.status_code, 200);
+    assert_eq!(
+        response.headers.get("sec-websocket-protocol").unwrap(),
+        "wsstack.v1"
+    );
+
+    let plain = ws_event("$connect", "Qy4kRdNxoAMCJgB=", None, &[]);
+    let response = routes::connect(&app, plain).await.unwrap();
+    assert_eq!(response.status_code, 200);
+    assert!(response.headers.get("sec-websocket-protocol").is_none());
+
+    let items = stack.items().await;
+    assert_eq!(
+        items.keys().cloned().collect::<Vec<_>>(),
+        vec![
+            key("Qy4kRcNxoAMCJgA=", CONNECTION_SK),
+            key("Qy4kRdNxoAMCJgB=", CONNECTION_SK)
+        ]
+    );
+    let record = &items[&key("Qy4kRcNxoAMCJgA=", CONNECTION_SK)];
+    assert_eq!(string(record, records::IP_ADDRESS), "203.0.113.7");
+    assert_eq!(number(record, records::CONNECTED_AT), 1_764_118_500_123);
+    // TTL_HOURS is 3 in these tests.
+    let ttl = number(record, TTL);
+    assert!((ttl - (now() + 3 * 3600)).abs() <= 5, "ttl {ttl}");
+    assert_eq!(
+        record.len(),
+        5,
+        "no attributes beyond the layout: {record:?}"
+    );
+}
+
+#[tokio::test]
+async fn subscribe_writes_the_subscription_and_refreshes_the_connection_ttl() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, PushSettings::default()).await;
+    stack
+        .put_items(vec![
+            connection_record("conn-a=", 1000),
+            connection_record("conn-b=", 1000),
+        ])
+        .await;
+
+    let frame = r#"{"action":"subscribe","entityId":"order-42"}"#;
+    for _ in 0..2 {
+        let response = routes::subscribe(&app, ws_event("subscribe", "conn-a=", Some(frame), &[]))
+            .await
+            .unwrap();
+        assert_eq!(response.status_code, 200);
+    }
+
+    let items = stack.items().await;
+    assert_eq!(
+        items.keys().cloned().collect::<Vec<_>>(),
+        vec![
+            key("conn-a=", CONNECTION_SK),
+            key("conn-a=", "subscription#order-42"),
+            key("conn-b=", CONNECTION_SK),
+        ]
+    );
+    let subscription = &items[&key("conn-a=", "subscription#order-42")];
+    assert_eq!(string(subscription, GSI1PK), "order-42");
+    assert_eq!(string(subscription, GSI1SK), "subscription#");
+    assert!((number(subscription, TTL) - (now() + 3 * 3600)).abs() <= 5);
+    assert_eq!(subscription.len(), 5, "{subscription:?}");
+    let connection = &items[&key("conn-a=", CONNECTION_SK)];
+    assert!((number(connection, TTL) - (now() + 3 * 3600)).abs() <= 5);
+    assert_eq!(string(connection, records::IP_ADDRESS), "203.0.113.9");
+    // The other connection is untouched.
+    assert_eq!(number(&items[&key("conn-b=", CONNECTION_SK)], TTL), 1000);
+    assert!(stack.gateway.posts().is_empty(), "no error replies");
+}
+
+#[tokio::test]
+async fn unsubscribe_deletes_exactly_that_subscription_and_tolerates_absence() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, PushSettings::default()).await;
+    let far = now() + 9999;
+    stack
+        .put_items(vec![
+            connection_record("conn-a=", far),
+            subscription_record("conn-a=", "e1", far),
+            subscription_record("conn-a=", "e2", far),
+            connection_record("conn-b=", far),
+            subscription_record("conn-b=", "e1", far),
+        ])
+        .await;
+    let before = stack.keys().await;
+
+    let frame = r#"{"action":"unsubscribe","entityId":"e1"}"#;
+    let response = routes::unsubscribe(&app, ws_event("unsubscribe", "conn-a=", Some(frame), &[]))
+        .await
+        .unwrap();
+    assert_eq!(response.status_code, 200);
+    let mut expected = before.clone();
+    expected.remove(&key("conn-a=", "subscription#e1"));
+    assert_eq!(stack.keys().await, expected);
+
+    // Not subscribed (any more, or ever): still fine, nothing changes.
+    for entity in ["e1", "never-subscribed"] {
+        let frame = format!(r#"{{"action":"unsubscribe","entityId":"{entity}"}}"#);
+        let response =
+            routes::unsubscribe(&app, ws_event("unsubscribe", "conn-a=", Some(&frame), &[]))
+                .await
+                .unwrap();
+        assert_eq!(response.status_code, 200);
+    }
+    assert_eq!(stack.keys().await, expected);
+    assert!(stack.gateway.posts().is_empty());
+}
+
+#[tokio::test]
+async fn disconnect_deletes_the_connection_and_all_its_subscriptions_across_pages() {
+    let stack = Stack::start().await;
+    // Pages of 7 records: 61 records take 9 query pages and 3 BatchWriteItem calls.
+    let app = stack.app(Some(7), PushSettings::default()).await;
+    let far = now() + 9999;
+    let mut fixtures = vec![
+        connection_record("leaving=", far),
+        connection_record("staying=", far),
+    ];
+    for n in 0..60 {
+        fixtures.push(subscription_record("leaving=", &format!("entity-{n}"), far));
+    }
+    for n in 0..5 {
+        fixtures.push(subscription_record("staying=", &format!("entity-{n}"), far));
+    }
+    stack.put_items(fixtures).await;
+    assert_eq!(stack.keys().await.len(), 67);
+
+    let response = routes::disconnect(&app, ws_event("$disconnect", "leaving=", None, &[]))
+        .await
+        .unwrap();
+    assert_eq!(response.status_code, 200);
+
+    let keys = stack.keys().await;
+    let mut expected = BTreeSet::from([key("staying=", CONNECTION_SK)]);
+    for n in 0..5 {
+        expected.insert(key("staying=", &format!("subscription#entity-{n}")));
+    }
+    assert_eq!(keys, expected);
+
+    // A second $disconnect (API Gateway may retry) finds nothing and is fine.
+    let response = routes::disconnect(&app, ws_event("$disconnect", "leaving=", None, &[]))
+        .await
+        .unwrap();
+    assert_eq!(response.status_code, 200);
+    assert_eq!(stack.keys().await, expected);
+}
+
+/// Frames that must be refused, with the route they are sent on.
+fn bad_frames() -> Vec<(&'static str, Option<String>, bool)> {
+    let long = "x".repeat(129);
+    let frames: Vec<(&str, Option<String>)> = vec![
+        ("subscribe", None),
+        ("subscribe", Some(String::new())),
+        ("subscribe", Some("   ".into())),
+        ("subscribe", Some("subscribe me".into())),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":"a""#.into()),
+        ),
+        ("subscribe", Some("[]".into())),
+        ("subscribe", Some(r#""order-42""#.into())),
+        ("subscribe", Some("42".into())),
+        ("subscribe", Some("null".into())),
+        ("subscribe", Some("{}".into())),
+        ("subscribe", Some(r#"{"action":"subscribe"}"#.into())),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":null}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":42}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":["a"]}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":{"id":"a"}}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":""}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(format!(r#"{{"action":"subscribe","entityId":"{long}"}}"#)),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":"a\u0000b"}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":"line\nbreak"}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":"tab\there"}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":" padded "}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"subscribe","entityId":"a\u2028b"}"#.into()),
+        ),
+        (
+            "subscribe",
+            Some(r#"{"action":"unsubscribe","entityId":"e1"}"#.into()),
+        ),
+        ("subscribe", Some(r#"{"action":7,"entityId":"e1"}"#.into())),
+        (
+            "subscribe",
+            Some(format!(
+                r#"{{"action":"subscribe","entityId":"e1","pad":"{}"}}"#,
+                "p".repeat(33 * 1024)
+            )),
+        ),
+        ("unsubscribe", Some("not json".into())),
+        (
+            "unsubscribe",
+            Some(r#"{"action":"unsubscribe","entityId":""}"#.into()),
+        ),
+        ("unsubscribe", Some(r#"{"action":"unsubscribe"}"#.into())),
+    ];
+    let mut frames: Vec<(&str, Option<String>, bool)> = frames
+        .into_iter()
+        .map(|(route, body)| (route, body, false))
+        .collect();
+    // A binary frame (API Gateway base64-encodes it), even if it decodes to a valid frame.
+    frames.push((
+        "subscribe",
+        Some("eyJhY3Rpb24iOiJzdWJzY3JpYmUiLCJlbnRpdHlJZCI6ImUxIn0=".into()),
+        true,
+    ));
+    frames
+}
+
+#[tokio::test]
+async fn every_bad_frame_gets_an_error_reply_and_writes_nothing() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, PushSettings::default()).await;
+    let frames = bad_frames();
+    assert!(frames.len() >= 15);
+    let mut fixtures = Vec::new();
+    for n in 0..frames.len() {
+        let id = connection_id(n);
+        fixtures.push(connection_record(&id, 1000));
+        fixtures.push(subscription_record(&id, "e1", 1000));
+    }
+    stack.put_items(fixtures).await;
+    let before = stack.items().await;
+
+    for (n, (route, body, binary)) in frames.iter().enumerate() {
+        let id = connection_id(n);
+        let mut event = ws_event(route, &id, body.as_deref(), &[]);
+        event.is_base64_encoded = *binary;
+        let response = match *route {
+            "subscribe" => routes::subscribe(&app, event).await,
+            _ => routes::unsubscribe(&app, event).await,
+        }
+        .unwrap_or_else(|error| panic!("frame {n} {body:?} made the handler fail: {error:#}"));
+        assert_eq!(response.status_code, 400, "frame {n} {body:?}");
+
+        let replies: Vec<Post> = stack
+            .gateway
+            .posts()
+            .into_iter()
+            .filter(|post| post.connection_id == id)
+            .collect();
+        assert_eq!(replies.len(), 1, "frame {n} {body:?}: one error reply");
+        let reply: Value = serde_json::from_slice(&replies[0].body).unwrap();
+        assert_eq!(reply["type"], "error", "frame {n}");
+        let message = reply["message"].as_str().unwrap();
+        assert!(!message.is_empty(), "frame {n}: a reason");
+        assert_eq!(reply.as_object().unwrap().len(), 2, "frame {n}: {reply}");
+    }
+    assert_eq!(stack.gateway.posts().len(), frames.len());
+    // Nothing written, nothing deleted, no ttl refreshed.
+    assert_eq!(stack.items().await, before);
+}
+
+#[tokio::test]
+async fn a_bad_frame_from_a_connection_that_is_gone_is_still_handled() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, PushSettings::default()).await;
+    stack.gateway.set_gone(["gone-conn=".to_string()]);
+    let response = routes::subscribe(&app, ws_event("subscribe", "gone-conn=", Some("{"), &[]))
+        .await
+        .unwrap();
+    assert_eq!(response.status_code, 400);
+    assert_eq!(stack.gateway.posts().len(), 1);
+    assert!(stack.keys().await.is_empty());
+}
