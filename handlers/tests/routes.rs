@@ -32,10 +32,7 @@ async fn connect_stores_the_connection_record_and_echoes_one_protocol() {
     );
     let response = routes::connect(&app, event).await.unwrap();
     assert_eq!(response.status_code, 200);
-    assert_eq!(
-        response.headers.get("sec-websocket-protocol").unwrap(),
-        "wsstack.v1"
-    );
+    assert_eq!(response.headers.get("sec-websocket-protocol").unwrap(), "wsstack.v1");
 
     let plain = ws_event("$connect", "Qy4kRdNxoAMCJgB=", None, &[]);
     let response = routes::connect(&app, plain).await.unwrap();
@@ -56,11 +53,7 @@ async fn connect_stores_the_connection_record_and_echoes_one_protocol() {
     // TTL_HOURS is 3 in these tests.
     let ttl = number(record, TTL);
     assert!((ttl - (now() + 3 * 3600)).abs() <= 5, "ttl {ttl}");
-    assert_eq!(
-        record.len(),
-        5,
-        "no attributes beyond the layout: {record:?}"
-    );
+    assert_eq!(record.len(), 5, "no attributes beyond the layout: {record:?}");
 }
 
 #[tokio::test]
@@ -132,10 +125,9 @@ async fn unsubscribe_deletes_exactly_that_subscription_and_tolerates_absence() {
     // Not subscribed (any more, or ever): still fine, nothing changes.
     for entity in ["e1", "never-subscribed"] {
         let frame = format!(r#"{{"action":"unsubscribe","entityId":"{entity}"}}"#);
-        let response =
-            routes::unsubscribe(&app, ws_event("unsubscribe", "conn-a=", Some(&frame), &[]))
-                .await
-                .unwrap();
+        let response = routes::unsubscribe(&app, ws_event("unsubscribe", "conn-a=", Some(&frame), &[]))
+            .await
+            .unwrap();
         assert_eq!(response.status_code, 200);
     }
     assert_eq!(stack.keys().await, expected);
@@ -148,10 +140,7 @@ async fn disconnect_deletes_the_connection_and_all_its_subscriptions_across_page
     // Pages of 7 records: 61 records take 9 query pages and 3 BatchWriteItem calls.
     let app = stack.app(Some(7), PushSettings::default()).await;
     let far = now() + 9999;
-    let mut fixtures = vec![
-        connection_record("leaving=", far),
-        connection_record("staying=", far),
-    ];
+    let mut fixtures = vec![connection_record("leaving=", far), connection_record("staying=", far)];
     for n in 0..60 {
         fixtures.push(subscription_record("leaving=", &format!("entity-{n}"), far));
     }
@@ -172,6 +161,8 @@ async fn disconnect_deletes_the_connection_and_all_its_subscriptions_across_page
         expected.insert(key("staying=", &format!("subscription#entity-{n}")));
     }
     assert_eq!(keys, expected);
+    assert_eq!(stack.calls("Query"), 9, "61 records in pages of 7");
+    assert_eq!(stack.calls("BatchWriteItem"), 3, "61 deletes in batches of 25");
 
     // A second $disconnect (API Gateway may retry) finds nothing and is fine.
     let response = routes::disconnect(&app, ws_event("$disconnect", "leaving=", None, &[]))
@@ -189,36 +180,21 @@ fn bad_frames() -> Vec<(&'static str, Option<String>, bool)> {
         ("subscribe", Some(String::new())),
         ("subscribe", Some("   ".into())),
         ("subscribe", Some("subscribe me".into())),
-        (
-            "subscribe",
-            Some(r#"{"action":"subscribe","entityId":"a""#.into()),
-        ),
+        ("subscribe", Some(r#"{"action":"subscribe","entityId":"a""#.into())),
         ("subscribe", Some("[]".into())),
         ("subscribe", Some(r#""order-42""#.into())),
         ("subscribe", Some("42".into())),
         ("subscribe", Some("null".into())),
         ("subscribe", Some("{}".into())),
         ("subscribe", Some(r#"{"action":"subscribe"}"#.into())),
-        (
-            "subscribe",
-            Some(r#"{"action":"subscribe","entityId":null}"#.into()),
-        ),
-        (
-            "subscribe",
-            Some(r#"{"action":"subscribe","entityId":42}"#.into()),
-        ),
-        (
-            "subscribe",
-            Some(r#"{"action":"subscribe","entityId":["a"]}"#.into()),
-        ),
+        ("subscribe", Some(r#"{"action":"subscribe","entityId":null}"#.into())),
+        ("subscribe", Some(r#"{"action":"subscribe","entityId":42}"#.into())),
+        ("subscribe", Some(r#"{"action":"subscribe","entityId":["a"]}"#.into())),
         (
             "subscribe",
             Some(r#"{"action":"subscribe","entityId":{"id":"a"}}"#.into()),
         ),
-        (
-            "subscribe",
-            Some(r#"{"action":"subscribe","entityId":""}"#.into()),
-        ),
+        ("subscribe", Some(r#"{"action":"subscribe","entityId":""}"#.into())),
         (
             "subscribe",
             Some(format!(r#"{{"action":"subscribe","entityId":"{long}"}}"#)),
@@ -243,10 +219,7 @@ fn bad_frames() -> Vec<(&'static str, Option<String>, bool)> {
             "subscribe",
             Some(r#"{"action":"subscribe","entityId":"a\u2028b"}"#.into()),
         ),
-        (
-            "subscribe",
-            Some(r#"{"action":"unsubscribe","entityId":"e1"}"#.into()),
-        ),
+        ("subscribe", Some(r#"{"action":"unsubscribe","entityId":"e1"}"#.into())),
         ("subscribe", Some(r#"{"action":7,"entityId":"e1"}"#.into())),
         (
             "subscribe",
@@ -256,16 +229,11 @@ fn bad_frames() -> Vec<(&'static str, Option<String>, bool)> {
             )),
         ),
         ("unsubscribe", Some("not json".into())),
-        (
-            "unsubscribe",
-            Some(r#"{"action":"unsubscribe","entityId":""}"#.into()),
-        ),
+        ("unsubscribe", Some(r#"{"action":"unsubscribe","entityId":""}"#.into())),
         ("unsubscribe", Some(r#"{"action":"unsubscribe"}"#.into())),
     ];
-    let mut frames: Vec<(&str, Option<String>, bool)> = frames
-        .into_iter()
-        .map(|(route, body)| (route, body, false))
-        .collect();
+    let mut frames: Vec<(&str, Option<String>, bool)> =
+        frames.into_iter().map(|(route, body)| (route, body, false)).collect();
     // A binary frame (API Gateway base64-encodes it), even if it decodes to a valid frame.
     frames.push((
         "subscribe",
@@ -315,6 +283,7 @@ async fn every_bad_frame_gets_an_error_reply_and_writes_nothing() {
         assert_eq!(reply.as_object().unwrap().len(), 2, "frame {n}: {reply}");
     }
     assert_eq!(stack.gateway.posts().len(), frames.len());
+    assert!(stack.proxy.writes().is_empty(), "no DynamoDB write was even attempted");
     // Nothing written, nothing deleted, no ttl refreshed.
     assert_eq!(stack.items().await, before);
 }

@@ -14,8 +14,8 @@ use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use testkit::Moto;
+use testkit::{Moto, Proxy};
 use wsstack_handlers::records::{self, GSI1, GSI1PK, GSI1SK, PK, SK, TTL};
 use wsstack_handlers::{App, Config, PushSettings};
 
@@ -40,9 +40,11 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// A moto server, a table in the seed layout, and a management API stand-in.
+/// A moto server, a table in the seed layout, and a management API stand-in. The handlers reach
+/// moto through `proxy`, which counts their calls; fixtures and checks go to moto directly.
 pub struct Stack {
     pub moto: Moto,
+    pub proxy: Proxy,
     pub gateway: Gateway,
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
@@ -54,8 +56,10 @@ impl Stack {
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         create_table(&dynamodb, TABLE).await;
         let gateway = Gateway::start().await;
+        let proxy = Proxy::start(&moto.endpoint()).expect("starting the proxy");
         Stack {
             moto,
+            proxy,
             gateway,
             dynamodb,
         }
@@ -63,7 +67,7 @@ impl Stack {
 
     /// The handlers' App for this stack; `query_page_limit` forces small query pages.
     pub async fn app(&self, query_page_limit: Option<i32>, push: PushSettings) -> App {
-        let sdk = sdk_config(&self.moto.endpoint()).await;
+        let sdk = sdk_config(&self.proxy.endpoint()).await;
         let config = Config {
             table_name: TABLE.to_string(),
             ttl_hours: 3,
@@ -72,6 +76,15 @@ impl Stack {
             query_page_limit,
         };
         App::new(&sdk, config)
+    }
+
+    /// How many calls of DynamoDB `operation` the handlers made.
+    pub fn calls(&self, operation: &str) -> usize {
+        self.proxy
+            .calls()
+            .iter()
+            .filter(|call| call.service == "dynamodb" && call.operation == operation)
+            .count()
     }
 
     /// Every item of the table, keyed by (pk, sk).
@@ -105,12 +118,7 @@ impl Stack {
                 .iter()
                 .map(|item| {
                     WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(item.clone()))
-                                .build()
-                                .unwrap(),
-                        )
+                        .put_request(PutRequest::builder().set_item(Some(item.clone())).build().unwrap())
                         .build()
                 })
                 .collect();
@@ -151,14 +159,8 @@ pub fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
 pub fn connection_record(connection_id: &str, ttl: i64) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (PK.to_string(), AttributeValue::S(connection_id.into())),
-        (
-            SK.to_string(),
-            AttributeValue::S(records::CONNECTION_SK.into()),
-        ),
-        (
-            records::IP_ADDRESS.to_string(),
-            AttributeValue::S("203.0.113.9".into()),
-        ),
+        (SK.to_string(), AttributeValue::S(records::CONNECTION_SK.into())),
+        (records::IP_ADDRESS.to_string(), AttributeValue::S("203.0.113.9".into())),
         (
             records::CONNECTED_AT.to_string(),
             AttributeValue::N("1700000000000".into()),
@@ -168,17 +170,10 @@ pub fn connection_record(connection_id: &str, ttl: i64) -> HashMap<String, Attri
 }
 
 /// A subscription record as the subscribe handler writes it, with a chosen ttl.
-pub fn subscription_record(
-    connection_id: &str,
-    entity_id: &str,
-    ttl: i64,
-) -> HashMap<String, AttributeValue> {
+pub fn subscription_record(connection_id: &str, entity_id: &str, ttl: i64) -> HashMap<String, AttributeValue> {
     HashMap::from([
         (PK.to_string(), AttributeValue::S(connection_id.into())),
-        (
-            SK.to_string(),
-            AttributeValue::S(records::subscription_sk(entity_id)),
-        ),
+        (SK.to_string(), AttributeValue::S(records::subscription_sk(entity_id))),
         (GSI1PK.to_string(), AttributeValue::S(entity_id.into())),
         (
             GSI1SK.to_string(),
@@ -218,11 +213,7 @@ pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
                 .index_name(GSI1)
                 .key_schema(key(GSI1PK, KeyType::Hash))
                 .key_schema(key(GSI1SK, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .unwrap(),
         )
@@ -367,11 +358,7 @@ impl Gateway {
                 });
             }
         });
-        Gateway {
-            addr,
-            state,
-            server,
-        }
+        Gateway { addr, state, server }
     }
 
     pub fn callback_url(&self) -> String {
@@ -395,10 +382,7 @@ impl Gateway {
 
     /// Posts answered 200.
     pub fn delivered(&self) -> Vec<Post> {
-        self.posts()
-            .into_iter()
-            .filter(|post| post.status == 200)
-            .collect()
+        self.posts().into_iter().filter(|post| post.status == 200).collect()
     }
 
     pub fn clear(&self) {
@@ -409,18 +393,9 @@ impl Gateway {
 async fn answer(state: &Mutex<GatewayState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let body = request
-        .into_body()
-        .collect()
-        .await
-        .unwrap()
-        .to_bytes()
-        .to_vec();
+    let body = request.into_body().collect().await.unwrap().to_bytes().to_vec();
     let prefix = format!("/{STAGE}/@connections/");
-    let Some(connection_id) = path
-        .strip_prefix(&prefix)
-        .filter(|_| method == hyper::Method::POST)
-    else {
+    let Some(connection_id) = path.strip_prefix(&prefix).filter(|_| method == hyper::Method::POST) else {
         return reply(404, None, format!("no route for {method} {path}"));
     };
     let connection_id = percent_decode(connection_id);

@@ -1,0 +1,277 @@
+//! The built `bootstrap` (from `handlers/build.sh`) as Lambda runs it: a child process with the
+//! function's environment, talking to a local stand-in for the Lambda Runtime API. Proves that the
+//! static binary starts, asks for its first event, serves a subscribe against moto, and measures the
+//! time from process start to the first runtime API request. Skipped when the binary is absent,
+//! unless `WSSTACK_REQUIRE_BOOTSTRAP` is set (as CI does after running build.sh).
+
+mod common;
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+
+fn built_binary() -> Option<PathBuf> {
+    let binary = testkit::repo_root().join("target/handlers/x86_64-unknown-linux-musl/lambda/bootstrap");
+    if binary.exists() {
+        return Some(binary);
+    }
+    assert!(
+        std::env::var_os("WSSTACK_REQUIRE_BOOTSTRAP").is_none(),
+        "WSSTACK_REQUIRE_BOOTSTRAP is set but {} does not exist: run handlers/build.sh",
+        binary.display()
+    );
+    eprintln!("skipped: {} does not exist (run handlers/build.sh)", binary.display());
+    None
+}
+
+/// A request the runtime API stand-in received: when, what, with which body.
+#[derive(Debug)]
+struct RuntimeRequest {
+    at: Instant,
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+/// The Lambda Runtime API on a loopback port: hands out `events` one per `next`, then keeps the
+/// next `next` waiting (as Lambda does between invocations); records everything.
+struct RuntimeApi {
+    addr: std::net::SocketAddr,
+    requests: mpsc::UnboundedReceiver<RuntimeRequest>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RuntimeApi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl RuntimeApi {
+    async fn start(events: Vec<Value>) -> RuntimeApi {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sender, requests) = mpsc::unbounded_channel();
+        let events = Arc::new(Mutex::new(events.into_iter().enumerate()));
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let sender = sender.clone();
+                let events = events.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+                        let sender = sender.clone();
+                        let events = events.clone();
+                        async move { Ok::<_, Infallible>(answer(request, sender, events).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        RuntimeApi { addr, requests, server }
+    }
+
+    async fn next_request(&mut self) -> RuntimeRequest {
+        tokio::time::timeout(Duration::from_secs(20), self.requests.recv())
+            .await
+            .expect("the bootstrap made no runtime API request within 20 s")
+            .expect("the runtime API stand-in stopped")
+    }
+}
+
+type Events = Arc<Mutex<std::iter::Enumerate<std::vec::IntoIter<Value>>>>;
+
+async fn answer(
+    request: Request<Incoming>,
+    sender: mpsc::UnboundedSender<RuntimeRequest>,
+    events: Events,
+) -> Response<Full<Bytes>> {
+    let at = Instant::now();
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let body = request.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let is_next = method == "GET" && path == NEXT;
+    let _ = sender.send(RuntimeRequest { at, method, path, body });
+    if !is_next {
+        return Response::builder()
+            .status(202)
+            .body(Full::new(Bytes::from_static(b"{\"status\":\"OK\"}")))
+            .unwrap();
+    }
+    let event = events.lock().unwrap().next();
+    let Some((index, event)) = event else {
+        // No more work: hold the request open like Lambda does while the function is frozen.
+        std::future::pending::<()>().await;
+        unreachable!();
+    };
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 30_000;
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("lambda-runtime-aws-request-id", format!("request-{index}"))
+        .header("lambda-runtime-deadline-ms", deadline.to_string())
+        .header(
+            "lambda-runtime-invoked-function-arn",
+            "arn:aws:lambda:us-east-1:123456789012:function:wsstack-test-subscribe",
+        )
+        .header(
+            "lambda-runtime-trace-id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        )
+        .body(Full::new(Bytes::from(event.to_string())))
+        .unwrap()
+}
+
+/// Starts the binary the way Lambda does: a clean environment with the function's variables.
+fn spawn(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, moto: &str, callback: &str) -> Child {
+    Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", format!("wsstack-test-{handler}"))
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/wsstack-test-{handler}"),
+        )
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/26/[$LATEST]0123456789abcdef")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SESSION_TOKEN", "testing")
+        .env("AWS_ENDPOINT_URL", moto)
+        .env("WSSTACK_HANDLER", handler)
+        .env("TABLE_NAME", TABLE)
+        .env("TTL_HOURS", "3")
+        .env("CALLBACK_URL", callback)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting bootstrap")
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_built_bootstrap_serves_a_subscribe_through_the_runtime_api() {
+    let Some(binary) = built_binary() else {
+        return;
+    };
+    let stack = Stack::start().await;
+    stack.put_items(vec![connection_record("conn-a=", 1000)]).await;
+    let event = serde_json::to_value(ws_event(
+        "subscribe",
+        "conn-a=",
+        Some(r#"{"action":"subscribe","entityId":"order-42"}"#),
+        &[],
+    ))
+    .unwrap();
+    let mut runtime = RuntimeApi::start(vec![event]).await;
+    let child = Killed(spawn(
+        &binary,
+        runtime.addr,
+        "subscribe",
+        &stack.moto.endpoint(),
+        &stack.gateway.callback_url(),
+    ));
+
+    let first = runtime.next_request().await;
+    assert_eq!((first.method.as_str(), first.path.as_str()), ("GET", NEXT));
+    let reply = runtime.next_request().await;
+    assert_eq!(reply.method, "POST");
+    assert_eq!(reply.path, "/2018-06-01/runtime/invocation/request-0/response");
+    let response: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(response["statusCode"], json!(200), "{response}");
+    let again = runtime.next_request().await;
+    assert_eq!(again.path, NEXT, "asks for the next event");
+    drop(child);
+
+    let keys = stack.keys().await;
+    assert!(
+        keys.contains(&("conn-a=".to_string(), "subscription#order-42".to_string())),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_built_bootstrap_refuses_to_start_without_its_configuration() {
+    let Some(binary) = built_binary() else {
+        return;
+    };
+    let mut runtime = RuntimeApi::start(vec![]).await;
+    let output = Command::new(&binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
+        .env("WSSTACK_HANDLER", "teleport")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown handler \\\"teleport\\\"") || stderr.contains("unknown handler \"teleport\""),
+        "{stderr}"
+    );
+    assert!(runtime.requests.try_recv().is_err(), "no runtime API request");
+}
+
+/// Time from process start to the first runtime API request, median of 9 starts (printed; the
+/// assertion is a loose bound that catches a hang or a blocking network call at init).
+#[tokio::test]
+async fn the_built_bootstrap_reaches_the_runtime_api_quickly() {
+    let Some(binary) = built_binary() else {
+        return;
+    };
+    let mut samples = Vec::new();
+    for handler in ["push", "connect", "subscribe"].iter().cycle().take(9) {
+        let mut runtime = RuntimeApi::start(vec![]).await;
+        let started = Instant::now();
+        let child = Killed(spawn(
+            &binary,
+            runtime.addr,
+            handler,
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9/test",
+        ));
+        let first = runtime.next_request().await;
+        samples.push(first.at - started);
+        assert_eq!(first.path, NEXT);
+        drop(child);
+    }
+    samples.sort();
+    let median = samples[samples.len() / 2];
+    println!(
+        "bootstrap start to first runtime API request: median {:.1} ms, min {:.1} ms, max {:.1} ms",
+        median.as_secs_f64() * 1000.0,
+        samples[0].as_secs_f64() * 1000.0,
+        samples[samples.len() - 1].as_secs_f64() * 1000.0
+    );
+    assert!(median < Duration::from_millis(500), "median {median:?}");
+}

@@ -1,0 +1,286 @@
+//! The push handler against DynamoDB in moto and a management API stand-in: fan-out to every
+//! subscriber across query pages and nobody else, 410 clean-up, retries and batchItemFailures for
+//! failing deliveries, malformed records reported alone.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+use wsstack_handlers::frames::EntityEvent;
+use wsstack_handlers::records::CONNECTION_SK;
+use wsstack_handlers::{push, PushSettings};
+
+fn far() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 9999
+}
+
+fn quick_retries() -> PushSettings {
+    PushSettings {
+        base_backoff: Duration::from_millis(5),
+        ..PushSettings::default()
+    }
+}
+
+fn failed_ids(response: &aws_lambda_events::sqs::SqsBatchResponse) -> BTreeSet<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|failure| failure.item_identifier.clone())
+        .collect()
+}
+
+/// How many posts each connection received, of those answered 200.
+fn delivered_counts(gateway: &Gateway) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for post in gateway.delivered() {
+        *counts.entry(post.connection_id).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn push_reaches_every_subscriber_across_query_pages_and_nobody_else() {
+    let stack = Stack::start().await;
+    // Pages of 400: 2,500 subscribers take 7 query pages of GSI1.
+    let app = stack.app(Some(400), quick_retries()).await;
+    let far = far();
+    let mut fixtures = Vec::new();
+    let mut subscribers = BTreeSet::new();
+    for n in 0..2500 {
+        let id = connection_id(n);
+        fixtures.push(connection_record(&id, far));
+        fixtures.push(subscription_record(&id, "hot-entity", far));
+        if n % 10 == 0 {
+            fixtures.push(subscription_record(&id, "cold-entity", far));
+        }
+        subscribers.insert(id);
+    }
+    // Connections that follow other entities only, including one whose id is a prefix match.
+    for n in 2500..2600 {
+        let id = connection_id(n);
+        fixtures.push(connection_record(&id, far));
+        fixtures.push(subscription_record(&id, "cold-entity", far));
+        fixtures.push(subscription_record(&id, "hot-entity-2", far));
+    }
+    stack.put_items(fixtures).await;
+
+    let body = eventbridge_body("hot-entity", "price changed");
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)])).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(stack.calls("Query"), 7, "2,500 subscribers in pages of 400");
+
+    let counts = delivered_counts(&stack.gateway);
+    assert_eq!(counts.len(), 2500, "every subscriber, nobody else");
+    assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), subscribers);
+    assert!(counts.values().all(|&count| count == 1), "each exactly once");
+    assert_eq!(stack.gateway.posts().len(), 2500, "no failed or extra posts");
+    let expected = json!({"type":"Entity Updated","entityId":"hot-entity","message":"price changed"});
+    for post in stack.gateway.posts() {
+        let payload: Value = serde_json::from_slice(&post.body).unwrap();
+        assert_eq!(payload, expected);
+    }
+}
+
+#[tokio::test]
+async fn gone_connections_lose_all_their_records_and_the_rest_stay() {
+    let stack = Stack::start().await;
+    let app = stack.app(Some(3), quick_retries()).await;
+    let far = far();
+    let mut fixtures = Vec::new();
+    for n in 0..10 {
+        let id = connection_id(n);
+        fixtures.push(connection_record(&id, far));
+        fixtures.push(subscription_record(&id, "e1", far));
+        fixtures.push(subscription_record(&id, "e2", far));
+    }
+    stack.put_items(fixtures).await;
+    let gone: BTreeSet<String> = [2, 5, 7].iter().map(|&n| connection_id(n)).collect();
+    stack.gateway.set_gone(gone.clone());
+
+    let body = eventbridge_body("e1", "hello");
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)])).await;
+    assert!(response.batch_item_failures.is_empty(), "410 is not a failure");
+
+    let keys = stack.keys().await;
+    assert_eq!(keys.len(), 7 * 3, "only the 7 live connections keep records");
+    for (pk, _) in &keys {
+        assert!(!gone.contains(pk), "records of gone connection {pk} remain");
+    }
+    for n in 0..10 {
+        let id = connection_id(n);
+        if !gone.contains(&id) {
+            assert!(keys.contains(&(id.clone(), CONNECTION_SK.to_string())));
+            assert!(keys.contains(&(id.clone(), "subscription#e2".to_string())));
+        }
+    }
+    // A gone connection is posted to once: 410 is not retried.
+    let posts = stack.gateway.posts();
+    for id in &gone {
+        assert_eq!(posts.iter().filter(|post| &post.connection_id == id).count(), 1);
+    }
+    assert_eq!(delivered_counts(&stack.gateway).len(), 7);
+}
+
+#[tokio::test]
+async fn a_delivery_that_keeps_failing_lands_in_batch_item_failures() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, quick_retries()).await;
+    let far = far();
+    let mut fixtures = Vec::new();
+    for n in 0..6 {
+        let id = connection_id(n);
+        fixtures.push(connection_record(&id, far));
+        fixtures.push(subscription_record(&id, if n < 3 { "flaky" } else { "healthy" }, far));
+    }
+    stack.put_items(fixtures).await;
+    let broken = connection_id(1);
+    stack.gateway.set_failing([broken.clone()]);
+
+    let flaky = eventbridge_body("flaky", "one");
+    let healthy = eventbridge_body("healthy", "two");
+    let response = push::push(&app, sqs_event(&[("msg-flaky", &flaky), ("msg-healthy", &healthy)])).await;
+    assert_eq!(failed_ids(&response), BTreeSet::from(["msg-flaky".to_string()]));
+
+    let posts = stack.gateway.posts();
+    let attempts = posts.iter().filter(|post| post.connection_id == broken).count();
+    assert_eq!(
+        attempts as u32,
+        PushSettings::default().max_attempts,
+        "retried, then given up"
+    );
+    // Everyone else got their update; the failing connection's records are kept (500 is not 410).
+    let counts = delivered_counts(&stack.gateway);
+    assert_eq!(counts.len(), 5);
+    assert!(!counts.contains_key(&broken));
+    assert_eq!(stack.keys().await.len(), 12);
+}
+
+#[tokio::test]
+async fn malformed_records_fail_alone_and_the_others_are_delivered() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, quick_retries()).await;
+    let far = far();
+    stack
+        .put_items(vec![
+            connection_record("conn-a=", far),
+            subscription_record("conn-a=", "e1", far),
+            connection_record("conn-b=", far),
+            subscription_record("conn-b=", "e2", far),
+        ])
+        .await;
+
+    let good_one = eventbridge_body("e1", "first");
+    let good_two = eventbridge_body("e2", "second");
+    let too_long = eventbridge_body(&"x".repeat(500), "m");
+    let response = push::push(
+        &app,
+        sqs_event(&[
+            ("good-1", &good_one),
+            ("not-json", "this is not an event"),
+            ("no-detail", r#"{"detail-type":"Entity Updated","source":"app"}"#),
+            ("no-detail-type", r#"{"detail":{"entityId":"e1","message":"m"}}"#),
+            (
+                "no-entity",
+                r#"{"detail-type":"Entity Updated","detail":{"message":"m"}}"#,
+            ),
+            (
+                "bad-entity",
+                r#"{"detail-type":"Entity Updated","detail":{"entityId":7,"message":"m"}}"#,
+            ),
+            ("long-entity", &too_long),
+            (
+                "no-message",
+                r#"{"detail-type":"Entity Updated","detail":{"entityId":"e1"}}"#,
+            ),
+            ("good-2", &good_two),
+        ]),
+    )
+    .await;
+    let expected: BTreeSet<String> = [
+        "not-json",
+        "no-detail",
+        "no-detail-type",
+        "no-entity",
+        "bad-entity",
+        "long-entity",
+        "no-message",
+    ]
+    .iter()
+    .map(|id| id.to_string())
+    .collect();
+    assert_eq!(failed_ids(&response), expected);
+    let posts = stack.gateway.posts();
+    assert_eq!(posts.len(), 2, "only the good records were pushed");
+    let bodies: BTreeMap<String, Value> = posts
+        .iter()
+        .map(|post| (post.connection_id.clone(), serde_json::from_slice(&post.body).unwrap()))
+        .collect();
+    assert_eq!(bodies["conn-a="]["message"], "first");
+    assert_eq!(bodies["conn-b="]["message"], "second");
+}
+
+#[tokio::test]
+async fn an_entity_nobody_follows_is_a_success() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, quick_retries()).await;
+    let body = eventbridge_body("lonely", "anyone?");
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)])).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(stack.gateway.posts().is_empty());
+}
+
+/// Measurement, not a proof: posts per second to 1,000 subscribers against the local stand-in, for
+/// several concurrency limits. Run with
+/// `cargo test -p wsstack-handlers --release --test push -- --ignored --nocapture fan_out_throughput`.
+#[tokio::test(flavor = "current_thread")]
+#[ignore]
+async fn fan_out_throughput() {
+    let stack = Stack::start().await;
+    let far = far();
+    let mut fixtures = Vec::new();
+    for n in 0..1000 {
+        let id = connection_id(n);
+        fixtures.push(subscription_record(&id, "bench", far));
+    }
+    stack.put_items(fixtures).await;
+    let event = EntityEvent {
+        detail_type: "Entity Updated".into(),
+        entity_id: "bench".into(),
+        message: json!("x".repeat(200)),
+    };
+    for concurrency in [1, 4, 16, 32, 64, 128, 256] {
+        let app = stack
+            .app(
+                None,
+                PushSettings {
+                    concurrency,
+                    ..PushSettings::default()
+                },
+            )
+            .await;
+        // Warm-up (connection pool, subscriber query), then three timed runs.
+        push::fan_out(&app, &event).await.unwrap();
+        let mut rates = Vec::new();
+        for _ in 0..3 {
+            stack.gateway.clear();
+            let started = Instant::now();
+            let outcome = push::fan_out(&app, &event).await.unwrap();
+            let elapsed = started.elapsed();
+            assert_eq!(outcome.delivered, 1000);
+            rates.push(1000.0 / elapsed.as_secs_f64());
+        }
+        rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "concurrency {concurrency:>3}: median {:>7.0} posts/s (incl. the GSI1 query), runs {:?}",
+            rates[1],
+            rates.iter().map(|rate| rate.round()).collect::<Vec<_>>()
+        );
+    }
+}
