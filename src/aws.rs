@@ -59,7 +59,6 @@ pub async fn sdk_config(target: &Target, region: &str) -> SdkConfig {
 
 /// Everything a resource module needs to talk to AWS about one stack.
 pub struct Aws {
-    pub config: SdkConfig,
     pub region: String,
     pub account: String,
     pub names: Names,
@@ -75,11 +74,12 @@ impl Aws {
     pub async fn connect(config: SdkConfig, names: Names) -> Result<Aws> {
         let region = names.region.clone();
         let sts = aws_sdk_sts::Client::new(&config);
-        let identity = sts
-            .get_caller_identity()
-            .send()
-            .await
-            .map_err(|e| anyhow!("finding the AWS account (sts:GetCallerIdentity): {}", DisplayErrorContext(e)))?;
+        let identity = sts.get_caller_identity().send().await.map_err(|e| {
+            anyhow!(
+                "finding the AWS account (sts:GetCallerIdentity): {}",
+                DisplayErrorContext(e)
+            )
+        })?;
         let account = identity
             .account()
             .context("sts:GetCallerIdentity returned no account")?
@@ -93,7 +93,6 @@ impl Aws {
             region,
             account,
             names,
-            config,
         })
     }
 }

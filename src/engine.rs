@@ -14,7 +14,6 @@ use crate::aws::Aws;
 use crate::progress::Progress;
 use crate::resources::{Change, Resource, State};
 
-
 /// How many resources are worked on at once.
 const CONCURRENCY: usize = 8;
 
@@ -95,7 +94,10 @@ pub async fn run(resources: &[Box<dyn Resource>], aws: &Aws, verb: Verb, progres
                 continue;
             }
             let prereqs = &prerequisites[&key];
-            if let Some(failed) = prereqs.iter().find(|p| reports.get(*p).is_some_and(|rep| !succeeded(&rep.outcome))) {
+            if let Some(failed) = prereqs
+                .iter()
+                .find(|p| reports.get(*p).is_some_and(|rep| !succeeded(&rep.outcome)))
+            {
                 started.insert(key.clone());
                 let reason = format!("{} did not succeed", reports[failed].name);
                 progress.finish(r.kind(), &r.name(), &Outcome::NotAttempted(reason.clone()));

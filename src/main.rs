@@ -29,7 +29,11 @@ use crate::resources::{Change, State};
 use crate::stack::StackFile;
 
 #[derive(Parser, Debug)]
-#[command(name = "wsstack", version, about = "Provision a serverless WebSocket notification stack on AWS, no CloudFormation")]
+#[command(
+    name = "wsstack",
+    version,
+    about = "Provision a serverless WebSocket notification stack on AWS, no CloudFormation"
+)]
 struct Cli {
     /// The stack file.
     #[arg(short = 'f', long = "file", global = true, default_value = "stack.yaml")]
@@ -96,12 +100,18 @@ struct Failure {
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(error: E) -> Self {
-        Failure { code: 1, error: error.into() }
+        Failure {
+            code: 1,
+            error: error.into(),
+        }
     }
 }
 
 fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
-    Failure { code: 2, error: error.into() }
+    Failure {
+        code: 2,
+        error: error.into(),
+    }
 }
 
 fn main() -> ExitCode {
@@ -131,7 +141,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     };
     let region = aws::resolve_region(&target, file.stack.region.as_deref())
         .await
-        .ok_or_else(|| bad_input(anyhow!("no AWS region: set `region:` in {}, pass --region, or set AWS_REGION", cli.file.display())))?;
+        .ok_or_else(|| {
+            bad_input(anyhow!(
+                "no AWS region: set `region:` in {}, pass --region, or set AWS_REGION",
+                cli.file.display()
+            ))
+        })?;
     if !stack::is_region(&region) {
         return Err(bad_input(anyhow!("`{region}` is not an AWS region")));
     }
@@ -213,7 +228,13 @@ async fn up(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: N
     Ok(0)
 }
 
-async fn down(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names, yes: bool) -> Result<u8, Failure> {
+async fn down(
+    cli: &Cli,
+    file: &StackFile,
+    config: aws_config::SdkConfig,
+    names: Names,
+    yes: bool,
+) -> Result<u8, Failure> {
     if !yes {
         if !std::io::stdin().is_terminal() {
             return Err(bad_input(anyhow!(
@@ -227,7 +248,10 @@ async fn down(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names:
         );
         std::io::stdout().flush().ok();
         let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).context("reading the confirmation")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .context("reading the confirmation")?;
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
             println!("nothing deleted");
             return Ok(0);
@@ -292,7 +316,14 @@ async fn status(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, name
                 println!("{}", progress::line(report.kind, &report.name, &report.outcome));
             }
             print_outputs(&file.stack, &aws);
-            println!("{}", if in_sync { "in sync" } else { "not in sync: run `wsstack up`" });
+            println!(
+                "{}",
+                if in_sync {
+                    "in sync"
+                } else {
+                    "not in sync: run `wsstack up`"
+                }
+            );
         }
     }
     if engine::any_failed(&reports) {
@@ -340,12 +371,17 @@ async fn send_event(
     }
     let event_id = result.and_then(|e| e.event_id()).unwrap_or_default();
     match cli.output {
-        Format::Json => print_json(&json!({"event_id": event_id, "bus": stack.events.bus, "detail_type": stack.events.detail_type, "detail": detail})),
+        Format::Json => print_json(
+            &json!({"event_id": event_id, "bus": stack.events.bus, "detail_type": stack.events.detail_type, "detail": detail}),
+        ),
         Format::Text => {
             if cli.quiet {
                 println!("{event_id}");
             } else {
-                println!("sent event {event_id} ({}, entityId {entity_id}) to bus {}", stack.events.detail_type, stack.events.bus);
+                println!(
+                    "sent event {event_id} ({}, entityId {entity_id}) to bus {}",
+                    stack.events.detail_type, stack.events.bus
+                );
             }
         }
     }
@@ -444,8 +480,14 @@ mod tests {
 
     #[test]
     fn bad_detail_is_refused() {
-        assert!(event_detail("e1", None, Some("{not json")).unwrap_err().to_string().contains("not valid JSON"));
-        assert!(event_detail("e1", None, Some("[1]")).unwrap_err().to_string().contains("JSON object"));
+        assert!(event_detail("e1", None, Some("{not json"))
+            .unwrap_err()
+            .to_string()
+            .contains("not valid JSON"));
+        assert!(event_detail("e1", None, Some("[1]"))
+            .unwrap_err()
+            .to_string()
+            .contains("JSON object"));
         assert!(event_detail("e1", None, Some(r#"{"entityId":"e2"}"#)).is_err());
         assert!(event_detail("", Some("m"), None).is_err());
     }

@@ -102,12 +102,11 @@ impl Arns {
         }
     }
 
-    pub fn role(&self, name: &str) -> String {
-        format!("arn:{}:iam::{}:role/{}", self.partition, self.account, name)
-    }
-
     pub fn table(&self, name: &str) -> String {
-        format!("arn:{}:dynamodb:{}:{}:table/{}", self.partition, self.region, self.account, name)
+        format!(
+            "arn:{}:dynamodb:{}:{}:table/{}",
+            self.partition, self.region, self.account, name
+        )
     }
 
     pub fn queue(&self, name: &str) -> String {
@@ -117,14 +116,23 @@ impl Arns {
     /// Rules on the default bus have no bus in their ARN; rules on other buses do.
     pub fn rule(&self, bus: &str, name: &str) -> String {
         if bus == "default" {
-            format!("arn:{}:events:{}:{}:rule/{}", self.partition, self.region, self.account, name)
+            format!(
+                "arn:{}:events:{}:{}:rule/{}",
+                self.partition, self.region, self.account, name
+            )
         } else {
-            format!("arn:{}:events:{}:{}:rule/{}/{}", self.partition, self.region, self.account, bus, name)
+            format!(
+                "arn:{}:events:{}:{}:rule/{}/{}",
+                self.partition, self.region, self.account, bus, name
+            )
         }
     }
 
     pub fn log_group(&self, name: &str) -> String {
-        format!("arn:{}:logs:{}:{}:log-group:{}", self.partition, self.region, self.account, name)
+        format!(
+            "arn:{}:logs:{}:{}:log-group:{}",
+            self.partition, self.region, self.account, name
+        )
     }
 }
 
@@ -175,7 +183,11 @@ mod tests {
     use super::*;
 
     fn stack(name: &str, stage: &str) -> Stack {
-        crate::stack::parse(std::path::Path::new("t.yaml"), &format!("name: {name}\nstage: {stage}\n")).unwrap()
+        crate::stack::parse(
+            std::path::Path::new("t.yaml"),
+            &format!("name: {name}\nstage: {stage}\n"),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -191,8 +203,14 @@ mod tests {
     #[test]
     fn rule_arns_name_the_bus_unless_default() {
         let arns = Arns::new("eu-west-1", "123456789012");
-        assert_eq!(arns.rule("default", "r"), "arn:aws:events:eu-west-1:123456789012:rule/r");
-        assert_eq!(arns.rule("orders", "r"), "arn:aws:events:eu-west-1:123456789012:rule/orders/r");
+        assert_eq!(
+            arns.rule("default", "r"),
+            "arn:aws:events:eu-west-1:123456789012:rule/r"
+        );
+        assert_eq!(
+            arns.rule("orders", "r"),
+            "arn:aws:events:eu-west-1:123456789012:rule/orders/r"
+        );
         assert_eq!(Arns::new("cn-north-1", "1").queue("q"), "arn:aws-cn:sqs:cn-north-1:1:q");
     }
 

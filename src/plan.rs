@@ -31,7 +31,11 @@ pub fn tags(stack: &Stack) -> Tags {
 
 /// The event source `send-event` uses.
 pub fn event_source(stack: &Stack) -> String {
-    stack.events.source.clone().unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_string())
+    stack
+        .events
+        .source
+        .clone()
+        .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_string())
 }
 
 /// The rule's event pattern: the stack's detail-type (and source, when it filters on one).
@@ -136,9 +140,18 @@ pub fn resources(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let queue_attributes: BTreeMap<String, Attribute> = [
-        ("VisibilityTimeout", Attribute::Text(queue.visibility_timeout_seconds.to_string())),
-        ("MessageRetentionPeriod", Attribute::Text(queue.message_retention_seconds.to_string())),
-        ("ReceiveMessageWaitTimeSeconds", Attribute::Text(queue.receive_wait_seconds.to_string())),
+        (
+            "VisibilityTimeout",
+            Attribute::Text(queue.visibility_timeout_seconds.to_string()),
+        ),
+        (
+            "MessageRetentionPeriod",
+            Attribute::Text(queue.message_retention_seconds.to_string()),
+        ),
+        (
+            "ReceiveMessageWaitTimeSeconds",
+            Attribute::Text(queue.receive_wait_seconds.to_string()),
+        ),
         (
             "RedrivePolicy",
             Attribute::Json(json!({
@@ -197,7 +210,10 @@ pub fn resources(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
             stack: stack.name.clone(),
             bus: stack.events.bus.clone(),
             arn: aws.arns.rule(&stack.events.bus, &names.rule()),
-            description: format!("wsstack {}/{}: {} events to the push queue", stack.name, stack.stage, stack.events.detail_type),
+            description: format!(
+                "wsstack {}/{}: {} events to the push queue",
+                stack.name, stack.stage, stack.events.detail_type
+            ),
             pattern: event_pattern(stack),
             target_id: names.rule_target_id().into(),
             target_arn: aws.arns.queue(&names.queue()),
@@ -217,13 +233,20 @@ mod tests {
         assert_eq!(event_pattern(&stack), json!({"detail-type": ["Entity Updated"]}));
         assert_eq!(event_source(&stack), "wsstack");
         stack.events.source = Some("orders".into());
-        assert_eq!(event_pattern(&stack), json!({"detail-type": ["Entity Updated"], "source": ["orders"]}));
+        assert_eq!(
+            event_pattern(&stack),
+            json!({"detail-type": ["Entity Updated"], "source": ["orders"]})
+        );
         assert_eq!(event_source(&stack), "orders");
     }
 
     #[test]
     fn every_resource_is_tagged_with_the_stack() {
-        let stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\nstage: prod\ntags:\n  team: a\n").unwrap();
+        let stack = crate::stack::parse(
+            std::path::Path::new("s.yaml"),
+            "name: demo\nstage: prod\ntags:\n  team: a\n",
+        )
+        .unwrap();
         let tags = tags(&stack);
         assert_eq!(tags[TAG_STACK], "demo");
         assert_eq!(tags[TAG_STAGE], "prod");

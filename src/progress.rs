@@ -17,7 +17,10 @@ pub struct Progress {
 enum Mode {
     Silent,
     Lines,
-    Bars { multi: MultiProgress, bars: Mutex<Vec<(String, ProgressBar)>> },
+    Bars {
+        multi: MultiProgress,
+        bars: Mutex<Vec<(String, ProgressBar)>>,
+    },
 }
 
 impl Progress {

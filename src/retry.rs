@@ -64,17 +64,21 @@ mod tests {
     #[tokio::test]
     async fn retries_transient_errors_until_success() {
         let mut calls = 0;
-        let result: Result<u32, &str> = eventually(QUICK, |e| *e == "not yet", || {
-            calls += 1;
-            let n = calls;
-            async move {
-                if n < 4 {
-                    Err("not yet")
-                } else {
-                    Ok(n)
+        let result: Result<u32, &str> = eventually(
+            QUICK,
+            |e| *e == "not yet",
+            || {
+                calls += 1;
+                let n = calls;
+                async move {
+                    if n < 4 {
+                        Err("not yet")
+                    } else {
+                        Ok(n)
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         assert_eq!(result, Ok(4));
     }
@@ -82,10 +86,14 @@ mod tests {
     #[tokio::test]
     async fn other_errors_end_at_once() {
         let mut calls = 0;
-        let result: Result<(), &str> = eventually(QUICK, |e| *e == "not yet", || {
-            calls += 1;
-            async { Err("denied") }
-        })
+        let result: Result<(), &str> = eventually(
+            QUICK,
+            |e| *e == "not yet",
+            || {
+                calls += 1;
+                async { Err("denied") }
+            },
+        )
         .await;
         assert_eq!(result, Err("denied"));
         assert_eq!(calls, 1);

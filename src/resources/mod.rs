@@ -126,7 +126,15 @@ fn format_tags(tags: &Tags) -> String {
 /// A policy document in a canonical form, so that documents AWS hands back reformatted
 /// (single values instead of one-element lists, other order) compare equal to ours.
 pub fn canonical_policy(value: &Value) -> Value {
-    const LISTY: &[&str] = &["Action", "NotAction", "Resource", "NotResource", "Service", "AWS", "Statement"];
+    const LISTY: &[&str] = &[
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Service",
+        "AWS",
+        "Statement",
+    ];
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
@@ -186,8 +194,14 @@ mod tests {
 
     #[test]
     fn tag_changes_set_and_remove() {
-        let current: Tags = [("a", "1"), ("b", "2")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let desired: Tags = [("a", "1"), ("c", "3")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let current: Tags = [("a", "1"), ("b", "2")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let desired: Tags = [("a", "1"), ("c", "3")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (set, remove) = tag_changes(&current, &desired);
         assert_eq!(set.len(), 1);
         assert_eq!(set["c"], "3");

@@ -9,7 +9,9 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
 
-use super::{compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags};
+use super::{
+    compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags,
+};
 use crate::aws::{sdk_error, Aws};
 use crate::retry::{eventually, QUEUE_DELETED_RECENTLY};
 
@@ -31,12 +33,14 @@ impl Attribute {
     fn matches(&self, current: Option<&str>) -> bool {
         match (self, current) {
             (Attribute::Text(text), Some(current)) => text == current,
-            (Attribute::Json(value), Some(current)) => same_policy(current, &normalize_numbers(value)) || {
-                // RedrivePolicy comes back with maxReceiveCount as a number or as a string.
-                serde_json::from_str::<Value>(current)
-                    .map(|c| normalize_numbers(&c) == normalize_numbers(value))
-                    .unwrap_or(false)
-            },
+            (Attribute::Json(value), Some(current)) => {
+                same_policy(current, &normalize_numbers(value)) || {
+                    // RedrivePolicy comes back with maxReceiveCount as a number or as a string.
+                    serde_json::from_str::<Value>(current)
+                        .map(|c| normalize_numbers(&c) == normalize_numbers(value))
+                        .unwrap_or(false)
+                }
+            }
             (_, None) => false,
         }
     }
@@ -86,7 +90,9 @@ impl QueueSpec {
     }
 
     async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
-        let Some(url) = self.url(aws).await? else { return Ok(None) };
+        let Some(url) = self.url(aws).await? else {
+            return Ok(None);
+        };
         let attributes = match aws
             .sqs
             .get_queue_attributes()
@@ -106,7 +112,10 @@ impl QueueSpec {
         };
         Ok(Some(Observed {
             url,
-            attributes: attributes.into_iter().map(|(k, v)| (k.as_str().to_string(), v)).collect(),
+            attributes: attributes
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_string(), v))
+                .collect(),
             tags,
         }))
     }
@@ -138,7 +147,9 @@ impl QueueSpec {
         let tags: HashMap<String, String> = self.tags.clone().into_iter().collect();
         eventually(
             QUEUE_DELETED_RECENTLY,
-            |e: &aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::create_queue::CreateQueueError, _>| e.as_service_error().is_some_and(|e| e.is_queue_deleted_recently()),
+            |e: &aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::create_queue::CreateQueueError, _>| {
+                e.as_service_error().is_some_and(|e| e.is_queue_deleted_recently())
+            },
             || {
                 aws.sqs
                     .create_queue()
@@ -217,14 +228,21 @@ impl QueueSpec {
     }
 
     async fn destroy_queue(&self, aws: &Aws) -> Result<Change> {
-        let Some(url) = self.url(aws).await? else { return Ok(Change::Absent) };
+        let Some(url) = self.url(aws).await? else {
+            return Ok(Change::Absent);
+        };
         let tags: Tags = match aws.sqs.list_queue_tags().queue_url(&url).send().await {
             Ok(output) => output.tags.unwrap_or_default().into_iter().collect(),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => return Ok(Change::Absent),
             Err(e) => return Err(sdk_error(format!("listing tags of SQS queue {}", self.name), e)),
         };
         if !owned_by(&tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(self.kind(), &self.name, &tags, &self.stack)));
+            return Ok(Change::Skipped(foreign_reason(
+                self.kind(),
+                &self.name,
+                &tags,
+                &self.stack,
+            )));
         }
         match aws.sqs.delete_queue().queue_url(&url).send().await {
             Ok(_) => Ok(Change::Deleted),

@@ -8,7 +8,9 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::{json, Value};
 
-use super::{compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags};
+use super::{
+    compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags,
+};
 use crate::aws::{sdk_error, Aws};
 
 /// The name of the one inline policy wsstack manages on each role.
@@ -46,7 +48,9 @@ pub fn trust_policy() -> Value {
 
 fn decode(document: &str) -> String {
     // IAM returns policy documents URL-encoded.
-    urlencoding::decode(document).map(|d| d.into_owned()).unwrap_or_else(|_| document.to_string())
+    urlencoding::decode(document)
+        .map(|d| d.into_owned())
+        .unwrap_or_else(|_| document.to_string())
 }
 
 impl RoleSpec {
@@ -62,12 +66,24 @@ impl RoleSpec {
         let names = match aws.iam.list_role_policies().role_name(&self.name).send().await {
             Ok(output) => output.policy_names,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
-            Err(e) => return Err(sdk_error(format!("listing inline policies of IAM role {}", self.name), e)),
+            Err(e) => {
+                return Err(sdk_error(
+                    format!("listing inline policies of IAM role {}", self.name),
+                    e,
+                ))
+            }
         };
         let mut policies = Vec::new();
         for policy_name in names {
             let document = if policy_name == POLICY_NAME {
-                match aws.iam.get_role_policy().role_name(&self.name).policy_name(&policy_name).send().await {
+                match aws
+                    .iam
+                    .get_role_policy()
+                    .role_name(&self.name)
+                    .policy_name(&policy_name)
+                    .send()
+                    .await
+                {
                     Ok(output) => decode(&output.policy_document),
                     Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => continue,
                     Err(e) => {
@@ -94,7 +110,14 @@ impl RoleSpec {
         let mut tags = Tags::new();
         let mut marker = None;
         loop {
-            match aws.iam.list_role_tags().role_name(&self.name).set_marker(marker).send().await {
+            match aws
+                .iam
+                .list_role_tags()
+                .role_name(&self.name)
+                .set_marker(marker)
+                .send()
+                .await
+            {
                 Ok(output) => {
                     for tag in output.tags {
                         tags.insert(tag.key, tag.value);
@@ -149,7 +172,12 @@ impl RoleSpec {
         {
             Ok(_) => Ok(true),
             // Another `up` of the same stack created it a moment ago: converge it instead.
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_entity_already_exists_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_entity_already_exists_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(sdk_error(format!("creating IAM role {}", self.name), e)),
         }
     }
@@ -220,17 +248,29 @@ impl RoleSpec {
     }
 
     async fn delete_policy(&self, aws: &Aws, policy: &str) -> Result<()> {
-        match aws.iam.delete_role_policy().role_name(&self.name).policy_name(policy).send().await {
+        match aws
+            .iam
+            .delete_role_policy()
+            .role_name(&self.name)
+            .policy_name(policy)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
-            Err(e) => Err(sdk_error(format!("deleting policy {policy} of IAM role {}", self.name), e)),
+            Err(e) => Err(sdk_error(
+                format!("deleting policy {policy} of IAM role {}", self.name),
+                e,
+            )),
         }
     }
 
     async fn inspect_role(&self, aws: &Aws) -> Result<State> {
         Ok(match self.observe(aws).await? {
             None => State::Missing,
-            Some(o) if !owned_by(&o.tags, &self.stack) => State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack)),
+            Some(o) if !owned_by(&o.tags, &self.stack) => {
+                State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
+            }
             Some(o) => {
                 let diffs = self.diffs(&o);
                 if diffs.is_empty() {
@@ -268,22 +308,43 @@ impl RoleSpec {
     }
 
     async fn destroy_role(&self, aws: &Aws) -> Result<Change> {
-        let Some(tags) = self.list_tags(aws).await? else { return Ok(Change::Absent) };
+        let Some(tags) = self.list_tags(aws).await? else {
+            return Ok(Change::Absent);
+        };
         if !owned_by(&tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(self.kind(), &self.name, &tags, &self.stack)));
+            return Ok(Change::Skipped(foreign_reason(
+                self.kind(),
+                &self.name,
+                &tags,
+                &self.stack,
+            )));
         }
         let policies = match aws.iam.list_role_policies().role_name(&self.name).send().await {
             Ok(output) => output.policy_names,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(Change::Absent),
-            Err(e) => return Err(sdk_error(format!("listing inline policies of IAM role {}", self.name), e)),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => {
+                return Ok(Change::Absent)
+            }
+            Err(e) => {
+                return Err(sdk_error(
+                    format!("listing inline policies of IAM role {}", self.name),
+                    e,
+                ))
+            }
         };
         for policy in policies {
             self.delete_policy(aws, &policy).await?;
         }
         let attached = match aws.iam.list_attached_role_policies().role_name(&self.name).send().await {
             Ok(output) => output.attached_policies.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(Change::Absent),
-            Err(e) => return Err(sdk_error(format!("listing managed policies of IAM role {}", self.name), e)),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => {
+                return Ok(Change::Absent)
+            }
+            Err(e) => {
+                return Err(sdk_error(
+                    format!("listing managed policies of IAM role {}", self.name),
+                    e,
+                ))
+            }
         };
         for policy in attached {
             if let Some(arn) = policy.policy_arn() {

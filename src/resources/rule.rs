@@ -7,7 +7,9 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
 
-use super::{compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags};
+use super::{
+    compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags,
+};
 use crate::aws::{sdk_error, Aws};
 
 #[derive(Debug, Clone)]
@@ -36,13 +38,29 @@ struct Observed {
 
 impl RuleSpec {
     async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
-        let rule = match aws.events.describe_rule().name(&self.name).event_bus_name(&self.bus).send().await {
+        let rule = match aws
+            .events
+            .describe_rule()
+            .name(&self.name)
+            .event_bus_name(&self.bus)
+            .send()
+            .await
+        {
             Ok(rule) => rule,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(sdk_error(format!("reading EventBridge rule {}", self.name), e)),
         };
-        let Some(targets) = self.targets(aws).await? else { return Ok(None) };
-        let Some(tags) = self.list_tags(aws).await? else { return Ok(None) };
+        let Some(targets) = self.targets(aws).await? else {
+            return Ok(None);
+        };
+        let Some(tags) = self.list_tags(aws).await? else {
+            return Ok(None);
+        };
         Ok(Some(Observed {
             pattern: rule.event_pattern().unwrap_or_default().to_string(),
             state: rule.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
@@ -74,16 +92,38 @@ impl RuleSpec {
                         None => return Ok(Some(targets)),
                     }
                 }
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
-                Err(e) => return Err(sdk_error(format!("listing targets of EventBridge rule {}", self.name), e)),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return Ok(None)
+                }
+                Err(e) => {
+                    return Err(sdk_error(
+                        format!("listing targets of EventBridge rule {}", self.name),
+                        e,
+                    ))
+                }
             }
         }
     }
 
     async fn list_tags(&self, aws: &Aws) -> Result<Option<Tags>> {
         match aws.events.list_tags_for_resource().resource_arn(&self.arn).send().await {
-            Ok(output) => Ok(Some(output.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)).collect())),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+            Ok(output) => Ok(Some(
+                output
+                    .tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.key, t.value))
+                    .collect(),
+            )),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(sdk_error(format!("listing tags of EventBridge rule {}", self.name), e)),
         }
     }
@@ -157,9 +197,19 @@ impl RuleSpec {
             let reasons: Vec<String> = output
                 .failed_entries()
                 .iter()
-                .map(|e| format!("{}: {}", e.error_code().unwrap_or("?"), e.error_message().unwrap_or("?")))
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.error_code().unwrap_or("?"),
+                        e.error_message().unwrap_or("?")
+                    )
+                })
                 .collect();
-            bail!("setting the target of EventBridge rule {}: {}", self.name, reasons.join("; "));
+            bail!(
+                "setting the target of EventBridge rule {}: {}",
+                self.name,
+                reasons.join("; ")
+            );
         }
         Ok(())
     }
@@ -179,8 +229,16 @@ impl RuleSpec {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
-            Err(e) => Err(sdk_error(format!("removing targets of EventBridge rule {}", self.name), e)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_error(
+                format!("removing targets of EventBridge rule {}", self.name),
+                e,
+            )),
         }
     }
 
@@ -225,7 +283,10 @@ impl RuleSpec {
                 .map(|(id, _)| id.clone())
                 .collect();
             self.remove_targets(aws, stale).await?;
-            if !observed.targets.contains(&(self.target_id.clone(), self.target_arn.clone())) {
+            if !observed
+                .targets
+                .contains(&(self.target_id.clone(), self.target_arn.clone()))
+            {
                 self.put_target(aws).await?;
             }
         }
@@ -256,16 +317,38 @@ impl RuleSpec {
     }
 
     async fn destroy_rule(&self, aws: &Aws) -> Result<Change> {
-        let Some(tags) = self.list_tags(aws).await? else { return Ok(Change::Absent) };
+        let Some(tags) = self.list_tags(aws).await? else {
+            return Ok(Change::Absent);
+        };
         if !owned_by(&tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(self.kind(), &self.name, &tags, &self.stack)));
+            return Ok(Change::Skipped(foreign_reason(
+                self.kind(),
+                &self.name,
+                &tags,
+                &self.stack,
+            )));
         }
         // DeleteRule refuses a rule that still has targets.
-        let Some(targets) = self.targets(aws).await? else { return Ok(Change::Absent) };
-        self.remove_targets(aws, targets.into_iter().map(|(id, _)| id).collect()).await?;
-        match aws.events.delete_rule().name(&self.name).event_bus_name(&self.bus).send().await {
+        let Some(targets) = self.targets(aws).await? else {
+            return Ok(Change::Absent);
+        };
+        self.remove_targets(aws, targets.into_iter().map(|(id, _)| id).collect())
+            .await?;
+        match aws
+            .events
+            .delete_rule()
+            .name(&self.name)
+            .event_bus_name(&self.bus)
+            .send()
+            .await
+        {
             Ok(_) => Ok(Change::Deleted),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(Change::Absent),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(Change::Absent)
+            }
             Err(e) => Err(sdk_error(format!("deleting EventBridge rule {}", self.name), e)),
         }
     }

@@ -91,7 +91,12 @@ impl TableSpec {
     async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
         let table = match aws.dynamodb.describe_table().table_name(&self.name).send().await {
             Ok(output) => output.table,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(sdk_error(format!("reading DynamoDB table {}", self.name), e)),
         };
         let Some(table) = table else { return Ok(None) };
@@ -101,13 +106,21 @@ impl TableSpec {
         let arn = table.table_arn().unwrap_or_default().to_string();
         let ttl = match aws.dynamodb.describe_time_to_live().table_name(&self.name).send().await {
             Ok(output) => output.time_to_live_description,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(sdk_error(format!("reading the TTL of DynamoDB table {}", self.name), e)),
         };
-        let ttl_enabled = ttl.as_ref().and_then(|t| t.time_to_live_status()).is_some_and(|s| {
-            matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        });
-        let Some(tags) = self.list_tags(aws, &arn).await? else { return Ok(None) };
+        let ttl_enabled = ttl
+            .as_ref()
+            .and_then(|t| t.time_to_live_status())
+            .is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+        let Some(tags) = self.list_tags(aws, &arn).await? else {
+            return Ok(None);
+        };
         let index_schema = table
             .global_secondary_indexes()
             .iter()
@@ -133,7 +146,14 @@ impl TableSpec {
         let mut tags = Tags::new();
         let mut token = None;
         loop {
-            match aws.dynamodb.list_tags_of_resource().resource_arn(arn).set_next_token(token).send().await {
+            match aws
+                .dynamodb
+                .list_tags_of_resource()
+                .resource_arn(arn)
+                .set_next_token(token)
+                .send()
+                .await
+            {
                 Ok(output) => {
                     for tag in output.tags.unwrap_or_default() {
                         tags.insert(tag.key, tag.value);
@@ -143,7 +163,12 @@ impl TableSpec {
                         None => return Ok(Some(tags)),
                     }
                 }
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return Ok(None)
+                }
                 Err(e) => return Err(sdk_error(format!("listing tags of DynamoDB table {}", self.name), e)),
             }
         }
@@ -167,7 +192,10 @@ impl TableSpec {
         if o.ttl_attribute.as_deref() != Some(TTL_ATTRIBUTE) {
             diffs.push(Diff::new(
                 "time to live",
-                o.ttl_attribute.as_deref().map(|a| format!("on `{a}`")).unwrap_or_else(|| "disabled".into()),
+                o.ttl_attribute
+                    .as_deref()
+                    .map(|a| format!("on `{a}`"))
+                    .unwrap_or_else(|| "disabled".into()),
                 format!("on `{TTL_ATTRIBUTE}`"),
             ));
         }
@@ -190,15 +218,21 @@ impl TableSpec {
             let status = table.as_ref().and_then(|t| t.table_status.clone());
             // A new index is usable (and the table updatable again) once it is ACTIVE too.
             let indexes_ready = table.as_ref().is_some_and(|t| {
-                t.global_secondary_indexes()
-                    .iter()
-                    .all(|i| i.index_status().is_none_or(|s| *s == aws_sdk_dynamodb::types::IndexStatus::Active))
+                t.global_secondary_indexes().iter().all(|i| {
+                    i.index_status()
+                        .is_none_or(|s| *s == aws_sdk_dynamodb::types::IndexStatus::Active)
+                })
             });
             if status == Some(TableStatus::Active) && indexes_ready {
                 return Ok(());
             }
             if start.elapsed() > TABLE_WAIT {
-                bail!("DynamoDB table {} is still {:?} after {:?}", self.name, status, TABLE_WAIT);
+                bail!(
+                    "DynamoDB table {} is still {:?} after {:?}",
+                    self.name,
+                    status,
+                    TABLE_WAIT
+                );
             }
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
@@ -254,7 +288,12 @@ impl TableSpec {
         let mut delay = Duration::from_millis(200);
         loop {
             match aws.dynamodb.describe_table().table_name(&self.name).send().await {
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return Ok(())
+                }
                 Err(e) => return Err(sdk_error(format!("waiting for DynamoDB table {} to go", self.name), e)),
                 Ok(_) if start.elapsed() > TABLE_WAIT => {
                     bail!("DynamoDB table {} is still there after {:?}", self.name, TABLE_WAIT)
@@ -309,7 +348,10 @@ impl TableSpec {
             return Ok(Change::Unchanged);
         }
         if observed.key_schema != desired_key_schema()
-            || observed.index_schema.as_ref().is_some_and(|s| *s != desired_index_schema())
+            || observed
+                .index_schema
+                .as_ref()
+                .is_some_and(|s| *s != desired_index_schema())
         {
             bail!(
                 "DynamoDB table {} has key schema {} (index {}); changing keys needs a new table: run `wsstack down` first, or fix the table by hand",
@@ -403,11 +445,19 @@ impl TableSpec {
             return Ok(Change::Absent);
         };
         if !owned_by(&observed.tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack)));
+            return Ok(Change::Skipped(foreign_reason(
+                self.kind(),
+                &self.name,
+                &observed.tags,
+                &self.stack,
+            )));
         }
         match aws.dynamodb.delete_table().table_name(&self.name).send().await {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
                 return Ok(Change::Absent)
             }
             Err(e) => return Err(sdk_error(format!("deleting DynamoDB table {}", self.name), e)),

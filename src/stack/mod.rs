@@ -253,7 +253,8 @@ pub fn load(path: &Path) -> Result<StackFile, StackErrors> {
 
 /// Parse and validate stack file text (`path` is only used in messages).
 pub fn parse(path: &Path, text: &str) -> Result<Stack, StackErrors> {
-    let stack: Stack = serde_yaml::from_str(text).map_err(|error| StackErrors(vec![serde_error(path, text, &error)]))?;
+    let stack: Stack =
+        serde_yaml::from_str(text).map_err(|error| StackErrors(vec![serde_error(path, text, &error)]))?;
     let positions = Positions::index(text);
     let errors: Vec<StackError> = validate(&stack)
         .into_iter()
@@ -383,7 +384,14 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
         }
     }
 
-    check_range(&mut problems, "table.ttl_hours", stack.table.ttl_hours, 1, 8760, "hours");
+    check_range(
+        &mut problems,
+        "table.ttl_hours",
+        stack.table.ttl_hours,
+        1,
+        8760,
+        "hours",
+    );
 
     let queue = &stack.queue;
     check_range(
@@ -402,7 +410,14 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
         1_209_600,
         "seconds",
     );
-    check_range(&mut problems, "queue.receive_wait_seconds", queue.receive_wait_seconds, 0, 20, "seconds");
+    check_range(
+        &mut problems,
+        "queue.receive_wait_seconds",
+        queue.receive_wait_seconds,
+        0,
+        20,
+        "seconds",
+    );
     check_range(
         &mut problems,
         "queue.dead_letter.max_receive_count",
@@ -423,11 +438,17 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
     let events = &stack.events;
     if events.bus.is_empty()
         || events.bus.len() > 256
-        || !events.bus.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+        || !events
+            .bus
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
     {
         problems.push(Problem::new(
             "events.bus",
-            format!("`{}` is not a valid event bus name: 1 to 256 of letters, digits, . _ - /", events.bus),
+            format!(
+                "`{}` is not a valid event bus name: 1 to 256 of letters, digits, . _ - /",
+                events.bus
+            ),
         ));
     }
     if events.detail_type.trim().is_empty() || events.detail_type.len() > 128 {
@@ -437,15 +458,38 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
         if source.trim().is_empty() || source.len() > 256 || source.starts_with("aws.") {
             problems.push(Problem::new(
                 "events.source",
-                format!("`{source}` is not a usable source: 1 to 256 characters, and `aws.` sources are reserved for AWS"),
+                format!(
+                    "`{source}` is not a usable source: 1 to 256 characters, and `aws.` sources are reserved for AWS"
+                ),
             ));
         }
     }
 
     let handlers = &stack.handlers;
-    check_range(&mut problems, "handlers.memory_mb", handlers.memory_mb, 128, 10_240, "MB");
-    check_range(&mut problems, "handlers.timeout_seconds", handlers.timeout_seconds, 1, 900, "seconds");
-    check_range(&mut problems, "handlers.push_batch_size", handlers.push_batch_size, 1, 10, "messages");
+    check_range(
+        &mut problems,
+        "handlers.memory_mb",
+        handlers.memory_mb,
+        128,
+        10_240,
+        "MB",
+    );
+    check_range(
+        &mut problems,
+        "handlers.timeout_seconds",
+        handlers.timeout_seconds,
+        1,
+        900,
+        "seconds",
+    );
+    check_range(
+        &mut problems,
+        "handlers.push_batch_size",
+        handlers.push_batch_size,
+        1,
+        10,
+        "messages",
+    );
     if handlers.architecture == Architecture::Arm64 {
         problems.push(Problem::new(
             "handlers.architecture",
@@ -478,7 +522,10 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
         if !KNOWN_ROUTES.contains(&route.as_str()) {
             problems.push(Problem::new(
                 field,
-                format!("unknown route `{route}`: the bundled handlers serve {}", KNOWN_ROUTES.join(", ")),
+                format!(
+                    "unknown route `{route}`: the bundled handlers serve {}",
+                    KNOWN_ROUTES.join(", ")
+                ),
             ));
         } else if seen.contains(route) {
             problems.push(Problem::new(field, format!("route `{route}` is listed twice")));
@@ -490,7 +537,10 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
     if stack.tags.len() > 48 {
         problems.push(Problem::new(
             "tags",
-            format!("{} tags: at most 48 (AWS allows 50 and wsstack adds 2)", stack.tags.len()),
+            format!(
+                "{} tags: at most 48 (AWS allows 50 and wsstack adds 2)",
+                stack.tags.len()
+            ),
         ));
     }
     for (key, value) in &stack.tags {
@@ -503,7 +553,10 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
                 format!("tag key `{key}` is reserved (aws: belongs to AWS, wsstack: to wsstack)"),
             ));
         } else if !key.chars().all(is_tag_char) {
-            problems.push(Problem::new(field, format!("tag key `{key}` has characters AWS does not allow in tags")));
+            problems.push(Problem::new(
+                field,
+                format!("tag key `{key}` has characters AWS does not allow in tags"),
+            ));
         } else if value.len() > 256 || !value.chars().all(is_tag_char) {
             problems.push(Problem::new(
                 field,
@@ -528,7 +581,9 @@ fn is_tag_char(c: char) -> bool {
 pub fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
         && parts.last().unwrap().chars().all(|c| c.is_ascii_digit())
 }
 
@@ -561,7 +616,10 @@ mod tests {
     fn unknown_field_is_reported_with_its_line() {
         let error = parse_str("name: demo\nqueue:\n  visibility: 30\n").unwrap_err();
         let text = error.to_string();
-        assert!(text.starts_with("stack.yaml:3:3: queue: unknown field `visibility`"), "{text}");
+        assert!(
+            text.starts_with("stack.yaml:3:3: queue: unknown field `visibility`"),
+            "{text}"
+        );
     }
 
     #[test]

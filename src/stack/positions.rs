@@ -61,8 +61,14 @@ impl Positions {
 
 enum Frame {
     /// A mapping; `pending_key` is set once a key has been read and its value not yet.
-    Mapping { path: String, pending_key: Option<String> },
-    Sequence { path: String, next_index: usize },
+    Mapping {
+        path: String,
+        pending_key: Option<String>,
+    },
+    Sequence {
+        path: String,
+        next_index: usize,
+    },
 }
 
 #[derive(Default)]
@@ -121,7 +127,10 @@ impl MarkedEventReceiver for Builder {
                 // A complex key (a mapping used as key) is not something a stack file has.
                 let path = self.place_node().unwrap_or_default();
                 self.values.insert(path.clone(), position(mark));
-                self.stack.push(Frame::Mapping { path, pending_key: None });
+                self.stack.push(Frame::Mapping {
+                    path,
+                    pending_key: None,
+                });
             }
             Event::SequenceStart(..) => {
                 let path = self.place_node().unwrap_or_default();
@@ -147,7 +156,8 @@ mod tests {
 
     #[test]
     fn finds_nested_values_and_sequence_items() {
-        let text = "name: demo\nqueue:\n  dead_letter:\n    max_receive_count: 5\nroutes:\n  - subscribe\n  - unsubscribe\n";
+        let text =
+            "name: demo\nqueue:\n  dead_letter:\n    max_receive_count: 5\nroutes:\n  - subscribe\n  - unsubscribe\n";
         let positions = Positions::index(text);
         assert_eq!(positions.of("name"), Some(Position { line: 1, column: 7 }));
         assert_eq!(
@@ -161,7 +171,10 @@ mod tests {
     #[test]
     fn missing_field_falls_back_to_its_parent() {
         let positions = Positions::index("name: demo\nqueue:\n  visibility_timeout_seconds: 30\n");
-        assert_eq!(positions.of("queue.dead_letter.max_receive_count").map(|p| p.line), Some(3));
+        assert_eq!(
+            positions.of("queue.dead_letter.max_receive_count").map(|p| p.line),
+            Some(3)
+        );
     }
 
     #[test]

@@ -210,13 +210,23 @@ fn identify(parts: &hyper::http::request::Parts, body: &[u8]) -> Identified {
     if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let operation = target.rsplit('.').next().unwrap_or(target).to_string();
         let write = !is_read_operation(&operation);
-        return Identified { service, operation, protocol: Protocol::AwsJson, write };
+        return Identified {
+            service,
+            operation,
+            protocol: Protocol::AwsJson,
+            write,
+        };
     }
     let form = String::from_utf8_lossy(body);
     if let Some(action) = form.split('&').find_map(|pair| pair.strip_prefix("Action=")) {
         let operation = action.to_string();
         let write = !is_read_operation(&operation);
-        return Identified { service, operation, protocol: Protocol::AwsQuery, write };
+        return Identified {
+            service,
+            operation,
+            protocol: Protocol::AwsQuery,
+            write,
+        };
     }
     let method = parts.method.as_str().to_string();
     let write = !matches!(method.as_str(), "GET" | "HEAD");
@@ -262,7 +272,7 @@ fn error_response(protocol: Protocol, status: u16, code: &str, message: &str) ->
 
 /// The transient error a service of this protocol sends under load.
 fn transient_error(protocol: Protocol, service: &str, pick: u64) -> (u16, &'static str) {
-    if pick % 2 == 0 {
+    if pick.is_multiple_of(2) {
         return (503, "ServiceUnavailable");
     }
     match (protocol, service) {
@@ -291,7 +301,9 @@ async fn handle(
         if let Some(index) = state.faults.iter().position(|f| {
             f.times > 0
                 && f.service == id.service
-                && (f.operation.is_empty() || f.operation == id.operation || (id.protocol == Protocol::RestJson && id.operation.contains(&f.operation)))
+                && (f.operation.is_empty()
+                    || f.operation == id.operation
+                    || (id.protocol == Protocol::RestJson && id.operation.contains(&f.operation)))
         }) {
             let fault = &mut state.faults[index];
             fault.times -= 1;

@@ -1,0 +1,174 @@
+//! Shared harness of the integration tests: a moto server with the logging proxy in front, the
+//! real `wsstack` binary run against it, and SDK clients that read AWS state back independently.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use testkit::{Moto, Proxy};
+
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";
+
+/// One test's private AWS: a moto server, the proxy in front, a work directory.
+pub struct Env {
+    pub moto: Moto,
+    pub proxy: Proxy,
+    pub dir: tempfile::TempDir,
+    pub config: SdkConfig,
+}
+
+/// The result of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+pub fn wsstack_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_wsstack")
+}
+
+/// A stack file for a stack named `name`, on top of the shipped stack.yaml, with `edits`
+/// applied as (from, to) text replacements.
+pub fn stack_text(name: &str, edits: &[(&str, &str)]) -> String {
+    let shipped = std::fs::read_to_string(testkit::repo_root().join("stack.yaml")).expect("stack.yaml");
+    let mut text = shipped.replace("name: wsstack-demo", &format!("name: {name}"));
+    for (from, to) in edits {
+        assert!(text.contains(from), "stack.yaml has no `{from}`");
+        text = text.replace(from, to);
+    }
+    text
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        let moto = tokio::task::spawn_blocking(Moto::start)
+            .await
+            .unwrap()
+            .expect("moto starts");
+        let proxy = Proxy::start(&moto.endpoint()).expect("proxy starts");
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .load()
+            .await;
+        Env {
+            moto,
+            proxy,
+            dir: tempfile::tempdir().expect("temp dir"),
+            config,
+        }
+    }
+
+    /// Write a stack file into the work directory; returns its path.
+    pub fn write_stack(&self, file: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(file);
+        std::fs::write(&path, text).expect("write stack file");
+        path
+    }
+
+    /// The command, pointed at the proxy, with test credentials and no other AWS settings.
+    pub fn command(&self, stack: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(wsstack_binary());
+        command
+            .arg("-f")
+            .arg(stack)
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", self.proxy.endpoint())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Run the binary to completion.
+    pub async fn run(&self, stack: &Path, args: &[&str]) -> Run {
+        let mut command = self.command(stack, args);
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .expect("run wsstack");
+        Run::from(output)
+    }
+
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.config)
+    }
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.config)
+    }
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config)
+    }
+    pub fn events(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::new(&self.config)
+    }
+
+    pub fn queue_url(&self, name: &str) -> String {
+        format!("{}/{ACCOUNT}/{name}", self.moto.endpoint())
+    }
+}
+
+/// What of a stack exists, read straight through the SDK: every resource whose name starts with
+/// the stack's prefix, and every one tagged with its name.
+pub async fn leftovers(env: &Env, stack: &str) -> Vec<String> {
+    let prefix = format!("{stack}-");
+    let mut found = Vec::new();
+    let roles = env.iam().list_roles().send().await.unwrap();
+    for role in roles.roles() {
+        if role.role_name().starts_with(&prefix) {
+            found.push(format!("role {}", role.role_name()));
+        }
+    }
+    let tables = env.dynamodb().list_tables().send().await.unwrap();
+    for table in tables.table_names() {
+        if table.starts_with(&prefix) {
+            found.push(format!("table {table}"));
+        }
+    }
+    let queues = env.sqs().list_queues().queue_name_prefix(&prefix).send().await.unwrap();
+    for url in queues.queue_urls() {
+        found.push(format!("queue {url}"));
+    }
+    let rules = env.events().list_rules().name_prefix(&prefix).send().await.unwrap();
+    for rule in rules.rules() {
+        found.push(format!("rule {}", rule.name().unwrap_or_default()));
+    }
+    found
+}

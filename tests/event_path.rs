@@ -1,0 +1,627 @@
+//! `up`, `down`, `status` and `send-event` for the event path (IAM roles, DynamoDB table, SQS
+//! queue and dead-letter queue, EventBridge rule), run as the real binary against moto, with every
+//! effect read back through the SDK rather than through wsstack's own code.
+
+mod common;
+
+use std::collections::HashMap;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::{leftovers, stack_text, Env, ACCOUNT, REGION};
+use serde_json::{json, Value};
+use testkit::Fault;
+
+async fn queue_attributes(env: &Env, name: &str) -> HashMap<String, String> {
+    env.sqs()
+        .get_queue_attributes()
+        .queue_url(env.queue_url(name))
+        .attribute_names(QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_string(), v))
+        .collect()
+}
+
+async fn queue_tags(env: &Env, name: &str) -> HashMap<String, String> {
+    env.sqs()
+        .list_queue_tags()
+        .queue_url(env.queue_url(name))
+        .send()
+        .await
+        .unwrap()
+        .tags
+        .unwrap_or_default()
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[tokio::test]
+async fn cold_up_creates_every_resource_with_the_right_settings() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("cold", &[]));
+    let run = env.run(&stack, &["up"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("6 created, 0 updated, 0 unchanged"), "{run}");
+
+    // IAM: both roles, trusted by Lambda, with policies scoped to this stack's ARNs.
+    let table_arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/cold-dev-connections");
+    for (role, must_mention) in [
+        ("cold-dev-us-east-1-routes", vec![table_arn.clone()]),
+        (
+            "cold-dev-us-east-1-push",
+            vec![
+                format!("{table_arn}/index/GSI1"),
+                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:cold-dev-events"),
+            ],
+        ),
+    ] {
+        let got = env.iam().get_role().role_name(role).send().await.unwrap().role.unwrap();
+        let trust = urlencoding::decode(got.assume_role_policy_document().unwrap())
+            .unwrap()
+            .into_owned();
+        assert!(trust.contains("lambda.amazonaws.com"), "{trust}");
+        let policy = env
+            .iam()
+            .get_role_policy()
+            .role_name(role)
+            .policy_name("wsstack")
+            .send()
+            .await
+            .unwrap();
+        let policy = json_of(&urlencoding::decode(&policy.policy_document).unwrap());
+        let text = policy.to_string();
+        assert!(!text.contains("\"*\""), "no wildcard resources: {text}");
+        for arn in must_mention {
+            assert!(text.contains(&arn), "{role} policy lacks {arn}: {text}");
+        }
+        let tags = env.iam().list_role_tags().role_name(role).send().await.unwrap();
+        assert!(tags
+            .tags()
+            .iter()
+            .any(|t| t.key == "wsstack:stack" && t.value == "cold"));
+    }
+
+    // DynamoDB: keys, index, on-demand, TTL, tags.
+    let table = env
+        .dynamodb()
+        .describe_table()
+        .table_name("cold-dev-connections")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    let keys: Vec<(String, String)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+        .collect();
+    assert_eq!(keys, vec![("pk".into(), "HASH".into()), ("sk".into(), "RANGE".into())]);
+    let index = &table.global_secondary_indexes()[0];
+    assert_eq!(index.index_name(), Some("GSI1"));
+    assert_eq!(index.key_schema()[0].attribute_name(), "GSI1PK");
+    assert_eq!(index.key_schema()[1].attribute_name(), "GSI1SK");
+    assert_eq!(index.projection().unwrap().projection_type().unwrap().as_str(), "ALL");
+    assert_eq!(
+        table.billing_mode_summary().unwrap().billing_mode().unwrap().as_str(),
+        "PAY_PER_REQUEST"
+    );
+    let ttl = env
+        .dynamodb()
+        .describe_time_to_live()
+        .table_name("cold-dev-connections")
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description.unwrap();
+    assert_eq!(ttl.attribute_name(), Some("ttl"));
+    assert_eq!(ttl.time_to_live_status().unwrap().as_str(), "ENABLED");
+    let tags = env
+        .dynamodb()
+        .list_tags_of_resource()
+        .resource_arn(&table_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tags()
+        .iter()
+        .any(|t| t.key == "project" && t.value == "wsstack-demo"));
+
+    // SQS: the queue's settings, redrive to the dead-letter queue, a policy for this rule only.
+    let queue = queue_attributes(&env, "cold-dev-events").await;
+    assert_eq!(queue["VisibilityTimeout"], "60");
+    assert_eq!(queue["MessageRetentionPeriod"], "345600");
+    assert_eq!(queue["ReceiveMessageWaitTimeSeconds"], "20");
+    let redrive = json_of(&queue["RedrivePolicy"]);
+    assert_eq!(
+        redrive["deadLetterTargetArn"],
+        format!("arn:aws:sqs:{REGION}:{ACCOUNT}:cold-dev-events-dlq")
+    );
+    assert_eq!(redrive["maxReceiveCount"].to_string().trim_matches('"'), "5");
+    let policy = json_of(&queue["Policy"]);
+    let statement = &policy["Statement"][0];
+    assert_eq!(statement["Principal"]["Service"], "events.amazonaws.com");
+    assert_eq!(
+        statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+        format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/cold-dev-entity-updated")
+    );
+    let dead_letter = queue_attributes(&env, "cold-dev-events-dlq").await;
+    assert_eq!(dead_letter["MessageRetentionPeriod"], "1209600");
+    assert_eq!(queue_tags(&env, "cold-dev-events-dlq").await["wsstack:stage"], "dev");
+
+    // EventBridge: the pattern and the queue as the one target.
+    let rule = env
+        .events()
+        .describe_rule()
+        .name("cold-dev-entity-updated")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(rule.event_pattern().unwrap()),
+        json!({"detail-type": ["Entity Updated"]})
+    );
+    assert_eq!(rule.state().unwrap().as_str(), "ENABLED");
+    let targets = env
+        .events()
+        .list_targets_by_rule()
+        .rule("cold-dev-entity-updated")
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<&str> = targets.targets().iter().map(|t| t.arn()).collect();
+    assert_eq!(
+        arns,
+        vec![format!("arn:aws:sqs:{REGION}:{ACCOUNT}:cold-dev-events").as_str()]
+    );
+}
+
+#[tokio::test]
+async fn a_second_up_with_nothing_changed_makes_no_write_call() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("noop", &[]));
+    let run = env.run(&stack, &["up"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    let cold_writes = env.proxy.writes().len();
+    assert!(cold_writes >= 8, "a cold up writes (saw {cold_writes})");
+
+    env.proxy.clear();
+    let run = env.run(&stack, &["up"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("no changes"), "{run}");
+    let calls = env.proxy.calls();
+    assert!(
+        calls.len() > 6,
+        "the no-op up still reads every resource ({} calls)",
+        calls.len()
+    );
+    let writes: Vec<String> = env
+        .proxy
+        .writes()
+        .iter()
+        .map(|c| format!("{} {}", c.service, c.operation))
+        .collect();
+    assert!(writes.is_empty(), "no-op up wrote: {writes:?}");
+}
+
+#[tokio::test]
+async fn changed_settings_are_updated_in_place() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("change", &[]));
+    assert_eq!(env.run(&stack, &["up"]).await.code, 0);
+
+    let changed = env.write_stack(
+        "changed.yaml",
+        &stack_text(
+            "change",
+            &[
+                ("visibility_timeout_seconds: 60", "visibility_timeout_seconds: 120"),
+                ("max_receive_count: 5", "max_receive_count: 3"),
+                ("# source: orders.service", "source: orders.service"),
+                ("project: wsstack-demo", "project: renamed\n  team: notifications"),
+            ],
+        ),
+    );
+    env.proxy.clear();
+    let run = env.run(&changed, &["up"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("0 created, 6 updated"), "{run}");
+    let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
+    assert!(
+        writes
+            .iter()
+            .all(|op| !op.starts_with("Create") && !op.starts_with("Delete")),
+        "in place means no create or delete: {writes:?}"
+    );
+
+    let queue = queue_attributes(&env, "change-dev-events").await;
+    assert_eq!(queue["VisibilityTimeout"], "120");
+    assert_eq!(
+        json_of(&queue["RedrivePolicy"])["maxReceiveCount"]
+            .to_string()
+            .trim_matches('"'),
+        "3"
+    );
+    assert!(
+        queue.contains_key("Policy"),
+        "the queue policy survives an attribute update"
+    );
+    let tags = queue_tags(&env, "change-dev-events").await;
+    assert_eq!(tags["project"], "renamed");
+    assert_eq!(tags["team"], "notifications");
+    let rule = env
+        .events()
+        .describe_rule()
+        .name("change-dev-entity-updated")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        json_of(rule.event_pattern().unwrap()),
+        json!({"detail-type": ["Entity Updated"], "source": ["orders.service"]})
+    );
+
+    // Converged: the next run changes nothing.
+    env.proxy.clear();
+    let run = env.run(&changed, &["up"]).await;
+    assert!(run.stdout.contains("no changes"), "{run}");
+    assert!(env.proxy.writes().is_empty());
+}
+
+#[tokio::test]
+async fn status_reports_missing_present_and_drifted_with_exit_codes() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("stat", &[]));
+    let run = env.run(&stack, &["status", "-o", "json"]).await;
+    assert_eq!(run.code, 3, "{run}");
+    let states: Vec<String> = run.json()["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(states, vec!["missing"; 6]);
+
+    assert_eq!(env.run(&stack, &["up"]).await.code, 0);
+    let run = env.run(&stack, &["status"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("in sync"), "{run}");
+
+    // Drift by hand: visibility timeout changed, a tag removed.
+    let sqs = env.sqs();
+    // The current Policy goes along: moto (unlike AWS) drops a Policy left out of the call.
+    let policy = queue_attributes(&env, "stat-dev-events").await["Policy"].clone();
+    sqs.set_queue_attributes()
+        .queue_url(env.queue_url("stat-dev-events"))
+        .attributes(QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(QueueAttributeName::Policy, policy)
+        .send()
+        .await
+        .unwrap();
+    sqs.untag_queue()
+        .queue_url(env.queue_url("stat-dev-events-dlq"))
+        .tag_keys("project")
+        .send()
+        .await
+        .unwrap();
+    let run = env.run(&stack, &["status", "-o", "json"]).await;
+    assert_eq!(run.code, 3, "{run}");
+    let report = run.json();
+    assert_eq!(report["in_sync"], false);
+    let resources = report["resources"].as_array().unwrap();
+    let queue = resources.iter().find(|r| r["name"] == "stat-dev-events").unwrap();
+    assert_eq!(queue["state"], "drifted");
+    assert_eq!(
+        queue["details"],
+        json!([{"field": "VisibilityTimeout", "current": "30", "desired": "60"}])
+    );
+    let dead_letter = resources.iter().find(|r| r["name"] == "stat-dev-events-dlq").unwrap();
+    assert_eq!(dead_letter["details"][0]["field"], "tags");
+
+    // up repairs the drift, status is clean again.
+    let run = env.run(&stack, &["up"]).await;
+    assert!(run.stdout.contains("2 updated"), "{run}");
+    assert_eq!(env.run(&stack, &["status"]).await.code, 0);
+}
+
+#[tokio::test]
+async fn down_removes_everything_and_is_idempotent() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("gone", &[]));
+    assert_eq!(env.run(&stack, &["up"]).await.code, 0);
+    assert_eq!(leftovers(&env, "gone").await.len(), 6);
+
+    let refused = env.run(&stack, &["down"]).await;
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(refused.stderr.contains("--yes"), "{refused}");
+    assert_eq!(leftovers(&env, "gone").await.len(), 6, "a refused down deletes nothing");
+
+    let run = env.run(&stack, &["down", "--yes"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("6 deleted"), "{run}");
+    assert_eq!(leftovers(&env, "gone").await, Vec::<String>::new());
+
+    let again = env.run(&stack, &["down", "--yes"]).await;
+    assert_eq!(again.code, 0, "{again}");
+    assert!(again.stdout.contains("0 deleted"), "{again}");
+}
+
+#[tokio::test]
+async fn a_failed_up_leaves_a_stack_that_up_repairs_and_down_removes() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("half", &[]));
+    // The events queue cannot be created (a non-retryable error, as for a denied permission):
+    // the rule that depends on it is not attempted, everything else is created.
+    env.proxy.inject(Fault::new(
+        "sqs",
+        "CreateQueue",
+        1,
+        400,
+        "AccessDenied",
+        "injected: not allowed",
+    ));
+    let run = env.run(&stack, &["up"]).await;
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stderr.contains("not attempted"), "{run}");
+    let partial = leftovers(&env, "half").await;
+    assert!(partial.len() >= 3 && partial.len() < 6, "{partial:?}");
+
+    // down works on the half-built stack.
+    let run = env.run(&stack, &["down", "--yes"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(leftovers(&env, "half").await, Vec::<String>::new());
+
+    // And so does a re-run of a failed up.
+    env.proxy.inject(Fault::new(
+        "events",
+        "PutRule",
+        1,
+        400,
+        "AccessDeniedException",
+        "injected: not allowed",
+    ));
+    assert_eq!(env.run(&stack, &["up"]).await.code, 1);
+    let run = env.run(&stack, &["up"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("1 created, 0 updated, 5 unchanged"), "{run}");
+}
+
+#[tokio::test]
+async fn throttling_and_unavailability_are_retried() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("retry", &[]));
+    env.proxy.inject(Fault::new(
+        "sqs",
+        "CreateQueue",
+        2,
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+    ));
+    env.proxy.inject(Fault::new(
+        "iam",
+        "CreateRole",
+        2,
+        503,
+        "ServiceUnavailable",
+        "try again",
+    ));
+    env.proxy.inject(Fault::new(
+        "dynamodb",
+        "CreateTable",
+        1,
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+    ));
+    let run = env.run(&stack, &["up"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(env.proxy.pending_faults(), 0, "every fault was hit");
+    assert_eq!(leftovers(&env, "retry").await.len(), 6);
+}
+
+#[tokio::test]
+async fn a_resource_of_another_owner_is_never_touched() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("owned", &[]));
+    // Someone else's queue happens to have our derived name.
+    env.sqs()
+        .create_queue()
+        .queue_name("owned-dev-events-dlq")
+        .tags("team", "other")
+        .send()
+        .await
+        .unwrap();
+    let run = env.run(&stack, &["up"]).await;
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr
+            .contains("owned-dev-events-dlq exists but is not tagged wsstack:stack=owned"),
+        "{run}"
+    );
+
+    let run = env.run(&stack, &["down", "--yes"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.contains("skipped"), "{run}");
+    assert_eq!(
+        leftovers(&env, "owned").await.len(),
+        1,
+        "only the foreign queue remains"
+    );
+    assert_eq!(queue_tags(&env, "owned-dev-events-dlq").await["team"], "other");
+}
+
+#[tokio::test]
+async fn send_event_delivers_the_event_into_the_queue() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("send", &[]));
+    assert_eq!(env.run(&stack, &["up"]).await.code, 0);
+
+    let run = env
+        .run(
+            &stack,
+            &[
+                "send-event",
+                "--entity-id",
+                "myTestEntityId",
+                "--message",
+                "Hello world",
+                "-o",
+                "json",
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{run}");
+    let event_id = run.json()["event_id"].as_str().unwrap().to_string();
+    assert!(!event_id.is_empty());
+
+    let received = env
+        .sqs()
+        .receive_message()
+        .queue_url(env.queue_url("send-dev-events"))
+        .wait_time_seconds(5)
+        .send()
+        .await
+        .unwrap();
+    let messages = received.messages();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    let envelope = json_of(messages[0].body().unwrap());
+    assert_eq!(envelope["detail-type"], "Entity Updated");
+    assert_eq!(envelope["source"], "wsstack");
+    assert_eq!(envelope["id"], event_id);
+    assert_eq!(
+        envelope["detail"],
+        json!({"entityId": "myTestEntityId", "message": "Hello world"})
+    );
+
+    let bad = env
+        .run(
+            &stack,
+            &["send-event", "--entity-id", "e", "--detail", "{\"message\": "],
+        )
+        .await;
+    assert_eq!(bad.code, 2, "{bad}");
+    assert!(bad.stderr.contains("--detail is not valid JSON"), "{bad}");
+}
+
+#[tokio::test]
+async fn malformed_stack_files_exit_2_with_their_line_before_any_aws_call() {
+    let env = Env::start().await;
+    let cases: &[(&str, &str, &str)] = &[
+        ("not yaml", "name: demo\nqueue: [\n", "stack.yaml:"),
+        (
+            "unknown top-level field",
+            "name: demo\nstages: dev\n",
+            "stack.yaml:2:1: unknown field `stages`",
+        ),
+        (
+            "unknown nested field",
+            "name: demo\nqueue:\n  visibility: 3\n",
+            "stack.yaml:3:3: queue: unknown field `visibility`",
+        ),
+        (
+            "wrong type",
+            "name: demo\nhandlers:\n  memory_mb: lots\n",
+            "stack.yaml:3:14: handlers.memory_mb: invalid type",
+        ),
+        ("missing name", "stage: dev\n", "missing field `name`"),
+        (
+            "bad name characters",
+            "name: my_stack!\n",
+            "stack.yaml:1:7: name: `my_stack!` is not a valid stack name",
+        ),
+        (
+            "name too long",
+            &format!("name: {}\n", "n".repeat(60)),
+            "stack.yaml:1:7: name: the derived",
+        ),
+        (
+            "memory out of range",
+            "name: demo\nhandlers:\n  memory_mb: 64\n",
+            "stack.yaml:3:14: handlers.memory_mb: 64 is out of range",
+        ),
+        (
+            "timeout out of range",
+            "name: demo\nhandlers:\n  timeout_seconds: 901\n",
+            "stack.yaml:3:20: handlers.timeout_seconds",
+        ),
+        (
+            "bad retention",
+            "name: demo\nhandlers:\n  log_retention_days: 2\n",
+            "stack.yaml:3:23: handlers.log_retention_days: 2 is not a retention",
+        ),
+        (
+            "max receive count",
+            "name: demo\nqueue:\n  dead_letter:\n    max_receive_count: 0\n",
+            "stack.yaml:4:24: queue.dead_letter.max_receive_count",
+        ),
+        (
+            "visibility below timeout",
+            "name: demo\nqueue:\n  visibility_timeout_seconds: 5\n",
+            "stack.yaml:3:31: queue.visibility_timeout_seconds: 5 s is below",
+        ),
+        (
+            "unknown route",
+            "name: demo\nroutes:\n  - subscribe\n  - broadcast\n",
+            "stack.yaml:4:5: routes.1: unknown route `broadcast`",
+        ),
+        (
+            "duplicate route",
+            "name: demo\nroutes: [subscribe, subscribe]\n",
+            "routes.1: route `subscribe` is listed twice",
+        ),
+        (
+            "reserved tag",
+            "name: demo\ntags:\n  aws:owner: me\n",
+            "stack.yaml:3:14: tags.aws:owner: tag key `aws:owner` is reserved",
+        ),
+        (
+            "bad region",
+            "name: demo\nregion: mars\n",
+            "stack.yaml:2:9: region: `mars` does not look like an AWS region",
+        ),
+        (
+            "arm64",
+            "name: demo\nhandlers:\n  architecture: arm64\n",
+            "stack.yaml:3:17: handlers.architecture: arm64 is not supported",
+        ),
+        (
+            "unknown architecture",
+            "name: demo\nhandlers:\n  architecture: sparc\n",
+            "stack.yaml:3:17: handlers.architecture: unknown variant `sparc`",
+        ),
+        ("empty file", "", "the stack file is empty"),
+        (
+            "source reserved",
+            "name: demo\nevents:\n  source: aws.s3\n",
+            "stack.yaml:3:11: events.source",
+        ),
+    ];
+    for (what, text, expected) in cases {
+        let stack = env.write_stack("stack.yaml", text);
+        let run = env.run(&stack, &["up"]).await;
+        assert_eq!(run.code, 2, "{what}: {run}");
+        assert!(
+            run.stderr.contains(expected),
+            "{what}: expected `{expected}` in:\n{run}"
+        );
+    }
+    let missing = env.run(&env.dir.path().join("nope.yaml"), &["status"]).await;
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(
+        missing.stderr.contains("nope.yaml: cannot read the stack file"),
+        "{missing}"
+    );
+    assert!(
+        env.proxy.calls().is_empty(),
+        "bad input makes no AWS call: {:?}",
+        env.proxy.calls()
+    );
+}
