@@ -32,9 +32,7 @@ impl FromStr for HandlerKind {
             "subscribe" => HandlerKind::Subscribe,
             "unsubscribe" => HandlerKind::Unsubscribe,
             "push" => HandlerKind::Push,
-            other => bail!(
-                "unknown handler {other:?}: expected connect, disconnect, subscribe, unsubscribe or push"
-            ),
+            other => bail!("unknown handler {other:?}: expected connect, disconnect, subscribe, unsubscribe or push"),
         })
     }
 }
@@ -101,18 +99,8 @@ impl Config {
         }
         let defaults = PushSettings::default();
         let push = PushSettings {
-            concurrency: parsed(
-                "PUSH_CONCURRENCY",
-                lookup("PUSH_CONCURRENCY"),
-                defaults.concurrency,
-            )?
-            .max(1),
-            max_attempts: parsed(
-                "PUSH_MAX_ATTEMPTS",
-                lookup("PUSH_MAX_ATTEMPTS"),
-                defaults.max_attempts,
-            )?
-            .max(1),
+            concurrency: parsed("PUSH_CONCURRENCY", lookup("PUSH_CONCURRENCY"), defaults.concurrency)?.max(1),
+            max_attempts: parsed("PUSH_MAX_ATTEMPTS", lookup("PUSH_MAX_ATTEMPTS"), defaults.max_attempts)?.max(1),
             ..defaults
         };
         Ok(Config {
@@ -172,7 +160,6 @@ impl App {
 
 /// Parses `WSSTACK_HANDLER`.
 pub fn handler_kind_from_env() -> Result<HandlerKind> {
-    let value = std::env::var("WSSTACK_HANDLER")
-        .context("environment variable WSSTACK_HANDLER is not set")?;
+    let value = std::env::var("WSSTACK_HANDLER").context("environment variable WSSTACK_HANDLER is not set")?;
     value.parse()
 }

@@ -38,9 +38,7 @@ pub fn validate_entity_id(value: Option<&Value>) -> Result<String, FrameError> {
         return refuse("entityId is empty");
     }
     if entity_id.chars().count() > MAX_ENTITY_ID_CHARS {
-        return refuse(format!(
-            "entityId is longer than {MAX_ENTITY_ID_CHARS} characters"
-        ));
+        return refuse(format!("entityId is longer than {MAX_ENTITY_ID_CHARS} characters"));
     }
     if entity_id
         .chars()
@@ -79,11 +77,7 @@ pub fn parse_client_frame(
     };
     match frame.get("action") {
         Some(Value::String(action)) if action == expected_action => {}
-        Some(Value::String(action)) => {
-            return refuse(format!(
-                "action {action:?} sent to the {expected_action} route"
-            ))
-        }
+        Some(Value::String(action)) => return refuse(format!("action {action:?} sent to the {expected_action} route")),
         None => {}
         Some(_) => return refuse("action must be a string"),
     }
@@ -115,8 +109,8 @@ pub fn parse_event(body: Option<&str>) -> Result<EntityEvent, FrameError> {
     let Some(Value::Object(detail)) = envelope.get("detail") else {
         return refuse("envelope has no detail object");
     };
-    let entity_id = validate_entity_id(detail.get("entityId"))
-        .map_err(|error| FrameError(format!("detail.{error}")))?;
+    let entity_id =
+        validate_entity_id(detail.get("entityId")).map_err(|error| FrameError(format!("detail.{error}")))?;
     let message = match detail.get("message") {
         None | Some(Value::Null) => return refuse("detail.message is missing"),
         Some(message) => message.clone(),

@@ -24,28 +24,22 @@ async fn main() -> Result<(), Error> {
             .await
         }
         route => {
-            lambda_runtime::run(service_fn(
-                |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
-                    let app = app.clone();
-                    async move {
-                        let result = match route {
-                            HandlerKind::Connect => routes::connect(&app, event.payload).await,
-                            HandlerKind::Disconnect => {
-                                routes::disconnect(&app, event.payload).await
-                            }
-                            HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
-                            HandlerKind::Unsubscribe => {
-                                routes::unsubscribe(&app, event.payload).await
-                            }
-                            HandlerKind::Push => unreachable!("push is dispatched above"),
-                        };
-                        result.map_err(|error| {
-                            tracing::error!(error = format!("{error:#}"), "request failed");
-                            Error::from(format!("{error:#}"))
-                        })
-                    }
-                },
-            ))
+            lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
+                let app = app.clone();
+                async move {
+                    let result = match route {
+                        HandlerKind::Connect => routes::connect(&app, event.payload).await,
+                        HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
+                        HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
+                        HandlerKind::Unsubscribe => routes::unsubscribe(&app, event.payload).await,
+                        HandlerKind::Push => unreachable!("push is dispatched above"),
+                    };
+                    result.map_err(|error| {
+                        tracing::error!(error = format!("{error:#}"), "request failed");
+                        Error::from(format!("{error:#}"))
+                    })
+                }
+            }))
             .await
         }
     }

@@ -35,28 +35,20 @@ pub async fn post(app: &App, connection_id: &str, data: Vec<u8>) -> PostOutcome 
 }
 
 fn classify(error: SdkError<PostToConnectionError>) -> PostOutcome {
-    let status = error
-        .raw_response()
-        .map(|response| response.status().as_u16());
-    let text = format!(
-        "{}",
-        aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&error)
-    );
+    let status = error.raw_response().map(|response| response.status().as_u16());
+    let text = format!("{}", aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&error));
     match &error {
         SdkError::ServiceError(service) => match service.err() {
             PostToConnectionError::GoneException(_) => PostOutcome::Gone,
             PostToConnectionError::LimitExceededException(_) => PostOutcome::Retryable(text),
-            PostToConnectionError::ForbiddenException(_)
-            | PostToConnectionError::PayloadTooLargeException(_) => PostOutcome::Failed(text),
-            _ if status == Some(410) => PostOutcome::Gone,
-            _ if status.is_some_and(|status| status == 429 || status >= 500) => {
-                PostOutcome::Retryable(text)
+            PostToConnectionError::ForbiddenException(_) | PostToConnectionError::PayloadTooLargeException(_) => {
+                PostOutcome::Failed(text)
             }
+            _ if status == Some(410) => PostOutcome::Gone,
+            _ if status.is_some_and(|status| status == 429 || status >= 500) => PostOutcome::Retryable(text),
             _ => PostOutcome::Failed(text),
         },
-        SdkError::ResponseError(_) if status.is_some_and(|status| status < 500) => {
-            PostOutcome::Failed(text)
-        }
+        SdkError::ResponseError(_) if status.is_some_and(|status| status < 500) => PostOutcome::Failed(text),
         // Timeouts, dispatch (connection) failures and unparseable 5xx answers.
         _ => PostOutcome::Retryable(text),
     }

@@ -50,9 +50,6 @@ mod tests {
     #[test]
     fn code_sha256_of_empty_input_is_the_known_digest() {
         // SHA-256("") = e3b0c442...b855, base64-encoded.
-        assert_eq!(
-            code_sha256(b""),
-            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hJuFU="
-        );
+        assert_eq!(code_sha256(b""), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hJuFU=");
     }
 }

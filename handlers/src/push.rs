@@ -122,12 +122,7 @@ async fn deliver(app: &App, connection_id: &str, payload: &[u8]) -> Delivery {
                 return Delivery::Failed;
             }
             PostOutcome::Retryable(error) if attempt >= settings.max_attempts => {
-                tracing::warn!(
-                    connection_id,
-                    attempt,
-                    error,
-                    "delivery failed after retries"
-                );
+                tracing::warn!(connection_id, attempt, error, "delivery failed after retries");
                 return Delivery::Failed;
             }
             PostOutcome::Retryable(error) => {

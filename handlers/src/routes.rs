@@ -42,10 +42,7 @@ pub fn chosen_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
 }
 
 /// `$connect`: stores the connection record and accepts the connection.
-pub async fn connect(
-    app: &App,
-    request: ApiGatewayWebsocketProxyRequest,
-) -> Result<ApiGatewayProxyResponse> {
+pub async fn connect(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
     let context = &request.request_context;
     let connected_at = if context.connected_at > 0 {
@@ -56,13 +53,7 @@ pub async fn connect(
             .map(|now| now.as_millis() as i64)
             .unwrap_or_default()
     };
-    store::put_connection(
-        app,
-        connection_id,
-        context.identity.source_ip.as_deref(),
-        connected_at,
-    )
-    .await?;
+    store::put_connection(app, connection_id, context.identity.source_ip.as_deref(), connected_at).await?;
     tracing::info!(connection_id, "connected");
     let mut accepted = response(200);
     if let Some(protocol) = chosen_protocol(&request.headers) {
@@ -72,10 +63,7 @@ pub async fn connect(
 }
 
 /// `$disconnect`: deletes the connection and all its subscriptions.
-pub async fn disconnect(
-    app: &App,
-    request: ApiGatewayWebsocketProxyRequest,
-) -> Result<ApiGatewayProxyResponse> {
+pub async fn disconnect(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
     let deleted = store::delete_connection_records(app, connection_id).await?;
     tracing::info!(connection_id, deleted, "disconnected");
@@ -83,10 +71,7 @@ pub async fn disconnect(
 }
 
 /// `subscribe`: stores the subscription and refreshes the connection's ttl.
-pub async fn subscribe(
-    app: &App,
-    request: ApiGatewayWebsocketProxyRequest,
-) -> Result<ApiGatewayProxyResponse> {
+pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
     let Some(entity_id) = valid_frame(app, &request, connection_id, "subscribe").await else {
         return Ok(response(400));
@@ -97,10 +82,7 @@ pub async fn subscribe(
 }
 
 /// `unsubscribe`: deletes the subscription; not being subscribed is fine.
-pub async fn unsubscribe(
-    app: &App,
-    request: ApiGatewayWebsocketProxyRequest,
-) -> Result<ApiGatewayProxyResponse> {
+pub async fn unsubscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
     let Some(entity_id) = valid_frame(app, &request, connection_id, "unsubscribe").await else {
         return Ok(response(400));

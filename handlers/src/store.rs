@@ -9,8 +9,7 @@ use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
 use crate::records::{
-    self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, IP_ADDRESS, PK, SK,
-    SUBSCRIPTION_PREFIX, TTL,
+    self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, IP_ADDRESS, PK, SK, SUBSCRIPTION_PREFIX, TTL,
 };
 use crate::App;
 
@@ -47,12 +46,10 @@ pub async fn put_connection(
     if let Some(ip_address) = ip_address {
         request = request.item(IP_ADDRESS, s(ip_address));
     }
-    request.send().await.with_context(|| {
-        format!(
-            "storing connection {connection_id} in table {}",
-            app.table()
-        )
-    })?;
+    request
+        .send()
+        .await
+        .with_context(|| format!("storing connection {connection_id} in table {}", app.table()))?;
     Ok(())
 }
 
@@ -95,8 +92,7 @@ pub async fn put_subscription(app: &App, connection_id: &str, entity_id: &str) -
             .as_service_error()
             .is_some_and(|error| error.is_conditional_check_failed_exception());
         if !missing {
-            return Err(error)
-                .with_context(|| format!("refreshing the ttl of connection {connection_id}"));
+            return Err(error).with_context(|| format!("refreshing the ttl of connection {connection_id}"));
         }
         tracing::warn!(connection_id, "subscribed without a connection record");
     }
