@@ -32,7 +32,7 @@ async fn main() -> Result<(), Error> {
                         HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
                         HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
                         HandlerKind::Unsubscribe => routes::unsubscribe(&app, event.payload).await,
-                        HandlerKind::Push => unreachable!("push is dispatched above"),
+                        HandlerKind::Push => Err(anyhow::anyhow!("push is not a WebSocket route")),
                     };
                     result.map_err(|error| {
                         tracing::error!(error = format!("{error:#}"), "request failed");

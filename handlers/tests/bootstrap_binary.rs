@@ -195,13 +195,14 @@ async fn the_built_bootstrap_serves_a_subscribe_through_the_runtime_api() {
     ))
     .unwrap();
     let mut runtime = RuntimeApi::start(vec![event]).await;
-    let child = Killed(spawn(
+    let mut child = Killed(spawn(
         &binary,
         runtime.addr,
         "subscribe",
         &stack.moto.endpoint(),
         &stack.gateway.callback_url(),
     ));
+    let mut stderr = child.0.stderr.take().unwrap();
 
     let first = runtime.next_request().await;
     assert_eq!((first.method.as_str(), first.path.as_str()), ("GET", NEXT));
@@ -213,6 +214,18 @@ async fn the_built_bootstrap_serves_a_subscribe_through_the_runtime_api() {
     let again = runtime.next_request().await;
     assert_eq!(again.path, NEXT, "asks for the next event");
     drop(child);
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+    let subscribed = logs
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["fields"]["message"] == "subscribed")
+        .unwrap_or_else(|| panic!("no JSON log line for the subscription in:\n{logs}"));
+    assert_eq!(subscribed["fields"]["entity_id"], "order-42", "{subscribed}");
+    assert!(
+        subscribed.to_string().contains("\"requestId\":\"request-0\""),
+        "request id in {subscribed}"
+    );
 
     let keys = stack.keys().await;
     assert!(
@@ -274,4 +287,63 @@ async fn the_built_bootstrap_reaches_the_runtime_api_quickly() {
         samples[samples.len() - 1].as_secs_f64() * 1000.0
     );
     assert!(median < Duration::from_millis(500), "median {median:?}");
+}
+
+/// Measurement, not a proof: the built (musl) binary's push fan-out to 1,000 subscribers against the
+/// local stand-in, posts per second between the first and the last post, for several concurrency
+/// limits. Run with `cargo test -p wsstack-handlers --test bootstrap_binary -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn built_bootstrap_push_throughput() {
+    let Some(binary) = built_binary() else {
+        return;
+    };
+    let stack = Stack::start().await;
+    let far = 4_000_000_000;
+    let fixtures = (0..1000)
+        .map(|n| subscription_record(&connection_id(n), "bench", far))
+        .collect();
+    stack.put_items(fixtures).await;
+    let body = eventbridge_body("bench", &"x".repeat(200));
+    let event = serde_json::to_value(sqs_event(&[("msg-1", &body)])).unwrap();
+    for concurrency in [8, 32, 64, 128, 256] {
+        let mut rates = Vec::new();
+        for _ in 0..3 {
+            stack.gateway.clear();
+            let mut runtime = RuntimeApi::start(vec![event.clone()]).await;
+            let mut command = Command::new(&binary);
+            command
+                .env_clear()
+                .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
+                .env("AWS_LAMBDA_FUNCTION_NAME", "wsstack-test-push")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_ENDPOINT_URL", stack.moto.endpoint())
+                .env("WSSTACK_HANDLER", "push")
+                .env("TABLE_NAME", TABLE)
+                .env("CALLBACK_URL", stack.gateway.callback_url())
+                .env("PUSH_CONCURRENCY", concurrency.to_string())
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let child = Killed(command.spawn().unwrap());
+            assert_eq!(runtime.next_request().await.path, NEXT);
+            let reply = runtime.next_request().await;
+            assert!(reply.path.ends_with("/response"), "{}", reply.path);
+            let response: Value = serde_json::from_slice(&reply.body).unwrap();
+            assert_eq!(response["batchItemFailures"], json!([]));
+            drop(child);
+            assert_eq!(stack.gateway.delivered().len(), 1000);
+            rates.push(stack.gateway.post_rate());
+        }
+        rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "built bootstrap, concurrency {concurrency:>3}: median {:>6.0} posts/s, runs {:?}",
+            rates[1],
+            rates.iter().map(|rate| rate.round()).collect::<Vec<_>>()
+        );
+    }
 }

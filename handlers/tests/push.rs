@@ -274,13 +274,12 @@ async fn fan_out_throughput() {
             let outcome = push::fan_out(&app, &event).await.unwrap();
             let elapsed = started.elapsed();
             assert_eq!(outcome.delivered, 1000);
-            rates.push(1000.0 / elapsed.as_secs_f64());
+            rates.push((1000.0 / elapsed.as_secs_f64(), stack.gateway.post_rate()));
         }
-        rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        rates.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
         println!(
-            "concurrency {concurrency:>3}: median {:>7.0} posts/s (incl. the GSI1 query), runs {:?}",
-            rates[1],
-            rates.iter().map(|rate| rate.round()).collect::<Vec<_>>()
+            "concurrency {concurrency:>3}: median {:>6.0} posts/s including the GSI1 query, {:>6.0} posts/s first to last post",
+            rates[1].0, rates[1].1
         );
     }
 }

@@ -313,6 +313,7 @@ pub struct Post {
     pub connection_id: String,
     pub body: Vec<u8>,
     pub status: u16,
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -385,6 +386,18 @@ impl Gateway {
         self.posts().into_iter().filter(|post| post.status == 200).collect()
     }
 
+    /// Posts per second between the first and the last post received.
+    pub fn post_rate(&self) -> f64 {
+        let posts = self.posts();
+        let (Some(first), Some(last)) = (
+            posts.iter().map(|post| post.at).min(),
+            posts.iter().map(|post| post.at).max(),
+        ) else {
+            return 0.0;
+        };
+        (posts.len() - 1) as f64 / (last - first).as_secs_f64()
+    }
+
     pub fn clear(&self) {
         self.state.lock().unwrap().posts.clear();
     }
@@ -411,6 +424,7 @@ async fn answer(state: &Mutex<GatewayState>, request: Request<Incoming>) -> Resp
         connection_id,
         body,
         status,
+        at: std::time::Instant::now(),
     });
     reply(status, error_type, String::new())
 }
