@@ -67,6 +67,11 @@ pub struct Aws {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub events: aws_sdk_eventbridge::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigateway: aws_sdk_apigatewayv2::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// The stack's WebSocket API id once known: found by tag before a run, or created by it.
+    api_id: std::sync::Mutex<Option<String>>,
 }
 
 impl Aws {
@@ -89,11 +94,37 @@ impl Aws {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            apigateway: aws_sdk_apigatewayv2::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            api_id: std::sync::Mutex::new(None),
             arns: Arns::new(&region, &account),
             region,
             account,
             names,
         })
+    }
+}
+
+impl Aws {
+    pub fn api_id(&self) -> Option<String> {
+        self.api_id.lock().unwrap().clone()
+    }
+
+    pub fn set_api_id(&self, id: Option<String>) {
+        *self.api_id.lock().unwrap() = id;
+    }
+
+    /// `wss://{api}.execute-api.{region}.amazonaws.com/{stage}`, once the API exists.
+    pub fn websocket_url(&self, stage: &str) -> Option<String> {
+        self.api_id()
+            .map(|id| format!("wss://{id}.execute-api.{}.{}/{stage}", self.region, self.arns.dns_suffix()))
+    }
+
+    /// The management (callback) endpoint the handlers post to.
+    pub fn callback_url(&self, stage: &str) -> Option<String> {
+        self.api_id()
+            .map(|id| format!("https://{id}.execute-api.{}.{}/{stage}", self.region, self.arns.dns_suffix()))
     }
 }
 

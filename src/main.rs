@@ -4,6 +4,7 @@
 //! into output and exit codes (0 ok, 1 AWS or runtime failure, 2 bad input, 3 not in sync).
 
 mod aws;
+mod bundle;
 mod engine;
 mod names;
 mod plan;
@@ -56,6 +57,9 @@ struct Cli {
     /// Only the summary and errors.
     #[arg(short, long, global = true)]
     quiet: bool,
+    /// Deploy this handlers zip instead of the one built into wsstack.
+    #[arg(long, global = true, env = "WSSTACK_HANDLERS_ZIP")]
+    handlers_zip: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,6 +74,8 @@ enum Format {
 enum Command {
     /// Create or update every resource of the stack to match the stack file.
     Up,
+    /// Show what `up` would change, without changing anything (exit 3 when it would change something).
+    Plan,
     /// Delete every resource of the stack (also a half-built one).
     Down {
         /// Do not ask for confirmation.
@@ -156,6 +162,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
 
     match &cli.command {
         Command::Up => up(&cli, &file, config, names).await,
+        Command::Plan => plan_command(&cli, &file, config, names).await,
         Command::Down { yes } => down(&cli, &file, config, names, *yes).await,
         Command::Status => status(&cli, &file, config, names).await,
         Command::SendEvent {
@@ -177,9 +184,11 @@ fn header(cli: &Cli, verb: &str, file: &StackFile, aws: &Aws) {
 
 async fn up(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
     let started = Instant::now();
+    let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
     let aws = Aws::connect(config, names).await?;
     header(cli, "up", file, &aws);
-    let resources = plan::resources(&file.stack, &aws);
+    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let resources = plan::resources(&file.stack, &aws, Some(&bundle));
     let progress = Progress::new(cli.output == Format::Text && !cli.quiet);
     let reports = engine::run(&resources, &aws, Verb::Ensure, &progress).await?;
     let failed = engine::any_failed(&reports);
@@ -191,6 +200,7 @@ async fn up(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: N
     };
     let created = count(|c| matches!(c, Change::Created));
     let updated = count(|c| matches!(c, Change::Updated(_)));
+    let deleted = count(|c| matches!(c, Change::Deleted));
     let unchanged = count(|c| matches!(c, Change::Unchanged));
     let elapsed = started.elapsed().as_secs_f64();
     match cli.output {
@@ -201,7 +211,7 @@ async fn up(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: N
             "region": aws.region,
             "account": aws.account,
             "resources": reports_json(&reports),
-            "summary": {"created": created, "updated": updated, "unchanged": unchanged, "failed": failed},
+            "summary": {"created": created, "updated": updated, "deleted": deleted, "unchanged": unchanged, "failed": failed},
             "outputs": outputs(&file.stack, &aws),
             "seconds": elapsed,
         })),
@@ -209,10 +219,12 @@ async fn up(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: N
             if !failed && !cli.quiet {
                 print_outputs(&file.stack, &aws);
             }
-            if created + updated == 0 && !failed {
+            if created + updated + deleted == 0 && !failed {
                 println!("no changes ({unchanged} resources up to date, {elapsed:.1} s)");
             } else {
-                println!("summary: {created} created, {updated} updated, {unchanged} unchanged ({elapsed:.1} s)");
+                println!(
+                    "summary: {created} created, {updated} updated, {deleted} deleted, {unchanged} unchanged ({elapsed:.1} s)"
+                );
             }
         }
     }
@@ -260,7 +272,8 @@ async fn down(
     let started = Instant::now();
     let aws = Aws::connect(config, names).await?;
     header(cli, "down", file, &aws);
-    let resources = plan::resources(&file.stack, &aws);
+    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let resources = plan::resources(&file.stack, &aws, None);
     let progress = Progress::new(cli.output == Format::Text && !cli.quiet);
     let reports = engine::run(&resources, &aws, Verb::Destroy, &progress).await?;
     let failed = engine::any_failed(&reports);
@@ -292,10 +305,99 @@ async fn down(
     Ok(0)
 }
 
-async fn status(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
+/// Read every resource (no writes): what `status` and `plan` show.
+async fn inspect_all(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<(Aws, Vec<Report>), Failure> {
+    // Without a handlers package the code is simply not compared.
+    let bundle = bundle::load(cli.handlers_zip.as_deref()).ok();
     let aws = Aws::connect(config, names).await?;
-    let resources = plan::resources(&file.stack, &aws);
+    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let resources = plan::resources(&file.stack, &aws, bundle.as_ref());
     let reports = engine::run(&resources, &aws, Verb::Inspect, &Progress::new(false)).await?;
+    if engine::any_failed(&reports) {
+        for line in failures(&reports) {
+            eprintln!("error: {line}");
+        }
+        return Err(Failure {
+            code: 1,
+            error: anyhow!("could not read every resource"),
+        });
+    }
+    Ok((aws, reports))
+}
+
+async fn plan_command(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
+    let (aws, reports) = inspect_all(cli, file, config, names).await?;
+    let count = |wanted: fn(&State) -> bool| {
+        reports
+            .iter()
+            .filter(|r| matches!(&r.outcome, Outcome::Inspected(s) if wanted(s)))
+            .count()
+    };
+    let create = count(|s| matches!(s, State::Missing));
+    let update = count(|s| matches!(s, State::Drifted(_)));
+    let delete = count(|s| matches!(s, State::Unwanted));
+    let unchanged = count(|s| matches!(s, State::InSync));
+    let foreign = count(|s| matches!(s, State::Foreign(_)));
+    match cli.output {
+        Format::Json => print_json(&json!({
+            "command": "plan",
+            "stack": file.stack.name,
+            "stage": file.stack.stage,
+            "region": aws.region,
+            "account": aws.account,
+            "resources": reports.iter().map(|r| {
+                let (action, details) = match &r.outcome {
+                    Outcome::Inspected(State::Missing) => ("create", Value::Null),
+                    Outcome::Inspected(State::Drifted(diffs)) => ("update", json!(diffs)),
+                    Outcome::Inspected(State::Unwanted) => ("delete", Value::Null),
+                    Outcome::Inspected(State::Foreign(why)) => ("blocked", json!(why)),
+                    _ => ("unchanged", Value::Null),
+                };
+                json!({"key": r.key, "kind": r.kind, "name": r.name, "action": action, "details": details})
+            }).collect::<Vec<_>>(),
+            "summary": {"create": create, "update": update, "delete": delete, "unchanged": unchanged, "blocked": foreign},
+        })),
+        Format::Text => {
+            header(cli, "plan", file, &aws);
+            for report in &reports {
+                if let Outcome::Inspected(state) = &report.outcome {
+                    let line = plan_line(report.kind, &report.name, state);
+                    if cli.verbose || !matches!(state, State::InSync) {
+                        println!("{line}");
+                    }
+                }
+            }
+            if create + update + delete + foreign == 0 {
+                println!("no changes: the stack matches {} ({unchanged} resources)", file.path.display());
+            } else {
+                println!("plan: {create} to create, {update} to update, {delete} to delete, {unchanged} unchanged");
+            }
+            if foreign > 0 {
+                println!("{foreign} resources belong to someone else: `up` will stop at them");
+            }
+        }
+    }
+    Ok(if create + update + delete + foreign == 0 { 0 } else { 3 })
+}
+
+fn plan_line(kind: &str, name: &str, state: &State) -> String {
+    match state {
+        State::Missing => format!("  + create     {kind:<17} {name}"),
+        State::Unwanted => format!("  - delete     {kind:<17} {name}"),
+        State::InSync => format!("  = unchanged  {kind:<17} {name}"),
+        State::Foreign(why) => format!("  ! blocked    {kind:<17} {name}  ({why})"),
+        State::Drifted(diffs) => {
+            let mut text = format!("  ~ update     {kind:<17} {name}");
+            for diff in diffs {
+                text.push_str(&format!("\n      {}: {} -> {}", diff.field, diff.current, diff.desired));
+            }
+            text
+        }
+    }
+}
+
+async fn status(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
+    let (aws, reports) = inspect_all(cli, file, config, names).await?;
     let in_sync = reports
         .iter()
         .all(|r| matches!(r.outcome, Outcome::Inspected(State::InSync)));
@@ -416,6 +518,8 @@ fn event_detail(entity_id: &str, message: Option<&str>, detail: Option<&str>) ->
 
 fn outputs(stack: &stack::Stack, aws: &Aws) -> Value {
     json!({
+        "websocket_url": aws.websocket_url(&stack.stage),
+        "callback_url": aws.callback_url(&stack.stage),
         "table": aws.names.table(),
         "queue_arn": aws.arns.queue(&aws.names.queue()),
         "dead_letter_queue_arn": aws.arns.queue(&aws.names.dead_letter_queue()),
@@ -426,7 +530,7 @@ fn outputs(stack: &stack::Stack, aws: &Aws) -> Value {
 fn print_outputs(stack: &stack::Stack, aws: &Aws) {
     if let Value::Object(map) = outputs(stack, aws) {
         for (key, value) in map {
-            println!("  {key:<22} {}", value.as_str().unwrap_or_default());
+            println!("  {key:<22} {}", value.as_str().unwrap_or("(not created yet)"));
         }
     }
 }

@@ -128,6 +128,37 @@ impl Arns {
         }
     }
 
+    pub fn dns_suffix(&self) -> &'static str {
+        match self.partition.as_str() {
+            "aws-cn" => "amazonaws.com.cn",
+            _ => "amazonaws.com",
+        }
+    }
+
+    pub fn function(&self, name: &str) -> String {
+        format!("arn:{}:lambda:{}:{}:function:{}", self.partition, self.region, self.account, name)
+    }
+
+    pub fn role(&self, name: &str) -> String {
+        format!("arn:{}:iam::{}:role/{}", self.partition, self.account, name)
+    }
+
+    /// The URI an API Gateway integration invokes a function through (WebSocket APIs need this
+    /// form, not the bare function ARN).
+    pub fn function_invocation(&self, name: &str) -> String {
+        format!(
+            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{}/invocations",
+            self.partition,
+            self.region,
+            self.function(name)
+        )
+    }
+
+    /// `arn:aws:execute-api:{region}:{account}:{api}/{rest}`
+    pub fn execute_api(&self, api_id: &str, rest: &str) -> String {
+        format!("arn:{}:execute-api:{}:{}:{}/{}", self.partition, self.region, self.account, api_id, rest)
+    }
+
     pub fn log_group(&self, name: &str) -> String {
         format!(
             "arn:{}:logs:{}:{}:log-group:{}",

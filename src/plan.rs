@@ -6,13 +6,21 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use crate::aws::Aws;
+use crate::bundle::Bundle;
 use crate::names::{handlers, RoleKind};
+use crate::resources::api::ApiSpec;
+use crate::resources::event_source::EventSourceSpec;
+use crate::resources::function::FunctionSpec;
+use crate::resources::log_group::LogGroupSpec;
+use crate::resources::permission::PermissionSpec;
 use crate::resources::queue::{Attribute, QueueSpec};
-use crate::resources::role::RoleSpec;
+use crate::resources::role::{RoleSpec, API_ID};
+use crate::resources::route::RouteSpec;
 use crate::resources::rule::RuleSpec;
+use crate::resources::stage::StageSpec;
 use crate::resources::table::{TableSpec, INDEX_NAME};
-use crate::resources::{Resource, Tags};
-use crate::stack::{Stack, DEFAULT_EVENT_SOURCE, TAG_STACK, TAG_STAGE};
+use crate::resources::{Resource, Retired, Tags};
+use crate::stack::{Stack, DEFAULT_EVENT_SOURCE, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
 
 pub const KEY_ROLE_ROUTES: &str = "role/routes";
 pub const KEY_ROLE_PUSH: &str = "role/push";
@@ -20,6 +28,28 @@ pub const KEY_TABLE: &str = "table";
 pub const KEY_DEAD_LETTER_QUEUE: &str = "queue/dead-letter";
 pub const KEY_QUEUE: &str = "queue/events";
 pub const KEY_RULE: &str = "rule";
+pub const KEY_API: &str = "api";
+pub const KEY_STAGE: &str = "stage";
+pub const KEY_EVENT_SOURCE: &str = "event-source";
+
+/// The route key API Gateway uses for a handler.
+pub fn route_key(handler: &str) -> String {
+    match handler {
+        "connect" => "$connect".into(),
+        "disconnect" => "$disconnect".into(),
+        other => other.into(),
+    }
+}
+
+/// The statement that lets a handler post to WebSocket clients through the management API.
+fn manage_connections(stack: &Stack, aws: &Aws) -> Value {
+    json!({
+        "Sid": "PostToClients",
+        "Effect": "Allow",
+        "Action": ["execute-api:ManageConnections"],
+        "Resource": [aws.arns.execute_api(API_ID, &format!("{}/POST/@connections/*", stack.stage))]
+    })
+}
 
 /// The tags every resource of the stack carries.
 pub fn tags(stack: &Stack) -> Tags {
@@ -76,12 +106,13 @@ fn routes_policy(stack: &Stack, aws: &Aws) -> Value {
                 ],
                 "Resource": [table]
             },
+            manage_connections(stack, aws),
             log_statement(aws, &route_handlers)
         ]
     })
 }
 
-fn push_policy(aws: &Aws) -> Value {
+fn push_policy(stack: &Stack, aws: &Aws) -> Value {
     let table = aws.arns.table(&aws.names.table());
     json!({
         "Version": "2012-10-17",
@@ -106,6 +137,7 @@ fn push_policy(aws: &Aws) -> Value {
                 ],
                 "Resource": [aws.arns.queue(&aws.names.queue())]
             },
+            manage_connections(stack, aws),
             log_statement(aws, &["push"])
         ]
     })
@@ -126,8 +158,16 @@ fn queue_policy(stack: &Stack, aws: &Aws) -> Value {
     })
 }
 
-/// Every resource of the stack, in no particular order (the engine orders them).
-pub fn resources(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
+/// Every resource of the stack, in no particular order (the engine orders them). `bundle` is the
+/// handlers package (needed to create functions; without it code is not compared).
+pub fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
+    let mut resources = event_path(stack, aws);
+    resources.extend(compute_and_api(stack, aws, bundle));
+    resources
+}
+
+/// The handler-independent part: roles, table, queues, rule.
+fn event_path(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
     let names = &aws.names;
     let tags = tags(stack);
     let queue = &stack.queue;
@@ -173,14 +213,16 @@ pub fn resources(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
             description: format!("wsstack {}/{}: WebSocket route handlers", stack.name, stack.stage),
             policy: routes_policy(stack, aws),
             tags: tags.clone(),
+            depends_on: vec![KEY_API.into()],
         }),
         Box::new(RoleSpec {
             key: KEY_ROLE_PUSH.into(),
             name: names.role(RoleKind::Push),
             stack: stack.name.clone(),
             description: format!("wsstack {}/{}: push handler", stack.name, stack.stage),
-            policy: push_policy(aws),
+            policy: push_policy(stack, aws),
             tags: tags.clone(),
+            depends_on: vec![KEY_API.into()],
         }),
         Box::new(TableSpec {
             key: KEY_TABLE.into(),
@@ -221,6 +263,129 @@ pub fn resources(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
             depends_on: vec![KEY_QUEUE.into()],
         }),
     ]
+}
+
+struct HandlerResources {
+    log_group: LogGroupSpec,
+    function: FunctionSpec,
+    permission: Option<PermissionSpec>,
+    route: Option<RouteSpec>,
+}
+
+fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler: &str) -> HandlerResources {
+    let names = &aws.names;
+    let tags = tags(stack);
+    let function = names.function(handler);
+    let log_group = names.log_group(handler);
+    let role = if handler == "push" { RoleKind::Push } else { RoleKind::Routes };
+    let role_key = if handler == "push" { KEY_ROLE_PUSH } else { KEY_ROLE_ROUTES };
+    let mut environment = BTreeMap::new();
+    environment.insert("WSSTACK_HANDLER".to_string(), handler.to_string());
+    environment.insert("TABLE_NAME".to_string(), names.table());
+    environment.insert("TTL_HOURS".to_string(), stack.table.ttl_hours.to_string());
+    let is_route = handler != "push";
+    HandlerResources {
+        log_group: LogGroupSpec {
+            key: format!("log-group/{handler}"),
+            arn: aws.arns.log_group(&log_group),
+            name: log_group,
+            stack: stack.name.clone(),
+            retention_days: stack.handlers.log_retention_days as i32,
+            tags: tags.clone(),
+        },
+        function: FunctionSpec {
+            key: format!("function/{handler}"),
+            arn: aws.arns.function(&function),
+            name: function.clone(),
+            stack: stack.name.clone(),
+            stage: stack.stage.clone(),
+            description: format!("wsstack {}/{}: {handler} handler", stack.name, stack.stage),
+            role_arn: aws.arns.role(&names.role(role)),
+            memory_mb: stack.handlers.memory_mb as i32,
+            timeout_seconds: stack.handlers.timeout_seconds as i32,
+            environment,
+            bundle: bundle.cloned(),
+            tags,
+            depends_on: vec![role_key.into(), format!("log-group/{handler}"), KEY_API.into()],
+        },
+        permission: is_route.then(|| PermissionSpec {
+            key: format!("permission/{handler}"),
+            function: function.clone(),
+            stage: stack.stage.clone(),
+            route_key: route_key(handler),
+            depends_on: vec![format!("function/{handler}")],
+        }),
+        route: is_route.then(|| RouteSpec {
+            key: format!("route/{handler}"),
+            route_key: route_key(handler),
+            integration_uri: aws.arns.function_invocation(&function),
+            depends_on: vec![format!("permission/{handler}")],
+        }),
+    }
+}
+
+/// Functions, their log groups and permissions, the API with its routes and stage, and the
+/// queue's event source; plus, retired, what belongs to known routes the stack file dropped.
+fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
+    let mut resources: Vec<Box<dyn Resource>> = vec![Box::new(ApiSpec {
+        key: KEY_API.into(),
+        name: aws.names.prefix.clone(),
+        stack: stack.name.clone(),
+        stage: stack.stage.clone(),
+        description: format!("wsstack {}/{}: entity update notifications", stack.name, stack.stage),
+        tags: tags(stack),
+    })];
+    let mut route_keys = Vec::new();
+    for handler in handlers(stack) {
+        let h = handler_resources(stack, aws, bundle, &handler);
+        resources.push(Box::new(h.log_group));
+        resources.push(Box::new(h.function));
+        if let (Some(permission), Some(route)) = (h.permission, h.route) {
+            route_keys.push(route.key.clone());
+            resources.push(Box::new(permission));
+            resources.push(Box::new(route));
+        }
+    }
+    resources.push(Box::new(StageSpec {
+        key: KEY_STAGE.into(),
+        name: stack.stage.clone(),
+        description: format!("wsstack {}/{}", stack.name, stack.stage),
+        tags: tags(stack),
+        depends_on: route_keys,
+    }));
+    resources.push(Box::new(EventSourceSpec {
+        key: KEY_EVENT_SOURCE.into(),
+        function: aws.names.function("push"),
+        queue_arn: aws.arns.queue(&aws.names.queue()),
+        batch_size: stack.handlers.push_batch_size as i32,
+        depends_on: vec!["function/push".into(), KEY_QUEUE.into()],
+    }));
+    for dropped in KNOWN_ROUTES.iter().filter(|r| !stack.routes.iter().any(|s| s == *r)) {
+        let h = handler_resources(stack, aws, bundle, dropped);
+        let route = h.route.expect("a known route has a route");
+        let permission = h.permission.expect("a known route has a permission");
+        // Taken down in the reverse of the order they go up in: route, permission, function, logs.
+        let route_key = format!("retired/{}", route.key);
+        let permission_key = format!("retired/{}", permission.key);
+        let function_key = format!("retired/{}", h.function.key);
+        resources.push(Box::new(Retired {
+            inner: Box::new(route),
+            depends_on: vec![KEY_API.into()],
+        }));
+        resources.push(Box::new(Retired {
+            inner: Box::new(permission),
+            depends_on: vec![route_key],
+        }));
+        resources.push(Box::new(Retired {
+            inner: Box::new(h.function),
+            depends_on: vec![permission_key],
+        }));
+        resources.push(Box::new(Retired {
+            inner: Box::new(h.log_group),
+            depends_on: vec![function_key],
+        }));
+    }
+    resources
 }
 
 #[cfg(test)]

@@ -95,6 +95,7 @@ pub fn describe(outcome: &Outcome) -> (&'static str, &'static str, String) {
         Outcome::Inspected(State::InSync) => ("=", "present", String::new()),
         Outcome::Inspected(State::Drifted(diffs)) => ("~", "drifted", join(diffs)),
         Outcome::Inspected(State::Foreign(why)) => ("!", "foreign", why.clone()),
+        Outcome::Inspected(State::Unwanted) => ("-", "unwanted", "not in the stack file".into()),
         Outcome::Failed(error) => ("x", "failed", error.clone()),
         Outcome::NotAttempted(why) => ("x", "not tried", why.clone()),
     }

@@ -20,6 +20,13 @@ pub const QUEUE_DELETED_RECENTLY: Patience = Patience {
     deadline: Duration::from_secs(90),
 };
 
+/// A role (or a policy on it) just created is not usable by Lambda for several seconds.
+pub const ROLE_PROPAGATION: Patience = Patience {
+    first_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(8),
+    deadline: Duration::from_secs(120),
+};
+
 /// Run `op` until it succeeds, fails with an error `is_transient` does not accept, or the
 /// deadline passes.
 pub async fn eventually<T, E, F, Fut>(patience: Patience, is_transient: impl Fn(&E) -> bool, mut op: F) -> Result<T, E>

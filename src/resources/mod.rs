@@ -4,9 +4,16 @@
 //!
 //! This file holds what they share: the outcome types, tag and policy comparison.
 
+pub mod api;
+pub mod event_source;
+pub mod function;
+pub mod log_group;
+pub mod permission;
 pub mod queue;
 pub mod role;
+pub mod route;
 pub mod rule;
+pub mod stage;
 pub mod table;
 
 use std::collections::BTreeMap;
@@ -52,6 +59,8 @@ pub enum State {
     Drifted(Vec<Diff>),
     /// A resource with our name exists but is not tagged as this stack's: never touched.
     Foreign(String),
+    /// Exists but the stack file no longer has it (e.g. a removed route): `up` deletes it.
+    Unwanted,
 }
 
 /// What `ensure` or `destroy` did.
@@ -86,6 +95,53 @@ pub trait Resource: Send + Sync {
 }
 
 pub type Tags = BTreeMap<String, String>;
+
+/// A resource the stack file no longer declares (a route taken out of `routes`, with its function,
+/// permission and log group): `up` deletes it if it exists, `status` reports it as unwanted.
+pub struct Retired {
+    pub inner: Box<dyn Resource>,
+    pub depends_on: Vec<String>,
+}
+
+impl Retired {
+    async fn inspect_retired(&self, aws: &Aws) -> Result<State> {
+        Ok(match self.inner.inspect(aws).await? {
+            State::Missing | State::Foreign(_) => State::InSync,
+            State::InSync | State::Drifted(_) | State::Unwanted => State::Unwanted,
+        })
+    }
+
+    async fn ensure_retired(&self, aws: &Aws) -> Result<Change> {
+        Ok(match self.inner.destroy(aws).await? {
+            Change::Deleted => Change::Deleted,
+            _ => Change::Unchanged,
+        })
+    }
+}
+
+impl Resource for Retired {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn key(&self) -> String {
+        format!("retired/{}", self.inner.key())
+    }
+    fn depends_on(&self) -> Vec<String> {
+        self.depends_on.clone()
+    }
+    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
+        Box::pin(self.inspect_retired(aws))
+    }
+    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
+        Box::pin(self.ensure_retired(aws))
+    }
+    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
+        self.inner.destroy(aws)
+    }
+}
 
 /// Whether tags mark a resource as this stack's.
 pub fn owned_by(tags: &Tags, stack: &str) -> bool {

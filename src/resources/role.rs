@@ -16,14 +16,19 @@ use crate::aws::{sdk_error, Aws};
 /// The name of the one inline policy wsstack manages on each role.
 pub const POLICY_NAME: &str = "wsstack";
 
+/// Stands for the WebSocket API id in a policy written before the API exists.
+pub const API_ID: &str = "${wsstack:ApiId}";
+
 #[derive(Debug, Clone)]
 pub struct RoleSpec {
     pub key: String,
     pub name: String,
     pub stack: String,
     pub description: String,
+    /// The policy; `API_ID` in it is replaced by the API id when known.
     pub policy: Value,
     pub tags: Tags,
+    pub depends_on: Vec<String>,
 }
 
 /// What exists in AWS for a role.
@@ -54,6 +59,12 @@ fn decode(document: &str) -> String {
 }
 
 impl RoleSpec {
+    fn desired_policy(&self, aws: &Aws) -> Value {
+        let api = aws.api_id().unwrap_or_else(|| super::function::AFTER_API.to_string());
+        let text = compact(&self.policy).replace(API_ID, &api);
+        serde_json::from_str(&text).expect("a policy stays JSON when the API id goes in")
+    }
+
     async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
         let role = match aws.iam.get_role().role_name(&self.name).send().await {
             Ok(output) => output.role,
@@ -133,7 +144,8 @@ impl RoleSpec {
         }
     }
 
-    fn diffs(&self, observed: &Observed) -> Vec<Diff> {
+    fn diffs(&self, aws: &Aws, observed: &Observed) -> Vec<Diff> {
+        let policy = self.desired_policy(aws);
         let mut diffs = Vec::new();
         let trust = trust_policy();
         if !same_policy(&observed.trust, &trust) {
@@ -143,9 +155,9 @@ impl RoleSpec {
             diffs.push(Diff::new("description", &observed.description, &self.description));
         }
         match observed.policies.iter().find(|(name, _)| name == POLICY_NAME) {
-            Some((_, document)) if same_policy(document, &self.policy) => {}
-            Some((_, document)) => diffs.push(Diff::new("policy", document, compact(&self.policy))),
-            None => diffs.push(Diff::new("policy", "(none)", compact(&self.policy))),
+            Some((_, document)) if same_policy(document, &policy) => {}
+            Some((_, document)) => diffs.push(Diff::new("policy", document, compact(&policy))),
+            None => diffs.push(Diff::new("policy", "(none)", compact(&policy))),
         }
         for (name, _) in observed.policies.iter().filter(|(name, _)| name != POLICY_NAME) {
             diffs.push(Diff::new("inline policies", name, "(removed)"));
@@ -187,7 +199,7 @@ impl RoleSpec {
             .put_role_policy()
             .role_name(&self.name)
             .policy_name(POLICY_NAME)
-            .policy_document(compact(&self.policy))
+            .policy_document(compact(&self.desired_policy(aws)))
             .send()
             .await
             .map_err(|e| sdk_error(format!("writing policy {POLICY_NAME} of IAM role {}", self.name), e))?;
@@ -215,7 +227,7 @@ impl RoleSpec {
                 .map_err(|e| sdk_error(format!("updating IAM role {}", self.name), e))?;
         }
         let ours = observed.policies.iter().find(|(name, _)| name == POLICY_NAME);
-        if !ours.is_some_and(|(_, document)| same_policy(document, &self.policy)) {
+        if !ours.is_some_and(|(_, document)| same_policy(document, &self.desired_policy(aws))) {
             self.put_policy(aws).await?;
         }
         for (name, _) in observed.policies.iter().filter(|(name, _)| name != POLICY_NAME) {
@@ -272,7 +284,7 @@ impl RoleSpec {
                 State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
             }
             Some(o) => {
-                let diffs = self.diffs(&o);
+                let diffs = self.diffs(aws, &o);
                 if diffs.is_empty() {
                     State::InSync
                 } else {
@@ -299,7 +311,7 @@ impl RoleSpec {
         if !owned_by(&observed.tags, &self.stack) {
             anyhow::bail!(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack));
         }
-        let diffs = self.diffs(&observed);
+        let diffs = self.diffs(aws, &observed);
         if diffs.is_empty() {
             return Ok(Change::Unchanged);
         }
@@ -374,6 +386,9 @@ impl Resource for RoleSpec {
     }
     fn key(&self) -> String {
         self.key.clone()
+    }
+    fn depends_on(&self) -> Vec<String> {
+        self.depends_on.clone()
     }
     fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
         self.inspect_role(aws).boxed()

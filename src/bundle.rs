@@ -1,0 +1,37 @@
+//! The Lambda code `up` deploys: the handlers zip embedded at build time (see build.rs), or a
+//! prebuilt zip named by `--handlers-zip` / `WSSTACK_HANDLERS_ZIP`.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// A deployment package and its CodeSha256 (what Lambda reports for it).
+#[derive(Clone)]
+pub struct Bundle {
+    pub zip: Vec<u8>,
+    pub sha256: String,
+}
+
+#[cfg(wsstack_bundled_handlers)]
+const EMBEDDED: Option<&[u8]> = Some(include_bytes!(concat!(env!("OUT_DIR"), "/handlers.zip")));
+#[cfg(not(wsstack_bundled_handlers))]
+const EMBEDDED: Option<&[u8]> = None;
+
+/// Load the bundle: the override when given, else the embedded one.
+pub fn load(override_zip: Option<&Path>) -> Result<Bundle> {
+    let zip = match override_zip {
+        Some(path) => std::fs::read(path).with_context(|| format!("reading the handlers zip {}", path.display()))?,
+        None => match EMBEDDED {
+            Some(bytes) => bytes.to_vec(),
+            None => bail!(
+                "this wsstack was built without the Lambda handlers (no musl toolchain at build time): pass --handlers-zip PATH, or rebuild after scripts/setup"
+            ),
+        },
+    };
+    if zip.len() < 22 || &zip[..2] != b"PK" {
+        bail!("the handlers package is not a zip file");
+    }
+    let sha256 = wsstack_handlers::package::code_sha256(&zip);
+    Ok(Bundle { zip, sha256 })
+}
+
