@@ -14,8 +14,17 @@ use crate::aws::Aws;
 use crate::progress::Progress;
 use crate::resources::{Change, Resource, State};
 
-/// How many resources are worked on at once.
+/// How many resources are worked on at once, unless `WSSTACK_MAX_CONCURRENCY` says otherwise
+/// (1 gives the sequential baseline the benchmarks compare against).
 const CONCURRENCY: usize = 8;
+
+fn concurrency() -> usize {
+    std::env::var("WSSTACK_MAX_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(CONCURRENCY)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
@@ -86,11 +95,12 @@ pub async fn run(resources: &[Box<dyn Resource>], aws: &Aws, verb: Verb, progres
     let mut reports: BTreeMap<String, Report> = BTreeMap::new();
     let mut started: BTreeSet<String> = BTreeSet::new();
     let mut running = FuturesUnordered::new();
+    let limit = concurrency();
     loop {
         // Start what is ready, and mark what can never run.
         for r in resources {
             let key = r.key();
-            if started.contains(&key) || running.len() >= CONCURRENCY {
+            if started.contains(&key) || running.len() >= limit {
                 continue;
             }
             let prereqs = &prerequisites[&key];

@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashMap;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use common::{leftovers, stack_text, Env, ACCOUNT, REGION};
+use common::{counts, leftovers, stack_text, Env, ACCOUNT, REGION, STACK_RESOURCES};
 use serde_json::{json, Value};
 use testkit::Fault;
 
@@ -45,9 +45,9 @@ fn json_of(text: &str) -> Value {
 async fn cold_up_creates_every_resource_with_the_right_settings() {
     let env = Env::start().await;
     let stack = env.write_stack("stack.yaml", &stack_text("cold", &[]));
-    let run = env.run(&stack, &["up"]).await;
+    let run = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("6 created, 0 updated, 0 unchanged"), "{run}");
+    assert_eq!(counts(&run), (STACK_RESOURCES as u64, 0, 0, 0), "{run}");
 
     // IAM: both roles, trusted by Lambda, with policies scoped to this stack's ARNs.
     let table_arn = format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/cold-dev-connections");
@@ -230,9 +230,11 @@ async fn changed_settings_are_updated_in_place() {
         ),
     );
     env.proxy.clear();
-    let run = env.run(&changed, &["up"]).await;
+    let run = env.run(&changed, &["up", "-o", "json"]).await;
     assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("0 created, 6 updated"), "{run}");
+    let (created, updated, deleted, _) = counts(&run);
+    assert_eq!((created, deleted), (0, 0), "{run}");
+    assert!(updated >= 6, "{run}");
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
     assert!(
         writes
@@ -287,7 +289,7 @@ async fn status_reports_missing_present_and_drifted_with_exit_codes() {
         .iter()
         .map(|r| r["state"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(states, vec!["missing"; 6]);
+    assert_eq!(states, vec!["missing"; STACK_RESOURCES]);
 
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
     let run = env.run(&stack, &["status"]).await;
@@ -326,8 +328,8 @@ async fn status_reports_missing_present_and_drifted_with_exit_codes() {
     assert_eq!(dead_letter["details"][0]["field"], "tags");
 
     // up repairs the drift, status is clean again.
-    let run = env.run(&stack, &["up"]).await;
-    assert!(run.stdout.contains("2 updated"), "{run}");
+    let run = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(counts(&run), (0, 2, 0, STACK_RESOURCES as u64 - 2), "{run}");
     assert_eq!(env.run(&stack, &["status"]).await.code, 0);
 }
 
@@ -336,16 +338,16 @@ async fn down_removes_everything_and_is_idempotent() {
     let env = Env::start().await;
     let stack = env.write_stack("stack.yaml", &stack_text("gone", &[]));
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
-    assert_eq!(leftovers(&env, "gone").await.len(), 6);
+    assert_eq!(leftovers(&env, "gone").await.len(), 18, "resources that are listable by themselves");
 
     let refused = env.run(&stack, &["down"]).await;
     assert_eq!(refused.code, 2, "{refused}");
     assert!(refused.stderr.contains("--yes"), "{refused}");
-    assert_eq!(leftovers(&env, "gone").await.len(), 6, "a refused down deletes nothing");
+    assert_eq!(leftovers(&env, "gone").await.len(), 18, "a refused down deletes nothing");
 
     let run = env.run(&stack, &["down", "--yes"]).await;
     assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("6 deleted"), "{run}");
+    assert!(run.stdout.contains("summary: 27 deleted"), "{run}");
     assert_eq!(leftovers(&env, "gone").await, Vec::<String>::new());
 
     let again = env.run(&stack, &["down", "--yes"]).await;
@@ -371,7 +373,7 @@ async fn a_failed_up_leaves_a_stack_that_up_repairs_and_down_removes() {
     assert_eq!(run.code, 1, "{run}");
     assert!(run.stderr.contains("not attempted"), "{run}");
     let partial = leftovers(&env, "half").await;
-    assert!(partial.len() >= 3 && partial.len() < 6, "{partial:?}");
+    assert!(partial.len() >= 3 && partial.len() < 18, "{partial:?}");
 
     // down works on the half-built stack.
     let run = env.run(&stack, &["down", "--yes"]).await;
@@ -388,9 +390,9 @@ async fn a_failed_up_leaves_a_stack_that_up_repairs_and_down_removes() {
         "injected: not allowed",
     ));
     assert_eq!(env.run(&stack, &["up"]).await.code, 1);
-    let run = env.run(&stack, &["up"]).await;
+    let run = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("1 created, 0 updated, 5 unchanged"), "{run}");
+    assert_eq!(counts(&run), (1, 0, 0, STACK_RESOURCES as u64 - 1), "{run}");
 }
 
 #[tokio::test]
@@ -424,7 +426,7 @@ async fn throttling_and_unavailability_are_retried() {
     let run = env.run(&stack, &["up"]).await;
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(env.proxy.pending_faults(), 0, "every fault was hit");
-    assert_eq!(leftovers(&env, "retry").await.len(), 6);
+    assert_eq!(leftovers(&env, "retry").await.len(), 18);
 }
 
 #[tokio::test]

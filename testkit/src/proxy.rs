@@ -39,8 +39,8 @@ pub struct Call {
 #[derive(Debug, Clone)]
 pub struct Fault {
     pub service: String,
-    /// Operation to match: the operation name for JSON/query protocols, or a substring of
-    /// `METHOD /path` for REST ones. Empty matches every operation of the service.
+    /// Operation to match: the operation name for JSON/query protocols, or `METHOD /path` for
+    /// REST ones (e.g. `POST /2015-03-31/functions`). Empty matches every operation of the service.
     pub operation: String,
     pub times: usize,
     pub status: u16,
@@ -301,9 +301,7 @@ async fn handle(
         if let Some(index) = state.faults.iter().position(|f| {
             f.times > 0
                 && f.service == id.service
-                && (f.operation.is_empty()
-                    || f.operation == id.operation
-                    || (id.protocol == Protocol::RestJson && id.operation.contains(&f.operation)))
+                && (f.operation.is_empty() || f.operation == id.operation)
         }) {
             let fault = &mut state.faults[index];
             fault.times -= 1;

@@ -139,6 +139,15 @@ impl Env {
     pub fn events(&self) -> aws_sdk_eventbridge::Client {
         aws_sdk_eventbridge::Client::new(&self.config)
     }
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        aws_sdk_lambda::Client::new(&self.config)
+    }
+    pub fn apigateway(&self) -> aws_sdk_apigatewayv2::Client {
+        aws_sdk_apigatewayv2::Client::new(&self.config)
+    }
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.config)
+    }
 
     pub fn queue_url(&self, name: &str) -> String {
         format!("{}/{ACCOUNT}/{name}", self.moto.endpoint())
@@ -170,5 +179,45 @@ pub async fn leftovers(env: &Env, stack: &str) -> Vec<String> {
     for rule in rules.rules() {
         found.push(format!("rule {}", rule.name().unwrap_or_default()));
     }
+    let functions = env.lambda().list_functions().send().await.unwrap();
+    for function in functions.functions() {
+        if function.function_name().unwrap_or_default().starts_with(&prefix) {
+            found.push(format!("function {}", function.function_name().unwrap_or_default()));
+        }
+    }
+    let mappings = env.lambda().list_event_source_mappings().send().await.unwrap();
+    for mapping in mappings.event_source_mappings() {
+        if mapping.function_arn().unwrap_or_default().contains(&format!(":function:{prefix}")) {
+            found.push(format!("event source {}", mapping.uuid().unwrap_or_default()));
+        }
+    }
+    let groups = env.logs().describe_log_groups().log_group_name_prefix(format!("/aws/lambda/{prefix}")).send().await.unwrap();
+    for group in groups.log_groups() {
+        found.push(format!("log group {}", group.log_group_name().unwrap_or_default()));
+    }
+    for api in apis_of(env, stack).await {
+        found.push(format!("api {}", api.api_id().unwrap_or_default()));
+    }
     found
+}
+
+/// The WebSocket APIs tagged with the stack's name.
+pub async fn apis_of(env: &Env, stack: &str) -> Vec<aws_sdk_apigatewayv2::types::Api> {
+    let apis = env.apigateway().get_apis().send().await.unwrap();
+    apis.items
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|api| api.tags().and_then(|t| t.get("wsstack:stack")).map(String::as_str) == Some(stack))
+        .collect()
+}
+
+/// How many resources a stack has with the shipped stack.yaml: 2 roles, the table, 2 queues, the
+/// rule, the API, its stage, 5 functions with 5 log groups, 4 permissions, 4 routes, the event source.
+pub const STACK_RESOURCES: usize = 27;
+
+/// `-o json` summary counts of an up: (created, updated, deleted, unchanged).
+pub fn counts(run: &Run) -> (u64, u64, u64, u64) {
+    let summary = &run.json()["summary"];
+    let n = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("no {k} in summary:\n{run}"));
+    (n("created"), n("updated"), n("deleted"), n("unchanged"))
 }
