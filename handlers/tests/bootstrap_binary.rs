@@ -23,8 +23,12 @@ use tokio::sync::mpsc;
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 
+/// The binary `handlers/build.sh` writes; `WSSTACK_BOOTSTRAP` may name another one to measure
+/// (e.g. an experimental build).
 fn built_binary() -> Option<PathBuf> {
-    let binary = testkit::repo_root().join("target/handlers/x86_64-unknown-linux-musl/lambda/bootstrap");
+    let binary = std::env::var_os("WSSTACK_BOOTSTRAP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| testkit::repo_root().join("target/handlers/x86_64-unknown-linux-musl/lambda/bootstrap"));
     if binary.exists() {
         return Some(binary);
     }
@@ -306,7 +310,11 @@ async fn built_bootstrap_push_throughput() {
     stack.put_items(fixtures).await;
     let body = eventbridge_body("bench", &"x".repeat(200));
     let event = serde_json::to_value(sqs_event(&[("msg-1", &body)])).unwrap();
-    for concurrency in [8, 32, 64, 128, 256] {
+    for (latency, concurrency) in [0, 10]
+        .into_iter()
+        .flat_map(|latency| [1, 8, 32, 64, 128, 256].map(|concurrency| (latency, concurrency)))
+    {
+        stack.gateway.set_latency(Duration::from_millis(latency));
         let mut rates = Vec::new();
         for _ in 0..3 {
             stack.gateway.clear();
@@ -341,7 +349,7 @@ async fn built_bootstrap_push_throughput() {
         }
         rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(
-            "built bootstrap, concurrency {concurrency:>3}: median {:>6.0} posts/s, runs {:?}",
+            "built bootstrap, stand-in latency {latency:>2} ms, concurrency {concurrency:>3}: median {:>6.0} posts/s, runs {:?}",
             rates[1],
             rates.iter().map(|rate| rate.round()).collect::<Vec<_>>()
         );

@@ -237,12 +237,21 @@ async fn an_entity_nobody_follows_is_a_success() {
 }
 
 /// Measurement, not a proof: posts per second to 1,000 subscribers against the local stand-in, for
-/// several concurrency limits. Run with
+/// several concurrency limits, with the stand-in answering at once and after 10 ms (a typical
+/// round trip from Lambda to the management API). Run with
 /// `cargo test -p wsstack-handlers --release --test push -- --ignored --nocapture fan_out_throughput`.
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn fan_out_throughput() {
+    for latency in [0, 10] {
+        println!("stand-in latency {latency} ms");
+        fan_out_throughput_at(Duration::from_millis(latency)).await;
+    }
+}
+
+async fn fan_out_throughput_at(latency: Duration) {
     let stack = Stack::start().await;
+    stack.gateway.set_latency(latency);
     let far = far();
     let mut fixtures = Vec::new();
     for n in 0..1000 {

@@ -321,6 +321,7 @@ struct GatewayState {
     posts: Vec<Post>,
     gone: HashSet<String>,
     failing: HashSet<String>,
+    latency: std::time::Duration,
 }
 
 /// A stand-in for the API Gateway management API on a loopback port.
@@ -376,6 +377,11 @@ impl Gateway {
         self.state.lock().unwrap().failing.extend(ids);
     }
 
+    /// Wait this long before answering each post, like a real round trip to API Gateway.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
     /// Every post received, in order, whatever it was answered.
     pub fn posts(&self) -> Vec<Post> {
         self.state.lock().unwrap().posts.clone()
@@ -412,6 +418,10 @@ async fn answer(state: &Mutex<GatewayState>, request: Request<Incoming>) -> Resp
         return reply(404, None, format!("no route for {method} {path}"));
     };
     let connection_id = percent_decode(connection_id);
+    let latency = state.lock().unwrap().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let mut state = state.lock().unwrap();
     let (status, error_type) = if state.gone.contains(&connection_id) {
         (410, Some("GoneException"))
