@@ -163,3 +163,49 @@ pub fn handler_kind_from_env() -> Result<HandlerKind> {
     let value = std::env::var("WSSTACK_HANDLER").context("environment variable WSSTACK_HANDLER is not set")?;
     value.parse()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(variables: &[(&str, &str)]) -> Result<Config> {
+        let variables: HashMap<String, String> = variables
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        Config::from_lookup(|name| variables.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_required_variables_are_set() {
+        let config = config(&[("TABLE_NAME", "t"), ("CALLBACK_URL", "http://127.0.0.1:1/dev")]).unwrap();
+        assert_eq!(config.table_name, "t");
+        assert_eq!(config.ttl_hours, 24);
+        assert_eq!(config.push.concurrency, 64);
+        assert_eq!(config.push.max_attempts, 3);
+        assert_eq!(config.query_page_limit, None);
+    }
+
+    #[test]
+    fn missing_or_malformed_variables_are_named() {
+        let error = config(&[("CALLBACK_URL", "http://x/dev")]).unwrap_err();
+        assert!(error.to_string().contains("TABLE_NAME"), "{error}");
+        let error = config(&[("TABLE_NAME", "t")]).unwrap_err();
+        assert!(error.to_string().contains("CALLBACK_URL"), "{error}");
+        let error = config(&[
+            ("TABLE_NAME", "t"),
+            ("CALLBACK_URL", "http://x/dev"),
+            ("TTL_HOURS", "a day"),
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("TTL_HOURS=\"a day\""), "{error}");
+    }
+
+    #[test]
+    fn handler_names_parse() {
+        assert_eq!("push".parse::<HandlerKind>().unwrap(), HandlerKind::Push);
+        assert_eq!("connect".parse::<HandlerKind>().unwrap(), HandlerKind::Connect);
+        assert!("Push".parse::<HandlerKind>().is_err());
+    }
+}
