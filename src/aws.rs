@@ -16,6 +16,8 @@ pub struct Target {
     pub profile: Option<String>,
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Use fixed placeholder credentials (a local emulator needs some, and checks none).
+    pub local_credentials: bool,
 }
 
 /// Resolve the region without any network call: flag, then stack file, then the standard chain
@@ -53,6 +55,9 @@ pub async fn sdk_config(target: &Target, region: &str) -> SdkConfig {
     }
     if let Some(endpoint) = &target.endpoint_url {
         loader = loader.endpoint_url(endpoint);
+    }
+    if target.local_credentials {
+        loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new("local", "local", None, None, "wsstack-local"));
     }
     loader.load().await
 }

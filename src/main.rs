@@ -5,6 +5,8 @@
 
 mod aws;
 mod bundle;
+mod connect;
+mod dev;
 mod engine;
 mod names;
 mod plan;
@@ -84,6 +86,44 @@ enum Command {
     },
     /// Show each resource as present, missing or drifted (exit 3 unless all are in sync).
     Status,
+    /// Run the whole stack on this machine: AWS emulator, WebSocket gateway, handlers, event source.
+    Dev {
+        /// Port of the local gateway (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Remove the stack from the emulator when stopping.
+        #[arg(long)]
+        down_on_exit: bool,
+        /// Close connections idle this long, in seconds (API Gateway: 600).
+        #[arg(long, default_value_t = 600)]
+        idle_timeout: u64,
+        /// Close connections open this long, in seconds (API Gateway: 7200).
+        #[arg(long, default_value_t = 7200)]
+        max_connection: u64,
+        /// Handler processes per function at most.
+        #[arg(long, default_value_t = 8)]
+        max_instances: usize,
+        /// Do not show the handlers' logs.
+        #[arg(long)]
+        quiet_handlers: bool,
+    },
+    /// Connect to the stack's WebSocket URL (or URL), print every message as a JSON line.
+    Connect {
+        /// ws:// or wss:// URL (default: the running `wsstack dev`, else the stack's API).
+        url: Option<String>,
+        /// Subscribe to this entity (repeatable).
+        #[arg(long)]
+        subscribe: Vec<String>,
+        /// Ask for this Sec-WebSocket-Protocol.
+        #[arg(long)]
+        protocol: Option<String>,
+        /// Exit after this many messages.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Give up (exit 1) after this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
     /// Put an "entity updated" event on the stack's event bus.
     SendEvent {
         /// The entity whose subscribers get the push.
@@ -139,20 +179,59 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
+    if let Command::Connect { url: Some(url), .. } = &cli.command {
+        return connect_command(&cli, url.clone()).await;
+    }
     let file = stack::load(&cli.file).map_err(bad_input)?;
-    let target = Target {
+    let mut target = Target {
         profile: cli.profile.clone(),
         region: cli.region.clone(),
         endpoint_url: cli.endpoint_url.clone(),
+        local_credentials: false,
     };
-    let region = aws::resolve_region(&target, file.stack.region.as_deref())
-        .await
-        .ok_or_else(|| {
-            bad_input(anyhow!(
+    let endpoint_in_env = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty());
+    let session_file = dev::session::path(&cli.file, &file.stack.name, &file.stack.stage);
+    let mut _emulator = None;
+    if target.endpoint_url.is_none() && endpoint_in_env.is_none() {
+        if matches!(cli.command, Command::Dev { .. }) {
+            if dev::session::live(&session_file).is_some() {
+                return Err(bad_input(anyhow!(
+                    "`wsstack dev` is already running for stack {} (see {})",
+                    file.stack.name,
+                    session_file.display()
+                )));
+            }
+            let stack_dir = cli
+                .file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let emulator = dev::emulator::start(stack_dir).await.map_err(bad_input)?;
+            target.endpoint_url = Some(emulator.endpoint.clone());
+            target.local_credentials = true;
+            _emulator = Some(emulator);
+        } else if let Some(session) = dev::session::live(&session_file) {
+            // A `wsstack dev` runs this stack: talk to its emulator.
+            if !cli.quiet && cli.output == Format::Text {
+                eprintln!("(using the local stack of `wsstack dev`, pid {}, at {})", session.pid, session.endpoint);
+            }
+            target.endpoint_url = Some(session.endpoint);
+            target.region = target.region.or(Some(session.region));
+            target.local_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_none();
+        }
+    }
+    let local = target.endpoint_url.is_some() || endpoint_in_env.is_some();
+    let region = match aws::resolve_region(&target, file.stack.region.as_deref()).await {
+        Some(region) => region,
+        // An emulator does not care which region; AWS does.
+        None if local => "us-east-1".to_string(),
+        None => {
+            return Err(bad_input(anyhow!(
                 "no AWS region: set `region:` in {}, pass --region, or set AWS_REGION",
                 cli.file.display()
-            ))
-        })?;
+            )))
+        }
+    };
     if !stack::is_region(&region) {
         return Err(bad_input(anyhow!("`{region}` is not an AWS region")));
     }
@@ -165,6 +244,50 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Plan => plan_command(&cli, &file, config, names).await,
         Command::Down { yes } => down(&cli, &file, config, names, *yes).await,
         Command::Status => status(&cli, &file, config, names).await,
+        Command::Dev {
+            port,
+            down_on_exit,
+            idle_timeout,
+            max_connection,
+            max_instances,
+            quiet_handlers,
+        } => {
+            let code = up(&cli, &file, config.clone(), names.clone()).await?;
+            let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
+            let aws = Aws::connect(config.clone(), names.clone()).await?;
+            let endpoint = target.endpoint_url.clone().or(endpoint_in_env).unwrap_or_default();
+            let options = dev::DevOptions {
+                port: *port,
+                idle_timeout: std::time::Duration::from_secs(*idle_timeout),
+                max_connection: std::time::Duration::from_secs(*max_connection),
+                max_instances: *max_instances,
+                pollers: 2,
+                quiet_handlers: *quiet_handlers,
+                endpoint,
+                session_file,
+            };
+            dev::serve(&file.stack, &aws, &bundle, options).await?;
+            if *down_on_exit {
+                return down(&cli, &file, config, names, true).await;
+            }
+            Ok(code)
+        }
+        Command::Connect { url, .. } => {
+            let url = match url {
+                Some(url) => url.clone(),
+                None => match dev::session::live(&session_file) {
+                    Some(session) => session.gateway,
+                    None => {
+                        let aws = Aws::connect(config, names).await?;
+                        resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+                        aws.websocket_url(&file.stack.stage).ok_or_else(|| {
+                            bad_input(anyhow!("stack {} has no WebSocket API yet: run `wsstack up` (or `wsstack dev`)", file.stack.name))
+                        })?
+                    }
+                },
+            };
+            connect_command(&cli, url).await
+        }
         Command::SendEvent {
             entity_id,
             message,
@@ -488,6 +611,33 @@ async fn send_event(
         }
     }
     Ok(0)
+}
+
+async fn connect_command(cli: &Cli, url: String) -> Result<u8, Failure> {
+    let Command::Connect {
+        subscribe,
+        protocol,
+        count,
+        timeout,
+        ..
+    } = &cli.command
+    else {
+        unreachable!("connect_command is only called for connect");
+    };
+    if let Some(timeout) = timeout {
+        if !timeout.is_finite() || *timeout <= 0.0 {
+            return Err(bad_input(anyhow!("--timeout must be a positive number of seconds")));
+        }
+    }
+    Ok(connect::run(connect::ConnectOptions {
+        url,
+        subscribe: subscribe.clone(),
+        protocol: protocol.clone(),
+        count: *count,
+        timeout: timeout.map(std::time::Duration::from_secs_f64),
+        quiet: cli.quiet,
+    })
+    .await?)
 }
 
 /// The event detail: `--detail` (an object) or `{}`, with entityId and message set.

@@ -3,7 +3,10 @@
 //! `wsstack:stack` and `wsstack:stage` tags, never by name alone; extra tagged copies (left by two
 //! concurrent runs) are reported and removed, the oldest one is kept.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use anyhow::{bail, Result};
+use aws_smithy_types::DateTime;
 use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -112,8 +115,10 @@ impl ApiSpec {
                 .await
                 .map_err(|e| sdk_error(format!("creating WebSocket API {}", self.name), e))?;
             let Some(id) = created.api_id else { bail!("CreateApi for {} returned no id", self.name) };
-            aws.set_api_id(Some(id));
-            return Ok(Change::Created);
+            let kept = self.settle_race(aws, &id, created.created_date).await?;
+            let change = if kept == id { Change::Created } else { Change::Unchanged };
+            aws.set_api_id(Some(kept));
+            return Ok(change);
         };
         let id = api.api_id().unwrap_or_default().to_string();
         aws.set_api_id(Some(id.clone()));
@@ -161,6 +166,21 @@ impl ApiSpec {
         Ok(Change::Updated(diffs))
     }
 
+    /// Two runs of the same stack (or a retried CreateApi whose first answer was lost) can each
+    /// create an API. CreatedDate has one-second precision, so once the second in which ours was
+    /// created is over, every API that is older than ours or ties with it is listed; every run
+    /// then keeps the same one, the first by (CreatedDate, id), and a run whose own API is not
+    /// that one deletes its own and adopts the kept one. Returns the id to use.
+    async fn settle_race(&self, aws: &Aws, ours: &str, created: Option<DateTime>) -> Result<String> {
+        tokio::time::sleep(race_settle_delay(created, SystemTime::now())).await;
+        let apis = find(aws, &self.stack, &self.stage).await?;
+        let Some(kept) = apis.first().and_then(|a| a.api_id()) else { return Ok(ours.to_string()) };
+        if kept != ours {
+            delete(aws, ours).await?;
+        }
+        Ok(kept.to_string())
+    }
+
     async fn destroy_api(&self, aws: &Aws) -> Result<Change> {
         let apis = find(aws, &self.stack, &self.stage).await?;
         if apis.is_empty() {
@@ -172,6 +192,20 @@ impl ApiSpec {
         aws.set_api_id(None);
         Ok(Change::Deleted)
     }
+}
+
+/// Margin for the clock difference between AWS and this machine, and for listing consistency.
+const RACE_MARGIN: Duration = Duration::from_millis(250);
+
+/// How long to wait after creating an API before looking for rivals: until the second of its
+/// CreatedDate is over (plus a margin), never more than a second and the margin.
+fn race_settle_delay(created: Option<DateTime>, now: SystemTime) -> Duration {
+    let longest = Duration::from_secs(1) + RACE_MARGIN;
+    let Some(created) = created else { return longest };
+    let Some(second_over) = UNIX_EPOCH.checked_add(Duration::from_secs(created.secs().max(0) as u64 + 1)) else {
+        return longest;
+    };
+    (second_over + RACE_MARGIN).duration_since(now).unwrap_or(Duration::ZERO).min(longest)
 }
 
 /// Delete an API with its routes, integrations and stages.
@@ -201,5 +235,22 @@ impl Resource for ApiSpec {
     }
     fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
         self.destroy_api(aws).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_until_the_creation_second_is_over_plus_the_margin() {
+        let created = DateTime::from_secs(1_000);
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(race_settle_delay(Some(created), at(1_000_000)), Duration::from_millis(1_250));
+        assert_eq!(race_settle_delay(Some(created), at(1_000_900)), Duration::from_millis(350));
+        assert_eq!(race_settle_delay(Some(created), at(1_002_000)), Duration::ZERO);
+        // A local clock behind AWS's never makes the wait longer than a second and the margin.
+        assert_eq!(race_settle_delay(Some(created), at(990_000)), Duration::from_millis(1_250));
+        assert_eq!(race_settle_delay(None, at(0)), Duration::from_millis(1_250));
     }
 }

@@ -21,8 +21,15 @@ pub struct EventSourceSpec {
 }
 
 impl EventSourceSpec {
+    /// The mapping to keep (the first by UUID) and any duplicates: two concurrent runs can each
+    /// create one (AWS refuses the second with ResourceConflictException, moto does not).
     async fn observe(&self, aws: &Aws) -> Result<Option<EventSourceMappingConfiguration>> {
-        match aws
+        let mut all = self.observe_all(aws).await?;
+        Ok((!all.is_empty()).then(|| all.remove(0)))
+    }
+
+    async fn observe_all(&self, aws: &Aws) -> Result<Vec<EventSourceMappingConfiguration>> {
+        let mut all = match aws
             .lambda
             .list_event_source_mappings()
             .function_name(&self.function)
@@ -30,9 +37,28 @@ impl EventSourceSpec {
             .send()
             .await
         {
-            Ok(output) => Ok(output.event_source_mappings.unwrap_or_default().into_iter().next()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
-            Err(e) => Err(sdk_error(format!("listing event sources of {}", self.function), e)),
+            Ok(output) => output.event_source_mappings.unwrap_or_default(),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Vec::new(),
+            Err(e) => return Err(sdk_error(format!("listing event sources of {}", self.function), e)),
+        };
+        all.sort_by(|a, b| a.uuid().cmp(&b.uuid()));
+        Ok(all)
+    }
+
+    /// Delete every mapping of this queue and function but the first by UUID; every run that
+    /// looks keeps the same one.
+    async fn remove_duplicates(&self, aws: &Aws) -> Result<()> {
+        for extra in self.observe_all(aws).await?.iter().skip(1) {
+            self.delete(aws, extra.uuid().unwrap_or_default()).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, aws: &Aws, uuid: &str) -> Result<bool> {
+        match aws.lambda.delete_event_source_mapping().uuid(uuid).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
+            Err(e) => Err(sdk_error(format!("deleting the event source {uuid} of {}", self.function), e)),
         }
     }
 
@@ -71,7 +97,7 @@ impl EventSourceSpec {
 
     async fn ensure_mapping(&self, aws: &Aws) -> Result<Change> {
         let Some(mapping) = self.observe(aws).await? else {
-            eventually(
+            let created = eventually(
                 ROLE_PROPAGATION,
                 |e: &aws_sdk_lambda::error::SdkError<
                     aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingError,
@@ -94,10 +120,17 @@ impl EventSourceSpec {
                         .send()
                 },
             )
-            .await
-            .map_err(|e| sdk_error(format!("connecting the queue to {}", self.function), e))?;
+            .await;
+            match created {
+                Ok(_) => {}
+                // Another run created it since we looked.
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_conflict_exception()) => {}
+                Err(e) => return Err(sdk_error(format!("connecting the queue to {}", self.function), e)),
+            }
+            self.remove_duplicates(aws).await?;
             return Ok(Change::Created);
         };
+        self.remove_duplicates(aws).await?;
         let diffs = self.diffs(&mapping);
         if diffs.is_empty() {
             return Ok(Change::Unchanged);
@@ -115,12 +148,11 @@ impl EventSourceSpec {
     }
 
     async fn destroy_mapping(&self, aws: &Aws) -> Result<Change> {
-        let Some(mapping) = self.observe(aws).await? else { return Ok(Change::Absent) };
-        match aws.lambda.delete_event_source_mapping().uuid(mapping.uuid().unwrap_or_default()).send().await {
-            Ok(_) => Ok(Change::Deleted),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(Change::Absent),
-            Err(e) => Err(sdk_error(format!("deleting the event source of {}", self.function), e)),
+        let mut deleted = false;
+        for mapping in self.observe_all(aws).await? {
+            deleted |= self.delete(aws, mapping.uuid().unwrap_or_default()).await?;
         }
+        Ok(if deleted { Change::Deleted } else { Change::Absent })
     }
 }
 

@@ -159,14 +159,21 @@ impl RouteSpec {
         let target = format!("integrations/{integration_id}");
         match &observed.route {
             None => {
-                aws.apigateway
+                let created = aws
+                    .apigateway
                     .create_route()
                     .api_id(&api)
                     .route_key(&self.route_key)
                     .target(&target)
                     .send()
-                    .await
-                    .map_err(|e| sdk_error(format!("creating route {}", self.route_key), e))?;
+                    .await;
+                match created {
+                    Ok(_) => {}
+                    // Another run created the route since we looked: settle on one below.
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {}
+                    Err(e) => return Err(sdk_error(format!("creating route {}", self.route_key), e)),
+                }
+                self.settle_duplicates(aws, &api).await?;
                 if observed.integration.is_none() {
                     return Ok(Change::Created);
                 }
@@ -184,6 +191,57 @@ impl RouteSpec {
             Some(_) => {}
         }
         Ok(Change::Updated(diffs))
+    }
+
+    /// Two runs working on the same API at once can each create this route and its integration
+    /// (AWS answers a second route with the same key with ConflictException; integrations have no
+    /// key at all). Whoever looks after creating keeps the first of each by id, deletes the others
+    /// and points the kept route at the kept integration, so every run keeps the same pair.
+    async fn settle_duplicates(&self, aws: &Aws, api: &str) -> Result<()> {
+        let (routes, integrations) = futures::try_join!(routes(aws, api), integrations(aws, api))?;
+        let mut routes: Vec<Route> = routes
+            .into_iter()
+            .filter(|r| r.route_key() == Some(self.route_key.as_str()))
+            .collect();
+        routes.sort_by(|a, b| a.route_id().cmp(&b.route_id()));
+        let mut integrations: Vec<Integration> = integrations
+            .into_iter()
+            .filter(|i| i.integration_uri() == Some(self.integration_uri.as_str()))
+            .collect();
+        integrations.sort_by(|a, b| a.integration_id().cmp(&b.integration_id()));
+        for extra in routes.iter().skip(1).filter_map(|r| r.route_id()) {
+            match aws.apigateway.delete_route().api_id(api).route_id(extra).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
+                Err(e) => return Err(sdk_error(format!("deleting duplicate route {} ({extra})", self.route_key), e)),
+            }
+        }
+        if let (Some(route), Some(integration)) = (routes.first(), integrations.first()) {
+            let target = Self::target(integration);
+            if route.target() != Some(target.as_str()) {
+                aws.apigateway
+                    .update_route()
+                    .api_id(api)
+                    .route_id(route.route_id().unwrap_or_default())
+                    .target(&target)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(format!("updating route {}", self.route_key), e))?;
+            }
+        }
+        for extra in integrations.iter().skip(1).filter_map(|i| i.integration_id()) {
+            match aws.apigateway.delete_integration().api_id(api).integration_id(extra).send().await {
+                Ok(_) => {}
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
+                Err(e) => {
+                    return Err(sdk_error(
+                        format!("deleting duplicate integration {extra} of route {}", self.route_key),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn destroy_route(&self, aws: &Aws) -> Result<Change> {

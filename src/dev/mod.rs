@@ -1,0 +1,281 @@
+//! `wsstack dev`: the whole stack on one machine, no AWS account, no Docker.
+//!
+//! The AWS APIs are the moto emulator (started here unless an endpoint is given), provisioned by the
+//! same `up` as real AWS. Around it runs what AWS would run for us, reading back what `up` declared:
+//! a WebSocket gateway for the API's routes (`gateway`), a Lambda runtime host for the handler
+//! binaries (`runtime`), and SQS pollers for the event source mappings (`poller`).
+//!
+//! Shutdown is in two steps: first the gateway closes every connection (their `$disconnect` still
+//! runs), then pollers and handler processes stop.
+
+pub mod emulator;
+pub mod gateway;
+pub mod poller;
+pub mod runtime;
+pub mod session;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::sync::watch;
+
+use crate::aws::{sdk_error, Aws};
+use crate::bundle::Bundle;
+use crate::stack::Stack;
+use gateway::{Gateway, GatewayConfig};
+use runtime::{FunctionConfig, FunctionHost, LogSink};
+
+pub struct DevOptions {
+    pub port: u16,
+    pub idle_timeout: Duration,
+    pub max_connection: Duration,
+    /// Handler processes per function at most.
+    pub max_instances: usize,
+    /// SQS pollers per event source mapping.
+    pub pollers: usize,
+    pub quiet_handlers: bool,
+    /// The emulator endpoint the handlers use.
+    pub endpoint: String,
+    pub session_file: PathBuf,
+}
+
+/// The function a Lambda integration URI invokes:
+/// `arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function ARN}/invocations`.
+pub fn function_of_integration(uri: &str) -> Option<String> {
+    let arn = uri.split("/functions/").nth(1)?.strip_suffix("/invocations")?;
+    arn.rsplit(":function:").next().map(|name| name.split(':').next().unwrap_or(name).to_string())
+}
+
+/// Write the bundle's `bootstrap` into a fresh directory, executable.
+fn extract_bootstrap(bundle: &Bundle, dir: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bundle.zip)).context("reading the handlers zip")?;
+    let mut entry = archive.by_name("bootstrap").context("the handlers zip has no bootstrap")?;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("bootstrap");
+    let mut file = std::fs::File::create(&path)?;
+    std::io::copy(&mut entry, &mut file)?;
+    file.flush()?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
+async fn function_config(aws: &Aws, name: &str, binary: &Path, base_env: &BTreeMap<String, String>, callback_url: &str) -> Result<FunctionConfig> {
+    let function = aws
+        .lambda
+        .get_function_configuration()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(|e| sdk_error(format!("reading Lambda function {name}"), e))?;
+    let mut environment = base_env.clone();
+    if let Some(variables) = function.environment().and_then(|e| e.variables()) {
+        environment.extend(variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    // The one difference from AWS: handlers post to the local gateway.
+    environment.insert("CALLBACK_URL".into(), callback_url.to_string());
+    Ok(FunctionConfig {
+        name: name.to_string(),
+        arn: function.function_arn().unwrap_or_default().to_string(),
+        memory_mb: function.memory_size().unwrap_or(128),
+        timeout: Duration::from_secs(function.timeout().unwrap_or(3).max(1) as u64),
+        environment,
+        binary: binary.to_path_buf(),
+    })
+}
+
+/// Serve the deployed stack locally until Ctrl-C or SIGTERM.
+pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOptions) -> Result<()> {
+    crate::resources::api::discover(aws, &stack.name, &stack.stage).await?;
+    let api_id = aws.api_id().ok_or_else(|| anyhow!("the stack's WebSocket API is missing after up"))?;
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{}", options.port))?;
+    let address = listener.local_addr()?;
+    let gateway_url = format!("ws://{address}/{}", stack.stage);
+    let callback_url = format!("http://{address}/{}", stack.stage);
+
+    let work_dir = std::env::temp_dir().join(format!("wsstack-dev-{}", std::process::id()));
+    let binary = extract_bootstrap(bundle, &work_dir)?;
+
+    // What every handler process gets besides its function's variables.
+    let mut base_env: BTreeMap<String, String> = BTreeMap::new();
+    base_env.insert("AWS_REGION".into(), aws.region.clone());
+    base_env.insert("AWS_DEFAULT_REGION".into(), aws.region.clone());
+    base_env.insert("AWS_ENDPOINT_URL".into(), options.endpoint.clone());
+    base_env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+    for (variable, fallback) in [("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")] {
+        base_env.insert(variable.into(), std::env::var(variable).unwrap_or_else(|_| fallback.into()));
+    }
+    for variable in ["AWS_SESSION_TOKEN", "RUST_LOG", "PATH"] {
+        if let Ok(value) = std::env::var(variable) {
+            base_env.insert(variable.into(), value);
+        }
+    }
+
+    let (stop_gateway, gateway_stopped) = watch::channel(false);
+    let (stop_runtime, runtime_stopped) = watch::channel(false);
+    let log = LogSink {
+        quiet: options.quiet_handlers,
+    };
+    let mut hosts: HashMap<String, Arc<FunctionHost>> = HashMap::new();
+    let mut host_for = |config: FunctionConfig| -> Arc<FunctionHost> {
+        hosts
+            .entry(config.name.clone())
+            .or_insert_with(|| FunctionHost::new(config, options.max_instances, runtime_stopped.clone(), log.clone()))
+            .clone()
+    };
+
+    // Routes, read back from the emulator: what runs is what `up` declared.
+    let routes = aws
+        .apigateway
+        .get_routes()
+        .api_id(&api_id)
+        .max_results("500")
+        .send()
+        .await
+        .map_err(|e| sdk_error("reading the API's routes", e))?;
+    let integrations = aws
+        .apigateway
+        .get_integrations()
+        .api_id(&api_id)
+        .max_results("500")
+        .send()
+        .await
+        .map_err(|e| sdk_error("reading the API's integrations", e))?;
+    let mut route_functions: HashMap<String, Arc<FunctionHost>> = HashMap::new();
+    for route in routes.items() {
+        let (Some(key), Some(target)) = (route.route_key(), route.target()) else { continue };
+        let id = target.trim_start_matches("integrations/");
+        let Some(function) = integrations
+            .items()
+            .iter()
+            .find(|i| i.integration_id() == Some(id))
+            .and_then(|i| i.integration_uri())
+            .and_then(function_of_integration)
+        else {
+            eprintln!("wsstack dev: route {key} has no Lambda integration; it is not served");
+            continue;
+        };
+        let config = function_config(aws, &function, &binary, &base_env, &callback_url).await?;
+        route_functions.insert(key.to_string(), host_for(config));
+    }
+
+    // Event sources: the push function's queue.
+    let mut sources = Vec::new();
+    let mappings = aws
+        .lambda
+        .list_event_source_mappings()
+        .function_name(aws.names.function("push"))
+        .send()
+        .await
+        .map_err(|e| sdk_error("reading the event source mappings", e))?;
+    for mapping in mappings.event_source_mappings() {
+        let (Some(queue_arn), Some(function_arn)) = (mapping.event_source_arn(), mapping.function_arn()) else { continue };
+        let function = function_arn.rsplit(":function:").next().unwrap_or_default().to_string();
+        let queue_name = queue_arn.rsplit(':').next().unwrap_or_default();
+        let queue_url = aws
+            .sqs
+            .get_queue_url()
+            .queue_name(queue_name)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("finding queue {queue_name}"), e))?
+            .queue_url
+            .unwrap_or_default();
+        let config = function_config(aws, &function, &binary, &base_env, &callback_url).await?;
+        sources.push(Arc::new(poller::EventSource {
+            queue_url,
+            queue_arn: queue_arn.to_string(),
+            region: aws.region.clone(),
+            batch_size: mapping.batch_size().unwrap_or(10),
+            function: host_for(config),
+        }));
+    }
+    if route_functions.is_empty() {
+        bail!("the API has no routes with Lambda integrations");
+    }
+
+    let gateway = Gateway::new(
+        GatewayConfig {
+            api_id: api_id.clone(),
+            stage: stack.stage.clone(),
+            routes: route_functions,
+            idle_timeout: options.idle_timeout,
+            max_connection: options.max_connection,
+        },
+        address,
+        gateway_stopped,
+    );
+    let gateway_task = tokio::spawn(gateway.clone().serve(listener));
+    let mut pollers = tokio::task::JoinSet::new();
+    for source in &sources {
+        for _ in 0..options.pollers.max(1) {
+            pollers.spawn(poller::run(aws.sqs.clone(), source.clone(), runtime_stopped_clone(&stop_runtime)));
+        }
+    }
+
+    session::write(
+        &options.session_file,
+        &session::Session {
+            pid: std::process::id(),
+            endpoint: options.endpoint.clone(),
+            region: aws.region.clone(),
+            gateway: gateway_url.clone(),
+        },
+    )?;
+    println!("wsstack dev: serving {gateway_url}");
+    println!("  management API  {callback_url}/@connections/{{id}}");
+    println!("  AWS emulator    {}", options.endpoint);
+    println!("  event sources   {}", sources.len());
+    println!("Ctrl-C stops it.");
+    std::io::stdout().flush().ok();
+
+    wait_for_stop_signal().await;
+    println!("wsstack dev: stopping: closing {} connections", gateway.connection_count());
+    let _ = stop_gateway.send(true);
+    let _ = gateway_task.await;
+    let _ = stop_runtime.send(true);
+    while pollers.join_next().await.is_some() {}
+    // Give handler processes a moment to be killed.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    session::remove(&options.session_file);
+    let _ = std::fs::remove_dir_all(&work_dir);
+    println!("wsstack dev: stopped");
+    Ok(())
+}
+
+fn runtime_stopped_clone(sender: &watch::Sender<bool>) -> watch::Receiver<bool> {
+    sender.subscribe()
+}
+
+async fn wait_for_stop_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integration_uris_name_their_function() {
+        let uri = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:demo-dev-connect/invocations";
+        assert_eq!(function_of_integration(uri).as_deref(), Some("demo-dev-connect"));
+        assert_eq!(function_of_integration("http://example.com"), None);
+    }
+}

@@ -1,0 +1,131 @@
+//! The SQS side of a Lambda event source mapping: long-polls the queue, invokes the function with
+//! an `SqsEvent` batch, deletes what succeeded, and leaves the records named in
+//! `batchItemFailures` (or the whole batch, if the invocation failed) for redelivery after the
+//! visibility timeout; the queue's redrive policy moves them to the DLQ after maxReceiveCount.
+//! Several pollers per mapping, as Lambda runs several.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+
+use super::runtime::FunctionHost;
+
+pub struct EventSource {
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub region: String,
+    pub batch_size: i32,
+    pub function: Arc<FunctionHost>,
+}
+
+/// Long-poll wait; short enough that shutdown is prompt.
+const WAIT_SECONDS: i32 = 2;
+
+fn record(message: &Message, source: &EventSource) -> Value {
+    let attributes: Map<String, Value> = message
+        .attributes()
+        .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect())
+        .unwrap_or_default();
+    let message_attributes: Map<String, Value> = message
+        .message_attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        json!({"stringValue": v.string_value(), "dataType": v.data_type(), "stringListValues": [], "binaryListValues": []}),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "messageId": message.message_id(),
+        "receiptHandle": message.receipt_handle(),
+        "body": message.body().unwrap_or_default(),
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": message.md5_of_body(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": source.queue_arn,
+        "awsRegion": source.region,
+    })
+}
+
+/// Poll until shutdown.
+pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let receive = sqs
+            .receive_message()
+            .queue_url(&source.queue_url)
+            .max_number_of_messages(source.batch_size)
+            .wait_time_seconds(WAIT_SECONDS)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send();
+        let received = tokio::select! {
+            received = receive => received,
+            _ = shutdown.changed() => return,
+        };
+        let messages = match received {
+            Ok(output) => {
+                backoff = Duration::from_millis(200);
+                output.messages.unwrap_or_default()
+            }
+            Err(error) => {
+                eprintln!("event source: receiving from {}: {}", source.queue_arn, aws_smithy_types::error::display::DisplayErrorContext(error));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if messages.is_empty() {
+            continue;
+        }
+        let event = json!({"Records": messages.iter().map(|m| record(m, &source)).collect::<Vec<_>>()});
+        let failed: Vec<String> = match source.function.invoke(Bytes::from(event.to_string())).await {
+            Ok(response) => {
+                let response: Value = serde_json::from_slice(&response).unwrap_or(Value::Null);
+                response["batchItemFailures"]
+                    .as_array()
+                    .map(|items| items.iter().filter_map(|i| i["itemIdentifier"].as_str().map(String::from)).collect())
+                    .unwrap_or_default()
+            }
+            Err(error) => {
+                eprintln!("event source: {} failed on a batch of {}: {error}", source.function.config.name, messages.len());
+                messages.iter().filter_map(|m| m.message_id().map(String::from)).collect()
+            }
+        };
+        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .filter(|m| !failed.iter().any(|f| Some(f.as_str()) == m.message_id()))
+            .enumerate()
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle()?)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !entries.is_empty() {
+            if let Err(error) = sqs
+                .delete_message_batch()
+                .queue_url(&source.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                eprintln!("event source: deleting processed messages: {}", aws_smithy_types::error::display::DisplayErrorContext(error));
+            }
+        }
+    }
+}
