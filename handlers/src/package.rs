@@ -15,7 +15,8 @@ pub const ENTRY_NAME: &str = "bootstrap";
 /// Unix mode of the entry: executable by everyone, writable by the owner.
 pub const ENTRY_MODE: u32 = 0o755;
 /// Deflate level, fixed so that a change of the library default cannot change the zip. Level 9
-/// saves 0.5% of the bootstrap zip for 3.7 times the compression time.
+/// made the bootstrap zip 3.6% smaller (3.72 MB instead of 3.86 MB) and is several times slower
+/// (3.7 times with zlib), which the CLI's build pays on every handlers change.
 pub const DEFLATE_LEVEL: i64 = 6;
 
 /// Zips `bootstrap` (the binary's bytes) as the single entry `bootstrap`, mode 0755, dated
