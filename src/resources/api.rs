@@ -169,14 +169,14 @@ impl ApiSpec {
     /// Two runs of the same stack (or a retried CreateApi whose first answer was lost) can each
     /// create an API. CreatedDate has one-second precision, so once the second in which ours was
     /// created is over, every API that is older than ours or ties with it is listed; every run
-    /// then keeps the same one, the first by (CreatedDate, id), and a run whose own API is not
-    /// that one deletes its own and adopts the kept one. Returns the id to use.
+    /// then keeps the same one, the first by (CreatedDate, id), deletes the others (its own, a
+    /// rival's, or the one whose answer was lost) and adopts the kept one. Returns the id to use.
     async fn settle_race(&self, aws: &Aws, ours: &str, created: Option<DateTime>) -> Result<String> {
         tokio::time::sleep(race_settle_delay(created, SystemTime::now())).await;
         let apis = find(aws, &self.stack, &self.stage).await?;
         let Some(kept) = apis.first().and_then(|a| a.api_id()) else { return Ok(ours.to_string()) };
-        if kept != ours {
-            delete(aws, ours).await?;
+        for other in apis.iter().skip(1).filter_map(|a| a.api_id()) {
+            delete(aws, other).await?;
         }
         Ok(kept.to_string())
     }
