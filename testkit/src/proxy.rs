@@ -28,7 +28,8 @@ pub struct Call {
     pub operation: String,
     /// Whether the call can change state.
     pub write: bool,
-    /// Set when the proxy answered with an injected fault instead of forwarding.
+    /// Set when the proxy answered with an injected fault: instead of forwarding, or, for
+    /// `LostAnswer(...)`, after forwarding (the write took effect).
     pub injected: Option<String>,
     pub status: u16,
     pub started: Duration,
@@ -46,9 +47,27 @@ pub struct Fault {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// Forward the call first (it takes effect), then answer with the error: a lost answer.
+    pub after_forwarding: bool,
 }
 
 impl Fault {
+    /// The next `times` matching calls take effect but are answered with a 503, as when AWS
+    /// applies a request and its answer is lost.
+    pub fn lost_answer(service: &str, operation: &str, times: usize) -> Fault {
+        Fault {
+            after_forwarding: true,
+            ..Fault::new(
+                service,
+                operation,
+                times,
+                503,
+                "ServiceUnavailable",
+                "injected: applied, answer lost",
+            )
+        }
+    }
+
     pub fn new(service: &str, operation: &str, times: usize, status: u16, code: &str, message: &str) -> Fault {
         Fault {
             service: service.into(),
@@ -57,6 +76,7 @@ impl Fault {
             status,
             code: code.into(),
             message: message.into(),
+            after_forwarding: false,
         }
     }
 }
@@ -69,6 +89,9 @@ struct State {
     /// Fraction of calls (0..=1) answered with a transient error, and the PRNG state for it.
     transient_rate: f64,
     rng: u64,
+    /// Fraction of write calls that are forwarded (so they take effect) but answered with a 503,
+    /// as when AWS applies a request and the answer is lost: the SDK retries a done write.
+    lost_write_rate: f64,
 }
 
 /// A running proxy; stopped when dropped.
@@ -162,6 +185,14 @@ impl Proxy {
 
     pub fn set_latency(&self, latency: Duration) {
         self.state.lock().unwrap().latency = latency;
+    }
+
+    /// Forward this fraction of write calls but answer them with a 503 (the write took effect,
+    /// its answer was lost). Shares the seeded generator with `set_transient_failure_rate`.
+    pub fn set_lost_write_rate(&self, rate: f64, seed: u64) {
+        let mut state = self.state.lock().unwrap();
+        state.lost_write_rate = rate;
+        state.rng = seed | 1;
     }
 
     /// Answer this fraction of calls (0.0..=1.0) with a transient error (503 or throttling).
@@ -270,6 +301,16 @@ fn error_response(protocol: Protocol, status: u16, code: &str, message: &str) ->
         .expect("static response")
 }
 
+/// xorshift64*: deterministic for a seed, good enough to pick failures.
+fn next_draw(rng: &mut u64) -> u64 {
+    let mut x = *rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *rng = x;
+    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
 /// The transient error a service of this protocol sends under load.
 fn transient_error(protocol: Protocol, service: &str, pick: u64) -> (u16, &'static str) {
     if pick.is_multiple_of(2) {
@@ -295,34 +336,36 @@ async fn handle(
     let body = body.collect().await?.to_bytes();
     let id = identify(&parts, &body);
 
-    let (latency, injected) = {
+    let (latency, injected, lose_answer) = {
         let mut state = state.lock().unwrap();
         let mut injected = None;
+        let mut lost_fault = false;
         if let Some(index) = state.faults.iter().position(|f| {
-            f.times > 0
-                && f.service == id.service
-                && (f.operation.is_empty() || f.operation == id.operation)
+            f.times > 0 && f.service == id.service && (f.operation.is_empty() || f.operation == id.operation)
         }) {
             let fault = &mut state.faults[index];
             fault.times -= 1;
-            injected = Some((fault.status, fault.code.clone(), fault.message.clone()));
+            if fault.after_forwarding {
+                lost_fault = true;
+            } else {
+                injected = Some((fault.status, fault.code.clone(), fault.message.clone()));
+            }
             if fault.times == 0 {
                 state.faults.remove(index);
             }
         } else if state.transient_rate > 0.0 {
-            // xorshift64*: deterministic for a seed, good enough to pick failures.
-            let mut x = state.rng;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            state.rng = x;
-            let draw = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+            let draw = next_draw(&mut state.rng);
             if (draw >> 11) as f64 / (1u64 << 53) as f64 <= state.transient_rate {
                 let (status, code) = transient_error(id.protocol, &id.service, draw >> 3);
                 injected = Some((status, code.to_string(), "injected transient failure".to_string()));
             }
         }
-        (state.latency, injected)
+        let mut lose_answer = lost_fault;
+        if injected.is_none() && !lost_fault && id.write && state.lost_write_rate > 0.0 {
+            let draw = next_draw(&mut state.rng);
+            lose_answer = (draw >> 11) as f64 / (1u64 << 53) as f64 <= state.lost_write_rate;
+        }
+        (state.latency, injected, lose_answer)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -349,7 +392,15 @@ async fn handle(
                 Ok(upstream_response) => {
                     let (parts, body) = upstream_response.into_parts();
                     let body = body.collect().await?.to_bytes();
-                    (Response::from_parts(parts, Full::new(body)), None)
+                    if lose_answer && parts.status.is_success() {
+                        let lost = "LostAnswer(ServiceUnavailable)".to_string();
+                        (
+                            error_response(id.protocol, 503, "ServiceUnavailable", "injected: applied, answer lost"),
+                            Some(lost),
+                        )
+                    } else {
+                        (Response::from_parts(parts, Full::new(body)), None)
+                    }
                 }
                 Err(error) => (
                     Response::builder()
