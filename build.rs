@@ -50,21 +50,33 @@ fn build_handlers(root: &Path) -> Result<PathBuf, String> {
         .current_dir(root)
         .args(["build", "--quiet", "-p", "wsstack-handlers", "--bin", "bootstrap", "--profile", "lambda"])
         .args(["--target", TARGET, "--target-dir"])
-        .arg(&target_dir)
-        .env("CC_x86_64_unknown_linux_musl", "musl-gcc");
-    // The outer build's settings must not leak into the handlers' (a clippy wrapper, host flags).
-    for variable in [
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_PRIMARY_PACKAGE",
-    ] {
-        command.env_remove(variable);
+        .arg(&target_dir);
+    // Only what a plain `cargo build` in a shell would see: the outer build's variables (RUSTC,
+    // TARGET, OPT_LEVEL, a clippy wrapper, flags) would change the nested build's fingerprints and
+    // rebuild it needlessly. The jobserver variables stay, so both builds share the CPU budget.
+    command.env_clear();
+    for (name, value) in std::env::vars_os() {
+        let keep = matches!(
+            name.to_str(),
+            Some(
+                "PATH"
+                    | "HOME"
+                    | "CARGO_HOME"
+                    | "RUSTUP_HOME"
+                    | "RUSTUP_TOOLCHAIN"
+                    | "TMPDIR"
+                    | "CARGO_MAKEFLAGS"
+                    | "MAKEFLAGS"
+                    | "MFLAGS"
+                    | "CARGO_NET_OFFLINE"
+                    | "CARGO_REGISTRIES_CRATES_IO_PROTOCOL"
+            )
+        );
+        if keep {
+            command.env(name, value);
+        }
     }
+    command.env("CC_x86_64_unknown_linux_musl", "musl-gcc");
     let output = command.output().map_err(|e| format!("running cargo: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);

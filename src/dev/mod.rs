@@ -168,6 +168,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
 
     // Event sources: the push function's queue.
     let mut sources = Vec::new();
+    let mut paused = Vec::new();
     let mappings = aws
         .lambda
         .list_event_source_mappings()
@@ -188,6 +189,21 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
             .map_err(|e| sdk_error(format!("finding queue {queue_name}"), e))?
             .queue_url
             .unwrap_or_default();
+        // The emulator's own poller would take these messages too (it tries to run the function in
+        // Docker on every SendMessage, fails, and counts a receive each time, so messages end in the
+        // DLQ): it is paused while this poller runs, and resumed at exit.
+        if mapping.state() == Some("Enabled") {
+            if let Some(uuid) = mapping.uuid() {
+                aws.lambda
+                    .update_event_source_mapping()
+                    .uuid(uuid)
+                    .enabled(false)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("pausing the emulator's event source", e))?;
+                paused.push(uuid.to_string());
+            }
+        }
         let config = function_config(aws, &function, &binary, &base_env, &callback_url).await?;
         sources.push(Arc::new(poller::EventSource {
             queue_url,
@@ -232,7 +248,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
     println!("wsstack dev: serving {gateway_url}");
     println!("  management API  {callback_url}/@connections/{{id}}");
     println!("  AWS emulator    {}", options.endpoint);
-    println!("  event sources   {}", sources.len());
+    println!("  event sources   {} (polled here; the emulator's own poller is paused meanwhile)", sources.len());
     println!("Ctrl-C stops it.");
     std::io::stdout().flush().ok();
 
@@ -242,6 +258,11 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
     let _ = gateway_task.await;
     let _ = stop_runtime.send(true);
     while pollers.join_next().await.is_some() {}
+    for uuid in paused {
+        if let Err(error) = aws.lambda.update_event_source_mapping().uuid(&uuid).enabled(true).send().await {
+            eprintln!("wsstack dev: resuming the event source {uuid}: {}", aws_smithy_types::error::display::DisplayErrorContext(error));
+        }
+    }
     // Give handler processes a moment to be killed.
     tokio::time::sleep(Duration::from_millis(100)).await;
     session::remove(&options.session_file);

@@ -310,7 +310,9 @@ impl Instance {
         };
         host.idle.fetch_sub(1, Ordering::SeqCst);
         let Some(job) = job else {
-            return respond(StatusCode::GONE, r#"{"errorMessage":"shutting down"}"#);
+            // Shutting down: no answer at all (a runtime client treats any answer as an event);
+            // the instance is being stopped.
+            return std::future::pending().await;
         };
         host.queued.fetch_sub(1, Ordering::SeqCst);
         let timeout = host.config.timeout;

@@ -1,0 +1,425 @@
+//! `wsstack dev` end to end: real WebSocket clients against the local gateway, the real handler
+//! binaries run by the local Lambda runtime, events through EventBridge and SQS in moto.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::{stack_text, Env};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A running `wsstack dev` against the test's moto, stopped (SIGINT, then SIGKILL) when dropped.
+struct Dev {
+    child: Child,
+    url: String,
+    stack: String,
+}
+
+impl Dev {
+    async fn start(env: &Env, stack: &str, edits: &[(&str, &str)]) -> Dev {
+        let path = env.write_stack(&format!("{stack}.yaml"), &stack_text(stack, edits));
+        let mut command = env.command(&path, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
+        // Straight to moto: the proxy's call log is not needed here.
+        command.env("AWS_ENDPOINT_URL", env.moto.endpoint()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("start wsstack dev");
+        let stdout = child.stdout.take().unwrap();
+        let url = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            for line in lines.by_ref() {
+                let line = line.expect("dev stdout");
+                if let Some(url) = line.strip_prefix("wsstack dev: serving ") {
+                    // Keep draining so that dev never blocks on a full pipe.
+                    std::thread::spawn(move || for _ in lines {});
+                    return url.trim().to_string();
+                }
+            }
+            panic!("wsstack dev exited before serving");
+        })
+        .await
+        .unwrap();
+        Dev {
+            child,
+            url,
+            stack: stack.to_string(),
+        }
+    }
+
+    fn table(&self) -> String {
+        format!("{}-dev-connections", self.stack)
+    }
+
+    /// Ctrl-C, and the exit code.
+    fn interrupt(&mut self) -> i32 {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "wsstack dev did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+            for _ in 0..100 {
+                if self.child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn connect(url: &str, protocol: Option<&str>) -> (Socket, Option<String>) {
+    let mut request = url.into_client_request().unwrap();
+    if let Some(protocol) = protocol {
+        request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    }
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
+    let chosen = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().unwrap().to_string());
+    (socket, chosen)
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket.send(Message::Text(frame.to_string().into())).await.unwrap();
+}
+
+/// The next text message within `within`, as JSON.
+async fn next_message(socket: &mut Socket, within: Duration) -> Option<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return Some(serde_json::from_str(&text).expect("JSON message")),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Wait until `entity` has `count` subscription records in the index.
+async fn wait_for_subscribers(env: &Env, table: &str, entity: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut found = 0;
+        let mut start = None;
+        loop {
+            let page = env
+                .dynamodb()
+                .query()
+                .table_name(table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :e")
+                .expression_attribute_values(":e", AttributeValue::S(entity.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            found += page.count() as usize;
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        if found == count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{entity}: {found} subscribers, expected {count}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn records_of(env: &Env, table: &str, connection_id: &str) -> usize {
+    env.dynamodb()
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :c")
+        .expression_attribute_values(":c", AttributeValue::S(connection_id.into()))
+        .send()
+        .await
+        .unwrap()
+        .count() as usize
+}
+
+async fn all_connection_ids(env: &Env, table: &str) -> Vec<String> {
+    let items = env.dynamodb().scan().table_name(table).send().await.unwrap();
+    let mut ids: Vec<String> = items
+        .items()
+        .iter()
+        .filter(|item| item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("connection#"))
+        .filter_map(|item| item.get("pk").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn send_event(env: &Env, stack: &str, entity: &str, message: &str) {
+    let path = env.dir.path().join(format!("{stack}.yaml"));
+    let mut command = env.command(&path, &["send-event", "--entity-id", entity, "--message", message, "-q"]);
+    command.env("AWS_ENDPOINT_URL", env.moto.endpoint());
+    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
+    assert!(output.status.success(), "send-event: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn the_articles_flow_pushes_hello_world_to_the_subscriber() {
+    let env = Env::start().await;
+    let mut dev = Dev::start(&env, "article", &[]).await;
+    let (mut client, protocol) = connect(&dev.url, Some("websocket")).await;
+    assert_eq!(protocol.as_deref(), Some("websocket"), "$connect echoes the sub-protocol");
+    send(&mut client, json!({"action": "subscribe", "entityId": "myTestEntityId"})).await;
+    wait_for_subscribers(&env, &dev.table(), "myTestEntityId", 1).await;
+
+    send_event(&env, "article", "myTestEntityId", "Hello world").await;
+    let push = next_message(&mut client, Duration::from_secs(20)).await.expect("the push arrives");
+    assert_eq!(push, json!({"type": "Entity Updated", "entityId": "myTestEntityId", "message": "Hello world"}));
+
+    // Ctrl-C: the client gets a close frame, $disconnect cleans up, dev exits 0.
+    let code = tokio::task::spawn_blocking(move || {
+        let code = dev.interrupt();
+        (code, dev)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code.0, 0);
+    let mut closed = false;
+    while let Ok(Some(frame)) = tokio::time::timeout(Duration::from_secs(5), client.next()).await {
+        if let Ok(Message::Close(frame)) = frame {
+            assert_eq!(frame.map(|f| u16::from(f.code)), Some(1001));
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the client got a close frame");
+    assert!(all_connection_ids(&env, "article-dev-connections").await.is_empty(), "$disconnect ran on shutdown");
+}
+
+#[tokio::test]
+async fn each_client_gets_only_its_entities_until_it_unsubscribes() {
+    let env = Env::start().await;
+    let dev = Dev::start(&env, "two", &[]).await;
+    let (mut orders, _) = connect(&dev.url, None).await;
+    let (mut users, _) = connect(&dev.url, None).await;
+    send(&mut orders, json!({"action": "subscribe", "entityId": "order-42"})).await;
+    send(&mut users, json!({"action": "subscribe", "entityId": "user-7"})).await;
+    wait_for_subscribers(&env, &dev.table(), "order-42", 1).await;
+    wait_for_subscribers(&env, &dev.table(), "user-7", 1).await;
+
+    send_event(&env, "two", "order-42", "shipped").await;
+    send_event(&env, "two", "user-7", "renamed").await;
+    let got = next_message(&mut orders, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(got["entityId"], "order-42");
+    assert_eq!(got["message"], "shipped");
+    let got = next_message(&mut users, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(got["entityId"], "user-7");
+    assert!(next_message(&mut orders, Duration::from_millis(800)).await.is_none(), "orders saw only its own");
+
+    send(&mut orders, json!({"action": "unsubscribe", "entityId": "order-42"})).await;
+    wait_for_subscribers(&env, &dev.table(), "order-42", 0).await;
+    send_event(&env, "two", "order-42", "delivered").await;
+    send_event(&env, "two", "user-7", "again").await;
+    let got = next_message(&mut users, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(got["message"], "again");
+    assert!(next_message(&mut orders, Duration::from_secs(1)).await.is_none(), "no push after unsubscribe");
+}
+
+#[tokio::test]
+async fn closed_and_vanished_clients_leave_no_records() {
+    let env = Env::start().await;
+    let dev = Dev::start(&env, "gone", &[]).await;
+    let table = dev.table();
+
+    // A clean close: $disconnect removes the connection and its subscriptions.
+    let (mut client, _) = connect(&dev.url, None).await;
+    send(&mut client, json!({"action": "subscribe", "entityId": "e1"})).await;
+    send(&mut client, json!({"action": "subscribe", "entityId": "e2"})).await;
+    wait_for_subscribers(&env, &table, "e2", 1).await;
+    let ids = all_connection_ids(&env, &table).await;
+    assert_eq!(ids.len(), 1);
+    assert_eq!(records_of(&env, &table, &ids[0]).await, 3);
+    client.close(None).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while records_of(&env, &table, &ids[0]).await > 0 {
+        assert!(Instant::now() < deadline, "records of a closed connection remain");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A client killed without a close frame: the TCP connection just drops.
+    let (client, _) = connect(&dev.url, None).await;
+    let mut client = client;
+    send(&mut client, json!({"action": "subscribe", "entityId": "e3"})).await;
+    wait_for_subscribers(&env, &table, "e3", 1).await;
+    drop(client);
+    wait_for_subscribers(&env, &table, "e3", 0).await;
+
+    // A connection whose $disconnect never came (best effort in AWS): its records are still there,
+    // the gateway answers the push with 410 Gone, and the push handler removes them.
+    let stale = "c3RhbGVjb25uZWN0aW9u";
+    for (sk, extra) in [("connection#", None), ("subscription#e4", Some("e4"))] {
+        let mut put = env
+            .dynamodb()
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(stale.into()))
+            .item("sk", AttributeValue::S(sk.into()))
+            .item("ttl", AttributeValue::N("4102444800".into()));
+        if let Some(entity) = extra {
+            put = put
+                .item("GSI1PK", AttributeValue::S(entity.into()))
+                .item("GSI1SK", AttributeValue::S("subscription#".into()));
+        }
+        put.send().await.unwrap();
+    }
+    let (mut live, _) = connect(&dev.url, None).await;
+    send(&mut live, json!({"action": "subscribe", "entityId": "e4"})).await;
+    wait_for_subscribers(&env, &table, "e4", 2).await;
+    send_event(&env, "gone", "e4", "to both").await;
+    assert_eq!(next_message(&mut live, Duration::from_secs(20)).await.unwrap()["message"], "to both");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while records_of(&env, &table, stale).await > 0 {
+        assert!(Instant::now() < deadline, "the stale connection's records remain after a 410");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for_subscribers(&env, &table, "e4", 1).await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_and_the_connection_keeps_working() {
+    let env = Env::start().await;
+    let dev = Dev::start(&env, "frames", &[]).await;
+    let (mut client, _) = connect(&dev.url, None).await;
+    let (mut other, _) = connect(&dev.url, None).await;
+    send(&mut other, json!({"action": "subscribe", "entityId": "calm"})).await;
+
+    // No route for the action: the gateway's own error frame, as AWS sends it.
+    send(&mut client, json!({"action": "dance"})).await;
+    let error = next_message(&mut client, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(error["message"], "Forbidden", "{error}");
+    // Routed, but not a valid subscription: the handler's error reply.
+    for frame in [
+        json!({"action": "subscribe"}),
+        json!({"action": "subscribe", "entityId": ""}),
+        json!({"action": "subscribe", "entityId": 42}),
+        json!({"action": "subscribe", "entityId": "x".repeat(5000)}),
+    ] {
+        send(&mut client, frame.clone()).await;
+        let reply = next_message(&mut client, Duration::from_secs(10)).await.unwrap_or_else(|| panic!("no reply to {frame}"));
+        assert_eq!(reply["type"], "error", "{frame} -> {reply}");
+    }
+    client.send(Message::Text("not json at all".into())).await.unwrap();
+    let reply = next_message(&mut client, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(reply["message"], "Forbidden", "unparsable frames match no route: {reply}");
+
+    // Still connected and working, and so is the other client.
+    send(&mut client, json!({"action": "subscribe", "entityId": "calm"})).await;
+    wait_for_subscribers(&env, &dev.table(), "calm", 2).await;
+    send_event(&env, "frames", "calm", "still here").await;
+    assert_eq!(next_message(&mut client, Duration::from_secs(20)).await.unwrap()["message"], "still here");
+    assert_eq!(next_message(&mut other, Duration::from_secs(20)).await.unwrap()["message"], "still here");
+    let ids = all_connection_ids(&env, &dev.table()).await;
+    assert_eq!(ids.len(), 2, "nothing was written for the bad frames: {ids:?}");
+}
+
+#[tokio::test]
+async fn a_failing_connect_integration_rejects_the_handshake() {
+    let env = Env::start().await;
+    let dev = Dev::start(&env, "reject", &[]).await;
+    // The table is gone: $connect cannot store the connection and fails, so the handshake must
+    // fail too rather than accept a connection nobody can reach.
+    env.dynamodb().delete_table().table_name(dev.table()).send().await.unwrap();
+    let request = dev.url.as_str().into_client_request().unwrap();
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert!(response.status().is_server_error() || response.status().is_client_error(), "{}", response.status())
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("the handshake was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_clients_get_all_fifty_events() {
+    let env = Env::start().await;
+    let dev = Dev::start(&env, "many", &[]).await;
+    let clients = 200;
+    let events = 50;
+    let mut sockets = Vec::new();
+    for _ in 0..clients {
+        let (mut socket, _) = connect(&dev.url, None).await;
+        send(&mut socket, json!({"action": "subscribe", "entityId": "hot"})).await;
+        sockets.push(socket);
+    }
+    wait_for_subscribers(&env, &dev.table(), "hot", clients).await;
+
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            tokio::spawn(async move {
+                let mut seen: HashMap<String, usize> = HashMap::new();
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while seen.len() < events {
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+                    match tokio::time::timeout(left, socket.next()).await {
+                        Ok(Some(Ok(Message::Text(text)))) => {
+                            let message: Value = serde_json::from_str(&text).unwrap();
+                            *seen.entry(message["message"].as_str().unwrap().to_string()).or_default() += 1;
+                        }
+                        Ok(Some(Ok(_))) => {}
+                        other => {
+                            eprintln!("reader ended after {} events: {other:?}", seen.len());
+                            break;
+                        }
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let bus = env.events();
+    for batch in 0..events / 10 {
+        let mut request = bus.put_events();
+        for i in 0..10 {
+            let n = batch * 10 + i;
+            request = request.entries(
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source("wsstack")
+                    .detail_type("Entity Updated")
+                    .detail(json!({"entityId": "hot", "message": format!("event-{n}")}).to_string())
+                    .build(),
+            );
+        }
+        let output = request.send().await.unwrap();
+        assert_eq!(output.failed_entry_count(), 0);
+    }
+    let mut duplicates = 0;
+    for reader in readers {
+        let seen = reader.await.unwrap();
+        assert_eq!(seen.len(), events, "a client missed events: got {}", seen.len());
+        duplicates += seen.values().map(|n| n - 1).sum::<usize>();
+    }
+    // SQS is at-least-once: report duplicates rather than hide them.
+    eprintln!("200 clients x 50 events: {duplicates} duplicate deliveries");
+    assert!(duplicates <= clients * events / 10, "too many duplicates: {duplicates}");
+}
