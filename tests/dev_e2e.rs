@@ -318,19 +318,35 @@ async fn bad_frames_get_an_error_and_the_connection_keeps_working() {
     let error = next_message(&mut client, Duration::from_secs(10)).await.unwrap();
     assert_eq!(error["message"], "Forbidden", "{error}");
     // Routed, but not a valid subscription: the handler's error reply.
-    for frame in [
+    let routed_but_bad = [
         json!({"action": "subscribe"}),
         json!({"action": "subscribe", "entityId": ""}),
         json!({"action": "subscribe", "entityId": 42}),
+        json!({"action": "subscribe", "entityId": null}),
+        json!({"action": "subscribe", "entityId": ["a"]}),
+        json!({"action": "subscribe", "entityId": {"id": "a"}}),
         json!({"action": "subscribe", "entityId": "x".repeat(5000)}),
-    ] {
+        json!({"action": "subscribe", "entityId": "tab\there"}),
+        json!({"action": "subscribe", "entityId": "new\nline"}),
+        json!({"action": "subscribe", "entityId": "\u{0}"}),
+        json!({"action": "subscribe", "entityId": "   "}),
+        json!({"action": "unsubscribe"}),
+        json!({"action": "unsubscribe", "entityId": 7}),
+        json!({"action": "unsubscribe", "entityId": ""}),
+    ];
+    for frame in &routed_but_bad {
         send(&mut client, frame.clone()).await;
         let reply = next_message(&mut client, Duration::from_secs(10)).await.unwrap_or_else(|| panic!("no reply to {frame}"));
         assert_eq!(reply["type"], "error", "{frame} -> {reply}");
     }
-    client.send(Message::Text("not json at all".into())).await.unwrap();
-    let reply = next_message(&mut client, Duration::from_secs(10)).await.unwrap();
-    assert_eq!(reply["message"], "Forbidden", "unparsable frames match no route: {reply}");
+    // Not routable at all: the gateway answers as API Gateway does.
+    let unroutable = ["not json at all", "", "{", "[1,2,3]", "{\"action\": 5}", "{\"Action\": \"subscribe\"}"];
+    for frame in unroutable {
+        client.send(Message::Text(frame.into())).await.unwrap();
+        let reply = next_message(&mut client, Duration::from_secs(10)).await.unwrap_or_else(|| panic!("no reply to {frame:?}"));
+        assert_eq!(reply["message"], "Forbidden", "{frame:?} -> {reply}");
+    }
+    assert!(routed_but_bad.len() + unroutable.len() + 1 >= 20, "at least 20 malformed frames");
 
     // Still connected and working, and so is the other client.
     send(&mut client, json!({"action": "subscribe", "entityId": "calm"})).await;
@@ -422,4 +438,61 @@ async fn two_hundred_clients_get_all_fifty_events() {
     // SQS is at-least-once: report duplicates rather than hide them.
     eprintln!("200 clients x 50 events: {duplicates} duplicate deliveries");
     assert!(duplicates <= clients * events / 10, "too many duplicates: {duplicates}");
+}
+
+#[tokio::test]
+async fn a_poison_event_ends_in_the_dead_letter_queue_and_good_events_still_arrive() {
+    let env = Env::start().await;
+    // Short visibility and two receives, so the poison goes to the DLQ in seconds.
+    let dev = Dev::start(
+        &env,
+        "poison",
+        &[("visibility_timeout_seconds: 60", "visibility_timeout_seconds: 10"), ("max_receive_count: 5", "max_receive_count: 2")],
+    )
+    .await;
+    let (mut client, _) = connect(&dev.url, None).await;
+    send(&mut client, json!({"action": "subscribe", "entityId": "p"})).await;
+    wait_for_subscribers(&env, &dev.table(), "p", 1).await;
+
+    send_event(&env, "poison", "p", "before").await;
+    // An event with no entityId (through EventBridge) and a body that is not JSON (straight into SQS).
+    env.events()
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source("wsstack")
+                .detail_type("Entity Updated")
+                .detail(json!({"message": "no entity"}).to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let queue = env.queue_url("poison-dev-events");
+    env.sqs().send_message().queue_url(&queue).message_body("this is not json").send().await.unwrap();
+    send_event(&env, "poison", "p", "after").await;
+
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let message = next_message(&mut client, Duration::from_secs(20)).await.expect("the good events arrive");
+        got.push(message["message"].as_str().unwrap().to_string());
+    }
+    got.sort();
+    assert_eq!(got, vec!["after", "before"]);
+
+    let dead_letters = env.queue_url("poison-dev-events-dlq");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut bodies = Vec::new();
+    while bodies.len() < 2 {
+        assert!(Instant::now() < deadline, "the poison did not reach the DLQ: {bodies:?}");
+        let received = env.sqs().receive_message().queue_url(&dead_letters).max_number_of_messages(10).send().await.unwrap();
+        for message in received.messages() {
+            bodies.push(message.body().unwrap_or_default().to_string());
+            env.sqs().delete_message().queue_url(&dead_letters).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(bodies.iter().any(|b| b == "this is not json"), "{bodies:?}");
+    assert!(bodies.iter().any(|b| b.contains("no entity")), "{bodies:?}");
+    assert!(next_message(&mut client, Duration::from_millis(500)).await.is_none(), "no push for the poison");
 }
