@@ -16,12 +16,14 @@ use futures::FutureExt;
 use super::{foreign_reason, owned_by, tag_changes, tag_diff, Change, Diff, Resource, State, Tags};
 use crate::aws::{sdk_error, Aws};
 
-pub const PARTITION_KEY: &str = "pk";
-pub const SORT_KEY: &str = "sk";
-pub const INDEX_NAME: &str = "GSI1";
-pub const INDEX_PARTITION_KEY: &str = "GSI1PK";
-pub const INDEX_SORT_KEY: &str = "GSI1SK";
-pub const TTL_ATTRIBUTE: &str = "ttl";
+// The record layout is written down once, in the handlers' `records` module.
+use wsstack_handlers::records;
+pub const PARTITION_KEY: &str = records::PK;
+pub const SORT_KEY: &str = records::SK;
+pub const INDEX_NAME: &str = records::GSI1;
+pub const INDEX_PARTITION_KEY: &str = records::GSI1PK;
+pub const INDEX_SORT_KEY: &str = records::GSI1SK;
+pub const TTL_ATTRIBUTE: &str = records::TTL;
 
 /// How long to wait for a table to become ACTIVE or to disappear.
 const TABLE_WAIT: Duration = Duration::from_secs(300);
