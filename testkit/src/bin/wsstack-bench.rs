@@ -1,0 +1,316 @@
+//! Control-plane benchmarks of the `wsstack` binary against moto behind the AWS-like proxy:
+//! cold `up`, no-op `up`, `plan` and `down` at 0 ms and 60 ms of injected latency per call, with
+//! the engine's default concurrency and with `WSSTACK_MAX_CONCURRENCY=1` (the sequential
+//! baseline, measured in the same run); then `--help` and `status` start-up times and the handler
+//! zip size. Prints Markdown tables on stdout.
+//!
+//! Usage: `wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60]` (scripts/bench builds both).
+//!
+//! Critical path: the longest chain of calls in which each call starts after the previous one
+//! ended, i.e. the number of round trips that had to happen one after another. A fully sequential
+//! run has a critical path equal to its call count; perfect overlap would give 1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use testkit::{Call, Moto, Proxy};
+
+struct Options {
+    wsstack: PathBuf,
+    reps: usize,
+    latencies: Vec<u64>,
+}
+
+fn options() -> Result<Options> {
+    let mut wsstack = std::env::var_os("WSSTACK_BIN").map(PathBuf::from);
+    let mut reps = 3;
+    let mut latencies = vec![0, 60];
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--wsstack" => wsstack = args.next().map(PathBuf::from),
+            "--reps" => reps = args.next().context("--reps N")?.parse()?,
+            "--latencies" => {
+                latencies = args
+                    .next()
+                    .context("--latencies 0,60")?
+                    .split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+            other => {
+                bail!("unknown argument {other}; usage: wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60]")
+            }
+        }
+    }
+    let wsstack = wsstack.context("--wsstack PATH (or WSSTACK_BIN) is required")?;
+    if !wsstack.exists() {
+        bail!("{} does not exist", wsstack.display());
+    }
+    Ok(Options {
+        wsstack,
+        reps: reps.max(1),
+        latencies,
+    })
+}
+
+/// One measured command.
+#[derive(Clone)]
+struct Sample {
+    wall: Duration,
+    calls: usize,
+    writes: usize,
+    critical_path: usize,
+    /// After CreateApi, the wait before the API is listed again (the race settle of api.rs).
+    api_settle: Duration,
+}
+
+/// From the end of CreateApi to the start of the next GetApis: the race-settle wait.
+fn api_settle(calls: &[Call]) -> Duration {
+    let Some(create) = calls.iter().find(|c| c.operation == "POST /v2/apis") else {
+        return Duration::ZERO;
+    };
+    calls
+        .iter()
+        .filter(|c| c.operation == "GET /v2/apis" && c.started >= create.ended)
+        .map(|c| c.started - create.ended)
+        .min()
+        .unwrap_or_default()
+}
+
+/// Longest chain of calls, each starting at or after the end of the previous one.
+fn critical_path(calls: &[Call]) -> usize {
+    let mut calls: Vec<&Call> = calls.iter().collect();
+    calls.sort_by_key(|c| c.started);
+    let mut depth = vec![1usize; calls.len()];
+    for i in 0..calls.len() {
+        for j in 0..i {
+            if calls[j].ended <= calls[i].started {
+                depth[i] = depth[i].max(depth[j] + 1);
+            }
+        }
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
+struct Bench {
+    options: Options,
+    _moto: Moto,
+    proxy: Proxy,
+    dir: PathBuf,
+    counter: usize,
+}
+
+impl Bench {
+    fn command(&self, stack: &Path, args: &[&str], concurrency: Option<usize>) -> Command {
+        let mut command = Command::new(&self.options.wsstack);
+        command
+            .arg("-f")
+            .arg(stack)
+            .args(args)
+            .current_dir(&self.dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.dir)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", self.proxy.endpoint())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(n) = concurrency {
+            command.env("WSSTACK_MAX_CONCURRENCY", n.to_string());
+        }
+        command
+    }
+
+    /// Run one command to completion, expecting `ok_codes`, and measure it.
+    fn measure(&self, stack: &Path, args: &[&str], concurrency: Option<usize>, ok_codes: &[i32]) -> Result<Sample> {
+        self.proxy.clear();
+        let mut command = self.command(stack, args, concurrency);
+        let start = Instant::now();
+        let output = command.output()?;
+        let wall = start.elapsed();
+        let code = output.status.code().unwrap_or(-1);
+        if !ok_codes.contains(&code) {
+            bail!(
+                "wsstack {args:?} exited {code}:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let calls = self.proxy.calls();
+        Ok(Sample {
+            wall,
+            calls: calls.len(),
+            writes: calls.iter().filter(|c| c.write).count(),
+            critical_path: critical_path(&calls),
+            api_settle: api_settle(&calls),
+        })
+    }
+
+    fn new_stack(&mut self) -> Result<PathBuf> {
+        self.counter += 1;
+        let name = format!("bench{}", self.counter);
+        let shipped = std::fs::read_to_string(testkit::repo_root().join("stack.yaml"))?;
+        let path = self.dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, shipped.replace("name: wsstack-demo", &format!("name: {name}")))?;
+        Ok(path)
+    }
+
+    /// Cold up, plan (deployed, nothing to do), no-op up, down of a fresh stack.
+    fn lifecycle(&mut self, concurrency: Option<usize>) -> Result<[Sample; 4]> {
+        let stack = self.new_stack()?;
+        let cold = self.measure(&stack, &["up", "-q"], concurrency, &[0])?;
+        let plan = self.measure(&stack, &["plan", "-q"], concurrency, &[0, 3])?;
+        let noop = self.measure(&stack, &["up", "-q"], concurrency, &[0])?;
+        let down = self.measure(&stack, &["down", "--yes", "-q"], concurrency, &[0])?;
+        Ok([cold, noop, plan, down])
+    }
+}
+
+fn median(samples: &mut [Sample]) -> Sample {
+    samples.sort_by_key(|s| s.wall);
+    samples[samples.len() / 2].clone()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() -> Result<()> {
+    let options = options()?;
+    let moto = Moto::start()?;
+    let proxy = Proxy::start(&moto.endpoint())?;
+    let dir = std::env::temp_dir().join(format!("wsstack-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut bench = Bench {
+        options,
+        _moto: moto,
+        proxy,
+        dir: dir.clone(),
+        counter: 0,
+    };
+
+    // Warm moto's lazily loaded service backends so the first measured run is not penalised.
+    let warm = bench.new_stack()?;
+    bench.measure(&warm, &["up", "-q"], None, &[0])?;
+    bench.measure(&warm, &["down", "--yes", "-q"], None, &[0])?;
+
+    println!("### Control plane (median of {} runs per cell)\n", bench.options.reps);
+    println!(
+        "Critical path = longest chain of calls each starting after the previous one ended (sequential round trips).\n"
+    );
+    println!("| latency | command | concurrent wall ms | sequential wall ms | speed-up | calls | writes | critical path (concurrent) | critical path (sequential) |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let names = ["cold up", "no-op up", "plan", "down"];
+    let mut settles = Vec::new();
+    for latency in bench.options.latencies.clone() {
+        bench.proxy.set_latency(Duration::from_millis(latency));
+        let mut concurrent: [Vec<Sample>; 4] = Default::default();
+        let mut sequential: [Vec<Sample>; 4] = Default::default();
+        for _ in 0..bench.options.reps {
+            // Interleaved, so that drift in the machine's load hits both alike.
+            for (i, s) in bench.lifecycle(None)?.into_iter().enumerate() {
+                concurrent[i].push(s);
+            }
+            for (i, s) in bench.lifecycle(Some(1))?.into_iter().enumerate() {
+                sequential[i].push(s);
+            }
+        }
+        let settle = |samples: &[Sample]| {
+            let mut waits: Vec<Duration> = samples.iter().map(|s| s.api_settle).collect();
+            waits.sort();
+            ms(waits[waits.len() / 2])
+        };
+        settles.push(format!(
+            "| {latency} ms | {} | {} |",
+            settle(&concurrent[0]),
+            settle(&sequential[0])
+        ));
+        for i in 0..4 {
+            let c = median(&mut concurrent[i]);
+            let s = median(&mut sequential[i]);
+            println!(
+                "| {latency} ms | {} | {} | {} | {:.1}x | {} | {} | {} | {} |",
+                names[i],
+                ms(c.wall),
+                ms(s.wall),
+                s.wall.as_secs_f64() / c.wall.as_secs_f64(),
+                c.calls,
+                c.writes,
+                c.critical_path,
+                s.critical_path
+            );
+        }
+    }
+
+    println!("\nOf which, in each cold up, the wait after CreateApi that settles concurrent runs (median ms):\n");
+    println!("| latency | concurrent | sequential |");
+    println!("|---|---:|---:|");
+    for line in settles {
+        println!("{line}");
+    }
+
+    // Start-up: --help (no AWS), and status of a deployed stack at 0 ms latency.
+    bench.proxy.set_latency(Duration::ZERO);
+    let stack = bench.new_stack()?;
+    bench.measure(&stack, &["up", "-q"], None, &[0])?;
+    let runs = 20;
+    let mut help = Vec::new();
+    for _ in 0..runs {
+        let mut command = bench.command(&stack, &["--help"], None);
+        let start = Instant::now();
+        let output = command.output()?;
+        help.push(start.elapsed());
+        if !output.status.success() {
+            bail!("wsstack --help failed");
+        }
+    }
+    let mut status = Vec::new();
+    for _ in 0..runs {
+        status.push(bench.measure(&stack, &["status", "-q"], None, &[0])?);
+    }
+    help.sort();
+    let status_median = median(&mut status);
+    println!("\n### Start-up ({runs} runs each, 0 ms latency)\n");
+    println!("| command | min ms | median ms | calls |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| `wsstack --help` | {:.1} | {:.1} | 0 |",
+        help[0].as_secs_f64() * 1e3,
+        help[runs / 2].as_secs_f64() * 1e3
+    );
+    println!(
+        "| `wsstack status` (deployed stack) | {:.1} | {:.1} | {} |",
+        status[0].wall.as_secs_f64() * 1e3,
+        status_median.wall.as_secs_f64() * 1e3,
+        status_median.calls
+    );
+    bench.measure(&stack, &["down", "--yes", "-q"], None, &[0])?;
+
+    println!("\n### Artifacts\n");
+    let zip = std::env::var_os("WSSTACK_HANDLERS_ZIP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| testkit::repo_root().join("target/handlers/bootstrap.zip"));
+    match std::fs::metadata(&zip) {
+        Ok(m) => println!(
+            "- handler zip `target/handlers/bootstrap.zip`: {} bytes ({:.2} MiB)",
+            m.len(),
+            m.len() as f64 / 1048576.0
+        ),
+        Err(_) => println!("- handler zip: not built (run handlers/build.sh)"),
+    }
+    let binary = std::fs::metadata(&bench.options.wsstack)?.len();
+    println!(
+        "- `wsstack` binary measured ({}): {:.1} MiB",
+        bench.options.wsstack.display(),
+        binary as f64 / 1048576.0
+    );
+    let _ = std::fs::remove_dir_all(dir);
+    Ok(())
+}
