@@ -57,7 +57,13 @@ pub async fn sdk_config(target: &Target, region: &str) -> SdkConfig {
         loader = loader.endpoint_url(endpoint);
     }
     if target.local_credentials {
-        loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new("local", "local", None, None, "wsstack-local"));
+        loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "wsstack-local",
+        ));
     }
     loader.load().await
 }
@@ -122,14 +128,24 @@ impl Aws {
 
     /// `wss://{api}.execute-api.{region}.amazonaws.com/{stage}`, once the API exists.
     pub fn websocket_url(&self, stage: &str) -> Option<String> {
-        self.api_id()
-            .map(|id| format!("wss://{id}.execute-api.{}.{}/{stage}", self.region, self.arns.dns_suffix()))
+        self.api_id().map(|id| {
+            format!(
+                "wss://{id}.execute-api.{}.{}/{stage}",
+                self.region,
+                self.arns.dns_suffix()
+            )
+        })
     }
 
     /// The management (callback) endpoint the handlers post to.
     pub fn callback_url(&self, stage: &str) -> Option<String> {
-        self.api_id()
-            .map(|id| format!("https://{id}.execute-api.{}.{}/{stage}", self.region, self.arns.dns_suffix()))
+        self.api_id().map(|id| {
+            format!(
+                "https://{id}.execute-api.{}.{}/{stage}",
+                self.region,
+                self.arns.dns_suffix()
+            )
+        })
     }
 }
 

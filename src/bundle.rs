@@ -34,4 +34,3 @@ pub fn load(override_zip: Option<&Path>) -> Result<Bundle> {
     let sha256 = wsstack_handlers::package::code_sha256(&zip);
     Ok(Bundle { zip, sha256 })
 }
-

@@ -40,9 +40,10 @@ pub async fn run(options: ConnectOptions) -> Result<u8> {
         .into_client_request()
         .with_context(|| format!("`{}` is not a WebSocket URL", options.url))?;
     if let Some(protocol) = &options.protocol {
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", protocol.parse().context("bad --protocol value")?);
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            protocol.parse().context("bad --protocol value")?,
+        );
     }
     let (socket, response) = tokio_tungstenite::connect_async(request).await.map_err(|e| match e {
         tokio_tungstenite::tungstenite::Error::Http(response) => {
@@ -62,7 +63,9 @@ pub async fn run(options: ConnectOptions) -> Result<u8> {
     let (mut sink, mut stream) = socket.split();
     for entity in &options.subscribe {
         let frame = json!({"action": "subscribe", "entityId": entity}).to_string();
-        sink.send(Message::Text(frame.into())).await.context("sending a subscribe frame")?;
+        sink.send(Message::Text(frame.into()))
+            .await
+            .context("sending a subscribe frame")?;
     }
 
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -119,7 +122,8 @@ pub async fn run(options: ConnectOptions) -> Result<u8> {
         }
         if options.count.is_some_and(|count| received >= count) {
             let _ = sink.send(Message::Close(None)).await;
-            let _ = tokio::time::timeout(Duration::from_secs(2), async { while stream.next().await.is_some() {} }).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), async { while stream.next().await.is_some() {} }).await;
             return Ok(0);
         }
     }

@@ -213,7 +213,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         } else if let Some(session) = dev::session::live(&session_file) {
             // A `wsstack dev` runs this stack: talk to its emulator.
             if !cli.quiet && cli.output == Format::Text {
-                eprintln!("(using the local stack of `wsstack dev`, pid {}, at {})", session.pid, session.endpoint);
+                eprintln!(
+                    "(using the local stack of `wsstack dev`, pid {}, at {})",
+                    session.pid, session.endpoint
+                );
             }
             target.endpoint_url = Some(session.endpoint);
             target.region = target.region.or(Some(session.region));
@@ -281,7 +284,10 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                         let aws = Aws::connect(config, names).await?;
                         resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
                         aws.websocket_url(&file.stack.stage).ok_or_else(|| {
-                            bad_input(anyhow!("stack {} has no WebSocket API yet: run `wsstack up` (or `wsstack dev`)", file.stack.name))
+                            bad_input(anyhow!(
+                                "stack {} has no WebSocket API yet: run `wsstack up` (or `wsstack dev`)",
+                                file.stack.name
+                            ))
                         })?
                     }
                 },
@@ -429,7 +435,12 @@ async fn down(
 }
 
 /// Read every resource (no writes): what `status` and `plan` show.
-async fn inspect_all(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<(Aws, Vec<Report>), Failure> {
+async fn inspect_all(
+    cli: &Cli,
+    file: &StackFile,
+    config: aws_config::SdkConfig,
+    names: Names,
+) -> Result<(Aws, Vec<Report>), Failure> {
     // Without a handlers package the code is simply not compared.
     let bundle = bundle::load(cli.handlers_zip.as_deref()).ok();
     let aws = Aws::connect(config, names).await?;
@@ -491,7 +502,10 @@ async fn plan_command(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig
                 }
             }
             if create + update + delete + foreign == 0 {
-                println!("no changes: the stack matches {} ({unchanged} resources)", file.path.display());
+                println!(
+                    "no changes: the stack matches {} ({unchanged} resources)",
+                    file.path.display()
+                );
             } else {
                 println!("plan: {create} to create, {update} to update, {delete} to delete, {unchanged} unchanged");
             }

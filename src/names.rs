@@ -136,7 +136,10 @@ impl Arns {
     }
 
     pub fn function(&self, name: &str) -> String {
-        format!("arn:{}:lambda:{}:{}:function:{}", self.partition, self.region, self.account, name)
+        format!(
+            "arn:{}:lambda:{}:{}:function:{}",
+            self.partition, self.region, self.account, name
+        )
     }
 
     pub fn role(&self, name: &str) -> String {
@@ -156,7 +159,10 @@ impl Arns {
 
     /// `arn:aws:execute-api:{region}:{account}:{api}/{rest}`
     pub fn execute_api(&self, api_id: &str, rest: &str) -> String {
-        format!("arn:{}:execute-api:{}:{}:{}/{}", self.partition, self.region, self.account, api_id, rest)
+        format!(
+            "arn:{}:execute-api:{}:{}:{}/{}",
+            self.partition, self.region, self.account, api_id, rest
+        )
     }
 
     pub fn log_group(&self, name: &str) -> String {

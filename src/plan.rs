@@ -277,8 +277,16 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     let tags = tags(stack);
     let function = names.function(handler);
     let log_group = names.log_group(handler);
-    let role = if handler == "push" { RoleKind::Push } else { RoleKind::Routes };
-    let role_key = if handler == "push" { KEY_ROLE_PUSH } else { KEY_ROLE_ROUTES };
+    let role = if handler == "push" {
+        RoleKind::Push
+    } else {
+        RoleKind::Routes
+    };
+    let role_key = if handler == "push" {
+        KEY_ROLE_PUSH
+    } else {
+        KEY_ROLE_ROUTES
+    };
     let mut environment = BTreeMap::new();
     environment.insert("WSSTACK_HANDLER".to_string(), handler.to_string());
     environment.insert("TABLE_NAME".to_string(), names.table());

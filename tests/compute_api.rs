@@ -28,8 +28,14 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
     assert_eq!(run.code, 0, "{run}");
     let api = api_id(&env, "ws").await;
     let outputs = &run.json()["outputs"];
-    assert_eq!(outputs["websocket_url"], format!("wss://{api}.execute-api.{REGION}.amazonaws.com/dev"));
-    assert_eq!(outputs["callback_url"], format!("https://{api}.execute-api.{REGION}.amazonaws.com/dev"));
+    assert_eq!(
+        outputs["websocket_url"],
+        format!("wss://{api}.execute-api.{REGION}.amazonaws.com/dev")
+    );
+    assert_eq!(
+        outputs["callback_url"],
+        format!("https://{api}.execute-api.{REGION}.amazonaws.com/dev")
+    );
 
     let described = env.apigateway().get_api().api_id(&api).send().await.unwrap();
     assert_eq!(described.protocol_type().unwrap().as_str(), "WEBSOCKET");
@@ -45,22 +51,40 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
         assert_eq!(config.memory_size(), Some(512));
         assert_eq!(config.timeout(), Some(10));
         let role = if handler == "push" { "push" } else { "routes" };
-        assert_eq!(config.role(), Some(format!("arn:aws:iam::{ACCOUNT}:role/ws-dev-{REGION}-{role}").as_str()));
+        assert_eq!(
+            config.role(),
+            Some(format!("arn:aws:iam::{ACCOUNT}:role/ws-dev-{REGION}-{role}").as_str())
+        );
         let variables = config.environment().unwrap().variables().unwrap();
         assert_eq!(variables["WSSTACK_HANDLER"], handler);
         assert_eq!(variables["TABLE_NAME"], "ws-dev-connections");
         assert_eq!(variables["TTL_HOURS"], "24");
-        assert_eq!(variables["CALLBACK_URL"], format!("https://{api}.execute-api.{REGION}.amazonaws.com/dev"));
+        assert_eq!(
+            variables["CALLBACK_URL"],
+            format!("https://{api}.execute-api.{REGION}.amazonaws.com/dev")
+        );
         assert_eq!(function.tags().unwrap()["wsstack:stack"], "ws");
 
         let group = format!("/aws/lambda/{name}");
-        let groups = env.logs().describe_log_groups().log_group_name_prefix(&group).send().await.unwrap();
+        let groups = env
+            .logs()
+            .describe_log_groups()
+            .log_group_name_prefix(&group)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(groups.log_groups()[0].retention_in_days(), Some(14));
     }
 
     // Permissions scoped to the API, stage and route.
     for (handler, route) in [("connect", "$connect"), ("subscribe", "subscribe")] {
-        let policy = env.lambda().get_policy().function_name(format!("ws-dev-{handler}")).send().await.unwrap();
+        let policy = env
+            .lambda()
+            .get_policy()
+            .function_name(format!("ws-dev-{handler}"))
+            .send()
+            .await
+            .unwrap();
         let policy = json_of(policy.policy().unwrap());
         let statement = &policy["Statement"][0];
         assert_eq!(statement["Principal"]["Service"], "apigateway.amazonaws.com");
@@ -78,7 +102,11 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
     assert_eq!(keys, vec!["$connect", "$disconnect", "subscribe", "unsubscribe"]);
     for route in routes.items() {
         let target = route.target().unwrap().trim_start_matches("integrations/");
-        let integration = integrations.items().iter().find(|i| i.integration_id() == Some(target)).unwrap();
+        let integration = integrations
+            .items()
+            .iter()
+            .find(|i| i.integration_id() == Some(target))
+            .unwrap();
         assert_eq!(integration.integration_type().unwrap().as_str(), "AWS_PROXY");
         let handler = route.route_key().unwrap().trim_start_matches('$');
         assert_eq!(
@@ -86,22 +114,47 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
             Some(format!("arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:function:ws-dev-{handler}/invocations").as_str())
         );
     }
-    let stage = env.apigateway().get_stage().api_id(&api).stage_name("dev").send().await.unwrap();
+    let stage = env
+        .apigateway()
+        .get_stage()
+        .api_id(&api)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(stage.auto_deploy(), Some(true));
 
     // The push function consumes the queue, reporting partial batch failures.
-    let mappings = env.lambda().list_event_source_mappings().function_name("ws-dev-push").send().await.unwrap();
+    let mappings = env
+        .lambda()
+        .list_event_source_mappings()
+        .function_name("ws-dev-push")
+        .send()
+        .await
+        .unwrap();
     let mapping = &mappings.event_source_mappings()[0];
-    assert_eq!(mapping.event_source_arn(), Some(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:ws-dev-events").as_str()));
+    assert_eq!(
+        mapping.event_source_arn(),
+        Some(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:ws-dev-events").as_str())
+    );
     assert_eq!(mapping.batch_size(), Some(10));
     assert_eq!(mapping.function_response_types()[0].as_str(), "ReportBatchItemFailures");
 
     // Handlers may post to this API's connections only.
     for role in ["routes", "push"] {
-        let policy = env.iam().get_role_policy().role_name(format!("ws-dev-{REGION}-{role}")).policy_name("wsstack").send().await.unwrap();
+        let policy = env
+            .iam()
+            .get_role_policy()
+            .role_name(format!("ws-dev-{REGION}-{role}"))
+            .policy_name("wsstack")
+            .send()
+            .await
+            .unwrap();
         let text = urlencoding::decode(&policy.policy_document).unwrap().into_owned();
         assert!(
-            text.contains(&format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/dev/POST/@connections/*")),
+            text.contains(&format!(
+                "arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/dev/POST/@connections/*"
+            )),
             "{role}: {text}"
         );
     }
@@ -119,7 +172,13 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
     // Memory, batch size, a route added.
     let changed = env.write_stack(
         "changed.yaml",
-        &stack_text("pl", &[("memory_mb: 256", "memory_mb: 1024"), ("push_batch_size: 10", "push_batch_size: 5")]),
+        &stack_text(
+            "pl",
+            &[
+                ("memory_mb: 256", "memory_mb: 1024"),
+                ("push_batch_size: 10", "push_batch_size: 5"),
+            ],
+        ),
     );
     env.proxy.clear();
     let plan = env.run(&changed, &["plan", "-o", "json"]).await;
@@ -130,14 +189,28 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
         .unwrap()
         .iter()
         .filter(|r| r["action"] != "unchanged")
-        .map(|r| (r["key"].as_str().unwrap().to_string(), r["action"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["action"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let mut expected: Vec<(String, String)> = ["connect", "disconnect", "subscribe", "push"]
         .iter()
         .map(|h| (format!("function/{h}"), "update".to_string()))
         .collect();
-    for key in ["role/routes", "log-group/unsubscribe", "function/unsubscribe", "permission/unsubscribe", "route/unsubscribe"] {
-        expected.push((key.to_string(), if key == "role/routes" { "update" } else { "create" }.to_string()));
+    for key in [
+        "role/routes",
+        "log-group/unsubscribe",
+        "function/unsubscribe",
+        "permission/unsubscribe",
+        "route/unsubscribe",
+    ] {
+        expected.push((
+            key.to_string(),
+            if key == "role/routes" { "update" } else { "create" }.to_string(),
+        ));
     }
     expected.push(("event-source".into(), "update".into()));
     let mut sorted_predicted = predicted.clone();
@@ -166,11 +239,26 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
     changed_sorted.sort();
     assert_eq!(changed_sorted, expected, "up did what plan said:\n{run}");
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
-    assert!(!writes.iter().any(|w| w.contains("/code")), "unchanged code is not uploaded: {writes:?}");
+    assert!(
+        !writes.iter().any(|w| w.contains("/code")),
+        "unchanged code is not uploaded: {writes:?}"
+    );
 
-    let function = env.lambda().get_function_configuration().function_name("pl-dev-push").send().await.unwrap();
+    let function = env
+        .lambda()
+        .get_function_configuration()
+        .function_name("pl-dev-push")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(function.memory_size(), Some(1024));
-    let mappings = env.lambda().list_event_source_mappings().function_name("pl-dev-push").send().await.unwrap();
+    let mappings = env
+        .lambda()
+        .list_event_source_mappings()
+        .function_name("pl-dev-push")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(mappings.event_source_mappings()[0].batch_size(), Some(5));
     let api = api_id(&env, "pl").await;
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
@@ -181,7 +269,11 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
         "removed.yaml",
         &stack_text(
             "pl",
-            &[("memory_mb: 256", "memory_mb: 1024"), ("push_batch_size: 10", "push_batch_size: 5"), ("  - subscribe\n", "")],
+            &[
+                ("memory_mb: 256", "memory_mb: 1024"),
+                ("push_batch_size: 10", "push_batch_size: 5"),
+                ("  - subscribe\n", ""),
+            ],
         ),
     );
     let plan = env.run(&removed, &["plan", "-o", "json"]).await;
@@ -211,7 +303,12 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
     let keys: Vec<&str> = routes.items().iter().filter_map(|r| r.route_key()).collect();
     assert!(!keys.contains(&"subscribe"), "{keys:?}");
     assert_eq!(keys.len(), 3);
-    let gone = env.lambda().get_function().function_name("pl-dev-subscribe").send().await;
+    let gone = env
+        .lambda()
+        .get_function()
+        .function_name("pl-dev-subscribe")
+        .send()
+        .await;
     assert!(gone.is_err(), "the removed route's function is gone");
     let integrations = env.apigateway().get_integrations().api_id(&api).send().await.unwrap();
     assert_eq!(integrations.items().len(), 3, "its integration too");
@@ -234,8 +331,18 @@ async fn drift_made_by_hand_is_reported_and_repaired() {
         .await
         .unwrap();
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
-    let subscribe = routes.items().iter().find(|r| r.route_key() == Some("subscribe")).unwrap();
-    env.apigateway().delete_route().api_id(&api).route_id(subscribe.route_id().unwrap()).send().await.unwrap();
+    let subscribe = routes
+        .items()
+        .iter()
+        .find(|r| r.route_key() == Some("subscribe"))
+        .unwrap();
+    env.apigateway()
+        .delete_route()
+        .api_id(&api)
+        .route_id(subscribe.route_id().unwrap())
+        .send()
+        .await
+        .unwrap();
 
     let status = env.run(&stack, &["status", "-o", "json"]).await;
     assert_eq!(status.code, 3, "{status}");
@@ -253,7 +360,13 @@ async fn drift_made_by_hand_is_reported_and_repaired() {
     let run = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(counts(&run), (0, 2, 0, STACK_RESOURCES as u64 - 2), "{run}");
     assert_eq!(env.run(&stack, &["status"]).await.code, 0);
-    let config = env.lambda().get_function_configuration().function_name("drift-dev-connect").send().await.unwrap();
+    let config = env
+        .lambda()
+        .get_function_configuration()
+        .function_name("drift-dev-connect")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(config.memory_size(), Some(256));
 }
 
@@ -280,7 +393,11 @@ async fn up_converges_through_iam_propagation_errors() {
     ));
     let run = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(run.code, 0, "{run}");
-    assert_eq!(env.proxy.pending_faults(), 0, "every injected error was met and retried");
+    assert_eq!(
+        env.proxy.pending_faults(),
+        0,
+        "every injected error was met and retried"
+    );
     assert_eq!(counts(&run).0, STACK_RESOURCES as u64);
     let injected = env.proxy.calls().iter().filter(|c| c.injected.is_some()).count();
     assert_eq!(injected, 6);
@@ -300,7 +417,11 @@ async fn an_up_killed_part_way_converges_on_the_next_run_without_duplicates() {
         child.wait().unwrap();
         let run = env.run(&stack, &["up", "-o", "json"]).await;
         assert_eq!(run.code, 0, "after a kill at {kill_after_ms} ms: {run}");
-        assert_eq!(apis_of(&env, "kill").await.len(), 1, "one API after a kill at {kill_after_ms} ms");
+        assert_eq!(
+            apis_of(&env, "kill").await.len(),
+            1,
+            "one API after a kill at {kill_after_ms} ms"
+        );
         assert_eq!(env.run(&stack, &["status"]).await.code, 0);
         let run = env.run(&stack, &["down", "--yes"]).await;
         assert_eq!(run.code, 0, "{run}");

@@ -31,7 +31,10 @@ impl Dev {
         let path = env.write_stack(&format!("{stack}.yaml"), &stack_text(stack, edits));
         let mut command = env.command(&path, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
         // Straight to moto: the proxy's call log is not needed here.
-        command.env("AWS_ENDPOINT_URL", env.moto.endpoint()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        command
+            .env("AWS_ENDPOINT_URL", env.moto.endpoint())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = command.spawn().expect("start wsstack dev");
         let stdout = child.stdout.take().unwrap();
         let url = tokio::task::spawn_blocking(move || {
@@ -92,7 +95,9 @@ impl Drop for Dev {
 async fn connect(url: &str, protocol: Option<&str>) -> (Socket, Option<String>) {
     let mut request = url.into_client_request().unwrap();
     if let Some(protocol) = protocol {
-        request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
     }
     let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
     let chosen = response
@@ -146,7 +151,10 @@ async fn wait_for_subscribers(env: &Env, table: &str, entity: &str, count: usize
         if found == count {
             return;
         }
-        assert!(Instant::now() < deadline, "{entity}: {found} subscribers, expected {count}");
+        assert!(
+            Instant::now() < deadline,
+            "{entity}: {found} subscribers, expected {count}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -177,10 +185,20 @@ async fn all_connection_ids(env: &Env, table: &str) -> Vec<String> {
 
 async fn send_event(env: &Env, stack: &str, entity: &str, message: &str) {
     let path = env.dir.path().join(format!("{stack}.yaml"));
-    let mut command = env.command(&path, &["send-event", "--entity-id", entity, "--message", message, "-q"]);
+    let mut command = env.command(
+        &path,
+        &["send-event", "--entity-id", entity, "--message", message, "-q"],
+    );
     command.env("AWS_ENDPOINT_URL", env.moto.endpoint());
-    let output = tokio::task::spawn_blocking(move || command.output()).await.unwrap().unwrap();
-    assert!(output.status.success(), "send-event: {}", String::from_utf8_lossy(&output.stderr));
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "send-event: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[tokio::test]
@@ -188,13 +206,26 @@ async fn the_articles_flow_pushes_hello_world_to_the_subscriber() {
     let env = Env::start().await;
     let mut dev = Dev::start(&env, "article", &[]).await;
     let (mut client, protocol) = connect(&dev.url, Some("websocket")).await;
-    assert_eq!(protocol.as_deref(), Some("websocket"), "$connect echoes the sub-protocol");
-    send(&mut client, json!({"action": "subscribe", "entityId": "myTestEntityId"})).await;
+    assert_eq!(
+        protocol.as_deref(),
+        Some("websocket"),
+        "$connect echoes the sub-protocol"
+    );
+    send(
+        &mut client,
+        json!({"action": "subscribe", "entityId": "myTestEntityId"}),
+    )
+    .await;
     wait_for_subscribers(&env, &dev.table(), "myTestEntityId", 1).await;
 
     send_event(&env, "article", "myTestEntityId", "Hello world").await;
-    let push = next_message(&mut client, Duration::from_secs(20)).await.expect("the push arrives");
-    assert_eq!(push, json!({"type": "Entity Updated", "entityId": "myTestEntityId", "message": "Hello world"}));
+    let push = next_message(&mut client, Duration::from_secs(20))
+        .await
+        .expect("the push arrives");
+    assert_eq!(
+        push,
+        json!({"type": "Entity Updated", "entityId": "myTestEntityId", "message": "Hello world"})
+    );
 
     // Ctrl-C: the client gets a close frame, $disconnect cleans up, dev exits 0.
     let code = tokio::task::spawn_blocking(move || {
@@ -213,7 +244,10 @@ async fn the_articles_flow_pushes_hello_world_to_the_subscriber() {
         }
     }
     assert!(closed, "the client got a close frame");
-    assert!(all_connection_ids(&env, "article-dev-connections").await.is_empty(), "$disconnect ran on shutdown");
+    assert!(
+        all_connection_ids(&env, "article-dev-connections").await.is_empty(),
+        "$disconnect ran on shutdown"
+    );
 }
 
 #[tokio::test]
@@ -234,7 +268,10 @@ async fn each_client_gets_only_its_entities_until_it_unsubscribes() {
     assert_eq!(got["message"], "shipped");
     let got = next_message(&mut users, Duration::from_secs(20)).await.unwrap();
     assert_eq!(got["entityId"], "user-7");
-    assert!(next_message(&mut orders, Duration::from_millis(800)).await.is_none(), "orders saw only its own");
+    assert!(
+        next_message(&mut orders, Duration::from_millis(800)).await.is_none(),
+        "orders saw only its own"
+    );
 
     send(&mut orders, json!({"action": "unsubscribe", "entityId": "order-42"})).await;
     wait_for_subscribers(&env, &dev.table(), "order-42", 0).await;
@@ -242,7 +279,10 @@ async fn each_client_gets_only_its_entities_until_it_unsubscribes() {
     send_event(&env, "two", "user-7", "again").await;
     let got = next_message(&mut users, Duration::from_secs(20)).await.unwrap();
     assert_eq!(got["message"], "again");
-    assert!(next_message(&mut orders, Duration::from_secs(1)).await.is_none(), "no push after unsubscribe");
+    assert!(
+        next_message(&mut orders, Duration::from_secs(1)).await.is_none(),
+        "no push after unsubscribe"
+    );
 }
 
 #[tokio::test]
@@ -296,10 +336,16 @@ async fn closed_and_vanished_clients_leave_no_records() {
     send(&mut live, json!({"action": "subscribe", "entityId": "e4"})).await;
     wait_for_subscribers(&env, &table, "e4", 2).await;
     send_event(&env, "gone", "e4", "to both").await;
-    assert_eq!(next_message(&mut live, Duration::from_secs(20)).await.unwrap()["message"], "to both");
+    assert_eq!(
+        next_message(&mut live, Duration::from_secs(20)).await.unwrap()["message"],
+        "to both"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while records_of(&env, &table, stale).await > 0 {
-        assert!(Instant::now() < deadline, "the stale connection's records remain after a 410");
+        assert!(
+            Instant::now() < deadline,
+            "the stale connection's records remain after a 410"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     wait_for_subscribers(&env, &table, "e4", 1).await;
@@ -336,24 +382,44 @@ async fn bad_frames_get_an_error_and_the_connection_keeps_working() {
     ];
     for frame in &routed_but_bad {
         send(&mut client, frame.clone()).await;
-        let reply = next_message(&mut client, Duration::from_secs(10)).await.unwrap_or_else(|| panic!("no reply to {frame}"));
+        let reply = next_message(&mut client, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no reply to {frame}"));
         assert_eq!(reply["type"], "error", "{frame} -> {reply}");
     }
     // Not routable at all: the gateway answers as API Gateway does.
-    let unroutable = ["not json at all", "", "{", "[1,2,3]", "{\"action\": 5}", "{\"Action\": \"subscribe\"}"];
+    let unroutable = [
+        "not json at all",
+        "",
+        "{",
+        "[1,2,3]",
+        "{\"action\": 5}",
+        "{\"Action\": \"subscribe\"}",
+    ];
     for frame in unroutable {
         client.send(Message::Text(frame.into())).await.unwrap();
-        let reply = next_message(&mut client, Duration::from_secs(10)).await.unwrap_or_else(|| panic!("no reply to {frame:?}"));
+        let reply = next_message(&mut client, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("no reply to {frame:?}"));
         assert_eq!(reply["message"], "Forbidden", "{frame:?} -> {reply}");
     }
-    assert!(routed_but_bad.len() + unroutable.len() + 1 >= 20, "at least 20 malformed frames");
+    assert!(
+        routed_but_bad.len() + unroutable.len() + 1 >= 20,
+        "at least 20 malformed frames"
+    );
 
     // Still connected and working, and so is the other client.
     send(&mut client, json!({"action": "subscribe", "entityId": "calm"})).await;
     wait_for_subscribers(&env, &dev.table(), "calm", 2).await;
     send_event(&env, "frames", "calm", "still here").await;
-    assert_eq!(next_message(&mut client, Duration::from_secs(20)).await.unwrap()["message"], "still here");
-    assert_eq!(next_message(&mut other, Duration::from_secs(20)).await.unwrap()["message"], "still here");
+    assert_eq!(
+        next_message(&mut client, Duration::from_secs(20)).await.unwrap()["message"],
+        "still here"
+    );
+    assert_eq!(
+        next_message(&mut other, Duration::from_secs(20)).await.unwrap()["message"],
+        "still here"
+    );
     let ids = all_connection_ids(&env, &dev.table()).await;
     assert_eq!(ids.len(), 2, "nothing was written for the bad frames: {ids:?}");
 }
@@ -364,11 +430,20 @@ async fn a_failing_connect_integration_rejects_the_handshake() {
     let dev = Dev::start(&env, "reject", &[]).await;
     // The table is gone: $connect cannot store the connection and fails, so the handshake must
     // fail too rather than accept a connection nobody can reach.
-    env.dynamodb().delete_table().table_name(dev.table()).send().await.unwrap();
+    env.dynamodb()
+        .delete_table()
+        .table_name(dev.table())
+        .send()
+        .await
+        .unwrap();
     let request = dev.url.as_str().into_client_request().unwrap();
     match tokio_tungstenite::connect_async(request).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert!(response.status().is_server_error() || response.status().is_client_error(), "{}", response.status())
+            assert!(
+                response.status().is_server_error() || response.status().is_client_error(),
+                "{}",
+                response.status()
+            )
         }
         Err(other) => panic!("unexpected error {other}"),
         Ok(_) => panic!("the handshake was accepted"),
@@ -396,11 +471,15 @@ async fn two_hundred_clients_get_all_fifty_events() {
                 let mut seen: HashMap<String, usize> = HashMap::new();
                 let deadline = Instant::now() + Duration::from_secs(120);
                 while seen.len() < events {
-                    let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                        break;
+                    };
                     match tokio::time::timeout(left, socket.next()).await {
                         Ok(Some(Ok(Message::Text(text)))) => {
                             let message: Value = serde_json::from_str(&text).unwrap();
-                            *seen.entry(message["message"].as_str().unwrap().to_string()).or_default() += 1;
+                            *seen
+                                .entry(message["message"].as_str().unwrap().to_string())
+                                .or_default() += 1;
                         }
                         Ok(Some(Ok(_))) => {}
                         other => {
@@ -447,7 +526,10 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_and_good_events_still_arri
     let dev = Dev::start(
         &env,
         "poison",
-        &[("visibility_timeout_seconds: 60", "visibility_timeout_seconds: 10"), ("max_receive_count: 5", "max_receive_count: 2")],
+        &[
+            ("visibility_timeout_seconds: 60", "visibility_timeout_seconds: 10"),
+            ("max_receive_count: 5", "max_receive_count: 2"),
+        ],
     )
     .await;
     let (mut client, _) = connect(&dev.url, None).await;
@@ -469,12 +551,20 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_and_good_events_still_arri
         .await
         .unwrap();
     let queue = env.queue_url("poison-dev-events");
-    env.sqs().send_message().queue_url(&queue).message_body("this is not json").send().await.unwrap();
+    env.sqs()
+        .send_message()
+        .queue_url(&queue)
+        .message_body("this is not json")
+        .send()
+        .await
+        .unwrap();
     send_event(&env, "poison", "p", "after").await;
 
     let mut got = Vec::new();
     while got.len() < 2 {
-        let message = next_message(&mut client, Duration::from_secs(20)).await.expect("the good events arrive");
+        let message = next_message(&mut client, Duration::from_secs(20))
+            .await
+            .expect("the good events arrive");
         got.push(message["message"].as_str().unwrap().to_string());
     }
     got.sort();
@@ -484,15 +574,34 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_and_good_events_still_arri
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut bodies = Vec::new();
     while bodies.len() < 2 {
-        assert!(Instant::now() < deadline, "the poison did not reach the DLQ: {bodies:?}");
-        let received = env.sqs().receive_message().queue_url(&dead_letters).max_number_of_messages(10).send().await.unwrap();
+        assert!(
+            Instant::now() < deadline,
+            "the poison did not reach the DLQ: {bodies:?}"
+        );
+        let received = env
+            .sqs()
+            .receive_message()
+            .queue_url(&dead_letters)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
         for message in received.messages() {
             bodies.push(message.body().unwrap_or_default().to_string());
-            env.sqs().delete_message().queue_url(&dead_letters).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
+            env.sqs()
+                .delete_message()
+                .queue_url(&dead_letters)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(bodies.iter().any(|b| b == "this is not json"), "{bodies:?}");
     assert!(bodies.iter().any(|b| b.contains("no entity")), "{bodies:?}");
-    assert!(next_message(&mut client, Duration::from_millis(500)).await.is_none(), "no push for the poison");
+    assert!(
+        next_message(&mut client, Duration::from_millis(500)).await.is_none(),
+        "no push for the poison"
+    );
 }

@@ -338,12 +338,20 @@ async fn down_removes_everything_and_is_idempotent() {
     let env = Env::start().await;
     let stack = env.write_stack("stack.yaml", &stack_text("gone", &[]));
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
-    assert_eq!(leftovers(&env, "gone").await.len(), 18, "resources that are listable by themselves");
+    assert_eq!(
+        leftovers(&env, "gone").await.len(),
+        18,
+        "resources that are listable by themselves"
+    );
 
     let refused = env.run(&stack, &["down"]).await;
     assert_eq!(refused.code, 2, "{refused}");
     assert!(refused.stderr.contains("--yes"), "{refused}");
-    assert_eq!(leftovers(&env, "gone").await.len(), 18, "a refused down deletes nothing");
+    assert_eq!(
+        leftovers(&env, "gone").await.len(),
+        18,
+        "a refused down deletes nothing"
+    );
 
     let run = env.run(&stack, &["down", "--yes"]).await;
     assert_eq!(run.code, 0, "{run}");

@@ -33,7 +33,9 @@ fn candidates(stack_dir: &Path) -> Vec<PathBuf> {
 /// Start moto and wait until it answers.
 pub async fn start(stack_dir: &Path) -> Result<Emulator> {
     let Some(executable) = candidates(stack_dir).into_iter().find(|p| p.is_file()) else {
-        bail!("no AWS endpoint given and the moto emulator is not installed: run scripts/setup, or pass --endpoint-url");
+        bail!(
+            "no AWS endpoint given and the moto emulator is not installed: run scripts/setup, or pass --endpoint-url"
+        );
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let child = tokio::process::Command::new(&executable)
@@ -47,9 +49,14 @@ pub async fn start(stack_dir: &Path) -> Result<Emulator> {
     let endpoint = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     loop {
-        let ready = tokio::task::spawn_blocking(move || answers(port)).await.unwrap_or(false);
+        let ready = tokio::task::spawn_blocking(move || answers(port))
+            .await
+            .unwrap_or(false);
         if ready {
-            return Ok(Emulator { endpoint, _child: child });
+            return Ok(Emulator {
+                endpoint,
+                _child: child,
+            });
         }
         if started.elapsed() > Duration::from_secs(30) {
             bail!("the moto emulator at {endpoint} did not answer within 30 s");
@@ -59,7 +66,9 @@ pub async fn start(stack_dir: &Path) -> Result<Emulator> {
 }
 
 fn answers(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let request = format!("GET /moto-api/data.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {

@@ -69,11 +69,15 @@ pub struct Gateway {
 }
 
 fn epoch_ms(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 fn request_time(time: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(time).format("%d/%b/%Y:%H:%M:%S %z").to_string()
+    chrono::DateTime::<chrono::Utc>::from(time)
+        .format("%d/%b/%Y:%H:%M:%S %z")
+        .to_string()
 }
 
 fn iso(time: SystemTime) -> String {
@@ -99,7 +103,9 @@ fn gone(connection_id: &str) -> Response<Full<Bytes>> {
         .status(StatusCode::GONE)
         .header("content-type", "application/json")
         .header("x-amzn-errortype", "GoneException")
-        .body(Full::new(Bytes::from(json!({"message": format!("connection {connection_id} is gone")}).to_string())))
+        .body(Full::new(Bytes::from(
+            json!({"message": format!("connection {connection_id} is gone")}).to_string(),
+        )))
         .expect("static response")
 }
 
@@ -144,10 +150,15 @@ impl Gateway {
         }
         let open: Vec<Arc<Connection>> = self.connections.lock().unwrap().values().cloned().collect();
         for connection in open {
-            let _ = connection.sender.send(Outgoing::Close(CloseCode::Away, "Going away".into()));
+            let _ = connection
+                .sender
+                .send(Outgoing::Close(CloseCode::Away, "Going away".into()));
         }
         let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
-        let _ = tokio::time::timeout(Duration::from_secs(10), async { while tasks.join_next().await.is_some() {} }).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
     }
 
     async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
@@ -157,7 +168,9 @@ impl Gateway {
             return self.handshake(request, peer).await;
         }
         if let Some(id) = path.strip_prefix(&format!("{stage_path}/@connections/")) {
-            let id = urlencoding::decode(id).map(|s| s.into_owned()).unwrap_or_else(|_| id.to_string());
+            let id = urlencoding::decode(id)
+                .map(|s| s.into_owned())
+                .unwrap_or_else(|_| id.to_string());
             return self.manage(request, &id).await;
         }
         text_response(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#)
@@ -199,14 +212,26 @@ impl Gateway {
                 )
             }
             Method::DELETE => {
-                let _ = connection.sender.send(Outgoing::Close(CloseCode::Normal, String::new()));
-                Response::builder().status(StatusCode::NO_CONTENT).body(Full::new(Bytes::new())).expect("static response")
+                let _ = connection
+                    .sender
+                    .send(Outgoing::Close(CloseCode::Normal, String::new()));
+                Response::builder()
+                    .status(StatusCode::NO_CONTENT)
+                    .body(Full::new(Bytes::new()))
+                    .expect("static response")
             }
             _ => text_response(StatusCode::METHOD_NOT_ALLOWED, r#"{"message":"Method not allowed"}"#),
         }
     }
 
-    fn request_context(&self, route_key: &str, event_type: &str, connection_id: &str, connected_at: SystemTime, identity: Value) -> Value {
+    fn request_context(
+        &self,
+        route_key: &str,
+        event_type: &str,
+        connection_id: &str,
+        connected_at: SystemTime,
+        identity: Value,
+    ) -> Value {
         let now = SystemTime::now();
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut context = json!({
@@ -245,7 +270,10 @@ impl Gateway {
         let connection_id = new_connection_id();
         let connected_at = SystemTime::now();
         let source_ip = peer.ip().to_string();
-        let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok()).map(String::from);
+        let user_agent = headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         let mut single = Map::new();
         let mut multi: Map<String, Value> = Map::new();
         for (name, value) in headers {
@@ -253,7 +281,12 @@ impl Gateway {
             // API Gateway presents header names as the client sent them; hyper lowercases them.
             let name = canonical_header(name.as_str());
             single.insert(name.clone(), json!(value));
-            multi.entry(name).or_insert_with(|| json!([])).as_array_mut().unwrap().push(json!(value));
+            multi
+                .entry(name)
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .unwrap()
+                .push(json!(value));
         }
         let (query, multi_query) = query_parameters(request.uri().query());
         let identity = json!({"sourceIp": source_ip, "userAgent": user_agent});
@@ -289,7 +322,10 @@ impl Gateway {
                 }
                 Err(error) => {
                     eprintln!("gateway: $connect failed: {error}");
-                    return text_response(StatusCode::INTERNAL_SERVER_ERROR, r#"{"message":"Internal server error"}"#);
+                    return text_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        r#"{"message":"Internal server error"}"#,
+                    );
                 }
             }
         }
@@ -325,8 +361,12 @@ impl Gateway {
         builder.body(Full::new(Bytes::new())).expect("upgrade response")
     }
 
-    async fn run_connection<S>(self: Arc<Self>, socket: WebSocketStream<S>, connection_id: String, template: Arc<Connection>)
-    where
+    async fn run_connection<S>(
+        self: Arc<Self>,
+        socket: WebSocketStream<S>,
+        connection_id: String,
+        template: Arc<Connection>,
+    ) where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let (mut sink, mut stream) = socket.split();
@@ -338,7 +378,10 @@ impl Gateway {
             user_agent: template.user_agent.clone(),
             last_active: Mutex::new(template.connected_at),
         });
-        self.connections.lock().unwrap().insert(connection_id.clone(), connection.clone());
+        self.connections
+            .lock()
+            .unwrap()
+            .insert(connection_id.clone(), connection.clone());
 
         // The writer: frames from route answers and the management API, and the close.
         let writer = tokio::spawn(async move {
@@ -350,7 +393,12 @@ impl Gateway {
                         }
                     }
                     Outgoing::Close(code, reason) => {
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                        let _ = sink
+                            .send(Message::Close(Some(CloseFrame {
+                                code,
+                                reason: reason.into(),
+                            })))
+                            .await;
                         break;
                     }
                 }
@@ -396,7 +444,9 @@ impl Gateway {
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
-                    let _ = connection.sender.send(Outgoing::Close(CloseCode::Normal, String::new()));
+                    let _ = connection
+                        .sender
+                        .send(Outgoing::Close(CloseCode::Normal, String::new()));
                     break (code, "Client closed");
                 }
                 Some(Ok(_)) => {} // ping/pong: answered by the protocol layer
@@ -406,7 +456,14 @@ impl Gateway {
         self.connections.lock().unwrap().remove(&connection_id);
         drop(connection);
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
-        self.disconnect(&connection_id, template.connected_at, &template.source_ip, status, reason).await;
+        self.disconnect(
+            &connection_id,
+            template.connected_at,
+            &template.source_ip,
+            status,
+            reason,
+        )
+        .await;
     }
 
     /// Route a client's message as API Gateway does on `$request.body.action`.
@@ -420,7 +477,9 @@ impl Gateway {
             _ => {
                 let request_id = uuid::Uuid::new_v4().to_string();
                 let error = json!({"message": "Forbidden", "connectionId": connection_id, "requestId": request_id});
-                let _ = connection.sender.send(Outgoing::Frame(Message::Text(error.to_string().into())));
+                let _ = connection
+                    .sender
+                    .send(Outgoing::Frame(Message::Text(error.to_string().into())));
                 return;
             }
         };
@@ -435,21 +494,41 @@ impl Gateway {
             Ok(answer) => {
                 let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
                 if let Some(body) = answer.get("body").and_then(|b| b.as_str()).filter(|b| !b.is_empty()) {
-                    let _ = connection.sender.send(Outgoing::Frame(Message::Text(body.to_string().into())));
+                    let _ = connection
+                        .sender
+                        .send(Outgoing::Frame(Message::Text(body.to_string().into())));
                 }
             }
             Err(error) => {
                 eprintln!("gateway: {route_key} for {connection_id} failed: {error}");
                 let request_id = uuid::Uuid::new_v4().to_string();
-                let message = json!({"message": "Internal server error", "connectionId": connection_id, "requestId": request_id});
-                let _ = connection.sender.send(Outgoing::Frame(Message::Text(message.to_string().into())));
+                let message =
+                    json!({"message": "Internal server error", "connectionId": connection_id, "requestId": request_id});
+                let _ = connection
+                    .sender
+                    .send(Outgoing::Frame(Message::Text(message.to_string().into())));
             }
         }
     }
 
-    async fn disconnect(&self, connection_id: &str, connected_at: SystemTime, source_ip: &str, status: u16, reason: &str) {
-        let Some(function) = self.config.routes.get("$disconnect") else { return };
-        let mut context = self.request_context("$disconnect", "DISCONNECT", connection_id, connected_at, json!({"sourceIp": source_ip}));
+    async fn disconnect(
+        &self,
+        connection_id: &str,
+        connected_at: SystemTime,
+        source_ip: &str,
+        status: u16,
+        reason: &str,
+    ) {
+        let Some(function) = self.config.routes.get("$disconnect") else {
+            return;
+        };
+        let mut context = self.request_context(
+            "$disconnect",
+            "DISCONNECT",
+            connection_id,
+            connected_at,
+            json!({"sourceIp": source_ip}),
+        );
         context["disconnectStatusCode"] = json!(status);
         context["disconnectReason"] = json!(reason);
         let event = json!({
@@ -488,10 +567,19 @@ fn query_parameters(query: Option<&str>) -> (Map<String, Value>, Map<String, Val
     let mut multi: Map<String, Value> = Map::new();
     for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let key = urlencoding::decode(key).map(|k| k.into_owned()).unwrap_or_else(|_| key.to_string());
-        let value = urlencoding::decode(value).map(|v| v.into_owned()).unwrap_or_else(|_| value.to_string());
+        let key = urlencoding::decode(key)
+            .map(|k| k.into_owned())
+            .unwrap_or_else(|_| key.to_string());
+        let value = urlencoding::decode(value)
+            .map(|v| v.into_owned())
+            .unwrap_or_else(|_| value.to_string());
         single.insert(key.clone(), json!(value));
-        multi.entry(key).or_insert_with(|| json!([])).as_array_mut().unwrap().push(json!(value));
+        multi
+            .entry(key)
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .unwrap()
+            .push(json!(value));
     }
     (single, multi)
 }

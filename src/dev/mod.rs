@@ -47,14 +47,18 @@ pub struct DevOptions {
 /// `arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function ARN}/invocations`.
 pub fn function_of_integration(uri: &str) -> Option<String> {
     let arn = uri.split("/functions/").nth(1)?.strip_suffix("/invocations")?;
-    arn.rsplit(":function:").next().map(|name| name.split(':').next().unwrap_or(name).to_string())
+    arn.rsplit(":function:")
+        .next()
+        .map(|name| name.split(':').next().unwrap_or(name).to_string())
 }
 
 /// Write the bundle's `bootstrap` into a fresh directory, executable.
 fn extract_bootstrap(bundle: &Bundle, dir: &Path) -> Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bundle.zip)).context("reading the handlers zip")?;
-    let mut entry = archive.by_name("bootstrap").context("the handlers zip has no bootstrap")?;
+    let mut entry = archive
+        .by_name("bootstrap")
+        .context("the handlers zip has no bootstrap")?;
     std::fs::create_dir_all(dir)?;
     let path = dir.join("bootstrap");
     let mut file = std::fs::File::create(&path)?;
@@ -64,7 +68,13 @@ fn extract_bootstrap(bundle: &Bundle, dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-async fn function_config(aws: &Aws, name: &str, binary: &Path, base_env: &BTreeMap<String, String>, callback_url: &str) -> Result<FunctionConfig> {
+async fn function_config(
+    aws: &Aws,
+    name: &str,
+    binary: &Path,
+    base_env: &BTreeMap<String, String>,
+    callback_url: &str,
+) -> Result<FunctionConfig> {
     let function = aws
         .lambda
         .get_function_configuration()
@@ -91,7 +101,9 @@ async fn function_config(aws: &Aws, name: &str, binary: &Path, base_env: &BTreeM
 /// Serve the deployed stack locally until Ctrl-C or SIGTERM.
 pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOptions) -> Result<()> {
     crate::resources::api::discover(aws, &stack.name, &stack.stage).await?;
-    let api_id = aws.api_id().ok_or_else(|| anyhow!("the stack's WebSocket API is missing after up"))?;
+    let api_id = aws
+        .api_id()
+        .ok_or_else(|| anyhow!("the stack's WebSocket API is missing after up"))?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))
         .await
@@ -110,7 +122,10 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
     base_env.insert("AWS_ENDPOINT_URL".into(), options.endpoint.clone());
     base_env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
     for (variable, fallback) in [("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")] {
-        base_env.insert(variable.into(), std::env::var(variable).unwrap_or_else(|_| fallback.into()));
+        base_env.insert(
+            variable.into(),
+            std::env::var(variable).unwrap_or_else(|_| fallback.into()),
+        );
     }
     for variable in ["AWS_SESSION_TOKEN", "RUST_LOG", "PATH"] {
         if let Ok(value) = std::env::var(variable) {
@@ -150,7 +165,9 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
         .map_err(|e| sdk_error("reading the API's integrations", e))?;
     let mut route_functions: HashMap<String, Arc<FunctionHost>> = HashMap::new();
     for route in routes.items() {
-        let (Some(key), Some(target)) = (route.route_key(), route.target()) else { continue };
+        let (Some(key), Some(target)) = (route.route_key(), route.target()) else {
+            continue;
+        };
         let id = target.trim_start_matches("integrations/");
         let Some(function) = integrations
             .items()
@@ -177,7 +194,9 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
         .await
         .map_err(|e| sdk_error("reading the event source mappings", e))?;
     for mapping in mappings.event_source_mappings() {
-        let (Some(queue_arn), Some(function_arn)) = (mapping.event_source_arn(), mapping.function_arn()) else { continue };
+        let (Some(queue_arn), Some(function_arn)) = (mapping.event_source_arn(), mapping.function_arn()) else {
+            continue;
+        };
         let function = function_arn.rsplit(":function:").next().unwrap_or_default().to_string();
         let queue_name = queue_arn.rsplit(':').next().unwrap_or_default();
         let queue_url = aws
@@ -232,7 +251,11 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
     let mut pollers = tokio::task::JoinSet::new();
     for source in &sources {
         for _ in 0..options.pollers.max(1) {
-            pollers.spawn(poller::run(aws.sqs.clone(), source.clone(), runtime_stopped_clone(&stop_runtime)));
+            pollers.spawn(poller::run(
+                aws.sqs.clone(),
+                source.clone(),
+                runtime_stopped_clone(&stop_runtime),
+            ));
         }
     }
 
@@ -248,19 +271,35 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
     println!("wsstack dev: serving {gateway_url}");
     println!("  management API  {callback_url}/@connections/{{id}}");
     println!("  AWS emulator    {}", options.endpoint);
-    println!("  event sources   {} (polled here; the emulator's own poller is paused meanwhile)", sources.len());
+    println!(
+        "  event sources   {} (polled here; the emulator's own poller is paused meanwhile)",
+        sources.len()
+    );
     println!("Ctrl-C stops it.");
     std::io::stdout().flush().ok();
 
     wait_for_stop_signal().await;
-    println!("wsstack dev: stopping: closing {} connections", gateway.connection_count());
+    println!(
+        "wsstack dev: stopping: closing {} connections",
+        gateway.connection_count()
+    );
     let _ = stop_gateway.send(true);
     let _ = gateway_task.await;
     let _ = stop_runtime.send(true);
     while pollers.join_next().await.is_some() {}
     for uuid in paused {
-        if let Err(error) = aws.lambda.update_event_source_mapping().uuid(&uuid).enabled(true).send().await {
-            eprintln!("wsstack dev: resuming the event source {uuid}: {}", aws_smithy_types::error::display::DisplayErrorContext(error));
+        if let Err(error) = aws
+            .lambda
+            .update_event_source_mapping()
+            .uuid(&uuid)
+            .enabled(true)
+            .send()
+            .await
+        {
+            eprintln!(
+                "wsstack dev: resuming the event source {uuid}: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(error)
+            );
         }
     }
     // Give handler processes a moment to be killed.

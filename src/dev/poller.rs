@@ -81,7 +81,11 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdow
                 output.messages.unwrap_or_default()
             }
             Err(error) => {
-                eprintln!("event source: receiving from {}: {}", source.queue_arn, aws_smithy_types::error::display::DisplayErrorContext(error));
+                eprintln!(
+                    "event source: receiving from {}: {}",
+                    source.queue_arn,
+                    aws_smithy_types::error::display::DisplayErrorContext(error)
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -96,12 +100,24 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdow
                 let response: Value = serde_json::from_slice(&response).unwrap_or(Value::Null);
                 response["batchItemFailures"]
                     .as_array()
-                    .map(|items| items.iter().filter_map(|i| i["itemIdentifier"].as_str().map(String::from)).collect())
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|i| i["itemIdentifier"].as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default()
             }
             Err(error) => {
-                eprintln!("event source: {} failed on a batch of {}: {error}", source.function.config.name, messages.len());
-                messages.iter().filter_map(|m| m.message_id().map(String::from)).collect()
+                eprintln!(
+                    "event source: {} failed on a batch of {}: {error}",
+                    source.function.config.name,
+                    messages.len()
+                );
+                messages
+                    .iter()
+                    .filter_map(|m| m.message_id().map(String::from))
+                    .collect()
             }
         };
         let entries: Vec<DeleteMessageBatchRequestEntry> = messages
@@ -124,7 +140,10 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdow
                 .send()
                 .await
             {
-                eprintln!("event source: deleting processed messages: {}", aws_smithy_types::error::display::DisplayErrorContext(error));
+                eprintln!(
+                    "event source: deleting processed messages: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(error)
+                );
             }
         }
     }

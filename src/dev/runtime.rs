@@ -28,7 +28,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 #[derive(Debug, Clone, PartialEq)]
 pub enum InvokeError {
     /// The handler reported an error (`/invocation/{id}/error`).
-    Function { error_type: String, message: String },
+    Function {
+        error_type: String,
+        message: String,
+    },
     /// No response within the function's timeout; the instance was stopped.
     Timeout(Duration),
     /// The process died or could not start.
@@ -96,7 +99,12 @@ impl LogSink {
 }
 
 impl FunctionHost {
-    pub fn new(config: FunctionConfig, max_instances: usize, shutdown: watch::Receiver<bool>, log: LogSink) -> Arc<FunctionHost> {
+    pub fn new(
+        config: FunctionConfig,
+        max_instances: usize,
+        shutdown: watch::Receiver<bool>,
+        log: LogSink,
+    ) -> Arc<FunctionHost> {
         let (jobs, queue) = mpsc::unbounded_channel();
         Arc::new(FunctionHost {
             config,
@@ -120,7 +128,15 @@ impl FunctionHost {
         let (reply, response) = oneshot::channel();
         let request_id = uuid::Uuid::new_v4().to_string();
         self.queued.fetch_add(1, Ordering::SeqCst);
-        if self.jobs.send(Job { request_id, payload, reply }).is_err() {
+        if self
+            .jobs
+            .send(Job {
+                request_id,
+                payload,
+                reply,
+            })
+            .is_err()
+        {
             return Err(InvokeError::ShuttingDown);
         }
         // Start an instance when the queue outgrows the idle ones.
@@ -128,7 +144,8 @@ impl FunctionHost {
             && self.instances.load(Ordering::SeqCst) < self.max_instances
         {
             if let Err(error) = self.clone().start_instance().await {
-                self.log.line(&self.config.name, &format!("could not start an instance: {error:#}"));
+                self.log
+                    .line(&self.config.name, &format!("could not start an instance: {error:#}"));
             }
         }
         response.await.unwrap_or(Err(InvokeError::ShuttingDown))
@@ -258,7 +275,9 @@ impl Instance {
             (Method::GET, "invocation/next") => self.next().await,
             (Method::POST, "init/error") => {
                 let message = String::from_utf8_lossy(&body).into_owned();
-                self.host.log.line(&self.host.config.name, &format!("init error: {message}"));
+                self.host
+                    .log
+                    .line(&self.host.config.name, &format!("init error: {message}"));
                 if let Some(mut child) = self.child.lock().await.take() {
                     let _ = child.kill().await;
                 }
@@ -276,7 +295,10 @@ impl Instance {
                     }
                 };
                 let Some(reply) = reply else {
-                    return respond(StatusCode::BAD_REQUEST, r#"{"errorMessage":"unknown or finished request id","errorType":"InvalidRequestID"}"#);
+                    return respond(
+                        StatusCode::BAD_REQUEST,
+                        r#"{"errorMessage":"unknown or finished request id","errorType":"InvalidRequestID"}"#,
+                    );
                 };
                 let result = match kind {
                     "response" => Ok(body),
@@ -335,7 +357,10 @@ impl Instance {
                 }
             };
             if let Some(reply) = expired {
-                this.host.log.line(&this.host.config.name, &format!("{request_id}: task timed out after {timeout:?}"));
+                this.host.log.line(
+                    &this.host.config.name,
+                    &format!("{request_id}: task timed out after {timeout:?}"),
+                );
                 let _ = reply.send(Err(InvokeError::Timeout(timeout)));
                 if let Some(mut child) = this.child.lock().await.take() {
                     let _ = child.kill().await;
@@ -348,7 +373,10 @@ impl Instance {
             .header("lambda-runtime-aws-request-id", &job.request_id)
             .header("lambda-runtime-deadline-ms", deadline_ms.to_string())
             .header("lambda-runtime-invoked-function-arn", &host.config.arn)
-            .header("lambda-runtime-trace-id", format!("Root=1-{}", job.request_id.replace('-', "")))
+            .header(
+                "lambda-runtime-trace-id",
+                format!("Root=1-{}", job.request_id.replace('-', "")),
+            )
             .body(Full::new(job.payload))
             .expect("static response")
     }

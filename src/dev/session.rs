@@ -16,7 +16,10 @@ pub struct Session {
 }
 
 pub fn path(stack_file: &Path, name: &str, stage: &str) -> PathBuf {
-    let dir = stack_file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = stack_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     dir.join(".wsstack").join(format!("{name}-{stage}.dev.json"))
 }
 

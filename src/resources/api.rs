@@ -6,8 +6,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
-use aws_smithy_types::DateTime;
 use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
+use aws_smithy_types::DateTime;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
@@ -82,9 +82,16 @@ impl ApiSpec {
             ));
         }
         if api.description().unwrap_or_default() != self.description {
-            diffs.push(Diff::new("description", api.description().unwrap_or_default(), &self.description));
+            diffs.push(Diff::new(
+                "description",
+                api.description().unwrap_or_default(),
+                &self.description,
+            ));
         }
-        let tags: Tags = api.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let tags: Tags = api
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         diffs.extend(tag_diff(&tags, &self.tags));
         if !duplicates.is_empty() {
             let ids: Vec<&str> = duplicates.iter().filter_map(|a| a.api_id()).collect();
@@ -95,9 +102,15 @@ impl ApiSpec {
 
     async fn inspect_api(&self, aws: &Aws) -> Result<State> {
         let apis = find(aws, &self.stack, &self.stage).await?;
-        let Some((api, duplicates)) = apis.split_first() else { return Ok(State::Missing) };
+        let Some((api, duplicates)) = apis.split_first() else {
+            return Ok(State::Missing);
+        };
         let diffs = self.diffs(api, duplicates);
-        Ok(if diffs.is_empty() { State::InSync } else { State::Drifted(diffs) })
+        Ok(if diffs.is_empty() {
+            State::InSync
+        } else {
+            State::Drifted(diffs)
+        })
     }
 
     async fn ensure_api(&self, aws: &Aws) -> Result<Change> {
@@ -114,7 +127,9 @@ impl ApiSpec {
                 .send()
                 .await
                 .map_err(|e| sdk_error(format!("creating WebSocket API {}", self.name), e))?;
-            let Some(id) = created.api_id else { bail!("CreateApi for {} returned no id", self.name) };
+            let Some(id) = created.api_id else {
+                bail!("CreateApi for {} returned no id", self.name)
+            };
             let kept = self.settle_race(aws, &id, created.created_date).await?;
             let change = if kept == id { Change::Created } else { Change::Unchanged };
             aws.set_api_id(Some(kept));
@@ -140,7 +155,10 @@ impl ApiSpec {
                 .await
                 .map_err(|e| sdk_error(format!("updating WebSocket API {id}"), e))?;
         }
-        let tags: Tags = api.tags().map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        let tags: Tags = api
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         let (set, remove) = tag_changes(&tags, &self.tags);
         if !set.is_empty() {
             aws.apigateway
@@ -174,7 +192,9 @@ impl ApiSpec {
     async fn settle_race(&self, aws: &Aws, ours: &str, created: Option<DateTime>) -> Result<String> {
         tokio::time::sleep(race_settle_delay(created, SystemTime::now())).await;
         let apis = find(aws, &self.stack, &self.stage).await?;
-        let Some(kept) = apis.first().and_then(|a| a.api_id()) else { return Ok(ours.to_string()) };
+        let Some(kept) = apis.first().and_then(|a| a.api_id()) else {
+            return Ok(ours.to_string());
+        };
         for other in apis.iter().skip(1).filter_map(|a| a.api_id()) {
             delete(aws, other).await?;
         }
@@ -205,7 +225,10 @@ fn race_settle_delay(created: Option<DateTime>, now: SystemTime) -> Duration {
     let Some(second_over) = UNIX_EPOCH.checked_add(Duration::from_secs(created.secs().max(0) as u64 + 1)) else {
         return longest;
     };
-    (second_over + RACE_MARGIN).duration_since(now).unwrap_or(Duration::ZERO).min(longest)
+    (second_over + RACE_MARGIN)
+        .duration_since(now)
+        .unwrap_or(Duration::ZERO)
+        .min(longest)
 }
 
 /// Delete an API with its routes, integrations and stages.
@@ -246,11 +269,20 @@ mod tests {
     fn waits_until_the_creation_second_is_over_plus_the_margin() {
         let created = DateTime::from_secs(1_000);
         let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
-        assert_eq!(race_settle_delay(Some(created), at(1_000_000)), Duration::from_millis(1_250));
-        assert_eq!(race_settle_delay(Some(created), at(1_000_900)), Duration::from_millis(350));
+        assert_eq!(
+            race_settle_delay(Some(created), at(1_000_000)),
+            Duration::from_millis(1_250)
+        );
+        assert_eq!(
+            race_settle_delay(Some(created), at(1_000_900)),
+            Duration::from_millis(350)
+        );
         assert_eq!(race_settle_delay(Some(created), at(1_002_000)), Duration::ZERO);
         // A local clock behind AWS's never makes the wait longer than a second and the margin.
-        assert_eq!(race_settle_delay(Some(created), at(990_000)), Duration::from_millis(1_250));
+        assert_eq!(
+            race_settle_delay(Some(created), at(990_000)),
+            Duration::from_millis(1_250)
+        );
         assert_eq!(race_settle_delay(None, at(0)), Duration::from_millis(1_250));
     }
 }

@@ -38,7 +38,12 @@ impl EventSourceSpec {
             .await
         {
             Ok(output) => output.event_source_mappings.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Vec::new(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Vec::new()
+            }
             Err(e) => return Err(sdk_error(format!("listing event sources of {}", self.function), e)),
         };
         all.sort_by(|a, b| a.uuid().cmp(&b.uuid()));
@@ -57,8 +62,16 @@ impl EventSourceSpec {
     async fn delete(&self, aws: &Aws, uuid: &str) -> Result<bool> {
         match aws.lambda.delete_event_source_mapping().uuid(uuid).send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
-            Err(e) => Err(sdk_error(format!("deleting the event source {uuid} of {}", self.function), e)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(
+                format!("deleting the event source {uuid} of {}", self.function),
+                e,
+            )),
         }
     }
 
@@ -71,8 +84,15 @@ impl EventSourceSpec {
                 self.batch_size,
             ));
         }
-        if !m.function_response_types().contains(&FunctionResponseType::ReportBatchItemFailures) {
-            diffs.push(Diff::new("response types", format!("{:?}", m.function_response_types()), "[ReportBatchItemFailures]"));
+        if !m
+            .function_response_types()
+            .contains(&FunctionResponseType::ReportBatchItemFailures)
+        {
+            diffs.push(Diff::new(
+                "response types",
+                format!("{:?}", m.function_response_types()),
+                "[ReportBatchItemFailures]",
+            ));
         }
         let state = m.state().unwrap_or_default();
         if matches!(state, "Disabled" | "Disabling") {

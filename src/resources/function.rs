@@ -75,10 +75,17 @@ impl FunctionSpec {
     async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
         let output = match aws.lambda.get_function().function_name(&self.name).send().await {
             Ok(output) => output,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(sdk_error(format!("reading Lambda function {}", self.name), e)),
         };
-        let Some(config) = output.configuration else { return Ok(None) };
+        let Some(config) = output.configuration else {
+            return Ok(None);
+        };
         Ok(Some(Observed {
             code_sha256: config.code_sha256().unwrap_or_default().to_string(),
             memory_mb: config.memory_size().unwrap_or_default(),
@@ -108,12 +115,24 @@ impl FunctionSpec {
             }
         };
         check("memory", o.memory_mb.to_string(), self.memory_mb.to_string());
-        check("timeout", o.timeout_seconds.to_string(), self.timeout_seconds.to_string());
+        check(
+            "timeout",
+            o.timeout_seconds.to_string(),
+            self.timeout_seconds.to_string(),
+        );
         check("role", o.role.clone(), self.role_arn.clone());
-        check("runtime", o.runtime.clone(), Runtime::Providedal2023.as_str().to_string());
+        check(
+            "runtime",
+            o.runtime.clone(),
+            Runtime::Providedal2023.as_str().to_string(),
+        );
         check("handler", o.handler.clone(), "bootstrap".to_string());
         let desired = self.desired_environment(aws);
-        for key in desired.keys().chain(o.environment.keys()).collect::<std::collections::BTreeSet<_>>() {
+        for key in desired
+            .keys()
+            .chain(o.environment.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+        {
             let current = o.environment.get(key).cloned().unwrap_or_else(|| "(unset)".into());
             let wanted = desired.get(key).cloned().unwrap_or_else(|| "(unset)".into());
             check(&format!("environment {key}"), current, wanted);
@@ -147,7 +166,12 @@ impl FunctionSpec {
             .function_name(&self.name)
             .wait(SETTLE)
             .await
-            .map_err(|e| sdk_error(format!("waiting for Lambda function {} to finish updating", self.name), e))?;
+            .map_err(|e| {
+                sdk_error(
+                    format!("waiting for Lambda function {} to finish updating", self.name),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -158,9 +182,10 @@ impl FunctionSpec {
             .build();
         let result = eventually(
             ROLE_PROPAGATION,
-            |e: &aws_sdk_lambda::error::SdkError<aws_sdk_lambda::operation::create_function::CreateFunctionError, _>| {
-                is_role_not_ready(e.as_service_error().map(|e| e.to_string()))
-            },
+            |e: &aws_sdk_lambda::error::SdkError<
+                aws_sdk_lambda::operation::create_function::CreateFunctionError,
+                _,
+            >| { is_role_not_ready(e.as_service_error().map(|e| e.to_string())) },
             || {
                 aws.lambda
                     .create_function()
@@ -231,7 +256,12 @@ impl FunctionSpec {
                 },
             )
             .await
-            .map_err(|e| sdk_error(format!("updating the configuration of Lambda function {}", self.name), e))?;
+            .map_err(|e| {
+                sdk_error(
+                    format!("updating the configuration of Lambda function {}", self.name),
+                    e,
+                )
+            })?;
             self.wait_updated(aws).await?;
         }
         let (set, remove) = tag_changes(&observed.tags, &self.tags);
@@ -300,13 +330,25 @@ impl FunctionSpec {
     }
 
     async fn destroy_function(&self, aws: &Aws) -> Result<Change> {
-        let Some(observed) = self.observe(aws).await? else { return Ok(Change::Absent) };
+        let Some(observed) = self.observe(aws).await? else {
+            return Ok(Change::Absent);
+        };
         if !owned_by(&observed.tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack)));
+            return Ok(Change::Skipped(foreign_reason(
+                self.kind(),
+                &self.name,
+                &observed.tags,
+                &self.stack,
+            )));
         }
         match aws.lambda.delete_function().function_name(&self.name).send().await {
             Ok(_) => Ok(Change::Deleted),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(Change::Absent),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(Change::Absent)
+            }
             Err(e) => Err(sdk_error(format!("deleting Lambda function {}", self.name), e)),
         }
     }

@@ -32,13 +32,22 @@ impl LogGroupSpec {
             .send()
             .await
             .map_err(|e| sdk_error(format!("reading log group {}", self.name), e))?;
-        let Some(group) = groups.log_groups().iter().find(|g| g.log_group_name() == Some(self.name.as_str())) else {
+        let Some(group) = groups
+            .log_groups()
+            .iter()
+            .find(|g| g.log_group_name() == Some(self.name.as_str()))
+        else {
             return Ok(None);
         };
         let retention_days = group.retention_in_days();
         let tags = match aws.logs.list_tags_for_resource().resource_arn(&self.arn).send().await {
             Ok(output) => output.tags.unwrap_or_default().into_iter().collect(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(sdk_error(format!("listing tags of log group {}", self.name), e)),
         };
         Ok(Some(Observed { retention_days, tags }))
@@ -47,7 +56,10 @@ impl LogGroupSpec {
     fn diffs(&self, o: &Observed) -> Vec<Diff> {
         let mut diffs = Vec::new();
         if o.retention_days != Some(self.retention_days) {
-            let current = o.retention_days.map(|d| format!("{d} days")).unwrap_or_else(|| "never expire".into());
+            let current = o
+                .retention_days
+                .map(|d| format!("{d} days"))
+                .unwrap_or_else(|| "never expire".into());
             diffs.push(Diff::new("retention", current, format!("{} days", self.retention_days)));
         }
         diffs.extend(tag_diff(&o.tags, &self.tags));
@@ -94,7 +106,10 @@ impl LogGroupSpec {
             {
                 Ok(_) => {}
                 // Lambda (an invocation) or a concurrent run made it first: converge it below.
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_already_exists_exception()) => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_already_exists_exception()) =>
+                {
                     return self.update(aws).await;
                 }
                 Err(e) => return Err(sdk_error(format!("creating log group {}", self.name), e)),
@@ -148,14 +163,26 @@ impl LogGroupSpec {
     }
 
     async fn destroy_group(&self, aws: &Aws) -> Result<Change> {
-        let Some(observed) = self.observe(aws).await? else { return Ok(Change::Absent) };
+        let Some(observed) = self.observe(aws).await? else {
+            return Ok(Change::Absent);
+        };
         // An untagged group under our function's name is the one Lambda created for it.
         if !owned_by(&observed.tags, &self.stack) && !observed.tags.is_empty() {
-            return Ok(Change::Skipped(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack)));
+            return Ok(Change::Skipped(foreign_reason(
+                self.kind(),
+                &self.name,
+                &observed.tags,
+                &self.stack,
+            )));
         }
         match aws.logs.delete_log_group().log_group_name(&self.name).send().await {
             Ok(_) => Ok(Change::Deleted),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(Change::Absent),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(Change::Absent)
+            }
             Err(e) => Err(sdk_error(format!("deleting log group {}", self.name), e)),
         }
     }

@@ -24,8 +24,10 @@ pub struct PermissionSpec {
 
 impl PermissionSpec {
     fn source_arn(&self, aws: &Aws) -> Option<String> {
-        aws.api_id()
-            .map(|api| aws.arns.execute_api(&api, &format!("{}/{}", self.stage, self.route_key)))
+        aws.api_id().map(|api| {
+            aws.arns
+                .execute_api(&api, &format!("{}/{}", self.stage, self.route_key))
+        })
     }
 
     /// The SourceArn of our statement, `Some(None)` for a statement without one, `None` when there
@@ -33,8 +35,18 @@ impl PermissionSpec {
     async fn observe(&self, aws: &Aws) -> Result<Option<Option<String>>> {
         let policy = match aws.lambda.get_policy().function_name(&self.function).send().await {
             Ok(output) => output.policy.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
-            Err(e) => return Err(sdk_error(format!("reading the policy of Lambda function {}", self.function), e)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(sdk_error(
+                    format!("reading the policy of Lambda function {}", self.function),
+                    e,
+                ))
+            }
         };
         let policy: Value = serde_json::from_str(&policy).unwrap_or(Value::Null);
         let statement = policy["Statement"]
@@ -50,7 +62,9 @@ impl PermissionSpec {
     }
 
     fn diff(&self, aws: &Aws, current: &Option<String>) -> Option<Diff> {
-        let desired = self.source_arn(aws).unwrap_or_else(|| super::function::AFTER_API.into());
+        let desired = self
+            .source_arn(aws)
+            .unwrap_or_else(|| super::function::AFTER_API.into());
         if current.as_deref() == Some(desired.as_str()) {
             None
         } else {
@@ -82,8 +96,16 @@ impl PermissionSpec {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(false),
-            Err(e) => Err(sdk_error(format!("removing the API Gateway permission of {}", self.function), e)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error(
+                format!("removing the API Gateway permission of {}", self.function),
+                e,
+            )),
         }
     }
 
@@ -121,7 +143,11 @@ impl PermissionSpec {
         if self.observe(aws).await?.is_none() {
             return Ok(Change::Absent);
         }
-        Ok(if self.remove(aws).await? { Change::Deleted } else { Change::Absent })
+        Ok(if self.remove(aws).await? {
+            Change::Deleted
+        } else {
+            Change::Absent
+        })
     }
 }
 

@@ -76,7 +76,9 @@ impl RouteSpec {
     async fn observe(&self, aws: &Aws, api: &str) -> Result<Observed> {
         let (routes, integrations) = futures::try_join!(routes(aws, api), integrations(aws, api))?;
         Ok(Observed {
-            route: routes.into_iter().find(|r| r.route_key() == Some(self.route_key.as_str())),
+            route: routes
+                .into_iter()
+                .find(|r| r.route_key() == Some(self.route_key.as_str())),
             integration: integrations
                 .into_iter()
                 .find(|i| i.integration_uri() == Some(self.integration_uri.as_str())),
@@ -96,7 +98,11 @@ impl RouteSpec {
         }
         let desired_target = o.integration.as_ref().map(Self::target);
         match &o.route {
-            None => diffs.push(Diff::new("route", "(none)", desired_target.as_deref().unwrap_or("(new integration)"))),
+            None => diffs.push(Diff::new(
+                "route",
+                "(none)",
+                desired_target.as_deref().unwrap_or("(new integration)"),
+            )),
             Some(route) if desired_target.is_none() || route.target() != desired_target.as_deref() => {
                 diffs.push(Diff::new(
                     "target",
@@ -110,17 +116,25 @@ impl RouteSpec {
     }
 
     async fn inspect_route(&self, aws: &Aws) -> Result<State> {
-        let Some(api) = aws.api_id() else { return Ok(State::Missing) };
+        let Some(api) = aws.api_id() else {
+            return Ok(State::Missing);
+        };
         let observed = self.observe(aws, &api).await?;
         if observed.route.is_none() && observed.integration.is_none() {
             return Ok(State::Missing);
         }
         let diffs = self.diffs(&observed);
-        Ok(if diffs.is_empty() { State::InSync } else { State::Drifted(diffs) })
+        Ok(if diffs.is_empty() {
+            State::InSync
+        } else {
+            State::Drifted(diffs)
+        })
     }
 
     async fn ensure_route(&self, aws: &Aws) -> Result<Change> {
-        let api = aws.api_id().ok_or_else(|| anyhow!("internal: no API id for route {}", self.route_key))?;
+        let api = aws
+            .api_id()
+            .ok_or_else(|| anyhow!("internal: no API id for route {}", self.route_key))?;
         let observed = self.observe(aws, &api).await?;
         let diffs = self.diffs(&observed);
         if diffs.is_empty() {
@@ -213,7 +227,12 @@ impl RouteSpec {
             match aws.apigateway.delete_route().api_id(api).route_id(extra).send().await {
                 Ok(_) => {}
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
-                Err(e) => return Err(sdk_error(format!("deleting duplicate route {} ({extra})", self.route_key), e)),
+                Err(e) => {
+                    return Err(sdk_error(
+                        format!("deleting duplicate route {} ({extra})", self.route_key),
+                        e,
+                    ))
+                }
             }
         }
         if let (Some(route), Some(integration)) = (routes.first(), integrations.first()) {
@@ -230,7 +249,14 @@ impl RouteSpec {
             }
         }
         for extra in integrations.iter().skip(1).filter_map(|i| i.integration_id()) {
-            match aws.apigateway.delete_integration().api_id(api).integration_id(extra).send().await {
+            match aws
+                .apigateway
+                .delete_integration()
+                .api_id(api)
+                .integration_id(extra)
+                .send()
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
                 Err(e) => {
@@ -245,13 +271,22 @@ impl RouteSpec {
     }
 
     async fn destroy_route(&self, aws: &Aws) -> Result<Change> {
-        let Some(api) = aws.api_id() else { return Ok(Change::Absent) };
+        let Some(api) = aws.api_id() else {
+            return Ok(Change::Absent);
+        };
         let observed = self.observe(aws, &api).await?;
         if observed.route.is_none() && observed.integration.is_none() {
             return Ok(Change::Absent);
         }
         if let Some(route) = &observed.route {
-            match aws.apigateway.delete_route().api_id(&api).route_id(route.route_id().unwrap_or_default()).send().await {
+            match aws
+                .apigateway
+                .delete_route()
+                .api_id(&api)
+                .route_id(route.route_id().unwrap_or_default())
+                .send()
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
                 Err(e) => return Err(sdk_error(format!("deleting route {}", self.route_key), e)),
@@ -259,10 +294,22 @@ impl RouteSpec {
         }
         if let Some(integration) = &observed.integration {
             let id = integration.integration_id().unwrap_or_default();
-            match aws.apigateway.delete_integration().api_id(&api).integration_id(id).send().await {
+            match aws
+                .apigateway
+                .delete_integration()
+                .api_id(&api)
+                .integration_id(id)
+                .send()
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
-                Err(e) => return Err(sdk_error(format!("deleting the integration of route {}", self.route_key), e)),
+                Err(e) => {
+                    return Err(sdk_error(
+                        format!("deleting the integration of route {}", self.route_key),
+                        e,
+                    ))
+                }
             }
         }
         Ok(Change::Deleted)

@@ -30,7 +30,14 @@ struct Observed {
 
 impl StageSpec {
     async fn observe(&self, aws: &Aws, api: &str) -> Result<Option<Observed>> {
-        match aws.apigateway.get_stage().api_id(api).stage_name(&self.name).send().await {
+        match aws
+            .apigateway
+            .get_stage()
+            .api_id(api)
+            .stage_name(&self.name)
+            .send()
+            .await
+        {
             Ok(stage) => Ok(Some(Observed {
                 auto_deploy: stage.auto_deploy().unwrap_or(false),
                 description: stage.description().unwrap_or_default().to_string(),
@@ -52,7 +59,9 @@ impl StageSpec {
     }
 
     async fn inspect_stage(&self, aws: &Aws) -> Result<State> {
-        let Some(api) = aws.api_id() else { return Ok(State::Missing) };
+        let Some(api) = aws.api_id() else {
+            return Ok(State::Missing);
+        };
         Ok(match self.observe(aws, &api).await? {
             None => State::Missing,
             Some(o) => {
@@ -67,7 +76,9 @@ impl StageSpec {
     }
 
     async fn ensure_stage(&self, aws: &Aws) -> Result<Change> {
-        let api = aws.api_id().ok_or_else(|| anyhow!("internal: no API id for stage {}", self.name))?;
+        let api = aws
+            .api_id()
+            .ok_or_else(|| anyhow!("internal: no API id for stage {}", self.name))?;
         let Some(observed) = self.observe(aws, &api).await? else {
             match aws
                 .apigateway
@@ -106,8 +117,17 @@ impl StageSpec {
     }
 
     async fn destroy_stage(&self, aws: &Aws) -> Result<Change> {
-        let Some(api) = aws.api_id() else { return Ok(Change::Absent) };
-        match aws.apigateway.delete_stage().api_id(&api).stage_name(&self.name).send().await {
+        let Some(api) = aws.api_id() else {
+            return Ok(Change::Absent);
+        };
+        match aws
+            .apigateway
+            .delete_stage()
+            .api_id(&api)
+            .stage_name(&self.name)
+            .send()
+            .await
+        {
             Ok(_) => Ok(Change::Deleted),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(Change::Absent),
             Err(e) => Err(sdk_error(format!("deleting stage {} of API {api}", self.name), e)),

@@ -253,9 +253,33 @@ pub fn load(path: &Path) -> Result<StackFile, StackErrors> {
 
 /// Parse and validate stack file text (`path` is only used in messages).
 pub fn parse(path: &Path, text: &str) -> Result<Stack, StackErrors> {
+    let positions = Positions::index(text);
+    // serde_yaml places these at the start of the document or of the mapping; the event pass
+    // knows exactly where the repeated key and the second document are.
+    if let Some(second) = positions.documents.get(1) {
+        return Err(StackErrors(vec![StackError {
+            file: path.to_path_buf(),
+            position: Some(*second),
+            field: None,
+            message:
+                "a second YAML document: deserializing from YAML containing more than one document is not supported"
+                    .into(),
+        }]));
+    }
+    if let Some((key, at, first)) = positions.duplicates.first() {
+        let (parent, name) = match key.rsplit_once('.') {
+            Some((parent, name)) => (Some(parent.to_string()), name),
+            None => (None, key.as_str()),
+        };
+        return Err(StackErrors(vec![StackError {
+            file: path.to_path_buf(),
+            position: Some(*at),
+            field: parent,
+            message: format!("duplicate field `{name}` (first given at line {})", first.line),
+        }]));
+    }
     let stack: Stack =
         serde_yaml::from_str(text).map_err(|error| StackErrors(vec![serde_error(path, text, &error)]))?;
-    let positions = Positions::index(text);
     let errors: Vec<StackError> = validate(&stack)
         .into_iter()
         .map(|problem| problem.locate(path, &positions))
@@ -273,10 +297,26 @@ fn serde_error(path: &Path, text: &str, error: &serde_yaml::Error) -> StackError
     if let Some(at) = message.find(" at line ") {
         message.truncate(at);
     }
-    let position = error.location().map(|l| Position {
+    let mut position = error.location().map(|l| Position {
         line: l.line(),
         column: l.column(),
     });
+    // Some scanner errors (control characters) come with a byte offset, "at position N", only.
+    if let Some(offset) = message
+        .split("at position ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|digits| digits.parse::<usize>().ok())
+    {
+        let before = &text.as_bytes()[..offset.min(text.len())];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before.iter().rposition(|b| *b == b'\n').map(|i| i + 1).unwrap_or(0);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        position = Some(Position { line, column });
+        if let Some(cut) = message.find(" at position ") {
+            message.truncate(cut);
+        }
+    }
     let (field, message) = split_field(&message);
     let mut error = StackError {
         file: path.to_path_buf(),
@@ -519,7 +559,15 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
     let mut seen = Vec::new();
     for (i, route) in stack.routes.iter().enumerate() {
         let field = format!("routes.{i}");
-        if !KNOWN_ROUTES.contains(&route.as_str()) {
+        if route == "$connect" || route == "$disconnect" || route == "$default" {
+            problems.push(Problem::new(
+                field,
+                format!(
+                    "`{route}` does not belong here: $connect and $disconnect are part of every stack; list the routes clients call by action ({})",
+                    KNOWN_ROUTES.join(", ")
+                ),
+            ));
+        } else if !KNOWN_ROUTES.contains(&route.as_str()) {
             problems.push(Problem::new(
                 field,
                 format!(

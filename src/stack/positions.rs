@@ -21,6 +21,10 @@ pub struct Position {
 pub struct Positions {
     values: HashMap<String, Position>,
     keys: HashMap<String, Position>,
+    /// Keys given twice in one mapping: (dotted path, where repeated, where first given).
+    pub duplicates: Vec<(String, Position, Position)>,
+    /// Where each document of the stream starts.
+    pub documents: Vec<Position>,
 }
 
 impl Positions {
@@ -29,12 +33,14 @@ impl Positions {
     pub fn index(text: &str) -> Positions {
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(text);
-        if parser.load(&mut builder, false).is_err() {
+        if parser.load(&mut builder, true).is_err() {
             return Positions::default();
         }
         Positions {
             values: builder.values,
             keys: builder.keys,
+            duplicates: builder.duplicates,
+            documents: builder.documents,
         }
     }
 
@@ -76,6 +82,8 @@ struct Builder {
     stack: Vec<Frame>,
     values: HashMap<String, Position>,
     keys: HashMap<String, Position>,
+    duplicates: Vec<(String, Position, Position)>,
+    documents: Vec<Position>,
 }
 
 fn join(parent: &str, child: &str) -> String {
@@ -111,6 +119,10 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, event: Event, mark: Marker) {
+        // Only the first document matters (a second one is an error of its own).
+        if self.documents.len() > 1 && event != Event::DocumentStart {
+            return;
+        }
         match event {
             Event::Scalar(value, ..) => match self.place_node() {
                 Some(path) => {
@@ -118,7 +130,12 @@ impl MarkedEventReceiver for Builder {
                 }
                 None => {
                     if let Some(Frame::Mapping { path, pending_key }) = self.stack.last_mut() {
-                        self.keys.insert(join(path, &value), position(mark));
+                        let key_path = join(path, &value);
+                        if let Some(first) = self.keys.get(&key_path) {
+                            self.duplicates.push((key_path.clone(), position(mark), *first));
+                        } else {
+                            self.keys.insert(key_path, position(mark));
+                        }
                         *pending_key = Some(value);
                     }
                 }
@@ -139,6 +156,10 @@ impl MarkedEventReceiver for Builder {
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();
+            }
+            Event::DocumentStart => {
+                self.documents.push(position(mark));
+                self.stack.clear();
             }
             Event::Alias(..) => {
                 if let Some(path) = self.place_node() {
@@ -175,6 +196,19 @@ mod tests {
             positions.of("queue.dead_letter.max_receive_count").map(|p| p.line),
             Some(3)
         );
+    }
+
+    #[test]
+    fn duplicate_keys_and_documents_are_found() {
+        let positions = Positions::index("name: a\nqueue:\n  x: 1\n  x: 2\nname: b\n---\nname: c\n");
+        let duplicates: Vec<(&str, usize, usize)> = positions
+            .duplicates
+            .iter()
+            .map(|(k, at, first)| (k.as_str(), at.line, first.line))
+            .collect();
+        assert_eq!(duplicates, vec![("queue.x", 4, 3), ("name", 5, 1)]);
+        assert_eq!(positions.documents.len(), 2);
+        assert_eq!(positions.documents[1].line, 6);
     }
 
     #[test]

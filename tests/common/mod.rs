@@ -187,11 +187,21 @@ pub async fn leftovers(env: &Env, stack: &str) -> Vec<String> {
     }
     let mappings = env.lambda().list_event_source_mappings().send().await.unwrap();
     for mapping in mappings.event_source_mappings() {
-        if mapping.function_arn().unwrap_or_default().contains(&format!(":function:{prefix}")) {
+        if mapping
+            .function_arn()
+            .unwrap_or_default()
+            .contains(&format!(":function:{prefix}"))
+        {
             found.push(format!("event source {}", mapping.uuid().unwrap_or_default()));
         }
     }
-    let groups = env.logs().describe_log_groups().log_group_name_prefix(format!("/aws/lambda/{prefix}")).send().await.unwrap();
+    let groups = env
+        .logs()
+        .describe_log_groups()
+        .log_group_name_prefix(format!("/aws/lambda/{prefix}"))
+        .send()
+        .await
+        .unwrap();
     for group in groups.log_groups() {
         found.push(format!("log group {}", group.log_group_name().unwrap_or_default()));
     }
@@ -218,6 +228,10 @@ pub const STACK_RESOURCES: usize = 27;
 /// `-o json` summary counts of an up: (created, updated, deleted, unchanged).
 pub fn counts(run: &Run) -> (u64, u64, u64, u64) {
     let summary = &run.json()["summary"];
-    let n = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("no {k} in summary:\n{run}"));
+    let n = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no {k} in summary:\n{run}"))
+    };
     (n("created"), n("updated"), n("deleted"), n("unchanged"))
 }
