@@ -48,7 +48,16 @@ fn build_handlers(root: &Path) -> Result<PathBuf, String> {
     let mut command = Command::new(cargo);
     command
         .current_dir(root)
-        .args(["build", "--quiet", "-p", "wsstack-handlers", "--bin", "bootstrap", "--profile", "lambda"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "wsstack-handlers",
+            "--bin",
+            "bootstrap",
+            "--profile",
+            "lambda",
+        ])
         .args(["--target", TARGET, "--target-dir"])
         .arg(&target_dir);
     // Only what a plain `cargo build` in a shell would see: the outer build's variables (RUSTC,

@@ -125,7 +125,9 @@ async fn floor(n: usize, payload: &str) -> Duration {
             }
             go.notified().await;
             *started.lock().unwrap() = Some(Instant::now());
-            let sends = sinks.iter_mut().map(|sink| sink.send(Message::Text(payload.clone().into())));
+            let sends = sinks
+                .iter_mut()
+                .map(|sink| sink.send(Message::Text(payload.clone().into())));
             futures::future::join_all(sends).await;
             sinks
         })
@@ -144,8 +146,15 @@ async fn floor(n: usize, payload: &str) -> Duration {
 #[tokio::main]
 async fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let sizes = if sizes.is_empty() { vec![1, 100, 1000, 5000] } else { sizes };
-    let moto = tokio::task::spawn_blocking(testkit::Moto::start).await.unwrap().expect("moto");
+    let sizes = if sizes.is_empty() {
+        vec![1, 100, 1000, 5000]
+    } else {
+        sizes
+    };
+    let moto = tokio::task::spawn_blocking(testkit::Moto::start)
+        .await
+        .unwrap()
+        .expect("moto");
     let dir = tempfile::tempdir().unwrap();
     let stack = std::fs::read_to_string(testkit::repo_root().join("stack.yaml"))
         .unwrap()
@@ -153,7 +162,16 @@ async fn main() {
     std::fs::write(dir.path().join("stack.yaml"), stack).unwrap();
     let wsstack = testkit::repo_root().join("target/debug/wsstack");
     let mut dev = Command::new(&wsstack)
-        .args(["-f", "stack.yaml", "dev", "--port", "0", "--quiet-handlers", "-q", "--endpoint-url"])
+        .args([
+            "-f",
+            "stack.yaml",
+            "dev",
+            "--port",
+            "0",
+            "--quiet-handlers",
+            "-q",
+            "--endpoint-url",
+        ])
         .arg(moto.endpoint())
         .current_dir(dir.path())
         .env("AWS_ACCESS_KEY_ID", "bench")
@@ -178,7 +196,9 @@ async fn main() {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(moto.endpoint())
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new("bench", "bench", None, None, "bench"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
         .load()
         .await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
@@ -228,7 +248,11 @@ async fn main() {
             floor.as_secs_f64() * 1e3,
             total.as_secs_f64() / floor.as_secs_f64().max(1e-6),
             rss as f64 / 1024.0,
-            if missing > 0 { format!(" ({missing} missed)") } else { String::new() }
+            if missing > 0 {
+                format!(" ({missing} missed)")
+            } else {
+                String::new()
+            }
         );
         // Let the clients' $disconnect settle before the next size.
         tokio::time::sleep(Duration::from_secs(2)).await;
