@@ -362,7 +362,8 @@ impl Gateway {
             match upgrade.await {
                 Ok(upgraded) => {
                     let socket =
-                        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(socket_config())).await;
+                        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(socket_config()))
+                            .await;
                     gateway.run_connection(socket, connection_id, connection).await;
                 }
                 Err(error) => eprintln!("gateway: upgrade failed: {error}"),

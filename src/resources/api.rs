@@ -105,12 +105,7 @@ impl ApiSpec {
         let Some((api, duplicates)) = apis.split_first() else {
             return Ok(State::Missing);
         };
-        let diffs = self.diffs(api, duplicates);
-        Ok(if diffs.is_empty() {
-            State::InSync
-        } else {
-            State::Drifted(diffs)
-        })
+        Ok(State::from_diffs(self.diffs(api, duplicates)))
     }
 
     async fn ensure_api(&self, aws: &Aws) -> Result<Change> {

@@ -104,14 +104,7 @@ impl EventSourceSpec {
     async fn inspect_mapping(&self, aws: &Aws) -> Result<State> {
         Ok(match self.observe(aws).await? {
             None => State::Missing,
-            Some(m) => {
-                let diffs = self.diffs(&m);
-                if diffs.is_empty() {
-                    State::InSync
-                } else {
-                    State::Drifted(diffs)
-                }
-            }
+            Some(m) => State::from_diffs(self.diffs(&m)),
         })
     }
 

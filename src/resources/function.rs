@@ -292,14 +292,7 @@ impl FunctionSpec {
             Some(o) if !owned_by(&o.tags, &self.stack) => {
                 State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
             }
-            Some(o) => {
-                let diffs = self.diffs(aws, &o);
-                if diffs.is_empty() {
-                    State::InSync
-                } else {
-                    State::Drifted(diffs)
-                }
-            }
+            Some(o) => State::from_diffs(self.diffs(aws, &o)),
         })
     }
 

@@ -63,6 +63,17 @@ pub enum State {
     Unwanted,
 }
 
+impl State {
+    /// In sync when nothing differs, drifted otherwise.
+    pub fn from_diffs(diffs: Vec<Diff>) -> State {
+        if diffs.is_empty() {
+            State::InSync
+        } else {
+            State::Drifted(diffs)
+        }
+    }
+}
+
 /// What `ensure` or `destroy` did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "change", content = "details", rename_all = "snake_case")]

@@ -283,14 +283,7 @@ impl RoleSpec {
             Some(o) if !owned_by(&o.tags, &self.stack) => {
                 State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
             }
-            Some(o) => {
-                let diffs = self.diffs(aws, &o);
-                if diffs.is_empty() {
-                    State::InSync
-                } else {
-                    State::Drifted(diffs)
-                }
-            }
+            Some(o) => State::from_diffs(self.diffs(aws, &o)),
         })
     }
 

@@ -123,12 +123,7 @@ impl RouteSpec {
         if observed.route.is_none() && observed.integration.is_none() {
             return Ok(State::Missing);
         }
-        let diffs = self.diffs(&observed);
-        Ok(if diffs.is_empty() {
-            State::InSync
-        } else {
-            State::Drifted(diffs)
-        })
+        Ok(State::from_diffs(self.diffs(&observed)))
     }
 
     async fn ensure_route(&self, aws: &Aws) -> Result<Change> {

@@ -64,14 +64,7 @@ impl StageSpec {
         };
         Ok(match self.observe(aws, &api).await? {
             None => State::Missing,
-            Some(o) => {
-                let diffs = self.diffs(&o);
-                if diffs.is_empty() {
-                    State::InSync
-                } else {
-                    State::Drifted(diffs)
-                }
-            }
+            Some(o) => State::from_diffs(self.diffs(&o)),
         })
     }
 

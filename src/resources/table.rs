@@ -313,14 +313,7 @@ impl TableSpec {
             Some(o) if !owned_by(&o.tags, &self.stack) => {
                 State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
             }
-            Some(o) => {
-                let diffs = self.diffs(&o);
-                if diffs.is_empty() {
-                    State::InSync
-                } else {
-                    State::Drifted(diffs)
-                }
-            }
+            Some(o) => State::from_diffs(self.diffs(&o)),
         })
     }
 
