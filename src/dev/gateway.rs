@@ -349,8 +349,10 @@ impl Gateway {
         for (name, value) in &response_headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
+        // Frames for this connection queue here until the socket is up; the writer drains them.
+        let (sender, outgoing) = mpsc::unbounded_channel::<Outgoing>();
         let connection = Arc::new(Connection {
-            sender: mpsc::unbounded_channel().0, // replaced below once the socket is up
+            sender,
             connected_at,
             source_ip,
             user_agent,
@@ -364,7 +366,9 @@ impl Gateway {
                     let socket =
                         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(socket_config()))
                             .await;
-                    gateway.run_connection(socket, connection_id, connection).await;
+                    gateway
+                        .run_connection(socket, connection_id, connection, outgoing)
+                        .await;
                 }
                 Err(error) => eprintln!("gateway: upgrade failed: {error}"),
             }
@@ -377,19 +381,12 @@ impl Gateway {
         self: Arc<Self>,
         socket: WebSocketStream<S>,
         connection_id: String,
-        template: Arc<Connection>,
+        connection: Arc<Connection>,
+        mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     ) where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let (mut sink, mut stream) = socket.split();
-        let (sender, mut outgoing) = mpsc::unbounded_channel::<Outgoing>();
-        let connection = Arc::new(Connection {
-            sender,
-            connected_at: template.connected_at,
-            source_ip: template.source_ip.clone(),
-            user_agent: template.user_agent.clone(),
-            last_active: Mutex::new(template.connected_at),
-        });
         self.connections
             .lock()
             .unwrap()
@@ -466,16 +463,12 @@ impl Gateway {
             }
         };
         self.connections.lock().unwrap().remove(&connection_id);
+        let (connected_at, source_ip) = (connection.connected_at, connection.source_ip.clone());
+        // The writer ends once every sender is gone (route answers still in flight hold one).
         drop(connection);
         let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
-        self.disconnect(
-            &connection_id,
-            template.connected_at,
-            &template.source_ip,
-            status,
-            reason,
-        )
-        .await;
+        self.disconnect(&connection_id, connected_at, &source_ip, status, reason)
+            .await;
     }
 
     /// Route a client's message as API Gateway does on `$request.body.action`.
