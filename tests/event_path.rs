@@ -635,3 +635,42 @@ async fn malformed_stack_files_exit_2_with_their_line_before_any_aws_call() {
         env.proxy.calls()
     );
 }
+
+/// `down` on a terminal asks first: "n" keeps everything, "y" deletes. `script` gives the binary a
+/// pseudo-terminal, as a person at a shell would.
+#[tokio::test]
+async fn down_on_a_terminal_asks_before_deleting() {
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("ask", &[]));
+    assert_eq!(env.run(&stack, &["up", "-q"]).await.code, 0);
+    let before = leftovers(&env, "ask").await.len();
+    for (answer, expect_left) in [("n", before), ("y", 0)] {
+        let mut command = std::process::Command::new("script");
+        let line = format!("{} -f {} down", common::wsstack_binary(), stack.display());
+        command
+            .args(["-qec", &line, "/dev/null"])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", env.proxy.endpoint())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let typed = format!("{answer}\n");
+        let output = tokio::task::spawn_blocking(move || {
+            let mut child = command.spawn().expect("script (util-linux)");
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(typed.as_bytes()).unwrap();
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("Delete every resource of stack ask"), "{stdout}");
+        assert_eq!(
+            leftovers(&env, "ask").await.len(),
+            expect_left,
+            "after answering {answer:?}: {stdout}"
+        );
+    }
+}
