@@ -317,7 +317,15 @@ fn serde_error(path: &Path, text: &str, error: &serde_yaml::Error) -> StackError
             message.truncate(cut);
         }
     }
-    let (field, message) = split_field(&message);
+    let (field, mut message) = split_field(&message);
+    // What the parser says is right but not always what to do about it.
+    if message.contains("expected u32") && message.contains("integer `") {
+        message.push_str("; use a whole number from 0 to 4294967295, within the range the field allows");
+    }
+    let offending_line = position.and_then(|p| text.lines().nth(p.line.saturating_sub(1)));
+    if message.contains("cannot start any token") && offending_line.is_some_and(|l| l.contains('\t')) {
+        message.push_str("; YAML does not allow tabs for indentation: use spaces");
+    }
     let mut error = StackError {
         file: path.to_path_buf(),
         position,
@@ -677,6 +685,23 @@ mod tests {
             error.to_string(),
             "stack.yaml:4:24: queue.dead_letter.max_receive_count: 0 is out of range: AWS allows 1 to 1000 receives"
         );
+    }
+
+    #[test]
+    fn negative_numbers_and_tabs_get_a_hint() {
+        let error = parse_str("name: demo\nqueue:\n  receive_wait_seconds: -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("stack.yaml:3:25: queue.receive_wait_seconds: invalid type: integer `-1`"),
+            "{error}"
+        );
+        assert!(error.contains("use a whole number"), "{error}");
+        let error = parse_str("name: demo\nqueue:\n\tvisibility_timeout_seconds: 60\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("stack.yaml:3:1:"), "{error}");
+        assert!(error.contains("tabs"), "{error}");
     }
 
     #[test]
