@@ -25,6 +25,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::aws::{Aws, Target};
+use crate::bundle::Bundle;
 use crate::engine::{Outcome, Report, Verb};
 use crate::names::Names;
 use crate::progress::Progress;
@@ -243,7 +244,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let names = Names::new(&file.stack, &region);
 
     match &cli.command {
-        Command::Up => up(&cli, &file, config, names).await,
+        Command::Up => up(&cli, &file, config, names).await.map(|_| 0),
         Command::Plan => plan_command(&cli, &file, config, names).await,
         Command::Down { yes } => down(&cli, &file, config, names, *yes).await,
         Command::Status => status(&cli, &file, config, names).await,
@@ -255,9 +256,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             max_instances,
             quiet_handlers,
         } => {
-            let code = up(&cli, &file, config.clone(), names.clone()).await?;
-            let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
-            let aws = Aws::connect(config.clone(), names.clone()).await?;
+            let (aws, bundle) = up(&cli, &file, config.clone(), names.clone()).await?;
             let endpoint = target.endpoint_url.clone().or(endpoint_in_env).unwrap_or_default();
             let options = dev::DevOptions {
                 port: *port,
@@ -273,7 +272,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             if *down_on_exit {
                 return down(&cli, &file, config, names, true).await;
             }
-            Ok(code)
+            Ok(0)
         }
         Command::Connect { url, .. } => {
             let url = match url {
@@ -311,7 +310,14 @@ fn header(cli: &Cli, verb: &str, file: &StackFile, aws: &Aws) {
     }
 }
 
-async fn up(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
+/// `up`: make AWS match the stack file. Returns the connected clients (with the API id known) and
+/// the handlers package, for `dev` to serve the same stack.
+async fn up(
+    cli: &Cli,
+    file: &StackFile,
+    config: aws_config::SdkConfig,
+    names: Names,
+) -> Result<(Aws, Bundle), Failure> {
     let started = Instant::now();
     let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
     let aws = Aws::connect(config, names).await?;
@@ -366,7 +372,7 @@ async fn up(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: N
             error: anyhow!("up did not finish; run it again to converge (it picks up where it stopped)"),
         });
     }
-    Ok(0)
+    Ok((aws, bundle))
 }
 
 async fn down(
