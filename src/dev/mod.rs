@@ -98,9 +98,9 @@ async fn function_config(
     })
 }
 
-/// Serve the deployed stack locally until Ctrl-C or SIGTERM.
+/// Serve the stack locally until Ctrl-C or SIGTERM. `aws` is the one `up` just used: it knows the
+/// API id.
 pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOptions) -> Result<()> {
-    crate::resources::api::discover(aws, &stack.name, &stack.stage).await?;
     let api_id = aws
         .api_id()
         .ok_or_else(|| anyhow!("the stack's WebSocket API is missing after up"))?;
@@ -147,30 +147,17 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
     };
 
     // Routes, read back from the emulator: what runs is what `up` declared.
-    let routes = aws
-        .apigateway
-        .get_routes()
-        .api_id(&api_id)
-        .max_results("500")
-        .send()
-        .await
-        .map_err(|e| sdk_error("reading the API's routes", e))?;
-    let integrations = aws
-        .apigateway
-        .get_integrations()
-        .api_id(&api_id)
-        .max_results("500")
-        .send()
-        .await
-        .map_err(|e| sdk_error("reading the API's integrations", e))?;
+    let (routes, integrations) = futures::try_join!(
+        crate::resources::route::routes(aws, &api_id),
+        crate::resources::route::integrations(aws, &api_id)
+    )?;
     let mut route_functions: HashMap<String, Arc<FunctionHost>> = HashMap::new();
-    for route in routes.items() {
+    for route in &routes {
         let (Some(key), Some(target)) = (route.route_key(), route.target()) else {
             continue;
         };
         let id = target.trim_start_matches("integrations/");
         let Some(function) = integrations
-            .items()
             .iter()
             .find(|i| i.integration_id() == Some(id))
             .and_then(|i| i.integration_uri())
@@ -251,11 +238,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
     let mut pollers = tokio::task::JoinSet::new();
     for source in &sources {
         for _ in 0..options.pollers.max(1) {
-            pollers.spawn(poller::run(
-                aws.sqs.clone(),
-                source.clone(),
-                runtime_stopped_clone(&stop_runtime),
-            ));
+            pollers.spawn(poller::run(aws.sqs.clone(), source.clone(), stop_runtime.subscribe()));
         }
     }
 
@@ -297,8 +280,8 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
             .await
         {
             eprintln!(
-                "wsstack dev: resuming the event source {uuid}: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(error)
+                "wsstack dev: {:#}",
+                sdk_error(format!("resuming the event source {uuid}"), error)
             );
         }
     }
@@ -308,10 +291,6 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
     let _ = std::fs::remove_dir_all(&work_dir);
     println!("wsstack dev: stopped");
     Ok(())
-}
-
-fn runtime_stopped_clone(sender: &watch::Sender<bool>) -> watch::Receiver<bool> {
-    sender.subscribe()
 }
 
 async fn wait_for_stop_signal() {

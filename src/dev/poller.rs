@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
 use super::runtime::FunctionHost;
+use crate::aws::sdk_error;
 
 pub struct EventSource {
     pub queue_url: String,
@@ -82,9 +83,8 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdow
             }
             Err(error) => {
                 eprintln!(
-                    "event source: receiving from {}: {}",
-                    source.queue_arn,
-                    aws_smithy_types::error::display::DisplayErrorContext(error)
+                    "{:#}",
+                    sdk_error(format!("event source: receiving from {}", source.queue_arn), error)
                 );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -140,10 +140,7 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdow
                 .send()
                 .await
             {
-                eprintln!(
-                    "event source: deleting processed messages: {}",
-                    aws_smithy_types::error::display::DisplayErrorContext(error)
-                );
+                eprintln!("{:#}", sdk_error("event source: deleting processed messages", error));
             }
         }
     }

@@ -26,7 +26,8 @@ struct Observed {
     integration: Option<Integration>,
 }
 
-async fn routes(aws: &Aws, api: &str) -> Result<Vec<Route>> {
+/// Every route of an API, all pages.
+pub async fn routes(aws: &Aws, api: &str) -> Result<Vec<Route>> {
     let mut all = Vec::new();
     let mut token = None;
     loop {
@@ -47,7 +48,8 @@ async fn routes(aws: &Aws, api: &str) -> Result<Vec<Route>> {
     }
 }
 
-async fn integrations(aws: &Aws, api: &str) -> Result<Vec<Integration>> {
+/// Every integration of an API, all pages.
+pub async fn integrations(aws: &Aws, api: &str) -> Result<Vec<Integration>> {
     let mut all = Vec::new();
     let mut token = None;
     loop {
