@@ -79,7 +79,8 @@ pub fn order(resources: &[Box<dyn Resource>]) -> Result<Vec<String>> {
 
 /// Run `verb` over every resource, respecting dependencies (reversed for `Destroy`).
 pub async fn run(resources: &[Box<dyn Resource>], aws: &Aws, verb: Verb, progress: &Progress) -> Result<Vec<Report>> {
-    order(resources)?;
+    // Checks the graph too: every dependency exists, no cycles.
+    let mut ordered = order(resources)?;
     // prerequisites[key] = keys that must finish successfully first.
     let mut prerequisites: BTreeMap<String, Vec<String>> = resources.iter().map(|r| (r.key(), Vec::new())).collect();
     for r in resources {
@@ -162,7 +163,6 @@ pub async fn run(resources: &[Box<dyn Resource>], aws: &Aws, verb: Verb, progres
         }
     }
     // Report in graph order (reversed for destroy) so output reads like the plan.
-    let mut ordered = order(resources)?;
     if verb == Verb::Destroy {
         ordered.reverse();
     }
