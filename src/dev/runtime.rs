@@ -187,9 +187,9 @@ impl FunctionHost {
         let instance = Arc::new(Instance {
             host: self.clone(),
             current: Mutex::new(None),
-            child: tokio::sync::Mutex::new(Some(child)),
+            stop: tokio::sync::Notify::new(),
         });
-        tokio::spawn(instance.run(listener));
+        tokio::spawn(instance.run(listener, child));
         Ok(())
     }
 }
@@ -207,32 +207,13 @@ struct Instance {
     host: Arc<FunctionHost>,
     /// The invocation this instance is working on.
     current: Mutex<Option<(String, Reply)>>,
-    child: tokio::sync::Mutex<Option<tokio::process::Child>>,
+    /// Asks `run`, which owns the process, to stop it (a timeout, an init error).
+    stop: tokio::sync::Notify,
 }
 
 impl Instance {
-    async fn run(self: Arc<Self>, listener: tokio::net::TcpListener) {
+    async fn run(self: Arc<Self>, listener: tokio::net::TcpListener, mut child: tokio::process::Child) {
         let mut shutdown = self.host.shutdown.clone();
-        let exited = {
-            let this = self.clone();
-            async move {
-                loop {
-                    {
-                        let mut child = this.child.lock().await;
-                        match child.as_mut() {
-                            Some(c) => {
-                                if let Ok(Some(status)) = c.try_wait() {
-                                    return format!("process exited with {status}");
-                                }
-                            }
-                            None => return "process stopped".to_string(),
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        };
-        tokio::pin!(exited);
         let reason = loop {
             tokio::select! {
                 accepted = listener.accept() => {
@@ -248,13 +229,15 @@ impl Instance {
                             .await;
                     });
                 }
-                reason = &mut exited => break reason,
+                status = child.wait() => break match status {
+                    Ok(status) => format!("process exited with {status}"),
+                    Err(error) => format!("process lost: {error}"),
+                },
+                _ = self.stop.notified() => break "process stopped".to_string(),
                 _ = shutdown.changed() => break "shutting down".to_string(),
             }
         };
-        if let Some(mut child) = self.child.lock().await.take() {
-            let _ = child.kill().await;
-        }
+        let _ = child.kill().await;
         if let Some((_, reply)) = self.current.lock().unwrap().take() {
             let _ = reply.send(Err(InvokeError::Runtime(reason.clone())));
         }
@@ -278,9 +261,7 @@ impl Instance {
                 self.host
                     .log
                     .line(&self.host.config.name, &format!("init error: {message}"));
-                if let Some(mut child) = self.child.lock().await.take() {
-                    let _ = child.kill().await;
-                }
+                self.stop.notify_one();
                 respond(StatusCode::ACCEPTED, r#"{"status":"OK"}"#)
             }
             (Method::POST, rest) => {
@@ -362,9 +343,7 @@ impl Instance {
                     &format!("{request_id}: task timed out after {timeout:?}"),
                 );
                 let _ = reply.send(Err(InvokeError::Timeout(timeout)));
-                if let Some(mut child) = this.child.lock().await.take() {
-                    let _ = child.kill().await;
-                }
+                this.stop.notify_one();
             }
         });
         Response::builder()
