@@ -368,3 +368,89 @@ fn respond(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
         .body(Full::new(Bytes::from_static(body.as_bytes())))
         .expect("static response")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `bootstrap` that speaks the Runtime API with bash's /dev/tcp: it takes an invocation and,
+    /// depending on the event, answers it or hangs.
+    fn fake_bootstrap(dir: &std::path::Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let script = r#"#!/bin/bash
+host=${AWS_LAMBDA_RUNTIME_API%:*}; port=${AWS_LAMBDA_RUNTIME_API#*:}
+exec 3<>/dev/tcp/$host/$port
+printf 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: runtime\r\n\r\n' >&3
+id=""; body=""
+while IFS= read -r line <&3; do
+  line=${line%$'\r'}
+  case "$line" in [Ll]ambda-[Rr]untime-[Aa]ws-[Rr]equest-[Ii]d:*) id=${line#*: };; "") break;; esac
+done
+read -r -t 1 -N 6 body <&3
+if [ "$body" = '"hang"' ]; then sleep 60; fi
+exec 4<>/dev/tcp/$host/$port
+printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: runtime\r\nContent-Length: 4\r\n\r\n"ok"' "$id" >&4
+sleep 60
+"#;
+        let path = dir.join("bootstrap");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn host(binary: PathBuf, timeout: Duration) -> (Arc<FunctionHost>, watch::Sender<bool>) {
+        let (stop, stopped) = watch::channel(false);
+        let mut environment = BTreeMap::new();
+        environment.insert("PATH".to_string(), std::env::var("PATH").unwrap_or_default());
+        let config = FunctionConfig {
+            name: "fake".into(),
+            arn: "arn:aws:lambda:us-east-1:123456789012:function:fake".into(),
+            memory_mb: 128,
+            timeout,
+            environment,
+            binary,
+        };
+        (FunctionHost::new(config, 2, stopped, LogSink { quiet: true }), stop)
+    }
+
+    async fn wait_for_instances(host: &FunctionHost, count: usize) {
+        for _ in 0..200 {
+            if host.instances.load(Ordering::SeqCst) == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} instances, expected {count}", host.instances.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_returned_and_a_hung_invocation_times_out_and_stops_its_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, _stop) = host(fake_bootstrap(dir.path()), Duration::from_millis(800));
+
+        let answer = host.invoke(Bytes::from_static(b"\"hello\"")).await;
+        assert_eq!(answer, Ok(Bytes::from_static(b"\"ok\"")));
+
+        let started = std::time::Instant::now();
+        let answer = host.invoke(Bytes::from_static(b"\"hang\"")).await;
+        assert_eq!(answer, Err(InvokeError::Timeout(Duration::from_millis(800))));
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        // The instance that had the hung invocation is stopped, as Lambda does; the one that
+        // answered is still there.
+        wait_for_instances(&host, 1).await;
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_every_instance() {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, stop) = host(fake_bootstrap(dir.path()), Duration::from_secs(5));
+        assert!(host.invoke(Bytes::from_static(b"\"hello\"")).await.is_ok());
+        wait_for_instances(&host, 1).await;
+        stop.send(true).unwrap();
+        wait_for_instances(&host, 0).await;
+        assert_eq!(
+            host.invoke(Bytes::from_static(b"\"hello\"")).await,
+            Err(InvokeError::ShuttingDown)
+        );
+    }
+}
