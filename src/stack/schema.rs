@@ -1,0 +1,161 @@
+//! The stack file's shape: strict serde types with their defaults, and the constants other
+//! modules share (tag keys, known routes, the default event source).
+//!
+//! Only what serde checks lives here; limits AWS imposes are in `validation`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The route keys a stack may declare: each has a bundled handler.
+pub const KNOWN_ROUTES: &[&str] = &["subscribe", "unsubscribe"];
+
+/// Retention periods CloudWatch Logs accepts, in days.
+pub const LOG_RETENTION_DAYS: &[u32] = &[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+/// Tag keys wsstack sets on every resource to find it again without a state file.
+pub const TAG_STACK: &str = "wsstack:stack";
+pub const TAG_STAGE: &str = "wsstack:stage";
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stack {
+    pub name: String,
+    #[serde(default = "default_stage")]
+    pub stage: String,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub table: Table,
+    #[serde(default)]
+    pub queue: Queue,
+    #[serde(default)]
+    pub events: Events,
+    #[serde(default)]
+    pub handlers: Handlers,
+    #[serde(default = "default_routes")]
+    pub routes: Vec<String>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingMode {
+    #[default]
+    OnDemand,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Table {
+    pub billing_mode: BillingMode,
+    pub ttl_hours: u32,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            billing_mode: BillingMode::OnDemand,
+            ttl_hours: 24,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Queue {
+    pub visibility_timeout_seconds: u32,
+    pub message_retention_seconds: u32,
+    pub receive_wait_seconds: u32,
+    pub dead_letter: DeadLetter,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Queue {
+            visibility_timeout_seconds: 60,
+            message_retention_seconds: 345_600,
+            receive_wait_seconds: 20,
+            dead_letter: DeadLetter::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadLetter {
+    pub max_receive_count: u32,
+    pub message_retention_seconds: u32,
+}
+
+impl Default for DeadLetter {
+    fn default() -> Self {
+        DeadLetter {
+            max_receive_count: 5,
+            message_retention_seconds: 1_209_600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Events {
+    pub bus: String,
+    pub detail_type: String,
+    pub source: Option<String>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            bus: "default".into(),
+            detail_type: "Entity Updated".into(),
+            source: None,
+        }
+    }
+}
+
+/// The source `send-event` uses when the stack file filters on none.
+pub const DEFAULT_EVENT_SOURCE: &str = "wsstack";
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+pub enum Architecture {
+    #[default]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Handlers {
+    pub memory_mb: u32,
+    pub timeout_seconds: u32,
+    pub architecture: Architecture,
+    pub log_retention_days: u32,
+    pub push_batch_size: u32,
+}
+
+impl Default for Handlers {
+    fn default() -> Self {
+        Handlers {
+            memory_mb: 256,
+            timeout_seconds: 10,
+            architecture: Architecture::X86_64,
+            log_retention_days: 14,
+            push_batch_size: 10,
+        }
+    }
+}
+
+fn default_stage() -> String {
+    "dev".into()
+}
+
+fn default_routes() -> Vec<String> {
+    KNOWN_ROUTES.iter().map(|r| r.to_string()).collect()
+}

@@ -1,0 +1,366 @@
+//! What AWS would reject in a deserialized stack (or what cannot work), as problems named by
+//! field; the numeric limits come from one table, `RANGES`.
+//!
+//! Makes no AWS call; positions are added later by `Problem::locate`.
+
+use std::path::Path;
+
+use super::errors::StackError;
+use super::positions::Positions;
+use super::schema::{Architecture, Stack, KNOWN_ROUTES, LOG_RETENTION_DAYS};
+
+/// A semantic problem before it is given a position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub(super) fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn locate(self, path: &Path, positions: &Positions) -> StackError {
+        StackError {
+            file: path.to_path_buf(),
+            position: positions.of(&self.field).or_else(|| positions.key(&self.field)),
+            field: Some(self.field),
+            message: self.message,
+        }
+    }
+}
+
+/// A whole number AWS accepts only within `min..=max` (in `unit`).
+struct Range {
+    field: &'static str,
+    value: fn(&Stack) -> u32,
+    min: u32,
+    max: u32,
+    unit: &'static str,
+}
+
+/// Every numeric limit of the stack file, in the order of the file's sections.
+const RANGES: &[Range] = &[
+    Range {
+        field: "table.ttl_hours",
+        value: |s| s.table.ttl_hours,
+        min: 1,
+        max: 8760,
+        unit: "hours",
+    },
+    Range {
+        field: "queue.visibility_timeout_seconds",
+        value: |s| s.queue.visibility_timeout_seconds,
+        min: 0,
+        max: 43_200,
+        unit: "seconds",
+    },
+    Range {
+        field: "queue.message_retention_seconds",
+        value: |s| s.queue.message_retention_seconds,
+        min: 60,
+        max: 1_209_600,
+        unit: "seconds",
+    },
+    Range {
+        field: "queue.receive_wait_seconds",
+        value: |s| s.queue.receive_wait_seconds,
+        min: 0,
+        max: 20,
+        unit: "seconds",
+    },
+    Range {
+        field: "queue.dead_letter.max_receive_count",
+        value: |s| s.queue.dead_letter.max_receive_count,
+        min: 1,
+        max: 1000,
+        unit: "receives",
+    },
+    Range {
+        field: "queue.dead_letter.message_retention_seconds",
+        value: |s| s.queue.dead_letter.message_retention_seconds,
+        min: 60,
+        max: 1_209_600,
+        unit: "seconds",
+    },
+    Range {
+        field: "handlers.memory_mb",
+        value: |s| s.handlers.memory_mb,
+        min: 128,
+        max: 10_240,
+        unit: "MB",
+    },
+    Range {
+        field: "handlers.timeout_seconds",
+        value: |s| s.handlers.timeout_seconds,
+        min: 1,
+        max: 900,
+        unit: "seconds",
+    },
+    Range {
+        field: "handlers.push_batch_size",
+        value: |s| s.handlers.push_batch_size,
+        min: 1,
+        max: 10,
+        unit: "messages",
+    },
+];
+
+/// The `RANGES` of one section (`table`, `queue`, `handlers`), so that problems come in the
+/// order of the file.
+fn check_ranges(problems: &mut Vec<Problem>, stack: &Stack, section: &str) {
+    let in_section = |range: &&Range| range.field.split('.').next() == Some(section);
+    for range in RANGES.iter().filter(in_section) {
+        let value = (range.value)(stack);
+        if value < range.min || value > range.max {
+            problems.push(Problem::new(
+                range.field,
+                format!(
+                    "{value} is out of range: AWS allows {} to {} {}",
+                    range.min, range.max, range.unit
+                ),
+            ));
+        }
+    }
+}
+
+fn is_letter_digit_hyphen(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Everything wrong with a deserialized stack that AWS would reject (or that cannot work).
+pub fn validate(stack: &Stack) -> Vec<Problem> {
+    let mut problems = Vec::new();
+
+    if stack.name.is_empty() {
+        problems.push(Problem::new("name", "must not be empty"));
+    } else if !stack.name.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !is_letter_digit_hyphen(&stack.name)
+        || stack.name.ends_with('-')
+    {
+        problems.push(Problem::new(
+            "name",
+            format!(
+                "`{}` is not a valid stack name: use letters, digits and hyphens, starting with a letter and not ending with a hyphen",
+                stack.name
+            ),
+        ));
+    }
+    if stack.stage.is_empty()
+        || stack.stage.len() > 32
+        || !stack.stage.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !is_letter_digit_hyphen(&stack.stage)
+        || stack.stage.ends_with('-')
+    {
+        problems.push(Problem::new(
+            "stage",
+            format!(
+                "`{}` is not a valid stage: 1 to 32 letters, digits and hyphens, starting with a letter or digit",
+                stack.stage
+            ),
+        ));
+    }
+    if let Some(region) = &stack.region {
+        if !is_region(region) {
+            problems.push(Problem::new(
+                "region",
+                format!("`{region}` does not look like an AWS region (e.g. eu-west-1)"),
+            ));
+        }
+    }
+
+    check_ranges(&mut problems, stack, "table");
+
+    check_ranges(&mut problems, stack, "queue");
+
+    let events = &stack.events;
+    if events.bus.is_empty()
+        || events.bus.len() > 256
+        || !events
+            .bus
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+    {
+        problems.push(Problem::new(
+            "events.bus",
+            format!(
+                "`{}` is not a valid event bus name: 1 to 256 of letters, digits, . _ - /",
+                events.bus
+            ),
+        ));
+    }
+    if events.detail_type.trim().is_empty() || events.detail_type.len() > 128 {
+        problems.push(Problem::new("events.detail_type", "must be 1 to 128 characters"));
+    }
+    if let Some(source) = &events.source {
+        if source.trim().is_empty() || source.len() > 256 || source.starts_with("aws.") {
+            problems.push(Problem::new(
+                "events.source",
+                format!(
+                    "`{source}` is not a usable source: 1 to 256 characters, and `aws.` sources are reserved for AWS"
+                ),
+            ));
+        }
+    }
+
+    let handlers = &stack.handlers;
+    check_ranges(&mut problems, stack, "handlers");
+    if handlers.architecture == Architecture::Arm64 {
+        problems.push(Problem::new(
+            "handlers.architecture",
+            "arm64 is not supported yet: the bundled handlers are built for x86_64",
+        ));
+    }
+    if !LOG_RETENTION_DAYS.contains(&handlers.log_retention_days) {
+        problems.push(Problem::new(
+            "handlers.log_retention_days",
+            format!(
+                "{} is not a retention CloudWatch Logs accepts; use one of {:?}",
+                handlers.log_retention_days, LOG_RETENTION_DAYS
+            ),
+        ));
+    }
+    let queue = &stack.queue;
+    // Lambda refuses an SQS event source whose visibility timeout is below the function timeout.
+    if queue.visibility_timeout_seconds < handlers.timeout_seconds {
+        problems.push(Problem::new(
+            "queue.visibility_timeout_seconds",
+            format!(
+                "{} s is below handlers.timeout_seconds ({} s); Lambda rejects such a queue as an event source (AWS recommends at least 6 x the timeout)",
+                queue.visibility_timeout_seconds, handlers.timeout_seconds
+            ),
+        ));
+    }
+
+    let mut seen = Vec::new();
+    for (i, route) in stack.routes.iter().enumerate() {
+        let field = format!("routes.{i}");
+        if route == "$connect" || route == "$disconnect" || route == "$default" {
+            problems.push(Problem::new(
+                field,
+                format!(
+                    "`{route}` does not belong here: $connect and $disconnect are part of every stack; list the routes clients call by action ({})",
+                    KNOWN_ROUTES.join(", ")
+                ),
+            ));
+        } else if !KNOWN_ROUTES.contains(&route.as_str()) {
+            problems.push(Problem::new(
+                field,
+                format!(
+                    "unknown route `{route}`: the bundled handlers serve {}",
+                    KNOWN_ROUTES.join(", ")
+                ),
+            ));
+        } else if seen.contains(route) {
+            problems.push(Problem::new(field, format!("route `{route}` is listed twice")));
+        }
+        seen.push(route.clone());
+    }
+
+    // Every resource gets our two tags too; AWS allows 50 per resource.
+    if stack.tags.len() > 48 {
+        problems.push(Problem::new(
+            "tags",
+            format!(
+                "{} tags: at most 48 (AWS allows 50 and wsstack adds 2)",
+                stack.tags.len()
+            ),
+        ));
+    }
+    for (key, value) in &stack.tags {
+        let field = format!("tags.{key}");
+        if key.is_empty() || key.len() > 128 {
+            problems.push(Problem::new(field, "tag keys are 1 to 128 characters"));
+        } else if key.to_ascii_lowercase().starts_with("aws:") || key.starts_with("wsstack:") {
+            problems.push(Problem::new(
+                field,
+                format!("tag key `{key}` is reserved (aws: belongs to AWS, wsstack: to wsstack)"),
+            ));
+        } else if !key.chars().all(is_tag_char) {
+            problems.push(Problem::new(
+                field,
+                format!("tag key `{key}` has characters AWS does not allow in tags"),
+            ));
+        } else if value.len() > 256 || !value.chars().all(is_tag_char) {
+            problems.push(Problem::new(
+                field,
+                "tag values are at most 256 characters of letters, digits, spaces and + - = . _ : / @",
+            ));
+        }
+    }
+
+    if problems.iter().all(|p| p.field != "name" && p.field != "stage") {
+        for (field, message) in crate::names::check_lengths(stack, stack.region.as_deref()) {
+            problems.push(Problem::new(field, message));
+        }
+    }
+    problems
+}
+
+/// The tag characters every service we use accepts (the IAM set, the narrowest).
+fn is_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || " +-=._:/@".contains(c)
+}
+
+/// The shape of a region name: `eu-west-1`, `us-gov-west-1`.
+pub fn is_region(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    parts.len() >= 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().unwrap().chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `a.b.c` with `value` as nested YAML under a minimal stack.
+    fn stack_with(field: &str, value: u32) -> String {
+        let mut text = String::from("name: demo\n");
+        let parts: Vec<&str> = field.split('.').collect();
+        for (depth, part) in parts.iter().enumerate() {
+            text.push_str(&"  ".repeat(depth));
+            if depth + 1 == parts.len() {
+                text.push_str(&format!("{part}: {value}\n"));
+            } else {
+                text.push_str(&format!("{part}:\n"));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn every_range_reads_the_field_it_names() {
+        for range in RANGES {
+            let text = stack_with(range.field, range.max + 1);
+            let errors = crate::stack::parse(Path::new("stack.yaml"), &text).unwrap_err();
+            let expected = format!(
+                "{}: {} is out of range: AWS allows {} to {} {}",
+                range.field,
+                range.max + 1,
+                range.min,
+                range.max,
+                range.unit
+            );
+            assert!(
+                errors.0.iter().any(|e| e.to_string().ends_with(&expected)),
+                "{}: {errors}",
+                range.field
+            );
+            let at_limit = crate::stack::parse(Path::new("stack.yaml"), &stack_with(range.field, range.max));
+            if let Err(errors) = at_limit {
+                assert!(
+                    errors.0.iter().all(|e| !e.message.contains("out of range")),
+                    "{}: {errors}",
+                    range.field
+                );
+            }
+        }
+    }
+}
