@@ -1,0 +1,123 @@
+//! The command line as clap types: global options and one variant per command.
+//!
+//! Only the shape of the arguments lives here; what a command does is in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wsstack",
+    version,
+    about = "Provision a serverless WebSocket notification stack on AWS, no CloudFormation"
+)]
+pub struct Cli {
+    /// The stack file.
+    #[arg(short = 'f', long = "file", global = true, default_value = "stack.yaml")]
+    pub file: PathBuf,
+    /// AWS profile (default: the standard chain).
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+    /// AWS region (default: the stack file's, then the standard chain).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Send every AWS call to this endpoint (an emulator); AWS_ENDPOINT_URL works too.
+    #[arg(long, global = true)]
+    pub endpoint_url: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// More detail.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Only the summary and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Deploy this handlers zip instead of the one built into wsstack.
+    #[arg(long, global = true, env = "WSSTACK_HANDLERS_ZIP")]
+    pub handlers_zip: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create or update every resource of the stack to match the stack file.
+    Up,
+    /// Show what `up` would change, without changing anything (exit 3 when it would change something).
+    Plan,
+    /// Delete every resource of the stack (also a half-built one).
+    Down {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        yes: bool,
+    },
+    /// Show each resource as present, missing or drifted (exit 3 unless all are in sync).
+    Status,
+    /// Run the whole stack on this machine: AWS emulator, WebSocket gateway, handlers, event source.
+    Dev(DevArgs),
+    /// Connect to the stack's WebSocket URL (or URL), print every message as a JSON line.
+    Connect(ConnectArgs),
+    /// Put an "entity updated" event on the stack's event bus.
+    SendEvent(SendEventArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DevArgs {
+    /// Port of the local gateway (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Remove the stack from the emulator when stopping.
+    #[arg(long)]
+    pub down_on_exit: bool,
+    /// Close connections idle this long, in seconds (API Gateway: 600).
+    #[arg(long, default_value_t = 600)]
+    pub idle_timeout: u64,
+    /// Close connections open this long, in seconds (API Gateway: 7200).
+    #[arg(long, default_value_t = 7200)]
+    pub max_connection: u64,
+    /// Handler processes per function at most.
+    #[arg(long, default_value_t = 8)]
+    pub max_instances: usize,
+    /// Do not show the handlers' logs.
+    #[arg(long)]
+    pub quiet_handlers: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// ws:// or wss:// URL (default: the running `wsstack dev`, else the stack's API).
+    pub url: Option<String>,
+    /// Subscribe to this entity (repeatable).
+    #[arg(long)]
+    pub subscribe: Vec<String>,
+    /// Ask for this Sec-WebSocket-Protocol.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// Exit after this many messages.
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Give up (exit 1) after this many seconds.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct SendEventArgs {
+    /// The entity whose subscribers get the push.
+    #[arg(long)]
+    pub entity_id: String,
+    /// The message pushed to subscribers.
+    #[arg(long, conflicts_with = "detail")]
+    pub message: Option<String>,
+    /// The whole event detail as a JSON object (entityId is added).
+    #[arg(long)]
+    pub detail: Option<String>,
+}

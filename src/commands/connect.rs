@@ -1,0 +1,71 @@
+//! `wsstack connect`: find the WebSocket URL (given, the running `wsstack dev`'s, or the stack's
+//! API) and check the flags, then hand over to the client in `crate::connect`.
+//!
+//! Flags are checked before anything connects: a bad one is exit 2, never a panic.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+
+use super::Context;
+use crate::aws::Aws;
+use crate::cli::{Cli, ConnectArgs};
+use crate::render::{bad_input, Failure};
+use crate::resources;
+
+/// Without a URL: the gateway of a running `wsstack dev`, else the stack's API on AWS.
+pub async fn run(context: &Context, args: &ConnectArgs) -> Result<u8, Failure> {
+    let stack = &context.file.stack;
+    let url = match crate::dev::session::live(&context.session_file) {
+        Some(session) => session.gateway,
+        None => {
+            let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
+            resources::api::discover(&aws, &stack.name, &stack.stage).await?;
+            aws.websocket_url(&stack.stage).ok_or_else(|| {
+                bad_input(anyhow!(
+                    "stack {} has no WebSocket API yet: run `wsstack up` (or `wsstack dev`)",
+                    stack.name
+                ))
+            })?
+        }
+    };
+    open(&context.cli, args, url).await
+}
+
+/// Connect to `url`; needs no stack file.
+pub async fn open(cli: &Cli, args: &ConnectArgs, url: String) -> Result<u8, Failure> {
+    let timeout = args.timeout.map(timeout_of).transpose().map_err(bad_input)?;
+    Ok(crate::connect::run(crate::connect::ConnectOptions {
+        url,
+        subscribe: args.subscribe.clone(),
+        protocol: args.protocol.clone(),
+        count: args.count,
+        timeout,
+        quiet: cli.quiet,
+    })
+    .await?)
+}
+
+/// `--timeout` as a duration: positive, finite, and small enough for a `Duration`.
+fn timeout_of(seconds: f64) -> Result<Duration> {
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(anyhow!("--timeout must be a positive number of seconds"));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| anyhow!("--timeout {seconds} is too long for a number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_that_are_not_a_duration_are_refused() {
+        assert_eq!(timeout_of(1.5).unwrap(), Duration::from_millis(1500));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let error = timeout_of(bad).unwrap_err().to_string();
+            assert!(error.contains("positive number of seconds"), "{bad}: {error}");
+        }
+        let error = timeout_of(1e20).unwrap_err().to_string();
+        assert!(error.contains("too long"), "{error}");
+    }
+}

@@ -1,0 +1,29 @@
+//! `wsstack dev`: `up` against the local emulator, then serve the stack on this machine until
+//! Ctrl-C, and optionally `down` on the way out.
+//!
+//! The emulator itself is started while resolving the context; this module only runs the stack.
+
+use std::time::Duration;
+
+use super::Context;
+use crate::cli::DevArgs;
+use crate::render::Failure;
+
+pub async fn run(context: &Context, args: &DevArgs) -> Result<u8, Failure> {
+    let (aws, bundle) = super::up::run(context).await?;
+    let options = crate::dev::DevOptions {
+        port: args.port,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connection: Duration::from_secs(args.max_connection),
+        max_instances: args.max_instances,
+        pollers: 2,
+        quiet_handlers: args.quiet_handlers,
+        endpoint: context.endpoint.clone(),
+        session_file: context.session_file.clone(),
+    };
+    crate::dev::serve(&context.file.stack, &aws, &bundle, options).await?;
+    if args.down_on_exit {
+        return super::down::run(context, true).await;
+    }
+    Ok(0)
+}

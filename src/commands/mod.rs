@@ -1,0 +1,136 @@
+//! The commands, one module each, and the `Context` they share: the parsed command line, the
+//! stack file, where AWS is (a real account, an emulator, or the one of a running `wsstack dev`).
+//!
+//! Resolving the context makes no AWS call; a command that needs none (`connect URL`) skips it.
+
+pub mod connect;
+pub mod dev;
+pub mod down;
+pub mod plan;
+pub mod send_event;
+pub mod status;
+pub mod up;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::anyhow;
+
+use crate::aws::{self, Aws, Target};
+use crate::cli::{Cli, Command, Format};
+use crate::dev::emulator::Emulator;
+use crate::engine::{self, Report, Verb};
+use crate::names::Names;
+use crate::progress::Progress;
+use crate::render::{self, bad_input, Failure};
+use crate::stack::{self, StackFile};
+use crate::{bundle, plan as resource_plan, resources};
+
+/// What every command that works on the stack file needs, resolved once.
+pub struct Context {
+    pub cli: Cli,
+    pub file: StackFile,
+    pub config: aws_config::SdkConfig,
+    pub names: Names,
+    /// The endpoint every AWS call goes to when not AWS itself (empty for AWS).
+    pub endpoint: String,
+    /// Where a running `wsstack dev` of this stack leaves its address.
+    pub session_file: PathBuf,
+    /// The emulator `dev` started; it stops when the context is dropped.
+    _emulator: Option<Emulator>,
+}
+
+impl Context {
+    /// Load the stack file and decide where AWS is: the flags, AWS_ENDPOINT_URL, a running
+    /// `wsstack dev` of this stack, or (for `dev`) a new emulator.
+    pub async fn resolve(cli: Cli) -> Result<Context, Failure> {
+        let file = stack::load(&cli.file).map_err(bad_input)?;
+        let mut target = Target {
+            profile: cli.profile.clone(),
+            region: cli.region.clone(),
+            endpoint_url: cli.endpoint_url.clone(),
+            local_credentials: false,
+        };
+        let endpoint_in_env = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty());
+        let session_file = crate::dev::session::path(&cli.file, &file.stack.name, &file.stack.stage);
+        let mut emulator = None;
+        if target.endpoint_url.is_none() && endpoint_in_env.is_none() {
+            if matches!(cli.command, Command::Dev(_)) {
+                if crate::dev::session::live(&session_file).is_some() {
+                    return Err(bad_input(anyhow!(
+                        "`wsstack dev` is already running for stack {} (see {})",
+                        file.stack.name,
+                        session_file.display()
+                    )));
+                }
+                let stack_dir = cli
+                    .file
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let started = crate::dev::emulator::start(stack_dir).await.map_err(bad_input)?;
+                target.endpoint_url = Some(started.endpoint.clone());
+                target.local_credentials = true;
+                emulator = Some(started);
+            } else if let Some(session) = crate::dev::session::live(&session_file) {
+                // A `wsstack dev` runs this stack: talk to its emulator.
+                if !cli.quiet && cli.output == Format::Text {
+                    eprintln!(
+                        "(using the local stack of `wsstack dev`, pid {}, at {})",
+                        session.pid, session.endpoint
+                    );
+                }
+                target.endpoint_url = Some(session.endpoint);
+                target.region = target.region.or(Some(session.region));
+                target.local_credentials = std::env::var_os("AWS_ACCESS_KEY_ID").is_none();
+            }
+        }
+        let local = target.endpoint_url.is_some() || endpoint_in_env.is_some();
+        let region = match aws::resolve_region(&target, file.stack.region.as_deref()).await {
+            Some(region) => region,
+            // An emulator does not care which region; AWS does.
+            None if local => "us-east-1".to_string(),
+            None => {
+                return Err(bad_input(anyhow!(
+                    "no AWS region: set `region:` in {}, pass --region, or set AWS_REGION",
+                    cli.file.display()
+                )))
+            }
+        };
+        if !stack::is_region(&region) {
+            return Err(bad_input(anyhow!("`{region}` is not an AWS region")));
+        }
+        file.check_region(&region).map_err(bad_input)?;
+        let config = aws::sdk_config(&target, &region).await;
+        let names = Names::new(&file.stack, &region);
+        let endpoint = target.endpoint_url.clone().or(endpoint_in_env).unwrap_or_default();
+        Ok(Context {
+            cli,
+            file,
+            config,
+            names,
+            endpoint,
+            session_file,
+            _emulator: emulator,
+        })
+    }
+
+    /// Text output that is more than the summary and errors.
+    pub fn chatty(&self) -> bool {
+        self.cli.output == Format::Text && !self.cli.quiet
+    }
+}
+
+/// Read every resource (no writes): what `status` and `plan` show.
+async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>), Failure> {
+    let stack = &context.file.stack;
+    // Without a handlers package the code is simply not compared.
+    let bundle = bundle::load(context.cli.handlers_zip.as_deref()).ok();
+    let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
+    resources::api::discover(&aws, &stack.name, &stack.stage).await?;
+    let resources = resource_plan::resources(stack, &aws, bundle.as_ref());
+    let reports = engine::run(&resources, &aws, Verb::Inspect, &Progress::new(false)).await?;
+    if engine::any_failed(&reports) {
+        return Err(render::resources_failed(&reports, "could not read every resource"));
+    }
+    Ok((aws, reports))
+}

@@ -1,0 +1,50 @@
+//! `wsstack status`: each resource as present, missing or drifted, and the stack's outputs;
+//! exit 3 unless all are in sync.
+//!
+//! Makes no write call to AWS.
+
+use serde_json::json;
+
+use super::{inspect_all, Context};
+use crate::cli::Format;
+use crate::engine::Outcome;
+use crate::progress;
+use crate::render::{self, Failure};
+use crate::resources::State;
+
+pub async fn run(context: &Context) -> Result<u8, Failure> {
+    let (cli, file) = (&context.cli, &context.file);
+    // A resource that could not be read has already ended the command with exit 1.
+    let (aws, reports) = inspect_all(context).await?;
+    let in_sync = reports
+        .iter()
+        .all(|r| matches!(r.outcome, Outcome::Inspected(State::InSync)));
+    match cli.output {
+        Format::Json => render::print_json(&json!({
+            "command": "status",
+            "stack": file.stack.name,
+            "stage": file.stack.stage,
+            "region": aws.region,
+            "account": aws.account,
+            "in_sync": in_sync,
+            "resources": render::reports_json(&reports),
+            "outputs": render::outputs(&file.stack, &aws),
+        })),
+        Format::Text => {
+            render::header(cli, "status", file, &aws);
+            for report in &reports {
+                println!("{}", progress::line(report.kind, &report.name, &report.outcome));
+            }
+            render::print_outputs(&file.stack, &aws);
+            println!(
+                "{}",
+                if in_sync {
+                    "in sync"
+                } else {
+                    "not in sync: run `wsstack up`"
+                }
+            );
+        }
+    }
+    Ok(if in_sync { 0 } else { 3 })
+}

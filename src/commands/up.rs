@@ -1,0 +1,74 @@
+//! `wsstack up`: make AWS match the stack file, then show the outputs and a summary.
+//!
+//! `dev` runs the same `up` first and serves what it returns.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::Context;
+use crate::aws::Aws;
+use crate::bundle::{self, Bundle};
+use crate::cli::Format;
+use crate::engine::{self, Outcome, Verb};
+use crate::progress::Progress;
+use crate::render::{self, bad_input, Failure};
+use crate::resources::{self, Change};
+
+/// Returns the connected clients (with the API id known) and the handlers package, for `dev`
+/// to serve the same stack.
+pub async fn run(context: &Context) -> Result<(Aws, Bundle), Failure> {
+    let (cli, file) = (&context.cli, &context.file);
+    let started = Instant::now();
+    let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
+    let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
+    render::header(cli, "up", file, &aws);
+    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle));
+    let progress = Progress::new(context.chatty());
+    let reports = engine::run(&resources, &aws, Verb::Ensure, &progress).await?;
+    let failed = engine::any_failed(&reports);
+    let count = |wanted: fn(&Change) -> bool| {
+        reports
+            .iter()
+            .filter(|r| matches!(&r.outcome, Outcome::Changed(c) if wanted(c)))
+            .count()
+    };
+    let created = count(|c| matches!(c, Change::Created));
+    let updated = count(|c| matches!(c, Change::Updated(_)));
+    let deleted = count(|c| matches!(c, Change::Deleted));
+    let unchanged = count(|c| matches!(c, Change::Unchanged));
+    let elapsed = started.elapsed().as_secs_f64();
+    match cli.output {
+        Format::Json => render::print_json(&json!({
+            "command": "up",
+            "stack": file.stack.name,
+            "stage": file.stack.stage,
+            "region": aws.region,
+            "account": aws.account,
+            "resources": render::reports_json(&reports),
+            "summary": {"created": created, "updated": updated, "deleted": deleted, "unchanged": unchanged, "failed": failed},
+            "outputs": render::outputs(&file.stack, &aws),
+            "seconds": elapsed,
+        })),
+        Format::Text => {
+            if !failed && !cli.quiet {
+                render::print_outputs(&file.stack, &aws);
+            }
+            if created + updated + deleted == 0 && !failed {
+                println!("no changes ({unchanged} resources up to date, {elapsed:.1} s)");
+            } else {
+                println!(
+                    "summary: {created} created, {updated} updated, {deleted} deleted, {unchanged} unchanged ({elapsed:.1} s)"
+                );
+            }
+        }
+    }
+    if failed {
+        return Err(render::resources_failed(
+            &reports,
+            "up did not finish; run it again to converge (it picks up where it stopped)",
+        ));
+    }
+    Ok((aws, bundle))
+}

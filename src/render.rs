@@ -1,0 +1,130 @@
+//! Everything a command shows: the header, JSON, resource lines, the stack's outputs, and the
+//! mapping of results to exit codes (0 ok, 1 AWS or runtime failure, 2 bad input, 3 not in sync).
+//!
+//! Commands decide what happened; this module only decides how it looks.
+
+use anyhow::anyhow;
+use serde_json::{json, Value};
+
+use crate::aws::Aws;
+use crate::cli::{Cli, Format};
+use crate::engine::{Outcome, Report};
+use crate::progress;
+use crate::resources::{Change, State};
+use crate::stack::{Stack, StackFile};
+
+/// A failure with the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
+/// Exit code 2: the stack file, a flag or the environment is wrong, nothing was attempted.
+pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
+    Failure {
+        code: 2,
+        error: error.into(),
+    }
+}
+
+/// Exit code 1 after printing each failed or not-attempted resource, `summary` last.
+pub fn resources_failed(reports: &[Report], summary: &str) -> Failure {
+    for line in failures(reports) {
+        eprintln!("error: {line}");
+    }
+    Failure {
+        code: 1,
+        error: anyhow!("{summary}"),
+    }
+}
+
+/// The text-mode first line of a command that talks to AWS.
+pub fn header(cli: &Cli, verb: &str, file: &StackFile, aws: &Aws) {
+    if cli.output == Format::Text && !cli.quiet {
+        println!(
+            "wsstack {verb}: stack {} stage {} in {} (account {})",
+            file.stack.name, file.stack.stage, aws.region, aws.account
+        );
+    }
+}
+
+pub fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
+
+/// What a client of the stack needs to know; absent values are null until `up` creates them.
+pub fn outputs(stack: &Stack, aws: &Aws) -> Value {
+    json!({
+        "websocket_url": aws.websocket_url(&stack.stage),
+        "callback_url": aws.callback_url(&stack.stage),
+        "table": aws.names.table(),
+        "queue_arn": aws.arns.queue(&aws.names.queue()),
+        "dead_letter_queue_arn": aws.arns.queue(&aws.names.dead_letter_queue()),
+        "rule_arn": aws.arns.rule(&stack.events.bus, &aws.names.rule()),
+    })
+}
+
+pub fn print_outputs(stack: &Stack, aws: &Aws) {
+    if let Value::Object(map) = outputs(stack, aws) {
+        for (key, value) in map {
+            println!("  {key:<22} {}", value.as_str().unwrap_or("(not created yet)"));
+        }
+    }
+}
+
+pub fn reports_json(reports: &[Report]) -> Value {
+    Value::Array(
+        reports
+            .iter()
+            .map(|r| {
+                let (_, word, _) = progress::describe(&r.outcome);
+                let details = match &r.outcome {
+                    Outcome::Changed(Change::Updated(diffs)) | Outcome::Inspected(State::Drifted(diffs)) => json!(diffs),
+                    Outcome::Changed(Change::Skipped(why))
+                    | Outcome::Inspected(State::Foreign(why))
+                    | Outcome::Failed(why)
+                    | Outcome::NotAttempted(why) => json!(why),
+                    _ => Value::Null,
+                };
+                json!({"key": r.key, "kind": r.kind, "name": r.name, "state": word, "details": details, "seconds": r.elapsed.as_secs_f64()})
+            })
+            .collect(),
+    )
+}
+
+/// One `plan` line per resource; a drifted one lists its differences below it.
+pub fn plan_line(kind: &str, name: &str, state: &State) -> String {
+    match state {
+        State::Missing => format!("  + create     {kind:<17} {name}"),
+        State::Unwanted => format!("  - delete     {kind:<17} {name}"),
+        State::InSync => format!("  = unchanged  {kind:<17} {name}"),
+        State::Foreign(why) => format!("  ! blocked    {kind:<17} {name}  ({why})"),
+        State::Drifted(diffs) => {
+            let mut text = format!("  ~ update     {kind:<17} {name}");
+            for diff in diffs {
+                text.push_str(&format!("\n      {}: {} -> {}", diff.field, diff.current, diff.desired));
+            }
+            text
+        }
+    }
+}
+
+fn failures(reports: &[Report]) -> Vec<String> {
+    reports
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Failed(e) => Some(format!("{} {}: {e}", r.kind, r.name)),
+            Outcome::NotAttempted(why) => Some(format!("{} {}: not attempted: {why}", r.kind, r.name)),
+            _ => None,
+        })
+        .collect()
+}
