@@ -8,6 +8,7 @@ mod bundle;
 mod connect;
 mod dev;
 mod engine;
+mod graph;
 mod names;
 mod plan;
 mod progress;
@@ -256,7 +257,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             max_instances,
             quiet_handlers,
         } => {
-            let (aws, bundle) = up(&cli, &file, config.clone(), names.clone()).await?;
+            let (aws, bundle, resolved) = up(&cli, &file, config.clone(), names.clone()).await?;
             let endpoint = target.endpoint_url.clone().or(endpoint_in_env).unwrap_or_default();
             let options = dev::DevOptions {
                 port: *port,
@@ -268,7 +269,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 endpoint,
                 session_file,
             };
-            dev::serve(&file.stack, &aws, &bundle, options).await?;
+            dev::serve(&file.stack, &aws, &resolved, &bundle, options).await?;
             if *down_on_exit {
                 return down(&cli, &file, config, names, true).await;
             }
@@ -281,8 +282,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                     Some(session) => session.gateway,
                     None => {
                         let aws = Aws::connect(config, names).await?;
-                        resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
-                        aws.websocket_url(&file.stack.stage).ok_or_else(|| {
+                        let resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+                        resolved.websocket_url(&aws, &file.stack.stage).ok_or_else(|| {
                             bad_input(anyhow!(
                                 "stack {} has no WebSocket API yet: run `wsstack up` (or `wsstack dev`)",
                                 file.stack.name
@@ -317,15 +318,15 @@ async fn up(
     file: &StackFile,
     config: aws_config::SdkConfig,
     names: Names,
-) -> Result<(Aws, Bundle), Failure> {
+) -> Result<(Aws, Bundle, graph::Resolved), Failure> {
     let started = Instant::now();
     let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
     let aws = Aws::connect(config, names).await?;
     header(cli, "up", file, &aws);
-    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
     let resources = plan::resources(&file.stack, &aws, Some(&bundle));
     let progress = Progress::new(cli.output == Format::Text && !cli.quiet);
-    let reports = engine::run(&resources, &aws, Verb::Ensure, &progress).await?;
+    let reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
     let failed = engine::any_failed(&reports);
     let count = |wanted: fn(&Change) -> bool| {
         reports
@@ -347,12 +348,12 @@ async fn up(
             "account": aws.account,
             "resources": reports_json(&reports),
             "summary": {"created": created, "updated": updated, "deleted": deleted, "unchanged": unchanged, "failed": failed},
-            "outputs": outputs(&file.stack, &aws),
+            "outputs": outputs(&file.stack, &aws, &resolved),
             "seconds": elapsed,
         })),
         Format::Text => {
             if !failed && !cli.quiet {
-                print_outputs(&file.stack, &aws);
+                print_outputs(&file.stack, &aws, &resolved);
             }
             if created + updated + deleted == 0 && !failed {
                 println!("no changes ({unchanged} resources up to date, {elapsed:.1} s)");
@@ -372,7 +373,7 @@ async fn up(
             error: anyhow!("up did not finish; run it again to converge (it picks up where it stopped)"),
         });
     }
-    Ok((aws, bundle))
+    Ok((aws, bundle, resolved))
 }
 
 async fn down(
@@ -407,10 +408,10 @@ async fn down(
     let started = Instant::now();
     let aws = Aws::connect(config, names).await?;
     header(cli, "down", file, &aws);
-    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
     let resources = plan::resources(&file.stack, &aws, None);
     let progress = Progress::new(cli.output == Format::Text && !cli.quiet);
-    let reports = engine::run(&resources, &aws, Verb::Destroy, &progress).await?;
+    let reports = engine::run(&resources, &aws, &mut resolved, Verb::Destroy, &progress).await?;
     let failed = engine::any_failed(&reports);
     let deleted = reports
         .iter()
@@ -446,13 +447,13 @@ async fn inspect_all(
     file: &StackFile,
     config: aws_config::SdkConfig,
     names: Names,
-) -> Result<(Aws, Vec<Report>), Failure> {
+) -> Result<(Aws, Vec<Report>, graph::Resolved), Failure> {
     // Without a handlers package the code is simply not compared.
     let bundle = bundle::load(cli.handlers_zip.as_deref()).ok();
     let aws = Aws::connect(config, names).await?;
-    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
     let resources = plan::resources(&file.stack, &aws, bundle.as_ref());
-    let reports = engine::run(&resources, &aws, Verb::Inspect, &Progress::new(false)).await?;
+    let reports = engine::run(&resources, &aws, &mut resolved, Verb::Inspect, &Progress::new(false)).await?;
     if engine::any_failed(&reports) {
         for line in failures(&reports) {
             eprintln!("error: {line}");
@@ -462,11 +463,11 @@ async fn inspect_all(
             error: anyhow!("could not read every resource"),
         });
     }
-    Ok((aws, reports))
+    Ok((aws, reports, resolved))
 }
 
 async fn plan_command(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
-    let (aws, reports) = inspect_all(cli, file, config, names).await?;
+    let (aws, reports, _) = inspect_all(cli, file, config, names).await?;
     let count = |wanted: fn(&State) -> bool| {
         reports
             .iter()
@@ -540,7 +541,7 @@ fn plan_line(kind: &str, name: &str, state: &State) -> String {
 }
 
 async fn status(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, names: Names) -> Result<u8, Failure> {
-    let (aws, reports) = inspect_all(cli, file, config, names).await?;
+    let (aws, reports, resolved) = inspect_all(cli, file, config, names).await?;
     let in_sync = reports
         .iter()
         .all(|r| matches!(r.outcome, Outcome::Inspected(State::InSync)));
@@ -553,14 +554,14 @@ async fn status(cli: &Cli, file: &StackFile, config: aws_config::SdkConfig, name
             "account": aws.account,
             "in_sync": in_sync,
             "resources": reports_json(&reports),
-            "outputs": outputs(&file.stack, &aws),
+            "outputs": outputs(&file.stack, &aws, &resolved),
         })),
         Format::Text => {
             header(cli, "status", file, &aws);
             for report in &reports {
                 println!("{}", progress::line(report.kind, &report.name, &report.outcome));
             }
-            print_outputs(&file.stack, &aws);
+            print_outputs(&file.stack, &aws, &resolved);
             println!(
                 "{}",
                 if in_sync {
@@ -686,10 +687,10 @@ fn event_detail(entity_id: &str, message: Option<&str>, detail: Option<&str>) ->
     Ok(detail)
 }
 
-fn outputs(stack: &stack::Stack, aws: &Aws) -> Value {
+fn outputs(stack: &stack::Stack, aws: &Aws, resolved: &graph::Resolved) -> Value {
     json!({
-        "websocket_url": aws.websocket_url(&stack.stage),
-        "callback_url": aws.callback_url(&stack.stage),
+        "websocket_url": resolved.websocket_url(aws, &stack.stage),
+        "callback_url": resolved.callback_url(aws, &stack.stage),
         "table": aws.names.table(),
         "queue_arn": aws.arns.queue(&aws.names.queue()),
         "dead_letter_queue_arn": aws.arns.queue(&aws.names.dead_letter_queue()),
@@ -697,8 +698,8 @@ fn outputs(stack: &stack::Stack, aws: &Aws) -> Value {
     })
 }
 
-fn print_outputs(stack: &stack::Stack, aws: &Aws) {
-    if let Value::Object(map) = outputs(stack, aws) {
+fn print_outputs(stack: &stack::Stack, aws: &Aws, resolved: &graph::Resolved) {
+    if let Value::Object(map) = outputs(stack, aws, resolved) {
         for (key, value) in map {
             println!("  {key:<22} {}", value.as_str().unwrap_or("(not created yet)"));
         }
