@@ -11,6 +11,9 @@ use futures::future::BoxFuture;
 use super::*;
 use crate::resources::{Ensured, Tags};
 
+/// (key, the API id it saw).
+type SeenApi = (String, Option<String>);
+
 /// What the fakes did, in the order they did it: "start x", "end x".
 #[derive(Clone, Default)]
 struct Journal {
@@ -18,7 +21,7 @@ struct Journal {
     in_flight: Arc<AtomicUsize>,
     most_in_flight: Arc<AtomicUsize>,
     /// The API id each fake saw when it ran, by key.
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Arc<Mutex<Vec<SeenApi>>>,
 }
 
 impl Journal {
