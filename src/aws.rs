@@ -81,8 +81,6 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    /// The stack's WebSocket API id once known: found by tag before a run, or created by it.
-    api_id: std::sync::Mutex<Option<String>>,
 }
 
 impl Aws {
@@ -108,7 +106,6 @@ impl Aws {
             lambda: aws_sdk_lambda::Client::new(&config),
             apigateway: aws_sdk_apigatewayv2::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            api_id: std::sync::Mutex::new(None),
             arns: Arns::new(&region, &account),
             region,
             account,
@@ -117,35 +114,28 @@ impl Aws {
     }
 }
 
+#[cfg(test)]
 impl Aws {
-    pub fn api_id(&self) -> Option<String> {
-        self.api_id.lock().unwrap().clone()
-    }
-
-    pub fn set_api_id(&self, id: Option<String>) {
-        *self.api_id.lock().unwrap() = id;
-    }
-
-    /// `wss://{api}.execute-api.{region}.amazonaws.com/{stage}`, once the API exists.
-    pub fn websocket_url(&self, stage: &str) -> Option<String> {
-        self.api_id().map(|id| {
-            format!(
-                "wss://{id}.execute-api.{}.{}/{stage}",
-                self.region,
-                self.arns.dns_suffix()
-            )
-        })
-    }
-
-    /// The management (callback) endpoint the handlers post to.
-    pub fn callback_url(&self, stage: &str) -> Option<String> {
-        self.api_id().map(|id| {
-            format!(
-                "https://{id}.execute-api.{}.{}/{stage}",
-                self.region,
-                self.arns.dns_suffix()
-            )
-        })
+    /// Clients that are never called: for tests of code that only passes `Aws` along.
+    pub fn offline(names: Names) -> Aws {
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(names.region.clone()))
+            .build();
+        let account = "123456789012".to_string();
+        Aws {
+            iam: aws_sdk_iam::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            events: aws_sdk_eventbridge::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            apigateway: aws_sdk_apigatewayv2::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            arns: Arns::new(&names.region, &account),
+            region: names.region.clone(),
+            account,
+            names,
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod commands;
 mod connect;
 mod dev;
 mod engine;
+mod graph;
 mod names;
 mod plan;
 mod progress;

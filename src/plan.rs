@@ -2,35 +2,27 @@
 //! settings, least-privilege policies, tags and dependencies. Pure: no AWS calls.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use crate::aws::Aws;
 use crate::bundle::Bundle;
-use crate::names::{handlers, RoleKind};
+use crate::graph::{Key, QueueKind};
+use crate::names::{handlers, Arns, Names, RoleKind};
 use crate::resources::api::ApiSpec;
 use crate::resources::event_source::EventSourceSpec;
 use crate::resources::function::FunctionSpec;
 use crate::resources::log_group::LogGroupSpec;
 use crate::resources::permission::PermissionSpec;
 use crate::resources::queue::{Attribute, QueueSpec};
-use crate::resources::role::{RoleSpec, API_ID};
+use crate::resources::role::RoleSpec;
 use crate::resources::route::RouteSpec;
 use crate::resources::rule::RuleSpec;
 use crate::resources::stage::StageSpec;
 use crate::resources::table::{TableSpec, INDEX_NAME};
 use crate::resources::{Resource, Retired, Tags};
-use crate::stack::{Stack, DEFAULT_EVENT_SOURCE, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
-
-pub const KEY_ROLE_ROUTES: &str = "role/routes";
-pub const KEY_ROLE_PUSH: &str = "role/push";
-pub const KEY_TABLE: &str = "table";
-pub const KEY_DEAD_LETTER_QUEUE: &str = "queue/dead-letter";
-pub const KEY_QUEUE: &str = "queue/events";
-pub const KEY_RULE: &str = "rule";
-pub const KEY_API: &str = "api";
-pub const KEY_STAGE: &str = "stage";
-pub const KEY_EVENT_SOURCE: &str = "event-source";
+use crate::stack::{Architecture, BillingMode, Stack, DEFAULT_EVENT_SOURCE, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
 
 /// The route key API Gateway uses for a handler.
 pub fn route_key(handler: &str) -> String {
@@ -41,13 +33,14 @@ pub fn route_key(handler: &str) -> String {
     }
 }
 
-/// The statement that lets a handler post to WebSocket clients through the management API.
-fn manage_connections(stack: &Stack, aws: &Aws) -> Value {
+/// The statement that lets a handler post to WebSocket clients of API `api` through the
+/// management API.
+fn manage_connections(stack: &Stack, arns: &Arns, api: &str) -> Value {
     json!({
         "Sid": "PostToClients",
         "Effect": "Allow",
         "Action": ["execute-api:ManageConnections"],
-        "Resource": [aws.arns.execute_api(API_ID, &format!("{}/POST/@connections/*", stack.stage))]
+        "Resource": [arns.execute_api(api, &format!("{}/POST/@connections/*", stack.stage))]
     })
 }
 
@@ -77,10 +70,10 @@ pub fn event_pattern(stack: &Stack) -> Value {
     pattern
 }
 
-fn log_statement(aws: &Aws, handlers: &[&str]) -> Value {
+fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Value {
     let resources: Vec<String> = handlers
         .iter()
-        .map(|h| format!("{}:*", aws.arns.log_group(&aws.names.log_group(h))))
+        .map(|h| format!("{}:*", arns.log_group(&names.log_group(h))))
         .collect();
     json!({
         "Sid": "WriteOwnLogs",
@@ -90,8 +83,8 @@ fn log_statement(aws: &Aws, handlers: &[&str]) -> Value {
     })
 }
 
-fn routes_policy(stack: &Stack, aws: &Aws) -> Value {
-    let table = aws.arns.table(&aws.names.table());
+fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
+    let table = arns.table(&names.table());
     let route_handlers: Vec<String> = handlers(stack).into_iter().filter(|h| h != "push").collect();
     let route_handlers: Vec<&str> = route_handlers.iter().map(String::as_str).collect();
     json!({
@@ -106,14 +99,14 @@ fn routes_policy(stack: &Stack, aws: &Aws) -> Value {
                 ],
                 "Resource": [table]
             },
-            manage_connections(stack, aws),
-            log_statement(aws, &route_handlers)
+            manage_connections(stack, arns, api),
+            log_statement(names, arns, &route_handlers)
         ]
     })
 }
 
-fn push_policy(stack: &Stack, aws: &Aws) -> Value {
-    let table = aws.arns.table(&aws.names.table());
+fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
+    let table = arns.table(&names.table());
     json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -135,10 +128,10 @@ fn push_policy(stack: &Stack, aws: &Aws) -> Value {
                 "Action": [
                     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"
                 ],
-                "Resource": [aws.arns.queue(&aws.names.queue())]
+                "Resource": [arns.queue(&names.queue())]
             },
-            manage_connections(stack, aws),
-            log_statement(aws, &["push"])
+            manage_connections(stack, arns, api),
+            log_statement(names, arns, &["push"])
         ]
     })
 }
@@ -205,51 +198,46 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
 
+    let policy = |write: fn(&Stack, &Names, &Arns, &str) -> Value| {
+        let (stack, names, arns) = (stack.clone(), names.clone(), aws.arns.clone());
+        Arc::new(move |api: &str| write(&stack, &names, &arns, api))
+    };
     vec![
         Box::new(RoleSpec {
-            key: KEY_ROLE_ROUTES.into(),
+            role: RoleKind::Routes,
             name: names.role(RoleKind::Routes),
-            stack: stack.name.clone(),
             description: format!("wsstack {}/{}: WebSocket route handlers", stack.name, stack.stage),
-            policy: routes_policy(stack, aws),
+            policy: policy(routes_policy),
             tags: tags.clone(),
-            depends_on: vec![KEY_API.into()],
         }),
         Box::new(RoleSpec {
-            key: KEY_ROLE_PUSH.into(),
+            role: RoleKind::Push,
             name: names.role(RoleKind::Push),
-            stack: stack.name.clone(),
             description: format!("wsstack {}/{}: push handler", stack.name, stack.stage),
-            policy: push_policy(stack, aws),
+            policy: policy(push_policy),
             tags: tags.clone(),
-            depends_on: vec![KEY_API.into()],
         }),
         Box::new(TableSpec {
-            key: KEY_TABLE.into(),
             name: names.table(),
-            stack: stack.name.clone(),
+            billing: match stack.table.billing_mode {
+                BillingMode::OnDemand => aws_sdk_dynamodb::types::BillingMode::PayPerRequest,
+            },
             tags: tags.clone(),
         }),
         Box::new(QueueSpec {
-            key: KEY_DEAD_LETTER_QUEUE.into(),
+            queue: QueueKind::DeadLetter,
             name: names.dead_letter_queue(),
-            stack: stack.name.clone(),
             attributes: dead_letter_attributes,
             tags: tags.clone(),
-            depends_on: vec![],
         }),
         Box::new(QueueSpec {
-            key: KEY_QUEUE.into(),
+            queue: QueueKind::Events,
             name: names.queue(),
-            stack: stack.name.clone(),
             attributes: queue_attributes,
             tags: tags.clone(),
-            depends_on: vec![KEY_DEAD_LETTER_QUEUE.into()],
         }),
         Box::new(RuleSpec {
-            key: KEY_RULE.into(),
             name: names.rule(),
-            stack: stack.name.clone(),
             bus: stack.events.bus.clone(),
             arn: aws.arns.rule(&stack.events.bus, &names.rule()),
             description: format!(
@@ -260,7 +248,6 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
             target_id: names.rule_target_id().into(),
             target_arn: aws.arns.queue(&names.queue()),
             tags,
-            depends_on: vec![KEY_QUEUE.into()],
         }),
     ]
 }
@@ -282,11 +269,6 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     } else {
         RoleKind::Routes
     };
-    let role_key = if handler == "push" {
-        KEY_ROLE_PUSH
-    } else {
-        KEY_ROLE_ROUTES
-    };
     let mut environment = BTreeMap::new();
     environment.insert("WSSTACK_HANDLER".to_string(), handler.to_string());
     environment.insert("TABLE_NAME".to_string(), names.table());
@@ -294,40 +276,40 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     let is_route = handler != "push";
     HandlerResources {
         log_group: LogGroupSpec {
-            key: format!("log-group/{handler}"),
+            handler: handler.to_string(),
             arn: aws.arns.log_group(&log_group),
             name: log_group,
-            stack: stack.name.clone(),
             retention_days: stack.handlers.log_retention_days as i32,
             tags: tags.clone(),
         },
         function: FunctionSpec {
-            key: format!("function/{handler}"),
+            handler: handler.to_string(),
             arn: aws.arns.function(&function),
             name: function.clone(),
-            stack: stack.name.clone(),
             stage: stack.stage.clone(),
             description: format!("wsstack {}/{}: {handler} handler", stack.name, stack.stage),
+            role,
             role_arn: aws.arns.role(&names.role(role)),
             memory_mb: stack.handlers.memory_mb as i32,
             timeout_seconds: stack.handlers.timeout_seconds as i32,
+            architecture: match stack.handlers.architecture {
+                Architecture::X86_64 => aws_sdk_lambda::types::Architecture::X8664,
+                Architecture::Arm64 => aws_sdk_lambda::types::Architecture::Arm64,
+            },
             environment,
             bundle: bundle.cloned(),
             tags,
-            depends_on: vec![role_key.into(), format!("log-group/{handler}"), KEY_API.into()],
         },
         permission: is_route.then(|| PermissionSpec {
-            key: format!("permission/{handler}"),
+            handler: handler.to_string(),
             function: function.clone(),
             stage: stack.stage.clone(),
             route_key: route_key(handler),
-            depends_on: vec![format!("function/{handler}")],
         }),
         route: is_route.then(|| RouteSpec {
-            key: format!("route/{handler}"),
+            handler: handler.to_string(),
             route_key: route_key(handler),
             integration_uri: aws.arns.function_invocation(&function),
-            depends_on: vec![format!("permission/{handler}")],
         }),
     }
 }
@@ -336,7 +318,6 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
 /// queue's event source; plus, retired, what belongs to known routes the stack file dropped.
 fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
     let mut resources: Vec<Box<dyn Resource>> = vec![Box::new(ApiSpec {
-        key: KEY_API.into(),
         name: aws.names.prefix.clone(),
         stack: stack.name.clone(),
         stage: stack.stage.clone(),
@@ -349,49 +330,38 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box
         resources.push(Box::new(h.log_group));
         resources.push(Box::new(h.function));
         if let (Some(permission), Some(route)) = (h.permission, h.route) {
-            route_keys.push(route.key.clone());
+            route_keys.push(Key::Route(handler.clone()));
             resources.push(Box::new(permission));
             resources.push(Box::new(route));
         }
     }
     resources.push(Box::new(StageSpec {
-        key: KEY_STAGE.into(),
         name: stack.stage.clone(),
         description: format!("wsstack {}/{}", stack.name, stack.stage),
         tags: tags(stack),
         depends_on: route_keys,
     }));
     resources.push(Box::new(EventSourceSpec {
-        key: KEY_EVENT_SOURCE.into(),
         function: aws.names.function("push"),
         queue_arn: aws.arns.queue(&aws.names.queue()),
         batch_size: stack.handlers.push_batch_size as i32,
-        depends_on: vec!["function/push".into(), KEY_QUEUE.into()],
     }));
     for dropped in KNOWN_ROUTES.iter().filter(|r| !stack.routes.iter().any(|s| s == *r)) {
         let h = handler_resources(stack, aws, bundle, dropped);
         let route = h.route.expect("a known route has a route");
         let permission = h.permission.expect("a known route has a permission");
         // Taken down in the reverse of the order they go up in: route, permission, function, logs.
-        let route_key = format!("retired/{}", route.key);
-        let permission_key = format!("retired/{}", permission.key);
-        let function_key = format!("retired/{}", h.function.key);
-        resources.push(Box::new(Retired {
-            inner: Box::new(route),
-            depends_on: vec![KEY_API.into()],
-        }));
-        resources.push(Box::new(Retired {
-            inner: Box::new(permission),
-            depends_on: vec![route_key],
-        }));
-        resources.push(Box::new(Retired {
-            inner: Box::new(h.function),
-            depends_on: vec![permission_key],
-        }));
-        resources.push(Box::new(Retired {
-            inner: Box::new(h.log_group),
-            depends_on: vec![function_key],
-        }));
+        let retired = |resource: Box<dyn Resource>, after: Option<Key>| -> Box<dyn Resource> {
+            Box::new(Retired {
+                depends_on: vec![after.map(Key::retired).unwrap_or(Key::Api)],
+                inner: resource,
+            })
+        };
+        let dropped = dropped.to_string();
+        resources.push(retired(Box::new(route), None));
+        resources.push(retired(Box::new(permission), Some(Key::Route(dropped.clone()))));
+        resources.push(retired(Box::new(h.function), Some(Key::Permission(dropped.clone()))));
+        resources.push(retired(Box::new(h.log_group), Some(Key::Function(dropped))));
     }
     resources
 }
@@ -417,12 +387,46 @@ mod tests {
     fn every_resource_is_tagged_with_the_stack() {
         let stack = crate::stack::parse(
             std::path::Path::new("s.yaml"),
-            "name: demo\nstage: prod\ntags:\n  team: a\n",
+            "name: demo\nstage: prod\nroutes: [subscribe]\ntags:\n  team: a\n",
         )
         .unwrap();
         let tags = tags(&stack);
         assert_eq!(tags[TAG_STACK], "demo");
         assert_eq!(tags[TAG_STAGE], "prod");
         assert_eq!(tags["team"], "a");
+        // Every spec the plan produces, retired ones included: a tagged kind carries all of them;
+        // only the kinds AWS keeps no tags on carry none.
+        let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
+        let resources = resources(&stack, &aws, None);
+        let mut tagged = 0;
+        for resource in &resources {
+            match resource.tags() {
+                Some(spec) => {
+                    tagged += 1;
+                    assert_eq!(spec, &tags, "{} {}", resource.kind(), resource.key());
+                }
+                None => assert!(
+                    ["API route", "Lambda permission", "event source"].contains(&resource.kind()),
+                    "{} {} has no tags",
+                    resource.kind(),
+                    resource.key()
+                ),
+            }
+        }
+        // 2 roles, table, 2 queues, rule, API, stage, and a function and log group for each of
+        // connect, disconnect, subscribe, push and the retired unsubscribe.
+        assert_eq!(tagged, 18);
+    }
+
+    #[test]
+    fn the_dead_settings_reach_the_specs() {
+        let stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
+        let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
+        let h = handler_resources(&stack, &aws, None, "push");
+        assert_eq!(h.function.architecture, aws_sdk_lambda::types::Architecture::X8664);
+        let mut arm = stack.clone();
+        arm.handlers.architecture = Architecture::Arm64;
+        let h = handler_resources(&arm, &aws, None, "push");
+        assert_eq!(h.function.architecture, aws_sdk_lambda::types::Architecture::Arm64);
     }
 }

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::aws::Aws;
 use crate::cli::{Cli, Format};
 use crate::engine::{Outcome, Report};
+use crate::graph::Resolved;
 use crate::progress;
 use crate::resources::{Change, State};
 use crate::stack::{Stack, StackFile};
@@ -62,10 +63,10 @@ pub fn print_json(value: &Value) {
 }
 
 /// What a client of the stack needs to know; absent values are null until `up` creates them.
-pub fn outputs(stack: &Stack, aws: &Aws) -> Value {
+pub fn outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
     json!({
-        "websocket_url": aws.websocket_url(&stack.stage),
-        "callback_url": aws.callback_url(&stack.stage),
+        "websocket_url": resolved.websocket_url(aws, &stack.stage),
+        "callback_url": resolved.callback_url(aws, &stack.stage),
         "table": aws.names.table(),
         "queue_arn": aws.arns.queue(&aws.names.queue()),
         "dead_letter_queue_arn": aws.arns.queue(&aws.names.dead_letter_queue()),
@@ -73,8 +74,8 @@ pub fn outputs(stack: &Stack, aws: &Aws) -> Value {
     })
 }
 
-pub fn print_outputs(stack: &Stack, aws: &Aws) {
-    if let Value::Object(map) = outputs(stack, aws) {
+pub fn print_outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) {
+    if let Value::Object(map) = outputs(stack, aws, resolved) {
         for (key, value) in map {
             println!("  {key:<22} {}", value.as_str().unwrap_or("(not created yet)"));
         }

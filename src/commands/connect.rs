@@ -20,8 +20,8 @@ pub async fn run(context: &Context, args: &ConnectArgs) -> Result<u8, Failure> {
         Some(session) => session.gateway,
         None => {
             let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
-            resources::api::discover(&aws, &stack.name, &stack.stage).await?;
-            aws.websocket_url(&stack.stage).ok_or_else(|| {
+            let resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
+            resolved.websocket_url(&aws, &stack.stage).ok_or_else(|| {
                 bad_input(anyhow!(
                     "stack {} has no WebSocket API yet: run `wsstack up` (or `wsstack dev`)",
                     stack.name

@@ -10,7 +10,7 @@ use crate::cli::DevArgs;
 use crate::render::Failure;
 
 pub async fn run(context: &Context, args: &DevArgs) -> Result<u8, Failure> {
-    let (aws, bundle) = super::up::run(context).await?;
+    let (aws, bundle, resolved) = super::up::run(context).await?;
     let options = crate::dev::DevOptions {
         port: args.port,
         idle_timeout: Duration::from_secs(args.idle_timeout),
@@ -21,7 +21,7 @@ pub async fn run(context: &Context, args: &DevArgs) -> Result<u8, Failure> {
         endpoint: context.endpoint.clone(),
         session_file: context.session_file.clone(),
     };
-    crate::dev::serve(&context.file.stack, &aws, &bundle, options).await?;
+    crate::dev::serve(&context.file.stack, &aws, &resolved, &bundle, options).await?;
     if args.down_on_exit {
         return super::down::run(context, true).await;
     }

@@ -25,10 +25,10 @@ pub async fn run(context: &Context, yes: bool) -> Result<u8, Failure> {
     let started = Instant::now();
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     render::header(cli, "down", file, &aws);
-    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
     let resources = crate::plan::resources(&file.stack, &aws, None);
     let progress = Progress::new(context.chatty());
-    let reports = engine::run(&resources, &aws, Verb::Destroy, &progress).await?;
+    let reports = engine::run(&resources, &aws, &mut resolved, Verb::Destroy, &progress).await?;
     let failed = engine::any_failed(&reports);
     let deleted = reports
         .iter()

@@ -19,6 +19,7 @@ use crate::aws::{self, Aws, Target};
 use crate::cli::{Cli, Command, Format};
 use crate::dev::emulator::Emulator;
 use crate::engine::{self, Report, Verb};
+use crate::graph::Resolved;
 use crate::names::Names;
 use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
@@ -121,16 +122,16 @@ impl Context {
 }
 
 /// Read every resource (no writes): what `status` and `plan` show.
-async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>), Failure> {
+async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>, Resolved), Failure> {
     let stack = &context.file.stack;
     // Without a handlers package the code is simply not compared.
     let bundle = bundle::load(context.cli.handlers_zip.as_deref()).ok();
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
-    resources::api::discover(&aws, &stack.name, &stack.stage).await?;
+    let mut resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
     let resources = resource_plan::resources(stack, &aws, bundle.as_ref());
-    let reports = engine::run(&resources, &aws, Verb::Inspect, &Progress::new(false)).await?;
+    let reports = engine::run(&resources, &aws, &mut resolved, Verb::Inspect, &Progress::new(false)).await?;
     if engine::any_failed(&reports) {
         return Err(render::resources_failed(&reports, "could not read every resource"));
     }
-    Ok((aws, reports))
+    Ok((aws, reports, resolved))
 }

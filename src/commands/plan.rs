@@ -12,7 +12,7 @@ use crate::resources::State;
 
 pub async fn run(context: &Context) -> Result<u8, Failure> {
     let (cli, file) = (&context.cli, &context.file);
-    let (aws, reports) = inspect_all(context).await?;
+    let (aws, reports, _) = inspect_all(context).await?;
     let count = |wanted: fn(&State) -> bool| {
         reports
             .iter()

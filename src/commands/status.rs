@@ -15,7 +15,7 @@ use crate::resources::State;
 pub async fn run(context: &Context) -> Result<u8, Failure> {
     let (cli, file) = (&context.cli, &context.file);
     // A resource that could not be read has already ended the command with exit 1.
-    let (aws, reports) = inspect_all(context).await?;
+    let (aws, reports, resolved) = inspect_all(context).await?;
     let in_sync = reports
         .iter()
         .all(|r| matches!(r.outcome, Outcome::Inspected(State::InSync)));
@@ -28,14 +28,14 @@ pub async fn run(context: &Context) -> Result<u8, Failure> {
             "account": aws.account,
             "in_sync": in_sync,
             "resources": render::reports_json(&reports),
-            "outputs": render::outputs(&file.stack, &aws),
+            "outputs": render::outputs(&file.stack, &aws, &resolved),
         })),
         Format::Text => {
             render::header(cli, "status", file, &aws);
             for report in &reports {
                 println!("{}", progress::line(report.kind, &report.name, &report.outcome));
             }
-            render::print_outputs(&file.stack, &aws);
+            render::print_outputs(&file.stack, &aws, &resolved);
             println!(
                 "{}",
                 if in_sync {

@@ -11,22 +11,23 @@ use crate::aws::Aws;
 use crate::bundle::{self, Bundle};
 use crate::cli::Format;
 use crate::engine::{self, Outcome, Verb};
+use crate::graph::Resolved;
 use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
 use crate::resources::{self, Change};
 
 /// Returns the connected clients (with the API id known) and the handlers package, for `dev`
 /// to serve the same stack.
-pub async fn run(context: &Context) -> Result<(Aws, Bundle), Failure> {
+pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> {
     let (cli, file) = (&context.cli, &context.file);
     let started = Instant::now();
     let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     render::header(cli, "up", file, &aws);
-    resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
+    let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
     let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle));
     let progress = Progress::new(context.chatty());
-    let reports = engine::run(&resources, &aws, Verb::Ensure, &progress).await?;
+    let reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
     let failed = engine::any_failed(&reports);
     let count = |wanted: fn(&Change) -> bool| {
         reports
@@ -48,12 +49,12 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle), Failure> {
             "account": aws.account,
             "resources": render::reports_json(&reports),
             "summary": {"created": created, "updated": updated, "deleted": deleted, "unchanged": unchanged, "failed": failed},
-            "outputs": render::outputs(&file.stack, &aws),
+            "outputs": render::outputs(&file.stack, &aws, &resolved),
             "seconds": elapsed,
         })),
         Format::Text => {
             if !failed && !cli.quiet {
-                render::print_outputs(&file.stack, &aws);
+                render::print_outputs(&file.stack, &aws, &resolved);
             }
             if created + updated + deleted == 0 && !failed {
                 println!("no changes ({unchanged} resources up to date, {elapsed:.1} s)");
@@ -70,5 +71,5 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle), Failure> {
             "up did not finish; run it again to converge (it picks up where it stopped)",
         ));
     }
-    Ok((aws, bundle))
+    Ok((aws, bundle, resolved))
 }

@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::aws::{sdk_error, Aws};
 use crate::bundle::Bundle;
+use crate::graph::Resolved;
 use crate::stack::Stack;
 use gateway::{Gateway, GatewayConfig};
 use runtime::{FunctionConfig, FunctionHost, LogSink};
@@ -98,11 +99,12 @@ async fn function_config(
     })
 }
 
-/// Serve the stack locally until Ctrl-C or SIGTERM. `aws` is the one `up` just used: it knows the
-/// API id.
-pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOptions) -> Result<()> {
-    let api_id = aws
+/// Serve the stack locally until Ctrl-C or SIGTERM. `resolved` is what `up` just produced: it
+/// knows the API id.
+pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundle, options: DevOptions) -> Result<()> {
+    let api_id = resolved
         .api_id()
+        .map(String::from)
         .ok_or_else(|| anyhow!("the stack's WebSocket API is missing after up"))?;
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port))

@@ -8,18 +8,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Result};
 use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
 use aws_smithy_types::DateTime;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 
-use super::{tag_changes, tag_diff, Change, Diff, Resource, State, Tags};
+use super::errors::deleted;
+use super::{Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
+use crate::graph::{Key, Resolved};
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
 pub const ROUTE_SELECTION: &str = "$request.body.action";
 
 #[derive(Debug, Clone)]
 pub struct ApiSpec {
-    pub key: String,
     pub name: String,
     pub stack: String,
     pub stage: String,
@@ -57,11 +56,28 @@ pub async fn find(aws: &Aws, stack: &str, stage: &str) -> Result<Vec<Api>> {
     Ok(found)
 }
 
-/// Find the stack's API and remember its id for the resources that need it.
-pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<()> {
+/// Find the stack's API before a run: what every command starts from.
+pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<Resolved> {
     let apis = find(aws, stack, stage).await?;
-    aws.set_api_id(apis.first().and_then(|a| a.api_id()).map(String::from));
-    Ok(())
+    let mut resolved = Resolved::default();
+    resolved.set(Key::Api, apis.first().and_then(|a| a.api_id()).map(String::from));
+    Ok(resolved)
+}
+
+/// The stack's APIs, oldest (the one kept) first, and the tags of that one.
+pub struct Observed {
+    apis: Vec<Api>,
+    tags: Tags,
+}
+
+impl Observed {
+    fn kept(&self) -> &Api {
+        &self.apis[0]
+    }
+
+    fn id(&self) -> &str {
+        self.kept().api_id().unwrap_or_default()
+    }
 }
 
 fn api_arn(aws: &Aws, id: &str) -> String {
@@ -69,114 +85,10 @@ fn api_arn(aws: &Aws, id: &str) -> String {
 }
 
 impl ApiSpec {
-    fn diffs(&self, api: &Api, duplicates: &[Api]) -> Vec<Diff> {
-        let mut diffs = Vec::new();
-        if api.name() != Some(self.name.as_str()) {
-            diffs.push(Diff::new("name", api.name().unwrap_or_default(), &self.name));
-        }
-        if api.route_selection_expression() != Some(ROUTE_SELECTION) {
-            diffs.push(Diff::new(
-                "route selection",
-                api.route_selection_expression().unwrap_or_default(),
-                ROUTE_SELECTION,
-            ));
-        }
-        if api.description().unwrap_or_default() != self.description {
-            diffs.push(Diff::new(
-                "description",
-                api.description().unwrap_or_default(),
-                &self.description,
-            ));
-        }
-        let tags: Tags = api
-            .tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        diffs.extend(tag_diff(&tags, &self.tags));
-        if !duplicates.is_empty() {
-            let ids: Vec<&str> = duplicates.iter().filter_map(|a| a.api_id()).collect();
-            diffs.push(Diff::new("duplicate APIs", ids.join(", "), "(deleted)"));
-        }
-        diffs
-    }
-
-    async fn inspect_api(&self, aws: &Aws) -> Result<State> {
-        let apis = find(aws, &self.stack, &self.stage).await?;
-        let Some((api, duplicates)) = apis.split_first() else {
-            return Ok(State::Missing);
-        };
-        Ok(State::from_diffs(self.diffs(api, duplicates)))
-    }
-
-    async fn ensure_api(&self, aws: &Aws) -> Result<Change> {
-        let apis = find(aws, &self.stack, &self.stage).await?;
-        let Some((api, duplicates)) = apis.split_first() else {
-            let created = aws
-                .apigateway
-                .create_api()
-                .name(&self.name)
-                .protocol_type(ProtocolType::Websocket)
-                .route_selection_expression(ROUTE_SELECTION)
-                .description(&self.description)
-                .set_tags(Some(self.tags.clone().into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("creating WebSocket API {}", self.name), e))?;
-            let Some(id) = created.api_id else {
-                bail!("CreateApi for {} returned no id", self.name)
-            };
-            let kept = self.settle_race(aws, &id, created.created_date).await?;
-            let change = if kept == id { Change::Created } else { Change::Unchanged };
-            aws.set_api_id(Some(kept));
-            return Ok(change);
-        };
-        let id = api.api_id().unwrap_or_default().to_string();
-        aws.set_api_id(Some(id.clone()));
-        let diffs = self.diffs(api, duplicates);
-        if diffs.is_empty() {
-            return Ok(Change::Unchanged);
-        }
-        if api.name() != Some(self.name.as_str())
+    fn settings_differ(&self, api: &Api) -> bool {
+        api.name() != Some(self.name.as_str())
             || api.route_selection_expression() != Some(ROUTE_SELECTION)
             || api.description().unwrap_or_default() != self.description
-        {
-            aws.apigateway
-                .update_api()
-                .api_id(&id)
-                .name(&self.name)
-                .route_selection_expression(ROUTE_SELECTION)
-                .description(&self.description)
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("updating WebSocket API {id}"), e))?;
-        }
-        let tags: Tags = api
-            .tags()
-            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
-        let (set, remove) = tag_changes(&tags, &self.tags);
-        if !set.is_empty() {
-            aws.apigateway
-                .tag_resource()
-                .resource_arn(api_arn(aws, &id))
-                .set_tags(Some(set.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("tagging WebSocket API {id}"), e))?;
-        }
-        if !remove.is_empty() {
-            aws.apigateway
-                .untag_resource()
-                .resource_arn(api_arn(aws, &id))
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("untagging WebSocket API {id}"), e))?;
-        }
-        for duplicate in duplicates.iter().filter_map(|a| a.api_id()) {
-            delete(aws, duplicate).await?;
-        }
-        Ok(Change::Updated(diffs))
     }
 
     /// Two runs of the same stack (or a retried CreateApi whose first answer was lost) can each
@@ -195,17 +107,133 @@ impl ApiSpec {
         }
         Ok(kept.to_string())
     }
+}
 
-    async fn destroy_api(&self, aws: &Aws) -> Result<Change> {
-        let apis = find(aws, &self.stack, &self.stage).await?;
-        if apis.is_empty() {
-            return Ok(Change::Absent);
+impl Lifecycle for ApiSpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "WebSocket API"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn key(&self) -> Key {
+        Key::Api
+    }
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+    /// Found by this stack's tags, so always ours; the tags are still compared (`tags:` extras).
+    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
+        Some(&observed.tags)
+    }
+    fn output(&self, observed: &Observed) -> Option<String> {
+        Some(observed.id().to_string())
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let apis = find(ctx.aws, &self.stack, &self.stage).await?;
+        let Some(kept) = apis.first() else { return Ok(None) };
+        let tags = kept
+            .tags()
+            .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        Ok(Some(Observed { apis, tags }))
+    }
+
+    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
+        let mut diffs = Vec::new();
+        let api = o.kept();
+        if api.name() != Some(self.name.as_str()) {
+            diffs.push(Diff::new("name", api.name().unwrap_or_default(), &self.name));
         }
-        for id in apis.iter().filter_map(|a| a.api_id()) {
-            delete(aws, id).await?;
+        let selection = api.route_selection_expression().unwrap_or_default();
+        if selection != ROUTE_SELECTION {
+            diffs.push(Diff::new("route selection", selection, ROUTE_SELECTION));
         }
-        aws.set_api_id(None);
-        Ok(Change::Deleted)
+        let description = api.description().unwrap_or_default();
+        if description != self.description {
+            diffs.push(Diff::new("description", description, &self.description));
+        }
+        if o.apis.len() > 1 {
+            let ids: Vec<&str> = o.apis[1..].iter().filter_map(|a| a.api_id()).collect();
+            diffs.push(Diff::new("duplicate APIs", ids.join(", "), "(deleted)"));
+        }
+        diffs
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        let created = ctx
+            .aws
+            .apigateway
+            .create_api()
+            .name(&self.name)
+            .protocol_type(ProtocolType::Websocket)
+            .route_selection_expression(ROUTE_SELECTION)
+            .description(&self.description)
+            .set_tags(Some(self.tags.clone().into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("creating WebSocket API {}", self.name), e))?;
+        let Some(id) = created.api_id else {
+            bail!("CreateApi for {} returned no id", self.name)
+        };
+        let kept = self.settle_race(ctx.aws, &id, created.created_date).await?;
+        Ok(if kept == id {
+            Created::New(Some(id))
+        } else {
+            Created::AlreadyExists
+        })
+    }
+
+    async fn update(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
+        let id = o.id();
+        if self.settings_differ(o.kept()) {
+            ctx.aws
+                .apigateway
+                .update_api()
+                .api_id(id)
+                .name(&self.name)
+                .route_selection_expression(ROUTE_SELECTION)
+                .description(&self.description)
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("updating WebSocket API {id}"), e))?;
+        }
+        for duplicate in o.apis[1..].iter().filter_map(|a| a.api_id()) {
+            delete(ctx.aws, duplicate).await?;
+        }
+        Ok(())
+    }
+
+    async fn tag(&self, ctx: Ctx<'_>, o: &Observed, set: Tags) -> Result<()> {
+        let call = ctx.aws.apigateway.tag_resource().resource_arn(api_arn(ctx.aws, o.id()));
+        call.set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("tagging WebSocket API {}", o.id()), e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, ctx: Ctx<'_>, o: &Observed, keys: Vec<String>) -> Result<()> {
+        let call = ctx
+            .aws
+            .apigateway
+            .untag_resource()
+            .resource_arn(api_arn(ctx.aws, o.id()));
+        call.set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("untagging WebSocket API {}", o.id()), e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
+        for id in o.apis.iter().filter_map(|a| a.api_id()) {
+            delete(ctx.aws, id).await?;
+        }
+        Ok(true)
     }
 }
 
@@ -228,32 +256,9 @@ fn race_settle_delay(created: Option<DateTime>, now: SystemTime) -> Duration {
 
 /// Delete an API with its routes, integrations and stages.
 async fn delete(aws: &Aws, id: &str) -> Result<()> {
-    match aws.apigateway.delete_api().api_id(id).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(()),
-        Err(e) => Err(sdk_error(format!("deleting WebSocket API {id}"), e)),
-    }
-}
-
-impl Resource for ApiSpec {
-    fn kind(&self) -> &'static str {
-        "WebSocket API"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> String {
-        self.key.clone()
-    }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_api(aws).boxed()
-    }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_api(aws).boxed()
-    }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_api(aws).boxed()
-    }
+    let call = aws.apigateway.delete_api().api_id(id);
+    deleted(call.send().await, || format!("deleting WebSocket API {id}"))?;
+    Ok(())
 }
 
 #[cfg(test)]

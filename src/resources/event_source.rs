@@ -4,93 +4,89 @@
 
 use anyhow::Result;
 use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType};
-use futures::future::BoxFuture;
-use futures::FutureExt;
 
-use super::{Change, Diff, Resource, State};
-use crate::aws::{sdk_error, Aws};
+use super::errors::{created, deleted, found};
+use super::{Created, Ctx, Diff, Lifecycle};
+use crate::aws::sdk_error;
+use crate::graph::{Key, QueueKind};
 use crate::retry::{eventually, ROLE_PROPAGATION};
 
 #[derive(Debug, Clone)]
 pub struct EventSourceSpec {
-    pub key: String,
     pub function: String,
     pub queue_arn: String,
     pub batch_size: i32,
-    pub depends_on: Vec<String>,
 }
 
-impl EventSourceSpec {
-    /// The mapping to keep (the first by UUID) and any duplicates: two concurrent runs can each
-    /// create one (AWS refuses the second with ResourceConflictException, moto does not).
-    async fn observe(&self, aws: &Aws) -> Result<Option<EventSourceMappingConfiguration>> {
-        let mut all = self.observe_all(aws).await?;
-        Ok((!all.is_empty()).then(|| all.remove(0)))
-    }
+/// Every mapping of this queue to this function, by UUID: the first is kept. Two concurrent runs
+/// can each create one (AWS refuses the second with ResourceConflictException, moto does not).
+pub struct Observed(Vec<EventSourceMappingConfiguration>);
 
-    async fn observe_all(&self, aws: &Aws) -> Result<Vec<EventSourceMappingConfiguration>> {
-        let mut all = match aws
+impl EventSourceSpec {
+    async fn all(&self, ctx: Ctx<'_>) -> Result<Vec<EventSourceMappingConfiguration>> {
+        let call = ctx
+            .aws
             .lambda
             .list_event_source_mappings()
-            .function_name(&self.function)
-            .event_source_arn(&self.queue_arn)
-            .send()
-            .await
-        {
-            Ok(output) => output.event_source_mappings.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Vec::new()
-            }
-            Err(e) => return Err(sdk_error(format!("listing event sources of {}", self.function), e)),
-        };
+            .function_name(&self.function);
+        let listed = found(call.event_source_arn(&self.queue_arn).send().await, || {
+            format!("listing event sources of {}", self.function)
+        })?;
+        let mut all = listed.and_then(|o| o.event_source_mappings).unwrap_or_default();
         all.sort_by(|a, b| a.uuid().cmp(&b.uuid()));
         Ok(all)
     }
 
-    /// Delete every mapping of this queue and function but the first by UUID; every run that
-    /// looks keeps the same one.
-    async fn remove_duplicates(&self, aws: &Aws) -> Result<()> {
-        for extra in self.observe_all(aws).await?.iter().skip(1) {
-            self.delete(aws, extra.uuid().unwrap_or_default()).await?;
+    async fn delete_one(&self, ctx: Ctx<'_>, mapping: &EventSourceMappingConfiguration) -> Result<bool> {
+        let uuid = mapping.uuid().unwrap_or_default();
+        let call = ctx.aws.lambda.delete_event_source_mapping().uuid(uuid);
+        deleted(call.send().await, || {
+            format!("deleting the event source {uuid} of {}", self.function)
+        })
+    }
+
+    /// Delete every mapping but the first by UUID; every run that looks keeps the same one.
+    async fn remove_duplicates(&self, ctx: Ctx<'_>, all: &[EventSourceMappingConfiguration]) -> Result<()> {
+        for extra in all.iter().skip(1) {
+            self.delete_one(ctx, extra).await?;
         }
         Ok(())
     }
+}
 
-    async fn delete(&self, aws: &Aws, uuid: &str) -> Result<bool> {
-        match aws.lambda.delete_event_source_mapping().uuid(uuid).send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(
-                format!("deleting the event source {uuid} of {}", self.function),
-                e,
-            )),
-        }
+impl Lifecycle for EventSourceSpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "event source"
+    }
+    fn name(&self) -> String {
+        format!("queue -> {}", self.function)
+    }
+    fn key(&self) -> Key {
+        Key::EventSource
+    }
+    fn depends_on(&self) -> Vec<Key> {
+        vec![Key::Function("push".into()), Key::Queue(QueueKind::Events)]
     }
 
-    fn diffs(&self, m: &EventSourceMappingConfiguration) -> Vec<Diff> {
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let all = self.all(ctx).await?;
+        Ok((!all.is_empty()).then_some(Observed(all)))
+    }
+
+    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         let mut diffs = Vec::new();
+        let m = &o.0[0];
         if m.batch_size() != Some(self.batch_size) {
-            diffs.push(Diff::new(
-                "batch size",
-                m.batch_size().map(|b| b.to_string()).unwrap_or_default(),
-                self.batch_size,
-            ));
+            let current = m.batch_size().map(|b| b.to_string()).unwrap_or_default();
+            diffs.push(Diff::new("batch size", current, self.batch_size));
         }
-        if !m
-            .function_response_types()
-            .contains(&FunctionResponseType::ReportBatchItemFailures)
-        {
+        let types = m.function_response_types();
+        if !types.contains(&FunctionResponseType::ReportBatchItemFailures) {
             diffs.push(Diff::new(
                 "response types",
-                format!("{:?}", m.function_response_types()),
+                format!("{types:?}"),
                 "[ReportBatchItemFailures]",
             ));
         }
@@ -98,97 +94,69 @@ impl EventSourceSpec {
         if matches!(state, "Disabled" | "Disabling") {
             diffs.push(Diff::new("state", state, "Enabled"));
         }
+        if o.0.len() > 1 {
+            let extra: Vec<&str> = o.0[1..].iter().filter_map(|m| m.uuid()).collect();
+            diffs.push(Diff::new("duplicate mappings", extra.join(", "), "(deleted)"));
+        }
         diffs
     }
 
-    async fn inspect_mapping(&self, aws: &Aws) -> Result<State> {
-        Ok(match self.observe(aws).await? {
-            None => State::Missing,
-            Some(m) => State::from_diffs(self.diffs(&m)),
-        })
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        let result = eventually(
+            ROLE_PROPAGATION,
+            |e: &aws_sdk_lambda::error::SdkError<
+                aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingError,
+                _,
+            >| {
+                e.as_service_error().is_some_and(|e| {
+                    e.is_invalid_parameter_value_exception()
+                        && aws_sdk_lambda::error::ProvideErrorMetadata::message(e)
+                            .is_some_and(|m| m.contains("execution role does not have permissions"))
+                })
+            },
+            || {
+                ctx.aws
+                    .lambda
+                    .create_event_source_mapping()
+                    .function_name(&self.function)
+                    .event_source_arn(&self.queue_arn)
+                    .batch_size(self.batch_size)
+                    .function_response_types(FunctionResponseType::ReportBatchItemFailures)
+                    .enabled(true)
+                    .send()
+            },
+        )
+        .await;
+        // Another run may have created one since we looked: all converge on the first by UUID.
+        created(result, || format!("connecting the queue to {}", self.function))?;
+        self.remove_duplicates(ctx, &self.all(ctx).await?).await?;
+        Ok(Created::New(None))
     }
 
-    async fn ensure_mapping(&self, aws: &Aws) -> Result<Change> {
-        let Some(mapping) = self.observe(aws).await? else {
-            let created = eventually(
-                ROLE_PROPAGATION,
-                |e: &aws_sdk_lambda::error::SdkError<
-                    aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingError,
-                    _,
-                >| {
-                    e.as_service_error().is_some_and(|e| {
-                        e.is_invalid_parameter_value_exception()
-                            && aws_sdk_lambda::error::ProvideErrorMetadata::message(e)
-                                .is_some_and(|m| m.contains("execution role does not have permissions"))
-                    })
-                },
-                || {
-                    aws.lambda
-                        .create_event_source_mapping()
-                        .function_name(&self.function)
-                        .event_source_arn(&self.queue_arn)
-                        .batch_size(self.batch_size)
-                        .function_response_types(FunctionResponseType::ReportBatchItemFailures)
-                        .enabled(true)
-                        .send()
-                },
-            )
-            .await;
-            match created {
-                Ok(_) => {}
-                // Another run created it since we looked.
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_conflict_exception()) => {}
-                Err(e) => return Err(sdk_error(format!("connecting the queue to {}", self.function), e)),
-            }
-            self.remove_duplicates(aws).await?;
-            return Ok(Change::Created);
-        };
-        self.remove_duplicates(aws).await?;
-        let diffs = self.diffs(&mapping);
-        if diffs.is_empty() {
-            return Ok(Change::Unchanged);
+    async fn update(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
+        self.remove_duplicates(ctx, &o.0).await?;
+        let kept = &o.0[0];
+        if self.diffs(ctx, &Observed(vec![kept.clone()])).is_empty() {
+            return Ok(());
         }
-        aws.lambda
+        ctx.aws
+            .lambda
             .update_event_source_mapping()
-            .uuid(mapping.uuid().unwrap_or_default())
+            .uuid(kept.uuid().unwrap_or_default())
             .batch_size(self.batch_size)
             .function_response_types(FunctionResponseType::ReportBatchItemFailures)
             .enabled(true)
             .send()
             .await
             .map_err(|e| sdk_error(format!("updating the event source of {}", self.function), e))?;
-        Ok(Change::Updated(diffs))
+        Ok(())
     }
 
-    async fn destroy_mapping(&self, aws: &Aws) -> Result<Change> {
-        let mut deleted = false;
-        for mapping in self.observe_all(aws).await? {
-            deleted |= self.delete(aws, mapping.uuid().unwrap_or_default()).await?;
+    async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
+        let mut any = false;
+        for mapping in &o.0 {
+            any |= self.delete_one(ctx, mapping).await?;
         }
-        Ok(if deleted { Change::Deleted } else { Change::Absent })
-    }
-}
-
-impl Resource for EventSourceSpec {
-    fn kind(&self) -> &'static str {
-        "event source"
-    }
-    fn name(&self) -> String {
-        format!("queue -> {}", self.function)
-    }
-    fn key(&self) -> String {
-        self.key.clone()
-    }
-    fn depends_on(&self) -> Vec<String> {
-        self.depends_on.clone()
-    }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_mapping(aws).boxed()
-    }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_mapping(aws).boxed()
-    }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_mapping(aws).boxed()
+        Ok(any)
     }
 }

@@ -1,12 +1,14 @@
-//! One module per AWS resource kind, each with the same verbs:
-//! `inspect` (what exists and how it differs from the spec, no writes), `ensure` (create or
-//! update to match, return what it did) and `destroy` (delete; absent is success).
+//! One module per AWS resource kind, each holding only that kind's AWS mapping (a `Lifecycle`);
+//! `lifecycle` turns every mapping into the same `inspect` / `ensure` / `destroy`.
 //!
-//! This file holds what they share: the outcome types, tag and policy comparison.
+//! This file holds what they share: the outcome types, the dyn `Resource` the engine runs, tag and
+//! policy comparison. It makes no AWS call.
 
 pub mod api;
+pub mod errors;
 pub mod event_source;
 pub mod function;
+pub mod lifecycle;
 pub mod log_group;
 pub mod permission;
 pub mod queue;
@@ -24,7 +26,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::Aws;
+use crate::graph::{Key, Resolved};
 use crate::stack::TAG_STACK;
+
+pub use lifecycle::{Created, Lifecycle, Retired};
 
 /// One field whose value in AWS differs from the stack file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,76 +93,41 @@ pub enum Change {
     Skipped(String),
 }
 
-/// A resource of the stack. Implementations live one per file in this module.
+/// What a resource works with: the clients, and the values of the resources it depends on.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub aws: &'a Aws,
+    pub resolved: &'a Resolved,
+}
+
+/// What `ensure` did, and the value it hands to its dependants (the API's id), if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ensured {
+    pub change: Change,
+    pub output: Option<String>,
+}
+
+/// A resource of the stack as the engine runs it. Every kind gets this from its `Lifecycle`;
+/// only `Retired` and the engine's test fakes implement it by hand.
 pub trait Resource: Send + Sync {
     /// Human kind, e.g. "SQS queue".
     fn kind(&self) -> &'static str;
     /// Physical name.
     fn name(&self) -> String;
-    /// Unique key in the stack's graph, e.g. "queue/events".
-    fn key(&self) -> String;
+    /// Unique key in the stack's graph.
+    fn key(&self) -> Key;
     /// Keys of the resources that must exist before this one.
-    fn depends_on(&self) -> Vec<String> {
-        Vec::new()
-    }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>>;
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>>;
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>>;
+    fn depends_on(&self) -> Vec<Key>;
+    /// The tags it is created with; `None` for kinds AWS keeps no tags on. Read by the plan's
+    /// test that every tagged spec carries the stack's tags.
+    #[cfg(test)]
+    fn tags(&self) -> Option<&Tags>;
+    fn inspect<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<State>>;
+    fn ensure<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Ensured>>;
+    fn destroy<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Change>>;
 }
 
 pub type Tags = BTreeMap<String, String>;
-
-/// A resource the stack file no longer declares (a route taken out of `routes`, with its function,
-/// permission and log group): `up` deletes it if it exists, `status` reports it as unwanted.
-pub struct Retired {
-    pub inner: Box<dyn Resource>,
-    pub depends_on: Vec<String>,
-}
-
-impl Retired {
-    async fn inspect_retired(&self, aws: &Aws) -> Result<State> {
-        Ok(match self.inner.inspect(aws).await? {
-            State::Missing | State::Foreign(_) => State::InSync,
-            State::InSync | State::Drifted(_) | State::Unwanted => State::Unwanted,
-        })
-    }
-
-    async fn ensure_retired(&self, aws: &Aws) -> Result<Change> {
-        Ok(match self.inner.destroy(aws).await? {
-            Change::Deleted => Change::Deleted,
-            _ => Change::Unchanged,
-        })
-    }
-}
-
-impl Resource for Retired {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn key(&self) -> String {
-        format!("retired/{}", self.inner.key())
-    }
-    fn depends_on(&self) -> Vec<String> {
-        self.depends_on.clone()
-    }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        Box::pin(self.inspect_retired(aws))
-    }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        Box::pin(self.ensure_retired(aws))
-    }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.inner.destroy(aws)
-    }
-}
-
-/// Whether tags mark a resource as this stack's.
-pub fn owned_by(tags: &Tags, stack: &str) -> bool {
-    tags.get(TAG_STACK).map(String::as_str) == Some(stack)
-}
 
 pub fn foreign_reason(kind: &str, name: &str, tags: &Tags, stack: &str) -> String {
     match tags.get(TAG_STACK) {
@@ -228,7 +198,8 @@ pub fn canonical_policy(value: &Value) -> Value {
     }
 }
 
-/// Whether two policy documents (JSON text) mean the same; unparsable text compares as text.
+/// Whether two policy documents (JSON text) mean the same. Text that is not JSON never matches,
+/// so a mangled document shows as drift and `up` rewrites it.
 pub fn same_policy(current: &str, desired: &Value) -> bool {
     match serde_json::from_str::<Value>(current) {
         Ok(current) => canonical_policy(&current) == canonical_policy(desired),
@@ -257,6 +228,13 @@ mod tests {
             r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:*","Resource":"arn:q"}]}"#,
             &desired
         ));
+    }
+
+    #[test]
+    fn text_that_is_not_json_never_matches() {
+        let desired = json!({"Version": "2012-10-17", "Statement": []});
+        assert!(!same_policy("not json", &desired));
+        assert!(!same_policy("", &json!("")));
     }
 
     #[test]

@@ -2,175 +2,122 @@
 //! API, stage and route (`arn:aws:execute-api:{region}:{account}:{api}/{stage}/{route}`).
 //! AddPermission with an existing statement id fails, so the policy is read first.
 
-use anyhow::{anyhow, Result};
-use futures::future::BoxFuture;
-use futures::FutureExt;
+use anyhow::Result;
 use serde_json::Value;
 
-use super::{Change, Diff, Resource, State};
-use crate::aws::{sdk_error, Aws};
+use super::errors::{deleted, found};
+use super::{Created, Ctx, Diff, Lifecycle};
+use crate::aws::sdk_error;
+use crate::graph::{Key, NEW_API};
 
 pub const STATEMENT_ID: &str = "wsstack-apigateway";
 const PRINCIPAL: &str = "apigateway.amazonaws.com";
 
 #[derive(Debug, Clone)]
 pub struct PermissionSpec {
-    pub key: String,
+    pub handler: String,
     pub function: String,
     pub stage: String,
     pub route_key: String,
-    pub depends_on: Vec<String>,
 }
 
+/// The SourceArn of our statement (`None` for a statement without one).
+pub struct Observed(Option<String>);
+
 impl PermissionSpec {
-    fn source_arn(&self, aws: &Aws) -> Option<String> {
-        aws.api_id().map(|api| {
-            aws.arns
-                .execute_api(&api, &format!("{}/{}", self.stage, self.route_key))
-        })
+    fn source_arn(&self, ctx: Ctx<'_>, api: &str) -> String {
+        let rest = format!("{}/{}", self.stage, self.route_key);
+        ctx.aws.arns.execute_api(api, &rest)
     }
 
-    /// The SourceArn of our statement, `Some(None)` for a statement without one, `None` when there
-    /// is no statement (or no function).
-    async fn observe(&self, aws: &Aws) -> Result<Option<Option<String>>> {
-        let policy = match aws.lambda.get_policy().function_name(&self.function).send().await {
-            Ok(output) => output.policy.unwrap_or_default(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => {
-                return Err(sdk_error(
-                    format!("reading the policy of Lambda function {}", self.function),
-                    e,
-                ))
-            }
-        };
-        let policy: Value = serde_json::from_str(&policy).unwrap_or(Value::Null);
-        let statement = policy["Statement"]
-            .as_array()
-            .and_then(|statements| statements.iter().find(|s| s["Sid"] == STATEMENT_ID))
-            .cloned();
-        Ok(statement.map(|s| {
-            s["Condition"]["ArnLike"]["AWS:SourceArn"]
-                .as_str()
-                .or_else(|| s["Condition"]["ArnLike"]["aws:SourceArn"].as_str())
-                .map(String::from)
-        }))
-    }
-
-    fn diff(&self, aws: &Aws, current: &Option<String>) -> Option<Diff> {
-        let desired = self
-            .source_arn(aws)
-            .unwrap_or_else(|| super::function::AFTER_API.into());
-        if current.as_deref() == Some(desired.as_str()) {
-            None
-        } else {
-            Some(Diff::new("source ARN", current.as_deref().unwrap_or("(none)"), desired))
-        }
-    }
-
-    async fn add(&self, aws: &Aws, source_arn: &str) -> Result<()> {
-        aws.lambda
+    async fn add(&self, ctx: Ctx<'_>) -> Result<()> {
+        let api = ctx
+            .resolved
+            .require_api(&format!("the permission of {}", self.function))?;
+        ctx.aws
+            .lambda
             .add_permission()
             .function_name(&self.function)
             .statement_id(STATEMENT_ID)
             .action("lambda:InvokeFunction")
             .principal(PRINCIPAL)
-            .source_arn(source_arn)
+            .source_arn(self.source_arn(ctx, api))
             .send()
             .await
             .map_err(|e| sdk_error(format!("allowing API Gateway to invoke {}", self.function), e))?;
         Ok(())
     }
 
-    async fn remove(&self, aws: &Aws) -> Result<bool> {
-        match aws
-            .lambda
-            .remove_permission()
-            .function_name(&self.function)
-            .statement_id(STATEMENT_ID)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(
-                format!("removing the API Gateway permission of {}", self.function),
-                e,
-            )),
-        }
-    }
-
-    async fn inspect_permission(&self, aws: &Aws) -> Result<State> {
-        Ok(match self.observe(aws).await? {
-            None => State::Missing,
-            Some(current) => match self.diff(aws, &current) {
-                None => State::InSync,
-                Some(diff) => State::Drifted(vec![diff]),
-            },
-        })
-    }
-
-    async fn ensure_permission(&self, aws: &Aws) -> Result<Change> {
-        let source_arn = self
-            .source_arn(aws)
-            .ok_or_else(|| anyhow!("internal: no API id for the permission of {}", self.function))?;
-        match self.observe(aws).await? {
-            None => {
-                self.add(aws, &source_arn).await?;
-                Ok(Change::Created)
-            }
-            Some(current) => match self.diff(aws, &current) {
-                None => Ok(Change::Unchanged),
-                Some(diff) => {
-                    self.remove(aws).await?;
-                    self.add(aws, &source_arn).await?;
-                    Ok(Change::Updated(vec![diff]))
-                }
-            },
-        }
-    }
-
-    async fn destroy_permission(&self, aws: &Aws) -> Result<Change> {
-        if self.observe(aws).await?.is_none() {
-            return Ok(Change::Absent);
-        }
-        Ok(if self.remove(aws).await? {
-            Change::Deleted
-        } else {
-            Change::Absent
+    async fn remove(&self, ctx: Ctx<'_>) -> Result<bool> {
+        let call = ctx.aws.lambda.remove_permission().function_name(&self.function);
+        deleted(call.statement_id(STATEMENT_ID).send().await, || {
+            format!("removing the API Gateway permission of {}", self.function)
         })
     }
 }
 
-impl Resource for PermissionSpec {
+impl Lifecycle for PermissionSpec {
+    type Observed = Observed;
+
     fn kind(&self) -> &'static str {
         "Lambda permission"
     }
     fn name(&self) -> String {
         format!("{} ({})", self.function, self.route_key)
     }
-    fn key(&self) -> String {
-        self.key.clone()
+    fn key(&self) -> Key {
+        Key::Permission(self.handler.clone())
     }
-    fn depends_on(&self) -> Vec<String> {
-        self.depends_on.clone()
+    fn depends_on(&self) -> Vec<Key> {
+        vec![Key::Function(self.handler.clone())]
     }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_permission(aws).boxed()
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let call = ctx.aws.lambda.get_policy().function_name(&self.function);
+        let Some(output) = found(call.send().await, || {
+            format!("reading the policy of Lambda function {}", self.function)
+        })?
+        else {
+            return Ok(None);
+        };
+        let policy: Value = serde_json::from_str(&output.policy.unwrap_or_default()).unwrap_or(Value::Null);
+        let statement = policy["Statement"]
+            .as_array()
+            .and_then(|statements| statements.iter().find(|s| s["Sid"] == STATEMENT_ID))
+            .cloned();
+        Ok(statement.map(|s| {
+            let condition = &s["Condition"]["ArnLike"];
+            Observed(
+                condition["AWS:SourceArn"]
+                    .as_str()
+                    .or_else(|| condition["aws:SourceArn"].as_str())
+                    .map(String::from),
+            )
+        }))
     }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_permission(aws).boxed()
+
+    fn diffs(&self, ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
+        let desired = match ctx.resolved.api_id() {
+            Some(api) => self.source_arn(ctx, api),
+            None => NEW_API.to_string(),
+        };
+        if o.0.as_deref() == Some(desired.as_str()) {
+            return Vec::new();
+        }
+        vec![Diff::new("source ARN", o.0.as_deref().unwrap_or("(none)"), desired)]
     }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_permission(aws).boxed()
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        self.add(ctx).await?;
+        Ok(Created::New(None))
+    }
+
+    async fn update(&self, ctx: Ctx<'_>, _observed: &Observed) -> Result<()> {
+        self.remove(ctx).await?;
+        self.add(ctx).await
+    }
+
+    async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {
+        self.remove(ctx).await
     }
 }

@@ -3,16 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use aws_sdk_sqs::types::QueueAttributeName;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use serde_json::Value;
 
-use super::{
-    compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags,
-};
-use crate::aws::{sdk_error, Aws};
+use super::errors::{deleted, found};
+use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
+use crate::aws::sdk_error;
+use crate::graph::{Key, QueueKind};
 use crate::retry::{eventually, QUEUE_DELETED_RECENTLY};
 
 /// The desired value of one attribute: plain text, or a JSON document compared by meaning.
@@ -58,16 +56,14 @@ fn normalize_numbers(value: &Value) -> Value {
 
 #[derive(Debug, Clone)]
 pub struct QueueSpec {
-    pub key: String,
+    pub queue: QueueKind,
     pub name: String,
-    pub stack: String,
     /// Managed attributes by their SQS name (`VisibilityTimeout`, `RedrivePolicy`, ...).
     pub attributes: BTreeMap<String, Attribute>,
     pub tags: Tags,
-    pub depends_on: Vec<String>,
 }
 
-struct Observed {
+pub struct Observed {
     url: String,
     attributes: HashMap<String, String>,
     tags: Tags,
@@ -81,45 +77,6 @@ fn attribute_map(attributes: &BTreeMap<String, Attribute>) -> HashMap<QueueAttri
 }
 
 impl QueueSpec {
-    async fn url(&self, aws: &Aws) -> Result<Option<String>> {
-        match aws.sqs.get_queue_url().queue_name(&self.name).send().await {
-            Ok(output) => Ok(output.queue_url),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => Ok(None),
-            Err(e) => Err(sdk_error(format!("finding SQS queue {}", self.name), e)),
-        }
-    }
-
-    async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
-        let Some(url) = self.url(aws).await? else {
-            return Ok(None);
-        };
-        let attributes = match aws
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::All)
-            .send()
-            .await
-        {
-            Ok(output) => output.attributes.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => return Ok(None),
-            Err(e) => return Err(sdk_error(format!("reading SQS queue {}", self.name), e)),
-        };
-        let tags = match aws.sqs.list_queue_tags().queue_url(&url).send().await {
-            Ok(output) => output.tags.unwrap_or_default().into_iter().collect(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => return Ok(None),
-            Err(e) => return Err(sdk_error(format!("listing tags of SQS queue {}", self.name), e)),
-        };
-        Ok(Some(Observed {
-            url,
-            attributes: attributes
-                .into_iter()
-                .map(|(k, v)| (k.as_str().to_string(), v))
-                .collect(),
-            tags,
-        }))
-    }
-
     /// The attributes that differ: (name, current, desired).
     fn attribute_changes(&self, o: &Observed) -> Vec<(String, String, &Attribute)> {
         self.attributes
@@ -131,27 +88,83 @@ impl QueueSpec {
             })
             .collect()
     }
+}
 
-    fn diffs(&self, o: &Observed) -> Vec<Diff> {
-        let mut diffs: Vec<Diff> = self
-            .attribute_changes(o)
-            .into_iter()
-            .map(|(name, current, desired)| Diff::new(&name, current, desired.to_wire()))
-            .collect();
-        diffs.extend(tag_diff(&o.tags, &self.tags));
-        diffs
+impl Lifecycle for QueueSpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "SQS queue"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn key(&self) -> Key {
+        Key::Queue(self.queue)
+    }
+    fn depends_on(&self) -> Vec<Key> {
+        match self.queue {
+            QueueKind::Events => vec![Key::Queue(QueueKind::DeadLetter)],
+            QueueKind::DeadLetter => Vec::new(),
+        }
+    }
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
+        Some(&observed.tags)
     }
 
-    async fn create(&self, aws: &Aws) -> Result<()> {
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let sqs = &ctx.aws.sqs;
+        let url = sqs.get_queue_url().queue_name(&self.name).send().await;
+        let Some(url) = found(url, || format!("finding SQS queue {}", self.name))?.and_then(|o| o.queue_url) else {
+            return Ok(None);
+        };
+        let call = sqs.get_queue_attributes().queue_url(&url);
+        let Some(attributes) = found(call.attribute_names(QueueAttributeName::All).send().await, || {
+            format!("reading SQS queue {}", self.name)
+        })?
+        else {
+            return Ok(None);
+        };
+        let Some(tags) = found(sqs.list_queue_tags().queue_url(&url).send().await, || {
+            format!("listing tags of SQS queue {}", self.name)
+        })?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            url,
+            attributes: attributes
+                .attributes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.as_str().to_string(), v))
+                .collect(),
+            tags: tags.tags.unwrap_or_default().into_iter().collect(),
+        }))
+    }
+
+    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
+        self.attribute_changes(o)
+            .into_iter()
+            .map(|(name, current, desired)| Diff::new(&name, current, desired.to_wire()))
+            .collect()
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
         let attributes = attribute_map(&self.attributes);
         let tags: HashMap<String, String> = self.tags.clone().into_iter().collect();
+        // CreateQueue with the same attributes is idempotent, so a concurrent creator is fine.
         eventually(
             QUEUE_DELETED_RECENTLY,
             |e: &aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::create_queue::CreateQueueError, _>| {
                 e.as_service_error().is_some_and(|e| e.is_queue_deleted_recently())
             },
             || {
-                aws.sqs
+                ctx.aws
+                    .sqs
                     .create_queue()
                     .queue_name(&self.name)
                     .set_attributes(Some(attributes.clone()))
@@ -161,111 +174,41 @@ impl QueueSpec {
         )
         .await
         .map_err(|e| sdk_error(format!("creating SQS queue {}", self.name), e))?;
+        Ok(Created::New(None))
+    }
+
+    async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
+        // The whole managed set, not only what differs: setting an attribute to its current
+        // value is a no-op on AWS, and the moto emulator drops a Policy left out of the call.
+        let call = ctx.aws.sqs.set_queue_attributes().queue_url(&observed.url);
+        call.set_attributes(Some(attribute_map(&self.attributes)))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("updating SQS queue {}", self.name), e))?;
         Ok(())
     }
 
-    async fn inspect_queue(&self, aws: &Aws) -> Result<State> {
-        Ok(match self.observe(aws).await? {
-            None => State::Missing,
-            Some(o) if !owned_by(&o.tags, &self.stack) => {
-                State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
-            }
-            Some(o) => State::from_diffs(self.diffs(&o)),
-        })
+    async fn tag(&self, ctx: Ctx<'_>, observed: &Observed, set: Tags) -> Result<()> {
+        let call = ctx.aws.sqs.tag_queue().queue_url(&observed.url);
+        call.set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("tagging SQS queue {}", self.name), e))?;
+        Ok(())
     }
 
-    async fn ensure_queue(&self, aws: &Aws) -> Result<Change> {
-        let Some(observed) = self.observe(aws).await? else {
-            // CreateQueue with the same attributes is idempotent, so a concurrent creator is fine.
-            self.create(aws).await?;
-            return Ok(Change::Created);
-        };
-        if !owned_by(&observed.tags, &self.stack) {
-            bail!(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack));
-        }
-        let diffs = self.diffs(&observed);
-        if diffs.is_empty() {
-            return Ok(Change::Unchanged);
-        }
-        if !self.attribute_changes(&observed).is_empty() {
-            // The whole managed set, not only what differs: setting an attribute to its current
-            // value is a no-op on AWS, and the moto emulator drops a Policy left out of the call.
-            aws.sqs
-                .set_queue_attributes()
-                .queue_url(&observed.url)
-                .set_attributes(Some(attribute_map(&self.attributes)))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("updating SQS queue {}", self.name), e))?;
-        }
-        let (set, remove) = tag_changes(&observed.tags, &self.tags);
-        if !set.is_empty() {
-            aws.sqs
-                .tag_queue()
-                .queue_url(&observed.url)
-                .set_tags(Some(set.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("tagging SQS queue {}", self.name), e))?;
-        }
-        if !remove.is_empty() {
-            aws.sqs
-                .untag_queue()
-                .queue_url(&observed.url)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("untagging SQS queue {}", self.name), e))?;
-        }
-        Ok(Change::Updated(diffs))
+    async fn untag(&self, ctx: Ctx<'_>, observed: &Observed, keys: Vec<String>) -> Result<()> {
+        let call = ctx.aws.sqs.untag_queue().queue_url(&observed.url);
+        call.set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("untagging SQS queue {}", self.name), e))?;
+        Ok(())
     }
 
-    async fn destroy_queue(&self, aws: &Aws) -> Result<Change> {
-        let Some(url) = self.url(aws).await? else {
-            return Ok(Change::Absent);
-        };
-        let tags: Tags = match aws.sqs.list_queue_tags().queue_url(&url).send().await {
-            Ok(output) => output.tags.unwrap_or_default().into_iter().collect(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => return Ok(Change::Absent),
-            Err(e) => return Err(sdk_error(format!("listing tags of SQS queue {}", self.name), e)),
-        };
-        if !owned_by(&tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(
-                self.kind(),
-                &self.name,
-                &tags,
-                &self.stack,
-            )));
-        }
-        match aws.sqs.delete_queue().queue_url(&url).send().await {
-            Ok(_) => Ok(Change::Deleted),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_queue_does_not_exist()) => Ok(Change::Absent),
-            Err(e) => Err(sdk_error(format!("deleting SQS queue {}", self.name), e)),
-        }
-    }
-}
-
-impl Resource for QueueSpec {
-    fn kind(&self) -> &'static str {
-        "SQS queue"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> String {
-        self.key.clone()
-    }
-    fn depends_on(&self) -> Vec<String> {
-        self.depends_on.clone()
-    }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_queue(aws).boxed()
-    }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_queue(aws).boxed()
-    }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_queue(aws).boxed()
+    async fn delete(&self, ctx: Ctx<'_>, observed: Observed) -> Result<bool> {
+        let call = ctx.aws.sqs.delete_queue().queue_url(&observed.url);
+        deleted(call.send().await, || format!("deleting SQS queue {}", self.name))
     }
 }
 

@@ -3,40 +3,38 @@
 //!
 //! Roles are global to the account; their names carry the region (see `names`).
 
+use std::sync::Arc;
+
 use anyhow::Result;
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use serde_json::{json, Value};
 
-use super::{
-    compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags,
-};
+use super::errors::{created, deleted, found};
+use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
+use crate::graph::{Key, NEW_API};
+use crate::names::RoleKind;
 
 /// The name of the one inline policy wsstack manages on each role.
 pub const POLICY_NAME: &str = "wsstack";
 
-/// Stands for the WebSocket API id in a policy written before the API exists.
-pub const API_ID: &str = "${wsstack:ApiId}";
+/// A role's policy for a given WebSocket API id (`NEW_API` before the API exists).
+pub type PolicyFor = Arc<dyn Fn(&str) -> Value + Send + Sync>;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RoleSpec {
-    pub key: String,
+    pub role: RoleKind,
     pub name: String,
-    pub stack: String,
     pub description: String,
-    /// The policy; `API_ID` in it is replaced by the API id when known.
-    pub policy: Value,
+    pub policy: PolicyFor,
     pub tags: Tags,
-    pub depends_on: Vec<String>,
 }
 
 /// What exists in AWS for a role.
-struct Observed {
+pub struct Observed {
     trust: String,
     description: String,
     tags: Tags,
-    /// The inline policies by name, with their documents.
+    /// The inline policies by name, with their documents (ours only; the others are removed).
     policies: Vec<(String, String)>,
 }
 
@@ -58,57 +56,117 @@ fn decode(document: &str) -> String {
         .unwrap_or_else(|_| document.to_string())
 }
 
+fn tag_list(tags: &Tags) -> Result<Vec<aws_sdk_iam::types::Tag>> {
+    let tags = tags
+        .iter()
+        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build());
+    Ok(tags.collect::<Result<Vec<_>, _>>()?)
+}
+
 impl RoleSpec {
-    fn desired_policy(&self, aws: &Aws) -> Value {
-        let api = aws.api_id().unwrap_or_else(|| super::function::AFTER_API.to_string());
-        let text = compact(&self.policy).replace(API_ID, &api);
-        serde_json::from_str(&text).expect("a policy stays JSON when the API id goes in")
+    fn desired_policy(&self, ctx: Ctx<'_>) -> Value {
+        (self.policy)(ctx.resolved.api_id().unwrap_or(NEW_API))
     }
 
-    async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
-        let role = match aws.iam.get_role().role_name(&self.name).send().await {
-            Ok(output) => output.role,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
-            Err(e) => return Err(sdk_error(format!("reading IAM role {}", self.name), e)),
-        };
-        let Some(role) = role else { return Ok(None) };
-        let tags_output = self.list_tags(aws).await?;
-        let Some(tags) = tags_output else { return Ok(None) };
-        let names = match aws.iam.list_role_policies().role_name(&self.name).send().await {
-            Ok(output) => output.policy_names,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
-            Err(e) => {
-                return Err(sdk_error(
-                    format!("listing inline policies of IAM role {}", self.name),
-                    e,
-                ))
+    async fn list_tags(&self, aws: &Aws) -> Result<Option<Tags>> {
+        let mut tags = Tags::new();
+        let mut marker = None;
+        loop {
+            let call = aws.iam.list_role_tags().role_name(&self.name).set_marker(marker);
+            let page = found(call.send().await, || format!("listing tags of IAM role {}", self.name))?;
+            let Some(page) = page else { return Ok(None) };
+            tags.extend(page.tags.into_iter().map(|t| (t.key, t.value)));
+            if !page.is_truncated {
+                return Ok(Some(tags));
             }
+            marker = page.marker;
+        }
+    }
+
+    /// Our inline policy's document, and only the names of the others.
+    async fn policies(&self, aws: &Aws) -> Result<Option<Vec<(String, String)>>> {
+        let listed = aws.iam.list_role_policies().role_name(&self.name).send().await;
+        let Some(listed) = found(listed, || format!("listing inline policies of IAM role {}", self.name))? else {
+            return Ok(None);
         };
         let mut policies = Vec::new();
-        for policy_name in names {
-            let document = if policy_name == POLICY_NAME {
-                match aws
+        for policy_name in listed.policy_names {
+            let mut document = String::new(); // not ours: only its name matters, it will be removed
+            if policy_name == POLICY_NAME {
+                let call = aws
                     .iam
                     .get_role_policy()
                     .role_name(&self.name)
-                    .policy_name(&policy_name)
-                    .send()
-                    .await
-                {
-                    Ok(output) => decode(&output.policy_document),
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => continue,
-                    Err(e) => {
-                        return Err(sdk_error(
-                            format!("reading policy {policy_name} of IAM role {}", self.name),
-                            e,
-                        ))
-                    }
-                }
-            } else {
-                String::new() // not ours: only its name matters, it will be removed
-            };
+                    .policy_name(&policy_name);
+                let read = found(call.send().await, || {
+                    format!("reading policy {policy_name} of IAM role {}", self.name)
+                })?;
+                let Some(read) = read else { continue };
+                document = decode(&read.policy_document);
+            }
             policies.push((policy_name, document));
         }
+        Ok(Some(policies))
+    }
+
+    async fn put_policy(&self, ctx: Ctx<'_>) -> Result<()> {
+        let api = ctx
+            .resolved
+            .require_api(&format!("the policy of IAM role {}", self.name))?;
+        let call = ctx.aws.iam.put_role_policy().role_name(&self.name);
+        call.policy_name(POLICY_NAME)
+            .policy_document(compact(&(self.policy)(api)))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("writing policy {POLICY_NAME} of IAM role {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn delete_policy(&self, aws: &Aws, policy: &str) -> Result<()> {
+        let call = aws.iam.delete_role_policy().role_name(&self.name).policy_name(policy);
+        deleted(call.send().await, || {
+            format!("deleting policy {policy} of IAM role {}", self.name)
+        })?;
+        Ok(())
+    }
+}
+
+impl Lifecycle for RoleSpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "IAM role"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn key(&self) -> Key {
+        Key::Role(self.role)
+    }
+    fn depends_on(&self) -> Vec<Key> {
+        // The policy names the API.
+        vec![Key::Api]
+    }
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
+        Some(&observed.tags)
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let aws = ctx.aws;
+        let role = aws.iam.get_role().role_name(&self.name).send().await;
+        let role = found(role, || format!("reading IAM role {}", self.name))?;
+        let Some(role) = role.and_then(|r| r.role) else {
+            return Ok(None);
+        };
+        let Some(tags) = self.list_tags(aws).await? else {
+            return Ok(None);
+        };
+        let Some(policies) = self.policies(aws).await? else {
+            return Ok(None);
+        };
         Ok(Some(Observed {
             trust: decode(role.assume_role_policy_document().unwrap_or_default()),
             description: role.description().unwrap_or_default().to_string(),
@@ -117,35 +175,8 @@ impl RoleSpec {
         }))
     }
 
-    async fn list_tags(&self, aws: &Aws) -> Result<Option<Tags>> {
-        let mut tags = Tags::new();
-        let mut marker = None;
-        loop {
-            match aws
-                .iam
-                .list_role_tags()
-                .role_name(&self.name)
-                .set_marker(marker)
-                .send()
-                .await
-            {
-                Ok(output) => {
-                    for tag in output.tags {
-                        tags.insert(tag.key, tag.value);
-                    }
-                    if !output.is_truncated {
-                        return Ok(Some(tags));
-                    }
-                    marker = output.marker;
-                }
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => return Ok(None),
-                Err(e) => return Err(sdk_error(format!("listing tags of IAM role {}", self.name), e)),
-            }
-        }
-    }
-
-    fn diffs(&self, aws: &Aws, observed: &Observed) -> Vec<Diff> {
-        let policy = self.desired_policy(aws);
+    fn diffs(&self, ctx: Ctx<'_>, observed: &Observed) -> Vec<Diff> {
+        let policy = self.desired_policy(ctx);
         let mut diffs = Vec::new();
         let trust = trust_policy();
         if !same_policy(&observed.trust, &trust) {
@@ -162,234 +193,88 @@ impl RoleSpec {
         for (name, _) in observed.policies.iter().filter(|(name, _)| name != POLICY_NAME) {
             diffs.push(Diff::new("inline policies", name, "(removed)"));
         }
-        diffs.extend(tag_diff(&observed.tags, &self.tags));
         diffs
     }
 
-    async fn create(&self, aws: &Aws) -> Result<bool> {
-        let tags = self
-            .tags
-            .iter()
-            .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()?;
-        match aws
-            .iam
-            .create_role()
-            .role_name(&self.name)
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        let call = ctx.aws.iam.create_role().role_name(&self.name);
+        let call = call
             .description(&self.description)
             .assume_role_policy_document(compact(&trust_policy()))
-            .set_tags(Some(tags))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            // Another `up` of the same stack created it a moment ago: converge it instead.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_entity_already_exists_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(sdk_error(format!("creating IAM role {}", self.name), e)),
+            .set_tags(Some(tag_list(&self.tags)?));
+        // Another `up` of the same stack may have created it a moment ago.
+        if !created(call.send().await, || format!("creating IAM role {}", self.name))? {
+            return Ok(Created::AlreadyExists);
         }
+        self.put_policy(ctx).await?;
+        Ok(Created::New(None))
     }
 
-    async fn put_policy(&self, aws: &Aws) -> Result<()> {
-        aws.iam
-            .put_role_policy()
-            .role_name(&self.name)
-            .policy_name(POLICY_NAME)
-            .policy_document(compact(&self.desired_policy(aws)))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("writing policy {POLICY_NAME} of IAM role {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn update(&self, aws: &Aws, observed: &Observed) -> Result<()> {
+    async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
+        let aws = ctx.aws;
         let trust = trust_policy();
         if !same_policy(&observed.trust, &trust) {
-            aws.iam
-                .update_assume_role_policy()
-                .role_name(&self.name)
-                .policy_document(compact(&trust))
+            let call = aws.iam.update_assume_role_policy().role_name(&self.name);
+            call.policy_document(compact(&trust))
                 .send()
                 .await
                 .map_err(|e| sdk_error(format!("updating the trust policy of IAM role {}", self.name), e))?;
         }
         if observed.description != self.description {
-            aws.iam
-                .update_role()
-                .role_name(&self.name)
-                .description(&self.description)
+            let call = aws.iam.update_role().role_name(&self.name);
+            call.description(&self.description)
                 .send()
                 .await
                 .map_err(|e| sdk_error(format!("updating IAM role {}", self.name), e))?;
         }
         let ours = observed.policies.iter().find(|(name, _)| name == POLICY_NAME);
-        if !ours.is_some_and(|(_, document)| same_policy(document, &self.desired_policy(aws))) {
-            self.put_policy(aws).await?;
+        if !ours.is_some_and(|(_, document)| same_policy(document, &self.desired_policy(ctx))) {
+            self.put_policy(ctx).await?;
         }
         for (name, _) in observed.policies.iter().filter(|(name, _)| name != POLICY_NAME) {
             self.delete_policy(aws, name).await?;
         }
-        let (set, remove) = tag_changes(&observed.tags, &self.tags);
-        if !set.is_empty() {
-            let tags = set
-                .iter()
-                .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()?;
-            aws.iam
-                .tag_role()
-                .role_name(&self.name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("tagging IAM role {}", self.name), e))?;
-        }
-        if !remove.is_empty() {
-            aws.iam
-                .untag_role()
-                .role_name(&self.name)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("untagging IAM role {}", self.name), e))?;
-        }
         Ok(())
     }
 
-    async fn delete_policy(&self, aws: &Aws, policy: &str) -> Result<()> {
-        match aws
-            .iam
-            .delete_role_policy()
-            .role_name(&self.name)
-            .policy_name(policy)
+    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
+        let call = ctx.aws.iam.tag_role().role_name(&self.name);
+        call.set_tags(Some(tag_list(&set)?))
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(()),
-            Err(e) => Err(sdk_error(
-                format!("deleting policy {policy} of IAM role {}", self.name),
-                e,
-            )),
-        }
+            .map_err(|e| sdk_error(format!("tagging IAM role {}", self.name), e))?;
+        Ok(())
     }
 
-    async fn inspect_role(&self, aws: &Aws) -> Result<State> {
-        Ok(match self.observe(aws).await? {
-            None => State::Missing,
-            Some(o) if !owned_by(&o.tags, &self.stack) => {
-                State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
-            }
-            Some(o) => State::from_diffs(self.diffs(aws, &o)),
-        })
+    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
+        let call = ctx.aws.iam.untag_role().role_name(&self.name);
+        call.set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("untagging IAM role {}", self.name), e))?;
+        Ok(())
     }
 
-    async fn ensure_role(&self, aws: &Aws) -> Result<Change> {
-        let observed = match self.observe(aws).await? {
-            Some(observed) => observed,
-            None => {
-                if self.create(aws).await? {
-                    self.put_policy(aws).await?;
-                    return Ok(Change::Created);
-                }
-                match self.observe(aws).await? {
-                    Some(observed) => observed,
-                    None => anyhow::bail!("IAM role {} exists and does not: retry", self.name),
-                }
-            }
+    async fn delete(&self, ctx: Ctx<'_>, observed: Observed) -> Result<bool> {
+        let aws = ctx.aws;
+        // DeleteRole refuses a role with policies, inline or attached.
+        for (policy, _) in &observed.policies {
+            self.delete_policy(aws, policy).await?;
+        }
+        let attached = aws.iam.list_attached_role_policies().role_name(&self.name).send().await;
+        let Some(attached) = found(attached, || {
+            format!("listing managed policies of IAM role {}", self.name)
+        })?
+        else {
+            return Ok(false);
         };
-        if !owned_by(&observed.tags, &self.stack) {
-            anyhow::bail!(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack));
+        for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
+            let call = aws.iam.detach_role_policy().role_name(&self.name).policy_arn(arn);
+            call.send()
+                .await
+                .map_err(|e| sdk_error(format!("detaching {arn} from IAM role {}", self.name), e))?;
         }
-        let diffs = self.diffs(aws, &observed);
-        if diffs.is_empty() {
-            return Ok(Change::Unchanged);
-        }
-        self.update(aws, &observed).await?;
-        Ok(Change::Updated(diffs))
-    }
-
-    async fn destroy_role(&self, aws: &Aws) -> Result<Change> {
-        let Some(tags) = self.list_tags(aws).await? else {
-            return Ok(Change::Absent);
-        };
-        if !owned_by(&tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(
-                self.kind(),
-                &self.name,
-                &tags,
-                &self.stack,
-            )));
-        }
-        let policies = match aws.iam.list_role_policies().role_name(&self.name).send().await {
-            Ok(output) => output.policy_names,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => {
-                return Ok(Change::Absent)
-            }
-            Err(e) => {
-                return Err(sdk_error(
-                    format!("listing inline policies of IAM role {}", self.name),
-                    e,
-                ))
-            }
-        };
-        for policy in policies {
-            self.delete_policy(aws, &policy).await?;
-        }
-        let attached = match aws.iam.list_attached_role_policies().role_name(&self.name).send().await {
-            Ok(output) => output.attached_policies.unwrap_or_default(),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => {
-                return Ok(Change::Absent)
-            }
-            Err(e) => {
-                return Err(sdk_error(
-                    format!("listing managed policies of IAM role {}", self.name),
-                    e,
-                ))
-            }
-        };
-        for policy in attached {
-            if let Some(arn) = policy.policy_arn() {
-                aws.iam
-                    .detach_role_policy()
-                    .role_name(&self.name)
-                    .policy_arn(arn)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(format!("detaching {arn} from IAM role {}", self.name), e))?;
-            }
-        }
-        match aws.iam.delete_role().role_name(&self.name).send().await {
-            Ok(_) => Ok(Change::Deleted),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(Change::Absent),
-            Err(e) => Err(sdk_error(format!("deleting IAM role {}", self.name), e)),
-        }
-    }
-}
-
-impl Resource for RoleSpec {
-    fn kind(&self) -> &'static str {
-        "IAM role"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> String {
-        self.key.clone()
-    }
-    fn depends_on(&self) -> Vec<String> {
-        self.depends_on.clone()
-    }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_role(aws).boxed()
-    }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_role(aws).boxed()
-    }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_role(aws).boxed()
+        let call = aws.iam.delete_role().role_name(&self.name);
+        deleted(call.send().await, || format!("deleting IAM role {}", self.name))
     }
 }

@@ -4,24 +4,26 @@
 //!
 //! Integrations have no name or tags: an integration is ours when its URI invokes our function.
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use aws_sdk_apigatewayv2::types::{Integration, IntegrationType, Route};
-use futures::future::BoxFuture;
-use futures::FutureExt;
 
-use super::{Change, Diff, Resource, State};
+use super::errors::{created, deleted};
+use super::{Created, Ctx, Diff, Lifecycle};
 use crate::aws::{sdk_error, Aws};
+use crate::graph::Key;
 
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
-    pub key: String,
+    pub handler: String,
     pub route_key: String,
     /// The integration URI that invokes the route's function.
     pub integration_uri: String,
-    pub depends_on: Vec<String>,
 }
 
-struct Observed {
+/// The route and the integration of our function, either of which may be missing.
+#[derive(Default)]
+pub struct Observed {
+    api: String,
     route: Option<Route>,
     integration: Option<Integration>,
 }
@@ -75,68 +77,34 @@ impl RouteSpec {
         format!("integrations/{}", integration.integration_id().unwrap_or_default())
     }
 
-    async fn observe(&self, aws: &Aws, api: &str) -> Result<Observed> {
-        let (routes, integrations) = futures::try_join!(routes(aws, api), integrations(aws, api))?;
-        Ok(Observed {
-            route: routes
-                .into_iter()
-                .find(|r| r.route_key() == Some(self.route_key.as_str())),
-            integration: integrations
-                .into_iter()
-                .find(|i| i.integration_uri() == Some(self.integration_uri.as_str())),
+    async fn delete_route(&self, aws: &Aws, api: &str, id: &str) -> Result<bool> {
+        let call = aws.apigateway.delete_route().api_id(api).route_id(id);
+        deleted(call.send().await, || {
+            format!("deleting route {} ({id})", self.route_key)
         })
     }
 
-    fn diffs(&self, o: &Observed) -> Vec<Diff> {
-        let mut diffs = Vec::new();
-        match &o.integration {
-            None => diffs.push(Diff::new("integration", "(none)", &self.integration_uri)),
-            Some(i) if i.integration_type() != Some(&IntegrationType::AwsProxy) => diffs.push(Diff::new(
-                "integration type",
-                i.integration_type().map(|t| t.as_str()).unwrap_or_default(),
-                "AWS_PROXY",
-            )),
-            Some(_) => {}
-        }
-        let desired_target = o.integration.as_ref().map(Self::target);
-        match &o.route {
-            None => diffs.push(Diff::new(
-                "route",
-                "(none)",
-                desired_target.as_deref().unwrap_or("(new integration)"),
-            )),
-            Some(route) if desired_target.is_none() || route.target() != desired_target.as_deref() => {
-                diffs.push(Diff::new(
-                    "target",
-                    route.target().unwrap_or("(none)"),
-                    desired_target.as_deref().unwrap_or("(new integration)"),
-                ))
-            }
-            Some(_) => {}
-        }
-        diffs
+    async fn delete_integration(&self, aws: &Aws, api: &str, id: &str) -> Result<bool> {
+        let call = aws.apigateway.delete_integration().api_id(api).integration_id(id);
+        deleted(call.send().await, || {
+            format!("deleting integration {id} of route {}", self.route_key)
+        })
     }
 
-    async fn inspect_route(&self, aws: &Aws) -> Result<State> {
-        let Some(api) = aws.api_id() else {
-            return Ok(State::Missing);
-        };
-        let observed = self.observe(aws, &api).await?;
-        if observed.route.is_none() && observed.integration.is_none() {
-            return Ok(State::Missing);
-        }
-        Ok(State::from_diffs(self.diffs(&observed)))
+    async fn point(&self, aws: &Aws, api: &str, route: &Route, target: &str) -> Result<()> {
+        let call = aws.apigateway.update_route().api_id(api);
+        call.route_id(route.route_id().unwrap_or_default())
+            .target(target)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("updating route {}", self.route_key), e))?;
+        Ok(())
     }
 
-    async fn ensure_route(&self, aws: &Aws) -> Result<Change> {
-        let api = aws
-            .api_id()
-            .ok_or_else(|| anyhow!("internal: no API id for route {}", self.route_key))?;
-        let observed = self.observe(aws, &api).await?;
-        let diffs = self.diffs(&observed);
-        if diffs.is_empty() {
-            return Ok(Change::Unchanged);
-        }
+    /// Create or fix whatever of the pair is missing or wrong.
+    async fn converge(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
+        let aws = ctx.aws;
+        let api = ctx.resolved.require_api(&format!("route {}", self.route_key))?;
         let integration_id = match &observed.integration {
             Some(i) if i.integration_type() == Some(&IntegrationType::AwsProxy) => {
                 i.integration_id().unwrap_or_default().to_string()
@@ -145,7 +113,7 @@ impl RouteSpec {
                 let id = i.integration_id().unwrap_or_default().to_string();
                 aws.apigateway
                     .update_integration()
-                    .api_id(&api)
+                    .api_id(api)
                     .integration_id(&id)
                     .integration_type(IntegrationType::AwsProxy)
                     .integration_uri(&self.integration_uri)
@@ -157,7 +125,7 @@ impl RouteSpec {
             None => aws
                 .apigateway
                 .create_integration()
-                .api_id(&api)
+                .api_id(api)
                 .integration_type(IntegrationType::AwsProxy)
                 .integration_method("POST")
                 .integration_uri(&self.integration_uri)
@@ -170,38 +138,16 @@ impl RouteSpec {
         let target = format!("integrations/{integration_id}");
         match &observed.route {
             None => {
-                let created = aws
-                    .apigateway
-                    .create_route()
-                    .api_id(&api)
-                    .route_key(&self.route_key)
-                    .target(&target)
-                    .send()
-                    .await;
-                match created {
-                    Ok(_) => {}
-                    // Another run created the route since we looked: settle on one below.
-                    Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {}
-                    Err(e) => return Err(sdk_error(format!("creating route {}", self.route_key), e)),
-                }
-                self.settle_duplicates(aws, &api).await?;
-                if observed.integration.is_none() {
-                    return Ok(Change::Created);
-                }
+                let call = aws.apigateway.create_route().api_id(api).route_key(&self.route_key);
+                // Another run may have created the route since we looked: settle on one below.
+                created(call.target(&target).send().await, || {
+                    format!("creating route {}", self.route_key)
+                })?;
+                self.settle_duplicates(aws, api).await
             }
-            Some(route) if route.target() != Some(target.as_str()) => {
-                aws.apigateway
-                    .update_route()
-                    .api_id(&api)
-                    .route_id(route.route_id().unwrap_or_default())
-                    .target(&target)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(format!("updating route {}", self.route_key), e))?;
-            }
-            Some(_) => {}
+            Some(route) if route.target() != Some(target.as_str()) => self.point(aws, api, route, &target).await,
+            Some(_) => Ok(()),
         }
-        Ok(Change::Updated(diffs))
     }
 
     /// Two runs working on the same API at once can each create this route and its integration
@@ -221,118 +167,93 @@ impl RouteSpec {
             .collect();
         integrations.sort_by(|a, b| a.integration_id().cmp(&b.integration_id()));
         for extra in routes.iter().skip(1).filter_map(|r| r.route_id()) {
-            match aws.apigateway.delete_route().api_id(api).route_id(extra).send().await {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
-                Err(e) => {
-                    return Err(sdk_error(
-                        format!("deleting duplicate route {} ({extra})", self.route_key),
-                        e,
-                    ))
-                }
-            }
+            self.delete_route(aws, api, extra).await?;
         }
         if let (Some(route), Some(integration)) = (routes.first(), integrations.first()) {
             let target = Self::target(integration);
             if route.target() != Some(target.as_str()) {
-                aws.apigateway
-                    .update_route()
-                    .api_id(api)
-                    .route_id(route.route_id().unwrap_or_default())
-                    .target(&target)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(format!("updating route {}", self.route_key), e))?;
+                self.point(aws, api, route, &target).await?;
             }
         }
         for extra in integrations.iter().skip(1).filter_map(|i| i.integration_id()) {
-            match aws
-                .apigateway
-                .delete_integration()
-                .api_id(api)
-                .integration_id(extra)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
-                Err(e) => {
-                    return Err(sdk_error(
-                        format!("deleting duplicate integration {extra} of route {}", self.route_key),
-                        e,
-                    ))
-                }
-            }
+            self.delete_integration(aws, api, extra).await?;
         }
         Ok(())
     }
-
-    async fn destroy_route(&self, aws: &Aws) -> Result<Change> {
-        let Some(api) = aws.api_id() else {
-            return Ok(Change::Absent);
-        };
-        let observed = self.observe(aws, &api).await?;
-        if observed.route.is_none() && observed.integration.is_none() {
-            return Ok(Change::Absent);
-        }
-        if let Some(route) = &observed.route {
-            match aws
-                .apigateway
-                .delete_route()
-                .api_id(&api)
-                .route_id(route.route_id().unwrap_or_default())
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
-                Err(e) => return Err(sdk_error(format!("deleting route {}", self.route_key), e)),
-            }
-        }
-        if let Some(integration) = &observed.integration {
-            let id = integration.integration_id().unwrap_or_default();
-            match aws
-                .apigateway
-                .delete_integration()
-                .api_id(&api)
-                .integration_id(id)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => {}
-                Err(e) => {
-                    return Err(sdk_error(
-                        format!("deleting the integration of route {}", self.route_key),
-                        e,
-                    ))
-                }
-            }
-        }
-        Ok(Change::Deleted)
-    }
 }
 
-impl Resource for RouteSpec {
+impl Lifecycle for RouteSpec {
+    type Observed = Observed;
+
     fn kind(&self) -> &'static str {
         "API route"
     }
     fn name(&self) -> String {
         self.route_key.clone()
     }
-    fn key(&self) -> String {
-        self.key.clone()
+    fn key(&self) -> Key {
+        Key::Route(self.handler.clone())
     }
-    fn depends_on(&self) -> Vec<String> {
-        self.depends_on.clone()
+    fn depends_on(&self) -> Vec<Key> {
+        vec![Key::Permission(self.handler.clone())]
     }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_route(aws).boxed()
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let Some(api) = ctx.resolved.api_id() else {
+            return Ok(None);
+        };
+        let (routes, integrations) = futures::try_join!(routes(ctx.aws, api), integrations(ctx.aws, api))?;
+        let observed = Observed {
+            api: api.to_string(),
+            route: routes
+                .into_iter()
+                .find(|r| r.route_key() == Some(self.route_key.as_str())),
+            integration: integrations
+                .into_iter()
+                .find(|i| i.integration_uri() == Some(self.integration_uri.as_str())),
+        };
+        Ok((observed.route.is_some() || observed.integration.is_some()).then_some(observed))
     }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_route(aws).boxed()
+
+    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
+        let mut diffs = Vec::new();
+        match &o.integration {
+            None => diffs.push(Diff::new("integration", "(none)", &self.integration_uri)),
+            Some(i) if i.integration_type() != Some(&IntegrationType::AwsProxy) => diffs.push(Diff::new(
+                "integration type",
+                i.integration_type().map(|t| t.as_str()).unwrap_or_default(),
+                "AWS_PROXY",
+            )),
+            Some(_) => {}
+        }
+        let desired_target = o.integration.as_ref().map(Self::target);
+        let desired = desired_target.as_deref().unwrap_or("(new integration)");
+        match &o.route {
+            None => diffs.push(Diff::new("route", "(none)", desired)),
+            Some(route) if desired_target.is_none() || route.target() != desired_target.as_deref() => {
+                diffs.push(Diff::new("target", route.target().unwrap_or("(none)"), desired))
+            }
+            Some(_) => {}
+        }
+        diffs
     }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_route(aws).boxed()
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        self.converge(ctx, &Observed::default()).await?;
+        Ok(Created::New(None))
+    }
+
+    async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
+        self.converge(ctx, observed).await
+    }
+
+    async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
+        if let Some(id) = o.route.as_ref().and_then(|r| r.route_id()) {
+            self.delete_route(ctx.aws, &o.api, id).await?;
+        }
+        if let Some(id) = o.integration.as_ref().and_then(|i| i.integration_id()) {
+            self.delete_integration(ctx.aws, &o.api, id).await?;
+        }
+        Ok(true)
     }
 }

@@ -3,20 +3,16 @@
 
 use anyhow::{bail, Result};
 use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
-use futures::future::BoxFuture;
-use futures::FutureExt;
 use serde_json::Value;
 
-use super::{
-    compact, foreign_reason, owned_by, same_policy, tag_changes, tag_diff, Change, Diff, Resource, State, Tags,
-};
-use crate::aws::{sdk_error, Aws};
+use super::errors::{deleted, found};
+use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
+use crate::aws::sdk_error;
+use crate::graph::{Key, QueueKind};
 
 #[derive(Debug, Clone)]
 pub struct RuleSpec {
-    pub key: String,
     pub name: String,
-    pub stack: String,
     pub bus: String,
     pub arn: String,
     pub description: String,
@@ -24,10 +20,9 @@ pub struct RuleSpec {
     pub target_id: String,
     pub target_arn: String,
     pub tags: Tags,
-    pub depends_on: Vec<String>,
 }
 
-struct Observed {
+pub struct Observed {
     pattern: String,
     state: String,
     description: String,
@@ -37,94 +32,21 @@ struct Observed {
 }
 
 impl RuleSpec {
-    async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
-        let rule = match aws
-            .events
-            .describe_rule()
-            .name(&self.name)
-            .event_bus_name(&self.bus)
-            .send()
-            .await
-        {
-            Ok(rule) => rule,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(sdk_error(format!("reading EventBridge rule {}", self.name), e)),
-        };
-        let Some(targets) = self.targets(aws).await? else {
-            return Ok(None);
-        };
-        let Some(tags) = self.list_tags(aws).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Observed {
-            pattern: rule.event_pattern().unwrap_or_default().to_string(),
-            state: rule.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
-            description: rule.description().unwrap_or_default().to_string(),
-            targets,
-            tags,
-        }))
-    }
-
-    async fn targets(&self, aws: &Aws) -> Result<Option<Vec<(String, String)>>> {
+    /// Every target, all pages; `None` when the rule is gone.
+    async fn targets(&self, ctx: Ctx<'_>) -> Result<Option<Vec<(String, String)>>> {
         let mut targets = Vec::new();
         let mut token = None;
         loop {
-            match aws
-                .events
-                .list_targets_by_rule()
-                .rule(&self.name)
-                .event_bus_name(&self.bus)
-                .set_next_token(token)
-                .send()
-                .await
-            {
-                Ok(output) => {
-                    for target in output.targets.unwrap_or_default() {
-                        targets.push((target.id, target.arn));
-                    }
-                    match output.next_token {
-                        Some(next) => token = Some(next),
-                        None => return Ok(Some(targets)),
-                    }
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    return Ok(None)
-                }
-                Err(e) => {
-                    return Err(sdk_error(
-                        format!("listing targets of EventBridge rule {}", self.name),
-                        e,
-                    ))
-                }
+            let call = ctx.aws.events.list_targets_by_rule().rule(&self.name);
+            let page = call.event_bus_name(&self.bus).set_next_token(token).send().await;
+            let Some(page) = found(page, || format!("listing targets of EventBridge rule {}", self.name))? else {
+                return Ok(None);
+            };
+            targets.extend(page.targets.unwrap_or_default().into_iter().map(|t| (t.id, t.arn)));
+            match page.next_token {
+                Some(next) => token = Some(next),
+                None => return Ok(Some(targets)),
             }
-        }
-    }
-
-    async fn list_tags(&self, aws: &Aws) -> Result<Option<Tags>> {
-        match aws.events.list_tags_for_resource().resource_arn(&self.arn).send().await {
-            Ok(output) => Ok(Some(
-                output
-                    .tags
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|t| (t.key, t.value))
-                    .collect(),
-            )),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sdk_error(format!("listing tags of EventBridge rule {}", self.name), e)),
         }
     }
 
@@ -145,25 +67,18 @@ impl RuleSpec {
     fn target_diff(&self, o: &Observed) -> Option<Diff> {
         let desired = vec![(self.target_id.clone(), self.target_arn.clone())];
         if o.targets == desired {
-            None
-        } else {
-            let show = |t: &[(String, String)]| {
-                let items: Vec<String> = t.iter().map(|(id, arn)| format!("{id}={arn}")).collect();
-                format!("[{}]", items.join(", "))
-            };
-            Some(Diff::new("targets", show(&o.targets), show(&desired)))
+            return None;
         }
+        let show = |t: &[(String, String)]| {
+            let items: Vec<String> = t.iter().map(|(id, arn)| format!("{id}={arn}")).collect();
+            format!("[{}]", items.join(", "))
+        };
+        Some(Diff::new("targets", show(&o.targets), show(&desired)))
     }
 
-    fn diffs(&self, o: &Observed) -> Vec<Diff> {
-        let mut diffs = self.rule_diffs(o);
-        diffs.extend(self.target_diff(o));
-        diffs.extend(tag_diff(&o.tags, &self.tags));
-        diffs
-    }
-
-    async fn put_rule(&self, aws: &Aws, with_tags: bool) -> Result<()> {
-        let mut request = aws
+    async fn put_rule(&self, ctx: Ctx<'_>, with_tags: bool) -> Result<()> {
+        let mut request = ctx
+            .aws
             .events
             .put_rule()
             .name(&self.name)
@@ -172,9 +87,7 @@ impl RuleSpec {
             .state(RuleState::Enabled)
             .description(&self.description);
         if with_tags {
-            for (k, v) in &self.tags {
-                request = request.tags(Tag::builder().key(k).value(v).build()?);
-            }
+            request = request.set_tags(Some(tag_list(&self.tags)?));
         }
         request
             .send()
@@ -183,8 +96,9 @@ impl RuleSpec {
         Ok(())
     }
 
-    async fn put_target(&self, aws: &Aws) -> Result<()> {
-        let output = aws
+    async fn put_target(&self, ctx: Ctx<'_>) -> Result<()> {
+        let output = ctx
+            .aws
             .events
             .put_targets()
             .rule(&self.name)
@@ -214,159 +128,133 @@ impl RuleSpec {
         Ok(())
     }
 
-    async fn remove_targets(&self, aws: &Aws, ids: Vec<String>) -> Result<()> {
+    async fn remove_targets(&self, ctx: Ctx<'_>, ids: Vec<String>) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
-        match aws
+        let call = ctx
+            .aws
             .events
             .remove_targets()
             .rule(&self.name)
-            .event_bus_name(&self.bus)
-            .set_ids(Some(ids))
-            .force(true)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(sdk_error(
-                format!("removing targets of EventBridge rule {}", self.name),
-                e,
-            )),
-        }
-    }
-
-    async fn inspect_rule(&self, aws: &Aws) -> Result<State> {
-        Ok(match self.observe(aws).await? {
-            None => State::Missing,
-            Some(o) if !owned_by(&o.tags, &self.stack) => {
-                State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
-            }
-            Some(o) => State::from_diffs(self.diffs(&o)),
-        })
-    }
-
-    async fn ensure_rule(&self, aws: &Aws) -> Result<Change> {
-        let Some(observed) = self.observe(aws).await? else {
-            self.put_rule(aws, true).await?;
-            self.put_target(aws).await?;
-            return Ok(Change::Created);
-        };
-        if !owned_by(&observed.tags, &self.stack) {
-            bail!(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack));
-        }
-        let diffs = self.diffs(&observed);
-        if diffs.is_empty() {
-            return Ok(Change::Unchanged);
-        }
-        if !self.rule_diffs(&observed).is_empty() {
-            self.put_rule(aws, false).await?;
-        }
-        if self.target_diff(&observed).is_some() {
-            let stale: Vec<String> = observed
-                .targets
-                .iter()
-                .filter(|(id, _)| *id != self.target_id)
-                .map(|(id, _)| id.clone())
-                .collect();
-            self.remove_targets(aws, stale).await?;
-            if !observed
-                .targets
-                .contains(&(self.target_id.clone(), self.target_arn.clone()))
-            {
-                self.put_target(aws).await?;
-            }
-        }
-        let (set, remove) = tag_changes(&observed.tags, &self.tags);
-        if !set.is_empty() {
-            let tags = set
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()?;
-            aws.events
-                .tag_resource()
-                .resource_arn(&self.arn)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("tagging EventBridge rule {}", self.name), e))?;
-        }
-        if !remove.is_empty() {
-            aws.events
-                .untag_resource()
-                .resource_arn(&self.arn)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("untagging EventBridge rule {}", self.name), e))?;
-        }
-        Ok(Change::Updated(diffs))
-    }
-
-    async fn destroy_rule(&self, aws: &Aws) -> Result<Change> {
-        let Some(tags) = self.list_tags(aws).await? else {
-            return Ok(Change::Absent);
-        };
-        if !owned_by(&tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(
-                self.kind(),
-                &self.name,
-                &tags,
-                &self.stack,
-            )));
-        }
-        // DeleteRule refuses a rule that still has targets.
-        let Some(targets) = self.targets(aws).await? else {
-            return Ok(Change::Absent);
-        };
-        self.remove_targets(aws, targets.into_iter().map(|(id, _)| id).collect())
-            .await?;
-        match aws
-            .events
-            .delete_rule()
-            .name(&self.name)
-            .event_bus_name(&self.bus)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(Change::Deleted),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                Ok(Change::Absent)
-            }
-            Err(e) => Err(sdk_error(format!("deleting EventBridge rule {}", self.name), e)),
-        }
+            .event_bus_name(&self.bus);
+        deleted(call.set_ids(Some(ids)).force(true).send().await, || {
+            format!("removing targets of EventBridge rule {}", self.name)
+        })?;
+        Ok(())
     }
 }
 
-impl Resource for RuleSpec {
+fn tag_list(tags: &Tags) -> Result<Vec<Tag>> {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+    Ok(tags.collect::<Result<Vec<_>, _>>()?)
+}
+
+impl Lifecycle for RuleSpec {
+    type Observed = Observed;
+
     fn kind(&self) -> &'static str {
         "EventBridge rule"
     }
     fn name(&self) -> String {
         self.name.clone()
     }
-    fn key(&self) -> String {
-        self.key.clone()
+    fn key(&self) -> Key {
+        Key::Rule
     }
-    fn depends_on(&self) -> Vec<String> {
-        self.depends_on.clone()
+    fn depends_on(&self) -> Vec<Key> {
+        vec![Key::Queue(QueueKind::Events)]
     }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_rule(aws).boxed()
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
     }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_rule(aws).boxed()
+    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
+        Some(&observed.tags)
     }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_rule(aws).boxed()
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let events = &ctx.aws.events;
+        let rule = events.describe_rule().name(&self.name).event_bus_name(&self.bus);
+        let Some(rule) = found(rule.send().await, || format!("reading EventBridge rule {}", self.name))? else {
+            return Ok(None);
+        };
+        let Some(targets) = self.targets(ctx).await? else {
+            return Ok(None);
+        };
+        let tags = events.list_tags_for_resource().resource_arn(&self.arn).send().await;
+        let Some(tags) = found(tags, || format!("listing tags of EventBridge rule {}", self.name))? else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            pattern: rule.event_pattern().unwrap_or_default().to_string(),
+            state: rule.state().map(|s| s.as_str().to_string()).unwrap_or_default(),
+            description: rule.description().unwrap_or_default().to_string(),
+            targets,
+            tags: tags
+                .tags
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| (t.key, t.value))
+                .collect(),
+        }))
+    }
+
+    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
+        let mut diffs = self.rule_diffs(o);
+        diffs.extend(self.target_diff(o));
+        diffs
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        // PutRule and PutTargets are upserts: a concurrent creator makes no conflict.
+        self.put_rule(ctx, true).await?;
+        self.put_target(ctx).await?;
+        Ok(Created::New(None))
+    }
+
+    async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
+        if !self.rule_diffs(observed).is_empty() {
+            self.put_rule(ctx, false).await?;
+        }
+        if self.target_diff(observed).is_some() {
+            let stale: Vec<String> = observed
+                .targets
+                .iter()
+                .filter(|(id, _)| *id != self.target_id)
+                .map(|(id, _)| id.clone())
+                .collect();
+            self.remove_targets(ctx, stale).await?;
+            let wanted = (self.target_id.clone(), self.target_arn.clone());
+            if !observed.targets.contains(&wanted) {
+                self.put_target(ctx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
+        let call = ctx.aws.events.tag_resource().resource_arn(&self.arn);
+        call.set_tags(Some(tag_list(&set)?))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("tagging EventBridge rule {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
+        let call = ctx.aws.events.untag_resource().resource_arn(&self.arn);
+        call.set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("untagging EventBridge rule {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, ctx: Ctx<'_>, observed: Observed) -> Result<bool> {
+        // DeleteRule refuses a rule that still has targets.
+        let ids = observed.targets.into_iter().map(|(id, _)| id).collect();
+        self.remove_targets(ctx, ids).await?;
+        let call = ctx.aws.events.delete_rule().name(&self.name).event_bus_name(&self.bus);
+        deleted(call.send().await, || format!("deleting EventBridge rule {}", self.name))
     }
 }

@@ -7,47 +7,74 @@
 //! its API, not by tag, and the moto emulator has no TagResource for stages, so tag drift on a stage
 //! could never converge there. (Known gap: a changed `tags:` does not reach an existing stage.)
 
-use anyhow::{anyhow, Result};
-use futures::future::BoxFuture;
-use futures::FutureExt;
+use std::time::{Duration, Instant};
 
-use super::{Change, Diff, Resource, State, Tags};
-use crate::aws::{sdk_error, Aws};
+use anyhow::Result;
+
+use super::errors::{deleted, found};
+use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use crate::aws::sdk_error;
+use crate::graph::Key;
+use crate::retry::Patience;
+
+/// API Gateway answers ConflictException while another change to the API is under way (a
+/// concurrent run's route, a deployment AutoDeploy started): retried until this deadline, never
+/// without end.
+pub const STAGE_CONFLICT: Patience = Patience {
+    first_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(5),
+    deadline: Duration::from_secs(60),
+};
 
 #[derive(Debug, Clone)]
 pub struct StageSpec {
-    pub key: String,
     pub name: String,
     pub description: String,
     pub tags: Tags,
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<Key>,
 }
 
-struct Observed {
+pub struct Observed {
+    api: String,
     auto_deploy: bool,
     description: String,
 }
 
-impl StageSpec {
-    async fn observe(&self, aws: &Aws, api: &str) -> Result<Option<Observed>> {
-        match aws
-            .apigateway
-            .get_stage()
-            .api_id(api)
-            .stage_name(&self.name)
-            .send()
-            .await
-        {
-            Ok(stage) => Ok(Some(Observed {
-                auto_deploy: stage.auto_deploy().unwrap_or(false),
-                description: stage.description().unwrap_or_default().to_string(),
-            })),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(None),
-            Err(e) => Err(sdk_error(format!("reading stage {} of API {api}", self.name), e)),
-        }
+impl Lifecycle for StageSpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "API stage"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn key(&self) -> Key {
+        Key::Stage
+    }
+    fn depends_on(&self) -> Vec<Key> {
+        self.depends_on.clone()
+    }
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
     }
 
-    fn diffs(&self, o: &Observed) -> Vec<Diff> {
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let Some(api) = ctx.resolved.api_id() else {
+            return Ok(None);
+        };
+        let call = ctx.aws.apigateway.get_stage().api_id(api).stage_name(&self.name);
+        let stage = found(call.send().await, || {
+            format!("reading stage {} of API {api}", self.name)
+        })?;
+        Ok(stage.map(|stage| Observed {
+            api: api.to_string(),
+            auto_deploy: stage.auto_deploy().unwrap_or(false),
+            description: stage.description().unwrap_or_default().to_string(),
+        }))
+    }
+
+    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         let mut diffs = Vec::new();
         if !o.auto_deploy {
             diffs.push(Diff::new("auto deploy", "false", "true"));
@@ -58,96 +85,55 @@ impl StageSpec {
         diffs
     }
 
-    async fn inspect_stage(&self, aws: &Aws) -> Result<State> {
-        let Some(api) = aws.api_id() else {
-            return Ok(State::Missing);
-        };
-        Ok(match self.observe(aws, &api).await? {
-            None => State::Missing,
-            Some(o) => State::from_diffs(self.diffs(&o)),
-        })
-    }
-
-    async fn ensure_stage(&self, aws: &Aws) -> Result<Change> {
-        let api = aws
-            .api_id()
-            .ok_or_else(|| anyhow!("internal: no API id for stage {}", self.name))?;
-        let Some(observed) = self.observe(aws, &api).await? else {
-            match aws
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        let api = ctx.resolved.require_api(&format!("stage {}", self.name))?;
+        let start = Instant::now();
+        let mut delay = STAGE_CONFLICT.first_delay;
+        loop {
+            let created = ctx
+                .aws
                 .apigateway
                 .create_stage()
-                .api_id(&api)
+                .api_id(api)
                 .stage_name(&self.name)
                 .auto_deploy(true)
                 .description(&self.description)
                 .set_tags(Some(self.tags.clone().into_iter().collect()))
                 .send()
-                .await
-            {
-                Ok(_) => return Ok(Change::Created),
+                .await;
+            match created {
+                Ok(_) => return Ok(Created::New(None)),
+                // The stage exists (a concurrent run made it), or another change to the API is
+                // under way: which one, the stage itself says.
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {
-                    return Box::pin(self.ensure_stage(aws)).await;
+                    if self.observe(ctx).await?.is_some() {
+                        return Ok(Created::AlreadyExists);
+                    }
+                    if start.elapsed() + delay >= STAGE_CONFLICT.deadline {
+                        return Err(sdk_error(format!("creating stage {} of API {api}", self.name), e));
+                    }
                 }
                 Err(e) => return Err(sdk_error(format!("creating stage {} of API {api}", self.name), e)),
             }
-        };
-        let diffs = self.diffs(&observed);
-        if diffs.is_empty() {
-            return Ok(Change::Unchanged);
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(STAGE_CONFLICT.max_delay);
         }
-        if !observed.auto_deploy || observed.description != self.description {
-            aws.apigateway
-                .update_stage()
-                .api_id(&api)
-                .stage_name(&self.name)
-                .auto_deploy(true)
-                .description(&self.description)
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("updating stage {} of API {api}", self.name), e))?;
-        }
-        Ok(Change::Updated(diffs))
     }
 
-    async fn destroy_stage(&self, aws: &Aws) -> Result<Change> {
-        let Some(api) = aws.api_id() else {
-            return Ok(Change::Absent);
-        };
-        match aws
-            .apigateway
-            .delete_stage()
-            .api_id(&api)
-            .stage_name(&self.name)
+    async fn update(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
+        let call = ctx.aws.apigateway.update_stage().api_id(&o.api).stage_name(&self.name);
+        call.auto_deploy(true)
+            .description(&self.description)
             .send()
             .await
-        {
-            Ok(_) => Ok(Change::Deleted),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found_exception()) => Ok(Change::Absent),
-            Err(e) => Err(sdk_error(format!("deleting stage {} of API {api}", self.name), e)),
-        }
+            .map_err(|e| sdk_error(format!("updating stage {} of API {}", self.name, o.api), e))?;
+        Ok(())
     }
-}
 
-impl Resource for StageSpec {
-    fn kind(&self) -> &'static str {
-        "API stage"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> String {
-        self.key.clone()
-    }
-    fn depends_on(&self) -> Vec<String> {
-        self.depends_on.clone()
-    }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_stage(aws).boxed()
-    }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_stage(aws).boxed()
-    }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_stage(aws).boxed()
+    async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
+        let call = ctx.aws.apigateway.delete_stage().api_id(&o.api).stage_name(&self.name);
+        deleted(call.send().await, || {
+            format!("deleting stage {} of API {}", self.name, o.api)
+        })
     }
 }

@@ -1,5 +1,5 @@
 //! DynamoDB table of connections and subscriptions: keys pk/sk, index GSI1 (GSI1PK, GSI1SK,
-//! projection ALL), TTL on `ttl`, on-demand billing, the stack's tags.
+//! projection ALL), TTL on `ttl`, the billing mode of the stack file, the stack's tags.
 //!
 //! Key schemas cannot change in place; such drift is reported and `up` refuses to touch it.
 
@@ -10,11 +10,11 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType, TableStatus, Tag, TimeToLiveSpecification, TimeToLiveStatus,
 };
-use futures::future::BoxFuture;
-use futures::FutureExt;
 
-use super::{foreign_reason, owned_by, tag_changes, tag_diff, Change, Diff, Resource, State, Tags};
+use super::errors::{created, deleted, found};
+use super::{Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
+use crate::graph::Key;
 
 // The record layout is written down once, in the handlers' `records` module.
 use wsstack_handlers::records;
@@ -30,13 +30,12 @@ const TABLE_WAIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone)]
 pub struct TableSpec {
-    pub key: String,
     pub name: String,
-    pub stack: String,
+    pub billing: BillingMode,
     pub tags: Tags,
 }
 
-struct Observed {
+pub struct Observed {
     arn: String,
     status: Option<TableStatus>,
     billing: String,
@@ -89,120 +88,27 @@ fn index() -> GlobalSecondaryIndex {
         .expect("index has its fields")
 }
 
-impl TableSpec {
-    async fn observe(&self, aws: &Aws) -> Result<Option<Observed>> {
-        let table = match aws.dynamodb.describe_table().table_name(&self.name).send().await {
-            Ok(output) => output.table,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(sdk_error(format!("reading DynamoDB table {}", self.name), e)),
-        };
-        let Some(table) = table else { return Ok(None) };
-        if table.table_status() == Some(&TableStatus::Deleting) {
-            return Ok(None);
-        }
-        let arn = table.table_arn().unwrap_or_default().to_string();
-        let ttl = match aws.dynamodb.describe_time_to_live().table_name(&self.name).send().await {
-            Ok(output) => output.time_to_live_description,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(sdk_error(format!("reading the TTL of DynamoDB table {}", self.name), e)),
-        };
-        let ttl_enabled = ttl
-            .as_ref()
-            .and_then(|t| t.time_to_live_status())
-            .is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
-        let Some(tags) = self.list_tags(aws, &arn).await? else {
-            return Ok(None);
-        };
-        let index_schema = table
-            .global_secondary_indexes()
-            .iter()
-            .find(|i| i.index_name() == Some(INDEX_NAME))
-            .map(|i| schema_text(i.key_schema()));
-        Ok(Some(Observed {
-            status: table.table_status().cloned(),
-            billing: table
-                .billing_mode_summary()
-                .and_then(|b| b.billing_mode())
-                .map(|b| b.as_str().to_string())
-                .unwrap_or_else(|| "PROVISIONED".into()),
-            key_schema: schema_text(table.key_schema()),
-            index_schema,
-            ttl_enabled,
-            ttl_attribute: ttl.and_then(|t| t.attribute_name).filter(|_| ttl_enabled),
-            tags,
-            arn,
-        }))
-    }
+fn tag_list(tags: &Tags) -> Result<Vec<Tag>> {
+    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
+    Ok(tags.collect::<Result<Vec<_>, _>>()?)
+}
 
+impl TableSpec {
     async fn list_tags(&self, aws: &Aws, arn: &str) -> Result<Option<Tags>> {
         let mut tags = Tags::new();
         let mut token = None;
         loop {
-            match aws
-                .dynamodb
-                .list_tags_of_resource()
-                .resource_arn(arn)
-                .set_next_token(token)
-                .send()
-                .await
-            {
-                Ok(output) => {
-                    for tag in output.tags.unwrap_or_default() {
-                        tags.insert(tag.key, tag.value);
-                    }
-                    match output.next_token {
-                        Some(next) => token = Some(next),
-                        None => return Ok(Some(tags)),
-                    }
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    return Ok(None)
-                }
-                Err(e) => return Err(sdk_error(format!("listing tags of DynamoDB table {}", self.name), e)),
+            let call = aws.dynamodb.list_tags_of_resource().resource_arn(arn);
+            let page = found(call.set_next_token(token).send().await, || {
+                format!("listing tags of DynamoDB table {}", self.name)
+            })?;
+            let Some(page) = page else { return Ok(None) };
+            tags.extend(page.tags.unwrap_or_default().into_iter().map(|t| (t.key, t.value)));
+            match page.next_token {
+                Some(next) => token = Some(next),
+                None => return Ok(Some(tags)),
             }
         }
-    }
-
-    fn diffs(&self, o: &Observed) -> Vec<Diff> {
-        let mut diffs = Vec::new();
-        if o.key_schema != desired_key_schema() {
-            diffs.push(Diff::new("key schema", &o.key_schema, desired_key_schema()));
-        }
-        if o.billing != "PAY_PER_REQUEST" {
-            diffs.push(Diff::new("billing mode", &o.billing, "PAY_PER_REQUEST"));
-        }
-        match &o.index_schema {
-            None => diffs.push(Diff::new("index GSI1", "(none)", desired_index_schema())),
-            Some(schema) if *schema != desired_index_schema() => {
-                diffs.push(Diff::new("index GSI1", schema, desired_index_schema()))
-            }
-            Some(_) => {}
-        }
-        if o.ttl_attribute.as_deref() != Some(TTL_ATTRIBUTE) {
-            diffs.push(Diff::new(
-                "time to live",
-                o.ttl_attribute
-                    .as_deref()
-                    .map(|a| format!("on `{a}`"))
-                    .unwrap_or_else(|| "disabled".into()),
-                format!("on `{TTL_ATTRIBUTE}`"),
-            ));
-        }
-        diffs.extend(tag_diff(&o.tags, &self.tags));
-        diffs
     }
 
     async fn wait_active(&self, aws: &Aws) -> Result<()> {
@@ -257,17 +163,133 @@ impl TableSpec {
         Ok(())
     }
 
-    async fn create(&self, aws: &Aws) -> Result<bool> {
-        let tags = self
-            .tags
+    async fn wait_gone(&self, aws: &Aws) -> Result<()> {
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let described = aws.dynamodb.describe_table().table_name(&self.name).send().await;
+            if found(described, || format!("waiting for DynamoDB table {} to go", self.name))?.is_none() {
+                return Ok(());
+            }
+            if start.elapsed() > TABLE_WAIT {
+                bail!("DynamoDB table {} is still there after {:?}", self.name, TABLE_WAIT)
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// A table still DELETING (a `down` moments ago) can be neither created again nor reported
+    /// gone until it is.
+    async fn wait_gone_if_deleting(&self, aws: &Aws) -> Result<()> {
+        match aws.dynamodb.describe_table().table_name(&self.name).send().await {
+            Ok(output) if output.table().and_then(|t| t.table_status()) == Some(&TableStatus::Deleting) => {
+                self.wait_gone(aws).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Lifecycle for TableSpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "DynamoDB table"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn key(&self) -> Key {
+        Key::Table
+    }
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
+        Some(&observed.tags)
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let aws = ctx.aws;
+        let described = aws.dynamodb.describe_table().table_name(&self.name).send().await;
+        let described = found(described, || format!("reading DynamoDB table {}", self.name))?;
+        let Some(table) = described.and_then(|o| o.table) else {
+            return Ok(None);
+        };
+        if table.table_status() == Some(&TableStatus::Deleting) {
+            return Ok(None);
+        }
+        let arn = table.table_arn().unwrap_or_default().to_string();
+        let ttl = aws.dynamodb.describe_time_to_live().table_name(&self.name).send().await;
+        let Some(ttl) = found(ttl, || format!("reading the TTL of DynamoDB table {}", self.name))? else {
+            return Ok(None);
+        };
+        let ttl = ttl.time_to_live_description;
+        let ttl_enabled = ttl
+            .as_ref()
+            .and_then(|t| t.time_to_live_status())
+            .is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
+        let Some(tags) = self.list_tags(aws, &arn).await? else {
+            return Ok(None);
+        };
+        let index_schema = table
+            .global_secondary_indexes()
             .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()?;
+            .find(|i| i.index_name() == Some(INDEX_NAME))
+            .map(|i| schema_text(i.key_schema()));
+        Ok(Some(Observed {
+            status: table.table_status().cloned(),
+            billing: table
+                .billing_mode_summary()
+                .and_then(|b| b.billing_mode())
+                .map(|b| b.as_str().to_string())
+                .unwrap_or_else(|| "PROVISIONED".into()),
+            key_schema: schema_text(table.key_schema()),
+            index_schema,
+            ttl_enabled,
+            ttl_attribute: ttl.and_then(|t| t.attribute_name).filter(|_| ttl_enabled),
+            tags,
+            arn,
+        }))
+    }
+
+    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
+        let mut diffs = Vec::new();
+        if o.key_schema != desired_key_schema() {
+            diffs.push(Diff::new("key schema", &o.key_schema, desired_key_schema()));
+        }
+        if o.billing != self.billing.as_str() {
+            diffs.push(Diff::new("billing mode", &o.billing, self.billing.as_str()));
+        }
+        match &o.index_schema {
+            None => diffs.push(Diff::new("index GSI1", "(none)", desired_index_schema())),
+            Some(schema) if *schema != desired_index_schema() => {
+                diffs.push(Diff::new("index GSI1", schema, desired_index_schema()))
+            }
+            Some(_) => {}
+        }
+        if o.ttl_attribute.as_deref() != Some(TTL_ATTRIBUTE) {
+            diffs.push(Diff::new(
+                "time to live",
+                o.ttl_attribute
+                    .as_deref()
+                    .map(|a| format!("on `{a}`"))
+                    .unwrap_or_else(|| "disabled".into()),
+                format!("on `{TTL_ATTRIBUTE}`"),
+            ));
+        }
+        diffs
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        let aws = ctx.aws;
+        self.wait_gone_if_deleting(aws).await?;
         let result = aws
             .dynamodb
             .create_table()
             .table_name(&self.name)
-            .billing_mode(BillingMode::PayPerRequest)
+            .billing_mode(self.billing.clone())
             .attribute_definitions(string_attribute(PARTITION_KEY))
             .attribute_definitions(string_attribute(SORT_KEY))
             .attribute_definitions(string_attribute(INDEX_PARTITION_KEY))
@@ -275,73 +297,21 @@ impl TableSpec {
             .key_schema(key(PARTITION_KEY, KeyType::Hash))
             .key_schema(key(SORT_KEY, KeyType::Range))
             .global_secondary_indexes(index())
-            .set_tags(Some(tags))
+            .set_tags(Some(tag_list(&self.tags)?))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(false),
-            Err(e) => Err(sdk_error(format!("creating DynamoDB table {}", self.name), e)),
+        let new = created(result, || format!("creating DynamoDB table {}", self.name))?;
+        // Made by another run, it is usable once ACTIVE too; then it is converged like any other.
+        self.wait_active(aws).await?;
+        if !new {
+            return Ok(Created::AlreadyExists);
         }
+        self.enable_ttl(aws).await?;
+        Ok(Created::New(None))
     }
 
-    async fn wait_gone(&self, aws: &Aws) -> Result<()> {
-        let start = Instant::now();
-        let mut delay = Duration::from_millis(200);
-        loop {
-            match aws.dynamodb.describe_table().table_name(&self.name).send().await {
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    return Ok(())
-                }
-                Err(e) => return Err(sdk_error(format!("waiting for DynamoDB table {} to go", self.name), e)),
-                Ok(_) if start.elapsed() > TABLE_WAIT => {
-                    bail!("DynamoDB table {} is still there after {:?}", self.name, TABLE_WAIT)
-                }
-                Ok(_) => {}
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-    }
-
-    async fn inspect_table(&self, aws: &Aws) -> Result<State> {
-        Ok(match self.observe(aws).await? {
-            None => State::Missing,
-            Some(o) if !owned_by(&o.tags, &self.stack) => {
-                State::Foreign(foreign_reason(self.kind(), &self.name, &o.tags, &self.stack))
-            }
-            Some(o) => State::from_diffs(self.diffs(&o)),
-        })
-    }
-
-    async fn ensure_table(&self, aws: &Aws) -> Result<Change> {
-        let observed = match self.observe(aws).await? {
-            Some(o) => o,
-            None => {
-                // A table still DELETING (a `down` moments ago) cannot be created again yet.
-                self.wait_gone_if_deleting(aws).await?;
-                let created = self.create(aws).await?;
-                self.wait_active(aws).await?;
-                if created {
-                    self.enable_ttl(aws).await?;
-                    return Ok(Change::Created);
-                }
-                match self.observe(aws).await? {
-                    Some(o) => o,
-                    None => bail!("DynamoDB table {} vanished while being created", self.name),
-                }
-            }
-        };
-        if !owned_by(&observed.tags, &self.stack) {
-            bail!(foreign_reason(self.kind(), &self.name, &observed.tags, &self.stack));
-        }
-        let diffs = self.diffs(&observed);
-        if diffs.is_empty() {
-            return Ok(Change::Unchanged);
-        }
+    async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
+        let aws = ctx.aws;
         if observed.key_schema != desired_key_schema()
             || observed
                 .index_schema
@@ -358,10 +328,11 @@ impl TableSpec {
         if observed.status != Some(TableStatus::Active) {
             self.wait_active(aws).await?;
         }
-        if observed.billing != "PAY_PER_REQUEST" || observed.index_schema.is_none() {
+        let billing_differs = observed.billing != self.billing.as_str();
+        if billing_differs || observed.index_schema.is_none() {
             let mut update = aws.dynamodb.update_table().table_name(&self.name);
-            if observed.billing != "PAY_PER_REQUEST" {
-                update = update.billing_mode(BillingMode::PayPerRequest);
+            if billing_differs {
+                update = update.billing_mode(self.billing.clone());
             }
             if observed.index_schema.is_none() {
                 update = update
@@ -399,86 +370,37 @@ impl TableSpec {
             }
             self.enable_ttl(aws).await?;
         }
-        let (set, remove) = tag_changes(&observed.tags, &self.tags);
-        if !set.is_empty() {
-            let tags = set
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()?;
-            aws.dynamodb
-                .tag_resource()
-                .resource_arn(&observed.arn)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("tagging DynamoDB table {}", self.name), e))?;
-        }
-        if !remove.is_empty() {
-            aws.dynamodb
-                .untag_resource()
-                .resource_arn(&observed.arn)
-                .set_tag_keys(Some(remove))
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("untagging DynamoDB table {}", self.name), e))?;
-        }
-        Ok(Change::Updated(diffs))
+        Ok(())
     }
 
-    async fn wait_gone_if_deleting(&self, aws: &Aws) -> Result<()> {
-        match aws.dynamodb.describe_table().table_name(&self.name).send().await {
-            Ok(output) if output.table().and_then(|t| t.table_status()) == Some(&TableStatus::Deleting) => {
-                self.wait_gone(aws).await
-            }
-            _ => Ok(()),
-        }
+    async fn tag(&self, ctx: Ctx<'_>, observed: &Observed, set: Tags) -> Result<()> {
+        let call = ctx.aws.dynamodb.tag_resource().resource_arn(&observed.arn);
+        call.set_tags(Some(tag_list(&set)?))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("tagging DynamoDB table {}", self.name), e))?;
+        Ok(())
     }
 
-    async fn destroy_table(&self, aws: &Aws) -> Result<Change> {
-        let Some(observed) = self.observe(aws).await? else {
-            self.wait_gone_if_deleting(aws).await?;
-            return Ok(Change::Absent);
-        };
-        if !owned_by(&observed.tags, &self.stack) {
-            return Ok(Change::Skipped(foreign_reason(
-                self.kind(),
-                &self.name,
-                &observed.tags,
-                &self.stack,
-            )));
-        }
-        match aws.dynamodb.delete_table().table_name(&self.name).send().await {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(Change::Absent)
-            }
-            Err(e) => return Err(sdk_error(format!("deleting DynamoDB table {}", self.name), e)),
-        }
-        self.wait_gone(aws).await?;
-        Ok(Change::Deleted)
+    async fn untag(&self, ctx: Ctx<'_>, observed: &Observed, keys: Vec<String>) -> Result<()> {
+        let call = ctx.aws.dynamodb.untag_resource().resource_arn(&observed.arn);
+        call.set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("untagging DynamoDB table {}", self.name), e))?;
+        Ok(())
     }
-}
 
-impl Resource for TableSpec {
-    fn kind(&self) -> &'static str {
-        "DynamoDB table"
+    async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {
+        let call = ctx.aws.dynamodb.delete_table().table_name(&self.name);
+        if !deleted(call.send().await, || format!("deleting DynamoDB table {}", self.name))? {
+            return Ok(false);
+        }
+        self.wait_gone(ctx.aws).await?;
+        Ok(true)
     }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> String {
-        self.key.clone()
-    }
-    fn inspect<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<State>> {
-        self.inspect_table(aws).boxed()
-    }
-    fn ensure<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.ensure_table(aws).boxed()
-    }
-    fn destroy<'a>(&'a self, aws: &'a Aws) -> BoxFuture<'a, Result<Change>> {
-        self.destroy_table(aws).boxed()
+
+    async fn settle_absent(&self, ctx: Ctx<'_>) -> Result<()> {
+        self.wait_gone_if_deleting(ctx.aws).await
     }
 }

@@ -1,0 +1,143 @@
+//! The typed graph of a stack: `Key` names each resource, `Resolved` carries the values one
+//! resource hands to the ones that depend on it (the WebSocket API id today). It holds no AWS
+//! calls and no ordering logic: `engine` walks the graph, `plan` builds it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::aws::Aws;
+use crate::names::RoleKind;
+
+/// What a value from the API shows as in a diff while the API does not exist yet (`plan` and
+/// `status` before the first `up`).
+pub const NEW_API: &str = "(new API)";
+
+/// A queue of the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QueueKind {
+    Events,
+    DeadLetter,
+}
+
+/// The identity of one resource in the stack's graph. Handlers are named by their handler name
+/// (`connect`, `push`, a route).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Key {
+    Role(RoleKind),
+    Table,
+    Queue(QueueKind),
+    Rule,
+    Api,
+    Stage,
+    EventSource,
+    LogGroup(String),
+    Function(String),
+    Permission(String),
+    Route(String),
+    /// Something the stack file no longer declares, which `up` deletes.
+    Retired(Box<Key>),
+}
+
+impl Key {
+    pub fn retired(self) -> Key {
+        Key::Retired(Box::new(self))
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Role(kind) => write!(f, "role/{}", kind.suffix()),
+            Key::Table => f.write_str("table"),
+            Key::Queue(QueueKind::Events) => f.write_str("queue/events"),
+            Key::Queue(QueueKind::DeadLetter) => f.write_str("queue/dead-letter"),
+            Key::Rule => f.write_str("rule"),
+            Key::Api => f.write_str("api"),
+            Key::Stage => f.write_str("stage"),
+            Key::EventSource => f.write_str("event-source"),
+            Key::LogGroup(h) => write!(f, "log-group/{h}"),
+            Key::Function(h) => write!(f, "function/{h}"),
+            Key::Permission(h) => write!(f, "permission/{h}"),
+            Key::Route(h) => write!(f, "route/{h}"),
+            Key::Retired(inner) => write!(f, "retired/{inner}"),
+        }
+    }
+}
+
+/// JSON output keeps the text form (`"function/push"`) it always had.
+impl Serialize for Key {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Values of finished resources that others need, by the key of the resource that produced them.
+/// Seeded before a run by discovery (`resources::api::discover`), extended by the engine as
+/// resources finish; a resource only ever sees a read-only snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resolved {
+    values: BTreeMap<Key, String>,
+}
+
+impl Resolved {
+    pub fn get(&self, key: &Key) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    pub(crate) fn set(&mut self, key: Key, value: Option<String>) {
+        match value {
+            Some(value) => self.values.insert(key, value),
+            None => self.values.remove(&key),
+        };
+    }
+
+    /// The stack's WebSocket API id, once it exists.
+    pub fn api_id(&self) -> Option<&str> {
+        self.get(&Key::Api)
+    }
+
+    /// The API id, or an error naming what needed it: for writes, which run after the API.
+    pub fn require_api(&self, needed_by: &str) -> anyhow::Result<&str> {
+        self.api_id()
+            .ok_or_else(|| anyhow::anyhow!("internal: the WebSocket API id is unknown for {needed_by}"))
+    }
+
+    /// `wss://{api}.execute-api.{region}.amazonaws.com/{stage}`, once the API exists.
+    pub fn websocket_url(&self, aws: &Aws, stage: &str) -> Option<String> {
+        self.api_id().map(|id| api_url("wss", id, aws, stage))
+    }
+
+    /// The management (callback) endpoint the handlers post to.
+    pub fn callback_url(&self, aws: &Aws, stage: &str) -> Option<String> {
+        self.api_id().map(|id| api_url("https", id, aws, stage))
+    }
+}
+
+fn api_url(scheme: &str, id: &str, aws: &Aws, stage: &str) -> String {
+    format!(
+        "{scheme}://{id}.execute-api.{}.{}/{stage}",
+        aws.region,
+        aws.arns.dns_suffix()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_print_as_before() {
+        assert_eq!(Key::Function("push".into()).to_string(), "function/push");
+        assert_eq!(Key::Role(RoleKind::Routes).to_string(), "role/routes");
+        assert_eq!(
+            Key::Route("subscribe".into()).retired().to_string(),
+            "retired/route/subscribe"
+        );
+        assert_eq!(
+            serde_json::to_value(Key::Queue(QueueKind::DeadLetter)).unwrap(),
+            "queue/dead-letter"
+        );
+    }
+}

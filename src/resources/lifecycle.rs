@@ -1,0 +1,257 @@
+//! The one lifecycle every resource kind shares: `inspect`, `ensure` and `destroy` written once
+//! over a `Lifecycle`, which holds only what differs per kind (how to observe, compare, create,
+//! update, tag and delete it). No AWS call is made here; the mappings make them.
+
+use std::future::Future;
+
+use anyhow::{anyhow, bail, Result};
+use futures::future::BoxFuture;
+
+use super::{foreign_reason, tag_changes, tag_diff, Change, Ctx, Diff, Ensured, Resource, State, Tags};
+use crate::graph::Key;
+use crate::stack::TAG_STACK;
+
+/// What a create call found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// Made by this run; with the value dependants need (the API id), if any.
+    New(Option<String>),
+    /// Someone else (a concurrent run, Lambda, an answer lost on the way) made it first: the
+    /// lifecycle observes it again and converges it like any existing one, if it is ours.
+    AlreadyExists,
+}
+
+/// One resource kind's AWS mapping.
+///
+/// Ownership. A tagged kind (`tags` and `observed_tags` both `Some`) is this stack's when its
+/// `wsstack:stack` tag is this stack's name (or, with `adopts_untagged`, when it has no tags at
+/// all: the log group Lambda creates on a first invoke). Anything else under our name is foreign:
+/// `ensure` refuses it, `destroy` skips it, `inspect` reports it. A kind AWS keeps no tags on
+/// (route with its integration, permission, event source mapping; the stage, whose tags are
+/// written once and never read back) answers `None` from `observed_tags`: it is ours by identity,
+/// because `observe` only finds it inside something already ours (a route key or stage of our API,
+/// our statement id on our function, a mapping from our queue to our function).
+pub trait Lifecycle: Send + Sync {
+    /// What `observe` reads of an existing resource.
+    type Observed: Send + Sync;
+
+    fn kind(&self) -> &'static str;
+    fn name(&self) -> String;
+    fn key(&self) -> Key;
+    fn depends_on(&self) -> Vec<Key> {
+        Vec::new()
+    }
+    /// The tags the resource is created with.
+    fn tags(&self) -> Option<&Tags> {
+        None
+    }
+    /// The tags it has in AWS; `None` for kinds whose tags are not read back.
+    fn observed_tags<'o>(&self, _observed: &'o Self::Observed) -> Option<&'o Tags> {
+        None
+    }
+    fn adopts_untagged(&self) -> bool {
+        false
+    }
+
+    /// Read it; `None` when it does not exist.
+    fn observe(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Option<Self::Observed>>> + Send;
+    /// How it differs from the spec, tags aside (the lifecycle compares those).
+    fn diffs(&self, ctx: Ctx<'_>, observed: &Self::Observed) -> Vec<Diff>;
+    /// The value it hands to its dependants.
+    fn output(&self, _observed: &Self::Observed) -> Option<String> {
+        None
+    }
+    /// Create it, and wait until it is usable where the service needs that.
+    fn create(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Created>> + Send;
+    /// Bring an existing one in line with the spec; called when `diffs` found something.
+    fn update(&self, ctx: Ctx<'_>, observed: &Self::Observed) -> impl Future<Output = Result<()>> + Send;
+    fn tag(&self, _ctx: Ctx<'_>, _observed: &Self::Observed, _set: Tags) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+    fn untag(
+        &self,
+        _ctx: Ctx<'_>,
+        _observed: &Self::Observed,
+        _keys: Vec<String>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+    /// Delete it: `true` when deleted now, `false` when it was already gone.
+    fn delete(&self, ctx: Ctx<'_>, observed: Self::Observed) -> impl Future<Output = Result<bool>> + Send;
+    /// Called by `destroy` when there is nothing to delete, for a kind that can be on its way out
+    /// (a table still DELETING) and must be gone before `destroy` reports it absent.
+    fn settle_absent(&self, _ctx: Ctx<'_>) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// Why an observed resource is not this stack's, if it is not.
+fn foreign<T: Lifecycle>(resource: &T, observed: &T::Observed) -> Option<String> {
+    let current = resource.observed_tags(observed)?;
+    let stack = resource
+        .tags()
+        .and_then(|t| t.get(TAG_STACK))
+        .map(String::as_str)
+        .unwrap_or_default();
+    let ours =
+        current.get(TAG_STACK).map(String::as_str) == Some(stack) || (resource.adopts_untagged() && current.is_empty());
+    (!ours).then(|| foreign_reason(resource.kind(), &resource.name(), current, stack))
+}
+
+fn all_diffs<T: Lifecycle>(resource: &T, ctx: Ctx<'_>, observed: &T::Observed) -> Vec<Diff> {
+    let mut diffs = resource.diffs(ctx, observed);
+    if let (Some(current), Some(desired)) = (resource.observed_tags(observed), resource.tags()) {
+        diffs.extend(tag_diff(current, desired));
+    }
+    diffs
+}
+
+async fn inspect<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<State> {
+    Ok(match resource.observe(ctx).await? {
+        None => State::Missing,
+        Some(observed) => match foreign(resource, &observed) {
+            Some(reason) => State::Foreign(reason),
+            None => State::from_diffs(all_diffs(resource, ctx, &observed)),
+        },
+    })
+}
+
+async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Ensured> {
+    let observed = match resource.observe(ctx).await? {
+        Some(observed) => observed,
+        None => match resource.create(ctx).await? {
+            Created::New(output) => {
+                return Ok(Ensured {
+                    change: Change::Created,
+                    output,
+                })
+            }
+            Created::AlreadyExists => resource.observe(ctx).await?.ok_or_else(|| {
+                anyhow!(
+                    "{} {} already exists and yet cannot be read: run again",
+                    resource.kind(),
+                    resource.name()
+                )
+            })?,
+        },
+    };
+    if let Some(reason) = foreign(resource, &observed) {
+        bail!(reason);
+    }
+    let output = resource.output(&observed);
+    let diffs = all_diffs(resource, ctx, &observed);
+    if diffs.is_empty() {
+        return Ok(Ensured {
+            change: Change::Unchanged,
+            output,
+        });
+    }
+    if !resource.diffs(ctx, &observed).is_empty() {
+        resource.update(ctx, &observed).await?;
+    }
+    if let (Some(current), Some(desired)) = (resource.observed_tags(&observed), resource.tags()) {
+        let (set, remove) = tag_changes(current, desired);
+        if !set.is_empty() {
+            resource.tag(ctx, &observed, set).await?;
+        }
+        if !remove.is_empty() {
+            resource.untag(ctx, &observed, remove).await?;
+        }
+    }
+    Ok(Ensured {
+        change: Change::Updated(diffs),
+        output,
+    })
+}
+
+async fn destroy<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Change> {
+    let Some(observed) = resource.observe(ctx).await? else {
+        resource.settle_absent(ctx).await?;
+        return Ok(Change::Absent);
+    };
+    if let Some(reason) = foreign(resource, &observed) {
+        return Ok(Change::Skipped(reason));
+    }
+    Ok(if resource.delete(ctx, observed).await? {
+        Change::Deleted
+    } else {
+        Change::Absent
+    })
+}
+
+impl<T: Lifecycle> Resource for T {
+    fn kind(&self) -> &'static str {
+        Lifecycle::kind(self)
+    }
+    fn name(&self) -> String {
+        Lifecycle::name(self)
+    }
+    fn key(&self) -> Key {
+        Lifecycle::key(self)
+    }
+    fn depends_on(&self) -> Vec<Key> {
+        Lifecycle::depends_on(self)
+    }
+    #[cfg(test)]
+    fn tags(&self) -> Option<&Tags> {
+        Lifecycle::tags(self)
+    }
+    fn inspect<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<State>> {
+        Box::pin(inspect(self, ctx))
+    }
+    fn ensure<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Ensured>> {
+        Box::pin(ensure(self, ctx))
+    }
+    fn destroy<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Change>> {
+        Box::pin(destroy(self, ctx))
+    }
+}
+
+/// A resource the stack file no longer declares (a route taken out of `routes`, with its function,
+/// permission and log group): `up` deletes it if it exists, `status` reports it as unwanted.
+pub struct Retired {
+    pub inner: Box<dyn Resource>,
+    pub depends_on: Vec<Key>,
+}
+
+impl Resource for Retired {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn key(&self) -> Key {
+        self.inner.key().retired()
+    }
+    fn depends_on(&self) -> Vec<Key> {
+        self.depends_on.clone()
+    }
+    #[cfg(test)]
+    fn tags(&self) -> Option<&Tags> {
+        self.inner.tags()
+    }
+    fn inspect<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<State>> {
+        Box::pin(async move {
+            Ok(match self.inner.inspect(ctx).await? {
+                State::Missing | State::Foreign(_) => State::InSync,
+                State::InSync | State::Drifted(_) | State::Unwanted => State::Unwanted,
+            })
+        })
+    }
+    fn ensure<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Ensured>> {
+        Box::pin(async move {
+            let change = match self.inner.destroy(ctx).await? {
+                Change::Deleted => Change::Deleted,
+                _ => Change::Unchanged,
+            };
+            Ok(Ensured { change, output: None })
+        })
+    }
+    fn destroy<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Change>> {
+        self.inner.destroy(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

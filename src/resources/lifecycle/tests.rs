@@ -1,0 +1,222 @@
+//! The shared lifecycle against a scripted in-process kind (no AWS): ownership, adoption after
+//! "already exists", absent-on-delete, tagging only what differs.
+
+use std::collections::VecDeque;
+use std::sync::{LazyLock, Mutex};
+
+use super::*;
+use crate::aws::Aws;
+use crate::graph::Resolved;
+
+#[derive(Clone)]
+struct Seen {
+    tags: Tags,
+    size: u32,
+}
+
+/// Answers `observe` from a script, one answer per call, and writes down every other call.
+struct Scripted {
+    tags: Tags,
+    size: u32,
+    adopts_untagged: bool,
+    observations: Mutex<VecDeque<Option<Seen>>>,
+    create: Created,
+    calls: Mutex<Vec<String>>,
+}
+
+fn tags(stack: &str) -> Tags {
+    [
+        (TAG_STACK.to_string(), stack.to_string()),
+        ("team".to_string(), "a".to_string()),
+    ]
+    .into_iter()
+    .collect()
+}
+
+fn scripted(observations: Vec<Option<Seen>>, create: Created) -> Scripted {
+    Scripted {
+        tags: tags("demo"),
+        size: 2,
+        adopts_untagged: false,
+        observations: Mutex::new(observations.into()),
+        create,
+        calls: Mutex::new(Vec::new()),
+    }
+}
+
+impl Scripted {
+    fn called(&self, call: impl Into<String>) {
+        self.calls.lock().unwrap().push(call.into());
+    }
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Lifecycle for Scripted {
+    type Observed = Seen;
+
+    fn kind(&self) -> &'static str {
+        "thing"
+    }
+    fn name(&self) -> String {
+        "demo-dev-thing".into()
+    }
+    fn key(&self) -> Key {
+        Key::Table
+    }
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+    fn observed_tags<'o>(&self, observed: &'o Seen) -> Option<&'o Tags> {
+        Some(&observed.tags)
+    }
+    fn adopts_untagged(&self) -> bool {
+        self.adopts_untagged
+    }
+    async fn observe(&self, _ctx: Ctx<'_>) -> Result<Option<Seen>> {
+        self.called("observe");
+        Ok(self
+            .observations
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("an observation scripted"))
+    }
+    fn diffs(&self, _ctx: Ctx<'_>, observed: &Seen) -> Vec<Diff> {
+        if observed.size == self.size {
+            return Vec::new();
+        }
+        vec![Diff::new("size", observed.size, self.size)]
+    }
+    async fn create(&self, _ctx: Ctx<'_>) -> Result<Created> {
+        self.called("create");
+        Ok(self.create.clone())
+    }
+    async fn update(&self, _ctx: Ctx<'_>, _observed: &Seen) -> Result<()> {
+        self.called("update");
+        Ok(())
+    }
+    async fn tag(&self, _ctx: Ctx<'_>, _observed: &Seen, set: Tags) -> Result<()> {
+        self.called(format!("tag {set:?}"));
+        Ok(())
+    }
+    async fn untag(&self, _ctx: Ctx<'_>, _observed: &Seen, keys: Vec<String>) -> Result<()> {
+        self.called(format!("untag {keys:?}"));
+        Ok(())
+    }
+    async fn delete(&self, _ctx: Ctx<'_>, _observed: Seen) -> Result<bool> {
+        self.called("delete");
+        Ok(true)
+    }
+    async fn settle_absent(&self, _ctx: Ctx<'_>) -> Result<()> {
+        self.called("settle absent");
+        Ok(())
+    }
+}
+
+static AWS: LazyLock<Aws> = LazyLock::new(|| {
+    let stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
+    Aws::offline(crate::names::Names::new(&stack, "eu-west-1"))
+});
+static NOTHING_RESOLVED: LazyLock<Resolved> = LazyLock::new(Resolved::default);
+
+fn ctx() -> Ctx<'static> {
+    Ctx {
+        aws: &AWS,
+        resolved: &NOTHING_RESOLVED,
+    }
+}
+
+fn seen(tags: Tags, size: u32) -> Option<Seen> {
+    Some(Seen { tags, size })
+}
+
+#[tokio::test]
+async fn a_foreign_resource_found_after_already_exists_is_refused_not_updated() {
+    // The log group's old "already exists" path updated such a group without looking at its tags.
+    let ctx = ctx();
+    let thing = scripted(vec![None, seen(tags("other"), 1)], Created::AlreadyExists);
+    let error = Resource::ensure(&thing, ctx).await.unwrap_err().to_string();
+    assert!(error.contains("belongs to stack `other`, not `demo`"), "{error}");
+    assert_eq!(thing.calls(), ["observe", "create", "observe"]);
+}
+
+#[tokio::test]
+async fn our_resource_found_after_already_exists_is_converged() {
+    let ctx = ctx();
+    let thing = scripted(vec![None, seen(tags("demo"), 1)], Created::AlreadyExists);
+    let done = Resource::ensure(&thing, ctx).await.unwrap();
+    assert_eq!(done.change, Change::Updated(vec![Diff::new("size", 1, 2)]));
+    assert_eq!(thing.calls(), ["observe", "create", "observe", "update"]);
+
+    let vanished = scripted(vec![None, None], Created::AlreadyExists);
+    assert!(Resource::ensure(&vanished, ctx).await.is_err());
+}
+
+#[tokio::test]
+async fn only_tags_that_differ_are_written_and_nothing_else() {
+    let ctx = ctx();
+    let mut current = tags("demo");
+    current.insert("team".into(), "b".into());
+    current.insert("old".into(), "x".into());
+    let thing = scripted(vec![Some(Seen { tags: current, size: 2 })], Created::New(None));
+    let done = Resource::ensure(&thing, ctx).await.unwrap();
+    assert!(matches!(done.change, Change::Updated(ref d) if d.len() == 1 && d[0].field == "tags"));
+    assert_eq!(thing.calls(), ["observe", "tag {\"team\": \"a\"}", "untag [\"old\"]"]);
+}
+
+#[tokio::test]
+async fn destroy_skips_foreign_and_reports_absent() {
+    let ctx = ctx();
+    let foreign = scripted(vec![seen(Tags::new(), 2)], Created::New(None));
+    let change = Resource::destroy(&foreign, ctx).await.unwrap();
+    assert!(
+        matches!(change, Change::Skipped(ref why) if why.contains("not tagged")),
+        "{change:?}"
+    );
+    assert_eq!(foreign.calls(), ["observe"]);
+
+    let absent = scripted(vec![None], Created::New(None));
+    assert_eq!(Resource::destroy(&absent, ctx).await.unwrap(), Change::Absent);
+    assert_eq!(absent.calls(), ["observe", "settle absent"]);
+
+    let mut untagged = scripted(vec![seen(Tags::new(), 2), seen(Tags::new(), 2)], Created::New(None));
+    untagged.adopts_untagged = true;
+    assert_eq!(Resource::destroy(&untagged, ctx).await.unwrap(), Change::Deleted);
+    assert!(matches!(
+        Resource::inspect(&untagged, ctx).await.unwrap(),
+        State::Drifted(_)
+    ));
+}
+
+#[tokio::test]
+async fn inspect_reports_foreign_missing_and_in_sync() {
+    let ctx = ctx();
+    let thing = scripted(
+        vec![seen(tags("other"), 2), None, seen(tags("demo"), 2)],
+        Created::New(None),
+    );
+    assert!(matches!(
+        Resource::inspect(&thing, ctx).await.unwrap(),
+        State::Foreign(_)
+    ));
+    assert_eq!(Resource::inspect(&thing, ctx).await.unwrap(), State::Missing);
+    assert_eq!(Resource::inspect(&thing, ctx).await.unwrap(), State::InSync);
+}
+
+#[tokio::test]
+async fn a_retired_resource_is_deleted_by_up_and_unwanted_in_status() {
+    let ctx = ctx();
+    let retired = Retired {
+        inner: Box::new(scripted(
+            vec![seen(tags("demo"), 2), seen(tags("demo"), 2), seen(tags("other"), 2)],
+            Created::New(None),
+        )),
+        depends_on: vec![],
+    };
+    assert_eq!(retired.key(), Key::Table.retired());
+    assert_eq!(retired.inspect(ctx).await.unwrap(), State::Unwanted);
+    assert_eq!(retired.ensure(ctx).await.unwrap().change, Change::Deleted);
+    assert_eq!(retired.ensure(ctx).await.unwrap().change, Change::Unchanged);
+}
