@@ -136,7 +136,10 @@ async fn runs_killed_at_random_points_converge_without_duplicates_or_orphans() {
     env.proxy.clear();
     assert_eq!(env.run(&stack, &["down", "--yes", "-q"]).await.code, 0);
     let down_writes = env.proxy.writes().len();
-    assert!(up_writes > 1 && down_writes > 1, "up {up_writes} writes, down {down_writes}");
+    assert!(
+        up_writes > 1 && down_writes > 1,
+        "up {up_writes} writes, down {down_writes}"
+    );
 
     let points = if long() { 20 } else { 5 };
     let mut rng = Seeded(0x5167_4b11);

@@ -281,7 +281,12 @@ async fn handle(
         tokio::time::sleep(latency).await;
     }
 
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
     let exchange = Exchange {
         service: &id.service,
         region: &id.region,
@@ -331,11 +336,12 @@ async fn handle(
                     let (mut parts, upstream_body) = upstream_response.into_parts();
                     let mut upstream_body = upstream_body.collect().await?.to_bytes();
                     // The write took effect whatever its answer becomes: realism mode learns it.
-                    let reshaped = state
-                        .lock()
-                        .unwrap()
-                        .realism
-                        .after(&exchange, parts.status.as_u16(), &upstream_body);
+                    let reshaped =
+                        state
+                            .lock()
+                            .unwrap()
+                            .realism
+                            .after(&exchange, parts.status.as_u16(), &upstream_body);
                     if let Some(reshaped) = reshaped {
                         parts.headers.remove(hyper::header::CONTENT_LENGTH);
                         upstream_body = Bytes::from(reshaped);

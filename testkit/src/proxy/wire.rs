@@ -73,7 +73,13 @@ fn is_read_operation(operation: &str) -> bool {
         .any(|prefix| operation.starts_with(prefix))
 }
 
-pub(crate) fn error_response(protocol: Protocol, service: &str, status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
+pub(crate) fn error_response(
+    protocol: Protocol,
+    service: &str,
+    status: u16,
+    code: &str,
+    message: &str,
+) -> Response<Full<Bytes>> {
     let (content_type, body) = match protocol {
         Protocol::AwsJson => (
             "application/x-amz-json-1.0",

@@ -39,8 +39,8 @@ pub(super) fn before_create(world: &World, exchange: &Exchange) -> Option<Verdic
     let body = exchange.json_body();
     let function = body["FunctionName"].as_str()?;
     let source = body["EventSourceArn"].as_str()?;
-    let (uuid, _) = deleting(world)
-        .find(|(_, m)| m["EventSourceArn"].as_str() == Some(source) && same_function(function, m))?;
+    let (uuid, _) =
+        deleting(world).find(|(_, m)| m["EventSourceArn"].as_str() == Some(source) && same_function(function, m))?;
     Some(Verdict::Error {
         behaviour: Behaviour::MappingDeletion,
         status: 409,
@@ -87,7 +87,10 @@ pub(super) fn after_delete(world: &mut World, uuid: &str, answer: &Value) {
     }
     mapping["State"] = json!("Deleting");
     mapping["StateTransitionReason"] = json!("USER_INITIATED");
-    world.mappings.deleted.insert(uuid.to_string(), (mapping, Instant::now()));
+    world
+        .mappings
+        .deleted
+        .insert(uuid.to_string(), (mapping, Instant::now()));
 }
 
 /// ListEventSourceMappings: remember what is live, and list the ones being deleted as AWS does.
@@ -122,8 +125,6 @@ pub(super) fn after_list(world: &mut World, exchange: &Exchange, body: &mut Valu
     if listed.is_empty() {
         return None;
     }
-    body["EventSourceMappings"]
-        .as_array_mut()?
-        .extend(listed);
+    body["EventSourceMappings"].as_array_mut()?.extend(listed);
     Some(Behaviour::MappingDeletion)
 }

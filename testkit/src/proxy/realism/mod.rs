@@ -133,7 +133,13 @@ impl RealismCounts {
 
 impl std::fmt::Display for RealismCounts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} injected conflicts {:?}, rewritten answers {:?}", self.total_conflicts(), self.conflicts, self.rewrites)
+        write!(
+            f,
+            "{} injected conflicts {:?}, rewritten answers {:?}",
+            self.total_conflicts(),
+            self.conflicts,
+            self.rewrites
+        )
     }
 }
 

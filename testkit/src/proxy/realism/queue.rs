@@ -34,7 +34,10 @@ pub(super) fn after(world: &mut World, exchange: &Exchange) {
         // is as old as its first creation.
         "CreateQueue" => {
             if let Some(name) = body["QueueName"].as_str() {
-                world.queues_created.entry(name.to_string()).or_insert_with(Instant::now);
+                world
+                    .queues_created
+                    .entry(name.to_string())
+                    .or_insert_with(Instant::now);
             }
         }
         "DeleteQueue" => {
