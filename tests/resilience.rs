@@ -12,7 +12,7 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{apis_of, counts, leftovers, stack_text, Env, STACK_RESOURCES};
 
@@ -104,58 +104,71 @@ async fn up_and_down_converge_with_a_fifth_of_calls_failing_and_60_ms_latency() 
     eprintln!("{runs} runs converged through {injected_total} injected failures during up");
 }
 
-/// Start `args` and SIGKILL it `after` later (or let it finish if it is quicker).
-async fn kill_after(env: &Env, stack: &Path, args: &[&str], after: Duration) -> bool {
+/// Start `args` and SIGKILL it once the proxy has seen `writes` of its write calls: the kill
+/// point follows the run's own progress, whatever the machine's load. Returns whether the run
+/// was killed, rather than finished first.
+async fn kill_after_writes(env: &Env, stack: &Path, args: &[&str], writes: usize) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    env.proxy.clear();
     let mut child = env.command(stack, args).spawn().expect("spawn wsstack");
-    tokio::time::sleep(after).await;
-    let finished = child.try_wait().expect("poll wsstack").is_some();
-    if !finished {
-        child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
+    while child.try_wait().expect("poll wsstack").is_none() {
+        if env.proxy.writes().len() >= writes {
+            child.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    child.wait().expect("reap wsstack");
-    !finished
+    let status = child.wait().expect("reap wsstack");
+    status.signal() == Some(libc::SIGKILL)
 }
 
 #[tokio::test]
 async fn runs_killed_at_random_points_converge_without_duplicates_or_orphans() {
     let env = Env::start().await;
     let stack = env.write_stack("stack.yaml", &stack_text("sigkill", &[]));
-    // A slower AWS spreads a run over more time, so random kill points land on more steps.
+    // Latency keeps several calls in flight when the kill lands, as on AWS.
     env.proxy.set_latency(Duration::from_millis(20));
 
-    // How long a whole cold up and down take here: kill points are drawn within those.
-    let start = Instant::now();
+    // How many writes a whole cold up and down make here: kill points are drawn among those.
+    env.proxy.clear();
     assert_eq!(env.run(&stack, &["up", "-q"]).await.code, 0);
-    let up_time = start.elapsed();
-    let start = Instant::now();
+    let up_writes = env.proxy.writes().len();
+    env.proxy.clear();
     assert_eq!(env.run(&stack, &["down", "--yes", "-q"]).await.code, 0);
-    let down_time = start.elapsed();
+    let down_writes = env.proxy.writes().len();
+    assert!(
+        up_writes > 1 && down_writes > 1,
+        "up {up_writes} writes, down {down_writes}"
+    );
 
     let points = if long() { 20 } else { 5 };
     let mut rng = Seeded(0x5167_4b11);
     let mut killed = (0, 0);
     for point in 0..points {
-        let up_kill = Duration::from_millis(rng.below(up_time.as_millis() as u64));
-        let down_kill = Duration::from_millis(rng.below(down_time.as_millis() as u64));
-        let what = format!("point {point} (up killed at {up_kill:?}, down at {down_kill:?})");
+        // Between the first write and the one before the last, so the run is always mid-way.
+        let up_kill = 1 + rng.below(up_writes as u64 - 1) as usize;
+        let down_kill = 1 + rng.below(down_writes as u64 - 1) as usize;
+        let what = format!(
+            "point {point} (up killed after write {up_kill} of {up_writes}, down after {down_kill} of {down_writes})"
+        );
 
-        killed.0 += kill_after(&env, &stack, &["up", "-q"], up_kill).await as usize;
+        killed.0 += kill_after_writes(&env, &stack, &["up", "-q"], up_kill).await as usize;
         let up = env.run(&stack, &["up", "-o", "json"]).await;
         assert_eq!(up.code, 0, "{what}: {up}");
         assert_eq!(apis_of(&env, "sigkill").await.len(), 1, "{what}: duplicate API");
         let status = env.run(&stack, &["status"]).await;
         assert_eq!(status.code, 0, "{what}: {status}");
 
-        killed.1 += kill_after(&env, &stack, &["down", "--yes", "-q"], down_kill).await as usize;
+        killed.1 += kill_after_writes(&env, &stack, &["down", "--yes", "-q"], down_kill).await as usize;
         let down = env.run(&stack, &["down", "--yes"]).await;
         assert_eq!(down.code, 0, "{what}: {down}");
         assert_eq!(leftovers(&env, "sigkill").await, Vec::<String>::new(), "{what}");
     }
     eprintln!(
-        "{points} points: {} ups and {} downs killed mid-run (up {up_time:?}, down {down_time:?})",
+        "{points} points: {} ups and {} downs killed mid-run (a whole up makes {up_writes} writes, a down {down_writes})",
         killed.0, killed.1
     );
-    assert!(killed.0 * 2 >= points, "most ups were killed mid-run: {killed:?}");
+    assert_eq!(killed, (points, points), "every run was killed mid-run");
 }
 
 /// `tests/corpus/stacks/NAME.yaml` with `NAME.expect` beside it: the first line of the expect

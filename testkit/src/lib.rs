@@ -1,6 +1,7 @@
 //! Test tooling for wsstack: starts the moto AWS emulator on a free loopback port, and puts an
 //! AWS-like proxy in front of it that logs every call (service, operation, read or write) and can
-//! add latency or answer chosen calls with the errors real AWS sends.
+//! add latency or answer chosen calls with the errors real AWS sends; in realism mode it also
+//! behaves like AWS where the emulator does not (propagation lags, Lambda states, ...).
 //!
 //! Nothing here is used by the `wsstack` binary itself; it exists so that tests and benchmarks
 //! talk to a real emulator and can count and perturb the calls the real binary makes.
@@ -9,7 +10,7 @@ pub mod moto;
 pub mod proxy;
 
 pub use moto::Moto;
-pub use proxy::{Call, Fault, Proxy};
+pub use proxy::{Behaviour, Call, Fault, Proxy, Realism, RealismCounts};
 
 use std::path::PathBuf;
 

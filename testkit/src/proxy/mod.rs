@@ -3,8 +3,12 @@
 //! It logs every call (service, operation, read or write, start and end), can add a fixed latency
 //! per call, and can answer chosen calls with the error real AWS would send, in the wire format of
 //! the request's protocol (awsJson, awsQuery or restJson), so that the SDK parses it into the same
-//! typed error it would get from AWS. It runs on its own thread with its own runtime so that it
-//! serves blocking and async tests alike, and stops when dropped.
+//! typed error it would get from AWS. In realism mode (`realism.rs`) it also remembers what went
+//! through it and answers as AWS does where the emulator is kinder. It runs on its own thread
+//! with its own runtime so that it serves blocking and async tests alike, and stops when dropped.
+
+mod realism;
+mod wire;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,6 +22,10 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+
+pub use realism::{Behaviour, Realism, RealismCounts};
+use realism::{Exchange, Verdict, World};
+use wire::{error_response, identify, next_draw, transient_error};
 
 /// One call that went through the proxy.
 #[derive(Debug, Clone)]
@@ -92,6 +100,7 @@ struct State {
     /// Fraction of write calls that are forwarded (so they take effect) but answered with a 503,
     /// as when AWS applies a request and the answer is lost: the SDK retries a done write.
     lost_write_rate: f64,
+    realism: World,
 }
 
 /// A running proxy; stopped when dropped.
@@ -183,6 +192,17 @@ impl Proxy {
         self.state.lock().unwrap().faults.iter().map(|f| f.times).sum()
     }
 
+    /// Turn realism mode's behaviours on or off (`Realism::off()` for none). What it remembered
+    /// of earlier calls stays.
+    pub fn set_realism(&self, realism: Realism) {
+        self.state.lock().unwrap().realism.configure(realism);
+    }
+
+    /// What realism mode injected so far, per behaviour.
+    pub fn realism_counts(&self) -> RealismCounts {
+        self.state.lock().unwrap().realism.counts()
+    }
+
     pub fn set_latency(&self, latency: Duration) {
         self.state.lock().unwrap().latency = latency;
     }
@@ -211,116 +231,6 @@ impl Drop for Proxy {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Protocol {
-    AwsJson,
-    AwsQuery,
-    RestJson,
-}
-
-struct Identified {
-    service: String,
-    operation: String,
-    protocol: Protocol,
-    write: bool,
-}
-
-fn identify(parts: &hyper::http::request::Parts, body: &[u8]) -> Identified {
-    // Credential=AKID/20260101/us-east-1/dynamodb/aws4_request
-    let service = parts
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|auth| auth.split("Credential=").nth(1))
-        .and_then(|cred| cred.split('/').nth(3))
-        .unwrap_or("unknown")
-        .to_string();
-    if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-        let operation = target.rsplit('.').next().unwrap_or(target).to_string();
-        let write = !is_read_operation(&operation);
-        return Identified {
-            service,
-            operation,
-            protocol: Protocol::AwsJson,
-            write,
-        };
-    }
-    let form = String::from_utf8_lossy(body);
-    if let Some(action) = form.split('&').find_map(|pair| pair.strip_prefix("Action=")) {
-        let operation = action.to_string();
-        let write = !is_read_operation(&operation);
-        return Identified {
-            service,
-            operation,
-            protocol: Protocol::AwsQuery,
-            write,
-        };
-    }
-    let method = parts.method.as_str().to_string();
-    let write = !matches!(method.as_str(), "GET" | "HEAD");
-    Identified {
-        service,
-        operation: format!("{} {}", method, parts.uri.path()),
-        protocol: Protocol::RestJson,
-        write,
-    }
-}
-
-fn is_read_operation(operation: &str) -> bool {
-    ["Get", "Describe", "List", "Query", "Scan", "BatchGet", "Head"]
-        .iter()
-        .any(|prefix| operation.starts_with(prefix))
-}
-
-fn error_response(protocol: Protocol, status: u16, code: &str, message: &str) -> Response<Full<Bytes>> {
-    let (content_type, body) = match protocol {
-        Protocol::AwsJson => (
-            "application/x-amz-json-1.0",
-            serde_json::json!({"__type": code, "message": message}).to_string(),
-        ),
-        Protocol::RestJson => (
-            "application/json",
-            serde_json::json!({"Type": "User", "message": message, "Message": message}).to_string(),
-        ),
-        Protocol::AwsQuery => (
-            "text/xml",
-            format!(
-                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
-            ),
-        ),
-    };
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .header("x-amzn-errortype", code)
-        .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000")
-        .body(Full::new(Bytes::from(body)))
-        .expect("static response")
-}
-
-/// xorshift64*: deterministic for a seed, good enough to pick failures.
-fn next_draw(rng: &mut u64) -> u64 {
-    let mut x = *rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *rng = x;
-    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
-/// The transient error a service of this protocol sends under load.
-fn transient_error(protocol: Protocol, service: &str, pick: u64) -> (u16, &'static str) {
-    if pick.is_multiple_of(2) {
-        return (503, "ServiceUnavailable");
-    }
-    match (protocol, service) {
-        (_, "dynamodb") => (400, "ThrottlingException"),
-        (Protocol::AwsQuery, _) => (400, "Throttling"),
-        (Protocol::RestJson, _) => (429, "TooManyRequestsException"),
-        _ => (400, "ThrottlingException"),
     }
 }
 
@@ -371,10 +281,43 @@ async fn handle(
         tokio::time::sleep(latency).await;
     }
 
-    let (response, injected_code) = match injected {
-        Some((status, code, message)) => (error_response(id.protocol, status, &code, &message), Some(code)),
-        None => {
-            let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    let exchange = Exchange {
+        service: &id.service,
+        region: &id.region,
+        operation: &id.operation,
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        body: &body,
+    };
+    // Decided when the call is served (after the latency), as AWS decides when it processes it.
+    let verdict = match injected {
+        Some(_) => None,
+        None => state.lock().unwrap().realism.before(&exchange),
+    };
+
+    let (response, injected_code) = match (injected, verdict) {
+        (Some((status, code, message)), _) => (
+            error_response(id.protocol, &id.service, status, &code, &message),
+            Some(code),
+        ),
+        (
+            None,
+            Some(Verdict::Error {
+                status, code, message, ..
+            }),
+        ) => (
+            error_response(id.protocol, &id.service, status, code, &message),
+            Some(code.to_string()),
+        ),
+        (None, Some(Verdict::Answer { body, .. })) => (json_response(200, body.to_string().into_bytes()), None),
+        (None, None) => {
             let uri: hyper::Uri = format!(
                 "{}://{}{}",
                 upstream.scheme_str().unwrap_or("http"),
@@ -387,19 +330,36 @@ async fn handle(
             for (name, value) in parts.headers.iter() {
                 forward = forward.header(name, value);
             }
-            let forward = forward.body(Full::new(body)).expect("forward request");
+            let forward = forward.body(Full::new(body.clone())).expect("forward request");
             match client.request(forward).await {
                 Ok(upstream_response) => {
-                    let (parts, body) = upstream_response.into_parts();
-                    let body = body.collect().await?.to_bytes();
+                    let (mut parts, upstream_body) = upstream_response.into_parts();
+                    let mut upstream_body = upstream_body.collect().await?.to_bytes();
+                    // The write took effect whatever its answer becomes: realism mode learns it.
+                    let reshaped =
+                        state
+                            .lock()
+                            .unwrap()
+                            .realism
+                            .after(&exchange, parts.status.as_u16(), &upstream_body);
+                    if let Some(reshaped) = reshaped {
+                        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                        upstream_body = Bytes::from(reshaped);
+                    }
                     if lose_answer && parts.status.is_success() {
                         let lost = "LostAnswer(ServiceUnavailable)".to_string();
                         (
-                            error_response(id.protocol, 503, "ServiceUnavailable", "injected: applied, answer lost"),
+                            error_response(
+                                id.protocol,
+                                &id.service,
+                                503,
+                                "ServiceUnavailable",
+                                "injected: applied, answer lost",
+                            ),
                             Some(lost),
                         )
                     } else {
-                        (Response::from_parts(parts, Full::new(body)), None)
+                        (Response::from_parts(parts, Full::new(upstream_body)), None)
                     }
                 }
                 Err(error) => (
@@ -413,8 +373,8 @@ async fn handle(
         }
     };
     let call = Call {
-        service: id.service,
-        operation: id.operation,
+        service: id.service.clone(),
+        operation: id.operation.clone(),
         write: id.write,
         injected: injected_code,
         status: response.status().as_u16(),
@@ -423,4 +383,13 @@ async fn handle(
     };
     state.lock().unwrap().calls.push(call);
     Ok(response)
+}
+
+fn json_response(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response")
 }

@@ -1,0 +1,279 @@
+//! Realism mode: the proxy remembers what went through it and answers the way AWS does where the
+//! emulator is kinder (IAM propagation, Lambda states, asynchronous mapping deletes, late stage
+//! deployments, ...), with AWS's codes and messages. It only reshapes answers; the emulator's
+//! state stays the emulator's, and nothing here fixes a request.
+
+mod iam;
+mod lambda;
+mod mapping;
+mod queue;
+mod stage;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// One AWS behaviour the emulator hides, each on its own switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Behaviour {
+    /// After CreateRole / PutRolePolicy, Lambda refuses the role for a while: CreateFunction and
+    /// UpdateFunctionConfiguration with it ("cannot be assumed by Lambda"), CreateEventSourceMapping
+    /// for a function that uses it ("does not have permissions to call ReceiveMessage on SQS").
+    RolePropagation,
+    /// A new function is `Pending`, an updated one `LastUpdateStatus: InProgress`, in GetFunction
+    /// and GetFunctionConfiguration; a code or configuration update meanwhile answers 409
+    /// ResourceConflictException.
+    FunctionStates,
+    /// A deleted event source mapping stays listed as `Deleting`; creating one for the same
+    /// function and queue answers 409 naming the old UUID.
+    MappingDeletion,
+    /// DeleteRole answers 409 DeleteConflict for a while after the role's last DeleteRolePolicy.
+    RoleDeleteConflict,
+    /// GetFunction answers `TagsError` and no `Tags`, as for a caller without `lambda:ListTags`
+    /// (no duration: always, while on). ListTags keeps working.
+    TagsHidden,
+    /// An AutoDeploy stage shows no deployment (no DeploymentId, no LastDeploymentStatusMessage)
+    /// for a while after CreateStage / UpdateStage, then a successful one.
+    LateDeployment,
+    /// CreateQueue (or SetQueueAttributes) with a RedrivePolicy naming a queue created moments
+    /// ago answers 400 InvalidParameterValue "Dead letter target does not exist."
+    DeadLetterTargetLag,
+}
+
+impl Behaviour {
+    pub const ALL: [Behaviour; 7] = [
+        Behaviour::RolePropagation,
+        Behaviour::FunctionStates,
+        Behaviour::MappingDeletion,
+        Behaviour::RoleDeleteConflict,
+        Behaviour::TagsHidden,
+        Behaviour::LateDeployment,
+        Behaviour::DeadLetterTargetLag,
+    ];
+
+    /// Short windows, so that tests go through the behaviour and out of it in seconds.
+    pub fn default_duration(self) -> Duration {
+        match self {
+            Behaviour::RolePropagation => Duration::from_secs(2),
+            Behaviour::FunctionStates => Duration::from_millis(1500),
+            Behaviour::MappingDeletion => Duration::from_secs(3),
+            Behaviour::RoleDeleteConflict => Duration::from_secs(2),
+            Behaviour::TagsHidden => Duration::ZERO,
+            Behaviour::LateDeployment => Duration::from_secs(2),
+            Behaviour::DeadLetterTargetLag => Duration::from_secs(1),
+        }
+    }
+}
+
+/// Which behaviours are on, each with how long it lasts after the write that starts it.
+#[derive(Debug, Clone, Default)]
+pub struct Realism {
+    on: BTreeMap<Behaviour, Duration>,
+}
+
+impl Realism {
+    /// Every behaviour off: the proxy forwards as before.
+    pub fn off() -> Realism {
+        Realism::default()
+    }
+
+    /// Every behaviour on, with its default duration.
+    pub fn all() -> Realism {
+        Behaviour::ALL.into_iter().fold(Realism::off(), |r, b| r.with(b))
+    }
+
+    /// Only this behaviour, with its default duration.
+    pub fn only(behaviour: Behaviour) -> Realism {
+        Realism::off().with(behaviour)
+    }
+
+    pub fn with(self, behaviour: Behaviour) -> Realism {
+        self.lasting(behaviour, behaviour.default_duration())
+    }
+
+    /// Turn `behaviour` on for `duration` after each write that starts it.
+    pub fn lasting(mut self, behaviour: Behaviour, duration: Duration) -> Realism {
+        self.on.insert(behaviour, duration);
+        self
+    }
+
+    pub fn without(mut self, behaviour: Behaviour) -> Realism {
+        self.on.remove(&behaviour);
+        self
+    }
+
+    pub fn duration(&self, behaviour: Behaviour) -> Option<Duration> {
+        self.on.get(&behaviour).copied()
+    }
+}
+
+/// What realism mode did so far, per behaviour.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RealismCounts {
+    /// Calls answered with an AWS error instead of the emulator's success.
+    pub conflicts: BTreeMap<Behaviour, usize>,
+    /// Successful answers reshaped (a state, hidden tags, a listed `Deleting` mapping, ...).
+    pub rewrites: BTreeMap<Behaviour, usize>,
+}
+
+impl RealismCounts {
+    pub fn total_conflicts(&self) -> usize {
+        self.conflicts.values().sum()
+    }
+
+    pub fn conflicts_of(&self, behaviour: Behaviour) -> usize {
+        self.conflicts.get(&behaviour).copied().unwrap_or(0)
+    }
+
+    pub fn rewrites_of(&self, behaviour: Behaviour) -> usize {
+        self.rewrites.get(&behaviour).copied().unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for RealismCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} injected conflicts {:?}, rewritten answers {:?}",
+            self.total_conflicts(),
+            self.conflicts,
+            self.rewrites
+        )
+    }
+}
+
+/// One request as realism mode sees it.
+pub(crate) struct Exchange<'a> {
+    pub service: &'a str,
+    pub region: &'a str,
+    pub operation: &'a str,
+    pub method: &'a str,
+    /// The path as sent (percent-encoded).
+    pub path: &'a str,
+    pub query: &'a str,
+    pub body: &'a [u8],
+}
+
+impl Exchange<'_> {
+    /// Path segments, percent-decoded.
+    fn segments(&self) -> Vec<String> {
+        self.path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect()
+    }
+
+    fn json_body(&self) -> Value {
+        serde_json::from_slice(self.body).unwrap_or(Value::Null)
+    }
+
+    /// A parameter of an awsQuery form body.
+    fn form(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+/// How realism mode answers a request instead of forwarding it.
+pub(crate) enum Verdict {
+    /// An AWS error in the request's protocol.
+    Error {
+        behaviour: Behaviour,
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
+    /// A successful JSON answer the emulator can no longer give (a mapping it already deleted).
+    Answer { behaviour: Behaviour, body: Value },
+}
+
+/// Realism mode's memory of what went through the proxy.
+#[derive(Default)]
+pub(crate) struct World {
+    config: Realism,
+    counts: RealismCounts,
+    /// Role name -> last CreateRole / PutRolePolicy.
+    roles_written: HashMap<String, Instant>,
+    /// Role name -> last DeleteRolePolicy.
+    policies_deleted: HashMap<String, Instant>,
+    functions: HashMap<String, lambda::Function>,
+    mappings: mapping::Mappings,
+    stages: stage::Stages,
+    /// Queue name -> when it was created.
+    queues_created: HashMap<String, Instant>,
+}
+
+impl World {
+    pub fn configure(&mut self, config: Realism) {
+        self.config = config;
+    }
+
+    pub fn counts(&self) -> RealismCounts {
+        self.counts.clone()
+    }
+
+    /// Whether `behaviour` is on and `since` is less than its duration ago.
+    fn within(&self, behaviour: Behaviour, since: Option<&Instant>) -> bool {
+        match (self.config.duration(behaviour), since) {
+            (Some(duration), Some(since)) => since.elapsed() < duration,
+            _ => false,
+        }
+    }
+
+    fn is_on(&self, behaviour: Behaviour) -> bool {
+        self.config.duration(behaviour).is_some()
+    }
+
+    /// Before forwarding: an answer to give instead, if AWS would refuse this call now.
+    pub fn before(&mut self, exchange: &Exchange) -> Option<Verdict> {
+        let verdict = match exchange.service {
+            "iam" => iam::before(self, exchange),
+            "lambda" => lambda::before(self, exchange),
+            "sqs" => queue::before(self, exchange),
+            _ => None,
+        }?;
+        match &verdict {
+            Verdict::Error { behaviour, .. } => *self.counts.conflicts.entry(*behaviour).or_default() += 1,
+            Verdict::Answer { behaviour, .. } => *self.counts.rewrites.entry(*behaviour).or_default() += 1,
+        }
+        Some(verdict)
+    }
+
+    /// After forwarding: remember what the call did, and reshape the answer as AWS would give it.
+    /// Returns the new body when the answer changed.
+    pub fn after(&mut self, exchange: &Exchange, status: u16, body: &[u8]) -> Option<Vec<u8>> {
+        if !(200..300).contains(&status) {
+            return None;
+        }
+        let mut json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let rewritten = match exchange.service {
+            "iam" => {
+                iam::after(self, exchange);
+                Vec::new()
+            }
+            "lambda" => lambda::after(self, exchange, &mut json),
+            "apigateway" => stage::after(self, exchange, &mut json),
+            "sqs" => {
+                queue::after(self, exchange);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        if rewritten.is_empty() {
+            return None;
+        }
+        for behaviour in rewritten {
+            *self.counts.rewrites.entry(behaviour).or_default() += 1;
+        }
+        Some(json.to_string().into_bytes())
+    }
+}

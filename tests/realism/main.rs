@@ -1,0 +1,67 @@
+//! Realism mode of the test proxy: each AWS behaviour the emulator hides, shown with raw SDK calls
+//! through the proxy against moto (AWS's typed error and message at once, success once the window
+//! has passed), and the whole `wsstack` lifecycle with every behaviour on.
+
+#[path = "../common/mod.rs"]
+mod common;
+mod lambda;
+mod lifecycle;
+mod services;
+
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_lambda::client::Waiters;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{FunctionCode, Runtime};
+use common::{counts, leftovers, stack_text, Env, ACCOUNT, REGION, STACK_RESOURCES};
+use testkit::{Behaviour, Realism};
+
+/// SDK configuration that goes through the proxy (the harness's own clients talk to moto).
+async fn through_proxy(env: &Env) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(REGION))
+        .endpoint_url(env.proxy.endpoint())
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+const POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:ReceiveMessage","Resource":"*"}]}"#;
+
+/// An empty zip archive: the emulator stores the code without running it.
+fn empty_zip() -> Blob {
+    let mut zip = vec![0x50, 0x4b, 0x05, 0x06];
+    zip.extend([0u8; 18]);
+    Blob::new(zip)
+}
+
+async fn create_role(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    let role = iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .expect("CreateRole");
+    role.role().unwrap().arn().to_string()
+}
+
+fn create_function(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+    role: &str,
+) -> aws_sdk_lambda::operation::create_function::builders::CreateFunctionFluentBuilder {
+    lambda
+        .create_function()
+        .function_name(name)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role)
+        .code(FunctionCode::builder().zip_file(empty_zip()).build())
+}

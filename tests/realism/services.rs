@@ -1,0 +1,172 @@
+//! Realism mode's IAM, API Gateway and SQS behaviours, each shown with raw SDK calls through the
+//! proxy, and the proxy with realism off.
+
+use super::*;
+
+#[tokio::test]
+async fn delete_role_conflicts_for_a_while_after_its_policies_go() {
+    let env = Env::start().await;
+    let window = Duration::from_secs(2);
+    env.proxy
+        .set_realism(Realism::off().lasting(Behaviour::RoleDeleteConflict, window));
+    let iam = aws_sdk_iam::Client::new(&through_proxy(&env).await);
+    create_role(&iam, "gone-role").await;
+    iam.put_role_policy()
+        .role_name("gone-role")
+        .policy_name("sqs")
+        .policy_document(POLICY)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_role_policy()
+        .role_name("gone-role")
+        .policy_name("sqs")
+        .send()
+        .await
+        .unwrap();
+    let error = iam
+        .delete_role()
+        .role_name("gone-role")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(error.is_delete_conflict_exception(), "{error:?}");
+    assert_eq!(
+        aws_sdk_iam::error::ProvideErrorMetadata::message(&error),
+        Some("Cannot delete entity, must delete policies first.")
+    );
+    tokio::time::sleep(window).await;
+    iam.delete_role()
+        .role_name("gone-role")
+        .send()
+        .await
+        .expect("DeleteRole once IAM caught up");
+}
+
+#[tokio::test]
+async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
+    let env = Env::start().await;
+    let window = Duration::from_secs(2);
+    env.proxy
+        .set_realism(Realism::off().lasting(Behaviour::LateDeployment, window));
+    let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await);
+    let api = gateway
+        .create_api()
+        .name("late")
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Websocket)
+        .route_selection_expression("$request.body.action")
+        .send()
+        .await
+        .unwrap();
+    let api = api.api_id().unwrap();
+    gateway
+        .create_stage()
+        .api_id(api)
+        .stage_name("prod")
+        .auto_deploy(true)
+        .send()
+        .await
+        .unwrap();
+    let stage = gateway.get_stage().api_id(api).stage_name("prod").send().await.unwrap();
+    assert_eq!(
+        (stage.deployment_id(), stage.last_deployment_status_message()),
+        (None, None)
+    );
+    let stages = gateway.get_stages().api_id(api).send().await.unwrap();
+    assert_eq!(stages.items()[0].last_deployment_status_message(), None);
+
+    tokio::time::sleep(window).await;
+    let stage = gateway.get_stage().api_id(api).stage_name("prod").send().await.unwrap();
+    let id = stage.deployment_id().expect("a deployment once it landed").to_string();
+    assert_eq!(
+        stage.last_deployment_status_message(),
+        Some(format!("Successfully deployed stage with deployment ID '{id}'").as_str())
+    );
+
+    // The emulator has no UpdateStage: a stage created again deploys again just the same.
+    gateway
+        .delete_stage()
+        .api_id(api)
+        .stage_name("prod")
+        .send()
+        .await
+        .unwrap();
+    gateway
+        .create_stage()
+        .api_id(api)
+        .stage_name("prod")
+        .auto_deploy(true)
+        .send()
+        .await
+        .unwrap();
+    let stage = gateway.get_stage().api_id(api).stage_name("prod").send().await.unwrap();
+    assert_eq!(
+        stage.last_deployment_status_message(),
+        None,
+        "a new stage deploys again"
+    );
+    tokio::time::sleep(window).await;
+    let stage = gateway.get_stage().api_id(api).stage_name("prod").send().await.unwrap();
+    assert_ne!(stage.deployment_id(), Some(id.as_str()), "a new deployment");
+}
+
+#[tokio::test]
+async fn a_queue_naming_a_dead_letter_queue_created_a_moment_ago_is_refused() {
+    let env = Env::start().await;
+    let window = Duration::from_secs(1);
+    env.proxy
+        .set_realism(Realism::off().lasting(Behaviour::DeadLetterTargetLag, window));
+    let sqs = aws_sdk_sqs::Client::new(&through_proxy(&env).await);
+    sqs.create_queue().queue_name("main-dlq").send().await.unwrap();
+    let policy =
+        format!(r#"{{"deadLetterTargetArn":"arn:aws:sqs:{REGION}:{ACCOUNT}:main-dlq","maxReceiveCount":"5"}}"#);
+    let create = || {
+        sqs.create_queue()
+            .queue_name("main")
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, &policy)
+            .send()
+    };
+    let error = create().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_sqs::error::ProvideErrorMetadata::code(&error),
+        Some("InvalidParameterValue")
+    );
+    assert_eq!(
+        aws_sdk_sqs::error::ProvideErrorMetadata::message(&error),
+        Some(
+            format!(
+                "Value {policy} for parameter RedrivePolicy is invalid. Reason: Dead letter target does not exist."
+            )
+            .as_str()
+        )
+    );
+    tokio::time::sleep(window).await;
+    create().await.expect("CreateQueue once the DLQ is known");
+    assert_eq!(
+        env.proxy.realism_counts().conflicts_of(Behaviour::DeadLetterTargetLag),
+        1
+    );
+}
+
+#[tokio::test]
+async fn with_realism_off_the_proxy_forwards_as_before() {
+    let env = Env::start().await;
+    env.proxy.set_realism(Realism::all());
+    env.proxy.set_realism(Realism::off());
+    let aws = through_proxy(&env).await;
+    let (iam, lambda) = (aws_sdk_iam::Client::new(&aws), aws_sdk_lambda::Client::new(&aws));
+    let role = create_role(&iam, "plain-role").await;
+    create_function(&lambda, "plain-fn", &role)
+        .tags("k", "v")
+        .send()
+        .await
+        .expect("no propagation lag");
+    let function = lambda.get_function().function_name("plain-fn").send().await.unwrap();
+    assert_eq!(function.tags().and_then(|t| t.get("k")).map(String::as_str), Some("v"));
+    assert_eq!(
+        function.configuration().and_then(|c| c.state()).map(|s| s.as_str()),
+        Some("Active")
+    );
+    assert_eq!(env.proxy.realism_counts(), testkit::RealismCounts::default());
+}
