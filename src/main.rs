@@ -3,6 +3,7 @@
 //! This file is the command line: argument parsing, loading the stack file, and turning results
 //! into output and exit codes (0 ok, 1 AWS or runtime failure, 2 bad input, 3 not in sync).
 
+mod asyncapi;
 mod aws;
 mod bundle;
 mod connect;
