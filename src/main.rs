@@ -4,6 +4,7 @@
 //! command in `commands/`, output and exit codes (0 ok, 1 AWS or runtime failure, 2 bad input,
 //! 3 not in sync) in `render`.
 
+mod asyncapi;
 mod aws;
 mod bundle;
 mod cli;

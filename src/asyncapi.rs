@@ -1,0 +1,419 @@
+//! The stack's contract as an AsyncAPI 3.0 document, generated from the stack file alone: the
+//! WebSocket server and the frames clients send on each route, the pushes the server sends back,
+//! and the EventBridge events producers put on the bus. Pure: no AWS call and no I/O here; the
+//! command decides where the server's address comes from.
+
+use serde_json::{json, Map, Value};
+use wsstack_handlers::frames::{MAX_ENTITY_ID_CHARS, MAX_FRAME_BYTES};
+
+use crate::plan::{event_source, route_key};
+use crate::stack::Stack;
+
+/// Where clients connect. Without a known address the document keeps AWS's URL template, with the
+/// API id as a server variable, so it is valid before the first `up`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Address {
+    /// `{apiId}.execute-api.{region}.{dns suffix}` with the stage as path.
+    Template { dns_suffix: String },
+    /// A known host (the deployed API's, a custom domain, or `wsstack dev`'s gateway), and whether
+    /// it speaks TLS (`wss`) or not (`ws`, only for a local gateway).
+    Host { host: String, pathname: String, tls: bool },
+}
+
+/// The AsyncAPI 3.0 document of `stack`, for a stack in `region`.
+pub fn document(stack: &Stack, region: &str, address: &Address) -> Value {
+    let mut channel_messages = Map::new();
+    let mut operations = Map::new();
+    let mut messages = Map::new();
+    for route in &stack.routes {
+        let id = identifier(route);
+        messages.insert(id.clone(), route_message(route));
+        channel_messages.insert(id.clone(), reference("components/messages", &id));
+        operations.insert(
+            id.clone(),
+            json!({
+                "action": "receive",
+                "channel": {"$ref": "#/channels/connection"},
+                "messages": [reference("channels/connection/messages", &id)],
+                "summary": route_summary(route),
+                "x-wsstack-route-key": route_key(route),
+            }),
+        );
+    }
+    for (id, message) in [
+        ("entityUpdated", entity_update_message(stack)),
+        ("error", error_message()),
+    ] {
+        messages.insert(id.into(), message);
+        channel_messages.insert(id.into(), reference("components/messages", id));
+    }
+    operations.insert(
+        "pushEntityUpdate".into(),
+        json!({
+            "action": "send",
+            "channel": {"$ref": "#/channels/connection"},
+            "messages": [reference("channels/connection/messages", "entityUpdated")],
+            "summary": "Push an entity update to every connection subscribed to that entity.",
+        }),
+    );
+    operations.insert(
+        "sendError".into(),
+        json!({
+            "action": "send",
+            "channel": {"$ref": "#/channels/connection"},
+            "messages": [reference("channels/connection/messages", "error")],
+            "summary": "Answer a refused client frame; the connection stays open.",
+        }),
+    );
+    messages.insert("entityUpdatedEvent".into(), entity_event_message(stack));
+    operations.insert(
+        "receiveEntityUpdatedEvent".into(),
+        json!({
+            "action": "receive",
+            "channel": {"$ref": "#/channels/entityUpdatedEvents"},
+            "messages": [reference("channels/entityUpdatedEvents/messages", "entityUpdatedEvent")],
+            "summary": "Producers put these events on the bus (PutEvents); each reaches the subscribers of its entity.",
+        }),
+    );
+
+    json!({
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": format!("{} ({})", stack.name, stack.stage),
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!(
+                "WebSocket notifications per entity, provisioned by wsstack from the stack `{}`, stage `{}`. \
+                 Clients connect, subscribe to entities and receive a push whenever a producer puts an \
+                 `{}` event for one of them on the EventBridge bus `{}`.",
+                stack.name, stack.stage, stack.events.detail_type, stack.events.bus
+            ),
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "websocket": websocket_server(stack, region, address),
+            "eventbridge": {
+                "host": format!("events.{region}.{}", dns_suffix(address)),
+                "protocol": "https",
+                "description": format!(
+                    "Amazon EventBridge, bus `{}`: producers send events with PutEvents (`wsstack send-event` does).",
+                    stack.events.bus
+                ),
+            },
+        },
+        "channels": {
+            "connection": {
+                "address": "/",
+                "title": "A client's WebSocket connection",
+                "description": format!(
+                    "One connection per client. Frames are JSON text; API Gateway routes them on their \
+                     `action` field. A frame is at most {} KB, a message at most 128 KB.",
+                    MAX_FRAME_BYTES / 1024
+                ),
+                "servers": [{"$ref": "#/servers/websocket"}],
+                "messages": channel_messages,
+            },
+            "entityUpdatedEvents": {
+                "address": stack.events.bus,
+                "title": format!("`{}` events on the EventBridge bus", stack.events.detail_type),
+                "servers": [{"$ref": "#/servers/eventbridge"}],
+                "messages": {"entityUpdatedEvent": reference("components/messages", "entityUpdatedEvent")},
+            },
+        },
+        "operations": operations,
+        "components": {
+            "messages": messages,
+            "schemas": {"entityId": entity_id_schema()},
+        },
+    })
+}
+
+fn dns_suffix(address: &Address) -> String {
+    match address {
+        Address::Template { dns_suffix } => dns_suffix.clone(),
+        // A known host names its own suffix; EventBridge's is AWS's public one unless the host
+        // says otherwise (a custom domain says nothing about the partition).
+        Address::Host { .. } => "amazonaws.com".into(),
+    }
+}
+
+fn websocket_server(stack: &Stack, region: &str, address: &Address) -> Value {
+    match address {
+        Address::Template { dns_suffix } => json!({
+            "host": format!("{{apiId}}.execute-api.{{region}}.{dns_suffix}"),
+            "pathname": format!("/{}", stack.stage),
+            "protocol": "wss",
+            "description": "The stack's WebSocket API stage (API Gateway).",
+            "variables": {
+                "apiId": {"description": "The id of the stack's WebSocket API: `wsstack status` shows it after `wsstack up`."},
+                "region": {"default": region, "description": "The stack's AWS region."},
+            },
+        }),
+        Address::Host { host, pathname, tls } => json!({
+            "host": host,
+            "pathname": pathname,
+            "protocol": if *tls { "wss" } else { "ws" },
+            "description": "The stack's WebSocket API stage.",
+        }),
+    }
+}
+
+/// A key fit for the document's maps: route keys may start with `$`.
+fn identifier(route: &str) -> String {
+    let id: String = route
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    id.trim_start_matches('_').to_string()
+}
+
+/// `#/{path}/{id}`.
+fn reference(path: &str, id: &str) -> Value {
+    json!({"$ref": format!("#/{path}/{id}")})
+}
+
+fn route_summary(route: &str) -> String {
+    match route {
+        "subscribe" => "Subscribe this connection to an entity's updates.".into(),
+        "unsubscribe" => "Stop this connection's updates for an entity.".into(),
+        other => format!("The `{other}` route."),
+    }
+}
+
+fn entity_id_schema() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_ENTITY_ID_CHARS,
+        "description": "An entity's id: printable characters, no leading or trailing white space.",
+        "examples": ["myTestEntityId"],
+    })
+}
+
+/// The frame a client sends on `route`.
+fn route_message(route: &str) -> Value {
+    let payload = match route {
+        "subscribe" | "unsubscribe" => json!({
+            "type": "object",
+            "required": ["action", "entityId"],
+            "properties": {
+                "action": {"const": route},
+                "entityId": {"$ref": "#/components/schemas/entityId"},
+            },
+        }),
+        // A route whose frames the stack file does not describe: any object with its action.
+        other => json!({
+            "type": "object",
+            "required": ["action"],
+            "properties": {"action": {"const": other}},
+        }),
+    };
+    json!({
+        "name": route,
+        "title": format!("{route} frame"),
+        "payload": payload,
+        "examples": [{"payload": example_frame(route)}],
+    })
+}
+
+fn example_frame(route: &str) -> Value {
+    match route {
+        "subscribe" | "unsubscribe" => json!({"action": route, "entityId": "myTestEntityId"}),
+        other => json!({"action": other}),
+    }
+}
+
+fn entity_update_message(stack: &Stack) -> Value {
+    let kind = &stack.events.detail_type;
+    json!({
+        "name": "entityUpdated",
+        "title": kind,
+        "summary": "Sent to every connection subscribed to the entity.",
+        "payload": {
+            "type": "object",
+            "required": ["type", "entityId", "message"],
+            "properties": {
+                "type": {"const": kind},
+                "entityId": {"$ref": "#/components/schemas/entityId"},
+                "message": {"description": "The event's `detail.message`, as the producer sent it (any JSON value)."},
+            },
+        },
+        "examples": [{"payload": {"type": kind, "entityId": "myTestEntityId", "message": "Hello world"}}],
+    })
+}
+
+fn error_message() -> Value {
+    json!({
+        "name": "error",
+        "title": "Refused frame",
+        "summary": "Why a client frame was refused (bad JSON, a missing or invalid entityId, ...).",
+        "payload": {
+            "type": "object",
+            "required": ["type", "message"],
+            "properties": {
+                "type": {"const": "error"},
+                "message": {"type": "string"},
+            },
+        },
+        "examples": [{"payload": {"type": "error", "message": "entityId is missing"}}],
+    })
+}
+
+/// The EventBridge event a producer puts on the bus, as PutEvents takes it.
+fn entity_event_message(stack: &Stack) -> Value {
+    let kind = &stack.events.detail_type;
+    let source = event_source(stack);
+    let source_schema = match &stack.events.source {
+        Some(source) => json!({"const": source}),
+        None => json!({"type": "string", "description": "Any source: the rule matches on detail-type only."}),
+    };
+    json!({
+        "name": "entityUpdatedEvent",
+        "title": format!("{kind} event"),
+        "summary": format!(
+            "An EventBridge event on the bus `{}` that the stack's rule sends to the push queue.",
+            stack.events.bus
+        ),
+        "payload": {
+            "type": "object",
+            "required": ["Source", "DetailType", "Detail"],
+            "properties": {
+                "Source": source_schema,
+                "DetailType": {"const": kind},
+                "EventBusName": {"const": stack.events.bus},
+                "Detail": {
+                    "description": "A JSON string (PutEvents takes the detail as text) of this object.",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "type": "object",
+                        "required": ["entityId", "message"],
+                        "properties": {
+                            "entityId": {"$ref": "#/components/schemas/entityId"},
+                            "message": {"description": "Pushed to subscribers as it is (any JSON value but null)."},
+                        },
+                    },
+                },
+            },
+        },
+        "examples": [{"payload": {
+            "Source": source,
+            "DetailType": kind,
+            "EventBusName": stack.events.bus,
+            "Detail": "{\"entityId\":\"myTestEntityId\",\"message\":\"Hello world\"}",
+        }}],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stack(text: &str) -> Stack {
+        crate::stack::parse(std::path::Path::new("stack.yaml"), text).unwrap()
+    }
+
+    fn template() -> Address {
+        Address::Template {
+            dns_suffix: "amazonaws.com".into(),
+        }
+    }
+
+    /// Every `$ref` in the document points at something in it.
+    fn assert_references_resolve(document: &Value, node: &Value) {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    let pointer = target.strip_prefix('#').expect("local reference");
+                    assert!(document.pointer(pointer).is_some(), "{target} does not resolve");
+                }
+                map.values().for_each(|v| assert_references_resolve(document, v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| assert_references_resolve(document, v)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_route_of_the_stack_is_an_operation_and_nothing_else_is() {
+        let both = document(&stack("name: demo\n"), "eu-west-1", &template());
+        assert!(both.pointer("/operations/subscribe").is_some());
+        assert!(both.pointer("/operations/unsubscribe").is_some());
+        let one = document(&stack("name: demo\nroutes: [subscribe]\n"), "eu-west-1", &template());
+        assert!(one.pointer("/operations/subscribe").is_some());
+        assert!(one.pointer("/operations/unsubscribe").is_none());
+        assert!(one.pointer("/components/messages/unsubscribe").is_none());
+        assert!(one.pointer("/channels/connection/messages/unsubscribe").is_none());
+    }
+
+    #[test]
+    fn references_resolve_and_operations_name_messages_of_their_channel() {
+        let doc = document(
+            &stack("name: demo\nevents:\n  source: orders\n"),
+            "eu-west-1",
+            &template(),
+        );
+        assert_references_resolve(&doc, &doc);
+        for (name, operation) in doc["operations"].as_object().unwrap() {
+            let channel = operation["channel"]["$ref"].as_str().unwrap();
+            for message in operation["messages"].as_array().unwrap() {
+                let target = message["$ref"].as_str().unwrap();
+                assert!(
+                    target.starts_with(&format!("{channel}/messages/")),
+                    "operation {name}: {target} is not a message of {channel}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn events_follow_the_stack_file() {
+        let doc = document(
+            &stack("name: demo\nevents:\n  bus: orders-bus\n  detail_type: Order Changed\n  source: orders\n"),
+            "eu-west-1",
+            &template(),
+        );
+        let event = &doc["components"]["messages"]["entityUpdatedEvent"]["payload"]["properties"];
+        assert_eq!(event["DetailType"]["const"], "Order Changed");
+        assert_eq!(event["Source"]["const"], "orders");
+        assert_eq!(event["EventBusName"]["const"], "orders-bus");
+        assert_eq!(doc["channels"]["entityUpdatedEvents"]["address"], "orders-bus");
+        let push = &doc["components"]["messages"]["entityUpdated"]["payload"]["properties"];
+        assert_eq!(push["type"]["const"], "Order Changed");
+    }
+
+    #[test]
+    fn a_known_host_replaces_the_template() {
+        let address = Address::Host {
+            host: "abc123.execute-api.eu-west-1.amazonaws.com".into(),
+            pathname: "/prod".into(),
+            tls: true,
+        };
+        let doc = document(&stack("name: demo\nstage: prod\n"), "eu-west-1", &address);
+        let server = &doc["servers"]["websocket"];
+        assert_eq!(server["host"], "abc123.execute-api.eu-west-1.amazonaws.com");
+        assert_eq!(server["pathname"], "/prod");
+        assert_eq!(server["protocol"], "wss");
+        assert!(server.get("variables").is_none());
+        let templated = document(&stack("name: demo\nstage: prod\n"), "eu-west-1", &template());
+        assert_eq!(
+            templated["servers"]["websocket"]["host"],
+            "{apiId}.execute-api.{region}.amazonaws.com"
+        );
+        assert_eq!(
+            templated["servers"]["websocket"]["variables"]["region"]["default"],
+            "eu-west-1"
+        );
+    }
+
+    #[test]
+    fn route_keys_become_map_keys() {
+        assert_eq!(identifier("subscribe"), "subscribe");
+        assert_eq!(identifier("$default"), "default");
+        assert_eq!(identifier("send.message"), "send_message");
+    }
+}
