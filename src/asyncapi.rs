@@ -20,8 +20,8 @@ pub enum Address {
     Host { host: String, pathname: String, tls: bool },
 }
 
-/// The AsyncAPI 3.0 document of `stack`, for a stack in `region`.
-pub fn document(stack: &Stack, region: &str, address: &Address) -> Value {
+/// The AsyncAPI 3.0 document of `stack`, for a stack in `region` (a server variable when unknown).
+pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value {
     let mut channel_messages = Map::new();
     let mut operations = Map::new();
     let mut messages = Map::new();
@@ -92,12 +92,13 @@ pub fn document(stack: &Stack, region: &str, address: &Address) -> Value {
         "servers": {
             "websocket": websocket_server(stack, region, address),
             "eventbridge": {
-                "host": format!("events.{region}.{}", dns_suffix(address)),
+                "host": format!("events.{{region}}.{}", dns_suffix(address)),
                 "protocol": "https",
                 "description": format!(
                     "Amazon EventBridge, bus `{}`: producers send events with PutEvents (`wsstack send-event` does).",
                     stack.events.bus
                 ),
+                "variables": {"region": region_variable(region)},
             },
         },
         "channels": {
@@ -136,7 +137,15 @@ fn dns_suffix(address: &Address) -> String {
     }
 }
 
-fn websocket_server(stack: &Stack, region: &str, address: &Address) -> Value {
+fn region_variable(region: Option<&str>) -> Value {
+    let mut variable = json!({"description": "The stack's AWS region."});
+    if let Some(region) = region {
+        variable["default"] = json!(region);
+    }
+    variable
+}
+
+fn websocket_server(stack: &Stack, region: Option<&str>, address: &Address) -> Value {
     match address {
         Address::Template { dns_suffix } => json!({
             "host": format!("{{apiId}}.execute-api.{{region}}.{dns_suffix}"),
@@ -145,7 +154,7 @@ fn websocket_server(stack: &Stack, region: &str, address: &Address) -> Value {
             "description": "The stack's WebSocket API stage (API Gateway).",
             "variables": {
                 "apiId": {"description": "The id of the stack's WebSocket API: `wsstack status` shows it after `wsstack up`."},
-                "region": {"default": region, "description": "The stack's AWS region."},
+                "region": region_variable(region),
             },
         }),
         Address::Host { host, pathname, tls } => json!({
@@ -340,10 +349,14 @@ mod tests {
 
     #[test]
     fn every_route_of_the_stack_is_an_operation_and_nothing_else_is() {
-        let both = document(&stack("name: demo\n"), "eu-west-1", &template());
+        let both = document(&stack("name: demo\n"), Some("eu-west-1"), &template());
         assert!(both.pointer("/operations/subscribe").is_some());
         assert!(both.pointer("/operations/unsubscribe").is_some());
-        let one = document(&stack("name: demo\nroutes: [subscribe]\n"), "eu-west-1", &template());
+        let one = document(
+            &stack("name: demo\nroutes: [subscribe]\n"),
+            Some("eu-west-1"),
+            &template(),
+        );
         assert!(one.pointer("/operations/subscribe").is_some());
         assert!(one.pointer("/operations/unsubscribe").is_none());
         assert!(one.pointer("/components/messages/unsubscribe").is_none());
@@ -354,7 +367,7 @@ mod tests {
     fn references_resolve_and_operations_name_messages_of_their_channel() {
         let doc = document(
             &stack("name: demo\nevents:\n  source: orders\n"),
-            "eu-west-1",
+            Some("eu-west-1"),
             &template(),
         );
         assert_references_resolve(&doc, &doc);
@@ -374,7 +387,7 @@ mod tests {
     fn events_follow_the_stack_file() {
         let doc = document(
             &stack("name: demo\nevents:\n  bus: orders-bus\n  detail_type: Order Changed\n  source: orders\n"),
-            "eu-west-1",
+            Some("eu-west-1"),
             &template(),
         );
         let event = &doc["components"]["messages"]["entityUpdatedEvent"]["payload"]["properties"];
@@ -393,13 +406,13 @@ mod tests {
             pathname: "/prod".into(),
             tls: true,
         };
-        let doc = document(&stack("name: demo\nstage: prod\n"), "eu-west-1", &address);
+        let doc = document(&stack("name: demo\nstage: prod\n"), Some("eu-west-1"), &address);
         let server = &doc["servers"]["websocket"];
         assert_eq!(server["host"], "abc123.execute-api.eu-west-1.amazonaws.com");
         assert_eq!(server["pathname"], "/prod");
         assert_eq!(server["protocol"], "wss");
         assert!(server.get("variables").is_none());
-        let templated = document(&stack("name: demo\nstage: prod\n"), "eu-west-1", &template());
+        let templated = document(&stack("name: demo\nstage: prod\n"), Some("eu-west-1"), &template());
         assert_eq!(
             templated["servers"]["websocket"]["host"],
             "{apiId}.execute-api.{region}.amazonaws.com"

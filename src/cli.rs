@@ -67,6 +67,19 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Put an "entity updated" event on the stack's event bus.
     SendEvent(SendEventArgs),
+    /// Write the stack's AsyncAPI 3.0 document (routes, pushes, events), generated from the stack file.
+    Asyncapi(AsyncapiArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AsyncapiArgs {
+    /// Write the document to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Put the real server address in the document (the running `wsstack dev`, else the deployed
+    /// API), instead of AWS's URL template with the API id as a variable.
+    #[arg(long)]
+    pub deployed: bool,
 }
 
 #[derive(Args, Debug)]

@@ -54,6 +54,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             return commands::connect::open(&cli, args, url.clone()).await;
         }
     }
+    // The AsyncAPI document needs the stack file, not AWS, unless asked for the deployed address.
+    if let Command::Asyncapi(args) = &cli.command {
+        if !args.deployed {
+            return commands::asyncapi::offline(&cli, args).await;
+        }
+    }
     let context = Context::resolve(cli).await?;
     match &context.cli.command {
         Command::Up => commands::up::run(&context).await.map(|_| 0),
@@ -63,5 +69,6 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Dev(args) => commands::dev::run(&context, args).await,
         Command::Connect(args) => commands::connect::run(&context, args).await,
         Command::SendEvent(args) => commands::send_event::run(&context, args).await,
+        Command::Asyncapi(args) => commands::asyncapi::deployed(&context, args).await,
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! Resolving the context makes no AWS call; a command that needs none (`connect URL`) skips it.
 
+pub mod asyncapi;
 pub mod connect;
 pub mod dev;
 pub mod down;

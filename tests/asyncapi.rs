@@ -1,0 +1,114 @@
+//! `wsstack asyncapi` writes a document that the official AsyncAPI 3.0 JSON Schema (package
+//! @asyncapi/specs, fetched by scripts/setup) accepts, checked with the reference Python validator,
+//! and that follows the stack file: a route added or removed appears or disappears.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The official schema, in its form with local references (scripts/setup fetches it).
+fn official_schema() -> PathBuf {
+    let specs = testkit::repo_root().join(".venv/asyncapi-specs");
+    let found = std::fs::read_dir(&specs).ok().and_then(|versions| {
+        versions
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.path().join("package/schemas/3.0.0-without-$id.json"))
+            .find(|path| path.is_file())
+    });
+    found.unwrap_or_else(|| panic!("no AsyncAPI 3.0.0 schema under {}: run scripts/setup", specs.display()))
+}
+
+fn validate(document: &Path) -> (bool, String) {
+    let output = Command::new(testkit::repo_root().join(".venv/bin/python"))
+        .arg(testkit::repo_root().join("tests/tools/validate_json_schema.py"))
+        .arg(official_schema())
+        .arg(document)
+        .output()
+        .expect("running the schema validator (scripts/setup makes .venv)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Runs `wsstack asyncapi --out` on `stack` and returns the document's path and JSON.
+fn generate(dir: &Path, stack: &Path, name: &str) -> (PathBuf, Value) {
+    let out = dir.join(name);
+    let output = Command::new(env!("CARGO_BIN_EXE_wsstack"))
+        .args(["asyncapi", "-f"])
+        .arg(stack)
+        .arg("--out")
+        .arg(&out)
+        // Offline: no region from the environment or a profile is needed.
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "wsstack asyncapi failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let document = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    (out, document)
+}
+
+#[test]
+fn the_shipped_stack_gives_a_valid_asyncapi_3_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, document) = generate(dir.path(), &testkit::repo_root().join("stack.yaml"), "shipped.json");
+    let (valid, report) = validate(&path);
+    assert!(valid, "{report}");
+    assert_eq!(document["asyncapi"], "3.0.0");
+    for route in ["subscribe", "unsubscribe"] {
+        assert_eq!(document["operations"][route]["action"], "receive", "{route}");
+    }
+    let event = &document["components"]["messages"]["entityUpdatedEvent"]["payload"]["properties"];
+    assert_eq!(event["DetailType"]["const"], "Entity Updated");
+}
+
+#[test]
+fn the_document_follows_the_routes_of_the_stack_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one.yaml");
+    std::fs::write(&one, "name: demo\nregion: eu-west-1\nroutes: [subscribe]\n").unwrap();
+    let (path, document) = generate(dir.path(), &one, "one.json");
+    assert!(validate(&path).0);
+    assert!(document["operations"].get("subscribe").is_some());
+    assert!(document["operations"].get("unsubscribe").is_none());
+    assert!(document["components"]["messages"].get("unsubscribe").is_none());
+
+    let both = dir.path().join("both.yaml");
+    std::fs::write(
+        &both,
+        "name: demo\nregion: eu-west-1\nroutes: [subscribe, unsubscribe]\n",
+    )
+    .unwrap();
+    let (_, document) = generate(dir.path(), &both, "both.json");
+    assert!(document["operations"].get("unsubscribe").is_some());
+    assert_eq!(
+        document["servers"]["websocket"]["variables"]["region"]["default"],
+        "eu-west-1"
+    );
+}
+
+#[test]
+fn the_validator_refuses_a_broken_document() {
+    // Proves the check above can fail: the same document with an operation action AsyncAPI 3.0
+    // does not have and a server without its protocol.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, mut document) = generate(dir.path(), &testkit::repo_root().join("stack.yaml"), "good.json");
+    document["operations"]["subscribe"]["action"] = Value::from("publish");
+    document["servers"]["websocket"]
+        .as_object_mut()
+        .unwrap()
+        .remove("protocol");
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, document.to_string()).unwrap();
+    let (valid, report) = validate(&broken);
+    assert!(!valid, "{report}");
+    assert!(report.contains("/operations/subscribe"), "{report}");
+}
