@@ -192,16 +192,14 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     };
     let endpoint_in_env = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty());
     let session_file = dev::session::path(&cli.file, &file.stack.name, &file.stack.stage);
+    // One `wsstack dev` per stack file, whatever its endpoint: the second is refused here.
+    let mut dev_session = match cli.command {
+        Command::Dev { .. } => Some(dev::session::claim(&session_file).map_err(bad_input)?),
+        _ => None,
+    };
     let mut _emulator = None;
     if target.endpoint_url.is_none() && endpoint_in_env.is_none() {
         if matches!(cli.command, Command::Dev { .. }) {
-            if dev::session::live(&session_file).is_some() {
-                return Err(bad_input(anyhow!(
-                    "`wsstack dev` is already running for stack {} (see {})",
-                    file.stack.name,
-                    session_file.display()
-                )));
-            }
             let stack_dir = cli
                 .file
                 .parent()
@@ -266,7 +264,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 pollers: 2,
                 quiet_handlers: *quiet_handlers,
                 endpoint,
-                session_file,
+                session: dev_session.take(),
             };
             dev::serve(&file.stack, &aws, &bundle, options).await?;
             if *down_on_exit {
