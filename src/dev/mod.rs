@@ -270,6 +270,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, bundle: &Bundle, options: DevOption
             endpoint: options.endpoint.clone(),
             region: aws.region.clone(),
             gateway: gateway_url.clone(),
+            paused_event_sources: paused.clone(),
         })?;
     }
     println!("wsstack dev: serving {gateway_url}");

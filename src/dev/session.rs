@@ -20,6 +20,10 @@ pub struct Session {
     pub endpoint: String,
     pub region: String,
     pub gateway: String,
+    /// UUIDs of the emulator's event source mappings this dev paused (its own pollers serve
+    /// them): `Disabled` is their expected state while it runs, and no one else may enable them.
+    #[serde(default)]
+    pub paused_event_sources: Vec<String>,
 }
 
 pub fn path(stack_file: &Path, name: &str, stage: &str) -> PathBuf {
@@ -138,6 +142,7 @@ mod tests {
             endpoint: endpoint.into(),
             region: "us-east-1".into(),
             gateway: "ws://127.0.0.1:1/dev".into(),
+            paused_event_sources: vec!["4c1b1e6a-0000-4000-8000-000000000001".into()],
         }
     }
 
