@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use super::runtime::FunctionHost;
+use super::runtime::{FunctionHost, InvokeError};
 use crate::aws::sdk_error;
 
 pub struct EventSource {
@@ -114,12 +114,14 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, shutdown: C
                     .unwrap_or_default()
             }
             Err(error) => {
-                tracing::warn!(
-                    function = %source.function.config.name,
-                    batch = messages.len(),
-                    %error,
-                    "event source: the invocation failed; the batch stays for redelivery"
-                );
+                if error != InvokeError::ShuttingDown {
+                    tracing::warn!(
+                        function = %source.function.config.name,
+                        batch = messages.len(),
+                        %error,
+                        "event source: the invocation failed; the batch stays for redelivery"
+                    );
+                }
                 messages
                     .iter()
                     .filter_map(|m| m.message_id().map(String::from))
