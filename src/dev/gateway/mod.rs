@@ -161,7 +161,8 @@ impl Gateway {
         if tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait()).await.is_err() {
             tracing::warn!(
                 open = self.connection_count(),
-                "connections still open after {SHUTDOWN_GRACE:?}; leaving them"
+                tasks = self.tasks.len(),
+                "connections or their $disconnect still running after {SHUTDOWN_GRACE:?}; leaving them"
             );
         }
     }
