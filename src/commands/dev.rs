@@ -19,7 +19,7 @@ pub async fn run(context: &Context, args: &DevArgs) -> Result<u8, Failure> {
         pollers: 2,
         quiet_handlers: args.quiet_handlers,
         endpoint: context.endpoint.clone(),
-        session_file: context.session_file.clone(),
+        session: context.dev_session.lock().expect("not poisoned").take(),
     };
     crate::dev::serve(&context.file.stack, &aws, &resolved, &bundle, options).await?;
     if args.down_on_exit {

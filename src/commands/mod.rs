@@ -37,6 +37,9 @@ pub struct Context {
     pub endpoint: String,
     /// Where a running `wsstack dev` of this stack leaves its address.
     pub session_file: PathBuf,
+    /// `dev`'s hold on the session note, taken before anything starts; `dev` hands it to the
+    /// server, which publishes its address in it.
+    pub dev_session: std::sync::Mutex<Option<crate::dev::session::Claim>>,
     /// The emulator `dev` started; it stops when the context is dropped.
     _emulator: Option<Emulator>,
 }
@@ -54,16 +57,14 @@ impl Context {
         };
         let endpoint_in_env = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty());
         let session_file = crate::dev::session::path(&cli.file, &file.stack.name, &file.stack.stage);
+        // One `wsstack dev` per stack file, whatever its endpoint: the second is refused here.
+        let dev_session = match cli.command {
+            Command::Dev(_) => Some(crate::dev::session::claim(&session_file).map_err(bad_input)?),
+            _ => None,
+        };
         let mut emulator = None;
         if target.endpoint_url.is_none() && endpoint_in_env.is_none() {
             if matches!(cli.command, Command::Dev(_)) {
-                if crate::dev::session::live(&session_file).is_some() {
-                    return Err(bad_input(anyhow!(
-                        "`wsstack dev` is already running for stack {} (see {})",
-                        file.stack.name,
-                        session_file.display()
-                    )));
-                }
                 let stack_dir = cli
                     .file
                     .parent()
@@ -112,6 +113,7 @@ impl Context {
             names,
             endpoint,
             session_file,
+            dev_session: std::sync::Mutex::new(dev_session),
             _emulator: emulator,
         })
     }

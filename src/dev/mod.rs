@@ -8,11 +8,15 @@
 //! Shutdown is in two steps: first the gateway closes every connection (their `$disconnect` still
 //! runs), then pollers and handler processes stop.
 
+mod backoff;
 pub mod emulator;
+mod events;
 pub mod gateway;
 pub mod poller;
 pub mod runtime;
 pub mod session;
+#[cfg(test)]
+mod test_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -21,7 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::aws::{sdk_error, Aws};
 use crate::bundle::Bundle;
@@ -41,7 +46,8 @@ pub struct DevOptions {
     pub quiet_handlers: bool,
     /// The emulator endpoint the handlers use.
     pub endpoint: String,
-    pub session_file: PathBuf,
+    /// The note in `.wsstack/` this dev holds (see `session`), published once it serves.
+    pub session: Option<session::Claim>,
 }
 
 /// The function a Lambda integration URI invokes:
@@ -99,9 +105,22 @@ async fn function_config(
     })
 }
 
+/// dev's own log: `tracing` events on stderr, filtered by `WSSTACK_LOG` (default `info`). The
+/// lines it prints for the user go to stdout and stay as they are.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WSSTACK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Serve the stack locally until Ctrl-C or SIGTERM. `resolved` is what `up` just produced: it
 /// knows the API id.
 pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundle, options: DevOptions) -> Result<()> {
+    init_logging();
+    // The one place dev learns the API id.
     let api_id = resolved
         .api_id()
         .map(String::from)
@@ -135,8 +154,10 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
         }
     }
 
-    let (stop_gateway, gateway_stopped) = watch::channel(false);
-    let (stop_runtime, runtime_stopped) = watch::channel(false);
+    // Two steps: the gateway closes its connections (their $disconnect still runs), then the
+    // pollers and handler processes stop.
+    let stop_gateway = CancellationToken::new();
+    let stop_runtime = CancellationToken::new();
     let log = LogSink {
         quiet: options.quiet_handlers,
     };
@@ -144,7 +165,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     let mut host_for = |config: FunctionConfig| -> Arc<FunctionHost> {
         hosts
             .entry(config.name.clone())
-            .or_insert_with(|| FunctionHost::new(config, options.max_instances, runtime_stopped.clone(), log.clone()))
+            .or_insert_with(|| FunctionHost::new(config, options.max_instances, stop_runtime.clone(), log.clone()))
             .clone()
     };
 
@@ -165,7 +186,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             .and_then(|i| i.integration_uri())
             .and_then(function_of_integration)
         else {
-            eprintln!("wsstack dev: route {key} has no Lambda integration; it is not served");
+            tracing::warn!(route_key = key, "the route has no Lambda integration; it is not served");
             continue;
         };
         let config = function_config(aws, &function, &binary, &base_env, &callback_url).await?;
@@ -234,25 +255,26 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             max_connection: options.max_connection,
         },
         address,
-        gateway_stopped,
+        stop_gateway.clone(),
     );
     let gateway_task = tokio::spawn(gateway.clone().serve(listener));
-    let mut pollers = tokio::task::JoinSet::new();
+    let pollers = TaskTracker::new();
     for source in &sources {
         for _ in 0..options.pollers.max(1) {
-            pollers.spawn(poller::run(aws.sqs.clone(), source.clone(), stop_runtime.subscribe()));
+            pollers.spawn(poller::run(aws.sqs.clone(), source.clone(), stop_runtime.clone()));
         }
     }
+    pollers.close();
 
-    session::write(
-        &options.session_file,
-        &session::Session {
+    if let Some(claim) = &options.session {
+        claim.publish(&session::Session {
             pid: std::process::id(),
             endpoint: options.endpoint.clone(),
             region: aws.region.clone(),
             gateway: gateway_url.clone(),
-        },
-    )?;
+            paused_event_sources: paused.clone(),
+        })?;
+    }
     println!("wsstack dev: serving {gateway_url}");
     println!("  management API  {callback_url}/@connections/{{id}}");
     println!("  AWS emulator    {}", options.endpoint);
@@ -268,10 +290,10 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
         "wsstack dev: stopping: closing {} connections",
         gateway.connection_count()
     );
-    let _ = stop_gateway.send(true);
+    stop_gateway.cancel();
     let _ = gateway_task.await;
-    let _ = stop_runtime.send(true);
-    while pollers.join_next().await.is_some() {}
+    stop_runtime.cancel();
+    pollers.wait().await;
     for uuid in paused {
         if let Err(error) = aws
             .lambda
@@ -281,15 +303,13 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             .send()
             .await
         {
-            eprintln!(
-                "wsstack dev: {:#}",
-                sdk_error(format!("resuming the event source {uuid}"), error)
-            );
+            let error = sdk_error(format!("resuming the event source {uuid}"), error);
+            tracing::warn!(error = format!("{error:#}"), "the emulator's event source stays paused");
         }
     }
     // Give handler processes a moment to be killed.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    session::remove(&options.session_file);
+    drop(options.session);
     let _ = std::fs::remove_dir_all(&work_dir);
     println!("wsstack dev: stopped");
     Ok(())

@@ -10,9 +10,10 @@ use std::time::Duration;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-use super::runtime::FunctionHost;
+use super::backoff::Backoff;
+use super::runtime::{FunctionHost, InvokeError};
 use crate::aws::sdk_error;
 
 pub struct EventSource {
@@ -58,10 +59,10 @@ fn record(message: &Message, source: &EventSource) -> Value {
 }
 
 /// Poll until shutdown.
-pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_millis(200);
+pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_cancelled() {
             return;
         }
         let receive = sqs
@@ -74,21 +75,25 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdow
             .send();
         let received = tokio::select! {
             received = receive => received,
-            _ = shutdown.changed() => return,
+            _ = shutdown.cancelled() => return,
         };
         let messages = match received {
             Ok(output) => {
-                backoff = Duration::from_millis(200);
+                backoff.succeeded();
                 output.messages.unwrap_or_default()
             }
             Err(error) => {
-                eprintln!(
-                    "{:#}",
-                    sdk_error(format!("event source: receiving from {}", source.queue_arn), error)
+                let delay = backoff.failed();
+                let error = sdk_error(format!("receiving from {}", source.queue_arn), error);
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    ?delay,
+                    "event source: receive failed; backing off"
                 );
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => continue,
+                    _ = shutdown.cancelled() => return,
+                }
             }
         };
         if messages.is_empty() {
@@ -109,11 +114,14 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdow
                     .unwrap_or_default()
             }
             Err(error) => {
-                eprintln!(
-                    "event source: {} failed on a batch of {}: {error}",
-                    source.function.config.name,
-                    messages.len()
-                );
+                if error != InvokeError::ShuttingDown {
+                    tracing::warn!(
+                        function = %source.function.config.name,
+                        batch = messages.len(),
+                        %error,
+                        "event source: the invocation failed; the batch stays for redelivery"
+                    );
+                }
                 messages
                     .iter()
                     .filter_map(|m| m.message_id().map(String::from))
@@ -140,7 +148,11 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, mut shutdow
                 .send()
                 .await
             {
-                eprintln!("{:#}", sdk_error("event source: deleting processed messages", error));
+                let error = sdk_error("deleting processed messages", error);
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "event source: delete failed; they come back"
+                );
             }
         }
     }

@@ -1,7 +1,8 @@
-//! Test tooling for wsstack: starts the moto AWS emulator on a free loopback port, and puts an
-//! AWS-like proxy in front of it that logs every call (service, operation, read or write) and can
-//! add latency or answer chosen calls with the errors real AWS sends; in realism mode it also
-//! behaves like AWS where the emulator does not (propagation lags, Lambda states, ...).
+//! Test tooling for wsstack: starts the moto AWS emulator on a free loopback port (through
+//! `wsstack-moto`, the launcher `wsstack dev` uses too), and puts an AWS-like proxy in front of it
+//! that logs every call (service, operation, read or write) and can add latency or answer chosen
+//! calls with the errors real AWS sends; in realism mode it also behaves like AWS where the
+//! emulator does not (propagation lags, Lambda states, ...).
 //!
 //! Nothing here is used by the `wsstack` binary itself; it exists so that tests and benchmarks
 //! talk to a real emulator and can count and perturb the calls the real binary makes.

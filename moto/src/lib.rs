@@ -1,0 +1,287 @@
+//! The moto AWS emulator as a child process on a free loopback port: the one launcher that
+//! `wsstack dev` and the tests share. It notices a server that dies while starting and says why
+//! (its last output lines) instead of waiting out the deadline. It knows nothing of stacks or tests.
+//!
+//! Blocking on purpose: it runs once per process or per test, and async callers wrap it in
+//! `spawn_blocking`.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// Lines of the server's output kept to explain a failed start.
+const KEPT_LINES: usize = 20;
+/// Fresh ports tried when the one we picked was taken before moto could bind it.
+const PORT_ATTEMPTS: usize = 5;
+
+/// How to start the server.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub executable: PathBuf,
+    /// Extra environment for the server process.
+    pub env: Vec<(String, String)>,
+    /// How long a live server may take to answer its first request.
+    pub ready_within: Duration,
+}
+
+impl Launch {
+    pub fn new(executable: impl Into<PathBuf>) -> Launch {
+        Launch {
+            executable: executable.into(),
+            env: Vec::new(),
+            ready_within: Duration::from_secs(30),
+        }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Launch {
+        self.env.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn ready_within(mut self, deadline: Duration) -> Launch {
+        self.ready_within = deadline;
+        self
+    }
+}
+
+/// The first existing file among `candidates`.
+pub fn find_executable(candidates: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
+    candidates.into_iter().find(|path| path.is_file())
+}
+
+/// A running moto server; killed when dropped.
+pub struct MotoServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+/// The last lines a server wrote (stdout and stderr), read on threads of their own so that a
+/// chatty server never blocks on a full pipe.
+#[derive(Clone, Default)]
+struct Tail(Arc<Mutex<VecDeque<String>>>);
+
+impl Tail {
+    fn follow(&self, output: impl Read + Send + 'static) {
+        let lines = self.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(output).lines() {
+                let Ok(line) = line else { break };
+                let mut kept = lines.lock().unwrap();
+                if kept.len() == KEPT_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
+            }
+        });
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap().iter().cloned().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl MotoServer {
+    /// Start the server on a free loopback port and wait until it answers.
+    pub fn start(launch: &Launch) -> Result<MotoServer> {
+        if !launch.executable.is_file() {
+            bail!("the moto server {} does not exist", launch.executable.display());
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let port = free_port()?;
+            match start_on(launch, port) {
+                Ok(server) => return Ok(server),
+                Err(Start::PortTaken(_)) if attempt < PORT_ATTEMPTS => continue,
+                Err(Start::PortTaken(error) | Start::Failed(error)) => return Err(error),
+            }
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Clear all emulator state.
+    pub fn reset(&self) -> Result<()> {
+        http_request(self.addr, "POST", "/moto-api/reset").map(|_| ())
+    }
+
+    /// Whether the server process has ended.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+enum Start {
+    /// Another process bound the port between our probe and moto's bind: worth another port.
+    PortTaken(anyhow::Error),
+    Failed(anyhow::Error),
+}
+
+fn start_on(launch: &Launch, port: u16) -> Result<MotoServer, Start> {
+    let mut command = Command::new(&launch.executable);
+    command
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = spawn_retrying_busy_text(&mut command)
+        .with_context(|| format!("starting {}", launch.executable.display()))
+        .map_err(Start::Failed)?;
+    let tail = Tail::default();
+    if let Some(stdout) = child.stdout.take() {
+        tail.follow(stdout);
+    }
+    if let Some(stderr) = child.stderr.take() {
+        tail.follow(stderr);
+    }
+    let mut server = MotoServer {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.exited() {
+            // The reader threads finish at end of output; give them a moment to catch the last lines.
+            std::thread::sleep(Duration::from_millis(50));
+            let output = tail.text();
+            let error = anyhow::anyhow!(
+                "the moto server {} exited while starting ({status}){}",
+                launch.executable.display(),
+                if output.is_empty() {
+                    String::new()
+                } else {
+                    format!(":\n{output}")
+                }
+            );
+            return Err(if output.contains("in use") {
+                Start::PortTaken(error)
+            } else {
+                Start::Failed(error)
+            });
+        }
+        if http_request(server.addr, "GET", "/moto-api/data.json").is_ok() {
+            return Ok(server);
+        }
+        if started.elapsed() > launch.ready_within {
+            return Err(Start::Failed(anyhow::anyhow!(
+                "the moto server on {} did not answer within {:?}",
+                server.addr,
+                launch.ready_within
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `spawn`, again after a moment when the executable is still open for writing somewhere
+/// (ETXTBSY: a file just written while another thread forked).
+fn spawn_retrying_busy_text(command: &mut Command) -> std::io::Result<Child> {
+    let mut delay = Duration::from_millis(10);
+    loop {
+        match command.spawn() {
+            Err(error) if error.raw_os_error() == Some(ETXTBSY) && delay < Duration::from_secs(1) => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Linux's "text file busy".
+const ETXTBSY: i32 = 26;
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn http_request(addr: SocketAddr, method: &str, path: &str) -> Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    if !response.starts_with("HTTP/1.1 200") && !response.starts_with("HTTP/1.0 200") {
+        bail!("{method} {path}: {}", response.lines().next().unwrap_or(""));
+    }
+    Ok(response)
+}
+
+/// Where a project keeps its moto server: `.venv/bin/moto_server` under `dir`.
+pub fn in_venv(dir: &Path) -> PathBuf {
+    dir.join(".venv/bin/moto_server")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        let path = dir.join("moto_server");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_server_that_dies_at_start_is_reported_at_once_with_its_last_words() {
+        let dir = std::env::temp_dir().join(format!("wsstack-moto-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let executable = script(&dir, "echo 'ModuleNotFoundError: No module named werkzeug' >&2\nexit 1");
+        let started = Instant::now();
+        let error = MotoServer::start(&Launch::new(&executable).ready_within(Duration::from_secs(20)))
+            .err()
+            .expect("a server that exits cannot start");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let message = format!("{error:#}");
+        assert!(message.contains("exited while starting"), "{message}");
+        assert!(message.contains("No module named werkzeug"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_executable_is_named() {
+        let error = MotoServer::start(&Launch::new("/nonexistent/moto_server"))
+            .err()
+            .unwrap();
+        assert!(format!("{error:#}").contains("/nonexistent/moto_server"));
+    }
+
+    #[test]
+    fn the_projects_moto_starts_answers_and_resets() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let executable = std::env::var_os("WSSTACK_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| in_venv(root));
+        let server = MotoServer::start(&Launch::new(executable)).expect("moto starts");
+        assert!(server.endpoint().starts_with("http://127.0.0.1:"));
+        server.reset().expect("moto resets");
+    }
+}

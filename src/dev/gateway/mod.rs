@@ -1,0 +1,268 @@
+//! A local WebSocket gateway that behaves like an API Gateway WebSocket API stage:
+//!
+//! - `GET /{stage}` with an upgrade runs the `$connect` integration; a non-2xx or malformed answer
+//!   refuses the handshake, its headers (Sec-WebSocket-Protocol) are applied;
+//! - each text frame is routed on `$request.body.action` (see `events`), one at a time per
+//!   connection, in order; an integration's body is sent back;
+//! - a close from either side, the idle timeout, the maximum duration, or an oversize message
+//!   (1009) run `$disconnect` with the close code;
+//! - `/{stage}/@connections/{id}` is the management API: POST sends (429 when the connection's
+//!   outbox is full, as API Gateway throttles), GET describes, DELETE closes; an unknown id is 410.
+//!
+//! Shaped like tokio-rs/mini-redis's server: the listener backs off on accept errors, every
+//! connection is one tracked task that forgets itself when done, and shutdown is one token that
+//! every task watches; `serve` returns once their `$disconnect` ran (bounded).
+
+mod connection;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Map};
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::backoff::Backoff;
+use super::events::{self, Client, Stage};
+use super::runtime::FunctionHost;
+
+/// Largest message and frame API Gateway accepts from a client.
+const MAX_MESSAGE: usize = 128 * 1024;
+const MAX_FRAME: usize = 32 * 1024;
+/// Frames waiting for a slow client, per connection; past that, posts answer 429.
+const OUTBOX_FRAMES: usize = 128;
+/// How long shutdown waits for connections to close and their `$disconnect` to run.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// What the gateway serves: the stage, and each route key's function.
+pub struct GatewayConfig {
+    pub api_id: String,
+    pub stage: String,
+    pub routes: HashMap<String, Arc<FunctionHost>>,
+    pub idle_timeout: Duration,
+    pub max_connection: Duration,
+}
+
+/// A live connection as the management API sees it.
+struct Connection {
+    client: Client,
+    /// Frames for the client: route answers, posts, error frames.
+    outbox: mpsc::Sender<Message>,
+    /// A DELETE asks the connection's task to close with this code and reason.
+    close_request: Mutex<Option<(u16, String)>>,
+    close_requested: Notify,
+    last_active: Mutex<SystemTime>,
+}
+
+impl Connection {
+    fn request_close(&self, code: u16, reason: &str) {
+        self.close_request
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| (code, reason.to_string()));
+        self.close_requested.notify_one();
+    }
+}
+
+pub struct Gateway {
+    config: GatewayConfig,
+    stage: Stage,
+    connections: Mutex<HashMap<String, Arc<Connection>>>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(body.into()))
+        .expect("static response")
+}
+
+/// An error answer of the management API, typed as the SDK expects (`x-amzn-ErrorType`).
+fn error_response(status: StatusCode, error_type: &str, message: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-amzn-errortype", error_type)
+        .body(Full::new(Bytes::from(json!({ "message": message }).to_string())))
+        .expect("static response")
+}
+
+fn gone(connection_id: &str) -> Response<Full<Bytes>> {
+    error_response(
+        StatusCode::GONE,
+        "GoneException",
+        &format!("connection {connection_id} is gone"),
+    )
+}
+
+impl Gateway {
+    pub fn new(config: GatewayConfig, address: SocketAddr, shutdown: CancellationToken) -> Arc<Gateway> {
+        let stage = Stage {
+            api_id: config.api_id.clone(),
+            stage: config.stage.clone(),
+            domain: address.to_string(),
+        };
+        Arc::new(Gateway {
+            config,
+            stage,
+            connections: Mutex::new(HashMap::new()),
+            shutdown,
+            tasks: TaskTracker::new(),
+        })
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.lock().unwrap().len()
+    }
+
+    /// Accept connections until shutdown, then wait (bounded) for every connection to close with
+    /// a close frame and for its `$disconnect`.
+    pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) {
+        // Accept fails for reasons that pass (out of file descriptors): wait, ever longer, rather
+        // than spin on the error.
+        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = self.shutdown.cancelled() => break,
+            };
+            let (stream, peer) = match accepted {
+                Ok(accepted) => {
+                    backoff.succeeded();
+                    accepted
+                }
+                Err(error) => {
+                    let delay = backoff.failed();
+                    tracing::warn!(%error, ?delay, "accepting a connection failed; backing off");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = self.shutdown.cancelled() => break,
+                    }
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            self.tasks.spawn(self.clone().serve_http(stream, peer));
+        }
+        drop(listener);
+        self.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tasks.wait()).await.is_err() {
+            tracing::warn!(
+                open = self.connection_count(),
+                tasks = self.tasks.len(),
+                "connections or their $disconnect still running after {SHUTDOWN_GRACE:?}; leaving them"
+            );
+        }
+    }
+
+    /// One HTTP connection: a handshake (then the WebSocket runs in its own task) or management
+    /// API calls. On shutdown an idle keep-alive connection is closed, a request in flight finishes.
+    async fn serve_http(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let gateway = self.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
+        });
+        let http = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        tokio::pin!(http);
+        tokio::select! {
+            _ = http.as_mut() => {}
+            _ = self.shutdown.cancelled() => {
+                http.as_mut().graceful_shutdown();
+                let _ = http.await;
+            }
+        }
+    }
+
+    async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
+        let path = request.uri().path().to_string();
+        let stage_path = format!("/{}", self.config.stage);
+        if path == stage_path || path == format!("{stage_path}/") {
+            return self.handshake(request, peer).await;
+        }
+        if let Some(id) = path.strip_prefix(&format!("{stage_path}/@connections/")) {
+            let id = urlencoding::decode(id)
+                .map(|s| s.into_owned())
+                .unwrap_or_else(|_| id.to_string());
+            return self.manage(request, &id).await;
+        }
+        json_response(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#)
+    }
+
+    /// The management API a handler reaches through CALLBACK_URL.
+    async fn manage(&self, request: Request<Incoming>, id: &str) -> Response<Full<Bytes>> {
+        let method = request.method().clone();
+        let connection = self.connections.lock().unwrap().get(id).cloned();
+        let Some(connection) = connection else { return gone(id) };
+        match method {
+            Method::POST => {
+                let body = match request.into_body().collect().await {
+                    Ok(body) => body.to_bytes(),
+                    Err(_) => return json_response(StatusCode::BAD_REQUEST, r#"{"message":"unreadable body"}"#),
+                };
+                if body.len() > MAX_MESSAGE {
+                    return error_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "PayloadTooLargeException",
+                        "Message too long",
+                    );
+                }
+                let frame = match String::from_utf8(body.to_vec()) {
+                    Ok(text) => Message::Text(text.into()),
+                    Err(_) => Message::Binary(body),
+                };
+                match connection.outbox.try_send(frame) {
+                    Ok(()) => json_response(StatusCode::OK, ""),
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!(connection_id = id, "outbox full; post throttled");
+                        error_response(StatusCode::TOO_MANY_REQUESTS, "LimitExceededException", "Rate exceeded")
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => gone(id),
+                }
+            }
+            Method::GET => {
+                let last_active = *connection.last_active.lock().unwrap();
+                let mut identity = Map::new();
+                identity.insert("SourceIp".into(), json!(connection.client.source_ip));
+                if let Some(agent) = &connection.client.user_agent {
+                    identity.insert("UserAgent".into(), json!(agent));
+                }
+                json_response(
+                    StatusCode::OK,
+                    json!({
+                        "ConnectedAt": events::iso(connection.client.connected_at),
+                        "Identity": identity,
+                        "LastActiveAt": events::iso(last_active),
+                    })
+                    .to_string(),
+                )
+            }
+            Method::DELETE => {
+                connection.request_close(1000, "");
+                Response::builder()
+                    .status(StatusCode::NO_CONTENT)
+                    .body(Full::new(Bytes::new()))
+                    .expect("static response")
+            }
+            _ => json_response(StatusCode::METHOD_NOT_ALLOWED, r#"{"message":"Method not allowed"}"#),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

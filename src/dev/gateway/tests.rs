@@ -1,0 +1,296 @@
+//! The gateway in process, with real WebSocket clients and real handler processes (the bash
+//! bootstrap of `test_support`, which records the events it gets): handshake verdicts, oversize
+//! messages, order of a connection's frames, the bounded outbox, shutdown.
+
+use std::io::{Read, Write};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+
+use super::*;
+use crate::dev::test_support::{fake_bootstrap, fake_host};
+
+type Client = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A gateway on a free port whose routes run the fake bootstrap with the given environment.
+struct Local {
+    address: SocketAddr,
+    shutdown: CancellationToken,
+    served: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Local {
+    async fn start(routes: &[(&str, &[(&str, &str)])]) -> Local {
+        Local::start_in(tempfile::tempdir().unwrap(), routes).await
+    }
+
+    /// `dir` holds the bootstrap and whatever the routes record.
+    async fn start_in(dir: tempfile::TempDir, routes: &[(&str, &[(&str, &str)])]) -> Local {
+        let binary = fake_bootstrap(dir.path());
+        let runtime = CancellationToken::new();
+        let routes = routes
+            .iter()
+            .map(|(key, environment)| {
+                let host = fake_host(binary.clone(), Duration::from_secs(5), 2, environment, runtime.clone());
+                (key.to_string(), host)
+            })
+            .collect();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let config = GatewayConfig {
+            api_id: "abc123".into(),
+            stage: "dev".into(),
+            routes,
+            idle_timeout: Duration::from_secs(600),
+            max_connection: Duration::from_secs(7200),
+        };
+        let gateway = Gateway::new(config, address, shutdown.clone());
+        let served = tokio::spawn(gateway.serve(listener));
+        Local {
+            address,
+            shutdown,
+            served,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/dev", self.address)
+    }
+
+    async fn connect(&self) -> Client {
+        tokio_tungstenite::connect_async(self.url()).await.expect("handshake").0
+    }
+}
+
+/// The events a route's process recorded, one JSON value per line.
+fn recorded(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a recorded event"))
+        .collect()
+}
+
+async fn wait_for_records(path: &std::path::Path, count: usize) -> Vec<Value> {
+    for _ in 0..500 {
+        let events = recorded(path);
+        if events.len() >= count {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{} events recorded, expected {count}", recorded(path).len());
+}
+
+/// The close code the client gets next, skipping data frames.
+async fn close_code(client: &mut Client) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Ok(Some(frame)) = tokio::time::timeout_at(deadline, client.next()).await {
+        match frame {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// One management API call over a fresh HTTP connection: the status code.
+fn post(address: SocketAddr, connection_id: &str, body: &[u8]) -> u16 {
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let id = urlencoding::encode(connection_id);
+    write!(
+        stream,
+        "POST /dev/@connections/{id} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn connection_ids_look_like_api_gateway_ones() {
+    // API Gateway's ids are 11 bytes in base64: 16 characters, exactly one `=` of padding.
+    for _ in 0..100 {
+        let id = connection::new_connection_id();
+        assert_eq!(id.len(), 16, "{id}");
+        assert!(id.ends_with('=') && !id.ends_with("=="), "{id}");
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &id).unwrap();
+        assert_eq!(bytes.len(), 11, "{id}");
+    }
+    assert_ne!(connection::new_connection_id(), connection::new_connection_id());
+}
+
+#[tokio::test]
+async fn a_connect_status_that_is_no_http_status_refuses_the_handshake() {
+    for (answer, expected) in [
+        (r#"{"statusCode":-1}"#, 502),
+        (r#"{"statusCode":700}"#, 502),
+        // 65736 is 200 once cut to 16 bits.
+        (r#"{"statusCode":65736}"#, 502),
+        (r#"{"statusCode":403}"#, 403),
+    ] {
+        let local = Local::start(&[("$connect", &[("ANSWER", answer)])]).await;
+        match tokio_tungstenite::connect_async(local.url()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), expected, "{answer}")
+            }
+            Err(other) => panic!("{answer}: unexpected error {other}"),
+            Ok(_) => panic!("{answer}: the handshake was accepted"),
+        }
+    }
+    let local = Local::start(&[("$connect", &[("ANSWER", r#"{"statusCode":200}"#)])]).await;
+    local.connect().await;
+}
+
+#[tokio::test]
+async fn an_oversize_frame_or_message_closes_with_1009_and_disconnect_hears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("disconnects");
+    let record_text = record.to_str().unwrap();
+    let local = Local::start_in(dir, &[("$disconnect", &[("RECORD", record_text)])]).await;
+
+    // One 40 KB frame: over the 32 KB frame limit.
+    let mut client = local.connect().await;
+    client.send(Message::Text("x".repeat(40 * 1024).into())).await.unwrap();
+    assert_eq!(close_code(&mut client).await, Some(1009));
+    let events = wait_for_records(&record, 1).await;
+    assert_eq!(events[0]["requestContext"]["disconnectStatusCode"], 1009);
+
+    // Five 30 KB frames of one message: each frame is fine, the 150 KB message is not.
+    let mut client = local.connect().await;
+    let chunk = || Bytes::from("y".repeat(30 * 1024));
+    client
+        .send(Message::Frame(Frame::message(chunk(), OpCode::Data(Data::Text), false)))
+        .await
+        .unwrap();
+    for last in [false, false, false, true] {
+        if client
+            .send(Message::Frame(Frame::message(
+                chunk(),
+                OpCode::Data(Data::Continue),
+                last,
+            )))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut client).await, Some(1009));
+    let events = wait_for_records(&record, 2).await;
+    assert_eq!(events[1]["requestContext"]["disconnectStatusCode"], 1009);
+}
+
+#[tokio::test]
+async fn a_connections_frames_are_routed_one_at_a_time_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("messages");
+    let record_text = record.to_str().unwrap();
+    let answer = r#"{"statusCode":200,"body":"done"}"#;
+    let local = Local::start_in(dir, &[("$default", &[("RECORD", record_text), ("ANSWER", answer)])]).await;
+    let mut client = local.connect().await;
+    let count = 30;
+    for n in 0..count {
+        client.send(Message::Text(format!("frame {n}").into())).await.unwrap();
+    }
+    let mut answers = 0;
+    while answers < count {
+        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) if text.as_str() == "done" => answers += 1,
+            other => panic!("after {answers} answers: {other:?}"),
+        }
+    }
+    let bodies: Vec<String> = recorded(&record)
+        .iter()
+        .map(|event| event["body"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..count).map(|n| format!("frame {n}")).collect();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test]
+async fn posts_to_a_client_that_does_not_read_are_throttled_with_429_and_the_rest_arrive_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("connects");
+    let record_text = record.to_str().unwrap();
+    let local = Local::start_in(dir, &[("$connect", &[("RECORD", record_text)])]).await;
+    let mut client = local.connect().await;
+    let events = wait_for_records(&record, 1).await;
+    let id = events[0]["requestContext"]["connectionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The client reads nothing: the socket's buffers fill, then the outbox, then posts get 429.
+    let address = local.address;
+    let statuses = tokio::task::spawn_blocking(move || {
+        let mut statuses = Vec::new();
+        for n in 0..2000 {
+            let body = format!("{n:06}").repeat(100 * 1024 / 6);
+            let status = post(address, &id, body.as_bytes());
+            statuses.push(status);
+            if status != 200 {
+                break;
+            }
+        }
+        statuses
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "{} posts, last {:?}",
+        statuses.len(),
+        statuses.last()
+    );
+    let delivered = statuses.len() - 1;
+    assert!(delivered >= OUTBOX_FRAMES, "{delivered} posts accepted");
+
+    // Every accepted post arrives, in order.
+    for n in 0..delivered {
+        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => assert!(text.starts_with(&format!("{n:06}")), "post {n}"),
+            other => panic!("post {n}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_connection_with_1001_and_runs_its_disconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("disconnects");
+    let record_text = record.to_str().unwrap();
+    let local = Local::start_in(dir, &[("$disconnect", &[("RECORD", record_text)])]).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(local.connect().await);
+    }
+    local.shutdown.cancel();
+    for client in &mut clients {
+        assert_eq!(close_code(client).await, Some(1001));
+    }
+    tokio::time::timeout(Duration::from_secs(15), local.served)
+        .await
+        .expect("serve returns once its connections are done")
+        .unwrap();
+    // serve returned after every $disconnect ran.
+    let events = recorded(&record);
+    assert_eq!(events.len(), 3);
+    assert!(events
+        .iter()
+        .all(|e| e["requestContext"]["disconnectStatusCode"] == 1001));
+}

@@ -1,0 +1,202 @@
+//! The harness of the `wsstack dev` end-to-end tests: the real binary as a child process, real
+//! WebSocket clients, and reads of the connections table straight from moto.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::common::{stack_text, Env};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A running `wsstack dev` against the test's moto, stopped (SIGINT, then SIGKILL) when dropped.
+pub struct Dev {
+    child: Child,
+    pub url: String,
+    stack: String,
+}
+
+impl Dev {
+    pub async fn start(env: &Env, stack: &str, edits: &[(&str, &str)]) -> Dev {
+        let path = env.write_stack(&format!("{stack}.yaml"), &stack_text(stack, edits));
+        let mut command = env.command(&path, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
+        // Straight to moto: the proxy's call log is not needed here.
+        command
+            .env("AWS_ENDPOINT_URL", env.moto.endpoint())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("start wsstack dev");
+        let stdout = child.stdout.take().unwrap();
+        let url = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            for line in lines.by_ref() {
+                let line = line.expect("dev stdout");
+                if let Some(url) = line.strip_prefix("wsstack dev: serving ") {
+                    // Keep draining so that dev never blocks on a full pipe.
+                    std::thread::spawn(move || for _ in lines {});
+                    return url.trim().to_string();
+                }
+            }
+            panic!("wsstack dev exited before serving");
+        })
+        .await
+        .unwrap();
+        Dev {
+            child,
+            url,
+            stack: stack.to_string(),
+        }
+    }
+
+    pub fn table(&self) -> String {
+        format!("{}-dev-connections", self.stack)
+    }
+
+    /// Ctrl-C, and the exit code.
+    pub fn interrupt(&mut self) -> i32 {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "wsstack dev did not stop on SIGINT");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+            for _ in 0..100 {
+                if self.child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub async fn connect(url: &str, protocol: Option<&str>) -> (Socket, Option<String>) {
+    let mut request = url.into_client_request().unwrap();
+    if let Some(protocol) = protocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    }
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
+    let chosen = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().unwrap().to_string());
+    (socket, chosen)
+}
+
+pub async fn send(socket: &mut Socket, frame: Value) {
+    socket.send(Message::Text(frame.to_string().into())).await.unwrap();
+}
+
+/// The next text message within `within`, as JSON.
+pub async fn next_message(socket: &mut Socket, within: Duration) -> Option<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return Some(serde_json::from_str(&text).expect("JSON message")),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Wait until `entity` has `count` subscription records in the index.
+pub async fn wait_for_subscribers(env: &Env, table: &str, entity: &str, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut found = 0;
+        let mut start = None;
+        loop {
+            let page = env
+                .dynamodb()
+                .query()
+                .table_name(table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :e")
+                .expression_attribute_values(":e", AttributeValue::S(entity.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            found += page.count() as usize;
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        if found == count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{entity}: {found} subscribers, expected {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn records_of(env: &Env, table: &str, connection_id: &str) -> usize {
+    env.dynamodb()
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :c")
+        .expression_attribute_values(":c", AttributeValue::S(connection_id.into()))
+        .send()
+        .await
+        .unwrap()
+        .count() as usize
+}
+
+pub async fn all_connection_ids(env: &Env, table: &str) -> Vec<String> {
+    let items = env.dynamodb().scan().table_name(table).send().await.unwrap();
+    let mut ids: Vec<String> = items
+        .items()
+        .iter()
+        .filter(|item| item.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("connection#"))
+        .filter_map(|item| item.get("pk").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub async fn send_event(env: &Env, stack: &str, entity: &str, message: &str) {
+    let path = env.dir.path().join(format!("{stack}.yaml"));
+    let mut command = env.command(
+        &path,
+        &["send-event", "--entity-id", entity, "--message", message, "-q"],
+    );
+    command.env("AWS_ENDPOINT_URL", env.moto.endpoint());
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "send-event: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
