@@ -40,9 +40,10 @@ impl FromStr for HandlerKind {
 /// How the push handler fans out.
 #[derive(Debug, Clone)]
 pub struct PushSettings {
-    /// Posts in flight at once per SQS record.
+    /// Posts in flight at once per invocation, whatever the number of records in the batch.
     pub concurrency: usize,
-    /// Attempts per connection for retryable failures (5xx, throttling, timeouts), first included.
+    /// Attempts per connection for 5xx, timeouts and network errors, first included. Throttled
+    /// posts (429) are retried until the invocation's deadline nears instead.
     pub max_attempts: u32,
     /// Backoff before the second attempt; doubled for each further one, with jitter.
     pub base_backoff: Duration,

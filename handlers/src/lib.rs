@@ -11,6 +11,8 @@ pub mod records;
 #[cfg(feature = "runtime")]
 pub mod app;
 #[cfg(feature = "runtime")]
+pub mod error;
+#[cfg(feature = "runtime")]
 pub mod frames;
 #[cfg(feature = "runtime")]
 pub mod management;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use wsstack_handlers::error::HandlerError;
 use wsstack_handlers::{app, push, routes, App, Config, HandlerKind};
 
 /// musl's allocator serializes and is slow under load. Measured on the push fan-out of the built
@@ -27,7 +28,8 @@ async fn main() -> Result<(), Error> {
         HandlerKind::Push => {
             lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
                 let app = app.clone();
-                async move { Ok::<SqsBatchResponse, Error>(push::push(&app, event.payload).await) }
+                let deadline = push::deadline_from_epoch_ms(event.context.deadline);
+                async move { Ok::<SqsBatchResponse, Error>(push::push(&app, event.payload, deadline).await) }
             }))
             .await
         }
@@ -40,11 +42,13 @@ async fn main() -> Result<(), Error> {
                         HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
                         HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
                         HandlerKind::Unsubscribe => routes::unsubscribe(&app, event.payload).await,
-                        HandlerKind::Push => Err(anyhow::anyhow!("push is not a WebSocket route")),
+                        HandlerKind::Push => Err(HandlerError::invalid_event(anyhow::anyhow!(
+                            "push is not a WebSocket route"
+                        ))),
                     };
-                    result.map_err(|error| {
-                        tracing::error!(error = format!("{error:#}"), "request failed");
-                        Error::from(format!("{error:#}"))
+                    // Lambda records the kind as the invocation's errorType (see HandlerError).
+                    result.inspect_err(|error| {
+                        tracing::error!(error = %error, error_type = error.kind.error_type(), "request failed");
                     })
                 }
             }))

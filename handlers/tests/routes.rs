@@ -300,3 +300,31 @@ async fn a_bad_frame_from_a_connection_that_is_gone_is_still_handled() {
     assert_eq!(stack.gateway.posts().len(), 1);
     assert!(stack.keys().await.is_empty());
 }
+
+#[tokio::test]
+async fn failures_say_whether_another_attempt_can_help() {
+    use wsstack_handlers::error::FailureKind;
+    let stack = Stack::start().await;
+    let mut app = stack.app(None, PushSettings::default()).await;
+    app.config.table_name = "no-such-table".to_string();
+    let frame = Some(r#"{"action":"subscribe","entityId":"order-42"}"#);
+
+    let error = routes::subscribe(&app, ws_event("subscribe", "conn-a=", frame, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, FailureKind::Permanent, "{error}");
+    assert!(error.to_string().contains("table no-such-table"), "{error}");
+
+    let error = routes::disconnect(&app, ws_event("$disconnect", "", None, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, FailureKind::InvalidEvent, "{error}");
+
+    // Nothing answers where DynamoDB should be.
+    let unreachable = sdk_config("http://127.0.0.1:9").await;
+    let app = wsstack_handlers::App::new(&unreachable, app.config.clone());
+    let error = routes::subscribe(&app, ws_event("subscribe", "conn-a=", frame, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, FailureKind::Retryable, "{error}");
+}
