@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::records::DEFAULT_TTL_HOURS;
 
@@ -126,7 +127,10 @@ impl App {
     /// Loads the AWS configuration the usual way (Lambda's environment, `AWS_ENDPOINT_URL` for an
     /// emulator) and builds the clients.
     pub async fn from_env(config: Config) -> App {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http_client())
+            .load()
+            .await;
         App::new(&sdk, config)
     }
 
@@ -157,6 +161,14 @@ impl App {
     pub fn table(&self) -> &str {
         &self.config.table_name
     }
+}
+
+/// The HTTP client of every SDK client: HTTPS through rustls with ring, the handlers' only TLS
+/// stack. Root certificates are read on the first HTTPS request, not here, so init stays short.
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// Parses `WSSTACK_HANDLER`.

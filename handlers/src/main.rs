@@ -58,18 +58,31 @@ async fn main() -> Result<(), Error> {
 }
 
 /// JSON logs on stderr (CloudWatch takes both streams); the runtime's span adds the request id.
-/// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` choose the level, `info` by default.
+/// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` choose the level, `info` by default: a level, or per-target
+/// levels such as `info,aws_smithy_runtime=debug` (span and field filters are not understood).
 fn init_tracing() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_lowercase()))
         .unwrap_or_else(|_| "info".to_string());
+    let (targets, unreadable) = match filter.parse::<Targets>() {
+        Ok(targets) => (targets, None),
+        Err(error) => (Targets::new().with_default(LevelFilter::INFO), Some(error)),
+    };
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_current_span(false)
         .with_span_list(true)
         .with_target(false)
         .without_time()
         .with_writer(std::io::stderr)
+        .finish()
+        .with(targets)
         .init();
+    if let Some(error) = unreadable {
+        tracing::warn!(filter, %error, "log filter not understood; logging at info");
+    }
 }

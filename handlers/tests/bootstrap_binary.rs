@@ -355,6 +355,48 @@ async fn the_built_bootstrap_reaches_the_runtime_api_quickly() {
     assert!(median < Duration::from_millis(500), "median {median:?}");
 }
 
+/// Measurement, not a proof: start to first runtime API request of the built binary against a
+/// baseline binary (`WSSTACK_BOOTSTRAP_BASELINE`), starts alternated one by one so that both see the
+/// same machine load; prints median and minimum of each. Run with
+/// `WSSTACK_BOOTSTRAP_BASELINE=path cargo test -p wsstack-handlers --test bootstrap_binary -- --ignored --nocapture init_against_a_baseline`.
+#[tokio::test]
+#[ignore]
+async fn init_against_a_baseline() {
+    let Some(binary) = built_binary() else {
+        return;
+    };
+    let baseline = PathBuf::from(
+        std::env::var_os("WSSTACK_BOOTSTRAP_BASELINE")
+            .expect("WSSTACK_BOOTSTRAP_BASELINE names the binary to compare with"),
+    );
+    let mut samples: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for start in 0..62 {
+        let which = start % 2;
+        let path = if which == 0 { &binary } else { &baseline };
+        let mut runtime = RuntimeApi::start(vec![]).await;
+        let started = Instant::now();
+        let child = Killed(spawn(
+            path,
+            runtime.addr,
+            "push",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9/test",
+        ));
+        let first = runtime.next_request().await;
+        samples[which].push(first.at - started);
+        drop(child);
+    }
+    for (name, mut samples) in ["built", "baseline"].into_iter().zip(samples) {
+        samples.sort();
+        println!(
+            "{name:>8}: median {:.1} ms, min {:.1} ms over {} starts",
+            samples[samples.len() / 2].as_secs_f64() * 1000.0,
+            samples[0].as_secs_f64() * 1000.0,
+            samples.len()
+        );
+    }
+}
+
 /// Measurement, not a proof: the built (musl) binary's push fan-out to 1,000 subscribers against the
 /// local stand-in, posts per second between the first and the last post, for several concurrency
 /// limits. Run with `cargo test -p wsstack-handlers --test bootstrap_binary -- --ignored --nocapture`.
