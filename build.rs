@@ -86,6 +86,11 @@ fn build_handlers(root: &Path) -> Result<PathBuf, String> {
         }
     }
     command.env("CC_x86_64_unknown_linux_musl", "musl-gcc");
+    // As in handlers/build.sh: gcc takes __DATE__/__TIME__ (in mimalloc's C code) from it.
+    command.env(
+        "SOURCE_DATE_EPOCH",
+        std::env::var("SOURCE_DATE_EPOCH").unwrap_or_else(|_| "315532800".to_string()),
+    );
     let output = command.output().map_err(|e| format!("running cargo: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);

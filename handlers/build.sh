@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
+# mimalloc's C sources print __DATE__ and __TIME__ in their version line: without a fixed
+# SOURCE_DATE_EPOCH (which gcc uses for both) two clean builds differ in those bytes.
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-315532800}"
 cargo build -p wsstack-handlers --bin bootstrap --profile lambda \
     --target x86_64-unknown-linux-musl --target-dir target/handlers
 

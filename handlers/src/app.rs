@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::records::DEFAULT_TTL_HOURS;
 
@@ -40,9 +41,10 @@ impl FromStr for HandlerKind {
 /// How the push handler fans out.
 #[derive(Debug, Clone)]
 pub struct PushSettings {
-    /// Posts in flight at once per SQS record.
+    /// Posts in flight at once per invocation, whatever the number of records in the batch.
     pub concurrency: usize,
-    /// Attempts per connection for retryable failures (5xx, throttling, timeouts), first included.
+    /// Attempts per connection for 5xx, timeouts and network errors, first included. Throttled
+    /// posts (429) are retried until the invocation's deadline nears instead.
     pub max_attempts: u32,
     /// Backoff before the second attempt; doubled for each further one, with jitter.
     pub base_backoff: Duration,
@@ -125,7 +127,10 @@ impl App {
     /// Loads the AWS configuration the usual way (Lambda's environment, `AWS_ENDPOINT_URL` for an
     /// emulator) and builds the clients.
     pub async fn from_env(config: Config) -> App {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(http_client())
+            .load()
+            .await;
         App::new(&sdk, config)
     }
 
@@ -156,6 +161,14 @@ impl App {
     pub fn table(&self) -> &str {
         &self.config.table_name
     }
+}
+
+/// The HTTP client of every SDK client: HTTPS through rustls with ring, the handlers' only TLS
+/// stack. Root certificates are read on the first HTTPS request, not here, so init stays short.
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// Parses `WSSTACK_HANDLER`.

@@ -13,6 +13,8 @@ pub mod records;
 #[cfg(feature = "runtime")]
 pub mod app;
 #[cfg(feature = "runtime")]
+pub mod error;
+#[cfg(feature = "runtime")]
 pub mod management;
 #[cfg(feature = "runtime")]
 pub mod push;

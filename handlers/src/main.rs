@@ -6,6 +6,7 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use wsstack_handlers::error::HandlerError;
 use wsstack_handlers::{app, push, routes, App, Config, HandlerKind};
 
 /// musl's allocator serializes and is slow under load. Measured on the push fan-out of the built
@@ -27,7 +28,8 @@ async fn main() -> Result<(), Error> {
         HandlerKind::Push => {
             lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
                 let app = app.clone();
-                async move { Ok::<SqsBatchResponse, Error>(push::push(&app, event.payload).await) }
+                let deadline = push::deadline_from_epoch_ms(event.context.deadline);
+                async move { Ok::<SqsBatchResponse, Error>(push::push(&app, event.payload, deadline).await) }
             }))
             .await
         }
@@ -40,11 +42,13 @@ async fn main() -> Result<(), Error> {
                         HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
                         HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
                         HandlerKind::Unsubscribe => routes::unsubscribe(&app, event.payload).await,
-                        HandlerKind::Push => Err(anyhow::anyhow!("push is not a WebSocket route")),
+                        HandlerKind::Push => Err(HandlerError::invalid_event(anyhow::anyhow!(
+                            "push is not a WebSocket route"
+                        ))),
                     };
-                    result.map_err(|error| {
-                        tracing::error!(error = format!("{error:#}"), "request failed");
-                        Error::from(format!("{error:#}"))
+                    // Lambda records the kind as the invocation's errorType (see HandlerError).
+                    result.inspect_err(|error| {
+                        tracing::error!(error = %error, error_type = error.kind.error_type(), "request failed");
                     })
                 }
             }))
@@ -54,18 +58,31 @@ async fn main() -> Result<(), Error> {
 }
 
 /// JSON logs on stderr (CloudWatch takes both streams); the runtime's span adds the request id.
-/// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` choose the level, `info` by default.
+/// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` choose the level, `info` by default: a level, or per-target
+/// levels such as `info,aws_smithy_runtime=debug` (span and field filters are not understood).
 fn init_tracing() {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_lowercase()))
         .unwrap_or_else(|_| "info".to_string());
+    let (targets, unreadable) = match filter.parse::<Targets>() {
+        Ok(targets) => (targets, None),
+        Err(error) => (Targets::new().with_default(LevelFilter::INFO), Some(error)),
+    };
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_current_span(false)
         .with_span_list(true)
         .with_target(false)
         .without_time()
         .with_writer(std::io::stderr)
+        .finish()
+        .with(targets)
         .init();
+    if let Some(error) = unreadable {
+        tracing::warn!(filter, %error, "log filter not understood; logging at info");
+    }
 }

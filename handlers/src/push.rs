@@ -1,151 +1,273 @@
 //! The push handler: for each SQS record (an EventBridge event), posts the update to every subscriber
-//! of its entity with bounded concurrency. 410 removes the stale connection; other failures are
-//! retried with backoff; a record that still fails, or cannot be parsed, is reported in
-//! `batchItemFailures` alone so SQS redelivers just that one (and the DLQ takes it in the end).
+//! of its entity. The records of a batch are worked side by side under one bound on posts in flight,
+//! and everything ends before the invocation's deadline, with time left to answer. Only what another
+//! attempt could fix (throttling, 5xx, timeouts, a deadline reached) puts a record in
+//! `batchItemFailures`: a subscriber that can never be reached is skipped, so SQS never redelivers a
+//! record, and its duplicates, to everyone else because of one connection.
 
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
 
 use crate::frames::{self, EntityEvent, PushPayload};
 use crate::management::{self, PostOutcome};
 use crate::{store, App};
+
+/// Time kept back from the invocation's deadline to answer: a tenth of the time there is, within
+/// these bounds. Work still running then is dropped and its record handed back for redelivery.
+const ANSWER_MARGIN_MIN: Duration = Duration::from_millis(500);
+const ANSWER_MARGIN_MAX: Duration = Duration::from_secs(2);
+/// Longest pause between two attempts of one post.
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
 
 /// What one record's fan-out came to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FanOut {
     pub subscribers: usize,
     pub delivered: usize,
+    /// API Gateway does not know these connections; their records were deleted.
     pub gone: usize,
-    pub failed: usize,
+    /// Answered in a way no retry fixes (400, 403, 413): skipped.
+    pub skipped: usize,
+    /// Still failing when retries or time ran out: the record goes back to SQS.
+    pub undelivered: usize,
 }
 
-/// Handles a batch; never fails as a whole.
-pub async fn push(app: &App, event: SqsEvent) -> SqsBatchResponse {
+/// The deadline Lambda gives an invocation (`Context::deadline`, epoch milliseconds) as an instant.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    let deadline = UNIX_EPOCH + Duration::from_millis(deadline_ms);
+    let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+    Instant::now() + left
+}
+
+/// Handles a batch; never fails as a whole. `deadline` is when the invocation times out.
+pub async fn push(app: &App, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    let invocation = Invocation::new(app, deadline);
+    let records: Vec<(String, &SqsMessage)> = event
+        .records
+        .iter()
+        .filter_map(
+            |record| match record.message_id.as_deref().filter(|id| !id.is_empty()) {
+                Some(message_id) => Some((message_id.to_string(), record)),
+                None => {
+                    // Without an id the record cannot be reported; SQS would redeliver the whole batch.
+                    tracing::error!("SQS record without a messageId; skipped");
+                    None
+                }
+            },
+        )
+        .collect();
+    let results = futures::future::join_all(records.iter().map(|(_, record)| invocation.record(record))).await;
     let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let Some(message_id) = record.message_id.clone().filter(|id| !id.is_empty()) else {
-            // Without an id the record cannot be reported; SQS would redeliver the whole batch.
-            tracing::error!("SQS record without a messageId; skipped");
-            continue;
-        };
-        if let Err(error) = push_record(app, &record).await {
+    for ((message_id, _), result) in records.into_iter().zip(results) {
+        if let Err(error) = result {
             tracing::error!(message_id, error = format!("{error:#}"), "record failed");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message_id;
             response.batch_item_failures.push(failure);
         }
     }
+    invocation.settle_forbidden().await;
     response
 }
 
-async fn push_record(app: &App, record: &SqsMessage) -> Result<FanOut> {
-    let event = frames::parse_event(record.body.as_deref()).context("malformed record")?;
-    let fan_out = fan_out(app, &event).await?;
-    tracing::info!(
-        entity_id = event.entity_id,
-        subscribers = fan_out.subscribers,
-        delivered = fan_out.delivered,
-        gone = fan_out.gone,
-        failed = fan_out.failed,
-        "pushed"
-    );
-    if fan_out.failed > 0 {
-        anyhow::bail!(
-            "{} of {} deliveries of {:?} still failed after retries",
-            fan_out.failed,
-            fan_out.subscribers,
-            event.entity_id
-        );
-    }
-    Ok(fan_out)
+/// The work of one invocation: its deadline, the one bound on posts in flight shared by all its
+/// records, and what its posts taught about the API.
+pub struct Invocation<'a> {
+    app: &'a App,
+    /// When work stops: the invocation's deadline less the answer margin.
+    stop_at: Instant,
+    posts: Semaphore,
+    /// Some post was accepted (delivered, or answered 410): this function may post to this API.
+    accepted: AtomicBool,
+    /// Connections answered 403, settled once the whole batch has been worked.
+    forbidden: Mutex<BTreeSet<String>>,
 }
 
-/// Posts `event` to every subscriber of its entity, `app.config.push.concurrency` at a time.
-pub async fn fan_out(app: &App, event: &EntityEvent) -> Result<FanOut> {
-    let subscribers = store::subscribers(app, &event.entity_id).await?;
-    let payload = serde_json::to_vec(&PushPayload {
-        kind: &event.detail_type,
-        entity_id: &event.entity_id,
-        message: &event.message,
-    })
-    .context("serializing the push payload")?;
-    let mut outcome = FanOut {
-        subscribers: subscribers.len(),
-        ..FanOut::default()
-    };
-    let mut deliveries = stream::iter(subscribers.iter())
-        .map(|connection_id| deliver(app, connection_id, &payload))
-        .buffer_unordered(app.config.push.concurrency);
-    while let Some(delivery) = deliveries.next().await {
-        match delivery {
-            Delivery::Delivered => outcome.delivered += 1,
-            Delivery::Gone => outcome.gone += 1,
-            Delivery::Failed => outcome.failed += 1,
+impl<'a> Invocation<'a> {
+    pub fn new(app: &'a App, deadline: Instant) -> Invocation<'a> {
+        let margin =
+            (deadline.saturating_duration_since(Instant::now()) / 10).clamp(ANSWER_MARGIN_MIN, ANSWER_MARGIN_MAX);
+        Invocation {
+            app,
+            stop_at: deadline.checked_sub(margin).unwrap_or_else(Instant::now),
+            posts: Semaphore::new(app.config.push.concurrency),
+            accepted: AtomicBool::new(false),
+            forbidden: Mutex::new(BTreeSet::new()),
         }
     }
-    Ok(outcome)
+
+    async fn record(&self, record: &SqsMessage) -> Result<FanOut> {
+        let event = frames::parse_event(record.body.as_deref()).context("malformed record")?;
+        let fan_out = tokio::time::timeout_at(self.stop_at, self.fan_out(&event))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "the invocation's deadline came before every post of {:?} was done",
+                    event.entity_id
+                )
+            })??;
+        tracing::info!(
+            entity_id = event.entity_id,
+            subscribers = fan_out.subscribers,
+            delivered = fan_out.delivered,
+            gone = fan_out.gone,
+            skipped = fan_out.skipped,
+            undelivered = fan_out.undelivered,
+            "pushed"
+        );
+        if fan_out.undelivered > 0 {
+            anyhow::bail!(
+                "{} of {} deliveries of {:?} still failed after retries",
+                fan_out.undelivered,
+                fan_out.subscribers,
+                event.entity_id
+            );
+        }
+        Ok(fan_out)
+    }
+
+    /// Posts `event` to every subscriber of its entity.
+    pub async fn fan_out(&self, event: &EntityEvent) -> Result<FanOut> {
+        let subscribers = store::subscribers(self.app, &event.entity_id).await?;
+        let payload = serde_json::to_vec(&PushPayload {
+            kind: &event.detail_type,
+            entity_id: &event.entity_id,
+            message: &event.message,
+        })
+        .context("serializing the push payload")?;
+        let mut outcome = FanOut {
+            subscribers: subscribers.len(),
+            ..FanOut::default()
+        };
+        // The semaphore is the bound; this only keeps a huge entity from holding a future per subscriber.
+        let mut deliveries = stream::iter(subscribers.iter())
+            .map(|connection_id| self.deliver(connection_id, &payload))
+            .buffer_unordered(self.app.config.push.concurrency);
+        while let Some(delivery) = deliveries.next().await {
+            match delivery {
+                Delivery::Delivered => outcome.delivered += 1,
+                Delivery::Gone => outcome.gone += 1,
+                Delivery::Skipped => outcome.skipped += 1,
+                Delivery::Undelivered => outcome.undelivered += 1,
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// One subscriber: post, retrying what retrying can fix while time remains. A post holds a permit
+    /// for its attempt (and the clean-up of a gone connection), never across a pause.
+    async fn deliver(&self, connection_id: &str, payload: &[u8]) -> Delivery {
+        let settings = &self.app.config.push;
+        let mut attempt = 1;
+        loop {
+            let outcome = {
+                let _permit = self.posts.acquire().await.expect("the semaphore is never closed");
+                let outcome = management::post(self.app, connection_id, payload.to_vec()).await;
+                if matches!(outcome, PostOutcome::Gone) {
+                    forget(self.app, connection_id).await;
+                }
+                outcome
+            };
+            let error = match outcome {
+                PostOutcome::Delivered | PostOutcome::Gone => {
+                    self.accepted.store(true, Ordering::Relaxed);
+                    return if matches!(outcome, PostOutcome::Delivered) {
+                        Delivery::Delivered
+                    } else {
+                        Delivery::Gone
+                    };
+                }
+                PostOutcome::Forbidden(error) => {
+                    tracing::warn!(connection_id, error, "post forbidden; skipped");
+                    self.forbidden
+                        .lock()
+                        .expect("no panic holds this lock")
+                        .insert(connection_id.to_string());
+                    return Delivery::Skipped;
+                }
+                PostOutcome::Rejected(error) => {
+                    tracing::warn!(connection_id, error, "post rejected; skipped");
+                    return Delivery::Skipped;
+                }
+                // Throttling is the account's request rate, not this post's fault: it has no attempt
+                // limit of its own, only the deadline.
+                PostOutcome::Throttled(error) => error,
+                PostOutcome::Retryable(error) if attempt >= settings.max_attempts => {
+                    tracing::warn!(connection_id, attempt, error, "delivery failed after retries");
+                    return Delivery::Undelivered;
+                }
+                PostOutcome::Retryable(error) => error,
+            };
+            let pause = backoff(settings.base_backoff, attempt);
+            if Instant::now() + pause >= self.stop_at {
+                tracing::warn!(connection_id, attempt, error, "delivery failed; no time left to retry");
+                return Delivery::Undelivered;
+            }
+            tracing::debug!(connection_id, attempt, error, "delivery failed; retrying");
+            tokio::time::sleep(pause).await;
+            attempt += 1;
+        }
+    }
+
+    /// A 403 for one connection while other posts go through says the id is not of this API: its
+    /// records go. When every post was refused, the refusal is this function's (its permissions or its
+    /// endpoint), and the records stay.
+    async fn settle_forbidden(&self) {
+        let forbidden = std::mem::take(&mut *self.forbidden.lock().expect("no panic holds this lock"));
+        if forbidden.is_empty() {
+            return;
+        }
+        if !self.accepted.load(Ordering::Relaxed) {
+            tracing::error!(
+                connections = forbidden.len(),
+                callback_url = self.app.config.callback_url,
+                "every post was answered 403: check that this function may call execute-api:ManageConnections on this API and stage; records kept"
+            );
+            return;
+        }
+        let deletes = stream::iter(forbidden.iter())
+            .for_each_concurrent(self.app.config.push.concurrency, |connection_id| {
+                forget(self.app, connection_id)
+            });
+        if tokio::time::timeout_at(self.stop_at, deletes).await.is_err() {
+            tracing::warn!("no time left to remove every connection of another API; their ttl will");
+        }
+    }
 }
 
 enum Delivery {
     Delivered,
     Gone,
-    Failed,
+    Skipped,
+    Undelivered,
 }
 
-/// One subscriber: post, retrying retryable failures with jittered exponential backoff; on 410
-/// delete the connection's records.
-async fn deliver(app: &App, connection_id: &str, payload: &[u8]) -> Delivery {
-    let settings = &app.config.push;
-    let mut attempt = 1;
-    loop {
-        match management::post(app, connection_id, payload.to_vec()).await {
-            PostOutcome::Delivered => return Delivery::Delivered,
-            PostOutcome::Gone => {
-                match store::delete_connection_records(app, connection_id).await {
-                    Ok(deleted) => {
-                        tracing::info!(connection_id, deleted, "removed a gone connection")
-                    }
-                    // The records' ttl removes them in the end; the message itself was handled.
-                    Err(error) => tracing::warn!(
-                        connection_id,
-                        error = format!("{error:#}"),
-                        "could not remove a gone connection"
-                    ),
-                }
-                return Delivery::Gone;
-            }
-            PostOutcome::Failed(error) => {
-                tracing::warn!(connection_id, error, "delivery failed");
-                return Delivery::Failed;
-            }
-            PostOutcome::Retryable(error) if attempt >= settings.max_attempts => {
-                tracing::warn!(connection_id, attempt, error, "delivery failed after retries");
-                return Delivery::Failed;
-            }
-            PostOutcome::Retryable(error) => {
-                tracing::debug!(connection_id, attempt, error, "delivery failed; retrying");
-                tokio::time::sleep(backoff(settings.base_backoff, attempt)).await;
-                attempt += 1;
-            }
-        }
+/// Deletes the records of a connection API Gateway does not know. A failure only leaves them to
+/// their ttl: the post itself was handled.
+async fn forget(app: &App, connection_id: &str) {
+    match store::delete_connection_records(app, connection_id).await {
+        Ok(deleted) => tracing::info!(connection_id, deleted, "removed an unknown connection"),
+        Err(error) => tracing::warn!(
+            connection_id,
+            error = format!("{error:#}"),
+            "could not remove an unknown connection"
+        ),
     }
 }
 
-/// `base * 2^(attempt-1)`, capped at 2 s, scaled by a jitter factor in [0.5, 1.0) so that many
-/// failing posts do not retry in lock step.
+/// `base * 2^(attempt-1)`, capped at [`BACKOFF_CAP`], scaled by a random factor in [0.5, 1.0) so
+/// that posts throttled together do not come back together.
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exponential = base
-        .saturating_mul(1 << (attempt - 1).min(16))
-        .min(Duration::from_secs(2));
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|now| now.subsec_nanos())
-        .unwrap_or_default();
-    let jitter = 0.5 + f64::from(nanos % 1000) / 2000.0;
-    exponential.mul_f64(jitter)
+    let exponential = base.saturating_mul(1 << (attempt - 1).min(16)).min(BACKOFF_CAP);
+    exponential.mul_f64(0.5 + fastrand::f64() / 2.0)
 }
 
 #[cfg(test)]
@@ -159,6 +281,19 @@ mod tests {
         assert!(first >= Duration::from_millis(50) && first < Duration::from_millis(100));
         let third = backoff(base, 3);
         assert!(third >= Duration::from_millis(200) && third < Duration::from_millis(400));
-        assert!(backoff(base, 30) <= Duration::from_secs(2));
+        assert!(backoff(base, 30) <= BACKOFF_CAP);
+        assert!(backoff(base, 30) >= BACKOFF_CAP / 2);
+    }
+
+    #[test]
+    fn epoch_deadlines_become_instants() {
+        let in_three_seconds = SystemTime::now() + Duration::from_secs(3);
+        let ms = in_three_seconds.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        let left = deadline_from_epoch_ms(ms) - Instant::now();
+        assert!(
+            left > Duration::from_millis(2900) && left <= Duration::from_secs(3),
+            "{left:?}"
+        );
+        assert!(deadline_from_epoch_ms(0) <= Instant::now());
     }
 }

@@ -1,13 +1,14 @@
 //! The WebSocket route handlers: `$connect`, `$disconnect`, `subscribe`, `unsubscribe`. Each takes
 //! the API Gateway event and answers with a status code; a bad client frame is answered on the
-//! connection with `{"type":"error",...}` and writes nothing. Only storage failures are errors.
+//! connection with `{"type":"error",...}` and writes nothing. Only storage failures and events that
+//! are not WebSocket route events are errors, typed by whether another attempt may pass.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 
+use crate::error::HandlerError;
 use crate::management::{self, PostOutcome};
 use crate::{frames, store, App};
 
@@ -19,13 +20,15 @@ fn response(status_code: i64) -> ApiGatewayProxyResponse {
     response
 }
 
+type Result<T> = std::result::Result<T, HandlerError>;
+
 fn connection_id(request: &ApiGatewayWebsocketProxyRequest) -> Result<&str> {
     request
         .request_context
         .connection_id
         .as_deref()
         .filter(|id| !id.is_empty())
-        .context("the request has no requestContext.connectionId")
+        .ok_or_else(|| HandlerError::invalid_event(anyhow::anyhow!("the request has no requestContext.connectionId")))
 }
 
 /// The first sub-protocol the client offered in `Sec-WebSocket-Protocol` (a comma-separated list),
@@ -106,7 +109,10 @@ async fn valid_frame(
             let reply = frames::error_payload(&refusal.0);
             match management::post(app, connection_id, reply).await {
                 PostOutcome::Delivered | PostOutcome::Gone => {}
-                PostOutcome::Retryable(error) | PostOutcome::Failed(error) => {
+                PostOutcome::Forbidden(error)
+                | PostOutcome::Throttled(error)
+                | PostOutcome::Retryable(error)
+                | PostOutcome::Rejected(error) => {
                     tracing::warn!(connection_id, error, "could not send the error reply");
                 }
             }

@@ -1,17 +1,20 @@
 //! DynamoDB reads and writes of connection and subscription records, in the layout of
-//! [`crate::records`]. Every call names the table and key in its error; paging and
-//! `UnprocessedItems` are handled here so that handlers never see a partial result.
+//! [`crate::records`]. Every call names the table and key in its error and says whether another
+//! attempt may pass; paging and `UnprocessedItems` are handled here so that handlers never see a
+//! partial result.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
+use crate::error::{FailureKind, HandlerError, SdkResultExt};
 use crate::records::{
     self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, IP_ADDRESS, PK, SK, SUBSCRIPTION_PREFIX, TTL,
 };
 use crate::App;
+
+type Result<T> = std::result::Result<T, HandlerError>;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -49,7 +52,7 @@ pub async fn put_connection(
     request
         .send()
         .await
-        .with_context(|| format!("storing connection {connection_id} in table {}", app.table()))?;
+        .or_fail(|| format!("storing connection {connection_id} in table {}", app.table()))?;
     Ok(())
 }
 
@@ -81,7 +84,7 @@ pub async fn put_subscription(app: &App, connection_id: &str, entity_id: &str) -
         .expression_attribute_values(":ttl", n(ttl))
         .send();
     let (put, touch) = tokio::join!(put, touch);
-    put.with_context(|| {
+    put.or_fail(|| {
         format!(
             "storing subscription of {connection_id} to {entity_id:?} in table {}",
             app.table()
@@ -92,7 +95,10 @@ pub async fn put_subscription(app: &App, connection_id: &str, entity_id: &str) -
             .as_service_error()
             .is_some_and(|error| error.is_conditional_check_failed_exception());
         if !missing {
-            return Err(error).with_context(|| format!("refreshing the ttl of connection {connection_id}"));
+            return Err(HandlerError::sdk(
+                error,
+                format!("refreshing the ttl of connection {connection_id}"),
+            ));
         }
         tracing::warn!(connection_id, "subscribed without a connection record");
     }
@@ -108,7 +114,7 @@ pub async fn delete_subscription(app: &App, connection_id: &str, entity_id: &str
         .key(SK, s(records::subscription_sk(entity_id)))
         .send()
         .await
-        .with_context(|| {
+        .or_fail(|| {
             format!(
                 "deleting subscription of {connection_id} to {entity_id:?} from table {}",
                 app.table()
@@ -135,7 +141,7 @@ pub async fn delete_connection_records(app: &App, connection_id: &str) -> Result
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.with_context(|| {
+        let page = page.or_fail(|| {
             format!(
                 "listing the records of connection {connection_id} in table {}",
                 app.table()
@@ -151,13 +157,16 @@ pub async fn delete_connection_records(app: &App, connection_id: &str) -> Result
                 let delete = DeleteRequest::builder()
                     .set_key(Some(key.clone()))
                     .build()
-                    .context("building a delete request")?;
+                    .map_err(|error| HandlerError::new(FailureKind::Permanent, error))?;
                 Ok(WriteRequest::builder().delete_request(delete).build())
             })
             .collect::<Result<Vec<_>>>()?;
-        batch_write(app, requests)
-            .await
-            .with_context(|| format!("deleting the records of connection {connection_id}"))?;
+        batch_write(app, requests).await.map_err(|error| HandlerError {
+            kind: error.kind,
+            error: error
+                .error
+                .context(format!("deleting the records of connection {connection_id}")),
+        })?;
     }
     Ok(count)
 }
@@ -172,7 +181,7 @@ async fn batch_write(app: &App, mut requests: Vec<WriteRequest>) -> Result<()> {
             .request_items(app.table(), requests)
             .send()
             .await
-            .with_context(|| format!("BatchWriteItem on table {}", app.table()))?;
+            .or_fail(|| format!("BatchWriteItem on table {}", app.table()))?;
         requests = output
             .unprocessed_items
             .and_then(|mut unprocessed| unprocessed.remove(app.table()))
@@ -188,10 +197,13 @@ async fn batch_write(app: &App, mut requests: Vec<WriteRequest>) -> Result<()> {
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
-    bail!(
-        "{} deletes still unprocessed after {BATCH_WRITE_ATTEMPTS} attempts",
-        requests.len()
-    )
+    Err(HandlerError::new(
+        FailureKind::Retryable,
+        anyhow::anyhow!(
+            "{} deletes still unprocessed after {BATCH_WRITE_ATTEMPTS} attempts",
+            requests.len()
+        ),
+    ))
 }
 
 /// Every connection subscribed to `entity_id`, from index GSI1, all pages.
@@ -213,7 +225,7 @@ pub async fn subscribers(app: &App, entity_id: &str) -> Result<Vec<String>> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.with_context(|| {
+        let page = page.or_fail(|| {
             format!(
                 "querying {GSI1} of table {} for subscribers of {entity_id:?}",
                 app.table()

@@ -149,7 +149,15 @@ async fn answer(
 
 /// Starts the binary the way Lambda does: a clean environment with the function's variables.
 fn spawn(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, moto: &str, callback: &str) -> Child {
-    Command::new(binary)
+    command(binary, runtime_api, handler, moto, callback)
+        .spawn()
+        .expect("starting bootstrap")
+}
+
+/// The command [`spawn`] runs, for a test to change a variable first.
+fn command(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, moto: &str, callback: &str) -> Command {
+    let mut command = Command::new(binary);
+    command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", format!("wsstack-test-{handler}"))
@@ -170,9 +178,8 @@ fn spawn(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, mot
         .env("TTL_HOURS", "3")
         .env("CALLBACK_URL", callback)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting bootstrap")
+        .stderr(Stdio::piped());
+    command
 }
 
 struct Killed(Child);
@@ -238,6 +245,61 @@ async fn the_built_bootstrap_serves_a_subscribe_through_the_runtime_api() {
     );
 }
 
+/// A failed invocation reaches Lambda as a typed error: `errorType` says whether trying again can
+/// help, `errorMessage` says what failed and where.
+#[tokio::test]
+async fn the_built_bootstrap_reports_failures_by_kind() {
+    let Some(binary) = built_binary() else {
+        return;
+    };
+    let stack = Stack::start().await;
+    let subscribe = serde_json::to_value(ws_event(
+        "subscribe",
+        "conn-a=",
+        Some(r#"{"action":"subscribe","entityId":"order-42"}"#),
+        &[],
+    ))
+    .unwrap();
+    // A table that does not exist: DynamoDB refuses for good.
+    let mut runtime = RuntimeApi::start(vec![subscribe.clone()]).await;
+    let mut missing_table = command(
+        &binary,
+        runtime.addr,
+        "subscribe",
+        &stack.moto.endpoint(),
+        &stack.gateway.callback_url(),
+    );
+    missing_table.env("TABLE_NAME", "no-such-table");
+    let child = Killed(missing_table.spawn().unwrap());
+    assert_eq!(runtime.next_request().await.path, NEXT);
+    let reply = runtime.next_request().await;
+    assert_eq!(reply.path, "/2018-06-01/runtime/invocation/request-0/error");
+    let error: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(error["errorType"], "wsstack.Permanent", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("no-such-table") && message.contains("ResourceNotFoundException"),
+        "{message}"
+    );
+    drop(child);
+
+    // Nothing listens where DynamoDB should be: another attempt may pass.
+    let mut runtime = RuntimeApi::start(vec![subscribe]).await;
+    let child = Killed(spawn(
+        &binary,
+        runtime.addr,
+        "subscribe",
+        "http://127.0.0.1:9",
+        &stack.gateway.callback_url(),
+    ));
+    assert_eq!(runtime.next_request().await.path, NEXT);
+    let reply = runtime.next_request().await;
+    assert_eq!(reply.path, "/2018-06-01/runtime/invocation/request-0/error");
+    let error: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(error["errorType"], "wsstack.Retryable", "{error}");
+    drop(child);
+}
+
 #[tokio::test]
 async fn the_built_bootstrap_refuses_to_start_without_its_configuration() {
     let Some(binary) = built_binary() else {
@@ -291,6 +353,48 @@ async fn the_built_bootstrap_reaches_the_runtime_api_quickly() {
         samples[samples.len() - 1].as_secs_f64() * 1000.0
     );
     assert!(median < Duration::from_millis(500), "median {median:?}");
+}
+
+/// Measurement, not a proof: start to first runtime API request of the built binary against a
+/// baseline binary (`WSSTACK_BOOTSTRAP_BASELINE`), starts alternated one by one so that both see the
+/// same machine load; prints median and minimum of each. Run with
+/// `WSSTACK_BOOTSTRAP_BASELINE=path cargo test -p wsstack-handlers --test bootstrap_binary -- --ignored --nocapture init_against_a_baseline`.
+#[tokio::test]
+#[ignore]
+async fn init_against_a_baseline() {
+    let Some(binary) = built_binary() else {
+        return;
+    };
+    let baseline = PathBuf::from(
+        std::env::var_os("WSSTACK_BOOTSTRAP_BASELINE")
+            .expect("WSSTACK_BOOTSTRAP_BASELINE names the binary to compare with"),
+    );
+    let mut samples: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for start in 0..62 {
+        let which = start % 2;
+        let path = if which == 0 { &binary } else { &baseline };
+        let mut runtime = RuntimeApi::start(vec![]).await;
+        let started = Instant::now();
+        let child = Killed(spawn(
+            path,
+            runtime.addr,
+            "push",
+            "http://127.0.0.1:9",
+            "http://127.0.0.1:9/test",
+        ));
+        let first = runtime.next_request().await;
+        samples[which].push(first.at - started);
+        drop(child);
+    }
+    for (name, mut samples) in ["built", "baseline"].into_iter().zip(samples) {
+        samples.sort();
+        println!(
+            "{name:>8}: median {:.1} ms, min {:.1} ms over {} starts",
+            samples[samples.len() / 2].as_secs_f64() * 1000.0,
+            samples[0].as_secs_f64() * 1000.0,
+            samples.len()
+        );
+    }
 }
 
 /// Measurement, not a proof: the built (musl) binary's push fan-out to 1,000 subscribers against the

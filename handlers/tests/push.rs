@@ -21,6 +21,11 @@ fn far() -> i64 {
         + 9999
 }
 
+/// A deadline no test here comes near.
+fn in_a_minute() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(60)
+}
+
 fn quick_retries() -> PushSettings {
     PushSettings {
         base_backoff: Duration::from_millis(5),
@@ -72,7 +77,7 @@ async fn push_reaches_every_subscriber_across_query_pages_and_nobody_else() {
     stack.put_items(fixtures).await;
 
     let body = eventbridge_body("hot-entity", "price changed");
-    let response = push::push(&app, sqs_event(&[("msg-1", &body)])).await;
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)]), in_a_minute()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(stack.calls("Query"), 7, "2,500 subscribers in pages of 400");
 
@@ -105,7 +110,7 @@ async fn gone_connections_lose_all_their_records_and_the_rest_stay() {
     stack.gateway.set_gone(gone.clone());
 
     let body = eventbridge_body("e1", "hello");
-    let response = push::push(&app, sqs_event(&[("msg-1", &body)])).await;
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)]), in_a_minute()).await;
     assert!(response.batch_item_failures.is_empty(), "410 is not a failure");
 
     let keys = stack.keys().await;
@@ -145,7 +150,12 @@ async fn a_delivery_that_keeps_failing_lands_in_batch_item_failures() {
 
     let flaky = eventbridge_body("flaky", "one");
     let healthy = eventbridge_body("healthy", "two");
-    let response = push::push(&app, sqs_event(&[("msg-flaky", &flaky), ("msg-healthy", &healthy)])).await;
+    let response = push::push(
+        &app,
+        sqs_event(&[("msg-flaky", &flaky), ("msg-healthy", &healthy)]),
+        in_a_minute(),
+    )
+    .await;
     assert_eq!(failed_ids(&response), BTreeSet::from(["msg-flaky".to_string()]));
 
     let posts = stack.gateway.posts();
@@ -201,6 +211,7 @@ async fn malformed_records_fail_alone_and_the_others_are_delivered() {
             ),
             ("good-2", &good_two),
         ]),
+        in_a_minute(),
     )
     .await;
     let expected: BTreeSet<String> = [
@@ -231,7 +242,7 @@ async fn an_entity_nobody_follows_is_a_success() {
     let stack = Stack::start().await;
     let app = stack.app(None, quick_retries()).await;
     let body = eventbridge_body("lonely", "anyone?");
-    let response = push::push(&app, sqs_event(&[("msg-1", &body)])).await;
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)]), in_a_minute()).await;
     assert!(response.batch_item_failures.is_empty());
     assert!(stack.gateway.posts().is_empty());
 }
@@ -275,12 +286,18 @@ async fn fan_out_throughput_at(latency: Duration) {
             )
             .await;
         // Warm-up (connection pool, subscriber query), then three timed runs.
-        push::fan_out(&app, &event).await.unwrap();
+        push::Invocation::new(&app, in_a_minute())
+            .fan_out(&event)
+            .await
+            .unwrap();
         let mut rates = Vec::new();
         for _ in 0..3 {
             stack.gateway.clear();
             let started = Instant::now();
-            let outcome = push::fan_out(&app, &event).await.unwrap();
+            let outcome = push::Invocation::new(&app, in_a_minute())
+                .fan_out(&event)
+                .await
+                .unwrap();
             let elapsed = started.elapsed();
             assert_eq!(outcome.delivered, 1000);
             rates.push((1000.0 / elapsed.as_secs_f64(), stack.gateway.post_rate()));

@@ -300,3 +300,54 @@ async fn a_bad_frame_from_a_connection_that_is_gone_is_still_handled() {
     assert_eq!(stack.gateway.posts().len(), 1);
     assert!(stack.keys().await.is_empty());
 }
+
+#[tokio::test]
+async fn failures_say_whether_another_attempt_can_help() {
+    use wsstack_handlers::error::FailureKind;
+    let stack = Stack::start().await;
+    let mut app = stack.app(None, PushSettings::default()).await;
+    app.config.table_name = "no-such-table".to_string();
+    let frame = Some(r#"{"action":"subscribe","entityId":"order-42"}"#);
+
+    let error = routes::subscribe(&app, ws_event("subscribe", "conn-a=", frame, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, FailureKind::Permanent, "{error}");
+    assert!(error.to_string().contains("table no-such-table"), "{error}");
+
+    let error = routes::disconnect(&app, ws_event("$disconnect", "", None, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, FailureKind::InvalidEvent, "{error}");
+
+    // Nothing answers where DynamoDB should be.
+    let unreachable = sdk_config("http://127.0.0.1:9").await;
+    let app = wsstack_handlers::App::new(&unreachable, app.config.clone());
+    let error = routes::subscribe(&app, ws_event("subscribe", "conn-a=", frame, &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, FailureKind::Retryable, "{error}");
+}
+
+/// The clients speak TLS through the one stack the handlers carry (rustls with ring): an HTTPS
+/// endpoint gets a TLS ClientHello. Nothing here reaches AWS: the listener only reads the first
+/// bytes and hangs up.
+#[tokio::test]
+async fn the_clients_open_https_connections_with_the_one_tls_stack() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+    let hello = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut header = [0u8; 5];
+        stream.read_exact(&mut header).await.unwrap();
+        header
+    });
+    let sdk = sdk_config(&endpoint).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let result = dynamodb.list_tables().send().await;
+    assert!(result.is_err(), "the listener never answers");
+    let header = hello.await.unwrap();
+    // A TLS record of type handshake (22), protocol major version 3.
+    assert_eq!((header[0], header[1]), (22, 3), "not a TLS ClientHello: {header:?}");
+}

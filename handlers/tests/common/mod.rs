@@ -1,13 +1,13 @@
 //! Shared test fixtures: a moto-backed table in the seed layout, SDK clients pointed at it with
 //! static credentials, realistic Lambda events, and a local stand-in for the API Gateway management
-//! API that records posts and answers 410 or 500 for chosen connections.
+//! API that records posts and answers what a test chooses (410, 500, 403, 429, an unparsable body...)
+//! for chosen connections or for everyone during a while.
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+mod gateway;
+
+use std::collections::{BTreeMap, HashMap};
 
 use aws_config::{BehaviorVersion, Region};
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
@@ -17,11 +17,6 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
 };
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use testkit::{Moto, Proxy};
 use wsstack_handlers::records::{self, GSI1, GSI1PK, GSI1SK, PK, SK, TTL};
@@ -36,6 +31,7 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "static"))
+        .http_client(wsstack_handlers::app::http_client())
         .load()
         .await
 }
@@ -139,6 +135,8 @@ impl Stack {
     }
 }
 
+#[allow(unused_imports)]
+pub use gateway::{Answer, Gateway, Post};
 pub use std::collections::BTreeSet;
 
 pub fn string(item: &HashMap<String, AttributeValue>, name: &str) -> String {
@@ -305,172 +303,6 @@ pub fn sqs_event(records: &[(&str, &str)]) -> SqsEvent {
         })
         .collect();
     serde_json::from_value(json!({ "Records": records })).expect("a valid SQS event fixture")
-}
-
-/// One POST to `/{stage}/@connections/{id}` that the stand-in received.
-#[derive(Debug, Clone)]
-pub struct Post {
-    pub connection_id: String,
-    pub body: Vec<u8>,
-    pub status: u16,
-    pub at: std::time::Instant,
-}
-
-#[derive(Default)]
-struct GatewayState {
-    posts: Vec<Post>,
-    gone: HashSet<String>,
-    failing: HashSet<String>,
-    latency: std::time::Duration,
-}
-
-/// A stand-in for the API Gateway management API on a loopback port.
-pub struct Gateway {
-    addr: SocketAddr,
-    state: Arc<Mutex<GatewayState>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-impl Gateway {
-    pub async fn start() -> Gateway {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let state: Arc<Mutex<GatewayState>> = Arc::default();
-        let shared = state.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(answer(&state, request).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Gateway { addr, state, server }
-    }
-
-    pub fn callback_url(&self) -> String {
-        format!("http://{}/{STAGE}", self.addr)
-    }
-
-    /// Answer 410 GoneException for these connections.
-    pub fn set_gone(&self, ids: impl IntoIterator<Item = String>) {
-        self.state.lock().unwrap().gone.extend(ids);
-    }
-
-    /// Answer 500 for these connections.
-    pub fn set_failing(&self, ids: impl IntoIterator<Item = String>) {
-        self.state.lock().unwrap().failing.extend(ids);
-    }
-
-    /// Wait this long before answering each post, like a real round trip to API Gateway.
-    pub fn set_latency(&self, latency: std::time::Duration) {
-        self.state.lock().unwrap().latency = latency;
-    }
-
-    /// Every post received, in order, whatever it was answered.
-    pub fn posts(&self) -> Vec<Post> {
-        self.state.lock().unwrap().posts.clone()
-    }
-
-    /// Posts answered 200.
-    pub fn delivered(&self) -> Vec<Post> {
-        self.posts().into_iter().filter(|post| post.status == 200).collect()
-    }
-
-    /// Posts per second between the first and the last post received.
-    pub fn post_rate(&self) -> f64 {
-        let posts = self.posts();
-        let (Some(first), Some(last)) = (
-            posts.iter().map(|post| post.at).min(),
-            posts.iter().map(|post| post.at).max(),
-        ) else {
-            return 0.0;
-        };
-        (posts.len() - 1) as f64 / (last - first).as_secs_f64()
-    }
-
-    pub fn clear(&self) {
-        self.state.lock().unwrap().posts.clear();
-    }
-}
-
-async fn answer(state: &Mutex<GatewayState>, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let body = request.into_body().collect().await.unwrap().to_bytes().to_vec();
-    let prefix = format!("/{STAGE}/@connections/");
-    let Some(connection_id) = path.strip_prefix(&prefix).filter(|_| method == hyper::Method::POST) else {
-        return reply(404, None, format!("no route for {method} {path}"));
-    };
-    let connection_id = percent_decode(connection_id);
-    let latency = state.lock().unwrap().latency;
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let mut state = state.lock().unwrap();
-    let (status, error_type) = if state.gone.contains(&connection_id) {
-        (410, Some("GoneException"))
-    } else if state.failing.contains(&connection_id) {
-        (500, Some("InternalServerErrorException"))
-    } else {
-        (200, None)
-    };
-    state.posts.push(Post {
-        connection_id,
-        body,
-        status,
-        at: std::time::Instant::now(),
-    });
-    reply(status, error_type, String::new())
-}
-
-fn reply(status: u16, error_type: Option<&str>, message: String) -> Response<Full<Bytes>> {
-    let mut response = Response::builder().status(status);
-    if let Some(error_type) = error_type {
-        response = response.header("x-amzn-ErrorType", error_type);
-    }
-    let body = if status == 200 {
-        Bytes::new()
-    } else {
-        Bytes::from(json!({ "message": message }).to_string())
-    };
-    response
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .unwrap()
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' && index + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[index + 1..index + 3], 16) {
-                decoded.push(byte);
-                index += 3;
-                continue;
-            }
-        }
-        decoded.push(bytes[index]);
-        index += 1;
-    }
-    String::from_utf8(decoded).unwrap()
 }
 
 /// Connection ids the way API Gateway makes them (12 base64-ish characters ending in `=`).
