@@ -19,8 +19,9 @@ pub const GSI1: &str = "GSI1";
 pub const GSI2PK: &str = "GSI2PK";
 /// Sort key of the user index: always [`CONNECTION_SK`] on connection records.
 pub const GSI2SK: &str = "GSI2SK";
-/// The global secondary index that finds every open connection of a user (projection ALL): one
-/// Query with `GSI2PK = :user AND GSI2SK = connection#`.
+/// The global secondary index that finds every open connection of a user: one Query with
+/// `GSI2PK = :user AND GSI2SK = connection#` that reads only the connection id, so projection
+/// KEYS_ONLY is enough.
 pub const GSI2: &str = "GSI2";
 /// Time-to-live attribute, epoch seconds; the table's TTL setting must name it.
 pub const TTL: &str = "ttl";

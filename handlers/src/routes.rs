@@ -43,11 +43,12 @@ pub fn chosen_protocol(headers: &HeaderMap, authenticated: bool) -> Option<Heade
         .map(str::trim)
         .filter(|protocol| !protocol.is_empty())
         .collect();
+    // The echo is the client's own spelling: browsers compare it with what they offered.
     let chosen = match offered
         .iter()
         .find(|protocol| protocol.eq_ignore_ascii_case(WEBSOCKET_PROTOCOL))
     {
-        Some(_) => Some(WEBSOCKET_PROTOCOL),
+        Some(websocket) => Some(*websocket),
         None if authenticated => None,
         None => offered.first().copied(),
     };

@@ -93,6 +93,14 @@ async fn connect_keeps_the_user_in_the_user_index_and_echoes_websocket() {
         assert_eq!(response.status_code, 200);
         assert_eq!(response.headers.get("sec-websocket-protocol").unwrap(), "websocket");
     }
+    let spelled = [("Sec-WebSocket-Protocol", "WebSocket, eyJhbGciOiJIUzI1NiJ9.e30.c2ln")];
+    let event = with_identity(ws_event("$connect", "conn-f=", None, &spelled), "user-9", &["*"]);
+    let response = routes::connect(&app, event).await.unwrap();
+    assert_eq!(
+        response.headers.get("sec-websocket-protocol").unwrap(),
+        "WebSocket",
+        "the offered spelling"
+    );
     // An authenticated client that offered only its token gets no protocol back, never the token.
     let only_token = [("Sec-WebSocket-Protocol", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln")];
     let event = with_identity(ws_event("$connect", "conn-d=", None, &only_token), "user-9", &["*"]);
