@@ -79,9 +79,16 @@ fn init_tracing() {
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_lowercase()))
         .unwrap_or_else(|_| "info".to_string());
+    // lambda_runtime logs each raw event at TRACE, and `$connect` events (the authorizer's and the
+    // route's) carry the client's token in their headers: that one target never goes below DEBUG.
+    let filter = tracing_subscriber::EnvFilter::new(filter).add_directive(
+        "lambda_runtime::layers::api_response=debug"
+            .parse()
+            .expect("a valid directive"),
+    );
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(filter)
         .with_current_span(false)
         .with_span_list(true)
         .with_target(false)
