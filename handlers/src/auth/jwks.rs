@@ -225,6 +225,12 @@ mod tests {
         let error = KeySet::new("http://issuer.example.com/jwks.json", RefreshPolicy::default()).unwrap_err();
         assert!(error.to_string().contains("https"), "{error}");
         assert!(KeySet::new("ftp://127.0.0.1/jwks.json", RefreshPolicy::default()).is_err());
+        // The TLS client builds from the SDK's rustls provider and the system roots, without I/O.
+        assert!(KeySet::new(
+            "https://issuer.example.com/.well-known/jwks.json",
+            RefreshPolicy::default()
+        )
+        .is_ok());
     }
 
     #[test]
