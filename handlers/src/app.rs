@@ -19,7 +19,8 @@ use aws_config::SdkConfig;
 use crate::auth::ClaimNames;
 use crate::records::DEFAULT_TTL_HOURS;
 
-/// Which of the five functions this process serves; from `WSSTACK_HANDLER`.
+/// Which of the functions this process serves (four routes and push, plus the authorizer on a
+/// stack with `auth:`); from `WSSTACK_HANDLER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandlerKind {
     Connect,
