@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::apigw::{ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use wsstack_handlers::authorizer::{self, Authorizer};
 use wsstack_handlers::{app, push, routes, App, Config, HandlerKind};
 
 /// musl's allocator serializes and is slow under load. Measured on the push fan-out of the built
@@ -20,6 +21,23 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     init_tracing();
     let kind = app::handler_kind_from_env().map_err(|error| format!("{error:#}"))?;
+    if kind == HandlerKind::Authorizer {
+        let config = app::AuthorizerConfig::from_env().map_err(|error| format!("{error:#}"))?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let authorizer = Arc::new(
+            Authorizer::from_config(&config, &sdk)
+                .await
+                .map_err(|error| format!("{error:#}"))?,
+        );
+        tracing::info!(handler = ?kind, ?authorizer, "initialized");
+        return lambda_runtime::run(service_fn(
+            |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+                let authorizer = authorizer.clone();
+                async move { authorizer::authorize(&authorizer, event.payload).await }
+            },
+        ))
+        .await;
+    }
     let config = Config::from_env().map_err(|error| format!("{error:#}"))?;
     let app = Arc::new(App::from_env(config).await);
     tracing::info!(handler = ?kind, "initialized");
@@ -40,7 +58,9 @@ async fn main() -> Result<(), Error> {
                         HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
                         HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
                         HandlerKind::Unsubscribe => routes::unsubscribe(&app, event.payload).await,
-                        HandlerKind::Push => Err(anyhow::anyhow!("push is not a WebSocket route")),
+                        HandlerKind::Push | HandlerKind::Authorizer => {
+                            Err(anyhow::anyhow!("{route:?} is not a WebSocket route"))
+                        }
                     };
                     result.map_err(|error| {
                         tracing::error!(error = format!("{error:#}"), "request failed");
@@ -59,9 +79,16 @@ fn init_tracing() {
     let filter = std::env::var("RUST_LOG")
         .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_lowercase()))
         .unwrap_or_else(|_| "info".to_string());
+    // lambda_runtime logs each raw event at TRACE, and `$connect` events (the authorizer's and the
+    // route's) carry the client's token in their headers: that one target never goes below DEBUG.
+    let filter = tracing_subscriber::EnvFilter::new(filter).add_directive(
+        "lambda_runtime::layers::api_response=debug"
+            .parse()
+            .expect("a valid directive"),
+    );
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(filter)
         .with_current_span(false)
         .with_span_list(true)
         .with_target(false)
