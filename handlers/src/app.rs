@@ -1,6 +1,12 @@
 //! Configuration and SDK clients of a handler process, built once at init: the environment the stack
 //! sets at deploy time (`WSSTACK_HANDLER`, `TABLE_NAME`, `TTL_HOURS`, `CALLBACK_URL`, optional push
 //! tuning) parsed into [`Config`], and the DynamoDB and management API clients in [`App`].
+//!
+//! The authorizer (`WSSTACK_HANDLER=authorizer`) reads [`AuthorizerConfig`] instead: either
+//! `AUTH_SECRET_ARN` (a Secrets Manager secret whose SecretString is the HS256 key, at least 32
+//! bytes), or `AUTH_ISSUER` with optional `AUTH_AUDIENCE` and `AUTH_JWKS_URL` (default
+//! `{issuer}/.well-known/jwks.json`); and `AUTH_USER_CLAIM` (default `sub`), `AUTH_ENTITIES_CLAIM`
+//! (default `entities`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,9 +17,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use crate::auth::ClaimNames;
 use crate::records::DEFAULT_TTL_HOURS;
 
-/// Which of the five functions this process serves; from `WSSTACK_HANDLER`.
+/// Which of the functions this process serves (four routes and push, plus the authorizer on a
+/// stack with `auth:`); from `WSSTACK_HANDLER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandlerKind {
     Connect,
@@ -21,6 +29,7 @@ pub enum HandlerKind {
     Subscribe,
     Unsubscribe,
     Push,
+    Authorizer,
 }
 
 impl FromStr for HandlerKind {
@@ -33,7 +42,10 @@ impl FromStr for HandlerKind {
             "subscribe" => HandlerKind::Subscribe,
             "unsubscribe" => HandlerKind::Unsubscribe,
             "push" => HandlerKind::Push,
-            other => bail!("unknown handler {other:?}: expected connect, disconnect, subscribe, unsubscribe or push"),
+            "authorizer" => HandlerKind::Authorizer,
+            other => bail!(
+                "unknown handler {other:?}: expected connect, disconnect, subscribe, unsubscribe, push or authorizer"
+            ),
         })
     }
 }
@@ -171,6 +183,59 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
         .build_https()
 }
 
+/// Which tokens the authorizer trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustConfig {
+    /// HS256 with the stack's secret, read from Secrets Manager at init.
+    Secret { secret_arn: String },
+    /// RS256/ES256 from an OpenID issuer.
+    Issuer {
+        issuer: String,
+        audience: Option<String>,
+        jwks_url: String,
+    },
+}
+
+/// Everything the authorizer reads from its environment (see the module doc for the names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    pub trust: TrustConfig,
+    pub claims: ClaimNames,
+}
+
+impl AuthorizerConfig {
+    pub fn from_env() -> Result<AuthorizerConfig> {
+        AuthorizerConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`AuthorizerConfig::from_env`] over any variable lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<AuthorizerConfig> {
+        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let trust = match (set("AUTH_SECRET_ARN"), set("AUTH_ISSUER")) {
+            (Some(secret_arn), None) => TrustConfig::Secret { secret_arn },
+            (None, Some(issuer)) => {
+                let jwks_url = set("AUTH_JWKS_URL")
+                    .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+                TrustConfig::Issuer {
+                    issuer,
+                    audience: set("AUTH_AUDIENCE"),
+                    jwks_url,
+                }
+            }
+            (Some(_), Some(_)) => bail!("set AUTH_SECRET_ARN or AUTH_ISSUER, not both"),
+            (None, None) => bail!("the authorizer needs AUTH_SECRET_ARN (stack secret) or AUTH_ISSUER (OpenID issuer)"),
+        };
+        let defaults = ClaimNames::default();
+        Ok(AuthorizerConfig {
+            trust,
+            claims: ClaimNames {
+                user: set("AUTH_USER_CLAIM").unwrap_or(defaults.user),
+                entities: set("AUTH_ENTITIES_CLAIM").unwrap_or(defaults.entities),
+            },
+        })
+    }
+}
+
 /// Parses `WSSTACK_HANDLER`.
 pub fn handler_kind_from_env() -> Result<HandlerKind> {
     let value = std::env::var("WSSTACK_HANDLER").context("environment variable WSSTACK_HANDLER is not set")?;
@@ -220,5 +285,44 @@ mod tests {
         assert_eq!("push".parse::<HandlerKind>().unwrap(), HandlerKind::Push);
         assert_eq!("connect".parse::<HandlerKind>().unwrap(), HandlerKind::Connect);
         assert!("Push".parse::<HandlerKind>().is_err());
+        assert_eq!("authorizer".parse::<HandlerKind>().unwrap(), HandlerKind::Authorizer);
+    }
+
+    fn authorizer_config(variables: &[(&str, &str)]) -> Result<AuthorizerConfig> {
+        let variables: HashMap<String, String> = variables
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        AuthorizerConfig::from_lookup(|name| variables.get(name).cloned())
+    }
+
+    #[test]
+    fn the_authorizer_trusts_a_secret_or_an_issuer_never_both() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wsstack-dev-auth-AbCdEf";
+        let config = authorizer_config(&[("AUTH_SECRET_ARN", arn)]).unwrap();
+        assert_eq!(config.trust, TrustConfig::Secret { secret_arn: arn.into() });
+        assert_eq!(config.claims, ClaimNames::default());
+
+        let config = authorizer_config(&[
+            ("AUTH_ISSUER", "https://issuer.example.com/pool/"),
+            ("AUTH_AUDIENCE", "client-1"),
+            ("AUTH_USER_CLAIM", "username"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.trust,
+            TrustConfig::Issuer {
+                issuer: "https://issuer.example.com/pool/".into(),
+                audience: Some("client-1".into()),
+                jwks_url: "https://issuer.example.com/pool/.well-known/jwks.json".into(),
+            }
+        );
+        assert_eq!(config.claims.user, "username");
+        assert_eq!(config.claims.entities, "entities");
+
+        let error = authorizer_config(&[("AUTH_SECRET_ARN", arn), ("AUTH_ISSUER", "https://i")]).unwrap_err();
+        assert!(error.to_string().contains("not both"), "{error}");
+        let error = authorizer_config(&[]).unwrap_err();
+        assert!(error.to_string().contains("AUTH_SECRET_ARN"), "{error}");
     }
 }

@@ -1,17 +1,21 @@
 //! The Lambda handlers wsstack deploys behind the WebSocket API and the push queue, as a library:
 //! `records` (the DynamoDB record layout), `frames` (the JSON on the wire) and `package` (the
-//! deterministic zip) are always built and meant for the CLI too; the handlers themselves sit
-//! behind the default `runtime` feature.
+//! deterministic zip) are always built and meant for the CLI too, and so is `auth` (tokens,
+//! identity, minting; its JWKS fetch excepted); the handlers themselves sit behind the default
+//! `runtime` feature.
 //!
 //! Handlers are plain async functions over typed `aws_lambda_events` events and an [`App`] that holds
 //! the SDK clients, so tests call them directly; `src/main.rs` only wires them to `lambda_runtime`.
 
+pub mod auth;
 pub mod frames;
 pub mod package;
 pub mod records;
 
 #[cfg(feature = "runtime")]
 pub mod app;
+#[cfg(feature = "runtime")]
+pub mod authorizer;
 #[cfg(feature = "runtime")]
 pub mod error;
 #[cfg(feature = "runtime")]

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::apigw::{ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use wsstack_handlers::authorizer::{self, Authorizer};
 use wsstack_handlers::error::HandlerError;
 use wsstack_handlers::{app, push, routes, App, Config, HandlerKind};
 
@@ -21,6 +22,27 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> Result<(), Error> {
     init_tracing();
     let kind = app::handler_kind_from_env().map_err(|error| format!("{error:#}"))?;
+    if kind == HandlerKind::Authorizer {
+        let config = app::AuthorizerConfig::from_env().map_err(|error| format!("{error:#}"))?;
+        // The one TLS stack: without the SDK's default client features there is no other.
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(app::http_client())
+            .load()
+            .await;
+        let authorizer = Arc::new(
+            Authorizer::from_config(&config, &sdk)
+                .await
+                .map_err(|error| format!("{error:#}"))?,
+        );
+        tracing::info!(handler = ?kind, ?authorizer, "initialized");
+        return lambda_runtime::run(service_fn(
+            |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
+                let authorizer = authorizer.clone();
+                async move { authorizer::authorize(&authorizer, event.payload).await }
+            },
+        ))
+        .await;
+    }
     let config = Config::from_env().map_err(|error| format!("{error:#}"))?;
     let app = Arc::new(App::from_env(config).await);
     tracing::info!(handler = ?kind, "initialized");
@@ -42,9 +64,9 @@ async fn main() -> Result<(), Error> {
                         HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
                         HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
                         HandlerKind::Unsubscribe => routes::unsubscribe(&app, event.payload).await,
-                        HandlerKind::Push => Err(HandlerError::invalid_event(anyhow::anyhow!(
-                            "push is not a WebSocket route"
-                        ))),
+                        HandlerKind::Push | HandlerKind::Authorizer => Err(HandlerError::invalid_event(
+                            anyhow::anyhow!("{route:?} is not a WebSocket route"),
+                        )),
                     };
                     // Lambda records the kind as the invocation's errorType (see HandlerError).
                     result.inspect_err(|error| {
@@ -72,6 +94,13 @@ fn init_tracing() {
         Ok(targets) => (targets, None),
         Err(error) => (Targets::new().with_default(LevelFilter::INFO), Some(error)),
     };
+    // lambda_runtime logs each raw event at TRACE, and `$connect` events (the authorizer's and the
+    // route's) carry the client's token in their headers: that one target never goes below DEBUG.
+    let cap = targets
+        .default_level()
+        .unwrap_or(LevelFilter::OFF)
+        .min(LevelFilter::DEBUG);
+    let targets = targets.with_target("lambda_runtime::layers::api_response", cap);
     tracing_subscriber::fmt()
         .json()
         .with_current_span(false)

@@ -14,6 +14,15 @@ pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";
 /// The global secondary index that finds every subscriber of an entity (projection ALL).
 pub const GSI1: &str = "GSI1";
+/// Partition key of the user index: the user id, on the connection record of an authenticated
+/// connection (a stack without `auth:` writes neither GSI2 attribute).
+pub const GSI2PK: &str = "GSI2PK";
+/// Sort key of the user index: always [`CONNECTION_SK`] on connection records.
+pub const GSI2SK: &str = "GSI2SK";
+/// The global secondary index that finds every open connection of a user: one Query with
+/// `GSI2PK = :user AND GSI2SK = connection#` that reads only the connection id, so projection
+/// KEYS_ONLY is enough.
+pub const GSI2: &str = "GSI2";
 /// Time-to-live attribute, epoch seconds; the table's TTL setting must name it.
 pub const TTL: &str = "ttl";
 /// Connection record: the client's source IP address.

@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 
+use crate::auth::Identity;
+use crate::authorizer::WEBSOCKET_PROTOCOL;
 use crate::error::HandlerError;
 use crate::management::{self, PostOutcome};
 use crate::{frames, store, App};
@@ -31,20 +33,38 @@ fn connection_id(request: &ApiGatewayWebsocketProxyRequest) -> Result<&str> {
         .ok_or_else(|| HandlerError::invalid_event(anyhow::anyhow!("the request has no requestContext.connectionId")))
 }
 
-/// The first sub-protocol the client offered in `Sec-WebSocket-Protocol` (a comma-separated list),
-/// which `$connect` must echo or browsers drop the connection.
-pub fn chosen_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    headers
+/// The sub-protocol `$connect` echoes from the client's `Sec-WebSocket-Protocol` (a comma-separated
+/// list), or browsers drop the connection: `websocket` when offered (the token convention
+/// `websocket, <token>`), else the first one; never one of an authenticated client's other
+/// values, which may be its token.
+pub fn chosen_protocol(headers: &HeaderMap, authenticated: bool) -> Option<HeaderValue> {
+    let offered: Vec<&str> = headers
         .get_all(PROTOCOL_HEADER)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
         .map(str::trim)
-        .find(|protocol| !protocol.is_empty())
-        .and_then(|protocol| HeaderValue::from_str(protocol).ok())
+        .filter(|protocol| !protocol.is_empty())
+        .collect();
+    // The echo is the client's own spelling: browsers compare it with what they offered.
+    let chosen = match offered
+        .iter()
+        .find(|protocol| protocol.eq_ignore_ascii_case(WEBSOCKET_PROTOCOL))
+    {
+        Some(websocket) => Some(*websocket),
+        None if authenticated => None,
+        None => offered.first().copied(),
+    };
+    chosen.and_then(|protocol| HeaderValue::from_str(protocol).ok())
 }
 
-/// `$connect`: stores the connection record and accepts the connection.
+/// Who the authorizer said this connection belongs to; `None` on a stack without `auth:`.
+fn identity(request: &ApiGatewayWebsocketProxyRequest) -> Option<Identity> {
+    Identity::from_context(&request.request_context.authorizer.fields)
+}
+
+/// `$connect`: stores the connection record (with its user, on a stack with `auth:`) and accepts
+/// the connection.
 pub async fn connect(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
     let context = &request.request_context;
@@ -56,10 +76,19 @@ pub async fn connect(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Res
             .map(|now| now.as_millis() as i64)
             .unwrap_or_default()
     };
-    store::put_connection(app, connection_id, context.identity.source_ip.as_deref(), connected_at).await?;
-    tracing::info!(connection_id, "connected");
+    let identity = identity(&request);
+    let user_id = identity.as_ref().map(|identity| identity.user_id.as_str());
+    store::put_connection(
+        app,
+        connection_id,
+        context.identity.source_ip.as_deref(),
+        connected_at,
+        user_id,
+    )
+    .await?;
+    tracing::info!(connection_id, user_id, "connected");
     let mut accepted = response(200);
-    if let Some(protocol) = chosen_protocol(&request.headers) {
+    if let Some(protocol) = chosen_protocol(&request.headers, identity.is_some()) {
         accepted.headers.insert(PROTOCOL_HEADER, protocol);
     }
     Ok(accepted)
@@ -73,12 +102,24 @@ pub async fn disconnect(app: &App, request: ApiGatewayWebsocketProxyRequest) -> 
     Ok(response(200))
 }
 
-/// `subscribe`: stores the subscription and refreshes the connection's ttl.
+/// `subscribe`: stores the subscription and refreshes the connection's ttl. On a stack with
+/// `auth:`, an entity outside the token's patterns gets an error frame and writes nothing.
 pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
     let Some(entity_id) = valid_frame(app, &request, connection_id, "subscribe").await else {
         return Ok(response(400));
     };
+    if let Some(identity) = identity(&request).filter(|identity| !identity.allows(&entity_id)) {
+        let refusal = format!("not allowed to subscribe to {entity_id:?}");
+        tracing::info!(
+            connection_id,
+            user_id = identity.user_id,
+            entity_id,
+            "refused a subscription"
+        );
+        reply_error(app, connection_id, &refusal).await;
+        return Ok(response(403));
+    }
     store::put_subscription(app, connection_id, &entity_id).await?;
     tracing::info!(connection_id, entity_id, "subscribed");
     Ok(response(200))
@@ -106,17 +147,21 @@ async fn valid_frame(
         Ok(entity_id) => Some(entity_id),
         Err(refusal) => {
             tracing::info!(connection_id, reason = %refusal, "refused a frame");
-            let reply = frames::error_payload(&refusal.0);
-            match management::post(app, connection_id, reply).await {
-                PostOutcome::Delivered | PostOutcome::Gone => {}
-                PostOutcome::Forbidden(error)
-                | PostOutcome::Throttled(error)
-                | PostOutcome::Retryable(error)
-                | PostOutcome::Rejected(error) => {
-                    tracing::warn!(connection_id, error, "could not send the error reply");
-                }
-            }
+            reply_error(app, connection_id, &refusal.0).await;
             None
+        }
+    }
+}
+
+/// Sends `{"type":"error","message":...}` to the client; a failure to send is only logged.
+async fn reply_error(app: &App, connection_id: &str, message: &str) {
+    match management::post(app, connection_id, frames::error_payload(message)).await {
+        PostOutcome::Delivered | PostOutcome::Gone => {}
+        PostOutcome::Forbidden(error)
+        | PostOutcome::Throttled(error)
+        | PostOutcome::Retryable(error)
+        | PostOutcome::Rejected(error) => {
+            tracing::warn!(connection_id, error, "could not send the error reply");
         }
     }
 }

@@ -10,7 +10,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
 use crate::error::{FailureKind, HandlerError, SdkResultExt};
 use crate::records::{
-    self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, IP_ADDRESS, PK, SK, SUBSCRIPTION_PREFIX, TTL,
+    self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, IP_ADDRESS, PK, SK,
+    SUBSCRIPTION_PREFIX, TTL,
 };
 use crate::App;
 
@@ -31,12 +32,13 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// Stores (or replaces) the connection record.
+/// Stores (or replaces) the connection record; with a user id, indexed under it in GSI2.
 pub async fn put_connection(
     app: &App,
     connection_id: &str,
     ip_address: Option<&str>,
     connected_at_ms: i64,
+    user_id: Option<&str>,
 ) -> Result<()> {
     let mut request = app
         .dynamodb
@@ -48,6 +50,9 @@ pub async fn put_connection(
         .item(TTL, n(records::ttl_from_now(app.config.ttl_hours)));
     if let Some(ip_address) = ip_address {
         request = request.item(IP_ADDRESS, s(ip_address));
+    }
+    if let Some(user_id) = user_id {
+        request = request.item(GSI2PK, s(user_id)).item(GSI2SK, s(CONNECTION_SK));
     }
     request
         .send()
@@ -228,6 +233,40 @@ pub async fn subscribers(app: &App, entity_id: &str) -> Result<Vec<String>> {
         let page = page.or_fail(|| {
             format!(
                 "querying {GSI1} of table {} for subscribers of {entity_id:?}",
+                app.table()
+            )
+        })?;
+        for item in page.items.unwrap_or_default() {
+            if let Some(AttributeValue::S(connection_id)) = item.get(PK) {
+                connection_ids.push(connection_id.clone());
+            }
+        }
+    }
+    Ok(connection_ids)
+}
+
+/// Every open connection of `user_id`, from index GSI2, all pages.
+pub async fn connections_of_user(app: &App, user_id: &str) -> Result<Vec<String>> {
+    let mut connection_ids = Vec::new();
+    let mut pages = app
+        .dynamodb
+        .query()
+        .table_name(app.table())
+        .index_name(GSI2)
+        .key_condition_expression("#gpk = :user AND #gsk = :connection")
+        .projection_expression("#pk")
+        .expression_attribute_names("#gpk", GSI2PK)
+        .expression_attribute_names("#gsk", GSI2SK)
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_values(":user", s(user_id))
+        .expression_attribute_values(":connection", s(CONNECTION_SK))
+        .set_limit(app.config.query_page_limit)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.or_fail(|| {
+            format!(
+                "querying {GSI2} of table {} for connections of user {user_id:?}",
                 app.table()
             )
         })?;
