@@ -153,9 +153,12 @@ fn queue_policy(stack: &Stack, aws: &Aws) -> Value {
 
 /// Every resource of the stack, in no particular order (the engine orders them). `bundle` is the
 /// handlers package (needed to create functions; without it code is not compared).
-pub fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
+///
+/// `dev_paused` are the event sources a running `wsstack dev` of this stack paused on purpose (its
+/// own poller replaces them): their being disabled is no drift, and `up` leaves them so.
+pub fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused: &[String]) -> Vec<Box<dyn Resource>> {
     let mut resources = event_path(stack, aws);
-    resources.extend(compute_and_api(stack, aws, bundle));
+    resources.extend(compute_and_api(stack, aws, bundle, dev_paused));
     resources
 }
 
@@ -316,7 +319,7 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
 
 /// Functions, their log groups and permissions, the API with its routes and stage, and the
 /// queue's event source; plus, retired, what belongs to known routes the stack file dropped.
-fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
+fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused: &[String]) -> Vec<Box<dyn Resource>> {
     let mut resources: Vec<Box<dyn Resource>> = vec![Box::new(ApiSpec {
         name: aws.names.prefix.clone(),
         stack: stack.name.clone(),
@@ -345,6 +348,7 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box
         function: aws.names.function("push"),
         queue_arn: aws.arns.queue(&aws.names.queue()),
         batch_size: stack.handlers.push_batch_size as i32,
+        paused_by_dev: dev_paused.to_vec(),
     }));
     for dropped in KNOWN_ROUTES.iter().filter(|r| !stack.routes.iter().any(|s| s == *r)) {
         let h = handler_resources(stack, aws, bundle, dropped);
@@ -397,7 +401,7 @@ mod tests {
         // Every spec the plan produces, retired ones included: a tagged kind carries all of them;
         // only the kinds AWS keeps no tags on carry none.
         let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
-        let resources = resources(&stack, &aws, None);
+        let resources = resources(&stack, &aws, None, &[]);
         let mut tagged = 0;
         for resource in &resources {
             match resource.tags() {

@@ -91,3 +91,45 @@ async fn a_second_dev_for_the_same_stack_is_refused_whatever_its_endpoint() {
     assert_eq!(code, 0);
     assert!(!note.exists(), "the first dev removed its note");
 }
+
+#[tokio::test]
+async fn status_and_up_in_another_terminal_leave_the_event_source_dev_paused() {
+    let env = Env::start().await;
+    let _dev = Dev::start(&env, "aware", &[]).await;
+    let mappings = env
+        .lambda()
+        .list_event_source_mappings()
+        .function_name("aware-dev-push")
+        .send()
+        .await
+        .unwrap();
+    let mapping = &mappings.event_source_mappings()[0];
+    assert_eq!(
+        mapping.state(),
+        Some("Disabled"),
+        "dev pauses the emulator's own poller"
+    );
+    let uuid = mapping.uuid().unwrap().to_string();
+
+    // Another terminal, same stack file: dev's pause is no drift...
+    let stack = env.dir.path().join("aware.yaml");
+    let status = env.run(&stack, &["status"]).await;
+    assert_eq!(status.code, 0, "{}{}", status.stdout, status.stderr);
+    assert!(!status.stdout.contains("Disabled"), "{}", status.stdout);
+
+    // ...and `up` writes nothing, so the emulator's poller (which, without Docker, sends every
+    // message to the DLQ) stays paused.
+    env.proxy.clear();
+    let up = env.run(&stack, &["up"]).await;
+    assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
+    let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
+    assert!(writes.is_empty(), "up wrote {writes:?}");
+    let after = env
+        .lambda()
+        .get_event_source_mapping()
+        .uuid(&uuid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.state(), Some("Disabled"));
+}

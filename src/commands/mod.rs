@@ -40,6 +40,9 @@ pub struct Context {
     /// `dev`'s hold on the session note, taken before anything starts; `dev` hands it to the
     /// server, which publishes its address in it.
     pub dev_session: std::sync::Mutex<Option<crate::dev::session::Claim>>,
+    /// Event sources a running `wsstack dev` of this stack paused on purpose (its own poller
+    /// replaces the emulator's): no drift for `status`, nothing for `up` to enable.
+    pub dev_paused: Vec<String>,
     /// The emulator `dev` started; it stops when the context is dropped.
     _emulator: Option<Emulator>,
 }
@@ -58,10 +61,17 @@ impl Context {
         let endpoint_in_env = std::env::var("AWS_ENDPOINT_URL").ok().filter(|e| !e.is_empty());
         let session_file = crate::dev::session::path(&cli.file, &file.stack.name, &file.stack.stage);
         // One `wsstack dev` per stack file, whatever its endpoint: the second is refused here.
-        let dev_session = match cli.command {
-            Command::Dev(_) => Some(crate::dev::session::claim(&session_file).map_err(bad_input)?),
-            _ => None,
+        let (dev_session, running_dev) = match cli.command {
+            Command::Dev(_) => (
+                Some(crate::dev::session::claim(&session_file).map_err(bad_input)?),
+                None,
+            ),
+            _ => (None, crate::dev::session::live(&session_file)),
         };
+        let dev_paused = running_dev
+            .as_ref()
+            .map(|session| session.paused_event_sources.clone())
+            .unwrap_or_default();
         let mut emulator = None;
         if target.endpoint_url.is_none() && endpoint_in_env.is_none() {
             if matches!(cli.command, Command::Dev(_)) {
@@ -74,7 +84,7 @@ impl Context {
                 target.endpoint_url = Some(started.endpoint.clone());
                 target.local_credentials = true;
                 emulator = Some(started);
-            } else if let Some(session) = crate::dev::session::live(&session_file) {
+            } else if let Some(session) = running_dev {
                 // A `wsstack dev` runs this stack: talk to its emulator.
                 if !cli.quiet && cli.output == Format::Text {
                     eprintln!(
@@ -114,6 +124,7 @@ impl Context {
             endpoint,
             session_file,
             dev_session: std::sync::Mutex::new(dev_session),
+            dev_paused,
             _emulator: emulator,
         })
     }
@@ -131,7 +142,7 @@ async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>, Resolved), 
     let bundle = bundle::load(context.cli.handlers_zip.as_deref()).ok();
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     let mut resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
-    let resources = resource_plan::resources(stack, &aws, bundle.as_ref());
+    let resources = resource_plan::resources(stack, &aws, bundle.as_ref(), &context.dev_paused);
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Inspect, &Progress::new(false)).await?;
     if engine::any_failed(&reports) {
         return Err(render::resources_failed(&reports, "could not read every resource"));

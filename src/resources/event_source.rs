@@ -16,6 +16,9 @@ pub struct EventSourceSpec {
     pub function: String,
     pub queue_arn: String,
     pub batch_size: i32,
+    /// Mappings (UUIDs) a running `wsstack dev` paused because its own poller replaces them:
+    /// disabled on purpose, so neither drift nor something for `up` to enable.
+    pub paused_by_dev: Vec<String>,
 }
 
 /// Every mapping of this queue to this function, by UUID: the first is kept. Two concurrent runs
@@ -91,7 +94,10 @@ impl Lifecycle for EventSourceSpec {
             ));
         }
         let state = m.state().unwrap_or_default();
-        if matches!(state, "Disabled" | "Disabling") {
+        let paused_by_dev = m
+            .uuid()
+            .is_some_and(|uuid| self.paused_by_dev.iter().any(|p| p == uuid));
+        if matches!(state, "Disabled" | "Disabling") && !paused_by_dev {
             diffs.push(Diff::new("state", state, "Enabled"));
         }
         if o.0.len() > 1 {
@@ -145,7 +151,7 @@ impl Lifecycle for EventSourceSpec {
             .uuid(kept.uuid().unwrap_or_default())
             .batch_size(self.batch_size)
             .function_response_types(FunctionResponseType::ReportBatchItemFailures)
-            .enabled(true)
+            .set_enabled((!self.paused_by_dev.iter().any(|p| Some(p.as_str()) == kept.uuid())).then_some(true))
             .send()
             .await
             .map_err(|e| sdk_error(format!("updating the event source of {}", self.function), e))?;
