@@ -43,7 +43,8 @@ impl From<Unauthorized> for lambda_runtime::Diagnostic {
 
 enum Trust {
     Secret(SecretVerifier),
-    Issuer { expect: Expectations, keys: KeySet },
+    // Boxed: the key set's cache is far larger than the secret verifier.
+    Issuer { expect: Expectations, keys: Box<KeySet> },
 }
 
 /// A verifier and the claim names, built once per process.
@@ -112,7 +113,7 @@ impl Authorizer {
         Ok(Authorizer {
             trust: Trust::Issuer {
                 expect,
-                keys: KeySet::new(jwks_url, policy)?,
+                keys: Box::new(KeySet::new(jwks_url, policy)?),
             },
             claims,
         })
