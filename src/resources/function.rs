@@ -121,20 +121,17 @@ impl FunctionSpec {
     /// an update meanwhile with ResourceConflictException.
     async fn wait_ready(&self, ctx: Ctx<'_>) -> Result<()> {
         let waiter = ctx.aws.lambda.wait_until_function_active_v2();
-        waiter.function_name(&self.name).wait(SETTLE).await.map_err(|e| {
-            sdk_error(format!("waiting for Lambda function {} to become active", self.name), e)
-        })?;
+        waiter
+            .function_name(&self.name)
+            .wait(SETTLE)
+            .await
+            .map_err(|e| sdk_error(format!("waiting for Lambda function {} to become active", self.name), e))?;
         self.wait_updated(ctx).await
     }
 
     /// One update call, made once the function is ready, and again (after waiting for it)
     /// while AWS answers that another update is in progress.
-    async fn when_ready<T, E, Fut>(
-        &self,
-        ctx: Ctx<'_>,
-        doing: &str,
-        mut call: impl FnMut() -> Fut,
-    ) -> Result<T>
+    async fn when_ready<T, E, Fut>(&self, ctx: Ctx<'_>, doing: &str, mut call: impl FnMut() -> Fut) -> Result<T>
     where
         E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<T, E>>,
@@ -144,10 +141,7 @@ impl FunctionSpec {
             self.wait_ready(ctx).await?;
             match call().await {
                 Ok(value) => return Ok(value),
-                Err(e)
-                    if e.code() == Some("ResourceConflictException")
-                        && start.elapsed() < FUNCTION_BUSY.deadline =>
-                {
+                Err(e) if e.code() == Some("ResourceConflictException") && start.elapsed() < FUNCTION_BUSY.deadline => {
                     tokio::time::sleep(FUNCTION_BUSY.first_delay).await;
                 }
                 Err(e) => return Err(sdk_error(format!("{doing} Lambda function {}", self.name), e)),
