@@ -1,11 +1,16 @@
 //! The event source mapping from the events queue to the push function: batch size from the stack
 //! file and `ReportBatchItemFailures`, so one failed record does not redeliver the whole batch.
 //! Right after the push role's SQS policy is written, AWS refuses the mapping for a while: retried.
+//! A deleted mapping lingers as `Deleting` and blocks a new one of the pair: ignored, waited out.
 
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::create_event_source_mapping::{
+    CreateEventSourceMappingError, CreateEventSourceMappingOutput,
+};
 use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType};
 
 use super::errors::{deleted, found};
@@ -55,19 +60,10 @@ impl EventSourceSpec {
     async fn try_create(
         &self,
         ctx: Ctx<'_>,
-    ) -> Result<
-        aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingOutput,
-        aws_sdk_lambda::error::SdkError<
-            aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingError,
-            aws_sdk_lambda::config::http::HttpResponse,
-        >,
-    > {
+    ) -> Result<CreateEventSourceMappingOutput, SdkError<CreateEventSourceMappingError, HttpResponse>> {
         eventually(
             ROLE_PROPAGATION,
-            |e: &aws_sdk_lambda::error::SdkError<
-                aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingError,
-                _,
-            >| {
+            |e: &SdkError<CreateEventSourceMappingError, _>| {
                 e.as_service_error().is_some_and(|e| {
                     e.is_invalid_parameter_value_exception()
                         && e.message()
