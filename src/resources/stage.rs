@@ -62,10 +62,11 @@ impl StageSpec {
                 .await
                 .map_err(|e| sdk_error(format!("reading stage {} of API {api}", self.name), e))?;
             let message = stage.last_deployment_status_message().unwrap_or_default();
+            // A failed deployment may leave no deployment id; its message says it failed.
+            if message.to_ascii_lowercase().contains("fail") {
+                bail!("stage {} of API {api} failed to deploy: {message}", self.name);
+            }
             if stage.deployment_id().is_some() {
-                if !message.is_empty() && !message.starts_with("Successfully") {
-                    bail!("stage {} of API {api} failed to deploy: {message}", self.name);
-                }
                 return Ok(());
             }
             // An endpoint that cannot list deployments (the moto emulator has none) never shows
