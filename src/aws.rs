@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -84,7 +84,7 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// Build the clients and learn the account id (one STS call).
+    /// Build the clients and learn the account id and the partition (one STS call).
     pub async fn connect(config: SdkConfig, names: Names) -> Result<Aws> {
         let region = names.region.clone();
         let sts = aws_sdk_sts::Client::new(&config);
@@ -98,6 +98,18 @@ impl Aws {
             .account()
             .context("sts:GetCallerIdentity returned no account")?
             .to_string();
+        let caller = identity.arn().context("sts:GetCallerIdentity returned no ARN")?;
+        let arns = Arns::new(
+            Arns::partition_of(caller).with_context(|| format!("no AWS partition in the caller's ARN {caller}"))?,
+            &region,
+            &account,
+        );
+        if arns.dns_suffix().is_none() {
+            bail!(
+                "AWS partition {} (of the caller {caller}) is not one wsstack knows the endpoints of",
+                arns.partition
+            );
+        }
         Ok(Aws {
             iam: aws_sdk_iam::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
@@ -106,7 +118,7 @@ impl Aws {
             lambda: aws_sdk_lambda::Client::new(&config),
             apigateway: aws_sdk_apigatewayv2::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            arns: Arns::new(&region, &account),
+            arns,
             region,
             account,
             names,
@@ -131,7 +143,7 @@ impl Aws {
             lambda: aws_sdk_lambda::Client::new(&config),
             apigateway: aws_sdk_apigatewayv2::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            arns: Arns::new(&names.region, &account),
+            arns: Arns::new("aws", &names.region, &account),
             region: names.region.clone(),
             account,
             names,

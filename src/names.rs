@@ -87,19 +87,23 @@ pub struct Arns {
 }
 
 impl Arns {
-    pub fn new(region: &str, account: &str) -> Arns {
-        let partition = if region.starts_with("cn-") {
-            "aws-cn"
-        } else if region.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else {
-            "aws"
-        };
+    /// ARNs in `partition` (from the caller's identity, see `partition_of`): the region's name
+    /// does not tell it (us-iso-*, us-isob-*, eusc-*, ... each have their own).
+    pub fn new(partition: &str, region: &str, account: &str) -> Arns {
         Arns {
             partition: partition.into(),
             region: region.into(),
             account: account.into(),
         }
+    }
+
+    /// The partition of an ARN, such as sts:GetCallerIdentity's `arn:{partition}:sts::...`.
+    pub fn partition_of(arn: &str) -> Option<&str> {
+        let mut fields = arn.split(':');
+        (fields.next() == Some("arn"))
+            .then(|| fields.next())
+            .flatten()
+            .filter(|p| !p.is_empty())
     }
 
     pub fn table(&self, name: &str) -> String {
@@ -128,11 +132,10 @@ impl Arns {
         }
     }
 
-    pub fn dns_suffix(&self) -> &'static str {
-        match self.partition.as_str() {
-            "aws-cn" => "amazonaws.com.cn",
-            _ => "amazonaws.com",
-        }
+    /// The DNS suffix of the partition's service endpoints (execute-api URLs), as in the AWS
+    /// SDK's partitions.json; `None` for a partition wsstack does not know.
+    pub fn dns_suffix(&self) -> Option<&'static str> {
+        dns_suffix(&self.partition)
     }
 
     pub fn function(&self, name: &str) -> String {
@@ -171,6 +174,19 @@ impl Arns {
             self.partition, self.region, self.account, name
         )
     }
+}
+
+fn dns_suffix(partition: &str) -> Option<&'static str> {
+    Some(match partition {
+        "aws" | "aws-us-gov" => "amazonaws.com",
+        "aws-cn" => "amazonaws.com.cn",
+        "aws-iso" => "c2s.ic.gov",
+        "aws-iso-b" => "sc2s.sgov.gov",
+        "aws-iso-e" => "cloud.adc-e.uk",
+        "aws-iso-f" => "csp.hci.ic.gov",
+        "aws-eusc" => "amazonaws.eu",
+        _ => return None,
+    })
 }
 
 /// The handlers (and so the Lambda functions) of a stack: one per route plus connect,
@@ -239,7 +255,7 @@ mod tests {
 
     #[test]
     fn rule_arns_name_the_bus_unless_default() {
-        let arns = Arns::new("eu-west-1", "123456789012");
+        let arns = Arns::new("aws", "eu-west-1", "123456789012");
         assert_eq!(
             arns.rule("default", "r"),
             "arn:aws:events:eu-west-1:123456789012:rule/r"
@@ -248,7 +264,53 @@ mod tests {
             arns.rule("orders", "r"),
             "arn:aws:events:eu-west-1:123456789012:rule/orders/r"
         );
-        assert_eq!(Arns::new("cn-north-1", "1").queue("q"), "arn:aws-cn:sqs:cn-north-1:1:q");
+        assert_eq!(
+            Arns::new("aws-cn", "cn-north-1", "1").queue("q"),
+            "arn:aws-cn:sqs:cn-north-1:1:q"
+        );
+    }
+
+    #[test]
+    fn the_partition_comes_from_the_callers_arn() {
+        let cases = [
+            ("arn:aws:sts::123456789012:assumed-role/deployer/me", "aws"),
+            ("arn:aws-cn:iam::123456789012:user/me", "aws-cn"),
+            ("arn:aws-us-gov:sts::123456789012:assumed-role/d/me", "aws-us-gov"),
+            ("arn:aws-iso:sts::123456789012:assumed-role/d/me", "aws-iso"),
+            ("arn:aws-iso-b:sts::123456789012:assumed-role/d/me", "aws-iso-b"),
+            ("arn:aws-iso-e:sts::123456789012:assumed-role/d/me", "aws-iso-e"),
+            ("arn:aws-iso-f:sts::123456789012:assumed-role/d/me", "aws-iso-f"),
+            ("arn:aws-eusc:sts::123456789012:assumed-role/d/me", "aws-eusc"),
+        ];
+        for (arn, partition) in cases {
+            assert_eq!(Arns::partition_of(arn), Some(partition), "{arn}");
+        }
+        assert_eq!(Arns::partition_of("not-an-arn"), None);
+        assert_eq!(Arns::partition_of("arn::sts::1:user/x"), None);
+    }
+
+    #[test]
+    fn every_partition_has_its_dns_suffix_and_its_arns() {
+        let cases = [
+            ("aws", "us-east-1", "amazonaws.com"),
+            ("aws-cn", "cn-north-1", "amazonaws.com.cn"),
+            ("aws-us-gov", "us-gov-west-1", "amazonaws.com"),
+            ("aws-iso", "us-iso-east-1", "c2s.ic.gov"),
+            ("aws-iso-b", "us-isob-east-1", "sc2s.sgov.gov"),
+            ("aws-iso-e", "eu-isoe-west-1", "cloud.adc-e.uk"),
+            ("aws-iso-f", "us-isof-south-1", "csp.hci.ic.gov"),
+            ("aws-eusc", "eusc-de-east-1", "amazonaws.eu"),
+        ];
+        for (partition, region, suffix) in cases {
+            let arns = Arns::new(partition, region, "123456789012");
+            assert_eq!(arns.dns_suffix(), Some(suffix), "{partition}");
+            assert_eq!(
+                arns.function("f"),
+                format!("arn:{partition}:lambda:{region}:123456789012:function:f")
+            );
+            assert_eq!(arns.role("r"), format!("arn:{partition}:iam::123456789012:role/r"));
+        }
+        assert_eq!(Arns::new("aws-future", "x-1", "1").dns_suffix(), None);
     }
 
     #[test]

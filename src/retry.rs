@@ -27,6 +27,37 @@ pub const ROLE_PROPAGATION: Patience = Patience {
     deadline: Duration::from_secs(120),
 };
 
+/// SQS refuses a RedrivePolicy naming a dead-letter queue created moments ago ("Dead letter
+/// target does not exist") until the new queue is known everywhere.
+pub const DEAD_LETTER_TARGET: Patience = Patience {
+    first_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(5),
+    deadline: Duration::from_secs(60),
+};
+
+/// IAM answers DeleteConflict to DeleteRole for a few seconds after the role's last policy went.
+pub const ROLE_DELETE_CONFLICT: Patience = Patience {
+    first_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(5),
+    deadline: Duration::from_secs(60),
+};
+
+/// Lambda deletes an event source mapping asynchronously: the old one (State `Deleting`) blocks
+/// a new mapping of the same function and queue until it is gone, usually within a minute.
+pub const MAPPING_DELETION: Patience = Patience {
+    first_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(5),
+    deadline: Duration::from_secs(180),
+};
+
+/// A function update refused with ResourceConflictException because another update (or the
+/// creation) is still in progress: waited for, then tried again.
+pub const FUNCTION_BUSY: Patience = Patience {
+    first_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(5),
+    deadline: Duration::from_secs(300),
+};
+
 /// Run `op` until it succeeds, fails with an error `is_transient` does not accept, or the
 /// deadline passes.
 pub async fn eventually<T, E, F, Fut>(patience: Patience, is_transient: impl Fn(&E) -> bool, mut op: F) -> Result<T, E>

@@ -98,7 +98,7 @@ answers!(NotFound::is_not_found by is_resource_not_found_exception: events::desc
 answers!(NotFound::is_not_found by is_resource_not_found_exception: lambda::get_function::GetFunctionError,
     lambda::delete_function::DeleteFunctionError, lambda::get_policy::GetPolicyError,
     lambda::remove_permission::RemovePermissionError, lambda::delete_event_source_mapping::DeleteEventSourceMappingError,
-    lambda::list_event_source_mappings::ListEventSourceMappingsError);
+    lambda::list_event_source_mappings::ListEventSourceMappingsError, lambda::list_tags::ListTagsError);
 answers!(NotFound::is_not_found by is_not_found_exception: apigateway::get_stage::GetStageError,
     apigateway::delete_stage::DeleteStageError, apigateway::delete_api::DeleteApiError,
     apigateway::delete_route::DeleteRouteError, apigateway::delete_integration::DeleteIntegrationError);

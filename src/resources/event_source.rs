@@ -1,15 +1,23 @@
 //! The event source mapping from the events queue to the push function: batch size from the stack
 //! file and `ReportBatchItemFailures`, so one failed record does not redeliver the whole batch.
 //! Right after the push role's SQS policy is written, AWS refuses the mapping for a while: retried.
+//! A deleted mapping lingers as `Deleting` and blocks a new one of the pair: ignored, waited out.
 
-use anyhow::Result;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::operation::create_event_source_mapping::{
+    CreateEventSourceMappingError, CreateEventSourceMappingOutput,
+};
 use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType};
 
-use super::errors::{created, deleted, found};
+use super::errors::{deleted, found};
 use super::{Created, Ctx, Diff, Lifecycle};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
-use crate::retry::{eventually, ROLE_PROPAGATION};
+use crate::retry::{eventually, MAPPING_DELETION, ROLE_PROPAGATION};
 
 #[derive(Debug, Clone)]
 pub struct EventSourceSpec {
@@ -36,6 +44,9 @@ impl EventSourceSpec {
             format!("listing event sources of {}", self.function)
         })?;
         let mut all = listed.and_then(|o| o.event_source_mappings).unwrap_or_default();
+        // DeleteEventSourceMapping is asynchronous: a mapping being deleted stays listed for a
+        // while, yet it will never deliver again, so it is neither ours to keep nor to delete.
+        all.retain(|m| m.state() != Some("Deleting"));
         all.sort_by(|a, b| a.uuid().cmp(&b.uuid()));
         Ok(all)
     }
@@ -46,6 +57,35 @@ impl EventSourceSpec {
         deleted(call.send().await, || {
             format!("deleting the event source {uuid} of {}", self.function)
         })
+    }
+
+    /// CreateEventSourceMapping, retried while the push role's SQS policy propagates.
+    async fn try_create(
+        &self,
+        ctx: Ctx<'_>,
+    ) -> Result<CreateEventSourceMappingOutput, SdkError<CreateEventSourceMappingError, HttpResponse>> {
+        eventually(
+            ROLE_PROPAGATION,
+            |e: &SdkError<CreateEventSourceMappingError, _>| {
+                e.as_service_error().is_some_and(|e| {
+                    e.is_invalid_parameter_value_exception()
+                        && e.message()
+                            .is_some_and(|m| m.contains("execution role does not have permissions"))
+                })
+            },
+            || {
+                ctx.aws
+                    .lambda
+                    .create_event_source_mapping()
+                    .function_name(&self.function)
+                    .event_source_arn(&self.queue_arn)
+                    .batch_size(self.batch_size)
+                    .function_response_types(FunctionResponseType::ReportBatchItemFailures)
+                    .enabled(true)
+                    .send()
+            },
+        )
+        .await
     }
 
     /// Delete every mapping but the first by UUID; every run that looks keeps the same one.
@@ -108,33 +148,40 @@ impl Lifecycle for EventSourceSpec {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
-        let result = eventually(
-            ROLE_PROPAGATION,
-            |e: &aws_sdk_lambda::error::SdkError<
-                aws_sdk_lambda::operation::create_event_source_mapping::CreateEventSourceMappingError,
-                _,
-            >| {
-                e.as_service_error().is_some_and(|e| {
-                    e.is_invalid_parameter_value_exception()
-                        && aws_sdk_lambda::error::ProvideErrorMetadata::message(e)
-                            .is_some_and(|m| m.contains("execution role does not have permissions"))
-                })
-            },
-            || {
-                ctx.aws
-                    .lambda
-                    .create_event_source_mapping()
-                    .function_name(&self.function)
-                    .event_source_arn(&self.queue_arn)
-                    .batch_size(self.batch_size)
-                    .function_response_types(FunctionResponseType::ReportBatchItemFailures)
-                    .enabled(true)
-                    .send()
-            },
-        )
-        .await;
-        // Another run may have created one since we looked: all converge on the first by UUID.
-        created(result, || format!("connecting the queue to {}", self.function))?;
+        let start = Instant::now();
+        let mut delay = MAPPING_DELETION.first_delay;
+        loop {
+            let error = match self.try_create(ctx).await {
+                Ok(_) => break,
+                Err(e) => e,
+            };
+            let conflict = error.as_service_error().filter(|e| e.is_resource_conflict_exception());
+            let Some(conflict) = conflict else {
+                return Err(sdk_error(format!("connecting the queue to {}", self.function), error));
+            };
+            // Another run may have created one since we looked: all converge on the first by UUID.
+            let live = self.all(ctx).await?;
+            if !live.is_empty() {
+                self.remove_duplicates(ctx, &live).await?;
+                return Ok(Created::AlreadyExists);
+            }
+            // Only the mapping a `down` deleted is in the way: AWS refuses the pair until it is gone.
+            let old = conflict
+                .message()
+                .and_then(|m| m.rsplit_once("UUID "))
+                .map(|(_, uuid)| uuid.trim().to_string())
+                .unwrap_or_else(|| "(unnamed)".into());
+            if start.elapsed() + delay >= MAPPING_DELETION.deadline {
+                bail!(
+                    "connecting the queue to {}: the previous event source mapping {old} was still being \
+                     deleted after {} s; run `wsstack up` again once it is gone",
+                    self.function,
+                    start.elapsed().as_secs()
+                );
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAPPING_DELETION.max_delay);
+        }
         self.remove_duplicates(ctx, &self.all(ctx).await?).await?;
         Ok(Created::New(None))
     }

@@ -2,11 +2,12 @@
 //! timeout and architecture, its environment (handler kind, table, TTL, callback URL) and tags.
 //!
 //! Code is uploaded only when the bundle's CodeSha256 differs from the deployed one, configuration
-//! only when it differs; every update waits for `LastUpdateStatus=Successful` before the next one.
+//! only when it differs; every update waits for the function to be Active with no update in
+//! progress (AWS refuses one meanwhile), and for `LastUpdateStatus=Successful` after it.
 //! A fresh role is not assumable for a few seconds on AWS: creation retries that error.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use aws_sdk_lambda::client::Waiters;
@@ -19,7 +20,7 @@ use crate::aws::sdk_error;
 use crate::bundle::Bundle;
 use crate::graph::{Key, NEW_API};
 use crate::names::RoleKind;
-use crate::retry::{eventually, ROLE_PROPAGATION};
+use crate::retry::{eventually, FUNCTION_BUSY, ROLE_PROPAGATION};
 
 /// How long a function may take to become Active or finish an update.
 const SETTLE: Duration = Duration::from_secs(300);
@@ -115,6 +116,39 @@ impl FunctionSpec {
         diffs
     }
 
+    /// Wait until the function takes an update: Active (not Pending after its creation) and no
+    /// update in progress (an interrupted or concurrent run may have left one), as AWS refuses
+    /// an update meanwhile with ResourceConflictException.
+    async fn wait_ready(&self, ctx: Ctx<'_>) -> Result<()> {
+        let waiter = ctx.aws.lambda.wait_until_function_active_v2();
+        waiter
+            .function_name(&self.name)
+            .wait(SETTLE)
+            .await
+            .map_err(|e| sdk_error(format!("waiting for Lambda function {} to become active", self.name), e))?;
+        self.wait_updated(ctx).await
+    }
+
+    /// One update call, made once the function is ready, and again (after waiting for it)
+    /// while AWS answers that another update is in progress.
+    async fn when_ready<T, E, Fut>(&self, ctx: Ctx<'_>, doing: &str, mut call: impl FnMut() -> Fut) -> Result<T>
+    where
+        E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let start = Instant::now();
+        loop {
+            self.wait_ready(ctx).await?;
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(e) if e.code() == Some("ResourceConflictException") && start.elapsed() < FUNCTION_BUSY.deadline => {
+                    tokio::time::sleep(FUNCTION_BUSY.first_delay).await;
+                }
+                Err(e) => return Err(sdk_error(format!("{doing} Lambda function {}", self.name), e)),
+            }
+        }
+    }
+
     async fn wait_updated(&self, ctx: Ctx<'_>) -> Result<()> {
         let waiter = ctx.aws.lambda.wait_until_function_updated_v2();
         waiter.function_name(&self.name).wait(SETTLE).await.map_err(|e| {
@@ -157,7 +191,17 @@ impl Lifecycle for FunctionSpec {
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
         let call = ctx.aws.lambda.get_function().function_name(&self.name);
         let output = found(call.send().await, || format!("reading Lambda function {}", self.name))?;
-        let Some((config, tags)) = output.and_then(|o| Some((o.configuration?, o.tags))) else {
+        let Some(config) = output.and_then(|o| o.configuration) else {
+            return Ok(None);
+        };
+        // GetFunction leaves its Tags out (TagsError) for a caller without lambda:ListTags, which
+        // would make every function look foreign: the explicit call says so, or fails plainly.
+        let arn = config.function_arn().unwrap_or(&self.arn);
+        let call = ctx.aws.lambda.list_tags().resource(arn);
+        let Some(tags) = found(call.send().await, || {
+            format!("listing tags of Lambda function {}", self.name)
+        })?
+        else {
             return Ok(None);
         };
         Ok(Some(Observed {
@@ -177,7 +221,7 @@ impl Lifecycle for FunctionSpec {
                 .and_then(|e| e.variables())
                 .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
-            tags: tags.unwrap_or_default().into_iter().collect(),
+            tags: tags.tags.unwrap_or_default().into_iter().collect(),
         }))
     }
 
@@ -231,46 +275,43 @@ impl Lifecycle for FunctionSpec {
     async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
         if !self.code_diffs(observed).is_empty() {
             let bundle = self.bundle()?;
-            ctx.aws
-                .lambda
-                .update_function_code()
-                .function_name(&self.name)
-                .zip_file(Blob::new(bundle.zip.clone()))
-                .architectures(self.architecture.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("uploading the code of Lambda function {}", self.name), e))?;
+            self.when_ready(ctx, "uploading the code of", || {
+                ctx.aws
+                    .lambda
+                    .update_function_code()
+                    .function_name(&self.name)
+                    .zip_file(Blob::new(bundle.zip.clone()))
+                    .architectures(self.architecture.clone())
+                    .send()
+            })
+            .await?;
             self.wait_updated(ctx).await?;
         }
         if !self.config_diffs(ctx, observed).is_empty() {
             let environment = self.environment_to_write(ctx)?;
-            eventually(
-                ROLE_PROPAGATION,
-                |e: &aws_sdk_lambda::error::SdkError<
-                    aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationError,
-                    _,
-                >| is_role_not_ready(e.as_service_error().map(|e| e.to_string())),
-                || {
-                    ctx.aws
-                        .lambda
-                        .update_function_configuration()
-                        .function_name(&self.name)
-                        .runtime(Runtime::Providedal2023)
-                        .handler("bootstrap")
-                        .role(&self.role_arn)
-                        .memory_size(self.memory_mb)
-                        .timeout(self.timeout_seconds)
-                        .environment(environment.clone())
-                        .send()
-                },
-            )
-            .await
-            .map_err(|e| {
-                sdk_error(
-                    format!("updating the configuration of Lambda function {}", self.name),
-                    e,
+            self.when_ready(ctx, "updating the configuration of", || {
+                eventually(
+                    ROLE_PROPAGATION,
+                    |e: &aws_sdk_lambda::error::SdkError<
+                        aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationError,
+                        _,
+                    >| is_role_not_ready(e.as_service_error().map(|e| e.to_string())),
+                    || {
+                        ctx.aws
+                            .lambda
+                            .update_function_configuration()
+                            .function_name(&self.name)
+                            .runtime(Runtime::Providedal2023)
+                            .handler("bootstrap")
+                            .role(&self.role_arn)
+                            .memory_size(self.memory_mb)
+                            .timeout(self.timeout_seconds)
+                            .environment(environment.clone())
+                            .send()
+                    },
                 )
-            })?;
+            })
+            .await?;
             self.wait_updated(ctx).await?;
         }
         Ok(())

@@ -11,7 +11,7 @@ use super::errors::{deleted, found};
 use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
-use crate::retry::{eventually, QUEUE_DELETED_RECENTLY};
+use crate::retry::{eventually, DEAD_LETTER_TARGET, QUEUE_DELETED_RECENTLY};
 
 /// The desired value of one attribute: plain text, or a JSON document compared by meaning.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +67,14 @@ pub struct Observed {
     url: String,
     attributes: HashMap<String, String>,
     tags: Tags,
+}
+
+/// SQS's refusal of a RedrivePolicy whose dead-letter queue it does not know yet (one made a
+/// moment ago): the same call succeeds once the queue has propagated.
+fn is_dead_letter_target_lag<E: aws_sdk_sqs::error::ProvideErrorMetadata>(error: &E) -> bool {
+    error
+        .message()
+        .is_some_and(|m| m.contains("Dead letter target does not exist"))
 }
 
 fn attribute_map(attributes: &BTreeMap<String, Attribute>) -> HashMap<QueueAttributeName, String> {
@@ -157,10 +165,15 @@ impl Lifecycle for QueueSpec {
         let attributes = attribute_map(&self.attributes);
         let tags: HashMap<String, String> = self.tags.clone().into_iter().collect();
         // CreateQueue with the same attributes is idempotent, so a concurrent creator is fine.
+        let deadline = QUEUE_DELETED_RECENTLY.deadline.max(DEAD_LETTER_TARGET.deadline);
         eventually(
-            QUEUE_DELETED_RECENTLY,
+            crate::retry::Patience {
+                deadline,
+                ..QUEUE_DELETED_RECENTLY
+            },
             |e: &aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::create_queue::CreateQueueError, _>| {
-                e.as_service_error().is_some_and(|e| e.is_queue_deleted_recently())
+                e.as_service_error()
+                    .is_some_and(|e| e.is_queue_deleted_recently() || is_dead_letter_target_lag(e))
             },
             || {
                 ctx.aws
@@ -180,11 +193,20 @@ impl Lifecycle for QueueSpec {
     async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
         // The whole managed set, not only what differs: setting an attribute to its current
         // value is a no-op on AWS, and the moto emulator drops a Policy left out of the call.
-        let call = ctx.aws.sqs.set_queue_attributes().queue_url(&observed.url);
-        call.set_attributes(Some(attribute_map(&self.attributes)))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("updating SQS queue {}", self.name), e))?;
+        let attributes = attribute_map(&self.attributes);
+        eventually(
+            DEAD_LETTER_TARGET,
+            |e: &aws_sdk_sqs::error::SdkError<
+                aws_sdk_sqs::operation::set_queue_attributes::SetQueueAttributesError,
+                _,
+            >| e.as_service_error().is_some_and(is_dead_letter_target_lag),
+            || {
+                let call = ctx.aws.sqs.set_queue_attributes().queue_url(&observed.url);
+                call.set_attributes(Some(attributes.clone())).send()
+            },
+        )
+        .await
+        .map_err(|e| sdk_error(format!("updating SQS queue {}", self.name), e))?;
         Ok(())
     }
 

@@ -13,6 +13,7 @@ use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::{Key, NEW_API};
 use crate::names::RoleKind;
+use crate::retry::{eventually, ROLE_DELETE_CONFLICT};
 
 /// The name of the one inline policy wsstack manages on each role.
 pub const POLICY_NAME: &str = "wsstack";
@@ -274,7 +275,16 @@ impl Lifecycle for RoleSpec {
                 .await
                 .map_err(|e| sdk_error(format!("detaching {arn} from IAM role {}", self.name), e))?;
         }
-        let call = aws.iam.delete_role().role_name(&self.name);
-        deleted(call.send().await, || format!("deleting IAM role {}", self.name))
+        // IAM is eventually consistent: right after the last DeleteRolePolicy, DeleteRole may
+        // still see the policy and answer DeleteConflict for a few seconds.
+        let result = eventually(
+            ROLE_DELETE_CONFLICT,
+            |e: &aws_sdk_iam::error::SdkError<aws_sdk_iam::operation::delete_role::DeleteRoleError, _>| {
+                e.as_service_error().is_some_and(|e| e.is_delete_conflict_exception())
+            },
+            || aws.iam.delete_role().role_name(&self.name).send(),
+        )
+        .await;
+        deleted(result, || format!("deleting IAM role {}", self.name))
     }
 }

@@ -1,7 +1,7 @@
 //! The API's stage, deployed: `AutoDeploy` makes API Gateway deploy every route and integration
 //! change by itself (WebSocket APIs support it), so clients never hit an undeployed stage and no
 //! separate deployment step can be forgotten. Created after the routes, so its first deployment
-//! already has them.
+//! already has them. The deployment lands after CreateStage / UpdateStage returns: waited for.
 //!
 //! Tags are set when the stage is created and not compared afterwards: the stage is found through
 //! its API, not by tag, and the moto emulator has no TagResource for stages, so tag drift on a stage
@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::errors::{deleted, found};
 use super::{Created, Ctx, Diff, Lifecycle, Tags};
@@ -26,6 +26,13 @@ pub const STAGE_CONFLICT: Patience = Patience {
     deadline: Duration::from_secs(60),
 };
 
+/// AutoDeploy deploys after CreateStage / UpdateStage has returned, usually within seconds.
+pub const STAGE_DEPLOYMENT: Patience = Patience {
+    first_delay: Duration::from_millis(250),
+    max_delay: Duration::from_secs(2),
+    deadline: Duration::from_secs(120),
+};
+
 #[derive(Debug, Clone)]
 pub struct StageSpec {
     pub name: String,
@@ -38,6 +45,52 @@ pub struct Observed {
     api: String,
     auto_deploy: bool,
     description: String,
+}
+
+impl StageSpec {
+    /// Wait until AutoDeploy's deployment has landed: GetStage shows a deployment id and
+    /// API Gateway's status message, which names a failure if it failed. Until then the stage
+    /// does not serve the API as written, so `up` must not hand out its URL.
+    async fn wait_deployed(&self, ctx: Ctx<'_>, api: &str) -> Result<()> {
+        let start = Instant::now();
+        let mut delay = STAGE_DEPLOYMENT.first_delay;
+        let mut asked_for_deployments = false;
+        loop {
+            let call = ctx.aws.apigateway.get_stage().api_id(api).stage_name(&self.name);
+            let stage = call
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("reading stage {} of API {api}", self.name), e))?;
+            let message = stage.last_deployment_status_message().unwrap_or_default();
+            // A failed deployment may leave no deployment id; its message says it failed.
+            if message.to_ascii_lowercase().contains("fail") {
+                bail!("stage {} of API {api} failed to deploy: {message}", self.name);
+            }
+            if stage.deployment_id().is_some() {
+                return Ok(());
+            }
+            // An endpoint that cannot list deployments (the moto emulator has none) never shows
+            // one on the stage either: there is nothing to wait for.
+            if !asked_for_deployments {
+                asked_for_deployments = true;
+                let listed = ctx.aws.apigateway.get_deployments().api_id(api).send().await;
+                if listed.is_err() {
+                    return Ok(());
+                }
+            }
+            if start.elapsed() + delay >= STAGE_DEPLOYMENT.deadline {
+                bail!(
+                    "stage {} of API {api} shows no deployment {} s after it was written \
+                     (last status: {}); run `wsstack up` again",
+                    self.name,
+                    start.elapsed().as_secs(),
+                    if message.is_empty() { "none" } else { message }
+                );
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(STAGE_DEPLOYMENT.max_delay);
+        }
+    }
 }
 
 impl Lifecycle for StageSpec {
@@ -102,7 +155,10 @@ impl Lifecycle for StageSpec {
                 .send()
                 .await;
             match created {
-                Ok(_) => return Ok(Created::New(None)),
+                Ok(_) => {
+                    self.wait_deployed(ctx, api).await?;
+                    return Ok(Created::New(None));
+                }
                 // The stage exists (a concurrent run made it), or another change to the API is
                 // under way: which one, the stage itself says.
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => {
@@ -127,7 +183,7 @@ impl Lifecycle for StageSpec {
             .send()
             .await
             .map_err(|e| sdk_error(format!("updating stage {} of API {}", self.name, o.api), e))?;
-        Ok(())
+        self.wait_deployed(ctx, &o.api).await
     }
 
     async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {

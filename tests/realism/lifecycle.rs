@@ -42,7 +42,7 @@ async fn step(
 
 /// The event source mappings of a stack as AWS would list them (through the proxy), once none
 /// of them is `Deleting` any more.
-async fn settled_mappings(lambda: &aws_sdk_lambda::Client, stack: &str) -> Vec<(String, String)> {
+pub(super) async fn settled_mappings(lambda: &aws_sdk_lambda::Client, stack: &str) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let listed = lambda.list_event_source_mappings().send().await.unwrap();
@@ -69,7 +69,6 @@ async fn settled_mappings(lambda: &aws_sdk_lambda::Client, stack: &str) -> Vec<(
 }
 
 #[tokio::test]
-#[ignore = "issue 10: passes once the fixes land"]
 async fn the_whole_lifecycle_converges_against_an_aws_like_proxy() {
     let env = Env::start().await;
     env.proxy.set_latency(Duration::from_millis(60));

@@ -7,6 +7,7 @@ mod common;
 mod lambda;
 mod lifecycle;
 mod services;
+mod through_wsstack;
 
 use std::time::{Duration, Instant};
 

@@ -239,6 +239,7 @@ impl World {
             "iam" => iam::before(self, exchange),
             "lambda" => lambda::before(self, exchange),
             "sqs" => queue::before(self, exchange),
+            "apigateway" => stage::before(self, exchange),
             _ => None,
         }?;
         match &verdict {

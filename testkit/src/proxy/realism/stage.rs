@@ -1,18 +1,54 @@
 //! API Gateway stages in realism mode: AutoDeploy deploys after CreateStage / UpdateStage has
 //! returned. Until then GetStage(s) shows no DeploymentId and no LastDeploymentStatusMessage;
 //! afterwards a deployment id and API Gateway's success message, which the emulator never shows.
+//! GetDeployments, which the emulator lacks, lists them likewise.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{Behaviour, Exchange, World};
+use super::{Behaviour, Exchange, Verdict, World};
 
 #[derive(Default)]
 pub(super) struct Stages {
     /// (API id, stage name) -> the last CreateStage / UpdateStage, and how many there were.
     written: HashMap<(String, String), (Instant, u64)>,
+}
+
+/// GetDeployments: the emulator has none, AWS lists the stage's automatic deployments (the
+/// latest `PENDING` until it lands). Answered here so that a caller can tell AWS from an endpoint
+/// without deployments.
+pub(super) fn before(world: &World, exchange: &Exchange) -> Option<Verdict> {
+    if !world.is_on(Behaviour::LateDeployment) {
+        return None;
+    }
+    let segments = exchange.segments();
+    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let ("GET", ["v2", "apis", api, "deployments"]) = (exchange.method, parts.as_slice()) else {
+        return None;
+    };
+    let items: Vec<Value> = world
+        .stages
+        .written
+        .iter()
+        .filter(|((a, _), _)| a == api)
+        .flat_map(|((_, stage), (at, count))| {
+            let landed = !world.within(Behaviour::LateDeployment, Some(at));
+            (1..=*count).map(move |generation| {
+                let pending = generation == *count && !landed;
+                json!({
+                    "autoDeployed": true,
+                    "deploymentId": deployment_id(api, stage, generation),
+                    "deploymentStatus": if pending { "PENDING" } else { "DEPLOYED" },
+                })
+            })
+        })
+        .collect();
+    Some(Verdict::Answer {
+        behaviour: Behaviour::LateDeployment,
+        body: json!({ "items": items }),
+    })
 }
 
 pub(super) fn after(world: &mut World, exchange: &Exchange, body: &mut Value) -> Vec<Behaviour> {

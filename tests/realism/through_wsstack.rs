@@ -1,0 +1,142 @@
+//! Each realism behaviour on its own, met by the real `wsstack` binary: the fix of issue 10 for
+//! that behaviour, shown to converge (each of these failed before its fix).
+
+use super::*;
+
+/// A cold `up` of stack `name` through the proxy with `realism` on; it must succeed.
+async fn cold_up(env: &Env, realism: Realism, name: &str) -> std::path::PathBuf {
+    env.proxy.set_realism(realism);
+    let stack = env.write_stack("stack.yaml", &stack_text(name, &[]));
+    let up = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(up.code, 0, "cold up: {}\n{up}", env.proxy.realism_counts());
+    assert_eq!(counts(&up).0, STACK_RESOURCES as u64, "cold up: {up}");
+    stack
+}
+
+/// `down` must succeed and leave nothing of stack `name`.
+async fn down_leaves_nothing(env: &Env, stack: &std::path::Path, name: &str) {
+    let down = env.run(stack, &["down", "--yes", "-o", "json"]).await;
+    assert_eq!(down.code, 0, "down: {}\n{down}", env.proxy.realism_counts());
+    assert_eq!(leftovers(env, name).await, Vec::<String>::new(), "nothing left");
+}
+
+#[tokio::test]
+async fn a_queue_made_right_after_its_dead_letter_queue_is_retried_until_sqs_knows_it() {
+    let env = Env::start().await;
+    cold_up(&env, Realism::only(Behaviour::DeadLetterTargetLag), "dlqlag").await;
+    assert!(
+        env.proxy.realism_counts().conflicts_of(Behaviour::DeadLetterTargetLag) >= 1,
+        "the behaviour never showed: {}",
+        env.proxy.realism_counts()
+    );
+}
+
+#[tokio::test]
+async fn functions_stay_ours_when_get_function_hides_their_tags() {
+    let env = Env::start().await;
+    let stack = cold_up(&env, Realism::only(Behaviour::TagsHidden), "hidden").await;
+    env.proxy.clear();
+    let again = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(again.code, 0, "no-op up: {again}");
+    assert_eq!(counts(&again).3, STACK_RESOURCES as u64, "no-op up: {again}");
+    assert_eq!(
+        env.proxy.writes().len(),
+        0,
+        "a no-op up wrote: {:?}",
+        env.proxy.writes()
+    );
+    down_leaves_nothing(&env, &stack, "hidden").await;
+}
+
+#[tokio::test]
+async fn down_waits_out_delete_conflict_after_the_role_policies_go() {
+    let env = Env::start().await;
+    let stack = cold_up(&env, Realism::only(Behaviour::RoleDeleteConflict), "rolegone").await;
+    down_leaves_nothing(&env, &stack, "rolegone").await;
+    assert!(
+        env.proxy.realism_counts().conflicts_of(Behaviour::RoleDeleteConflict) >= 1,
+        "the behaviour never showed: {}",
+        env.proxy.realism_counts()
+    );
+}
+
+#[tokio::test]
+async fn up_returns_once_the_stage_deployment_has_landed() {
+    let env = Env::start().await;
+    let window = Duration::from_secs(4);
+    cold_up(&env, Realism::off().lasting(Behaviour::LateDeployment, window), "late").await;
+    let api = common::apis_of(&env, "late").await[0].api_id().unwrap().to_string();
+    let stage = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await)
+        .get_stage()
+        .api_id(&api)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        stage.deployment_id().is_some()
+            && stage
+                .last_deployment_status_message()
+                .is_some_and(|m| m.starts_with("Successfully deployed")),
+        "up returned before its stage was deployed: {stage:?}"
+    );
+}
+
+#[tokio::test]
+async fn up_updates_a_function_another_run_left_updating() {
+    let env = Env::start().await;
+    let window = Duration::from_secs(4);
+    let stack = cold_up(&env, Realism::off().lasting(Behaviour::FunctionStates, window), "busy").await;
+    // Another run's update of the push function, still in progress when this `up` starts.
+    let lambda = aws_sdk_lambda::Client::new(&through_proxy(&env).await);
+    lambda
+        .update_function_configuration()
+        .function_name("busy-dev-push")
+        .memory_size(384)
+        .send()
+        .await
+        .expect("the other run's update");
+    let before = env.proxy.realism_counts().rewrites_of(Behaviour::FunctionStates);
+    let up = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(
+        up.code,
+        0,
+        "up over an update in progress: {}\n{up}",
+        env.proxy.realism_counts()
+    );
+    assert_eq!(counts(&up).1, 1, "the push function's memory put back: {up}");
+    assert!(
+        env.proxy.realism_counts().rewrites_of(Behaviour::FunctionStates) > before,
+        "the update in progress never showed: {}",
+        env.proxy.realism_counts()
+    );
+    let memory = lambda
+        .get_function_configuration()
+        .function_name("busy-dev-push")
+        .send()
+        .await
+        .unwrap()
+        .memory_size();
+    assert_eq!(memory, Some(256));
+}
+
+#[tokio::test]
+async fn up_right_after_down_waits_for_the_deleting_mapping_and_makes_a_live_one() {
+    let env = Env::start().await;
+    let window = Duration::from_secs(6);
+    let stack = cold_up(
+        &env,
+        Realism::off().lasting(Behaviour::MappingDeletion, window),
+        "remap",
+    )
+    .await;
+    let down = env.run(&stack, &["down", "--yes", "-o", "json"]).await;
+    assert_eq!(down.code, 0, "down: {down}");
+    let up = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(up.code, 0, "up after down: {}\n{up}", env.proxy.realism_counts());
+    assert_eq!(counts(&up).0, STACK_RESOURCES as u64, "up after down creates all: {up}");
+    let lambda = aws_sdk_lambda::Client::new(&through_proxy(&env).await);
+    let mappings = super::lifecycle::settled_mappings(&lambda, "remap").await;
+    assert_eq!(mappings.len(), 1, "exactly one live mapping: {mappings:?}");
+    assert_eq!(mappings[0].1, "Enabled", "{mappings:?}");
+}
