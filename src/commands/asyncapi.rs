@@ -35,36 +35,28 @@ pub async fn deployed(context: &Context, args: &AsyncapiArgs) -> Result<u8, Fail
     let stack = &context.file.stack;
     let region = context.names.region.clone();
     let address = match crate::dev::session::live(&context.session_file) {
-        Some(session) => gateway_address(&session.gateway).map_err(bad_input)?,
+        Some(session) => address_of(&session.gateway)?,
         None => {
             let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
             let resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
-            let api = resolved.api_id().ok_or_else(|| {
+            let url = resolved.websocket_url(&aws, &stack.stage).ok_or_else(|| {
                 bad_input(anyhow!(
                     "stack {} has no WebSocket API yet: run `wsstack up`, or leave out --deployed",
                     stack.name
                 ))
             })?;
-            Address::Host {
-                host: format!("{api}.execute-api.{region}.{}", aws.arns.dns_suffix()),
-                pathname: format!("/{}", stack.stage),
-                tls: true,
-            }
+            address_of(&url)?
         }
     };
     write(args, &asyncapi::document(stack, Some(&region), &address))
 }
 
-/// `ws://127.0.0.1:8080/dev` as host and path.
-fn gateway_address(url: &str) -> anyhow::Result<Address> {
+/// `ws://127.0.0.1:8080/dev` (dev's gateway) or `wss://{api}.execute-api.../{stage}` as host and path.
+fn address_of(url: &str) -> anyhow::Result<Address> {
     let (tls, rest) = match url.split_once("://") {
         Some(("wss", rest)) => (true, rest),
         Some(("ws", rest)) => (false, rest),
-        _ => {
-            return Err(anyhow!(
-                "the running `wsstack dev` left a gateway URL that is not ws(s)://: {url}"
-            ))
-        }
+        _ => return Err(anyhow!("{url} is not a ws:// or wss:// URL")),
     };
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     Ok(Address::Host {
@@ -92,13 +84,13 @@ mod tests {
     #[test]
     fn a_dev_gateway_url_becomes_host_and_path() {
         assert_eq!(
-            gateway_address("ws://127.0.0.1:8080/dev").unwrap(),
+            address_of("ws://127.0.0.1:8080/dev").unwrap(),
             Address::Host {
                 host: "127.0.0.1:8080".into(),
                 pathname: "/dev".into(),
                 tls: false
             }
         );
-        assert!(gateway_address("http://x/").is_err());
+        assert!(address_of("http://x/").is_err());
     }
 }
