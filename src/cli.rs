@@ -59,14 +59,33 @@ pub enum Command {
         #[arg(short, long)]
         yes: bool,
     },
-    /// Show each resource as present, missing or drifted (exit 3 unless all are in sync).
-    Status,
+    /// Show each resource as present, missing or drifted, and the live numbers (exit 3 unless all are in sync).
+    Status {
+        /// Read at most about this many table records to count connections (more: "at least").
+        #[arg(long, default_value_t = 10_000)]
+        scan_limit: u64,
+    },
     /// Run the whole stack on this machine: AWS emulator, WebSocket gateway, handlers, event source.
     Dev(DevArgs),
     /// Connect to the stack's WebSocket URL (or URL), print every message as a JSON line.
     Connect(ConnectArgs),
     /// Put an "entity updated" event on the stack's event bus.
     SendEvent(SendEventArgs),
+    /// The stack's URLs, names and ARNs, for scripts (as `terraform output`).
+    Outputs,
+    /// Print the JSON Schema of the stack file (for editors and CI checks).
+    Schema,
+    /// Write a commented stack.yaml and its schema into DIR (default: here); never overwrites.
+    Init {
+        /// The folder to write into (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print a shell completion script: `wsstack completions bash > ~/.local/share/bash-completion/completions/wsstack`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args, Debug)]

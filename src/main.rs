@@ -53,14 +53,23 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             return commands::connect::open(&cli, args, url.clone()).await;
         }
     }
+    // These need neither a stack file nor AWS.
+    match &cli.command {
+        Command::Schema => return commands::schema::print(),
+        Command::Init { dir } => return commands::init::run(dir),
+        Command::Completions { shell } => return commands::completions::print(*shell),
+        _ => {}
+    }
     let context = Context::resolve(cli).await?;
     match &context.cli.command {
         Command::Up => commands::up::run(&context).await.map(|_| 0),
         Command::Plan => commands::plan::run(&context).await,
         Command::Down { yes } => commands::down::run(&context, *yes).await,
-        Command::Status => commands::status::run(&context).await,
+        Command::Status { scan_limit } => commands::status::run(&context, *scan_limit).await,
         Command::Dev(args) => commands::dev::run(&context, args).await,
         Command::Connect(args) => commands::connect::run(&context, args).await,
         Command::SendEvent(args) => commands::send_event::run(&context, args).await,
+        Command::Outputs => commands::outputs::run(&context).await,
+        Command::Schema | Command::Init { .. } | Command::Completions { .. } => unreachable!("dispatched above"),
     }
 }
