@@ -73,6 +73,8 @@ pub enum Command {
     SendEvent(SendEventArgs),
     /// The stack's URLs, names and ARNs, for scripts (as `terraform output`).
     Outputs,
+    /// The handlers' CloudWatch logs, merged in time order (also those of `wsstack dev`).
+    Logs(LogsArgs),
     /// Print the JSON Schema of the stack file (for editors and CI checks).
     Schema,
     /// Write a commented stack.yaml and its schema into DIR (default: here); never overwrites.
@@ -139,4 +141,16 @@ pub struct SendEventArgs {
     /// The whole event detail as a JSON object (entityId is added).
     #[arg(long)]
     pub detail: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Only this handler (connect, disconnect, subscribe, unsubscribe, push).
+    pub handler: Option<String>,
+    /// How far back to start: 30s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+    /// Keep polling for new lines until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
 }

@@ -70,6 +70,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Connect(args) => commands::connect::run(&context, args).await,
         Command::SendEvent(args) => commands::send_event::run(&context, args).await,
         Command::Outputs => commands::outputs::run(&context).await,
+        Command::Logs(args) => commands::logs::run(&context, args).await,
         Command::Schema | Command::Init { .. } | Command::Completions { .. } => unreachable!("dispatched above"),
     }
 }

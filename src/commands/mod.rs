@@ -9,6 +9,7 @@ pub mod dev;
 pub mod down;
 pub mod init;
 pub mod live;
+pub mod logs;
 pub mod outputs;
 pub mod plan;
 pub mod schema;

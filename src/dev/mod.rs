@@ -10,6 +10,7 @@
 
 pub mod emulator;
 pub mod gateway;
+pub mod logs;
 pub mod poller;
 pub mod runtime;
 pub mod session;
@@ -139,6 +140,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     let (stop_runtime, runtime_stopped) = watch::channel(false);
     let log = LogSink {
         quiet: options.quiet_handlers,
+        cloudwatch: Some(logs::LogShipper::start(aws.logs.clone())),
     };
     let mut hosts: HashMap<String, Arc<FunctionHost>> = HashMap::new();
     let mut host_for = |config: FunctionConfig| -> Arc<FunctionHost> {
