@@ -110,6 +110,9 @@ pub struct DevArgs {
     /// Do not show the handlers' logs.
     #[arg(long)]
     pub quiet_handlers: bool,
+    /// Install the pinned moto emulator into the per-user cache (python3 -m venv + pip), then exit.
+    #[arg(long)]
+    pub install_emulator: bool,
 }
 
 #[derive(Args, Debug)]

@@ -58,6 +58,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Schema => return commands::schema::print(),
         Command::Init { dir } => return commands::init::run(dir),
         Command::Completions { shell } => return commands::completions::print(*shell),
+        Command::Dev(args) if args.install_emulator => return commands::dev::install_emulator(),
         _ => {}
     }
     let context = Context::resolve(cli).await?;

@@ -3,7 +3,7 @@
 //!
 //! Read-only (FilterLogEvents). JSON lines of the handlers are shown readably; `-o json` keeps them raw.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
@@ -43,25 +43,24 @@ pub async fn run(context: &Context, args: &LogsArgs) -> Result<u8, Failure> {
     let since = parse_since(&args.since).map_err(bad_input)?;
     let logs = aws_sdk_cloudwatchlogs::Client::new(&context.config);
     let format = context.cli.output;
-    let mut start = now_ms() - since.as_millis() as i64;
-    let mut shown: HashSet<String> = HashSet::new();
+    let since_start = now_ms() - since.as_millis() as i64;
+    let mut start = since_start;
+    let mut newest = since_start;
+    // Event ids shown, with their timestamps, to drop the ones that left the window.
+    let mut shown: HashMap<String, i64> = HashMap::new();
     loop {
         let events = read(&logs, context, &handlers, start).await?;
-        let mut newest = start;
         for event in events {
             newest = newest.max(event.timestamp);
-            if shown.insert(event.event_id.clone()) {
+            if shown.insert(event.event_id.clone(), event.timestamp).is_none() {
                 println!("{}", render(&event, format));
             }
         }
         if !args.follow {
             return Ok(0);
         }
-        start = newest.max(start) - LATE_EVENTS;
-        // Ids older than the window can never come back; keeps memory flat while following.
-        if shown.len() > 100_000 {
-            shown.clear();
-        }
+        start = since_start.max(newest - LATE_EVENTS);
+        shown.retain(|_, timestamp| *timestamp >= start);
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(0),
             _ = tokio::time::sleep(POLL_EVERY) => {}
