@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{stack_text, Env, ACCOUNT, REGION};
 use serde_json::Value;
+use testkit::Fault;
 
 #[tokio::test]
 async fn outputs_name_what_up_created() {
@@ -92,6 +93,14 @@ async fn outputs_name_what_up_created() {
         assert_eq!(function["arn"], read.configuration().unwrap().function_arn().unwrap());
     }
     assert!(outputs["table_arn"].as_str().unwrap().contains(ACCOUNT));
+    let text = env.run(&stack, &["outputs"]).await;
+    let push_arn = functions["push"]["arn"].as_str().unwrap();
+    assert!(
+        text.stdout
+            .lines()
+            .any(|l| l == format!("functions.push.arn = {push_arn}")),
+        "{text}"
+    );
 }
 
 fn now() -> u64 {
@@ -163,4 +172,20 @@ async fn status_counts_connections_subscriptions_and_waiting_messages() {
     assert!(table_counts["records_read"].as_u64().unwrap() >= 4, "{run}");
     let text = env.run(&stack, &["status", "--scan-limit", "4"]).await;
     assert!(text.stdout.contains("at least"), "{text}");
+
+    // A caller who may not scan the table still gets the states and the exit code.
+    env.proxy.inject(Fault::new(
+        "dynamodb",
+        "Scan",
+        1,
+        400,
+        "AccessDeniedException",
+        "not authorized to perform: dynamodb:Scan",
+    ));
+    let run = env.run(&stack, &["status", "-o", "json"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        run.json()["live"]["error"].as_str().unwrap().contains("AccessDenied"),
+        "{run}"
+    );
 }

@@ -57,7 +57,7 @@ fn path_without_moto() -> std::ffi::OsString {
 /// Ctrl-C: (whether it served, its exit code).
 fn run_dev(home: &std::path::Path, project: &std::path::Path) -> (bool, Option<i32>) {
     let mut child = Command::new(wsstack_binary())
-        .args(["dev", "--port", "0", "-q", "--quiet-handlers", "--down-on-exit"])
+        .args(["dev", "--port", "0", "-q", "--quiet-handlers"])
         .current_dir(project)
         .env_clear()
         .env("PATH", path_without_moto())
@@ -77,7 +77,7 @@ fn run_dev(home: &std::path::Path, project: &std::path::Path) -> (bool, Option<i
     std::thread::spawn(move || for _ in lines {});
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let mut status = None;
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Some(done) = child.try_wait().unwrap() {
             status = Some(done);
             break;

@@ -19,17 +19,33 @@ pub async fn run(context: &Context) -> Result<u8, Failure> {
     match context.cli.output {
         Format::Json => render::print_json(&outputs),
         Format::Text => {
-            if let Value::Object(map) = &outputs {
-                for (key, value) in map {
-                    // `key = value` lines, as `terraform output`, so `grep`/`cut` take them apart.
-                    match value {
-                        Value::String(text) => println!("{key} = {text}"),
-                        Value::Null => println!("{key} = (not created yet: run `wsstack up`)"),
-                        other => println!("{key} = {other}"),
-                    }
+            // `key = value` lines, as `terraform output`, so `grep`/`cut` take them apart.
+            for (key, value) in flatten("", &outputs) {
+                match value {
+                    Value::String(text) => println!("{key} = {text}"),
+                    Value::Null => println!("{key} = (not created yet: run `wsstack up`)"),
+                    other => println!("{key} = {other}"),
                 }
             }
         }
     }
     Ok(0)
+}
+
+/// Nested objects as dotted keys (`functions.push.arn`), in the JSON's order.
+fn flatten<'a>(prefix: &str, value: &'a Value) -> Vec<(String, &'a Value)> {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(key, value)| {
+                let key = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&key, value)
+            })
+            .collect(),
+        other => vec![(prefix.to_string(), other)],
+    }
 }
