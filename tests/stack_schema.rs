@@ -113,6 +113,56 @@ async fn schema_and_wsstack_agree_on_the_shipped_stack_and_the_corpus() {
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
 
+/// Stack files the schema accepts and wsstack refuses, by design: rules a JSON Schema cannot
+/// express. Each is written here, checked on both sides, so none goes unnoticed.
+const NOT_IN_THE_SCHEMA: &[(&str, &str, &str)] = &[
+    (
+        "visibility_below_timeout.yaml",
+        "name: demo\nqueue:\n  visibility_timeout_seconds: 5\nhandlers:\n  timeout_seconds: 10\n",
+        "cross-field: the queue's visibility timeout must be at least the function timeout",
+    ),
+    (
+        "derived_name_too_long.yaml",
+        "name: a-stack-name-that-is-long-enough-to-push-the-role-names-beyond-sixty-four\n",
+        "derived names (name + stage + region + suffix) must fit AWS limits: a computation, not a pattern",
+    ),
+    (
+        "arm64.yaml",
+        "name: demo\nhandlers:\n  architecture: arm64\n",
+        "arm64 is a valid value of the format; the bundled handlers are only built for x86_64 yet",
+    ),
+    (
+        "aws_source.yaml",
+        "name: demo\nevents:\n  source: aws.s3\n",
+        "`aws.` sources are reserved by EventBridge: a negative prefix rule kept in validation",
+    ),
+];
+
+#[test]
+fn what_the_schema_cannot_express_is_refused_by_wsstack() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema_path = dir.path().join("stack.schema.json");
+    std::fs::write(&schema_path, wsstack(&["schema"], dir.path()).stdout).unwrap();
+    let mut files = Vec::new();
+    for (file, text, _why) in NOT_IN_THE_SCHEMA {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        files.push(path);
+    }
+    let verdicts = schema_accepts(&schema_path, &files);
+    for ((file, _, why), path) in NOT_IN_THE_SCHEMA.iter().zip(&files) {
+        assert!(
+            verdicts[*file].0,
+            "{file} ({why}): the schema now refuses it; move it to the corpus"
+        );
+        let run = wsstack(
+            &["-f", path.to_str().unwrap(), "--region", "us-east-1", "plan"],
+            dir.path(),
+        );
+        assert_eq!(run.status.code(), Some(2), "{file} ({why}): {run:?}");
+    }
+}
+
 #[test]
 fn init_writes_the_stack_and_its_schema_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
