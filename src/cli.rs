@@ -59,8 +59,12 @@ pub enum Command {
         #[arg(short, long)]
         yes: bool,
     },
-    /// Show each resource as present, missing or drifted (exit 3 unless all are in sync).
-    Status,
+    /// Show each resource as present, missing or drifted, and the live numbers (exit 3 unless all are in sync).
+    Status {
+        /// Read at most about this many table records to count connections (more: "at least").
+        #[arg(long, default_value_t = 10_000)]
+        scan_limit: u64,
+    },
     /// Run the whole stack on this machine: AWS emulator, WebSocket gateway, handlers, event source.
     Dev(DevArgs),
     /// Connect to the stack's WebSocket URL (or URL), print every message as a JSON line.
@@ -69,6 +73,23 @@ pub enum Command {
     SendEvent(SendEventArgs),
     /// Write the stack's AsyncAPI 3.0 document (routes, pushes, events), generated from the stack file.
     Asyncapi(AsyncapiArgs),
+    /// The stack's URLs, names and ARNs, for scripts (as `terraform output`).
+    Outputs,
+    /// The handlers' CloudWatch logs, merged in time order (also those of `wsstack dev`).
+    Logs(LogsArgs),
+    /// Print the JSON Schema of the stack file (for editors and CI checks).
+    Schema,
+    /// Write a commented stack.yaml and its schema into DIR (default: here); never overwrites.
+    Init {
+        /// The folder to write into (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print a shell completion script: `wsstack completions bash > ~/.local/share/bash-completion/completions/wsstack`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -102,6 +123,9 @@ pub struct DevArgs {
     /// Do not show the handlers' logs.
     #[arg(long)]
     pub quiet_handlers: bool,
+    /// Install the pinned moto emulator into the per-user cache (python3 -m venv + pip), then exit.
+    #[arg(long)]
+    pub install_emulator: bool,
 }
 
 #[derive(Args, Debug)]
@@ -133,4 +157,16 @@ pub struct SendEventArgs {
     /// The whole event detail as a JSON object (entityId is added).
     #[arg(long)]
     pub detail: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Only this handler (connect, disconnect, subscribe, unsubscribe, push).
+    pub handler: Option<String>,
+    /// How far back to start: 30s, 10m, 2h, 1d.
+    #[arg(long, default_value = "10m")]
+    pub since: String,
+    /// Keep polling for new lines until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
 }

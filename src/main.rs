@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ConnectArgs};
 use crate::commands::Context;
 use crate::render::Failure;
 
@@ -48,27 +48,36 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
-    // A URL is all `connect` needs: no stack file, no AWS.
-    if let Command::Connect(args) = &cli.command {
-        if let Some(url) = &args.url {
-            return commands::connect::open(&cli, args, url.clone()).await;
+    // What needs neither AWS nor (but for `asyncapi`) the stack file runs without a context.
+    match &cli.command {
+        Command::Connect(args @ ConnectArgs { url: Some(url), .. }) => {
+            commands::connect::open(&cli, args, url.clone()).await
         }
+        Command::Asyncapi(args) if !args.deployed => commands::asyncapi::offline(&cli, args).await,
+        Command::Schema => commands::schema::print(),
+        Command::Init { dir } => commands::init::run(dir),
+        Command::Completions { shell } => commands::completions::print(*shell),
+        Command::Dev(args) if args.install_emulator => commands::dev::install_emulator(),
+        _ => with_context(Context::resolve(cli).await?).await,
     }
-    // The AsyncAPI document needs the stack file, not AWS, unless asked for the deployed address.
-    if let Command::Asyncapi(args) = &cli.command {
-        if !args.deployed {
-            return commands::asyncapi::offline(&cli, args).await;
-        }
-    }
-    let context = Context::resolve(cli).await?;
+}
+
+/// The commands that work on the stack: the stack file loaded, AWS (or the emulator) resolved.
+async fn with_context(context: Context) -> Result<u8, Failure> {
     match &context.cli.command {
         Command::Up => commands::up::run(&context).await.map(|_| 0),
         Command::Plan => commands::plan::run(&context).await,
         Command::Down { yes } => commands::down::run(&context, *yes).await,
-        Command::Status => commands::status::run(&context).await,
+        Command::Status { scan_limit } => commands::status::run(&context, *scan_limit).await,
         Command::Dev(args) => commands::dev::run(&context, args).await,
         Command::Connect(args) => commands::connect::run(&context, args).await,
         Command::SendEvent(args) => commands::send_event::run(&context, args).await,
         Command::Asyncapi(args) => commands::asyncapi::deployed(&context, args).await,
+        Command::Outputs => commands::outputs::run(&context).await,
+        Command::Logs(args) => commands::logs::run(&context, args).await,
+        // No context needed, but these work the same with one.
+        Command::Schema => commands::schema::print(),
+        Command::Init { dir } => commands::init::run(dir),
+        Command::Completions { shell } => commands::completions::print(*shell),
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::aws::Aws;
 use crate::cli::{Cli, Format};
+use crate::commands::live::Live;
 use crate::engine::{Outcome, Report};
 use crate::graph::Resolved;
 use crate::progress;
@@ -74,10 +75,76 @@ pub fn outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
     })
 }
 
+/// Everything `wsstack outputs` shows: the URLs, then each resource's name and ARN.
+pub fn all_outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
+    let names = &aws.names;
+    let mut map = serde_json::Map::new();
+    map.insert("websocket_url".into(), json!(resolved.websocket_url(aws, &stack.stage)));
+    map.insert("callback_url".into(), json!(resolved.callback_url(aws, &stack.stage)));
+    map.insert("api_id".into(), json!(resolved.api_id()));
+    map.insert("table_name".into(), json!(names.table()));
+    map.insert("table_arn".into(), json!(aws.arns.table(&names.table())));
+    map.insert("queue_name".into(), json!(names.queue()));
+    map.insert("queue_arn".into(), json!(aws.arns.queue(&names.queue())));
+    map.insert("dead_letter_queue_name".into(), json!(names.dead_letter_queue()));
+    map.insert(
+        "dead_letter_queue_arn".into(),
+        json!(aws.arns.queue(&names.dead_letter_queue())),
+    );
+    map.insert("rule_name".into(), json!(names.rule()));
+    map.insert(
+        "rule_arn".into(),
+        json!(aws.arns.rule(&stack.events.bus, &names.rule())),
+    );
+    map.insert("event_bus".into(), json!(stack.events.bus));
+    let functions: serde_json::Map<String, Value> = crate::names::handlers(stack)
+        .into_iter()
+        .map(|handler| {
+            let name = names.function(&handler);
+            let arn = aws.arns.function(&name);
+            (handler, json!({"name": name, "arn": arn}))
+        })
+        .collect();
+    map.insert("functions".into(), Value::Object(functions));
+    Value::Object(map)
+}
+
 pub fn print_outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) {
     if let Value::Object(map) = outputs(stack, aws, resolved) {
         for (key, value) in map {
             println!("  {key:<22} {}", value.as_str().unwrap_or("(not created yet)"));
+        }
+    }
+}
+
+/// The live numbers of `status`; a count from a scan cut at its limit reads "at least N".
+pub fn print_live(live: &Live) {
+    match &live.table {
+        Some(table) => {
+            let at_least = if table.truncated { "at least " } else { "" };
+            println!(
+                "  connections            {at_least}{} open, {at_least}{} subscriptions",
+                table.connections, table.subscriptions
+            );
+            if table.truncated {
+                println!(
+                    "                         (stopped after {} records: --scan-limit to read more)",
+                    table.records_read
+                );
+            }
+            for entity in &table.top_entities {
+                println!(
+                    "    {:<20} {at_least}{} subscribers",
+                    entity.entity_id, entity.subscribers
+                );
+            }
+        }
+        None => println!("  connections            (no table yet)"),
+    }
+    for (label, depth) in [("queue", &live.queue), ("dead-letter queue", &live.dead_letter_queue)] {
+        match depth {
+            Some(depth) => println!("  {label:<22} {} waiting, {} in flight", depth.waiting, depth.in_flight),
+            None => println!("  {label:<22} (not created yet)"),
         }
     }
 }

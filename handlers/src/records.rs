@@ -43,6 +43,30 @@ pub fn subscription_sk(entity_id: &str) -> String {
     format!("{SUBSCRIPTION_PREFIX}{entity_id}")
 }
 
+/// The entity id of a subscription sort key, `None` for any other sort key.
+pub fn entity_of_sk(sk: &str) -> Option<&str> {
+    sk.strip_prefix(SUBSCRIPTION_PREFIX)
+}
+
+/// What a record's sort key says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Connection,
+    Subscription,
+    Other,
+}
+
+/// Classifies a record by its sort key (`wsstack status` counts connections and subscriptions).
+pub fn kind_of_sk(sk: &str) -> RecordKind {
+    if sk == CONNECTION_SK {
+        RecordKind::Connection
+    } else if sk.starts_with(SUBSCRIPTION_PREFIX) {
+        RecordKind::Subscription
+    } else {
+        RecordKind::Other
+    }
+}
+
 /// The `ttl` value for a record written at `now`: `now + ttl_hours`, in epoch seconds.
 pub fn ttl_at(now: SystemTime, ttl_hours: u32) -> i64 {
     let now = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
@@ -61,6 +85,15 @@ mod tests {
     #[test]
     fn subscription_keys_carry_the_entity_id() {
         assert_eq!(subscription_sk("order-42"), "subscription#order-42");
+    }
+
+    #[test]
+    fn sort_keys_say_what_a_record_is() {
+        assert_eq!(kind_of_sk(CONNECTION_SK), RecordKind::Connection);
+        assert_eq!(kind_of_sk(&subscription_sk("order-42")), RecordKind::Subscription);
+        assert_eq!(entity_of_sk(&subscription_sk("order-42")), Some("order-42"));
+        assert_eq!(kind_of_sk("something-else"), RecordKind::Other);
+        assert_eq!(entity_of_sk(CONNECTION_SK), None);
     }
 
     #[test]

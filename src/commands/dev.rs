@@ -27,3 +27,14 @@ pub async fn run(context: &Context, args: &DevArgs) -> Result<u8, Failure> {
     }
     Ok(0)
 }
+
+/// `wsstack dev --install-emulator`: needs no stack file, so an installed wsstack can set itself up.
+pub fn install_emulator() -> Result<u8, Failure> {
+    let dir = crate::dev::emulator::install()?;
+    println!(
+        "moto {} is installed in {}: `wsstack dev` finds it from now on",
+        crate::dev::emulator::MOTO_VERSION,
+        dir.display()
+    );
+    Ok(0)
+}

@@ -4,10 +4,16 @@
 //! Resolving the context makes no AWS call; a command that needs none (`connect URL`) skips it.
 
 pub mod asyncapi;
+pub mod completions;
 pub mod connect;
 pub mod dev;
 pub mod down;
+pub mod init;
+pub mod live;
+pub mod logs;
+pub mod outputs;
 pub mod plan;
+pub mod schema;
 pub mod send_event;
 pub mod status;
 pub mod up;

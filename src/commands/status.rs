@@ -12,13 +12,16 @@ use crate::progress;
 use crate::render::{self, Failure};
 use crate::resources::State;
 
-pub async fn run(context: &Context) -> Result<u8, Failure> {
+pub async fn run(context: &Context, scan_limit: u64) -> Result<u8, Failure> {
     let (cli, file) = (&context.cli, &context.file);
     // A resource that could not be read has already ended the command with exit 1.
     let (aws, reports, resolved) = inspect_all(context).await?;
     let in_sync = reports
         .iter()
         .all(|r| matches!(r.outcome, Outcome::Inspected(State::InSync)));
+    // The numbers are extra: a caller allowed to read the resources but not to scan the table
+    // (or a throttled scan) still gets the resources' states and the exit code.
+    let live = super::live::read(&aws, scan_limit).await.map_err(|e| format!("{e:#}"));
     match cli.output {
         Format::Json => render::print_json(&json!({
             "command": "status",
@@ -29,6 +32,10 @@ pub async fn run(context: &Context) -> Result<u8, Failure> {
             "in_sync": in_sync,
             "resources": render::reports_json(&reports),
             "outputs": render::outputs(&file.stack, &aws, &resolved),
+            "live": match &live {
+                Ok(live) => json!(live),
+                Err(error) => json!({"error": error}),
+            },
         })),
         Format::Text => {
             render::header(cli, "status", file, &aws);
@@ -36,6 +43,10 @@ pub async fn run(context: &Context) -> Result<u8, Failure> {
                 println!("{}", progress::line(report.kind, &report.name, &report.outcome));
             }
             render::print_outputs(&file.stack, &aws, &resolved);
+            match &live {
+                Ok(live) => render::print_live(live),
+                Err(error) => println!("  live numbers unavailable: {error}"),
+            }
             println!(
                 "{}",
                 if in_sync {

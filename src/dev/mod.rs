@@ -12,6 +12,7 @@ mod backoff;
 pub mod emulator;
 mod events;
 pub mod gateway;
+pub mod logs;
 pub mod poller;
 pub mod runtime;
 pub mod session;
@@ -160,6 +161,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     let stop_runtime = CancellationToken::new();
     let log = LogSink {
         quiet: options.quiet_handlers,
+        cloudwatch: Some(logs::LogShipper::start(aws.logs.clone())),
     };
     let mut hosts: HashMap<String, Arc<FunctionHost>> = HashMap::new();
     let mut host_for = |config: FunctionConfig| -> Arc<FunctionHost> {
@@ -275,6 +277,8 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             paused_event_sources: paused.clone(),
         })?;
     }
+    // Registered before "serving" is printed: a Ctrl-C right after it must stop dev cleanly.
+    let stop = stop_signal();
     println!("wsstack dev: serving {gateway_url}");
     println!("  management API  {callback_url}/@connections/{{id}}");
     println!("  AWS emulator    {}", options.endpoint);
@@ -285,7 +289,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     println!("Ctrl-C stops it.");
     std::io::stdout().flush().ok();
 
-    wait_for_stop_signal().await;
+    stop.await;
     println!(
         "wsstack dev: stopping: closing {} connections",
         gateway.connection_count()
@@ -315,17 +319,23 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     Ok(())
 }
 
-async fn wait_for_stop_signal() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGINT or SIGTERM; both handlers are installed when this is called, not when awaited.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        match (interrupt, terminate) {
+            (Ok(mut interrupt), Ok(mut terminate)) => {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }
 

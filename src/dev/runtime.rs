@@ -101,10 +101,15 @@ pub struct FunctionHost {
 #[derive(Clone)]
 pub struct LogSink {
     pub quiet: bool,
+    /// The emulator's CloudWatch Logs, where `wsstack logs` reads them.
+    pub cloudwatch: Option<super::logs::LogShipper>,
 }
 
 impl LogSink {
     fn line(&self, function: &str, line: &str) {
+        if let Some(cloudwatch) = &self.cloudwatch {
+            cloudwatch.line(function, line);
+        }
         if !self.quiet {
             tracing::info!(target: "wsstack::handler", function, "{line}");
         }

@@ -80,7 +80,15 @@ pub fn fake_host(
         environment: variables,
         binary,
     };
-    FunctionHost::new(config, max_instances, shutdown, LogSink { quiet: true })
+    FunctionHost::new(
+        config,
+        max_instances,
+        shutdown,
+        LogSink {
+            quiet: true,
+            cloudwatch: None,
+        },
+    )
 }
 
 /// Wait until the host runs `count` instances.

@@ -4,6 +4,7 @@
 //! Parsing never touches AWS; the caller exits with code 2 on any error.
 
 mod errors;
+mod json_schema;
 mod positions;
 mod schema;
 mod validation;
@@ -11,6 +12,7 @@ mod validation;
 use std::path::{Path, PathBuf};
 
 pub use errors::{StackError, StackErrors};
+pub use json_schema::json_schema;
 pub use positions::Positions;
 pub use schema::*;
 pub use validation::{is_region, validate, Problem};

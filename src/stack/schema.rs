@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The route keys a stack may declare: each has a bundled handler.
@@ -19,13 +20,22 @@ pub const LOG_RETENTION_DAYS: &[u32] = &[
 pub const TAG_STACK: &str = "wsstack:stack";
 pub const TAG_STAGE: &str = "wsstack:stage";
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stack {
+    /// Stack name: letters, digits and hyphens, starting with a letter. Prefix of every resource name.
+    #[schemars(regex(pattern = r"^[A-Za-z]([A-Za-z0-9-]*[A-Za-z0-9])?$"))]
     pub name: String,
+    /// The WebSocket API stage and the second part of every resource name.
     #[serde(default = "default_stage")]
+    #[schemars(
+        length(min = 1, max = 32),
+        regex(pattern = r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$")
+    )]
     pub stage: String,
+    /// Region to deploy to; without it, --region or the standard AWS chain decides.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)+-[0-9]+$"))]
     pub region: Option<String>,
     #[serde(default)]
     pub table: Table,
@@ -41,14 +51,14 @@ pub struct Stack {
     pub tags: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingMode {
     #[default]
     OnDemand,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Table {
     pub billing_mode: BillingMode,
@@ -64,7 +74,7 @@ impl Default for Table {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Queue {
     pub visibility_timeout_seconds: u32,
@@ -84,7 +94,7 @@ impl Default for Queue {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeadLetter {
     pub max_receive_count: u32,
@@ -100,11 +110,17 @@ impl Default for DeadLetter {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Events {
+    /// The EventBridge bus the rule listens on.
+    #[schemars(length(min = 1, max = 256), regex(pattern = r"^[A-Za-z0-9._/-]+$"))]
     pub bus: String,
+    /// The detail-type the rule matches.
+    #[schemars(length(min = 1, max = 128))]
     pub detail_type: String,
+    /// The event source the rule matches (optional); `aws.` sources belong to AWS.
+    #[schemars(length(min = 1, max = 256))]
     pub source: Option<String>,
 }
 
@@ -121,7 +137,7 @@ impl Default for Events {
 /// The source `send-event` uses when the stack file filters on none.
 pub const DEFAULT_EVENT_SOURCE: &str = "wsstack";
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default, JsonSchema)]
 pub enum Architecture {
     #[default]
     #[serde(rename = "x86_64")]
@@ -130,7 +146,7 @@ pub enum Architecture {
     Arm64,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Handlers {
     pub memory_mb: u32,

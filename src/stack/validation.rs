@@ -35,16 +35,16 @@ impl Problem {
 }
 
 /// A whole number AWS accepts only within `min..=max` (in `unit`).
-struct Range {
-    field: &'static str,
+pub(super) struct Range {
+    pub(super) field: &'static str,
     value: fn(&Stack) -> u32,
-    min: u32,
-    max: u32,
+    pub(super) min: u32,
+    pub(super) max: u32,
     unit: &'static str,
 }
 
 /// Every numeric limit of the stack file, in the order of the file's sections.
-const RANGES: &[Range] = &[
+pub(super) const RANGES: &[Range] = &[
     Range {
         field: "table.ttl_hours",
         value: |s| s.table.ttl_hours,

@@ -1,0 +1,236 @@
+//! `schema`, `init` and `completions`: the stack file's JSON Schema checked by an independent
+//! validator (Python's jsonschema) against wsstack's own verdict on the shipped stack and the
+//! bad-stack corpus; `init`'s files and refusal; completion scripts for bash, zsh and fish.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{wsstack_binary, Env};
+
+fn wsstack(args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(wsstack_binary())
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run wsstack")
+}
+
+/// The independent verdict: true when the schema accepts the document.
+fn schema_accepts(schema: &Path, documents: &[std::path::PathBuf]) -> BTreeMap<String, (bool, String)> {
+    let root = testkit::repo_root();
+    let output = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tests/tools/validate_json_schema.py"))
+        .arg(schema)
+        .args(documents)
+        .output()
+        .expect("run the validator");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut verdicts = BTreeMap::new();
+    let mut last = None;
+    for line in stdout.lines() {
+        let (ok, rest) = if let Some(rest) = line.strip_prefix("ok ") {
+            (true, rest)
+        } else if let Some(rest) = line.strip_prefix("invalid ") {
+            (false, rest)
+        } else {
+            // A multi-line parse error continues the previous document's line.
+            continue;
+        };
+        let path = rest.split(": ").next().unwrap_or(rest).to_string();
+        let file = Path::new(&path).file_name().unwrap().to_string_lossy().into_owned();
+        verdicts.insert(file.clone(), (ok, line.to_string()));
+        last = Some(file);
+    }
+    assert!(last.is_some(), "validator printed nothing: {output:?}");
+    verdicts
+}
+
+/// Corpus files where the schema and wsstack must disagree, and why a JSON Schema cannot see it.
+const EXCEPTIONS: &[(&str, &str)] = &[
+    (
+        "duplicate_nested_key.yaml",
+        "a repeated key is a YAML-level error; the YAML loader keeps the last value before any schema sees it",
+    ),
+    (
+        "duplicate_top_level_key.yaml",
+        "a repeated key is a YAML-level error; the YAML loader keeps the last value before any schema sees it",
+    ),
+];
+
+#[tokio::test]
+async fn schema_and_wsstack_agree_on_the_shipped_stack_and_the_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema_path = dir.path().join("stack.schema.json");
+    let schema = wsstack(&["schema"], dir.path());
+    assert!(schema.status.success(), "{schema:?}");
+    std::fs::write(&schema_path, &schema.stdout).unwrap();
+
+    let root = testkit::repo_root();
+    let mut corpus: Vec<_> = std::fs::read_dir(root.join("tests/corpus/stacks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    corpus.sort();
+    assert!(corpus.len() >= 40, "the corpus is there: {corpus:?}");
+    let mut documents = corpus.clone();
+    documents.push(root.join("stack.yaml"));
+    let verdicts = schema_accepts(&schema_path, &documents);
+
+    // The shipped stack: the schema accepts it, and so does wsstack (a plan against moto).
+    assert!(verdicts["stack.yaml"].0, "{:?}", verdicts["stack.yaml"]);
+    let env = Env::start().await;
+    let plan = env.run(&root.join("stack.yaml"), &["plan"]).await;
+    assert_eq!(
+        plan.code, 3,
+        "wsstack accepts the shipped stack and plans its creation: {plan}"
+    );
+
+    // Every corpus file is refused by wsstack with exit 2 before any AWS call (no endpoint at all).
+    let mut disagreements = Vec::new();
+    for path in &corpus {
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let run = wsstack(&["-f", path.to_str().unwrap(), "plan"], dir.path());
+        assert_eq!(run.status.code(), Some(2), "{file}: {run:?}");
+        let (schema_ok, line) = &verdicts[&file];
+        let expected_to_differ = EXCEPTIONS.iter().any(|(f, _)| *f == file);
+        if *schema_ok != expected_to_differ {
+            disagreements.push(format!(
+                "{file}: schema {}, wsstack refuses (exit 2){}: {line}",
+                if *schema_ok { "accepts" } else { "refuses" },
+                if expected_to_differ {
+                    ", listed as an exception"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+/// Stack files the schema accepts and wsstack refuses, by design: rules a JSON Schema cannot
+/// express. Each is written here, checked on both sides, so none goes unnoticed.
+const NOT_IN_THE_SCHEMA: &[(&str, &str, &str)] = &[
+    (
+        "visibility_below_timeout.yaml",
+        "name: demo\nqueue:\n  visibility_timeout_seconds: 5\nhandlers:\n  timeout_seconds: 10\n",
+        "cross-field: the queue's visibility timeout must be at least the function timeout",
+    ),
+    (
+        "derived_name_too_long.yaml",
+        "name: a-stack-name-that-is-long-enough-to-push-the-role-names-beyond-sixty-four\n",
+        "derived names (name + stage + region + suffix) must fit AWS limits: a computation, not a pattern",
+    ),
+    (
+        "arm64.yaml",
+        "name: demo\nhandlers:\n  architecture: arm64\n",
+        "arm64 is a valid value of the format; the bundled handlers are only built for x86_64 yet",
+    ),
+    (
+        "aws_source.yaml",
+        "name: demo\nevents:\n  source: aws.s3\n",
+        "`aws.` sources are reserved by EventBridge: a negative prefix rule kept in validation",
+    ),
+];
+
+#[test]
+fn what_the_schema_cannot_express_is_refused_by_wsstack() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema_path = dir.path().join("stack.schema.json");
+    std::fs::write(&schema_path, wsstack(&["schema"], dir.path()).stdout).unwrap();
+    let mut files = Vec::new();
+    for (file, text, _why) in NOT_IN_THE_SCHEMA {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        files.push(path);
+    }
+    let verdicts = schema_accepts(&schema_path, &files);
+    for ((file, _, why), path) in NOT_IN_THE_SCHEMA.iter().zip(&files) {
+        assert!(
+            verdicts[*file].0,
+            "{file} ({why}): the schema now refuses it; move it to the corpus"
+        );
+        let run = wsstack(
+            &["-f", path.to_str().unwrap(), "--region", "us-east-1", "plan"],
+            dir.path(),
+        );
+        assert_eq!(run.status.code(), Some(2), "{file} ({why}): {run:?}");
+    }
+}
+
+#[test]
+fn init_writes_the_stack_and_its_schema_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("new-stack");
+    let run = wsstack(&["init", target.to_str().unwrap()], dir.path());
+    assert!(run.status.success(), "{run:?}");
+    let stack = std::fs::read_to_string(target.join("stack.yaml")).unwrap();
+    assert_eq!(
+        stack.lines().next(),
+        Some("# yaml-language-server: $schema=./stack.schema.json")
+    );
+    let shipped = std::fs::read_to_string(testkit::repo_root().join("stack.yaml")).unwrap();
+    assert!(stack.ends_with(&shipped), "the shipped stack, comments and all");
+    let schema = std::fs::read_to_string(target.join("stack.schema.json")).unwrap();
+    let printed = wsstack(&["schema"], dir.path());
+    let printed: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&schema).unwrap(), printed);
+    let verdicts = schema_accepts(&target.join("stack.schema.json"), &[target.join("stack.yaml")]);
+    assert!(verdicts["stack.yaml"].0, "{verdicts:?}");
+
+    // A second init refuses with exit 2 and leaves both files as they were.
+    std::fs::write(target.join("stack.yaml"), "name: mine\n").unwrap();
+    let again = wsstack(&["init", target.to_str().unwrap()], dir.path());
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(target.join("stack.yaml")).unwrap(),
+        "name: mine\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("stack.schema.json")).unwrap(),
+        schema
+    );
+}
+
+/// The subcommands `wsstack --help` lists.
+fn subcommands(dir: &Path) -> Vec<String> {
+    let help = wsstack(&["--help"], dir);
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let section = help.split("Commands:").nth(1).expect("a Commands section");
+    section
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .filter(|c| c != "help")
+        .collect()
+}
+
+#[test]
+fn completions_name_every_subcommand_and_bash_parses_its_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands = subcommands(dir.path());
+    assert!(commands.len() >= 11, "{commands:?}");
+    for shell in ["bash", "zsh", "fish"] {
+        let run = wsstack(&["completions", shell], dir.path());
+        assert!(run.status.success(), "{shell}: {run:?}");
+        let script = String::from_utf8_lossy(&run.stdout);
+        assert!(!script.trim().is_empty(), "{shell}");
+        for command in &commands {
+            assert!(script.contains(command.as_str()), "{shell} script lacks `{command}`");
+        }
+        if shell == "bash" {
+            let path = dir.path().join("wsstack.bash");
+            std::fs::write(&path, script.as_bytes()).unwrap();
+            let check = Command::new("bash").arg("-n").arg(&path).output().unwrap();
+            assert!(check.status.success(), "bash -n: {check:?}");
+        }
+    }
+}
