@@ -36,6 +36,10 @@ pub enum Key {
     Function(String),
     Permission(String),
     Route(String),
+    /// The stack's HS256 key (`auth: {secret: generated}`); its value to dependants is its ARN.
+    Secret,
+    /// The API Gateway REQUEST authorizer on `$connect`; its value is the authorizer id.
+    Authorizer,
     /// Something the stack file no longer declares, which `up` deletes.
     Retired(Box<Key>),
 }
@@ -61,6 +65,8 @@ impl fmt::Display for Key {
             Key::Function(h) => write!(f, "function/{h}"),
             Key::Permission(h) => write!(f, "permission/{h}"),
             Key::Route(h) => write!(f, "route/{h}"),
+            Key::Secret => f.write_str("secret"),
+            Key::Authorizer => f.write_str("authorizer"),
             Key::Retired(inner) => write!(f, "retired/{inner}"),
         }
     }

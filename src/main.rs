@@ -69,6 +69,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Dev(args) => commands::dev::run(&context, args).await,
         Command::Connect(args) => commands::connect::run(&context, args).await,
         Command::SendEvent(args) => commands::send_event::run(&context, args).await,
+        Command::Token(args) => commands::token::run(&context, args).await,
         Command::Asyncapi(args) => commands::asyncapi::deployed(&context, args).await,
     }
 }

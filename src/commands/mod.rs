@@ -10,6 +10,7 @@ pub mod down;
 pub mod plan;
 pub mod send_event;
 pub mod status;
+pub mod token;
 pub mod up;
 
 use std::path::{Path, PathBuf};

@@ -27,6 +27,7 @@ pub async fn run(context: &Context) -> Result<u8, Failure> {
             "region": aws.region,
             "account": aws.account,
             "in_sync": in_sync,
+            "access": file.stack.access(),
             "resources": render::reports_json(&reports),
             "outputs": render::outputs(&file.stack, &aws, &resolved),
         })),
@@ -36,6 +37,7 @@ pub async fn run(context: &Context) -> Result<u8, Failure> {
                 println!("{}", progress::line(report.kind, &report.name, &report.outcome));
             }
             render::print_outputs(&file.stack, &aws, &resolved);
+            println!("  {:<22} {}", "access", file.stack.access());
             println!(
                 "{}",
                 if in_sync {

@@ -51,10 +51,12 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> 
             "summary": {"created": created, "updated": updated, "deleted": deleted, "unchanged": unchanged, "failed": failed},
             "outputs": render::outputs(&file.stack, &aws, &resolved),
             "seconds": elapsed,
+            "access": file.stack.access(),
         })),
         Format::Text => {
             if !failed && !cli.quiet {
                 render::print_outputs(&file.stack, &aws, &resolved);
+                println!("  {:<22} {}", "access", file.stack.access());
             }
             if created + updated + deleted == 0 && !failed {
                 println!("no changes ({unchanged} resources up to date, {elapsed:.1} s)");

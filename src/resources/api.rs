@@ -60,7 +60,15 @@ pub async fn find(aws: &Aws, stack: &str, stage: &str) -> Result<Vec<Api>> {
 pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<Resolved> {
     let apis = find(aws, stack, stage).await?;
     let mut resolved = Resolved::default();
-    resolved.set(Key::Api, apis.first().and_then(|a| a.api_id()).map(String::from));
+    let api = apis.first().and_then(|a| a.api_id()).map(String::from);
+    // `status` and `plan` compare the permission and `$connect` against the authorizer's id
+    // without running `ensure`, which is what otherwise hands it on.
+    if let Some(api) = &api {
+        let name = aws.names.authorizer();
+        let authorizer = super::authorizer::find(aws, api, &name, None).await?;
+        resolved.set(Key::Authorizer, authorizer.and_then(|a| a.authorizer_id));
+    }
+    resolved.set(Key::Api, api);
     Ok(resolved)
 }
 
