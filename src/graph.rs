@@ -104,6 +104,12 @@ impl Resolved {
         self.get(&Key::Api)
     }
 
+    /// Whether an earlier `auth:` left something behind (the authorizer on `$connect`, or its
+    /// function), which a stack file without `auth:` takes away.
+    pub fn auth_left_behind(&self) -> bool {
+        self.get(&Key::Authorizer).is_some() || self.get(&Key::Function(crate::names::AUTHORIZER.into())).is_some()
+    }
+
     /// The API id, or an error naming what needed it: for writes, which run after the API.
     pub fn require_api(&self, needed_by: &str) -> anyhow::Result<&str> {
         self.api_id()

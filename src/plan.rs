@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::aws::Aws;
 use crate::bundle::Bundle;
-use crate::graph::{Key, QueueKind};
+use crate::graph::{Key, QueueKind, Resolved};
 use crate::names::{handlers, Arns, Names, RoleKind, AUTHORIZER};
 use crate::resources::api::ApiSpec;
 use crate::resources::authorizer::AuthorizerSpec;
@@ -157,11 +157,14 @@ fn queue_policy(stack: &Stack, aws: &Aws) -> Value {
 }
 
 /// Every resource of the stack, in no particular order (the engine orders them). `bundle` is the
-/// handlers package (needed to create functions; without it code is not compared).
-pub fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
+/// handlers package (needed to create functions; without it code is not compared); `found` is
+/// what discovery saw (whether an earlier `auth:` left something to take away).
+pub fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, found: &Resolved) -> Vec<Box<dyn Resource>> {
     let mut resources = event_path(stack, aws);
     resources.extend(compute_and_api(stack, aws, bundle));
-    resources.extend(auth(stack, aws, bundle));
+    if stack.auth.is_some() || found.auth_left_behind() {
+        resources.extend(auth(stack, aws, bundle));
+    }
     resources
 }
 
@@ -424,7 +427,7 @@ fn authorizer_environment(stack: &Stack, names: &Names) -> BTreeMap<String, Stri
 
 /// The authorizer on `$connect`: its function, log group, role and permission, the API
 /// authorizer, and the secret when the stack signs its own tokens. Without `auth:` the same
-/// resources come retired, so that `up` takes away what an earlier `auth:` made.
+/// resources come retired, so that `up` and `down` take away what an earlier `auth:` made.
 fn auth(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
     let names = &aws.names;
     let tags = tags(stack);
@@ -548,7 +551,7 @@ mod tests {
         // Every spec the plan produces, retired ones included: a tagged kind carries all of them;
         // only the kinds AWS keeps no tags on carry none.
         let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
-        let resources = resources(&stack, &aws, None);
+        let resources = resources(&stack, &aws, None, &Resolved::default());
         let mut tagged = 0;
         for resource in &resources {
             match resource.tags() {
@@ -565,9 +568,54 @@ mod tests {
             }
         }
         // 2 roles, table, 2 queues, rule, API, stage, and a function and log group for each of
-        // connect, disconnect, subscribe, push and the retired unsubscribe; retired without
-        // `auth:`: the authorizer's role, log group and function, and the secret.
-        assert_eq!(tagged, 22);
+        // connect, disconnect, subscribe, push and the retired unsubscribe.
+        assert_eq!(tagged, 18);
+    }
+
+    #[test]
+    fn auth_resources_exist_with_auth_and_retire_only_when_something_is_left() {
+        let parse = |text: &str| crate::stack::parse(std::path::Path::new("s.yaml"), text).unwrap();
+        let open = parse("name: demo\n");
+        let aws = Aws::offline(crate::names::Names::new(&open, "eu-west-1"));
+        let keys = |stack: &Stack, found: &Resolved| -> Vec<String> {
+            let all = resources(stack, &aws, None, found);
+            let auth: Vec<String> = all.iter().map(|r| r.key().to_string()).collect();
+            auth.into_iter()
+                .filter(|k| k.contains("authorizer") || k.contains("secret"))
+                .collect()
+        };
+        assert!(
+            keys(&open, &Resolved::default()).is_empty(),
+            "nothing to read for an open stack"
+        );
+        let mut left = Resolved::default();
+        left.set(Key::Authorizer, Some("abc123".into()));
+        assert_eq!(
+            keys(&open, &left),
+            [
+                "retired/authorizer",
+                "retired/permission/authorizer",
+                "retired/function/authorizer",
+                "retired/log-group/authorizer",
+                "retired/role/authorizer",
+                "retired/secret"
+            ]
+        );
+        let secret = parse("name: demo\nauth:\n  secret: generated\n");
+        assert_eq!(keys(&secret, &Resolved::default()).len(), 6);
+        let issuer =
+            parse("name: demo\nauth:\n  issuer: https://id.example.com\n  audience: app\n  user_claim: email\n");
+        assert!(
+            !keys(&issuer, &Resolved::default()).contains(&"secret".to_string()),
+            "no secret for an issuer"
+        );
+        let environment = authorizer_environment(&issuer, &aws.names);
+        assert_eq!(environment["AUTH_ISSUER"], "https://id.example.com");
+        assert_eq!(environment["AUTH_AUDIENCE"], "app");
+        assert_eq!(environment["AUTH_USER_CLAIM"], "email");
+        assert!(!environment.contains_key("AUTH_SECRET_ARN") && !environment.contains_key("AUTH_ENTITIES_CLAIM"));
+        let policy = authorizer_policy(&issuer, &aws.names, &aws.arns, "api").to_string();
+        assert!(!policy.contains("secretsmanager"), "{policy}");
     }
 
     #[test]

@@ -288,3 +288,63 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
     assert!(listed.secret_list().is_empty(), "purged, not waiting out a window");
     assert!(env.iam().get_role().role_name(&role).send().await.is_err());
 }
+
+/// `connect --token T` offers `websocket, T` as its protocols (the authorizer reads the token
+/// there) and accepts the server echoing `websocket`; a real WebSocket server on loopback.
+#[tokio::test]
+async fn connect_sends_the_token_as_the_second_protocol() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut offered = None;
+        let mut socket = tokio_tungstenite::accept_hdr_async(stream, |request: &Request, mut response: Response| {
+            offered = request
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap().to_string());
+            response
+                .headers_mut()
+                .insert("sec-websocket-protocol", "websocket".parse().unwrap());
+            Ok(response)
+        })
+        .await
+        .unwrap();
+        socket.send(Message::text(r#"{"type":"hello"}"#)).await.unwrap();
+        let _ = socket.close(None).await;
+        offered
+    });
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wsstack"))
+            .args([
+                "connect",
+                &url,
+                "--token",
+                "header.payload.signature",
+                "--count",
+                "1",
+                "--timeout",
+                "10",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("hello"), "{stdout}");
+    assert_eq!(
+        server.await.unwrap().as_deref(),
+        Some("websocket, header.payload.signature")
+    );
+}

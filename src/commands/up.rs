@@ -25,7 +25,7 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> 
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     render::header(cli, "up", file, &aws);
     let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
-    let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle));
+    let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle), &resolved);
     let progress = Progress::new(context.chatty());
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
     let failed = engine::any_failed(&reports);

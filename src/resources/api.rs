@@ -69,6 +69,15 @@ pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<Resolved> {
         resolved.set(Key::Authorizer, authorizer.and_then(|a| a.authorizer_id));
     }
     resolved.set(Key::Api, api);
+    // A stack file without `auth:` takes away what an earlier one made, if anything: the plan
+    // only lists those resources when one of them is there.
+    let function = aws.names.function(crate::names::AUTHORIZER);
+    let call = aws.lambda.get_function().function_name(&function);
+    let found = super::errors::found(call.send().await, || format!("reading Lambda function {function}"))?;
+    resolved.set(
+        Key::Function(crate::names::AUTHORIZER.into()),
+        found.and_then(|f| f.configuration?.function_arn),
+    );
     Ok(resolved)
 }
 
