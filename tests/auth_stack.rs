@@ -348,3 +348,91 @@ async fn connect_sends_the_token_as_the_second_protocol() {
         Some("websocket, header.payload.signature")
     );
 }
+
+/// A table made before GSI2 (only GSI1) gets it from `up` with UpdateTable, keeping its items,
+/// and a second `up` writes nothing.
+#[tokio::test]
+async fn up_adds_gsi2_to_a_table_made_before_it() {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+        ProjectionType, ScalarAttributeType, Tag,
+    };
+    let env = Env::start().await;
+    let stack = env.write_stack("stack.yaml", &stack_text("old", &[]));
+    assert_eq!(env.run(&stack, &["up"]).await.code, 0);
+    let table = "old-dev-connections";
+    let dynamodb = env.dynamodb();
+    dynamodb.delete_table().table_name(table).send().await.unwrap();
+    let key = |name: &str, key_type: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(key_type)
+            .build()
+            .unwrap()
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    dynamodb
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(["pk", "sk", "GSI1PK", "GSI1SK"].map(attribute).to_vec()))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("GSI1")
+                .key_schema(key("GSI1PK", KeyType::Hash))
+                .key_schema(key("GSI1SK", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .unwrap(),
+        )
+        .tags(Tag::builder().key("wsstack:stack").value("old").build().unwrap())
+        .tags(Tag::builder().key("wsstack:stage").value("dev").build().unwrap())
+        .tags(Tag::builder().key("project").value("wsstack-demo").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    dynamodb
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S("c1".into()))
+        .item("sk", AttributeValue::S("connection#".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let plan = env.run(&stack, &["plan"]).await;
+    assert_eq!(plan.code, 3, "{plan}");
+    assert!(plan.stdout.contains("index GSI2"), "{plan}");
+    let up = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(up.code, 0, "{up}");
+    let described = dynamodb.describe_table().table_name(table).send().await.unwrap();
+    let names: Vec<&str> = described
+        .table()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    assert!(names.contains(&"GSI1") && names.contains(&"GSI2"), "{names:?}");
+    let item = dynamodb
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("c1".into()))
+        .key("sk", AttributeValue::S("connection#".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item().is_some(), "the table was updated, not replaced");
+    env.proxy.clear();
+    let again = env.run(&stack, &["up"]).await;
+    assert_eq!(again.code, 0, "{again}");
+    assert!(env.proxy.writes().is_empty(), "{:?}", env.proxy.writes());
+}
