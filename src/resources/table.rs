@@ -5,18 +5,20 @@
 //!
 //! Key schemas cannot change in place; such drift is reported and `up` refuses to touch it.
 
+mod index;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TableStatus, Tag, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProjectionType, ScalarAttributeType, TableStatus, Tag,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 
 use super::errors::{created, deleted, found};
 use super::{Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::Key;
+use index::{attribute_definitions, Index, INDEXES};
 
 // The record layout is written down once, in the handlers' `records` module.
 use wsstack_handlers::records;
@@ -26,72 +28,6 @@ pub const INDEX_NAME: &str = records::GSI1;
 pub const INDEX_PARTITION_KEY: &str = records::GSI1PK;
 pub const INDEX_SORT_KEY: &str = records::GSI1SK;
 pub const TTL_ATTRIBUTE: &str = records::TTL;
-
-/// One global secondary index of the table.
-struct Index {
-    name: &'static str,
-    partition_key: &'static str,
-    sort_key: &'static str,
-    projection: ProjectionType,
-}
-
-/// The indexes in the order they are added to an older table (one per UpdateTable call).
-static INDEXES: [Index; 2] = [
-    Index {
-        name: INDEX_NAME,
-        partition_key: INDEX_PARTITION_KEY,
-        sort_key: INDEX_SORT_KEY,
-        projection: ProjectionType::All,
-    },
-    Index {
-        name: records::GSI2,
-        partition_key: records::GSI2PK,
-        sort_key: records::GSI2SK,
-        projection: ProjectionType::KeysOnly,
-    },
-];
-
-impl Index {
-    fn schema(&self) -> String {
-        format!("{}:HASH,{}:RANGE", self.partition_key, self.sort_key)
-    }
-
-    fn projection(&self) -> Projection {
-        Projection::builder().projection_type(self.projection.clone()).build()
-    }
-
-    fn definition(&self) -> GlobalSecondaryIndex {
-        GlobalSecondaryIndex::builder()
-            .index_name(self.name)
-            .key_schema(key(self.partition_key, KeyType::Hash))
-            .key_schema(key(self.sort_key, KeyType::Range))
-            .projection(self.projection())
-            .build()
-            .expect("index has its fields")
-    }
-
-    fn create_action(&self) -> aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate {
-        let action = aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
-            .index_name(self.name)
-            .key_schema(key(self.partition_key, KeyType::Hash))
-            .key_schema(key(self.sort_key, KeyType::Range))
-            .projection(self.projection())
-            .build()
-            .expect("index action has its fields");
-        aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
-            .create(action)
-            .build()
-    }
-}
-
-/// Every key attribute of the table and its indexes (all strings).
-fn attribute_definitions() -> Vec<AttributeDefinition> {
-    let mut names = vec![PARTITION_KEY, SORT_KEY];
-    for index in &INDEXES {
-        names.extend([index.partition_key, index.sort_key]);
-    }
-    names.into_iter().map(string_attribute).collect()
-}
 
 /// How long to wait for a table to become ACTIVE or to disappear.
 const TABLE_WAIT: Duration = Duration::from_secs(300);
