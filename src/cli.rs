@@ -71,6 +71,8 @@ pub enum Command {
     Connect(ConnectArgs),
     /// Put an "entity updated" event on the stack's event bus.
     SendEvent(SendEventArgs),
+    /// Print a connection token signed with the stack's secret (a stack with `auth: {secret: generated}`).
+    Token(TokenArgs),
     /// Write the stack's AsyncAPI 3.0 document (routes, pushes, events), generated from the stack file.
     Asyncapi(AsyncapiArgs),
     /// The stack's URLs, names and ARNs, for scripts (as `terraform output`).
@@ -136,14 +138,30 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub subscribe: Vec<String>,
     /// Ask for this Sec-WebSocket-Protocol.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "token")]
     pub protocol: Option<String>,
+    /// Connect with this token (sent as `Sec-WebSocket-Protocol: websocket, TOKEN`).
+    #[arg(long)]
+    pub token: Option<String>,
     /// Exit after this many messages.
     #[arg(long)]
     pub count: Option<usize>,
     /// Give up (exit 1) after this many seconds.
     #[arg(long)]
     pub timeout: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// The user the token is for (its `sub`, or the stack's `user_claim`).
+    #[arg(long)]
+    pub user_id: String,
+    /// Comma-separated globs of the entities the connection may subscribe to (default: any).
+    #[arg(long)]
+    pub entities: Option<String>,
+    /// How long the token is valid: a whole number with s, m, h or d.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
 }
 
 #[derive(Args, Debug)]

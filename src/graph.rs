@@ -36,6 +36,10 @@ pub enum Key {
     Function(String),
     Permission(String),
     Route(String),
+    /// The stack's HS256 key (`auth: {secret: generated}`); its value to dependants is its ARN.
+    Secret,
+    /// The API Gateway REQUEST authorizer on `$connect`; its value is the authorizer id.
+    Authorizer,
     /// Something the stack file no longer declares, which `up` deletes.
     Retired(Box<Key>),
 }
@@ -61,6 +65,8 @@ impl fmt::Display for Key {
             Key::Function(h) => write!(f, "function/{h}"),
             Key::Permission(h) => write!(f, "permission/{h}"),
             Key::Route(h) => write!(f, "route/{h}"),
+            Key::Secret => f.write_str("secret"),
+            Key::Authorizer => f.write_str("authorizer"),
             Key::Retired(inner) => write!(f, "retired/{inner}"),
         }
     }
@@ -96,6 +102,12 @@ impl Resolved {
     /// The stack's WebSocket API id, once it exists.
     pub fn api_id(&self) -> Option<&str> {
         self.get(&Key::Api)
+    }
+
+    /// Whether an earlier `auth:` left something behind (the authorizer on `$connect`, or its
+    /// function), which a stack file without `auth:` takes away.
+    pub fn auth_left_behind(&self) -> bool {
+        self.get(&Key::Authorizer).is_some() || self.get(&Key::Function(crate::names::AUTHORIZER.into())).is_some()
     }
 
     /// The API id, or an error naming what needed it: for writes, which run after the API.

@@ -72,6 +72,7 @@ async fn with_context(context: Context) -> Result<u8, Failure> {
         Command::Dev(args) => commands::dev::run(&context, args).await,
         Command::Connect(args) => commands::connect::run(&context, args).await,
         Command::SendEvent(args) => commands::send_event::run(&context, args).await,
+        Command::Token(args) => commands::token::run(&context, args).await,
         Command::Asyncapi(args) => commands::asyncapi::deployed(&context, args).await,
         Command::Outputs => commands::outputs::run(&context).await,
         Command::Logs(args) => commands::logs::run(&context, args).await,

@@ -11,18 +11,24 @@ pub const MAX_RULE_NAME: usize = 64;
 pub const MAX_QUEUE_NAME: usize = 80;
 pub const MAX_TABLE_NAME: usize = 255;
 
-/// The handlers that run behind the WebSocket routes share one role; the push handler has its own.
+/// The handlers that run behind the WebSocket routes share one role; the push handler has its own,
+/// and so has the authorizer (it reads the stack's secret, which no other handler may).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RoleKind {
     Routes,
     Push,
+    Authorizer,
 }
+
+/// The handler name of the authorizer function (`WSSTACK_HANDLER`, the function name's suffix).
+pub const AUTHORIZER: &str = "authorizer";
 
 impl RoleKind {
     pub fn suffix(self) -> &'static str {
         match self {
             RoleKind::Routes => "routes",
             RoleKind::Push => "push",
+            RoleKind::Authorizer => "authorizer",
         }
     }
 }
@@ -75,6 +81,16 @@ impl Names {
 
     pub fn log_group(&self, handler: &str) -> String {
         format!("/aws/lambda/{}", self.function(handler))
+    }
+
+    /// The Secrets Manager secret holding the stack's HS256 key.
+    pub fn secret(&self) -> String {
+        format!("wsstack/{}/auth-key", self.prefix)
+    }
+
+    /// The API Gateway authorizer (unique within the stack's API).
+    pub fn authorizer(&self) -> String {
+        format!("{}-authorizer", self.prefix)
     }
 }
 
@@ -168,6 +184,15 @@ impl Arns {
         )
     }
 
+    /// Every ARN the secret `name` can have: Secrets Manager appends `-` and six random
+    /// characters, so a policy written before the secret exists matches `{name}-??????`.
+    pub fn secret_pattern(&self, name: &str) -> String {
+        format!(
+            "arn:{}:secretsmanager:{}:{}:secret:{}-??????",
+            self.partition, self.region, self.account, name
+        )
+    }
+
     pub fn log_group(&self, name: &str) -> String {
         format!(
             "arn:{}:logs:{}:{}:log-group:{}",
@@ -211,9 +236,15 @@ pub fn check_lengths(stack: &Stack, region: Option<&str>) -> Vec<(String, String
     for handler in handlers(stack) {
         checks.push((names.function(&handler), "Lambda function name", MAX_FUNCTION_NAME));
     }
+    if stack.auth.is_some() {
+        checks.push((names.function(AUTHORIZER), "Lambda function name", MAX_FUNCTION_NAME));
+    }
     if region.is_some() {
         checks.push((names.role(RoleKind::Routes), "IAM role name", MAX_ROLE_NAME));
         checks.push((names.role(RoleKind::Push), "IAM role name", MAX_ROLE_NAME));
+        if stack.auth.is_some() {
+            checks.push((names.role(RoleKind::Authorizer), "IAM role name", MAX_ROLE_NAME));
+        }
     }
     let mut problems = Vec::new();
     for (name, what, max) in checks {

@@ -1,6 +1,8 @@
 //! From a stack file to the desired resources: one spec per AWS resource, with its physical name,
 //! settings, least-privilege policies, tags and dependencies. Pure: no AWS calls.
 
+mod auth;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::aws::Aws;
 use crate::bundle::Bundle;
-use crate::graph::{Key, QueueKind};
+use crate::graph::{Key, QueueKind, Resolved};
 use crate::names::{handlers, Arns, Names, RoleKind};
 use crate::resources::api::ApiSpec;
 use crate::resources::event_source::EventSourceSpec;
@@ -152,13 +154,23 @@ fn queue_policy(stack: &Stack, aws: &Aws) -> Value {
 }
 
 /// Every resource of the stack, in no particular order (the engine orders them). `bundle` is the
-/// handlers package (needed to create functions; without it code is not compared).
+/// handlers package (needed to create functions; without it code is not compared); `found` is
+/// what discovery saw (whether an earlier `auth:` left something to take away).
 ///
 /// `dev_paused` are the event sources a running `wsstack dev` of this stack paused on purpose (its
 /// own poller replaces them): their being disabled is no drift, and `up` leaves them so.
-pub fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused: &[String]) -> Vec<Box<dyn Resource>> {
+pub fn resources(
+    stack: &Stack,
+    aws: &Aws,
+    bundle: Option<&Bundle>,
+    found: &Resolved,
+    dev_paused: &[String],
+) -> Vec<Box<dyn Resource>> {
     let mut resources = event_path(stack, aws);
     resources.extend(compute_and_api(stack, aws, bundle, dev_paused));
+    if stack.auth.is_some() || found.auth_left_behind() {
+        resources.extend(auth::resources(stack, aws, bundle));
+    }
     resources
 }
 
@@ -308,11 +320,13 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
             function: function.clone(),
             stage: stack.stage.clone(),
             route_key: route_key(handler),
+            authorizer: false,
         }),
         route: is_route.then(|| RouteSpec {
             handler: handler.to_string(),
             route_key: route_key(handler),
             integration_uri: aws.arns.function_invocation(&function),
+            authorized: handler == "connect" && stack.auth.is_some(),
         }),
     }
 }
@@ -401,7 +415,7 @@ mod tests {
         // Every spec the plan produces, retired ones included: a tagged kind carries all of them;
         // only the kinds AWS keeps no tags on carry none.
         let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
-        let resources = resources(&stack, &aws, None, &[]);
+        let resources = resources(&stack, &aws, None, &Resolved::default(), &[]);
         let mut tagged = 0;
         for resource in &resources {
             match resource.tags() {
@@ -410,7 +424,7 @@ mod tests {
                     assert_eq!(spec, &tags, "{} {}", resource.kind(), resource.key());
                 }
                 None => assert!(
-                    ["API route", "Lambda permission", "event source"].contains(&resource.kind()),
+                    ["API route", "Lambda permission", "event source", "API authorizer"].contains(&resource.kind()),
                     "{} {} has no tags",
                     resource.kind(),
                     resource.key()

@@ -38,7 +38,12 @@ pub async fn open(cli: &Cli, args: &ConnectArgs, url: String) -> Result<u8, Fail
     Ok(crate::connect::run(crate::connect::ConnectOptions {
         url,
         subscribe: args.subscribe.clone(),
-        protocol: args.protocol.clone(),
+        // The article's convention, which the authorizer reads: the token as a second protocol,
+        // and `websocket` the one the server echoes.
+        protocol: match &args.token {
+            Some(token) => Some(format!("websocket, {token}")),
+            None => args.protocol.clone(),
+        },
         count: args.count,
         timeout,
         quiet: cli.quiet,

@@ -26,7 +26,7 @@ pub async fn run(context: &Context, yes: bool) -> Result<u8, Failure> {
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     render::header(cli, "down", file, &aws);
     let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
-    let resources = crate::plan::resources(&file.stack, &aws, None, &context.dev_paused);
+    let resources = crate::plan::resources(&file.stack, &aws, None, &resolved, &context.dev_paused);
     let progress = Progress::new(context.chatty());
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Destroy, &progress).await?;
     let failed = engine::any_failed(&reports);

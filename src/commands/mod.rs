@@ -16,6 +16,7 @@ pub mod plan;
 pub mod schema;
 pub mod send_event;
 pub mod status;
+pub mod token;
 pub mod up;
 
 use std::path::{Path, PathBuf};
@@ -148,7 +149,7 @@ async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>, Resolved), 
     let bundle = bundle::load(context.cli.handlers_zip.as_deref()).ok();
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     let mut resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
-    let resources = resource_plan::resources(stack, &aws, bundle.as_ref(), &context.dev_paused);
+    let resources = resource_plan::resources(stack, &aws, bundle.as_ref(), &resolved, &context.dev_paused);
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Inspect, &Progress::new(false)).await?;
     if engine::any_failed(&reports) {
         return Err(render::resources_failed(&reports, "could not read every resource"));

@@ -30,6 +30,7 @@ pub async fn run(context: &Context, scan_limit: u64) -> Result<u8, Failure> {
             "region": aws.region,
             "account": aws.account,
             "in_sync": in_sync,
+            "access": file.stack.access(),
             "resources": render::reports_json(&reports),
             "outputs": render::outputs(&file.stack, &aws, &resolved),
             "live": match &live {
@@ -43,6 +44,7 @@ pub async fn run(context: &Context, scan_limit: u64) -> Result<u8, Failure> {
                 println!("{}", progress::line(report.kind, &report.name, &report.outcome));
             }
             render::print_outputs(&file.stack, &aws, &resolved);
+            println!("  {:<22} {}", "access", file.stack.access());
             match &live {
                 Ok(live) => render::print_live(live),
                 Err(error) => println!("  live numbers unavailable: {error}"),

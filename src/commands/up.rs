@@ -25,7 +25,7 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> 
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     render::header(cli, "up", file, &aws);
     let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
-    let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle), &context.dev_paused);
+    let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle), &resolved, &context.dev_paused);
     let progress = Progress::new(context.chatty());
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
     let failed = engine::any_failed(&reports);
@@ -51,10 +51,12 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> 
             "summary": {"created": created, "updated": updated, "deleted": deleted, "unchanged": unchanged, "failed": failed},
             "outputs": render::outputs(&file.stack, &aws, &resolved),
             "seconds": elapsed,
+            "access": file.stack.access(),
         })),
         Format::Text => {
             if !failed && !cli.quiet {
                 render::print_outputs(&file.stack, &aws, &resolved);
+                println!("  {:<22} {}", "access", file.stack.access());
             }
             if created + updated + deleted == 0 && !failed {
                 println!("no changes ({unchanged} resources up to date, {elapsed:.1} s)");

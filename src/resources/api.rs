@@ -60,7 +60,24 @@ pub async fn find(aws: &Aws, stack: &str, stage: &str) -> Result<Vec<Api>> {
 pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<Resolved> {
     let apis = find(aws, stack, stage).await?;
     let mut resolved = Resolved::default();
-    resolved.set(Key::Api, apis.first().and_then(|a| a.api_id()).map(String::from));
+    let api = apis.first().and_then(|a| a.api_id()).map(String::from);
+    // `status` and `plan` compare the permission and `$connect` against the authorizer's id
+    // without running `ensure`, which is what otherwise hands it on.
+    if let Some(api) = &api {
+        let name = aws.names.authorizer();
+        let authorizer = super::authorizer::find(aws, api, &name, None).await?;
+        resolved.set(Key::Authorizer, authorizer.and_then(|a| a.authorizer_id));
+    }
+    resolved.set(Key::Api, api);
+    // A stack file without `auth:` takes away what an earlier one made, if anything: the plan
+    // only lists those resources when one of them is there.
+    let function = aws.names.function(crate::names::AUTHORIZER);
+    let call = aws.lambda.get_function().function_name(&function);
+    let found = super::errors::found(call.send().await, || format!("reading Lambda function {function}"))?;
+    resolved.set(
+        Key::Function(crate::names::AUTHORIZER.into()),
+        found.and_then(|f| f.configuration?.function_arn),
+    );
     Ok(resolved)
 }
 

@@ -80,6 +80,7 @@ use aws_sdk_dynamodb::operation as dynamodb;
 use aws_sdk_eventbridge::operation as events;
 use aws_sdk_iam::operation as iam;
 use aws_sdk_lambda::operation as lambda;
+use aws_sdk_secretsmanager::operation as secrets;
 use aws_sdk_sqs::operation as sqs;
 
 answers!(NotFound::is_not_found by is_no_such_entity_exception: iam::get_role::GetRoleError,
@@ -100,13 +101,18 @@ answers!(NotFound::is_not_found by is_resource_not_found_exception: lambda::get_
     lambda::remove_permission::RemovePermissionError, lambda::delete_event_source_mapping::DeleteEventSourceMappingError,
     lambda::list_event_source_mappings::ListEventSourceMappingsError, lambda::list_tags::ListTagsError);
 answers!(NotFound::is_not_found by is_not_found_exception: apigateway::get_stage::GetStageError,
+    apigateway::get_authorizer::GetAuthorizerError,
     apigateway::delete_stage::DeleteStageError, apigateway::delete_api::DeleteApiError,
-    apigateway::delete_route::DeleteRouteError, apigateway::delete_integration::DeleteIntegrationError);
+    apigateway::delete_route::DeleteRouteError, apigateway::delete_authorizer::DeleteAuthorizerError, apigateway::delete_integration::DeleteIntegrationError);
 answers!(NotFound::is_not_found by is_resource_not_found_exception: logs::delete_log_group::DeleteLogGroupError,
     logs::list_tags_for_resource::ListTagsForResourceError);
 
+answers!(NotFound::is_not_found by is_resource_not_found_exception: secrets::describe_secret::DescribeSecretError,
+    secrets::delete_secret::DeleteSecretError, secrets::get_secret_value::GetSecretValueError);
+
 answers!(Exists::exists by is_entity_already_exists_exception: iam::create_role::CreateRoleError);
 answers!(Exists::exists by is_resource_in_use_exception: dynamodb::create_table::CreateTableError);
+answers!(Exists::exists by is_resource_exists_exception: secrets::create_secret::CreateSecretError);
 answers!(Exists::exists by is_resource_already_exists_exception: logs::create_log_group::CreateLogGroupError);
 answers!(Exists::exists by is_resource_conflict_exception: lambda::create_function::CreateFunctionError,
     lambda::create_event_source_mapping::CreateEventSourceMappingError);

@@ -5,6 +5,7 @@
 //! policy comparison. It makes no AWS call.
 
 pub mod api;
+pub mod authorizer;
 pub mod errors;
 pub mod event_source;
 pub mod function;
@@ -15,6 +16,7 @@ pub mod queue;
 pub mod role;
 pub mod route;
 pub mod rule;
+pub mod secret;
 pub mod stage;
 pub mod table;
 

@@ -1,6 +1,8 @@
 //! The statement in a function's resource policy that lets API Gateway invoke it, scoped to this
 //! API, stage and route (`arn:aws:execute-api:{region}:{account}:{api}/{stage}/{route}`).
-//! AddPermission with an existing statement id fails, so the policy is read first.
+//! AddPermission with an existing statement id fails, so the policy is read first. The
+//! authorizer function's statement is scoped to the API's authorizer instead
+//! (`{api}/authorizers/{id}`).
 
 use anyhow::Result;
 use serde_json::Value;
@@ -19,15 +21,22 @@ pub struct PermissionSpec {
     pub function: String,
     pub stage: String,
     pub route_key: String,
+    /// The API's authorizer invokes this function, not a route.
+    pub authorizer: bool,
 }
 
 /// The SourceArn of our statement (`None` for a statement without one).
 pub struct Observed(Option<String>);
 
 impl PermissionSpec {
-    fn source_arn(&self, ctx: Ctx<'_>, api: &str) -> String {
-        let rest = format!("{}/{}", self.stage, self.route_key);
-        ctx.aws.arns.execute_api(api, &rest)
+    /// `None` while the authorizer this statement names does not exist yet.
+    fn source_arn(&self, ctx: Ctx<'_>, api: &str) -> Option<String> {
+        let rest = if self.authorizer {
+            format!("authorizers/{}", ctx.resolved.get(&Key::Authorizer)?)
+        } else {
+            format!("{}/{}", self.stage, self.route_key)
+        };
+        Some(ctx.aws.arns.execute_api(api, &rest))
     }
 
     async fn add(&self, ctx: Ctx<'_>) -> Result<()> {
@@ -41,7 +50,12 @@ impl PermissionSpec {
             .statement_id(STATEMENT_ID)
             .action("lambda:InvokeFunction")
             .principal(PRINCIPAL)
-            .source_arn(self.source_arn(ctx, api))
+            .source_arn(self.source_arn(ctx, api).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "internal: the authorizer id is unknown for the permission of {}",
+                    self.function
+                )
+            })?)
             .send()
             .await
             .map_err(|e| sdk_error(format!("allowing API Gateway to invoke {}", self.function), e))?;
@@ -63,13 +77,18 @@ impl Lifecycle for PermissionSpec {
         "Lambda permission"
     }
     fn name(&self) -> String {
-        format!("{} ({})", self.function, self.route_key)
+        let by = if self.authorizer { "authorizer" } else { &self.route_key };
+        format!("{} ({by})", self.function)
     }
     fn key(&self) -> Key {
         Key::Permission(self.handler.clone())
     }
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::Function(self.handler.clone())]
+        let mut keys = vec![Key::Function(self.handler.clone())];
+        if self.authorizer {
+            keys.push(Key::Authorizer);
+        }
+        keys
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -98,7 +117,9 @@ impl Lifecycle for PermissionSpec {
 
     fn diffs(&self, ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         let desired = match ctx.resolved.api_id() {
-            Some(api) => self.source_arn(ctx, api),
+            Some(api) => self
+                .source_arn(ctx, api)
+                .unwrap_or_else(|| "(new authorizer)".to_string()),
             None => NEW_API.to_string(),
         };
         if o.0.as_deref() == Some(desired.as_str()) {

@@ -3,9 +3,11 @@
 //! has exactly one integration and neither means anything without the other.
 //!
 //! Integrations have no name or tags: an integration is ours when its URI invokes our function.
+//! With `auth:`, `$connect` is the one route that requires the stack's authorizer (CUSTOM): API
+//! Gateway authorizes a WebSocket connection once, on the handshake.
 
 use anyhow::Result;
-use aws_sdk_apigatewayv2::types::{Integration, IntegrationType, Route};
+use aws_sdk_apigatewayv2::types::{AuthorizationType, Integration, IntegrationType, Route};
 
 use super::errors::{created, deleted};
 use super::{Created, Ctx, Diff, Lifecycle};
@@ -18,6 +20,8 @@ pub struct RouteSpec {
     pub route_key: String,
     /// The integration URI that invokes the route's function.
     pub integration_uri: String,
+    /// The route requires the stack's authorizer (whose id the engine resolves).
+    pub authorized: bool,
 }
 
 /// The route and the integration of our function, either of which may be missing.
@@ -73,6 +77,44 @@ pub async fn integrations(aws: &Aws, api: &str) -> Result<Vec<Integration>> {
 }
 
 impl RouteSpec {
+    /// The authorization the route should have: (type, authorizer id). The id is `None` before
+    /// the authorizer exists (`plan` on a new stack).
+    fn authorization<'r>(&self, ctx: Ctx<'r>) -> (AuthorizationType, Option<&'r str>) {
+        if self.authorized {
+            (AuthorizationType::Custom, ctx.resolved.get(&Key::Authorizer))
+        } else {
+            (AuthorizationType::None, None)
+        }
+    }
+
+    /// How the route's authorization differs from the spec, if it does.
+    fn authorization_diff(&self, ctx: Ctx<'_>, route: &Route) -> Option<Diff> {
+        let (desired_type, desired_id) = self.authorization(ctx);
+        let current_type = route.authorization_type().cloned().unwrap_or(AuthorizationType::None);
+        let show = |t: &AuthorizationType, id: Option<&str>| match t {
+            AuthorizationType::Custom => format!("CUSTOM ({})", id.unwrap_or("(new authorizer)")),
+            other => other.as_str().to_string(),
+        };
+        let same = current_type == desired_type
+            && (desired_type != AuthorizationType::Custom || route.authorizer_id() == desired_id);
+        (!same).then(|| {
+            Diff::new(
+                "authorization",
+                show(&current_type, route.authorizer_id()),
+                show(&desired_type, desired_id),
+            )
+        })
+    }
+
+    fn authorizer_id<'r>(&self, ctx: Ctx<'r>) -> Result<Option<&'r str>> {
+        match self.authorization(ctx) {
+            (AuthorizationType::Custom, None) => {
+                anyhow::bail!("internal: the authorizer id is unknown for route {}", self.route_key)
+            }
+            (_, id) => Ok(id),
+        }
+    }
+
     fn target(integration: &Integration) -> String {
         format!("integrations/{}", integration.integration_id().unwrap_or_default())
     }
@@ -91,10 +133,14 @@ impl RouteSpec {
         })
     }
 
-    async fn point(&self, aws: &Aws, api: &str, route: &Route, target: &str) -> Result<()> {
-        let call = aws.apigateway.update_route().api_id(api);
+    /// Set the route's target and authorization.
+    async fn point(&self, ctx: Ctx<'_>, api: &str, route: &Route, target: &str) -> Result<()> {
+        let (authorization, _) = self.authorization(ctx);
+        let call = ctx.aws.apigateway.update_route().api_id(api);
         call.route_id(route.route_id().unwrap_or_default())
             .target(target)
+            .authorization_type(authorization)
+            .set_authorizer_id(self.authorizer_id(ctx)?.map(String::from))
             .send()
             .await
             .map_err(|e| sdk_error(format!("updating route {}", self.route_key), e))?;
@@ -139,13 +185,18 @@ impl RouteSpec {
         match &observed.route {
             None => {
                 let call = aws.apigateway.create_route().api_id(api).route_key(&self.route_key);
+                let call = call
+                    .authorization_type(self.authorization(ctx).0)
+                    .set_authorizer_id(self.authorizer_id(ctx)?.map(String::from));
                 // Another run may have created the route since we looked: settle on one below.
                 created(call.target(&target).send().await, || {
                     format!("creating route {}", self.route_key)
                 })?;
-                self.settle_duplicates(aws, api).await
+                self.settle_duplicates(ctx, api).await
             }
-            Some(route) if route.target() != Some(target.as_str()) => self.point(aws, api, route, &target).await,
+            Some(route) if route.target() != Some(target.as_str()) || self.authorization_diff(ctx, route).is_some() => {
+                self.point(ctx, api, route, &target).await
+            }
             Some(_) => Ok(()),
         }
     }
@@ -154,7 +205,8 @@ impl RouteSpec {
     /// (AWS answers a second route with the same key with ConflictException; integrations have no
     /// key at all). Whoever looks after creating keeps the first of each by id, deletes the others
     /// and points the kept route at the kept integration, so every run keeps the same pair.
-    async fn settle_duplicates(&self, aws: &Aws, api: &str) -> Result<()> {
+    async fn settle_duplicates(&self, ctx: Ctx<'_>, api: &str) -> Result<()> {
+        let aws = ctx.aws;
         let (routes, integrations) = futures::try_join!(routes(aws, api), integrations(aws, api))?;
         let mut routes: Vec<Route> = routes
             .into_iter()
@@ -171,8 +223,8 @@ impl RouteSpec {
         }
         if let (Some(route), Some(integration)) = (routes.first(), integrations.first()) {
             let target = Self::target(integration);
-            if route.target() != Some(target.as_str()) {
-                self.point(aws, api, route, &target).await?;
+            if route.target() != Some(target.as_str()) || self.authorization_diff(ctx, route).is_some() {
+                self.point(ctx, api, route, &target).await?;
             }
         }
         for extra in integrations.iter().skip(1).filter_map(|i| i.integration_id()) {
@@ -195,7 +247,11 @@ impl Lifecycle for RouteSpec {
         Key::Route(self.handler.clone())
     }
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::Permission(self.handler.clone())]
+        let mut keys = vec![Key::Permission(self.handler.clone())];
+        if self.authorized {
+            keys.extend([Key::Authorizer, Key::Permission(crate::names::AUTHORIZER.into())]);
+        }
+        keys
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -215,7 +271,7 @@ impl Lifecycle for RouteSpec {
         Ok((observed.route.is_some() || observed.integration.is_some()).then_some(observed))
     }
 
-    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
+    fn diffs(&self, ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         let mut diffs = Vec::new();
         match &o.integration {
             None => diffs.push(Diff::new("integration", "(none)", &self.integration_uri)),
@@ -235,7 +291,18 @@ impl Lifecycle for RouteSpec {
             }
             Some(_) => {}
         }
+        diffs.extend(o.route.as_ref().and_then(|route| self.authorization_diff(ctx, route)));
         diffs
+    }
+
+    /// The authorizer the route had before this run, so that an authorizer the stack no longer
+    /// wants can still be found once the route stops naming it.
+    fn output(&self, o: &Observed) -> Option<String> {
+        o.route
+            .as_ref()
+            .and_then(|r| r.authorizer_id())
+            .filter(|id| !id.is_empty())
+            .map(String::from)
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {

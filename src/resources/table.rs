@@ -1,20 +1,24 @@
 //! DynamoDB table of connections and subscriptions: keys pk/sk, index GSI1 (GSI1PK, GSI1SK,
-//! projection ALL), TTL on `ttl`, the billing mode of the stack file, the stack's tags.
+//! projection ALL) for an entity's subscribers, index GSI2 (GSI2PK, GSI2SK, KEYS_ONLY) for a
+//! user's connections, TTL on `ttl`, the billing mode of the stack file, the stack's tags.
+//! GSI2 exists with or without `auth:`, so that turning auth on later changes no table.
 //!
 //! Key schemas cannot change in place; such drift is reported and `up` refuses to touch it.
 
+mod index;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TableStatus, Tag, TimeToLiveSpecification, TimeToLiveStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProjectionType, ScalarAttributeType, TableStatus, Tag,
+    TimeToLiveSpecification, TimeToLiveStatus,
 };
 
 use super::errors::{created, deleted, found};
 use super::{Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::Key;
+use index::{attribute_definitions, Index, INDEXES};
 
 // The record layout is written down once, in the handlers' `records` module.
 use wsstack_handlers::records;
@@ -40,7 +44,8 @@ pub struct Observed {
     status: Option<TableStatus>,
     billing: String,
     key_schema: String,
-    index_schema: Option<String>,
+    /// Key schema and projection of each index, by name.
+    indexes: std::collections::BTreeMap<String, (String, Option<ProjectionType>)>,
     ttl_enabled: bool,
     ttl_attribute: Option<String>,
     tags: Tags,
@@ -58,10 +63,6 @@ fn desired_key_schema() -> String {
     format!("{PARTITION_KEY}:HASH,{SORT_KEY}:RANGE")
 }
 
-fn desired_index_schema() -> String {
-    format!("{INDEX_PARTITION_KEY}:HASH,{INDEX_SORT_KEY}:RANGE")
-}
-
 fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
     KeySchemaElement::builder()
         .attribute_name(name)
@@ -76,16 +77,6 @@ fn string_attribute(name: &str) -> AttributeDefinition {
         .attribute_type(ScalarAttributeType::S)
         .build()
         .expect("attribute definition has its fields")
-}
-
-fn index() -> GlobalSecondaryIndex {
-    GlobalSecondaryIndex::builder()
-        .index_name(INDEX_NAME)
-        .key_schema(key(INDEX_PARTITION_KEY, KeyType::Hash))
-        .key_schema(key(INDEX_SORT_KEY, KeyType::Range))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-        .build()
-        .expect("index has its fields")
 }
 
 fn tag_list(tags: &Tags) -> Result<Vec<Tag>> {
@@ -233,11 +224,17 @@ impl Lifecycle for TableSpec {
         let Some(tags) = self.list_tags(aws, &arn).await? else {
             return Ok(None);
         };
-        let index_schema = table
+        let indexes = table
             .global_secondary_indexes()
             .iter()
-            .find(|i| i.index_name() == Some(INDEX_NAME))
-            .map(|i| schema_text(i.key_schema()));
+            .map(|i| {
+                let projection = i.projection().and_then(|p| p.projection_type()).cloned();
+                (
+                    i.index_name().unwrap_or_default().to_string(),
+                    (schema_text(i.key_schema()), projection),
+                )
+            })
+            .collect();
         Ok(Some(Observed {
             status: table.table_status().cloned(),
             billing: table
@@ -246,7 +243,7 @@ impl Lifecycle for TableSpec {
                 .map(|b| b.as_str().to_string())
                 .unwrap_or_else(|| "PROVISIONED".into()),
             key_schema: schema_text(table.key_schema()),
-            index_schema,
+            indexes,
             ttl_enabled,
             ttl_attribute: ttl.and_then(|t| t.attribute_name).filter(|_| ttl_enabled),
             tags,
@@ -262,12 +259,19 @@ impl Lifecycle for TableSpec {
         if o.billing != self.billing.as_str() {
             diffs.push(Diff::new("billing mode", &o.billing, self.billing.as_str()));
         }
-        match &o.index_schema {
-            None => diffs.push(Diff::new("index GSI1", "(none)", desired_index_schema())),
-            Some(schema) if *schema != desired_index_schema() => {
-                diffs.push(Diff::new("index GSI1", schema, desired_index_schema()))
+        for index in &INDEXES {
+            let field = format!("index {}", index.name);
+            let desired = format!("{} {}", index.schema(), index.projection.as_str());
+            match o.indexes.get(index.name) {
+                None => diffs.push(Diff::new(&field, "(none)", desired)),
+                Some((schema, projection))
+                    if *schema != index.schema() || projection.as_ref() != Some(&index.projection) =>
+                {
+                    let current = projection.as_ref().map(|p| p.as_str()).unwrap_or("?");
+                    diffs.push(Diff::new(&field, format!("{schema} {current}"), desired))
+                }
+                Some(_) => {}
             }
-            Some(_) => {}
         }
         if o.ttl_attribute.as_deref() != Some(TTL_ATTRIBUTE) {
             diffs.push(Diff::new(
@@ -290,13 +294,10 @@ impl Lifecycle for TableSpec {
             .create_table()
             .table_name(&self.name)
             .billing_mode(self.billing.clone())
-            .attribute_definitions(string_attribute(PARTITION_KEY))
-            .attribute_definitions(string_attribute(SORT_KEY))
-            .attribute_definitions(string_attribute(INDEX_PARTITION_KEY))
-            .attribute_definitions(string_attribute(INDEX_SORT_KEY))
+            .set_attribute_definitions(Some(attribute_definitions()))
             .key_schema(key(PARTITION_KEY, KeyType::Hash))
             .key_schema(key(SORT_KEY, KeyType::Range))
-            .global_secondary_indexes(index())
+            .set_global_secondary_indexes(Some(INDEXES.iter().map(Index::definition).collect()))
             .set_tags(Some(tag_list(&self.tags)?))
             .send()
             .await;
@@ -312,53 +313,51 @@ impl Lifecycle for TableSpec {
 
     async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
         let aws = ctx.aws;
-        if observed.key_schema != desired_key_schema()
-            || observed
-                .index_schema
-                .as_ref()
-                .is_some_and(|s| *s != desired_index_schema())
-        {
+        let changed_index = INDEXES.iter().find(|index| {
+            observed.indexes.get(index.name).is_some_and(|(schema, projection)| {
+                *schema != index.schema() || projection.as_ref() != Some(&index.projection)
+            })
+        });
+        if observed.key_schema != desired_key_schema() || changed_index.is_some() {
+            let index = changed_index
+                .and_then(|i| {
+                    observed
+                        .indexes
+                        .get(i.name)
+                        .map(|(schema, _)| format!("{} {schema}", i.name))
+                })
+                .unwrap_or_else(|| "as expected".into());
             bail!(
-                "DynamoDB table {} has key schema {} (index {}); changing keys needs a new table: run `wsstack down` first, or fix the table by hand",
+                "DynamoDB table {} has key schema {} (index {index}); changing keys needs a new table: run `wsstack down` first, or fix the table by hand",
                 self.name,
                 observed.key_schema,
-                observed.index_schema.as_deref().unwrap_or("none")
             );
         }
         if observed.status != Some(TableStatus::Active) {
             self.wait_active(aws).await?;
         }
-        let billing_differs = observed.billing != self.billing.as_str();
-        if billing_differs || observed.index_schema.is_none() {
+        let mut missing = INDEXES.iter().filter(|i| !observed.indexes.contains_key(i.name));
+        // DynamoDB takes one new index per UpdateTable; the billing change rides on the first.
+        let mut billing_differs = observed.billing != self.billing.as_str();
+        let mut next = missing.next();
+        while billing_differs || next.is_some() {
             let mut update = aws.dynamodb.update_table().table_name(&self.name);
             if billing_differs {
                 update = update.billing_mode(self.billing.clone());
+                billing_differs = false;
             }
-            if observed.index_schema.is_none() {
+            if let Some(index) = next {
                 update = update
-                    .attribute_definitions(string_attribute(PARTITION_KEY))
-                    .attribute_definitions(string_attribute(SORT_KEY))
-                    .attribute_definitions(string_attribute(INDEX_PARTITION_KEY))
-                    .attribute_definitions(string_attribute(INDEX_SORT_KEY))
-                    .global_secondary_index_updates(
-                        aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
-                            .create(
-                                aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
-                                    .index_name(INDEX_NAME)
-                                    .key_schema(key(INDEX_PARTITION_KEY, KeyType::Hash))
-                                    .key_schema(key(INDEX_SORT_KEY, KeyType::Range))
-                                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                                    .build()
-                                    .expect("index action has its fields"),
-                            )
-                            .build(),
-                    );
+                    .set_attribute_definitions(Some(attribute_definitions()))
+                    .global_secondary_index_updates(index.create_action());
             }
             update
                 .send()
                 .await
                 .map_err(|e| sdk_error(format!("updating DynamoDB table {}", self.name), e))?;
+            // The index backfills while CREATING; the table takes no other update until then.
             self.wait_active(aws).await?;
+            next = missing.next();
         }
         if observed.ttl_attribute.as_deref() != Some(TTL_ATTRIBUTE) {
             if observed.ttl_enabled {

@@ -177,6 +177,79 @@ mod tests {
     }
 
     #[test]
+    fn auth_takes_its_defaults_and_says_how_it_trusts() {
+        let stack = parse_str("name: demo\nauth:\n  secret: generated\n").unwrap();
+        let auth = stack.auth.unwrap();
+        assert_eq!(auth.trust(), Trust::Secret);
+        assert_eq!(
+            (auth.user_claim.as_str(), auth.entities_claim.as_str()),
+            ("sub", "entities")
+        );
+        let stack = parse_str(
+            "name: demo\nauth:\n  issuer: https://id.example.com/pool\n  audience: app\n  user_claim: email\nalarms:\n  email: ops@example.com\n",
+        )
+        .unwrap();
+        let auth = stack.auth.unwrap();
+        assert_eq!(
+            auth.trust(),
+            Trust::Issuer {
+                issuer: "https://id.example.com/pool",
+                audience: "app",
+                jwks_url: None
+            }
+        );
+        assert_eq!(auth.user_claim, "email");
+        assert_eq!(stack.alarms.unwrap().email.as_deref(), Some("ops@example.com"));
+        assert!(parse_str("name: demo\n").unwrap().auth.is_none());
+    }
+
+    #[test]
+    fn auth_problems_name_their_line() {
+        let cases = [
+            (
+                "name: demo\nauth:\n  secret: generated\n  issuer: https://id.example.com\n  audience: a\n",
+                "stack.yaml:4:11: auth.issuer: give either `secret: generated` or an OpenID `issuer`, not both",
+            ),
+            (
+                "name: demo\nauth:\n  user_claim: sub\n",
+                "stack.yaml:2:1: auth: say how tokens are trusted",
+            ),
+            (
+                "name: demo\nauth:\n  issuer: http://id.example.com\n  audience: a\n",
+                "stack.yaml:3:11: auth.issuer: `http://id.example.com` must be an https URL",
+            ),
+            (
+                "name: demo\nauth:\n  issuer: https://id.example.com\n",
+                "stack.yaml:2:1: auth: `issuer` needs `audience`",
+            ),
+            (
+                "name: demo\nauth:\n  issuer: https://id.example.com\n  audience: a\n  jwks_url: keys.json\n",
+                "stack.yaml:5:13: auth.jwks_url: `keys.json` is not a URL",
+            ),
+            (
+                "name: demo\nauth:\n  secret: generated\n  audience: a\n",
+                "stack.yaml:4:13: auth.audience: belongs to an OpenID `issuer`",
+            ),
+            (
+                "name: demo\nauth:\n  secret: generated\n  entities_claim: ''\n",
+                "stack.yaml:4:19: auth.entities_claim: must name a claim of the token",
+            ),
+            (
+                "name: demo\nauth:\n  secret: imported\n",
+                "stack.yaml:3:11: auth.secret: unknown variant `imported`",
+            ),
+            (
+                "name: demo\nalarms:\n  email: ops at example.com\n",
+                "stack.yaml:3:10: alarms.email: `ops at example.com` is not an email address",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = parse_str(text).unwrap_err().to_string();
+            assert!(error.starts_with(expected), "{text}\n{error}");
+        }
+    }
+
+    #[test]
     fn regions() {
         assert!(is_region("eu-west-1"));
         assert!(is_region("us-gov-west-1"));

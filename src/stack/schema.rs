@@ -49,6 +49,101 @@ pub struct Stack {
     pub routes: Vec<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Who may connect; without it anyone who knows the URL may.
+    #[serde(default)]
+    pub auth: Option<Auth>,
+    #[serde(default)]
+    pub alarms: Option<Alarms>,
+}
+
+/// `auth:`: tokens signed with the stack's own secret (`secret: generated`), or by an OpenID
+/// issuer (`issuer` + `audience`, keys from `jwks_url`). Exactly one of the two: `validation`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    #[serde(default)]
+    pub secret: Option<SecretSource>,
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^https://[^/?#\s]+"))]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub audience: Option<String>,
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^https://[^/?#\s]+"))]
+    pub jwks_url: Option<String>,
+    #[serde(default = "default_user_claim")]
+    #[schemars(length(min = 1))]
+    pub user_claim: String,
+    #[serde(default = "default_entities_claim")]
+    #[schemars(length(min = 1))]
+    pub entities_claim: String,
+}
+
+/// Where the HS256 key comes from; `generated` is the one way today (by `up`, into Secrets
+/// Manager), named so that an imported key can be added without changing the shape.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    Generated,
+}
+
+pub const DEFAULT_USER_CLAIM: &str = "sub";
+pub const DEFAULT_ENTITIES_CLAIM: &str = "entities";
+
+fn default_user_claim() -> String {
+    DEFAULT_USER_CLAIM.into()
+}
+
+fn default_entities_claim() -> String {
+    DEFAULT_ENTITIES_CLAIM.into()
+}
+
+/// How a validated `auth:` trusts tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust<'a> {
+    Secret,
+    Issuer {
+        issuer: &'a str,
+        audience: &'a str,
+        jwks_url: Option<&'a str>,
+    },
+}
+
+impl Auth {
+    /// The trust of a validated `auth:` (validation makes exactly one of the two present).
+    pub fn trust(&self) -> Trust<'_> {
+        match (&self.issuer, &self.audience) {
+            (Some(issuer), Some(audience)) if self.secret.is_none() => Trust::Issuer {
+                issuer,
+                audience,
+                jwks_url: self.jwks_url.as_deref(),
+            },
+            _ => Trust::Secret,
+        }
+    }
+}
+
+impl Stack {
+    /// Who may open a connection, in one line for `up` and `status`.
+    pub fn access(&self) -> String {
+        match self.auth.as_ref().map(Auth::trust) {
+            None => "anyone who knows the URL may connect (the stack file has no `auth:`)".into(),
+            Some(Trust::Secret) => "connections need a token signed with the stack's secret (`wsstack token`)".into(),
+            Some(Trust::Issuer { issuer, audience, .. }) => {
+                format!("connections need a token from {issuer} for audience {audience}")
+            }
+        }
+    }
+}
+
+/// `alarms:`: where the dead-letter alarms notify, besides the stack's SNS topic.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alarms {
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"))]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default, JsonSchema)]

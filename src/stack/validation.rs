@@ -3,6 +3,7 @@
 //!
 //! Makes no AWS call; positions are added later by `Problem::locate`.
 
+mod auth;
 use std::path::Path;
 
 use super::errors::StackError;
@@ -14,6 +15,9 @@ use super::schema::{Architecture, Stack, KNOWN_ROUTES, LOG_RETENTION_DAYS};
 pub struct Problem {
     pub field: String,
     pub message: String,
+    /// Point at the field's key rather than its value: for a section that lacks something,
+    /// whose value position is wherever its first entry happens to be.
+    pub at_key: bool,
 }
 
 impl Problem {
@@ -21,13 +25,25 @@ impl Problem {
         Problem {
             field: field.into(),
             message: message.into(),
+            at_key: false,
+        }
+    }
+
+    fn at_key(field: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            at_key: true,
+            ..Problem::new(field, message)
         }
     }
 
     pub fn locate(self, path: &Path, positions: &Positions) -> StackError {
         StackError {
             file: path.to_path_buf(),
-            position: positions.of(&self.field).or_else(|| positions.key(&self.field)),
+            position: if self.at_key {
+                positions.key(&self.field).or_else(|| positions.of(&self.field))
+            } else {
+                positions.of(&self.field).or_else(|| positions.key(&self.field))
+            },
             field: Some(self.field),
             message: self.message,
         }
@@ -289,6 +305,18 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
             problems.push(Problem::new(
                 field,
                 "tag values are at most 256 characters of letters, digits, spaces and + - = . _ : / @",
+            ));
+        }
+    }
+
+    if let Some(auth) = &stack.auth {
+        auth::check(&mut problems, auth);
+    }
+    if let Some(email) = stack.alarms.as_ref().and_then(|a| a.email.as_deref()) {
+        if !auth::is_email(email) {
+            problems.push(Problem::new(
+                "alarms.email",
+                format!("`{email}` is not an email address SNS can subscribe (name@domain.example)"),
             ));
         }
     }

@@ -1,0 +1,217 @@
+//! The resources of `auth:`: the authorizer function with its role, log group and permission, the
+//! API authorizer on `$connect`, and the stack's secret; retired when `auth:` is gone. Pure: no
+//! AWS calls.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::{log_statement, route_key, tags};
+use crate::aws::Aws;
+use crate::bundle::Bundle;
+use crate::graph::Key;
+use crate::names::{Arns, Names, RoleKind, AUTHORIZER};
+use crate::resources::authorizer::AuthorizerSpec;
+use crate::resources::function::FunctionSpec;
+use crate::resources::log_group::LogGroupSpec;
+use crate::resources::permission::PermissionSpec;
+use crate::resources::role::RoleSpec;
+use crate::resources::secret::SecretSpec;
+use crate::resources::{Resource, Retired};
+use crate::stack::{Architecture, Stack, Trust, DEFAULT_ENTITIES_CLAIM, DEFAULT_USER_CLAIM};
+
+/// The authorizer function's policy: its own logs, and (with the stack's secret) reading that one
+/// secret.
+fn authorizer_policy(stack: &Stack, names: &Names, arns: &Arns, _api: &str) -> Value {
+    let mut statements = vec![log_statement(names, arns, &[AUTHORIZER])];
+    if stack.auth.as_ref().is_some_and(|a| a.trust() == Trust::Secret) {
+        statements.push(json!({
+            "Sid": "ReadTheStackKey",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [arns.secret_pattern(&names.secret())]
+        }));
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The authorizer's environment, as the bundled handler reads it; the claims only when the stack
+/// names other ones.
+fn authorizer_environment(stack: &Stack, names: &Names) -> BTreeMap<String, String> {
+    let mut environment = BTreeMap::new();
+    environment.insert("WSSTACK_HANDLER".to_string(), AUTHORIZER.to_string());
+    let Some(auth) = &stack.auth else {
+        return environment;
+    };
+    match auth.trust() {
+        // GetSecretValue takes the name as well as the ARN; the ARN's random suffix is only known
+        // once the secret exists.
+        Trust::Secret => environment.insert("AUTH_SECRET_ARN".into(), names.secret()),
+        Trust::Issuer {
+            issuer,
+            audience,
+            jwks_url,
+        } => {
+            environment.insert("AUTH_AUDIENCE".into(), audience.to_string());
+            if let Some(url) = jwks_url {
+                environment.insert("AUTH_JWKS_URL".into(), url.to_string());
+            }
+            environment.insert("AUTH_ISSUER".into(), issuer.to_string())
+        }
+    };
+    if auth.user_claim != DEFAULT_USER_CLAIM {
+        environment.insert("AUTH_USER_CLAIM".into(), auth.user_claim.clone());
+    }
+    if auth.entities_claim != DEFAULT_ENTITIES_CLAIM {
+        environment.insert("AUTH_ENTITIES_CLAIM".into(), auth.entities_claim.clone());
+    }
+    environment
+}
+
+/// The authorizer on `$connect`: its function, log group, role and permission, the API
+/// authorizer, and the secret when the stack signs its own tokens. Without `auth:` the same
+/// resources come retired, so that `up` and `down` take away what an earlier `auth:` made.
+pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
+    let names = &aws.names;
+    let tags = tags(stack);
+    let function = names.function(AUTHORIZER);
+    let log_group = names.log_group(AUTHORIZER);
+    let with_secret = stack.auth.as_ref().is_none_or(|a| a.trust() == Trust::Secret);
+    let (stack_for_policy, names_for_policy, arns) = (stack.clone(), names.clone(), aws.arns.clone());
+    let role = RoleSpec {
+        role: RoleKind::Authorizer,
+        name: names.role(RoleKind::Authorizer),
+        description: format!("wsstack {}/{}: $connect authorizer", stack.name, stack.stage),
+        policy: Arc::new(move |api: &str| authorizer_policy(&stack_for_policy, &names_for_policy, &arns, api)),
+        tags: tags.clone(),
+    };
+    let log_group = LogGroupSpec {
+        handler: AUTHORIZER.to_string(),
+        arn: aws.arns.log_group(&log_group),
+        name: log_group,
+        retention_days: stack.handlers.log_retention_days as i32,
+        tags: tags.clone(),
+    };
+    let function_spec = FunctionSpec {
+        handler: AUTHORIZER.to_string(),
+        arn: aws.arns.function(&function),
+        name: function.clone(),
+        stage: stack.stage.clone(),
+        description: format!("wsstack {}/{}: $connect authorizer", stack.name, stack.stage),
+        role: RoleKind::Authorizer,
+        role_arn: aws.arns.role(&names.role(RoleKind::Authorizer)),
+        // It verifies one token per handshake: the smallest size does it in milliseconds.
+        memory_mb: 128,
+        timeout_seconds: 10,
+        architecture: match stack.handlers.architecture {
+            Architecture::X86_64 => aws_sdk_lambda::types::Architecture::X8664,
+            Architecture::Arm64 => aws_sdk_lambda::types::Architecture::Arm64,
+        },
+        environment: authorizer_environment(stack, names),
+        bundle: bundle.cloned(),
+        tags: tags.clone(),
+    };
+    let permission = PermissionSpec {
+        handler: AUTHORIZER.to_string(),
+        function: function.clone(),
+        stage: stack.stage.clone(),
+        route_key: route_key("connect"),
+        authorizer: true,
+    };
+    let authorizer = AuthorizerSpec {
+        name: names.authorizer(),
+        uri: aws.arns.function_invocation(&function),
+        secret: with_secret && stack.auth.is_some(),
+    };
+    let secret = SecretSpec {
+        name: names.secret(),
+        description: format!(
+            "wsstack {}/{}: the HS256 key of the stack's connection tokens",
+            stack.name, stack.stage
+        ),
+        tags,
+    };
+    if stack.auth.is_some() {
+        let mut resources: Vec<Box<dyn Resource>> = vec![
+            Box::new(role),
+            Box::new(log_group),
+            Box::new(function_spec),
+            Box::new(permission),
+            Box::new(authorizer),
+        ];
+        if with_secret {
+            resources.push(Box::new(secret));
+        }
+        return resources;
+    }
+    // Taken down after `$connect` stops requiring the authorizer, in the reverse of the order
+    // they go up in.
+    let retired = |inner: Box<dyn Resource>, after: Key| -> Box<dyn Resource> {
+        Box::new(Retired {
+            depends_on: vec![after],
+            inner,
+        })
+    };
+    let function_key = Key::Function(AUTHORIZER.into());
+    vec![
+        retired(Box::new(authorizer), Key::Route("connect".into())),
+        retired(Box::new(permission), Key::Authorizer.retired()),
+        retired(Box::new(function_spec), Key::Permission(AUTHORIZER.into()).retired()),
+        retired(Box::new(log_group), function_key.clone().retired()),
+        retired(Box::new(role), function_key.clone().retired()),
+        retired(Box::new(secret), function_key.retired()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Resolved;
+
+    #[test]
+    fn auth_resources_exist_with_auth_and_retire_only_when_something_is_left() {
+        let parse = |text: &str| crate::stack::parse(std::path::Path::new("s.yaml"), text).unwrap();
+        let open = parse("name: demo\n");
+        let aws = Aws::offline(crate::names::Names::new(&open, "eu-west-1"));
+        let keys = |stack: &Stack, found: &Resolved| -> Vec<String> {
+            let all = super::super::resources(stack, &aws, None, found, &[]);
+            let auth: Vec<String> = all.iter().map(|r| r.key().to_string()).collect();
+            auth.into_iter()
+                .filter(|k| k.contains("authorizer") || k.contains("secret"))
+                .collect()
+        };
+        assert!(
+            keys(&open, &Resolved::default()).is_empty(),
+            "nothing to read for an open stack"
+        );
+        let mut left = Resolved::default();
+        left.set(Key::Authorizer, Some("abc123".into()));
+        assert_eq!(
+            keys(&open, &left),
+            [
+                "retired/authorizer",
+                "retired/permission/authorizer",
+                "retired/function/authorizer",
+                "retired/log-group/authorizer",
+                "retired/role/authorizer",
+                "retired/secret"
+            ]
+        );
+        let secret = parse("name: demo\nauth:\n  secret: generated\n");
+        assert_eq!(keys(&secret, &Resolved::default()).len(), 6);
+        let issuer =
+            parse("name: demo\nauth:\n  issuer: https://id.example.com\n  audience: app\n  user_claim: email\n");
+        assert!(
+            !keys(&issuer, &Resolved::default()).contains(&"secret".to_string()),
+            "no secret for an issuer"
+        );
+        let environment = authorizer_environment(&issuer, &aws.names);
+        assert_eq!(environment["AUTH_ISSUER"], "https://id.example.com");
+        assert_eq!(environment["AUTH_AUDIENCE"], "app");
+        assert_eq!(environment["AUTH_USER_CLAIM"], "email");
+        assert!(!environment.contains_key("AUTH_SECRET_ARN") && !environment.contains_key("AUTH_ENTITIES_CLAIM"));
+        let policy = authorizer_policy(&issuer, &aws.names, &aws.arns, "api").to_string();
+        assert!(!policy.contains("secretsmanager"), "{policy}");
+    }
+}

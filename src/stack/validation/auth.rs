@@ -1,0 +1,83 @@
+//! The checks of `auth:` and `alarms:`: one way to trust tokens, https key URLs, named claims, an
+//! address SNS can mail. No AWS call.
+
+use super::super::schema::Auth;
+use super::Problem;
+
+/// Exactly one way to trust tokens; URLs the authorizer fetches keys from must be https.
+pub(super) fn check(problems: &mut Vec<Problem>, auth: &Auth) {
+    match (&auth.secret, &auth.issuer) {
+        (Some(_), Some(_)) => problems.push(Problem::new(
+            "auth.issuer",
+            "give either `secret: generated` or an OpenID `issuer`, not both",
+        )),
+        (None, None) => problems.push(Problem::at_key(
+            "auth",
+            "say how tokens are trusted: `secret: generated` (HS256 with the stack's own secret) or `issuer` with `audience` (an OpenID issuer)",
+        )),
+        _ => {}
+    }
+    if auth.issuer.is_some() {
+        match auth.audience.as_deref() {
+            None => problems.push(Problem::at_key(
+                "auth",
+                "`issuer` needs `audience`: the client id (the `aud` claim) tokens must be issued for",
+            )),
+            Some(audience) if audience.trim().is_empty() => {
+                problems.push(Problem::new("auth.audience", "must not be empty"))
+            }
+            Some(_) => {}
+        }
+    } else {
+        for (field, value) in [("auth.audience", &auth.audience), ("auth.jwks_url", &auth.jwks_url)] {
+            if value.is_some() {
+                problems.push(Problem::new(
+                    field,
+                    "belongs to an OpenID `issuer`, which this `auth:` does not give",
+                ));
+            }
+        }
+    }
+    let urls = [("auth.issuer", &auth.issuer), ("auth.jwks_url", &auth.jwks_url)];
+    for (field, value) in urls.into_iter().take(if auth.issuer.is_some() { 2 } else { 1 }) {
+        if let Some(value) = value {
+            if let Err(why) = https_url(value) {
+                problems.push(Problem::new(field, format!("`{value}` {why}")));
+            }
+        }
+    }
+    for (field, claim) in [
+        ("auth.user_claim", &auth.user_claim),
+        ("auth.entities_claim", &auth.entities_claim),
+    ] {
+        if claim.trim().is_empty() {
+            problems.push(Problem::new(field, "must name a claim of the token"));
+        }
+    }
+}
+
+/// Keys are fetched from these: anything but https would let the network forge tokens.
+fn https_url(value: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(value).map_err(|_| "is not a URL")?;
+    if url.scheme() != "https" {
+        return Err("must be an https URL");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("has no host");
+    }
+    Ok(())
+}
+
+/// The shape SNS accepts for an email endpoint: one `@`, a local part, a dotted domain, no spaces.
+pub(super) fn is_email(value: &str) -> bool {
+    let Some((local, domain)) = value.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && value.len() <= 254
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+}
