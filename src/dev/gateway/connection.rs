@@ -1,7 +1,7 @@
-//! One WebSocket connection of the gateway, from the handshake (`$connect` decides) to
-//! `$disconnect`. Its task reads frames and routes them one at a time, in order, pausing the
-//! socket when too many wait; a writer task drains the bounded outbox to the socket. It must not
-//! spawn per frame nor let a slow client hold memory beyond its outbox.
+//! One WebSocket connection of the gateway, from the handshake (the authorizer and `$connect`
+//! decide) to `$disconnect`. Its task reads frames and routes them one at a time, in order,
+//! pausing the socket when too many wait; a writer task drains the bounded outbox to the socket.
+//! It must not spawn per frame nor let a slow client hold memory beyond its outbox.
 
 use std::collections::VecDeque;
 use std::future::Future;
