@@ -23,6 +23,9 @@ pub struct Client {
     pub connected_at: SystemTime,
     pub source_ip: String,
     pub user_agent: Option<String>,
+    /// What the `$connect` authorizer said of the connection (`principalId` and its `context`),
+    /// `requestContext.authorizer` of every event of the connection; none without an authorizer.
+    pub authorizer: Option<Map<String, Value>>,
 }
 
 /// What differs on every request: its ids and time.
@@ -86,6 +89,9 @@ fn request_context(
     if event_type == "MESSAGE" {
         context["messageId"] = json!(request.message_id);
     }
+    if let Some(authorizer) = &client.authorizer {
+        context["authorizer"] = Value::Object(authorizer.clone());
+    }
     context
 }
 
@@ -119,6 +125,139 @@ pub fn connect_event<'a>(
         event["multiValueQueryStringParameters"] = Value::Object(multi_query);
     }
     event
+}
+
+/// Where the `$connect` authorizer is asked about: `methodArn` is
+/// `arn:aws:execute-api:{region}:{account}:{api}/{stage}/$connect`.
+#[derive(Debug, Clone)]
+pub struct AuthorizerTarget {
+    pub region: String,
+    pub account: String,
+}
+
+impl AuthorizerTarget {
+    pub fn method_arn(&self, stage: &Stage) -> String {
+        format!(
+            "arn:aws:execute-api:{}:{}:{}/{}/$connect",
+            self.region, self.account, stage.api_id, stage.stage
+        )
+    }
+}
+
+/// The REQUEST authorizer event of a WebSocket `$connect`: the `$connect` event's headers, query
+/// and context, with `type`, `methodArn` and `stageVariables`, shaped like AWS's documented example.
+pub fn authorizer_event<'a>(
+    stage: &Stage,
+    target: &AuthorizerTarget,
+    client: &Client,
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    query: Option<&str>,
+    request: &Request,
+) -> Value {
+    let mut event = connect_event(stage, client, headers, query, request);
+    let object = event.as_object_mut().expect("an object");
+    object.remove("isBase64Encoded");
+    object.insert("type".into(), json!("REQUEST"));
+    object.insert("methodArn".into(), json!(target.method_arn(stage)));
+    object.entry("queryStringParameters").or_insert_with(|| json!({}));
+    object
+        .entry("multiValueQueryStringParameters")
+        .or_insert_with(|| json!({}));
+    object.insert("stageVariables".into(), json!({}));
+    event
+}
+
+/// What an authorizer's answer decides.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Authorization {
+    /// Go on; `requestContext.authorizer` of the connection's events.
+    Allow(Map<String, Value>),
+    /// Refuse the handshake with this HTTP status (403 for a Deny, 500 for a bad answer).
+    Refuse(u16),
+}
+
+/// Read an authorizer's answer for `method_arn` as API Gateway does: a `principalId` and a policy
+/// whose statements allow `execute-api:Invoke` on the ARN (wildcards allowed) and deny nothing of
+/// it, else 403; a missing principal or policy, or a `context` value that is not a string, number
+/// or boolean, is a bad answer (500). Context values reach the routes as strings, next to
+/// `principalId` and `integrationLatency` (milliseconds the authorizer took).
+pub fn authorization(answer: &[u8], method_arn: &str, latency_ms: u64) -> Authorization {
+    let Ok(answer) = serde_json::from_slice::<Value>(answer) else {
+        return Authorization::Refuse(500);
+    };
+    let Some(principal) = answer.get("principalId").and_then(Value::as_str) else {
+        return Authorization::Refuse(500);
+    };
+    let Some(statements) = answer
+        .get("policyDocument")
+        .and_then(|policy| policy.get("Statement"))
+        .and_then(Value::as_array)
+    else {
+        return Authorization::Refuse(500);
+    };
+    let mut allowed = false;
+    for statement in statements {
+        let applies =
+            matches_any(&statement["Action"], "execute-api:Invoke") && matches_any(&statement["Resource"], method_arn);
+        match statement["Effect"].as_str() {
+            Some("Deny") if applies => return Authorization::Refuse(403),
+            Some("Allow") if applies => allowed = true,
+            Some("Allow" | "Deny") => {}
+            _ => return Authorization::Refuse(500),
+        }
+    }
+    if !allowed {
+        return Authorization::Refuse(403);
+    }
+    let mut authorizer = Map::new();
+    if let Some(context) = answer.get("context").filter(|c| !c.is_null()) {
+        let Some(context) = context.as_object() else {
+            return Authorization::Refuse(500);
+        };
+        for (key, value) in context {
+            let text = match value {
+                Value::String(text) => text.clone(),
+                Value::Number(_) | Value::Bool(_) => value.to_string(),
+                _ => return Authorization::Refuse(500),
+            };
+            authorizer.insert(key.clone(), json!(text));
+        }
+    }
+    authorizer.insert("principalId".into(), json!(principal));
+    authorizer.insert("integrationLatency".into(), json!(latency_ms));
+    Authorization::Allow(authorizer)
+}
+
+/// A policy's `Action` or `Resource`: one pattern or a list of them.
+fn matches_any(patterns: &Value, text: &str) -> bool {
+    match patterns {
+        Value::String(pattern) => glob(pattern, text),
+        Value::Array(patterns) => patterns.iter().any(|p| p.as_str().is_some_and(|p| glob(p, text))),
+        _ => false,
+    }
+}
+
+/// IAM's wildcards: `*` any run of characters, `?` any one.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (pattern, text): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((star_p, star_t)) = star {
+            p = star_p + 1;
+            t = star_t + 1;
+            star = Some((star_p, star_t + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
 }
 
 /// The event of a client's message on `route_key`.

@@ -19,6 +19,7 @@ fn client() -> Client {
         connected_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         source_ip: "127.0.0.1".into(),
         user_agent: Some("test-agent".into()),
+        authorizer: None,
     }
 }
 
@@ -190,5 +191,136 @@ fn an_invalid_connect_status_refuses_as_a_malformed_answer() {
             ConnectVerdict::Refuse(502),
             "{answer}"
         );
+    }
+}
+
+fn target() -> AuthorizerTarget {
+    AuthorizerTarget {
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+    }
+}
+
+const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/$connect";
+
+#[test]
+fn the_authorizer_event_is_a_websocket_request_authorizer_event() {
+    let headers = [("host", "127.0.0.1:8080"), ("sec-websocket-protocol", "websocket, t0k")];
+    let event = authorizer_event(
+        &stage(),
+        &target(),
+        &client(),
+        headers,
+        Some("access_token=t0k"),
+        &request(),
+    );
+    assert_eq!(event["type"], "REQUEST");
+    assert_eq!(event["methodArn"], METHOD_ARN);
+    assert_eq!(event["headers"]["Sec-WebSocket-Protocol"], "websocket, t0k");
+    assert_eq!(event["multiValueHeaders"]["Host"], json!(["127.0.0.1:8080"]));
+    assert_eq!(event["queryStringParameters"], json!({"access_token": "t0k"}));
+    assert_eq!(
+        event["multiValueQueryStringParameters"],
+        json!({"access_token": ["t0k"]})
+    );
+    assert_eq!(event["stageVariables"], json!({}));
+    let context = &event["requestContext"];
+    assert_eq!(context["routeKey"], "$connect");
+    assert_eq!(context["eventType"], "CONNECT");
+    assert_eq!(context["connectionId"], "L0SM9cOFvHcCIhw=");
+    assert_eq!(context["apiId"], "abc123");
+    assert_eq!(context["stage"], "dev");
+    assert!(context.get("authorizer").is_none(), "no authorizer answered yet");
+
+    let bare = authorizer_event(&stage(), &target(), &client(), [("host", "h")], None, &request());
+    assert_eq!(bare["queryStringParameters"], json!({}));
+    assert_eq!(bare["multiValueQueryStringParameters"], json!({}));
+}
+
+fn policy(effect: &str, resource: Value) -> Value {
+    json!({
+        "principalId": "user-1",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+        },
+        "context": {"userId": "user-1", "entities": "[\"order/*\"]", "tier": 3, "admin": false},
+    })
+}
+
+fn decide(answer: &Value) -> Authorization {
+    authorization(answer.to_string().as_bytes(), METHOD_ARN, 7)
+}
+
+#[test]
+fn an_allow_for_the_method_arn_passes_principal_and_context_as_strings() {
+    let Authorization::Allow(context) = decide(&policy("Allow", json!(METHOD_ARN))) else {
+        panic!("refused")
+    };
+    assert_eq!(
+        Value::Object(context),
+        json!({
+            "principalId": "user-1",
+            "userId": "user-1",
+            "entities": "[\"order/*\"]",
+            "tier": "3",
+            "admin": "false",
+            "integrationLatency": 7,
+        })
+    );
+    let wildcard = "arn:aws:execute-api:us-east-1:123456789012:abc123/*";
+    assert!(matches!(
+        decide(&policy("Allow", json!([wildcard]))),
+        Authorization::Allow(_)
+    ));
+    assert!(matches!(
+        decide(&policy("Allow", json!("arn:aws:execute-api:*:*:abc123/dev/$conn?ct"))),
+        Authorization::Allow(_)
+    ));
+}
+
+#[test]
+fn a_deny_or_an_allow_elsewhere_is_403() {
+    assert_eq!(decide(&policy("Deny", json!(METHOD_ARN))), Authorization::Refuse(403));
+    let other_api = "arn:aws:execute-api:us-east-1:123456789012:other/dev/$connect";
+    assert_eq!(decide(&policy("Allow", json!(other_api))), Authorization::Refuse(403));
+    // A Deny wins over an Allow of the same resource.
+    let mut both = policy("Allow", json!("*"));
+    both["policyDocument"]["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Action": "execute-api:*", "Effect": "Deny", "Resource": METHOD_ARN}));
+    assert_eq!(decide(&both), Authorization::Refuse(403));
+}
+
+#[test]
+fn a_malformed_authorizer_answer_is_500() {
+    let mut no_principal = policy("Allow", json!(METHOD_ARN));
+    no_principal.as_object_mut().unwrap().remove("principalId");
+    let mut no_policy = policy("Allow", json!(METHOD_ARN));
+    no_policy.as_object_mut().unwrap().remove("policyDocument");
+    let mut nested_context = policy("Allow", json!(METHOD_ARN));
+    nested_context["context"]["entities"] = json!(["order/*"]);
+    let mut odd_effect = policy("Allow", json!(METHOD_ARN));
+    odd_effect["policyDocument"]["Statement"][0]["Effect"] = json!("Maybe");
+    for answer in [no_principal, no_policy, nested_context, odd_effect] {
+        assert_eq!(decide(&answer), Authorization::Refuse(500), "{answer}");
+    }
+    assert_eq!(authorization(b"not json", METHOD_ARN, 0), Authorization::Refuse(500));
+}
+
+#[test]
+fn every_event_of_an_authorized_connection_carries_the_authorizer_context() {
+    let mut client = client();
+    let mut context = Map::new();
+    context.insert("principalId".into(), json!("user-1"));
+    context.insert("userId".into(), json!("user-1"));
+    client.authorizer = Some(context);
+    let connect = connect_event(&stage(), &client, [("host", "h")], None, &request());
+    let message = message_event(&stage(), &client, "subscribe", "{}", &request());
+    let disconnect = disconnect_event(&stage(), &client, 1000, "", &request());
+    for event in [connect, message, disconnect] {
+        assert_eq!(event["requestContext"]["authorizer"]["userId"], "user-1");
+        assert_eq!(event["requestContext"]["authorizer"]["principalId"], "user-1");
     }
 }

@@ -33,7 +33,8 @@ use crate::aws::{sdk_error, Aws};
 use crate::bundle::Bundle;
 use crate::graph::Resolved;
 use crate::stack::Stack;
-use gateway::{Gateway, GatewayConfig};
+use aws_sdk_apigatewayv2::types::AuthorizationType;
+use gateway::{ConnectAuthorizer, Gateway, GatewayConfig};
 use runtime::{FunctionConfig, FunctionHost, LogSink};
 
 pub struct DevOptions {
@@ -51,7 +52,7 @@ pub struct DevOptions {
     pub session: Option<session::Claim>,
 }
 
-/// The function a Lambda integration URI invokes:
+/// The function a Lambda integration (or authorizer) URI invokes:
 /// `arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function ARN}/invocations`.
 pub fn function_of_integration(uri: &str) -> Option<String> {
     let arn = uri.split("/functions/").nth(1)?.strip_suffix("/invocations")?;
@@ -195,6 +196,36 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
         route_functions.insert(key.to_string(), host_for(config));
     }
 
+    // $connect's authorizer, read back like the routes: a CUSTOM authorization names one.
+    let authorizer = match routes.iter().find(|r| r.route_key() == Some("$connect")) {
+        Some(route) if route.authorization_type() == Some(&AuthorizationType::Custom) => {
+            let id = route
+                .authorizer_id()
+                .ok_or_else(|| anyhow!("the $connect route has CUSTOM authorization but no AuthorizerId"))?;
+            let found = aws
+                .apigateway
+                .get_authorizer()
+                .api_id(&api_id)
+                .authorizer_id(id)
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("reading authorizer {id} of $connect"), e))?;
+            let function = found
+                .authorizer_uri()
+                .and_then(function_of_integration)
+                .ok_or_else(|| anyhow!("authorizer {id} of $connect names no Lambda function"))?;
+            let config = function_config(aws, &function, &binary, &base_env, &callback_url).await?;
+            Some(ConnectAuthorizer {
+                function: host_for(config),
+                target: events::AuthorizerTarget {
+                    region: aws.region.clone(),
+                    account: aws.account.clone(),
+                },
+            })
+        }
+        _ => None,
+    };
+
     // Event sources: the push function's queue.
     let mut sources = Vec::new();
     let mut paused = Vec::new();
@@ -253,6 +284,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             api_id: api_id.clone(),
             stage: stack.stage.clone(),
             routes: route_functions,
+            authorizer,
             idle_timeout: options.idle_timeout,
             max_connection: options.max_connection,
         },

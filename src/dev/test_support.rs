@@ -13,7 +13,7 @@ use super::runtime::{FunctionConfig, FunctionHost, LogSink};
 
 /// A runtime that, per invocation, appends the event to `$RECORD` (if set) and answers `$ANSWER`
 /// (default `"ok"`); the event `"hang"` hangs. `$MODE` = `exit` exits at once with status 3,
-/// `init-error` posts an init error and waits.
+/// `init-error` posts an init error and waits, `error` reports `$ANSWER` as the invocation's error.
 const SCRIPT: &str = r#"#!/bin/bash
 host=${AWS_LAMBDA_RUNTIME_API%:*}; port=${AWS_LAMBDA_RUNTIME_API#*:}
 case "$MODE" in
@@ -42,8 +42,9 @@ while true; do
   exec 3<&-
   if [ -n "$RECORD" ]; then printf '%s\n' "$body" >> "$RECORD"; fi
   if [ "$body" = '"hang"' ]; then exec sleep 60; fi
+  outcome=response; if [ "$MODE" = error ]; then outcome=error; fi
   exec 4<>/dev/tcp/$host/$port
-  printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: runtime\r\nContent-Length: %d\r\n\r\n%s' "$id" ${#answer} "$answer" >&4
+  printf 'POST /2018-06-01/runtime/invocation/%s/'$outcome' HTTP/1.1\r\nHost: runtime\r\nContent-Length: %d\r\n\r\n%s' "$id" ${#answer} "$answer" >&4
   read -r status <&4
   exec 4<&-
 done

@@ -1,7 +1,7 @@
-//! One WebSocket connection of the gateway, from the handshake (`$connect` decides) to
-//! `$disconnect`. Its task reads frames and routes them one at a time, in order, pausing the
-//! socket when too many wait; a writer task drains the bounded outbox to the socket. It must not
-//! spawn per frame nor let a slow client hold memory beyond its outbox.
+//! One WebSocket connection of the gateway, from the handshake (the authorizer and `$connect`
+//! decide) to `$disconnect`. Its task reads frames and routes them one at a time, in order,
+//! pausing the socket when too many wait; a writer task drains the bounded outbox to the socket.
+//! It must not spawn per frame nor let a slow client hold memory beyond its outbox.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::{json_response, Connection, Gateway, MAX_FRAME, MAX_MESSAGE, OUTBOX_FRAMES};
-use crate::dev::events::{self, Client, ConnectVerdict};
+use crate::dev::events::{self, Authorization, Client, ConnectVerdict};
 use crate::dev::runtime::InvokeError;
 
 /// Frames read but not yet routed, per connection; past that the socket is not read (TCP pushes
@@ -92,7 +92,7 @@ impl Gateway {
         if !is_upgrade || request.method() != Method::GET {
             return json_response(StatusCode::BAD_REQUEST, r#"{"message":"WebSocket upgrade expected"}"#);
         }
-        let client = Client {
+        let mut client = Client {
             connection_id: new_connection_id(),
             connected_at: SystemTime::now(),
             source_ip: peer.ip().to_string(),
@@ -100,18 +100,56 @@ impl Gateway {
                 .get("user-agent")
                 .and_then(|v| v.to_str().ok())
                 .map(String::from),
+            authorizer: None,
         };
+        let header_pairs = || {
+            headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or_default()))
+        };
+
+        if let Some(authorizer) = &self.config.authorizer {
+            let event = events::authorizer_event(
+                &self.stage,
+                &authorizer.target,
+                &client,
+                header_pairs(),
+                request.uri().query(),
+                &events::Request::fresh(),
+            );
+            let started = Instant::now();
+            let answer = authorizer.function.invoke(Bytes::from(event.to_string())).await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            let verdict = match answer {
+                Ok(answer) => events::authorization(&answer, &authorizer.target.method_arn(&self.stage), latency_ms),
+                Err(InvokeError::Function { message, .. }) if message == "Unauthorized" => Authorization::Refuse(401),
+                Err(error) => {
+                    tracing::warn!(connection_id = %client.connection_id, %error, "the $connect authorizer failed");
+                    Authorization::Refuse(500)
+                }
+            };
+            match verdict {
+                Authorization::Allow(context) => client.authorizer = Some(context),
+                Authorization::Refuse(status) => {
+                    tracing::info!(connection_id = %client.connection_id, status, "the authorizer refused the connection");
+                    let message = match status {
+                        401 => "Unauthorized",
+                        403 => "Forbidden",
+                        _ => "Internal server error",
+                    };
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    return json_response(status, serde_json::json!({ "message": message }).to_string());
+                }
+            }
+        }
 
         // $connect decides; without a $connect route every connection is accepted.
         let mut response_headers = Vec::new();
         if let Some(function) = self.config.routes.get("$connect") {
-            let header_pairs = headers
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or_default()));
             let event = events::connect_event(
                 &self.stage,
                 &client,
-                header_pairs,
+                header_pairs(),
                 request.uri().query(),
                 &events::Request::fresh(),
             );

@@ -1,7 +1,9 @@
 //! A local WebSocket gateway that behaves like an API Gateway WebSocket API stage:
 //!
-//! - `GET /{stage}` with an upgrade runs the `$connect` integration; a non-2xx or malformed answer
-//!   refuses the handshake, its headers (Sec-WebSocket-Protocol) are applied;
+//! - `GET /{stage}` with an upgrade asks `$connect`'s authorizer, if any (401, 403 or 500 refuse;
+//!   an Allow's context becomes every later event's `requestContext.authorizer`), then runs the
+//!   `$connect` integration; a non-2xx or malformed answer refuses the handshake, its headers
+//!   (Sec-WebSocket-Protocol) are applied;
 //! - each text frame is routed on `$request.body.action` (see `events`), one at a time per
 //!   connection, in order; an integration's body is sent back;
 //! - a close from either side, the idle timeout, the maximum duration, or an oversize message
@@ -44,11 +46,18 @@ const OUTBOX_FRAMES: usize = 128;
 /// How long shutdown waits for connections to close and their `$disconnect` to run.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// What the gateway serves: the stage, and each route key's function.
+/// A CUSTOM (Lambda REQUEST) authorizer on `$connect`.
+pub struct ConnectAuthorizer {
+    pub function: Arc<FunctionHost>,
+    pub target: events::AuthorizerTarget,
+}
+
+/// What the gateway serves: the stage, each route key's function, and `$connect`'s authorizer.
 pub struct GatewayConfig {
     pub api_id: String,
     pub stage: String,
     pub routes: HashMap<String, Arc<FunctionHost>>,
+    pub authorizer: Option<ConnectAuthorizer>,
     pub idle_timeout: Duration,
     pub max_connection: Duration,
 }

@@ -29,8 +29,24 @@ impl Local {
 
     /// `dir` holds the bootstrap and whatever the routes record.
     async fn start_in(dir: tempfile::TempDir, routes: &[(&str, &[(&str, &str)])]) -> Local {
+        Local::start_authorized(dir, None, routes).await
+    }
+
+    /// Also a `$connect` authorizer running the fake bootstrap with `authorizer`'s environment.
+    async fn start_authorized(
+        dir: tempfile::TempDir,
+        authorizer: Option<&[(&str, &str)]>,
+        routes: &[(&str, &[(&str, &str)])],
+    ) -> Local {
         let binary = fake_bootstrap(dir.path());
         let runtime = CancellationToken::new();
+        let authorizer = authorizer.map(|environment| ConnectAuthorizer {
+            function: fake_host(binary.clone(), Duration::from_secs(5), 2, environment, runtime.clone()),
+            target: events::AuthorizerTarget {
+                region: "us-east-1".into(),
+                account: "123456789012".into(),
+            },
+        });
         let routes = routes
             .iter()
             .map(|(key, environment)| {
@@ -45,6 +61,7 @@ impl Local {
             api_id: "abc123".into(),
             stage: "dev".into(),
             routes,
+            authorizer,
             idle_timeout: Duration::from_secs(600),
             max_connection: Duration::from_secs(7200),
         };
@@ -294,3 +311,6 @@ async fn shutdown_closes_every_connection_with_1001_and_runs_its_disconnect() {
         .iter()
         .all(|e| e["requestContext"]["disconnectStatusCode"] == 1001));
 }
+
+#[path = "auth_tests.rs"]
+mod auth;
