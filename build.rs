@@ -27,7 +27,11 @@ fn main() {
         return;
     }
     let bootstrap = match std::env::var_os("WSSTACK_HANDLERS_BOOTSTRAP") {
-        Some(path) => PathBuf::from(path),
+        Some(path) => {
+            // A new binary at the same path must be embedded too, not only a new path.
+            println!("cargo:rerun-if-changed={}", PathBuf::from(&path).display());
+            PathBuf::from(path)
+        }
         None => match build_handlers(&root) {
             Ok(path) => path,
             Err(error) => {
