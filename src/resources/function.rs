@@ -120,13 +120,19 @@ impl FunctionSpec {
     /// update in progress (an interrupted or concurrent run may have left one), as AWS refuses
     /// an update meanwhile with ResourceConflictException.
     async fn wait_ready(&self, ctx: Ctx<'_>) -> Result<()> {
+        self.wait_active(ctx).await?;
+        self.wait_updated(ctx).await
+    }
+
+    /// A new function is `Pending` until Lambda has set it up.
+    async fn wait_active(&self, ctx: Ctx<'_>) -> Result<()> {
         let waiter = ctx.aws.lambda.wait_until_function_active_v2();
         waiter
             .function_name(&self.name)
             .wait(SETTLE)
             .await
             .map_err(|e| sdk_error(format!("waiting for Lambda function {} to become active", self.name), e))?;
-        self.wait_updated(ctx).await
+        Ok(())
     }
 
     /// One update call, made once the function is ready, and again (after waiting for it)
@@ -263,12 +269,7 @@ impl Lifecycle for FunctionSpec {
         if !created(result, || format!("creating Lambda function {}", self.name))? {
             return Ok(Created::AlreadyExists);
         }
-        let waiter = ctx.aws.lambda.wait_until_function_active_v2();
-        waiter
-            .function_name(&self.name)
-            .wait(SETTLE)
-            .await
-            .map_err(|e| sdk_error(format!("waiting for Lambda function {} to become active", self.name), e))?;
+        self.wait_active(ctx).await?;
         Ok(Created::New(None))
     }
 
