@@ -87,8 +87,11 @@ impl KeySet {
         let host = uri.host().with_context(|| format!("JWKS URL {url:?} has no host"))?;
         let client = match uri.scheme_str() {
             Some("https") => {
+                // The provider named, not the process default: in a workspace build rustls may
+                // have both ring and aws-lc compiled in, and then has no default.
+                let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
                 let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_native_roots()
+                    .with_provider_and_native_roots(provider)
                     .context("loading the system's root certificates for the JWKS fetch")?
                     .https_only()
                     .enable_http1()
