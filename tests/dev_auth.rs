@@ -1,7 +1,8 @@
-//! `wsstack dev` behind a `$connect` REQUEST authorizer, as API Gateway runs one: the stack is `up`
-//! in moto, then the test adds the stack secret, the authorizer function (the handlers' binary
-//! with WSSTACK_HANDLER=authorizer) and CUSTOM authorization on `$connect`, the way `auth:` will.
-//! Real WebSocket clients, real handler processes, the connections table read from moto.
+//! `wsstack dev` behind the `$connect` REQUEST authorizer that `auth: {secret: generated}` declares,
+//! as API Gateway runs one: dev's own `up` creates the stack secret, the authorizer function (the
+//! handlers' binary with WSSTACK_HANDLER=authorizer) and CUSTOM authorization on `$connect`; dev
+//! reads them back from the emulator. Real WebSocket clients, real handler processes, tokens from
+//! `wsstack token`, the connections table read from moto.
 
 mod common;
 #[path = "dev_e2e/harness.rs"]
@@ -9,92 +10,40 @@ mod harness;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_apigatewayv2::types::{AuthorizationType, AuthorizerType};
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
 use base64::Engine as _;
-use common::{apis_of, Env, REGION};
+use common::Env;
 use harness::{all_connection_ids, connect, next_message, send, wait_for_subscribers, Dev};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const STACK: &str = "authdev";
-const SECRET: &str = "a-stack-secret-of-more-than-32-bytes!";
 
-/// `up`, then what `auth:` declares, created with the SDK.
-async fn authorized_stack(env: &Env) {
-    let path = env.write_stack(&format!("{STACK}.yaml"), &common::stack_text(STACK, &[]));
-    let run = env.run(&path, &["up", "-q"]).await;
-    assert_eq!(run.code, 0, "up: {}", run.stderr);
+/// The shipped stack file with `auth:` turned on.
+const WITH_AUTH: (&str, &str) = ("# Who may connect.", "auth:\n  secret: generated\n\n# Who may connect.");
 
-    let secret = aws_sdk_secretsmanager::Client::new(&env.config)
-        .create_secret()
-        .name(format!("{STACK}-dev-auth"))
-        .secret_string(SECRET)
+/// The stack's secret, as the authorizer reads it (for tokens `wsstack token` refuses to mint).
+async fn stack_secret(env: &Env) -> String {
+    aws_sdk_secretsmanager::Client::new(&env.config)
+        .get_secret_value()
+        .secret_id(format!("wsstack/{STACK}-dev/auth-key"))
         .send()
         .await
-        .unwrap();
-    let lambda = env.lambda();
-    let role = lambda
-        .get_function_configuration()
-        .function_name(format!("{STACK}-dev-connect"))
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap();
-    let zip = std::fs::read(testkit::repo_root().join("target/handlers/bootstrap.zip")).expect("the handlers zip");
-    let function = lambda
-        .create_function()
-        .function_name(format!("{STACK}-dev-authorizer"))
-        .runtime(Runtime::Providedal2023)
-        .handler("bootstrap")
-        .role(role)
-        .code(FunctionCode::builder().zip_file(Blob::new(zip)).build())
-        .environment(
-            Environment::builder()
-                .variables("WSSTACK_HANDLER", "authorizer")
-                .variables("AUTH_SECRET_ARN", secret.arn.unwrap())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-
-    let api = apis_of(env, STACK).await.remove(0).api_id.unwrap();
-    let apigateway = env.apigateway();
-    let authorizer = apigateway
-        .create_authorizer()
-        .api_id(&api)
-        .name(format!("{STACK}-dev-authorizer"))
-        .authorizer_type(AuthorizerType::Request)
-        .authorizer_uri(format!(
-            "arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{}/invocations",
-            function.function_arn.unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
-    let routes = apigateway.get_routes().api_id(&api).send().await.unwrap();
-    let connect_route = routes
-        .items()
-        .iter()
-        .find(|r| r.route_key() == Some("$connect"))
-        .expect("a $connect route");
-    apigateway
-        .update_route()
-        .api_id(&api)
-        .route_id(connect_route.route_id().unwrap())
-        .authorization_type(AuthorizationType::Custom)
-        .authorizer_id(authorizer.authorizer_id.unwrap())
-        .send()
-        .await
-        .unwrap();
+        .expect("up made the stack secret")
+        .secret_string
+        .expect("a text secret")
 }
 
-fn token(entities: &[&str]) -> String {
-    let entities: Vec<String> = entities.iter().map(|e| e.to_string()).collect();
-    wsstack_handlers::auth::mint_hs256(SECRET.as_bytes(), "user-42", Some(&entities), Duration::from_secs(600)).unwrap()
+/// `wsstack token` for user-42, limited to `entities`.
+async fn token(env: &Env, entities: &str) -> String {
+    let path = env.dir.path().join(format!("{STACK}.yaml"));
+    let run = env
+        .run(
+            &path,
+            &["token", "--user-id", "user-42", "--entities", entities, "--ttl", "10m"],
+        )
+        .await;
+    assert_eq!(run.code, 0, "wsstack token: {}", run.stderr);
+    run.stdout.trim().to_string()
 }
 
 fn now() -> u64 {
@@ -128,15 +77,15 @@ async fn refused(url: &str, protocol: Option<&str>) -> u16 {
 #[tokio::test]
 async fn dev_authorizes_the_handshake_like_api_gateway() {
     let env = Env::start().await;
-    authorized_stack(&env).await;
-    let dev = Dev::start(&env, STACK, &[]).await;
+    let dev = Dev::start(&env, STACK, &[WITH_AUTH]).await;
     let table = dev.table();
+    let secret = stack_secret(&env).await;
 
     // Refusals: 401, nothing written.
     let base64url =
         |value: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string());
     let expired = signed(
-        SECRET.as_bytes(),
+        secret.as_bytes(),
         json!({"sub": "user-42", "iat": now() - 7200, "exp": now() - 3600}),
     );
     let forged = signed(
@@ -168,7 +117,7 @@ async fn dev_authorizes_the_handshake_like_api_gateway() {
     );
 
     // A valid token in the protocol header: connected, `websocket` echoed, limited to its entities.
-    let valid = token(&["order-*"]);
+    let valid = token(&env, "order-*").await;
     let (mut by_header, protocol) = connect(&dev.url, Some(&format!("websocket, {valid}"))).await;
     assert_eq!(protocol.as_deref(), Some("websocket"));
     send(&mut by_header, json!({"action": "subscribe", "entityId": "order-1"})).await;
