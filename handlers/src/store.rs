@@ -213,63 +213,51 @@ async fn batch_write(app: &App, mut requests: Vec<WriteRequest>) -> Result<()> {
 
 /// Every connection subscribed to `entity_id`, from index GSI1, all pages.
 pub async fn subscribers(app: &App, entity_id: &str) -> Result<Vec<String>> {
-    let mut connection_ids = Vec::new();
-    let mut pages = app
-        .dynamodb
-        .query()
-        .table_name(app.table())
-        .index_name(GSI1)
-        .key_condition_expression("#gpk = :entity AND #gsk = :prefix")
-        .projection_expression("#pk")
-        .expression_attribute_names("#gpk", GSI1PK)
-        .expression_attribute_names("#gsk", GSI1SK)
-        .expression_attribute_names("#pk", PK)
-        .expression_attribute_values(":entity", s(entity_id))
-        .expression_attribute_values(":prefix", s(SUBSCRIPTION_PREFIX))
-        .set_limit(app.config.query_page_limit)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.or_fail(|| {
-            format!(
-                "querying {GSI1} of table {} for subscribers of {entity_id:?}",
-                app.table()
-            )
-        })?;
-        for item in page.items.unwrap_or_default() {
-            if let Some(AttributeValue::S(connection_id)) = item.get(PK) {
-                connection_ids.push(connection_id.clone());
-            }
-        }
-    }
-    Ok(connection_ids)
+    let key = IndexKey {
+        index: GSI1,
+        partition: (GSI1PK, entity_id),
+        sort: (GSI1SK, SUBSCRIPTION_PREFIX),
+    };
+    connection_ids_in(app, key, || format!("subscribers of {entity_id:?}")).await
 }
 
 /// Every open connection of `user_id`, from index GSI2, all pages.
 pub async fn connections_of_user(app: &App, user_id: &str) -> Result<Vec<String>> {
+    let key = IndexKey {
+        index: GSI2,
+        partition: (GSI2PK, user_id),
+        sort: (GSI2SK, CONNECTION_SK),
+    };
+    connection_ids_in(app, key, || format!("connections of user {user_id:?}")).await
+}
+
+/// One exact key of a secondary index: (attribute, value) for its partition and sort keys.
+struct IndexKey<'a> {
+    index: &'a str,
+    partition: (&'a str, &'a str),
+    sort: (&'a str, &'a str),
+}
+
+/// The connection ids (`pk`) of the records under `key`, all pages; `what` names them in errors.
+async fn connection_ids_in(app: &App, key: IndexKey<'_>, what: impl Fn() -> String) -> Result<Vec<String>> {
     let mut connection_ids = Vec::new();
     let mut pages = app
         .dynamodb
         .query()
         .table_name(app.table())
-        .index_name(GSI2)
-        .key_condition_expression("#gpk = :user AND #gsk = :connection")
+        .index_name(key.index)
+        .key_condition_expression("#gpk = :partition AND #gsk = :sort")
         .projection_expression("#pk")
-        .expression_attribute_names("#gpk", GSI2PK)
-        .expression_attribute_names("#gsk", GSI2SK)
+        .expression_attribute_names("#gpk", key.partition.0)
+        .expression_attribute_names("#gsk", key.sort.0)
         .expression_attribute_names("#pk", PK)
-        .expression_attribute_values(":user", s(user_id))
-        .expression_attribute_values(":connection", s(CONNECTION_SK))
+        .expression_attribute_values(":partition", s(key.partition.1))
+        .expression_attribute_values(":sort", s(key.sort.1))
         .set_limit(app.config.query_page_limit)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.or_fail(|| {
-            format!(
-                "querying {GSI2} of table {} for connections of user {user_id:?}",
-                app.table()
-            )
-        })?;
+        let page = page.or_fail(|| format!("querying {} of table {} for {}", key.index, app.table(), what()))?;
         for item in page.items.unwrap_or_default() {
             if let Some(AttributeValue::S(connection_id)) = item.get(PK) {
                 connection_ids.push(connection_id.clone());
