@@ -40,6 +40,10 @@ pub enum Key {
     Secret,
     /// The API Gateway REQUEST authorizer on `$connect`; its value is the authorizer id.
     Authorizer,
+    /// The SNS topic the alarms notify, with the email subscription; its value is its ARN.
+    Topic,
+    /// The CloudWatch alarm on a queue (the dead-letter queue).
+    Alarm(QueueKind),
     /// Something the stack file no longer declares, which `up` deletes.
     Retired(Box<Key>),
 }
@@ -67,6 +71,9 @@ impl fmt::Display for Key {
             Key::Route(h) => write!(f, "route/{h}"),
             Key::Secret => f.write_str("secret"),
             Key::Authorizer => f.write_str("authorizer"),
+            Key::Topic => f.write_str("topic"),
+            Key::Alarm(QueueKind::Events) => f.write_str("alarm/events"),
+            Key::Alarm(QueueKind::DeadLetter) => f.write_str("alarm/dead-letter"),
             Key::Retired(inner) => write!(f, "retired/{inner}"),
         }
     }

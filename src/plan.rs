@@ -1,6 +1,7 @@
 //! From a stack file to the desired resources: one spec per AWS resource, with its physical name,
 //! settings, least-privilege policies, tags and dependencies. Pure: no AWS calls.
 
+pub mod alarms;
 mod auth;
 
 use std::collections::BTreeMap;
@@ -168,6 +169,7 @@ pub fn resources(
 ) -> Vec<Box<dyn Resource>> {
     let mut resources = event_path(stack, aws);
     resources.extend(compute_and_api(stack, aws, bundle, dev_paused));
+    resources.extend(alarms::resources(stack, aws));
     if stack.auth.is_some() || found.auth_left_behind() {
         resources.extend(auth::resources(stack, aws, bundle));
     }
@@ -432,8 +434,9 @@ mod tests {
             }
         }
         // 2 roles, table, 2 queues, rule, API, stage, and a function and log group for each of
-        // connect, disconnect, subscribe, push and the retired unsubscribe.
-        assert_eq!(tagged, 18);
+        // connect, disconnect, subscribe, push and the retired unsubscribe; the alarm topic and
+        // the dead-letter alarm.
+        assert_eq!(tagged, 20);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::cli::{Cli, Format};
 use crate::commands::live::Live;
 use crate::engine::{Outcome, Report};
 use crate::graph::Resolved;
+use crate::plan::alarms;
 use crate::progress;
 use crate::resources::{Change, State};
 use crate::stack::{Stack, StackFile};
@@ -72,7 +73,12 @@ pub fn outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
         "queue_arn": aws.arns.queue(&aws.names.queue()),
         "dead_letter_queue_arn": aws.arns.queue(&aws.names.dead_letter_queue()),
         "rule_arn": aws.arns.rule(&stack.events.bus, &aws.names.rule()),
+        "alarm_topic_arn": alarm_topic_arn(aws),
     })
+}
+
+fn alarm_topic_arn(aws: &Aws) -> String {
+    alarms::topic_arn(&aws.arns, &alarms::topic_name(&aws.names))
 }
 
 /// Everything `wsstack outputs` shows: the URLs, then each resource's name and ARN.
@@ -97,6 +103,11 @@ pub fn all_outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
         json!(aws.arns.rule(&stack.events.bus, &names.rule())),
     );
     map.insert("event_bus".into(), json!(stack.events.bus));
+    map.insert("alarm_topic_arn".into(), json!(alarm_topic_arn(aws)));
+    map.insert(
+        "dead_letter_alarm_name".into(),
+        json!(alarms::dead_letter_alarm_name(names)),
+    );
     let functions: serde_json::Map<String, Value> = crate::names::handlers(stack)
         .into_iter()
         .map(|handler| {
@@ -146,6 +157,18 @@ pub fn print_live(live: &Live) {
             Some(depth) => println!("  {label:<22} {} waiting, {} in flight", depth.waiting, depth.in_flight),
             None => println!("  {label:<22} (not created yet)"),
         }
+    }
+    let state = live.dead_letter_alarm.as_deref().unwrap_or("(not created yet)");
+    println!("  {:<22} {state}", "dead-letter alarm");
+    for email in live.alarm_emails.iter().flatten() {
+        let status = match (email.pending_confirmation, email.in_stack_file) {
+            (true, true) => "pending confirmation: no alarm reaches it until the link in AWS's email is followed",
+            (true, false) => {
+                "pending confirmation, no longer in the stack file: SNS drops it unconfirmed after 48 hours"
+            }
+            (false, _) => "confirmed",
+        };
+        println!("  {:<22} {} ({status})", "alarm email", email.address);
     }
 }
 

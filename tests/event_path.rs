@@ -340,7 +340,7 @@ async fn down_removes_everything_and_is_idempotent() {
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
     assert_eq!(
         leftovers(&env, "gone").await.len(),
-        18,
+        20,
         "resources that are listable by themselves"
     );
 
@@ -349,13 +349,13 @@ async fn down_removes_everything_and_is_idempotent() {
     assert!(refused.stderr.contains("--yes"), "{refused}");
     assert_eq!(
         leftovers(&env, "gone").await.len(),
-        18,
+        20,
         "a refused down deletes nothing"
     );
 
     let run = env.run(&stack, &["down", "--yes"]).await;
     assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("summary: 27 deleted"), "{run}");
+    assert!(run.stdout.contains("summary: 29 deleted"), "{run}");
     assert_eq!(leftovers(&env, "gone").await, Vec::<String>::new());
 
     let again = env.run(&stack, &["down", "--yes"]).await;
@@ -381,7 +381,7 @@ async fn a_failed_up_leaves_a_stack_that_up_repairs_and_down_removes() {
     assert_eq!(run.code, 1, "{run}");
     assert!(run.stderr.contains("not attempted"), "{run}");
     let partial = leftovers(&env, "half").await;
-    assert!(partial.len() >= 3 && partial.len() < 18, "{partial:?}");
+    assert!(partial.len() >= 3 && partial.len() < 20, "{partial:?}");
 
     // down works on the half-built stack.
     let run = env.run(&stack, &["down", "--yes"]).await;
@@ -434,7 +434,7 @@ async fn throttling_and_unavailability_are_retried() {
     let run = env.run(&stack, &["up"]).await;
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(env.proxy.pending_faults(), 0, "every fault was hit");
-    assert_eq!(leftovers(&env, "retry").await.len(), 18);
+    assert_eq!(leftovers(&env, "retry").await.len(), 20);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! The live numbers of `status`: open connections, subscriptions, the most watched entities
-//! (a bounded, projected Scan of the table) and the messages waiting in the queue and the DLQ.
+//! (a bounded, projected Scan of the table), the messages waiting in the queue and the DLQ, the
+//! DLQ alarm's state and whether the alarm email's recipient has confirmed it.
 //!
 //! Read-only; the record keys come from the handlers' record layout module only.
 
@@ -12,6 +13,8 @@ use serde::Serialize;
 use wsstack_handlers::records::{self, RecordKind};
 
 use crate::aws::{sdk_error, Aws};
+use crate::plan::alarms;
+use crate::resources::{alarm as cloudwatch_alarm, topic};
 
 /// How many entities `status` lists by subscriber count.
 const TOP_ENTITIES: usize = 5;
@@ -22,6 +25,21 @@ pub struct Live {
     pub table: Option<TableCounts>,
     pub queue: Option<QueueDepth>,
     pub dead_letter_queue: Option<QueueDepth>,
+    /// The dead-letter alarm's state: OK, ALARM or INSUFFICIENT_DATA; None without the alarm.
+    pub dead_letter_alarm: Option<String>,
+    /// The email subscriptions of the alarm topic; None without the topic.
+    pub alarm_emails: Option<Vec<AlarmEmail>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AlarmEmail {
+    pub address: String,
+    /// Waiting for the recipient to follow the link in AWS's confirmation email: until then no
+    /// alarm reaches that address.
+    pub pending_confirmation: bool,
+    /// An earlier address still pending is not: SNS offers no way to cancel it, and drops it
+    /// unconfirmed after 48 hours.
+    pub in_stack_file: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,16 +66,33 @@ pub struct QueueDepth {
     pub in_flight: u64,
 }
 
-pub async fn read(aws: &Aws, scan_limit: u64) -> Result<Live> {
-    let (table, queue, dead_letter_queue) = tokio::try_join!(
+/// `email` is the stack file's `alarms.email`.
+pub async fn read(aws: &Aws, scan_limit: u64, email: Option<&str>) -> Result<Live> {
+    let topic = alarms::topic_arn(&aws.arns, &alarms::topic_name(&aws.names));
+    let alarm = alarms::dead_letter_alarm_name(&aws.names);
+    let (table, queue, dead_letter_queue, dead_letter_alarm, emails) = tokio::try_join!(
         count_records(aws, scan_limit),
         queue_depth(aws, aws.names.queue()),
         queue_depth(aws, aws.names.dead_letter_queue()),
+        cloudwatch_alarm::state(aws, &alarm),
+        topic::email_subscriptions(aws, &topic),
     )?;
+    let alarm_emails = emails.map(|emails| {
+        emails
+            .into_iter()
+            .map(|e| AlarmEmail {
+                pending_confirmation: e.pending(),
+                in_stack_file: Some(e.address.as_str()) == email,
+                address: e.address,
+            })
+            .collect()
+    });
     Ok(Live {
         table,
         queue,
         dead_letter_queue,
+        dead_letter_alarm,
+        alarm_emails,
     })
 }
 

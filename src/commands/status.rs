@@ -21,7 +21,10 @@ pub async fn run(context: &Context, scan_limit: u64) -> Result<u8, Failure> {
         .all(|r| matches!(r.outcome, Outcome::Inspected(State::InSync)));
     // The numbers are extra: a caller allowed to read the resources but not to scan the table
     // (or a throttled scan) still gets the resources' states and the exit code.
-    let live = super::live::read(&aws, scan_limit).await.map_err(|e| format!("{e:#}"));
+    let email = file.stack.alarms.as_ref().and_then(|a| a.email.as_deref());
+    let live = super::live::read(&aws, scan_limit, email)
+        .await
+        .map_err(|e| format!("{e:#}"));
     match cli.output {
         Format::Json => render::print_json(&json!({
             "command": "status",

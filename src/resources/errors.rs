@@ -75,12 +75,14 @@ macro_rules! answers {
 
 // One list per service, with the operations the resources call.
 use aws_sdk_apigatewayv2::operation as apigateway;
+use aws_sdk_cloudwatch::operation as cloudwatch;
 use aws_sdk_cloudwatchlogs::operation as logs;
 use aws_sdk_dynamodb::operation as dynamodb;
 use aws_sdk_eventbridge::operation as events;
 use aws_sdk_iam::operation as iam;
 use aws_sdk_lambda::operation as lambda;
 use aws_sdk_secretsmanager::operation as secrets;
+use aws_sdk_sns::operation as sns;
 use aws_sdk_sqs::operation as sqs;
 
 answers!(NotFound::is_not_found by is_no_such_entity_exception: iam::get_role::GetRoleError,
@@ -109,6 +111,12 @@ answers!(NotFound::is_not_found by is_resource_not_found_exception: logs::delete
 
 answers!(NotFound::is_not_found by is_resource_not_found_exception: secrets::describe_secret::DescribeSecretError,
     secrets::delete_secret::DeleteSecretError, secrets::get_secret_value::GetSecretValueError);
+answers!(NotFound::is_not_found by is_not_found_exception: sns::get_topic_attributes::GetTopicAttributesError,
+    sns::list_subscriptions_by_topic::ListSubscriptionsByTopicError, sns::unsubscribe::UnsubscribeError,
+    sns::delete_topic::DeleteTopicError);
+answers!(NotFound::is_not_found by is_resource_not_found_exception: sns::list_tags_for_resource::ListTagsForResourceError);
+answers!(NotFound::is_not_found by is_resource_not_found_exception: cloudwatch::list_tags_for_resource::ListTagsForResourceError);
+answers!(NotFound::is_not_found by is_resource_not_found: cloudwatch::delete_alarms::DeleteAlarmsError);
 
 answers!(Exists::exists by is_entity_already_exists_exception: iam::create_role::CreateRoleError);
 answers!(Exists::exists by is_resource_in_use_exception: dynamodb::create_table::CreateTableError);

@@ -4,6 +4,7 @@
 //! This file holds what they share: the outcome types, the dyn `Resource` the engine runs, tag and
 //! policy comparison. It makes no AWS call.
 
+pub mod alarm;
 pub mod api;
 pub mod authorizer;
 pub mod errors;
@@ -19,6 +20,7 @@ pub mod rule;
 pub mod secret;
 pub mod stage;
 pub mod table;
+pub mod topic;
 
 use std::collections::BTreeMap;
 

@@ -149,6 +149,13 @@ impl Env {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
 
+    pub fn sns(&self) -> aws_sdk_sns::Client {
+        aws_sdk_sns::Client::new(&self.config)
+    }
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        aws_sdk_cloudwatch::Client::new(&self.config)
+    }
+
     pub fn queue_url(&self, name: &str) -> String {
         format!("{}/{ACCOUNT}/{name}", self.moto.endpoint())
     }
@@ -208,6 +215,23 @@ pub async fn leftovers(env: &Env, stack: &str) -> Vec<String> {
     for api in apis_of(env, stack).await {
         found.push(format!("api {}", api.api_id().unwrap_or_default()));
     }
+    let topics = env.sns().list_topics().send().await.unwrap();
+    for topic in topics.topics() {
+        let arn = topic.topic_arn().unwrap_or_default();
+        if arn.rsplit(':').next().unwrap_or_default().starts_with(&prefix) {
+            found.push(format!("topic {arn}"));
+        }
+    }
+    let alarms = env
+        .cloudwatch()
+        .describe_alarms()
+        .alarm_name_prefix(&prefix)
+        .send()
+        .await
+        .unwrap();
+    for alarm in alarms.metric_alarms() {
+        found.push(format!("alarm {}", alarm.alarm_name().unwrap_or_default()));
+    }
     found
 }
 
@@ -222,8 +246,9 @@ pub async fn apis_of(env: &Env, stack: &str) -> Vec<aws_sdk_apigatewayv2::types:
 }
 
 /// How many resources a stack has with the shipped stack.yaml: 2 roles, the table, 2 queues, the
-/// rule, the API, its stage, 5 functions with 5 log groups, 4 permissions, 4 routes, the event source.
-pub const STACK_RESOURCES: usize = 27;
+/// rule, the API, its stage, 5 functions with 5 log groups, 4 permissions, 4 routes, the event
+/// source, the alarm topic and the dead-letter alarm.
+pub const STACK_RESOURCES: usize = 29;
 
 /// `-o json` summary counts of an up: (created, updated, deleted, unchanged).
 pub fn counts(run: &Run) -> (u64, u64, u64, u64) {
