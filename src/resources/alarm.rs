@@ -19,7 +19,8 @@ const STATISTIC: Statistic = Statistic::Maximum;
 const PERIOD_SECONDS: i32 = 60;
 const THRESHOLD: f64 = 1.0;
 const COMPARISON: ComparisonOperator = ComparisonOperator::GreaterThanOrEqualToThreshold;
-/// SQS stops sending the metric for a queue idle for six hours: no data is an empty queue.
+/// SQS sends no metrics for a queue that has been empty and untouched for six hours: no data
+/// means an empty queue. A queue holding messages counts as active, so its data keeps coming.
 const MISSING_DATA: &str = "notBreaching";
 
 #[derive(Debug, Clone)]

@@ -263,9 +263,12 @@ mod tests {
         let old_pending = email("gone@example.com", None);
         let wanted = Some("ops@example.com");
         assert_eq!(subscription_work(wanted, &[]), (true, vec![]));
-        assert_eq!(subscription_work(wanted, &[confirmed.clone()]), (false, vec![]));
         assert_eq!(
-            subscription_work(wanted, &[pending.clone()]),
+            subscription_work(wanted, std::slice::from_ref(&confirmed)),
+            (false, vec![])
+        );
+        assert_eq!(
+            subscription_work(wanted, std::slice::from_ref(&pending)),
             (false, vec![]),
             "pending is subscribed: only the recipient can confirm"
         );
