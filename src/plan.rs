@@ -433,9 +433,8 @@ mod tests {
                 ),
             }
         }
-        // 2 roles, table, 2 queues, rule, API, stage, and a function and log group for each of
-        // connect, disconnect, subscribe, push and the retired unsubscribe; the alarm topic and
-        // the dead-letter alarm.
+        // 2 roles, table, 2 queues, rule, API, stage, alarm topic, DLQ alarm, and a function and
+        // log group for each of connect, disconnect, subscribe, push and the retired unsubscribe.
         assert_eq!(tagged, 20);
     }
 
