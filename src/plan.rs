@@ -63,13 +63,22 @@ pub fn event_source(stack: &Stack) -> String {
         .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_string())
 }
 
-/// The rule's event pattern: the stack's detail-type (and source, when it filters on one).
+/// The rule's event pattern: the stack's two detail-types, entity updates and user notifications,
+/// on one rule to one queue (and the source, when it filters on one).
 pub fn event_pattern(stack: &Stack) -> Value {
-    let mut pattern = json!({ "detail-type": [stack.events.detail_type] });
+    let mut pattern = json!({ "detail-type": [stack.events.detail_type, stack.events.user_detail_type] });
     if let Some(source) = &stack.events.source {
         pattern["source"] = json!([source]);
     }
     pattern
+}
+
+/// What the push handler needs to tell the two kinds of event apart.
+fn push_environment(stack: &Stack) -> [(String, String); 2] {
+    [
+        ("ENTITY_DETAIL_TYPE".into(), stack.events.detail_type.clone()),
+        ("USER_DETAIL_TYPE".into(), stack.events.user_detail_type.clone()),
+    ]
 }
 
 fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Value {
@@ -116,7 +125,7 @@ fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
                 "Sid": "FindSubscribers",
                 "Effect": "Allow",
                 "Action": ["dynamodb:Query"],
-                "Resource": [format!("{table}/index/{INDEX_NAME}")]
+                "Resource": [format!("{table}/index/{INDEX_NAME}"), format!("{table}/index/{}", wsstack_handlers::records::GSI2)]
             },
             {
                 "Sid": "RemoveStaleConnections",
@@ -256,8 +265,8 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
             bus: stack.events.bus.clone(),
             arn: aws.arns.rule(&stack.events.bus, &names.rule()),
             description: format!(
-                "wsstack {}/{}: {} events to the push queue",
-                stack.name, stack.stage, stack.events.detail_type
+                "wsstack {}/{}: {} and {} events to the push queue",
+                stack.name, stack.stage, stack.events.detail_type, stack.events.user_detail_type
             ),
             pattern: event_pattern(stack),
             target_id: names.rule_target_id().into(),
@@ -288,6 +297,9 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     environment.insert("WSSTACK_HANDLER".to_string(), handler.to_string());
     environment.insert("TABLE_NAME".to_string(), names.table());
     environment.insert("TTL_HOURS".to_string(), stack.table.ttl_hours.to_string());
+    if handler == "push" {
+        environment.extend(push_environment(stack));
+    }
     let is_route = handler != "push";
     HandlerResources {
         log_group: LogGroupSpec {
@@ -391,12 +403,15 @@ mod tests {
     #[test]
     fn pattern_filters_on_source_only_when_given() {
         let mut stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
-        assert_eq!(event_pattern(&stack), json!({"detail-type": ["Entity Updated"]}));
+        assert_eq!(
+            event_pattern(&stack),
+            json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
+        );
         assert_eq!(event_source(&stack), "wsstack");
         stack.events.source = Some("orders".into());
         assert_eq!(
             event_pattern(&stack),
-            json!({"detail-type": ["Entity Updated"], "source": ["orders"]})
+            json!({"detail-type": ["Entity Updated", "Send User Push Notification"], "source": ["orders"]})
         );
         assert_eq!(event_source(&stack), "orders");
     }
@@ -446,5 +461,26 @@ mod tests {
         arm.handlers.architecture = Architecture::Arm64;
         let h = handler_resources(&arm, &aws, None, "push");
         assert_eq!(h.function.architecture, aws_sdk_lambda::types::Architecture::Arm64);
+    }
+
+    #[test]
+    fn the_push_handler_knows_both_detail_types_and_may_query_both_indexes() {
+        let stack = crate::stack::parse(
+            std::path::Path::new("s.yaml"),
+            "name: demo\nevents:\n  detail_type: Order Changed\n  user_detail_type: Notify\n",
+        )
+        .unwrap();
+        let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
+        let environment = handler_resources(&stack, &aws, None, "push").function.environment;
+        assert_eq!(environment["ENTITY_DETAIL_TYPE"], "Order Changed");
+        assert_eq!(environment["USER_DETAIL_TYPE"], "Notify");
+        let subscribe = handler_resources(&stack, &aws, None, "subscribe").function.environment;
+        assert!(!subscribe.contains_key("USER_DETAIL_TYPE"));
+        let policy = push_policy(&stack, &aws.names, &aws.arns, "abc123");
+        let table = aws.arns.table(&aws.names.table());
+        assert_eq!(
+            policy["Statement"][0]["Resource"],
+            json!([format!("{table}/index/GSI1"), format!("{table}/index/GSI2")])
+        );
     }
 }
