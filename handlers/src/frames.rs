@@ -130,6 +130,24 @@ pub enum PushEvent {
     User(UserEvent),
 }
 
+impl PushEvent {
+    /// The entity of an entity update.
+    pub fn entity_id(&self) -> Option<&str> {
+        match self {
+            PushEvent::Entity(event) => Some(&event.entity_id),
+            PushEvent::User(_) => None,
+        }
+    }
+
+    /// The user of a user notification.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            PushEvent::User(event) => Some(&event.user_id),
+            PushEvent::Entity(_) => None,
+        }
+    }
+}
+
 impl std::fmt::Display for PushEvent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

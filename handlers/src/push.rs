@@ -123,7 +123,8 @@ impl<'a> Invocation<'a> {
             .await
             .map_err(|_| anyhow!("the invocation's deadline came before every post to {event} was done"))??;
         tracing::info!(
-            to = %event,
+            entity_id = event.entity_id(),
+            user_id = event.user_id(),
             subscribers = fan_out.subscribers,
             delivered = fan_out.delivered,
             gone = fan_out.gone,
