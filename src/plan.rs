@@ -2,6 +2,7 @@
 //! settings, least-privilege policies, tags and dependencies. Pure: no AWS calls.
 
 mod auth;
+mod events;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,7 +25,9 @@ use crate::resources::rule::RuleSpec;
 use crate::resources::stage::StageSpec;
 use crate::resources::table::{TableSpec, INDEX_NAME};
 use crate::resources::{Resource, Retired, Tags};
-use crate::stack::{Architecture, BillingMode, Stack, DEFAULT_EVENT_SOURCE, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
+use crate::stack::{Architecture, BillingMode, Stack, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
+use events::push_environment;
+pub use events::{event_pattern, event_source};
 
 /// The route key API Gateway uses for a handler.
 pub fn route_key(handler: &str) -> String {
@@ -52,33 +55,6 @@ pub fn tags(stack: &Stack) -> Tags {
     tags.insert(TAG_STACK.into(), stack.name.clone());
     tags.insert(TAG_STAGE.into(), stack.stage.clone());
     tags
-}
-
-/// The event source `send-event` uses.
-pub fn event_source(stack: &Stack) -> String {
-    stack
-        .events
-        .source
-        .clone()
-        .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_string())
-}
-
-/// The rule's event pattern: the stack's two detail-types, entity updates and user notifications,
-/// on one rule to one queue (and the source, when it filters on one).
-pub fn event_pattern(stack: &Stack) -> Value {
-    let mut pattern = json!({ "detail-type": [stack.events.detail_type, stack.events.user_detail_type] });
-    if let Some(source) = &stack.events.source {
-        pattern["source"] = json!([source]);
-    }
-    pattern
-}
-
-/// What the push handler needs to tell the two kinds of event apart.
-fn push_environment(stack: &Stack) -> [(String, String); 2] {
-    [
-        ("ENTITY_DETAIL_TYPE".into(), stack.events.detail_type.clone()),
-        ("USER_DETAIL_TYPE".into(), stack.events.user_detail_type.clone()),
-    ]
 }
 
 fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Value {
@@ -401,22 +377,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pattern_filters_on_source_only_when_given() {
-        let mut stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
-        assert_eq!(
-            event_pattern(&stack),
-            json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
-        );
-        assert_eq!(event_source(&stack), "wsstack");
-        stack.events.source = Some("orders".into());
-        assert_eq!(
-            event_pattern(&stack),
-            json!({"detail-type": ["Entity Updated", "Send User Push Notification"], "source": ["orders"]})
-        );
-        assert_eq!(event_source(&stack), "orders");
-    }
-
-    #[test]
     fn every_resource_is_tagged_with_the_stack() {
         let stack = crate::stack::parse(
             std::path::Path::new("s.yaml"),
@@ -461,26 +421,5 @@ mod tests {
         arm.handlers.architecture = Architecture::Arm64;
         let h = handler_resources(&arm, &aws, None, "push");
         assert_eq!(h.function.architecture, aws_sdk_lambda::types::Architecture::Arm64);
-    }
-
-    #[test]
-    fn the_push_handler_knows_both_detail_types_and_may_query_both_indexes() {
-        let stack = crate::stack::parse(
-            std::path::Path::new("s.yaml"),
-            "name: demo\nevents:\n  detail_type: Order Changed\n  user_detail_type: Notify\n",
-        )
-        .unwrap();
-        let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
-        let environment = handler_resources(&stack, &aws, None, "push").function.environment;
-        assert_eq!(environment["ENTITY_DETAIL_TYPE"], "Order Changed");
-        assert_eq!(environment["USER_DETAIL_TYPE"], "Notify");
-        let subscribe = handler_resources(&stack, &aws, None, "subscribe").function.environment;
-        assert!(!subscribe.contains_key("USER_DETAIL_TYPE"));
-        let policy = push_policy(&stack, &aws.names, &aws.arns, "abc123");
-        let table = aws.arns.table(&aws.names.table());
-        assert_eq!(
-            policy["Statement"][0]["Resource"],
-            json!([format!("{table}/index/GSI1"), format!("{table}/index/GSI2")])
-        );
     }
 }
