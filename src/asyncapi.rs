@@ -3,6 +3,9 @@
 //! and the EventBridge events producers put on the bus. Pure: no AWS call and no I/O here; the
 //! command decides where the server's address comes from.
 
+mod security;
+mod user_notifications;
+
 use serde_json::{json, Map, Value};
 use wsstack_handlers::frames::{MAX_ENTITY_ID_CHARS, MAX_FRAME_BYTES};
 
@@ -76,7 +79,7 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
         }),
     );
 
-    json!({
+    let mut document = json!({
         "asyncapi": "3.0.0",
         "info": {
             "title": format!("{} ({})", stack.name, stack.stage),
@@ -125,7 +128,10 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
             "messages": messages,
             "schemas": {"entityId": entity_id_schema()},
         },
-    })
+    });
+    user_notifications::extend(&mut document, stack);
+    security::extend(&mut document, stack);
+    document
 }
 
 fn dns_suffix(address: &Address) -> String {
@@ -275,14 +281,27 @@ fn error_message() -> Value {
 
 /// The EventBridge event a producer puts on the bus, as PutEvents takes it.
 fn entity_event_message(stack: &Stack) -> Value {
-    let kind = &stack.events.detail_type;
+    let detail = json!({
+        "type": "object",
+        "required": ["entityId", "message"],
+        "properties": {
+            "entityId": {"$ref": "#/components/schemas/entityId"},
+            "message": {"description": "Pushed to subscribers as it is (any JSON value but null)."},
+        },
+    });
+    let example = json!({"entityId": "myTestEntityId", "message": "Hello world"});
+    bus_event_message(stack, "entityUpdatedEvent", &stack.events.detail_type, detail, &example)
+}
+
+/// A PutEvents entry of detail-type `kind` on the stack's bus whose detail is `detail`.
+fn bus_event_message(stack: &Stack, name: &str, kind: &str, detail: Value, example: &Value) -> Value {
     let source = event_source(stack);
     let source_schema = match &stack.events.source {
         Some(source) => json!({"const": source}),
         None => json!({"type": "string", "description": "Any source: the rule matches on detail-type only."}),
     };
     json!({
-        "name": "entityUpdatedEvent",
+        "name": name,
         "title": format!("{kind} event"),
         "summary": format!(
             "An EventBridge event on the bus `{}` that the stack's rule sends to the push queue.",
@@ -298,14 +317,7 @@ fn entity_event_message(stack: &Stack) -> Value {
                 "Detail": {
                     "description": "A JSON string (PutEvents takes the detail as text) of this object.",
                     "contentMediaType": "application/json",
-                    "contentSchema": {
-                        "type": "object",
-                        "required": ["entityId", "message"],
-                        "properties": {
-                            "entityId": {"$ref": "#/components/schemas/entityId"},
-                            "message": {"description": "Pushed to subscribers as it is (any JSON value but null)."},
-                        },
-                    },
+                    "contentSchema": detail,
                 },
             },
         },
@@ -313,7 +325,7 @@ fn entity_event_message(stack: &Stack) -> Value {
             "Source": source,
             "DetailType": kind,
             "EventBusName": stack.events.bus,
-            "Detail": "{\"entityId\":\"myTestEntityId\",\"message\":\"Hello world\"}",
+            "Detail": example.to_string(),
         }}],
     })
 }

@@ -69,7 +69,7 @@ pub enum Command {
     Dev(DevArgs),
     /// Connect to the stack's WebSocket URL (or URL), print every message as a JSON line.
     Connect(ConnectArgs),
-    /// Put an "entity updated" event on the stack's event bus.
+    /// Put an entity update (--entity-id) or a user notification (--user-id) on the stack's event bus.
     SendEvent(SendEventArgs),
     /// Print a connection token signed with the stack's secret (a stack with `auth: {secret: generated}`).
     Token(TokenArgs),
@@ -165,14 +165,21 @@ pub struct TokenArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("recipients").required(true).args(["entity_id", "user_id"])))]
 pub struct SendEventArgs {
-    /// The entity whose subscribers get the push.
+    /// The entity whose subscribers get the push (an entity update).
     #[arg(long)]
-    pub entity_id: String,
-    /// The message pushed to subscribers.
+    pub entity_id: Option<String>,
+    /// The user whose every open connection gets the push (a user notification).
+    #[arg(long)]
+    pub user_id: Option<String>,
+    /// The message pushed.
     #[arg(long, conflicts_with = "detail")]
     pub message: Option<String>,
-    /// The whole event detail as a JSON object (entityId is added).
+    /// A user notification's callback, passed on to the clients as it is.
+    #[arg(long, conflicts_with = "detail")]
+    pub callback: Option<String>,
+    /// The whole event detail as a JSON object (entityId or userId is added).
     #[arg(long)]
     pub detail: Option<String>,
 }

@@ -3,6 +3,7 @@
 
 pub mod alarms;
 mod auth;
+mod events;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,7 +26,9 @@ use crate::resources::rule::RuleSpec;
 use crate::resources::stage::StageSpec;
 use crate::resources::table::{TableSpec, INDEX_NAME};
 use crate::resources::{Resource, Retired, Tags};
-use crate::stack::{Architecture, BillingMode, Stack, DEFAULT_EVENT_SOURCE, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
+use crate::stack::{Architecture, BillingMode, Stack, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
+use events::push_environment;
+pub use events::{event_pattern, event_source};
 
 /// The route key API Gateway uses for a handler.
 pub fn route_key(handler: &str) -> String {
@@ -53,24 +56,6 @@ pub fn tags(stack: &Stack) -> Tags {
     tags.insert(TAG_STACK.into(), stack.name.clone());
     tags.insert(TAG_STAGE.into(), stack.stage.clone());
     tags
-}
-
-/// The event source `send-event` uses.
-pub fn event_source(stack: &Stack) -> String {
-    stack
-        .events
-        .source
-        .clone()
-        .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_string())
-}
-
-/// The rule's event pattern: the stack's detail-type (and source, when it filters on one).
-pub fn event_pattern(stack: &Stack) -> Value {
-    let mut pattern = json!({ "detail-type": [stack.events.detail_type] });
-    if let Some(source) = &stack.events.source {
-        pattern["source"] = json!([source]);
-    }
-    pattern
 }
 
 fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Value {
@@ -117,7 +102,7 @@ fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
                 "Sid": "FindSubscribers",
                 "Effect": "Allow",
                 "Action": ["dynamodb:Query"],
-                "Resource": [format!("{table}/index/{INDEX_NAME}")]
+                "Resource": [format!("{table}/index/{INDEX_NAME}"), format!("{table}/index/{}", wsstack_handlers::records::GSI2)]
             },
             {
                 "Sid": "RemoveStaleConnections",
@@ -258,8 +243,8 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
             bus: stack.events.bus.clone(),
             arn: aws.arns.rule(&stack.events.bus, &names.rule()),
             description: format!(
-                "wsstack {}/{}: {} events to the push queue",
-                stack.name, stack.stage, stack.events.detail_type
+                "wsstack {}/{}: {} and {} events to the push queue",
+                stack.name, stack.stage, stack.events.detail_type, stack.events.user_detail_type
             ),
             pattern: event_pattern(stack),
             target_id: names.rule_target_id().into(),
@@ -290,6 +275,9 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     environment.insert("WSSTACK_HANDLER".to_string(), handler.to_string());
     environment.insert("TABLE_NAME".to_string(), names.table());
     environment.insert("TTL_HOURS".to_string(), stack.table.ttl_hours.to_string());
+    if handler == "push" {
+        environment.extend(push_environment(stack));
+    }
     let is_route = handler != "push";
     HandlerResources {
         log_group: LogGroupSpec {
@@ -389,19 +377,6 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pattern_filters_on_source_only_when_given() {
-        let mut stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
-        assert_eq!(event_pattern(&stack), json!({"detail-type": ["Entity Updated"]}));
-        assert_eq!(event_source(&stack), "wsstack");
-        stack.events.source = Some("orders".into());
-        assert_eq!(
-            event_pattern(&stack),
-            json!({"detail-type": ["Entity Updated"], "source": ["orders"]})
-        );
-        assert_eq!(event_source(&stack), "orders");
-    }
 
     #[test]
     fn every_resource_is_tagged_with_the_stack() {

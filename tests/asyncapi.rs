@@ -112,3 +112,62 @@ fn the_validator_refuses_a_broken_document() {
     assert!(!valid, "{report}");
     assert!(report.contains("/operations/subscribe"), "{report}");
 }
+
+#[test]
+fn a_stack_with_auth_has_a_valid_security_section_and_an_open_one_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let guarded = dir.path().join("guarded.yaml");
+    std::fs::write(
+        &guarded,
+        "name: demo\nregion: eu-west-1\nauth:\n  issuer: https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf\n  audience: my-app-client-id\n",
+    )
+    .unwrap();
+    let (path, document) = generate(dir.path(), &guarded, "guarded.json");
+    let (valid, report) = validate(&path);
+    assert!(valid, "{report}");
+    let schemes = document["components"]["securitySchemes"].as_object().unwrap();
+    let placements: Vec<(&str, &str, &str)> = schemes
+        .values()
+        .map(|scheme| {
+            (
+                scheme["type"].as_str().unwrap(),
+                scheme["in"].as_str().unwrap(),
+                scheme["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        placements,
+        [
+            ("httpApiKey", "header", "Sec-WebSocket-Protocol"),
+            ("httpApiKey", "query", "access_token"),
+        ]
+    );
+    let server_security: Vec<&str> = document["servers"]["websocket"]["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|reference| reference["$ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        server_security,
+        [
+            "#/components/securitySchemes/accessTokenQuery",
+            "#/components/securitySchemes/accessTokenProtocol"
+        ]
+    );
+    // The user notification and its event are in the document with or without auth.
+    assert!(document["operations"].get("pushUserNotification").is_some());
+    assert_eq!(
+        document["components"]["messages"]["userNotificationEvent"]["payload"]["properties"]["DetailType"]["const"],
+        "Send User Push Notification"
+    );
+
+    let open = dir.path().join("open.yaml");
+    std::fs::write(&open, "name: demo\nregion: eu-west-1\n").unwrap();
+    let (path, document) = generate(dir.path(), &open, "open.json");
+    assert!(validate(&path).0);
+    assert!(document["components"].get("securitySchemes").is_none());
+    assert!(document["servers"]["websocket"].get("security").is_none());
+    assert!(document["operations"].get("pushUserNotification").is_some());
+}

@@ -57,6 +57,7 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
             "cold-dev-us-east-1-push",
             vec![
                 format!("{table_arn}/index/GSI1"),
+                format!("{table_arn}/index/GSI2"),
                 format!("arn:aws:sqs:{REGION}:{ACCOUNT}:cold-dev-events"),
             ],
         ),
@@ -166,7 +167,7 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
         .unwrap();
     assert_eq!(
         json_of(rule.event_pattern().unwrap()),
-        json!({"detail-type": ["Entity Updated"]})
+        json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
     );
     assert_eq!(rule.state().unwrap().as_str(), "ENABLED");
     let targets = env
@@ -267,7 +268,7 @@ async fn changed_settings_are_updated_in_place() {
         .unwrap();
     assert_eq!(
         json_of(rule.event_pattern().unwrap()),
-        json!({"detail-type": ["Entity Updated"], "source": ["orders.service"]})
+        json!({"detail-type": ["Entity Updated", "Send User Push Notification"], "source": ["orders.service"]})
     );
 
     // Converged: the next run changes nothing.

@@ -18,6 +18,7 @@ use aws_config::SdkConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use crate::auth::ClaimNames;
+use crate::frames::DetailTypes;
 use crate::records::DEFAULT_TTL_HOURS;
 
 /// Which of the functions this process serves (four routes and push, plus the authorizer on a
@@ -50,7 +51,7 @@ impl FromStr for HandlerKind {
     }
 }
 
-/// How the push handler fans out.
+/// How the push handler fans out, and which events it serves.
 #[derive(Debug, Clone)]
 pub struct PushSettings {
     /// Posts in flight at once per invocation, whatever the number of records in the batch.
@@ -60,6 +61,8 @@ pub struct PushSettings {
     pub max_attempts: u32,
     /// Backoff before the second attempt; doubled for each further one, with jitter.
     pub base_backoff: Duration,
+    /// `ENTITY_DETAIL_TYPE` and `USER_DETAIL_TYPE`: the stack file's names of the two kinds of event.
+    pub detail_types: DetailTypes,
 }
 
 impl Default for PushSettings {
@@ -68,6 +71,7 @@ impl Default for PushSettings {
             concurrency: 64,
             max_attempts: 3,
             base_backoff: Duration::from_millis(100),
+            detail_types: DetailTypes::default(),
         }
     }
 }
@@ -88,7 +92,8 @@ pub struct Config {
 
 impl Config {
     /// Reads `TABLE_NAME`, `CALLBACK_URL`, `TTL_HOURS` (default 24) and the optional push tuning
-    /// `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS`.
+    /// `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS`, and the push handler's `ENTITY_DETAIL_TYPE`,
+    /// `USER_DETAIL_TYPE` (defaults `Entity Updated`, `Send User Push Notification`).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -100,6 +105,7 @@ impl Config {
                 .filter(|value| !value.is_empty())
                 .ok_or_else(|| anyhow!("environment variable {name} is not set"))
         };
+        let optional = |name: &str| lookup(name).filter(|value| !value.is_empty());
         fn parsed<T: FromStr>(name: &str, value: Option<String>, default: T) -> Result<T>
         where
             T::Err: std::fmt::Display,
@@ -115,6 +121,10 @@ impl Config {
         let push = PushSettings {
             concurrency: parsed("PUSH_CONCURRENCY", lookup("PUSH_CONCURRENCY"), defaults.concurrency)?.max(1),
             max_attempts: parsed("PUSH_MAX_ATTEMPTS", lookup("PUSH_MAX_ATTEMPTS"), defaults.max_attempts)?.max(1),
+            detail_types: DetailTypes {
+                entity: optional("ENTITY_DETAIL_TYPE").unwrap_or(defaults.detail_types.entity.clone()),
+                user: optional("USER_DETAIL_TYPE").unwrap_or(defaults.detail_types.user.clone()),
+            },
             ..defaults
         };
         Ok(Config {
@@ -263,6 +273,8 @@ mod tests {
         assert_eq!(config.push.concurrency, 64);
         assert_eq!(config.push.max_attempts, 3);
         assert_eq!(config.query_page_limit, None);
+        assert_eq!(config.push.detail_types.entity, "Entity Updated");
+        assert_eq!(config.push.detail_types.user, "Send User Push Notification");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The JSON that crosses the wire: client frames (`subscribe`/`unsubscribe`), the EventBridge envelope
+//! The JSON that crosses the wire: client frames (`subscribe`/`unsubscribe`), the EventBridge envelopes
 //! the push queue carries, and the payloads sent back to clients. Parsing and validation only; a bad
 //! input is a [`FrameError`] with a message fit to show the client, never a panic.
 
@@ -84,7 +84,30 @@ pub fn parse_client_frame(
     validate_entity_id(frame.get("entityId"))
 }
 
-/// What the push handler needs from one queued EventBridge event.
+/// Default detail-type of an entity update (stack file `events.detail_type`).
+pub const DEFAULT_ENTITY_DETAIL_TYPE: &str = "Entity Updated";
+/// Default detail-type of a user notification (stack file `events.user_detail_type`).
+pub const DEFAULT_USER_DETAIL_TYPE: &str = "Send User Push Notification";
+/// The `type` of the frame a user notification becomes, whatever the event's detail-type.
+pub const USER_PUSH_TYPE: &str = "User Push Notification";
+
+/// The two detail-types the push queue carries, as the stack file names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailTypes {
+    pub entity: String,
+    pub user: String,
+}
+
+impl Default for DetailTypes {
+    fn default() -> Self {
+        DetailTypes {
+            entity: DEFAULT_ENTITY_DETAIL_TYPE.into(),
+            user: DEFAULT_USER_DETAIL_TYPE.into(),
+        }
+    }
+}
+
+/// An entity update: goes to the entity's subscribers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityEvent {
     pub detail_type: String,
@@ -92,9 +115,60 @@ pub struct EntityEvent {
     pub message: Value,
 }
 
-/// Parses the EventBridge envelope in an SQS record body:
-/// `{"detail-type": "...", "detail": {"entityId": "...", "message": ...}, ...}`.
-pub fn parse_event(body: Option<&str>) -> Result<EntityEvent, FrameError> {
+/// A user notification: goes to every open connection of the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserEvent {
+    pub user_id: String,
+    pub message: Value,
+    pub callback: Option<String>,
+}
+
+/// What the push handler delivers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushEvent {
+    Entity(EntityEvent),
+    User(UserEvent),
+}
+
+impl PushEvent {
+    /// The entity of an entity update.
+    pub fn entity_id(&self) -> Option<&str> {
+        match self {
+            PushEvent::Entity(event) => Some(&event.entity_id),
+            PushEvent::User(_) => None,
+        }
+    }
+
+    /// The user of a user notification.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            PushEvent::User(event) => Some(&event.user_id),
+            PushEvent::Entity(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PushEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushEvent::Entity(event) => write!(f, "entity {:?}", event.entity_id),
+            PushEvent::User(event) => write!(f, "user {:?}", event.user_id),
+        }
+    }
+}
+
+/// One queued EventBridge event: one of the stack's two kinds, or a detail-type the push handler
+/// has no recipients for (an event another rule put on this queue, a renamed detail-type).
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueuedEvent {
+    Push(PushEvent),
+    Unknown { detail_type: String },
+}
+
+/// Parses the EventBridge envelope in an SQS record body, telling the kinds apart by `detail-type`:
+/// `{"detail-type": "...", "detail": {"entityId": "...", "message": ...}, ...}` or
+/// `{"detail-type": "...", "detail": {"userId": "...", "message": ..., "callback": "..."}, ...}`.
+pub fn parse_event(body: Option<&str>, detail_types: &DetailTypes) -> Result<QueuedEvent, FrameError> {
     let Some(body) = body else {
         return refuse("record has no body");
     };
@@ -106,19 +180,50 @@ pub fn parse_event(body: Option<&str>) -> Result<EntityEvent, FrameError> {
         Some(Value::String(detail_type)) if !detail_type.is_empty() => detail_type.clone(),
         _ => return refuse("envelope has no detail-type string"),
     };
+    if detail_type != detail_types.entity && detail_type != detail_types.user {
+        return Ok(QueuedEvent::Unknown { detail_type });
+    }
     let Some(Value::Object(detail)) = envelope.get("detail") else {
         return refuse("envelope has no detail object");
     };
+    if detail_type == detail_types.user {
+        return Ok(QueuedEvent::Push(PushEvent::User(user_event(detail)?)));
+    }
     let entity_id =
         validate_entity_id(detail.get("entityId")).map_err(|error| FrameError(format!("detail.{error}")))?;
-    let message = match detail.get("message") {
-        None | Some(Value::Null) => return refuse("detail.message is missing"),
-        Some(message) => message.clone(),
-    };
-    Ok(EntityEvent {
+    Ok(QueuedEvent::Push(PushEvent::Entity(EntityEvent {
         detail_type,
         entity_id,
-        message,
+        message: detail_message(detail)?,
+    })))
+}
+
+fn detail_message(detail: &serde_json::Map<String, Value>) -> Result<Value, FrameError> {
+    match detail.get("message") {
+        None | Some(Value::Null) => refuse("detail.message is missing"),
+        Some(message) => Ok(message.clone()),
+    }
+}
+
+fn user_event(detail: &serde_json::Map<String, Value>) -> Result<UserEvent, FrameError> {
+    let user_id = match detail.get("userId") {
+        None | Some(Value::Null) => return refuse("detail.userId is missing"),
+        Some(Value::String(user_id)) => user_id.clone(),
+        Some(_) => return refuse("detail.userId must be a string"),
+    };
+    // The ids the authorizer accepts are the ids a connection can be indexed under.
+    if let Some(problem) = crate::auth::identity::user_id_problem(&user_id) {
+        return refuse(format!("detail.userId: {problem}"));
+    }
+    let callback = match detail.get("callback") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(callback)) => Some(callback.clone()),
+        Some(_) => return refuse("detail.callback must be a string"),
+    };
+    Ok(UserEvent {
+        user_id,
+        message: detail_message(detail)?,
+        callback,
     })
 }
 
@@ -130,6 +235,34 @@ pub struct PushPayload<'a> {
     #[serde(rename = "entityId")]
     pub entity_id: &'a str,
     pub message: &'a Value,
+}
+
+/// The frame pushed to a user's connections:
+/// `{"type":"User Push Notification","message":...,"callback":"..."}` (no callback when absent).
+#[derive(Debug, Serialize)]
+pub struct UserPushPayload<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub message: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<&'a str>,
+}
+
+/// The bytes posted to every recipient of `event`.
+pub fn push_payload(event: &PushEvent) -> Vec<u8> {
+    let serialized = match event {
+        PushEvent::Entity(event) => serde_json::to_vec(&PushPayload {
+            kind: &event.detail_type,
+            entity_id: &event.entity_id,
+            message: &event.message,
+        }),
+        PushEvent::User(event) => serde_json::to_vec(&UserPushPayload {
+            kind: USER_PUSH_TYPE,
+            message: &event.message,
+            callback: event.callback.as_deref(),
+        }),
+    };
+    serialized.expect("strings and a JSON value always serialize")
 }
 
 /// The frame sent to a client whose frame was refused: `{"type":"error","message":"..."}`.
@@ -161,10 +294,88 @@ mod tests {
     fn parses_an_eventbridge_envelope() {
         let body = r#"{"version":"0","id":"1","detail-type":"Entity Updated","source":"app",
             "detail":{"entityId":"e1","message":"hello"}}"#;
-        let event = parse_event(Some(body)).unwrap();
+        let QueuedEvent::Push(PushEvent::Entity(event)) = parse_event(Some(body), &DetailTypes::default()).unwrap()
+        else {
+            panic!("not an entity update");
+        };
         assert_eq!(event.detail_type, "Entity Updated");
         assert_eq!(event.entity_id, "e1");
         assert_eq!(event.message, Value::String("hello".into()));
+    }
+
+    fn user_body(detail: Value) -> String {
+        serde_json::json!({"version":"0","id":"2","detail-type":"Send User Push Notification",
+            "source":"app","detail":detail})
+        .to_string()
+    }
+
+    #[test]
+    fn tells_user_notifications_from_entity_updates_by_detail_type() {
+        let types = DetailTypes::default();
+        let body = user_body(serde_json::json!({"userId":"u-1","message":{"n":1},"callback":"orders/7"}));
+        let expected = UserEvent {
+            user_id: "u-1".into(),
+            message: serde_json::json!({"n":1}),
+            callback: Some("orders/7".into()),
+        };
+        assert_eq!(
+            parse_event(Some(&body), &types),
+            Ok(QueuedEvent::Push(PushEvent::User(expected)))
+        );
+        // The configured names decide, not the defaults.
+        let renamed = DetailTypes {
+            entity: "Order Changed".into(),
+            user: "Notify".into(),
+        };
+        assert_eq!(
+            parse_event(Some(&body), &renamed),
+            Ok(QueuedEvent::Unknown {
+                detail_type: "Send User Push Notification".into()
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_user_notifications_without_a_usable_user_or_callback() {
+        let types = DetailTypes::default();
+        for (detail, expected) in [
+            (serde_json::json!({"message":"m"}), "detail.userId is missing"),
+            (
+                serde_json::json!({"userId":7,"message":"m"}),
+                "detail.userId must be a string",
+            ),
+            (
+                serde_json::json!({"userId":"","message":"m"}),
+                "detail.userId: the user id is empty",
+            ),
+            (serde_json::json!({"userId":"u"}), "detail.message is missing"),
+            (
+                serde_json::json!({"userId":"u","message":"m","callback":3}),
+                "detail.callback must be a string",
+            ),
+        ] {
+            let error = parse_event(Some(&user_body(detail)), &types).unwrap_err();
+            assert_eq!(error.0, expected);
+        }
+    }
+
+    #[test]
+    fn user_payload_leaves_out_an_absent_callback() {
+        let event = |callback: Option<&str>| {
+            PushEvent::User(UserEvent {
+                user_id: "u".into(),
+                message: Value::String("hi".into()),
+                callback: callback.map(Into::into),
+            })
+        };
+        assert_eq!(
+            String::from_utf8(push_payload(&event(None))).unwrap(),
+            r#"{"type":"User Push Notification","message":"hi"}"#
+        );
+        assert_eq!(
+            String::from_utf8(push_payload(&event(Some("c")))).unwrap(),
+            r#"{"type":"User Push Notification","message":"hi","callback":"c"}"#
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The push handler: for each SQS record (an EventBridge event), posts the update to every subscriber
-//! of its entity. The records of a batch are worked side by side under one bound on posts in flight,
-//! and everything ends before the invocation's deadline, with time left to answer. Only what another
-//! attempt could fix (throttling, 5xx, timeouts, a deadline reached) puts a record in
-//! `batchItemFailures`: a subscriber that can never be reached is skipped, so SQS never redelivers a
-//! record, and its duplicates, to everyone else because of one connection.
+//! of its entity, or the notification to every open connection of its user. The records of a batch
+//! are worked side by side under one bound on posts in flight, and everything ends before the
+//! invocation's deadline, with time left to answer. Only what another attempt could fix
+//! (throttling, 5xx, timeouts, a deadline reached) puts a record in `batchItemFailures`: a
+//! subscriber that can never be reached is skipped, so SQS never redelivers a record, and its
+//! duplicates, to everyone else because of one connection.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,7 @@ use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::frames::{self, EntityEvent, PushPayload};
+use crate::frames::{self, PushEvent, QueuedEvent};
 use crate::management::{self, PostOutcome};
 use crate::{store, App};
 
@@ -105,17 +106,25 @@ impl<'a> Invocation<'a> {
     }
 
     async fn record(&self, record: &SqsMessage) -> Result<FanOut> {
-        let event = frames::parse_event(record.body.as_deref()).context("malformed record")?;
+        let event = match frames::parse_event(record.body.as_deref(), &self.app.config.push.detail_types)
+            .context("malformed record")?
+        {
+            QueuedEvent::Push(event) => event,
+            // No retry gives it recipients: redelivering would only carry it to the DLQ.
+            QueuedEvent::Unknown { detail_type } => {
+                tracing::warn!(
+                    detail_type,
+                    "an event of a detail-type this stack does not push; dropped"
+                );
+                return Ok(FanOut::default());
+            }
+        };
         let fan_out = tokio::time::timeout_at(self.stop_at, self.fan_out(&event))
             .await
-            .map_err(|_| {
-                anyhow!(
-                    "the invocation's deadline came before every post of {:?} was done",
-                    event.entity_id
-                )
-            })??;
+            .map_err(|_| anyhow!("the invocation's deadline came before every post to {event} was done"))??;
         tracing::info!(
-            entity_id = event.entity_id,
+            entity_id = event.entity_id(),
+            user_id = event.user_id(),
             subscribers = fan_out.subscribers,
             delivered = fan_out.delivered,
             gone = fan_out.gone,
@@ -125,31 +134,29 @@ impl<'a> Invocation<'a> {
         );
         if fan_out.undelivered > 0 {
             anyhow::bail!(
-                "{} of {} deliveries of {:?} still failed after retries",
+                "{} of {} deliveries to {event} still failed after retries",
                 fan_out.undelivered,
                 fan_out.subscribers,
-                event.entity_id
             );
         }
         Ok(fan_out)
     }
 
-    /// Posts `event` to every subscriber of its entity.
-    pub async fn fan_out(&self, event: &EntityEvent) -> Result<FanOut> {
-        let subscribers = store::subscribers(self.app, &event.entity_id).await?;
-        let payload = serde_json::to_vec(&PushPayload {
-            kind: &event.detail_type,
-            entity_id: &event.entity_id,
-            message: &event.message,
-        })
-        .context("serializing the push payload")?;
+    /// Posts `event` to each of its recipients.
+    pub async fn fan_out(&self, event: &PushEvent) -> Result<FanOut> {
+        let recipients = recipients(self.app, event).await?;
+        Ok(self.deliver_to_all(&recipients, &frames::push_payload(event)).await)
+    }
+
+    /// Posts one payload to every connection of `subscribers`.
+    async fn deliver_to_all(&self, subscribers: &[String], payload: &[u8]) -> FanOut {
         let mut outcome = FanOut {
             subscribers: subscribers.len(),
             ..FanOut::default()
         };
         // The semaphore is the bound; this only keeps a huge entity from holding a future per subscriber.
         let mut deliveries = stream::iter(subscribers.iter())
-            .map(|connection_id| self.deliver(connection_id, &payload))
+            .map(|connection_id| self.deliver(connection_id, payload))
             .buffer_unordered(self.app.config.push.concurrency);
         while let Some(delivery) = deliveries.next().await {
             match delivery {
@@ -159,7 +166,7 @@ impl<'a> Invocation<'a> {
                 Delivery::Undelivered => outcome.undelivered += 1,
             }
         }
-        Ok(outcome)
+        outcome
     }
 
     /// One subscriber: post, retrying what retrying can fix while time remains. A post holds a permit
@@ -241,6 +248,15 @@ impl<'a> Invocation<'a> {
             tracing::warn!("no time left to remove every connection of another API; their ttl will");
         }
     }
+}
+
+/// Who gets `event`: the subscribers of its entity (GSI1), or the open connections of its user (GSI2).
+async fn recipients(app: &App, event: &PushEvent) -> Result<Vec<String>> {
+    let connection_ids = match event {
+        PushEvent::Entity(event) => store::subscribers(app, &event.entity_id).await?,
+        PushEvent::User(event) => store::connections_of_user(app, &event.user_id).await?,
+    };
+    Ok(connection_ids)
 }
 
 enum Delivery {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
-use wsstack_handlers::frames::EntityEvent;
+use wsstack_handlers::frames::{EntityEvent, PushEvent};
 use wsstack_handlers::records::CONNECTION_SK;
 use wsstack_handlers::{push, PushSettings};
 
@@ -270,11 +270,11 @@ async fn fan_out_throughput_at(latency: Duration) {
         fixtures.push(subscription_record(&id, "bench", far));
     }
     stack.put_items(fixtures).await;
-    let event = EntityEvent {
+    let event = PushEvent::Entity(EntityEvent {
         detail_type: "Entity Updated".into(),
         entity_id: "bench".into(),
         message: json!("x".repeat(200)),
-    };
+    });
     for concurrency in [1, 4, 16, 32, 64, 128, 256] {
         let app = stack
             .app(

@@ -1,5 +1,5 @@
-//! `wsstack send-event`: put one "entity updated" event on the stack's bus, as the stack's
-//! producers would.
+//! `wsstack send-event`: put one entity update (`--entity-id`) or one user notification
+//! (`--user-id`) on the stack's bus, as the stack's producers would.
 //!
 //! The detail is checked before any AWS call; a rejected entry is a failure even on HTTP 200.
 
@@ -10,14 +10,46 @@ use super::Context;
 use crate::cli::{Format, SendEventArgs};
 use crate::render::{self, bad_input, Failure};
 
+/// Who the event is for: the key its detail carries, and the detail-type that says which kind.
+struct Recipient<'a> {
+    /// `entityId` or `userId`.
+    key: &'static str,
+    id: &'a str,
+    detail_type: &'a str,
+}
+
+impl<'a> Recipient<'a> {
+    fn of(args: &'a SendEventArgs, stack: &'a crate::stack::Stack) -> Recipient<'a> {
+        match (&args.entity_id, &args.user_id) {
+            (_, Some(user_id)) => Recipient {
+                key: "userId",
+                id: user_id,
+                detail_type: &stack.events.user_detail_type,
+            },
+            // clap requires exactly one of the two.
+            (entity_id, None) => Recipient {
+                key: "entityId",
+                id: entity_id.as_deref().unwrap_or_default(),
+                detail_type: &stack.events.detail_type,
+            },
+        }
+    }
+}
+
 pub async fn run(context: &Context, args: &SendEventArgs) -> Result<u8, Failure> {
     let (cli, stack) = (&context.cli, &context.file.stack);
-    let entity_id = args.entity_id.as_str();
-    let detail = event_detail(entity_id, args.message.as_deref(), args.detail.as_deref()).map_err(bad_input)?;
+    let recipient = Recipient::of(args, stack);
+    let detail = event_detail(
+        &recipient,
+        args.message.as_deref(),
+        args.callback.as_deref(),
+        args.detail.as_deref(),
+    )
+    .map_err(bad_input)?;
     let events = aws_sdk_eventbridge::Client::new(&context.config);
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
         .source(crate::plan::event_source(stack))
-        .detail_type(&stack.events.detail_type)
+        .detail_type(recipient.detail_type)
         .detail(detail.to_string())
         .event_bus_name(&stack.events.bus)
         .build();
@@ -38,15 +70,15 @@ pub async fn run(context: &Context, args: &SendEventArgs) -> Result<u8, Failure>
     let event_id = result.and_then(|e| e.event_id()).unwrap_or_default();
     match cli.output {
         Format::Json => render::print_json(
-            &json!({"event_id": event_id, "bus": stack.events.bus, "detail_type": stack.events.detail_type, "detail": detail}),
+            &json!({"event_id": event_id, "bus": stack.events.bus, "detail_type": recipient.detail_type, "detail": detail}),
         ),
         Format::Text => {
             if cli.quiet {
                 println!("{event_id}");
             } else {
                 println!(
-                    "sent event {event_id} ({}, entityId {entity_id}) to bus {}",
-                    stack.events.detail_type, stack.events.bus
+                    "sent event {event_id} ({}, {} {}) to bus {}",
+                    recipient.detail_type, recipient.key, recipient.id, stack.events.bus
                 );
             }
         }
@@ -54,10 +86,23 @@ pub async fn run(context: &Context, args: &SendEventArgs) -> Result<u8, Failure>
     Ok(0)
 }
 
-/// The event detail: `--detail` (an object) or `{}`, with entityId and message set.
-fn event_detail(entity_id: &str, message: Option<&str>, detail: Option<&str>) -> Result<Value> {
-    if entity_id.is_empty() {
-        return Err(anyhow!("--entity-id must not be empty"));
+/// The event detail: `--detail` (an object) or `{}`, with the recipient's key, the message and
+/// the callback set.
+fn event_detail(
+    recipient: &Recipient,
+    message: Option<&str>,
+    callback: Option<&str>,
+    detail: Option<&str>,
+) -> Result<Value> {
+    let (key, id) = (recipient.key, recipient.id);
+    let flag = if key == "userId" { "--user-id" } else { "--entity-id" };
+    if id.is_empty() {
+        return Err(anyhow!("{flag} must not be empty"));
+    }
+    if callback.is_some() && key != "userId" {
+        return Err(anyhow!(
+            "--callback goes with --user-id: only user notifications carry one"
+        ));
     }
     let mut detail = match detail {
         Some(text) => serde_json::from_str::<Value>(text).map_err(|e| anyhow!("--detail is not valid JSON: {e}"))?,
@@ -66,16 +111,19 @@ fn event_detail(entity_id: &str, message: Option<&str>, detail: Option<&str>) ->
     let object = detail
         .as_object_mut()
         .ok_or_else(|| anyhow!("--detail must be a JSON object, like {{\"message\": \"...\"}}"))?;
-    match object.get("entityId") {
-        Some(Value::String(id)) if id != entity_id => {
-            return Err(anyhow!("--detail has entityId `{id}` but --entity-id is `{entity_id}`"));
+    match object.get(key) {
+        Some(Value::String(given)) if given != id => {
+            return Err(anyhow!("--detail has {key} `{given}` but {flag} is `{id}`"));
         }
-        Some(other) if !other.is_string() => return Err(anyhow!("--detail: entityId must be a string")),
+        Some(other) if !other.is_string() => return Err(anyhow!("--detail: {key} must be a string")),
         _ => {}
     }
-    object.insert("entityId".into(), Value::String(entity_id.into()));
+    object.insert(key.into(), Value::String(id.into()));
     if let Some(message) = message {
         object.insert("message".into(), Value::String(message.into()));
+    }
+    if let Some(callback) = callback {
+        object.insert("callback".into(), Value::String(callback.into()));
     }
     Ok(detail)
 }
@@ -84,25 +132,58 @@ fn event_detail(entity_id: &str, message: Option<&str>, detail: Option<&str>) ->
 mod tests {
     use super::*;
 
+    fn entity(id: &str) -> Recipient<'_> {
+        Recipient {
+            key: "entityId",
+            id,
+            detail_type: "Entity Updated",
+        }
+    }
+
+    fn user(id: &str) -> Recipient<'_> {
+        Recipient {
+            key: "userId",
+            id,
+            detail_type: "Send User Push Notification",
+        }
+    }
+
     #[test]
     fn detail_gets_entity_and_message() {
-        let detail = event_detail("e1", Some("hi"), None).unwrap();
+        let detail = event_detail(&entity("e1"), Some("hi"), None, None).unwrap();
         assert_eq!(detail, json!({"entityId": "e1", "message": "hi"}));
-        let detail = event_detail("e1", None, Some(r#"{"message":"m","extra":1}"#)).unwrap();
+        let detail = event_detail(&entity("e1"), None, None, Some(r#"{"message":"m","extra":1}"#)).unwrap();
         assert_eq!(detail, json!({"entityId": "e1", "message": "m", "extra": 1}));
     }
 
     #[test]
+    fn detail_gets_user_message_and_callback() {
+        let detail = event_detail(&user("u1"), Some("hi"), Some("orders/7"), None).unwrap();
+        assert_eq!(detail, json!({"userId": "u1", "message": "hi", "callback": "orders/7"}));
+        let detail = event_detail(&user("u1"), Some("hi"), None, None).unwrap();
+        assert_eq!(detail, json!({"userId": "u1", "message": "hi"}));
+        let error = event_detail(&user("u1"), None, None, Some(r#"{"userId":"u2"}"#)).unwrap_err();
+        assert_eq!(error.to_string(), "--detail has userId `u2` but --user-id is `u1`");
+        let error = event_detail(&user(""), Some("m"), None, None).unwrap_err();
+        assert_eq!(error.to_string(), "--user-id must not be empty");
+        let error = event_detail(&entity("e1"), Some("m"), Some("c"), None).unwrap_err();
+        assert!(
+            error.to_string().starts_with("--callback goes with --user-id"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn bad_detail_is_refused() {
-        assert!(event_detail("e1", None, Some("{not json"))
+        assert!(event_detail(&entity("e1"), None, None, Some("{not json"))
             .unwrap_err()
             .to_string()
             .contains("not valid JSON"));
-        assert!(event_detail("e1", None, Some("[1]"))
+        assert!(event_detail(&entity("e1"), None, None, Some("[1]"))
             .unwrap_err()
             .to_string()
             .contains("JSON object"));
-        assert!(event_detail("e1", None, Some(r#"{"entityId":"e2"}"#)).is_err());
-        assert!(event_detail("", Some("m"), None).is_err());
+        assert!(event_detail(&entity("e1"), None, None, Some(r#"{"entityId":"e2"}"#)).is_err());
+        assert!(event_detail(&entity(""), Some("m"), None, None).is_err());
     }
 }

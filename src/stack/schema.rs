@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use wsstack_handlers::frames::{DEFAULT_ENTITY_DETAIL_TYPE, DEFAULT_USER_DETAIL_TYPE};
 
 /// The route keys a stack may declare: each has a bundled handler.
 pub const KNOWN_ROUTES: &[&str] = &["subscribe", "unsubscribe"];
@@ -211,9 +212,13 @@ pub struct Events {
     /// The EventBridge bus the rule listens on.
     #[schemars(length(min = 1, max = 256), regex(pattern = r"^[A-Za-z0-9._/-]+$"))]
     pub bus: String,
-    /// The detail-type the rule matches.
+    /// The detail-type of an entity update: pushed to the entity's subscribers.
     #[schemars(length(min = 1, max = 128))]
     pub detail_type: String,
+    /// The detail-type of a user notification (detail `{userId, message, callback?}`): pushed to
+    /// every open connection of that user. Must differ from `detail_type`.
+    #[schemars(length(min = 1, max = 128))]
+    pub user_detail_type: String,
     /// The event source the rule matches (optional); `aws.` sources belong to AWS.
     #[schemars(length(min = 1, max = 256))]
     pub source: Option<String>,
@@ -223,7 +228,8 @@ impl Default for Events {
     fn default() -> Self {
         Events {
             bus: "default".into(),
-            detail_type: "Entity Updated".into(),
+            detail_type: DEFAULT_ENTITY_DETAIL_TYPE.into(),
+            user_detail_type: DEFAULT_USER_DETAIL_TYPE.into(),
             source: None,
         }
     }

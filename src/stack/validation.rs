@@ -9,6 +9,7 @@ use std::path::Path;
 use super::errors::StackError;
 use super::positions::Positions;
 use super::schema::{Architecture, Stack, KNOWN_ROUTES, LOG_RETENTION_DAYS};
+use wsstack_handlers::frames::DEFAULT_USER_DETAIL_TYPE;
 
 /// A semantic problem before it is given a position.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,6 +213,24 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
     if events.detail_type.trim().is_empty() || events.detail_type.len() > 128 {
         problems.push(Problem::new("events.detail_type", "must be 1 to 128 characters"));
     }
+    if events.user_detail_type.trim().is_empty() || events.user_detail_type.len() > 128 {
+        problems.push(Problem::new("events.user_detail_type", "must be 1 to 128 characters"));
+    } else if events.user_detail_type == events.detail_type {
+        // The push handler tells the two kinds apart by detail-type alone. Blame the one the file
+        // sets: both defaults differ, so at least one of them was written there.
+        let field = if events.user_detail_type == DEFAULT_USER_DETAIL_TYPE {
+            "events.detail_type"
+        } else {
+            "events.user_detail_type"
+        };
+        problems.push(Problem::new(
+            field,
+            format!(
+                "`{}` is both the entity update and the user notification detail-type; they must differ",
+                events.user_detail_type
+            ),
+        ));
+    }
     if let Some(source) = &events.source {
         if source.trim().is_empty() || source.len() > 256 || source.starts_with("aws.") {
             problems.push(Problem::new(
@@ -390,5 +409,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn one_detail_type_for_both_kinds_of_event_is_refused_where_it_is_written() {
+        let parse = |text: &str| crate::stack::parse(Path::new("stack.yaml"), text);
+        let error = parse("name: demo\nevents:\n  user_detail_type: Entity Updated\n").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "stack.yaml:3:21: events.user_detail_type: `Entity Updated` is both the entity update and the user notification detail-type; they must differ"
+        );
+        let error = parse("name: demo\nevents:\n  detail_type: Send User Push Notification\n").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("stack.yaml:3:16: events.detail_type: `Send User Push Notification` is both"),
+            "{error}"
+        );
+        let stack = parse("name: demo\nevents:\n  detail_type: Order Changed\n  user_detail_type: Notify\n").unwrap();
+        assert_eq!(stack.events.user_detail_type, "Notify");
+        assert_eq!(
+            parse("name: demo\n").unwrap().events.user_detail_type,
+            "Send User Push Notification"
+        );
     }
 }

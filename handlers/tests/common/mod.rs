@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_json::{json, Value};
 use testkit::{Moto, Proxy};
-use wsstack_handlers::records::{self, GSI1, GSI1PK, GSI1SK, PK, SK, TTL};
+use wsstack_handlers::records::{self, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK, TTL};
 use wsstack_handlers::{App, Config, PushSettings};
 
 pub const STAGE: &str = "test";
@@ -153,6 +153,15 @@ pub fn number(item: &HashMap<String, AttributeValue>, name: &str) -> i64 {
     }
 }
 
+/// A connection record of an authenticated user, as the $connect handler writes it behind the
+/// authorizer: indexed under the user in GSI2.
+pub fn user_connection_record(connection_id: &str, user_id: &str, ttl: i64) -> HashMap<String, AttributeValue> {
+    let mut record = connection_record(connection_id, ttl);
+    record.insert(GSI2PK.to_string(), AttributeValue::S(user_id.into()));
+    record.insert(GSI2SK.to_string(), AttributeValue::S(records::CONNECTION_SK.into()));
+    record
+}
+
 /// A connection record as the $connect handler writes it, with a chosen ttl.
 pub fn connection_record(connection_id: &str, ttl: i64) -> HashMap<String, AttributeValue> {
     HashMap::from([
@@ -206,6 +215,17 @@ pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
         .attribute_definitions(attribute(SK))
         .attribute_definitions(attribute(GSI1PK))
         .attribute_definitions(attribute(GSI1SK))
+        .attribute_definitions(attribute(GSI2PK))
+        .attribute_definitions(attribute(GSI2SK))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(GSI2)
+                .key_schema(key(GSI2PK, KeyType::Hash))
+                .key_schema(key(GSI2SK, KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .build()
+                .unwrap(),
+        )
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(GSI1)

@@ -1,0 +1,86 @@
+//! User notifications end to end through `wsstack dev` with `auth: {secret: generated}`: tokens from
+//! `wsstack token`, real WebSocket clients, `wsstack send-event --user-id`, the rule, the queue, dev's
+//! poller and the real push handler process. Every connection of the user gets the frame; another
+//! user's connection, even one subscribed to an entity of the same name, gets nothing.
+
+mod common;
+#[path = "dev_e2e/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use common::Env;
+use harness::{all_connection_ids, connect, next_message, send, wait_for_subscribers, Dev};
+use serde_json::json;
+
+const STACK: &str = "userpush";
+
+/// The shipped stack file with `auth:` turned on.
+const WITH_AUTH: (&str, &str) = ("# Who may connect.", "auth:\n  secret: generated\n\n# Who may connect.");
+
+async fn token(env: &Env, user_id: &str) -> String {
+    let path = env.dir.path().join(format!("{STACK}.yaml"));
+    let run = env.run(&path, &["token", "--user-id", user_id, "--ttl", "10m"]).await;
+    assert_eq!(run.code, 0, "wsstack token: {}", run.stderr);
+    run.stdout.trim().to_string()
+}
+
+async fn send_event(env: &Env, args: &[&str]) -> common::Run {
+    let path = env.dir.path().join(format!("{STACK}.yaml"));
+    env.run(&path, &[&["send-event"], args].concat()).await
+}
+
+#[tokio::test]
+async fn a_user_notification_reaches_every_connection_of_the_user_and_no_one_else() {
+    let env = Env::start().await;
+    let dev = Dev::start(&env, STACK, &[WITH_AUTH]).await;
+    let table = dev.table();
+    let (alice, bob) = (token(&env, "alice").await, token(&env, "bob").await);
+
+    // Alice on two devices, one sending the token in the protocol header, one in the query.
+    let (mut alice_phone, _) = connect(&dev.url, Some(&format!("websocket, {alice}"))).await;
+    let (mut alice_laptop, _) = connect(&format!("{}?access_token={alice}", dev.url), None).await;
+    // Bob, subscribed to an entity that happens to be named like alice.
+    let (mut bob_phone, _) = connect(&dev.url, Some(&format!("websocket, {bob}"))).await;
+    send(&mut bob_phone, json!({"action": "subscribe", "entityId": "alice"})).await;
+    wait_for_subscribers(&env, &table, "alice", 1).await;
+    assert_eq!(all_connection_ids(&env, &table).await.len(), 3);
+
+    let run = send_event(
+        &env,
+        &[
+            "--user-id",
+            "alice",
+            "--message",
+            "Your order shipped",
+            "--callback",
+            "orders/42",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run}");
+
+    let expected = json!({"type": "User Push Notification", "message": "Your order shipped", "callback": "orders/42"});
+    for (who, socket) in [("phone", &mut alice_phone), ("laptop", &mut alice_laptop)] {
+        let frame = next_message(socket, Duration::from_secs(30)).await;
+        assert_eq!(frame, Some(expected.clone()), "alice's {who}");
+    }
+    // Both of alice's frames came through the same push; a frame for bob would have come with them.
+    assert_eq!(next_message(&mut bob_phone, Duration::from_secs(3)).await, None, "bob");
+    for (who, socket) in [("phone", &mut alice_phone), ("laptop", &mut alice_laptop)] {
+        assert_eq!(
+            next_message(socket, Duration::from_millis(500)).await,
+            None,
+            "alice's {who}: one frame"
+        );
+    }
+
+    // Without a callback the frame has none.
+    let run = send_event(&env, &["--user-id", "alice", "--message", "again"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    let frame = next_message(&mut alice_phone, Duration::from_secs(30)).await;
+    assert_eq!(
+        frame,
+        Some(json!({"type": "User Push Notification", "message": "again"}))
+    );
+}
