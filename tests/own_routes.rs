@@ -338,7 +338,7 @@ async fn bad_routes_are_refused_at_their_line() {
         ),
         (
             "  - name: sendMessage\n".into(),
-            "routes.2: route `sendMessage` needs its code",
+            "routes.2.name: route `sendMessage` needs its code",
             0,
         ),
         (
@@ -355,6 +355,16 @@ async fn bad_routes_are_refused_at_their_line() {
             format!("  - name: subscribe\n    bootstrap: {b}\n"),
             "routes.2.name: `subscribe` is a bundled route",
             0,
+        ),
+        (
+            format!("  - name: sendMessage\n    bootstrp: {b}\n"),
+            "routes.2: unknown field `bootstrp`, expected one of `name`, `code`, `bootstrap`, `schema`",
+            1,
+        ),
+        (
+            format!("  - name: sendMessage\n    bootstrap: {b}\n    schema: 5\n"),
+            "routes.2.schema: a JSON Schema is an object",
+            2,
         ),
         (
             format!("  - name: x\n    bootstrap: {b}\n  - name: x\n    bootstrap: {b}\n"),

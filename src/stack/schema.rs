@@ -279,11 +279,32 @@ pub const DEFAULT_ROUTE: &str = "$default";
 
 /// One entry of `routes:`: a bundled handler by name (`subscribe`), or a route served by the
 /// team's own code (`{name: sendMessage, code: ./send.zip}`).
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[derive(Debug, Clone, Serialize, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum Route {
     Bundled(String),
     Own(OwnRoute),
+}
+
+/// By hand rather than `untagged`: a map is an own route, and its errors (an unknown field, a
+/// wrong type) are reported as such, at the entry, instead of "did not match any variant".
+impl<'de> Deserialize<'de> for Route {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Route, D::Error> {
+        struct RouteVisitor;
+        impl<'de> serde::de::Visitor<'de> for RouteVisitor {
+            type Value = Route;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a bundled route's name, or a route with its own code ({name, code} or {name, bootstrap})")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Route, E> {
+                Ok(Route::Bundled(name.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Route, A::Error> {
+                OwnRoute::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Route::Own)
+            }
+        }
+        deserializer.deserialize_any(RouteVisitor)
+    }
 }
 
 /// A route with its own Lambda code for the `provided.al2023` runtime: exactly one of `code` (a

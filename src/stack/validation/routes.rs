@@ -51,13 +51,20 @@ pub(super) fn check(problems: &mut Vec<Problem>, stack: &Stack) {
                         ),
                     ));
                 }
+                if own.schema.as_ref().is_some_and(|schema| !schema.is_object() && !schema.is_boolean()) {
+                    problems.push(Problem::new(
+                        format!("{field}.schema"),
+                        "a JSON Schema is an object (or true/false), e.g. {type: object, required: [text]}",
+                    ));
+                }
                 match (&own.code, &own.bootstrap) {
                     (Some(_), Some(_)) => problems.push(Problem::new(
                         format!("{field}.bootstrap"),
                         "give either `code` (a zip) or `bootstrap` (an executable), not both",
                     )),
-                    (None, None) => problems.push(Problem::at_key(
-                        field.clone(),
+                    // At the name: a mapping inside a sequence has no position of its own.
+                    (None, None) => problems.push(Problem::new(
+                        format!("{field}.name"),
                         format!(
                             "route `{}` needs its code: `code` (a zip with `bootstrap` at its root) or `bootstrap` (an executable for the provided.al2023 runtime)",
                             own.name
