@@ -3,11 +3,14 @@
 //! and the EventBridge events producers put on the bus. Pure: no AWS call and no I/O here; the
 //! command decides where the server's address comes from.
 
+mod own_routes;
+
 use serde_json::{json, Map, Value};
 use wsstack_handlers::frames::{MAX_ENTITY_ID_CHARS, MAX_FRAME_BYTES};
 
 use crate::plan::{event_source, route_key};
-use crate::stack::{OwnRoute, Stack, DEFAULT_ROUTE};
+use crate::stack::Stack;
+use own_routes::own_route_description;
 
 /// Where clients connect. Without a known address the document keeps AWS's URL template, with the
 /// API id as a server variable, so it is valid before the first `up`.
@@ -200,45 +203,6 @@ fn route_summary(route: &str) -> String {
         "unsubscribe" => "Stop this connection's updates for an entity.".into(),
         other => format!("The `{other}` route."),
     }
-}
-
-/// An own route's identifier, frame message and summary: its frames are what the stack file's
-/// `schema` says (with the route's action), else any object with that action; `$default` takes
-/// every frame no other route does.
-fn own_route_description(own: &OwnRoute) -> (String, Value, String) {
-    let catch_all = own.name == DEFAULT_ROUTE;
-    let selection = json!({
-        "type": "object",
-        "required": ["action"],
-        "properties": {"action": {"const": own.name}},
-    });
-    let payload = match (&own.schema, catch_all) {
-        (Some(schema), false) => json!({"allOf": [selection, schema]}),
-        (Some(schema), true) => schema.clone(),
-        (None, false) => selection,
-        (None, true) => json!({"type": "object"}),
-    };
-    let (id, title, summary, example) = if catch_all {
-        (
-            "defaultRoute".to_string(),
-            "Any other frame".to_string(),
-            "Every frame whose `action` names no other route (or that has none) reaches the `$default` route's own code."
-                .to_string(),
-            json!({"action": "anythingElse"}),
-        )
-    } else {
-        (
-            identifier(&own.name),
-            format!("{} frame", own.name),
-            format!("The `{}` route, served by the stack's own code.", own.name),
-            json!({"action": own.name}),
-        )
-    };
-    let mut message = json!({"name": own.name, "title": title, "payload": payload});
-    if own.schema.is_none() {
-        message["examples"] = json!([{"payload": example}]);
-    }
-    (id, message, summary)
 }
 
 fn entity_id_schema() -> Value {

@@ -42,14 +42,22 @@ pub fn own_route(code: Option<&Path>, bootstrap: Option<&Path>) -> Result<Bundle
     let zip = match (code, bootstrap) {
         (Some(path), None) => {
             let zip = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let archive = zip::ZipArchive::new(std::io::Cursor::new(&zip[..]))
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&zip[..]))
                 .with_context(|| format!("{} is not a zip file", path.display()))?;
-            if archive.index_for_name(wsstack_handlers::package::ENTRY_NAME).is_none() {
+            let Ok(entry) = archive.by_name(wsstack_handlers::package::ENTRY_NAME) else {
                 bail!(
                     "{} has no `bootstrap` at its root: the provided.al2023 runtime runs that file",
                     path.display()
                 );
+            };
+            // Lambda keeps the mode a zip gives; without one (zips made on Windows) it is not told.
+            if entry.unix_mode().is_some_and(|mode| mode & 0o111 == 0) {
+                bail!(
+                    "the `bootstrap` in {} is not executable: Lambda could not start it (zip it with mode 755)",
+                    path.display()
+                );
             }
+            drop(entry);
             zip
         }
         (None, Some(path)) => {

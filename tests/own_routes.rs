@@ -312,6 +312,13 @@ async fn bad_routes_are_refused_at_their_line() {
             .unwrap();
         writer.finish().unwrap();
     }
+    let not_executable = env.dir.path().join("not_executable.zip");
+    {
+        let mut writer = zip::ZipWriter::new(std::fs::File::create(&not_executable).unwrap());
+        let options = zip::write::SimpleFileOptions::default().unix_permissions(0o644);
+        writer.start_file("bootstrap", options).unwrap();
+        writer.finish().unwrap();
+    }
     let b = bootstrap.display().to_string();
     // (the routes added after the bundled two, what the error says, its line within them)
     let cases = [
@@ -329,6 +336,11 @@ async fn bad_routes_are_refused_at_their_line() {
         (
             "  - name: sendMessage\n    code: ./not.zip\n".into(),
             "is not a zip file",
+            1,
+        ),
+        (
+            "  - name: sendMessage\n    code: ./not_executable.zip\n".into(),
+            "not_executable.zip is not executable",
             1,
         ),
         (

@@ -134,3 +134,73 @@ pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Resolved) -> Vec<Box<dyn
     }
     resources
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{OwnRoute, Route};
+
+    fn stack_with_own_route() -> Stack {
+        let mut stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
+        stack.routes.push(Route::Own(OwnRoute {
+            name: "sendMessage".into(),
+            code: None,
+            bootstrap: Some("bootstrap".into()),
+            schema: None,
+            package: None,
+        }));
+        stack
+    }
+
+    #[test]
+    fn an_own_route_has_its_own_role_scoped_to_its_logs() {
+        let stack = stack_with_own_route();
+        let aws = Aws::offline(Names::new(&stack, "eu-west-1"));
+        let (resources, route_keys) = declared(&stack, &aws);
+        let keys: Vec<String> = resources.iter().map(|r| r.key().to_string()).collect();
+        assert_eq!(
+            keys,
+            [
+                "role/route-sendMessage",
+                "log-group/route-sendMessage",
+                "function/route-sendMessage",
+                "permission/route-sendMessage",
+                "route/route-sendMessage"
+            ]
+        );
+        assert_eq!(route_keys, [Key::Route("route-sendMessage".into())]);
+        let policy = policy(&stack, &aws.names, &aws.arns, "abc", "route-sendMessage").to_string();
+        assert!(policy.contains(":abc/dev/*/@connections/*"), "{policy}");
+        assert!(
+            policy.contains("log-group:/aws/lambda/demo-dev-route-sendMessage:*"),
+            "{policy}"
+        );
+        assert!(!policy.contains("demo-dev-subscribe"), "{policy}");
+    }
+
+    #[test]
+    fn a_found_function_of_an_unlisted_own_route_is_retired_function_last() {
+        let stack = stack_with_own_route();
+        let aws = Aws::offline(Names::new(&stack, "eu-west-1"));
+        let mut found = Resolved::default();
+        for handler in ["route-sendMessage", "default-route", "authorizer"] {
+            found.set(Key::Function(handler.into()), Some(format!("arn:{handler}")));
+        }
+        let retired = retired(&stack, &aws, &found);
+        let keys: Vec<String> = retired.iter().map(|r| r.key().to_string()).collect();
+        assert_eq!(
+            keys,
+            [
+                "retired/route/default-route",
+                "retired/permission/default-route",
+                "retired/log-group/default-route",
+                "retired/role/default-route",
+                "retired/function/default-route"
+            ]
+        );
+        assert_eq!(
+            retired[4].depends_on(),
+            [Key::Role(RoleKind::Own("default-route".into())).retired()]
+        );
+    }
+}
