@@ -280,6 +280,14 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
     let run = env.run(&path, &["up", "-o", "json"]).await;
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(writes(&env), Vec::<String>::new());
+
+    // Back in the file, then `down`: nothing of the stack is left, the route's role included.
+    std::fs::write(&path, with(&v2)).unwrap();
+    assert_eq!(env.run(&path, &["up"]).await.code, 0);
+    let run = env.run(&path, &["down", "--yes"]).await;
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(common::leftovers(&env, "own").await, Vec::<String>::new());
+    assert!(env.iam().get_role().role_name(role_name).send().await.is_err());
 }
 
 /// The SourceArn of the function's API Gateway statement.
