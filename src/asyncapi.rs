@@ -3,6 +3,7 @@
 //! and the EventBridge events producers put on the bus. Pure: no AWS call and no I/O here; the
 //! command decides where the server's address comes from.
 
+mod own_routes;
 mod security;
 mod user_notifications;
 
@@ -11,6 +12,7 @@ use wsstack_handlers::frames::{MAX_ENTITY_ID_CHARS, MAX_FRAME_BYTES};
 
 use crate::plan::{event_source, route_key};
 use crate::stack::Stack;
+use own_routes::own_route_description;
 
 /// Where clients connect. Without a known address the document keeps AWS's URL template, with the
 /// API id as a server variable, so it is valid before the first `up`.
@@ -29,8 +31,16 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
     let mut operations = Map::new();
     let mut messages = Map::new();
     for route in &stack.routes {
-        let id = identifier(route);
-        messages.insert(id.clone(), route_message(route));
+        let (id, message, summary) = match route.own() {
+            Some(own) => own_route_description(own),
+            None => (
+                identifier(route.name()),
+                route_message(route.name()),
+                route_summary(route.name()),
+            ),
+        };
+        let route = route.name();
+        messages.insert(id.clone(), message);
         channel_messages.insert(id.clone(), reference("components/messages", &id));
         operations.insert(
             id.clone(),
@@ -38,7 +48,7 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
                 "action": "receive",
                 "channel": {"$ref": "#/channels/connection"},
                 "messages": [reference("channels/connection/messages", &id)],
-                "summary": route_summary(route),
+                "summary": summary,
                 "x-wsstack-route-key": route_key(route),
             }),
         );

@@ -117,6 +117,14 @@ impl Resolved {
         self.get(&Key::Authorizer).is_some() || self.get(&Key::Function(crate::names::AUTHORIZER.into())).is_some()
     }
 
+    /// The handlers whose functions discovery found (the authorizer's, own routes').
+    pub fn functions(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().filter_map(|key| match key {
+            Key::Function(handler) => Some(handler.as_str()),
+            _ => None,
+        })
+    }
+
     /// The API id, or an error naming what needed it: for writes, which run after the API.
     pub fn require_api(&self, needed_by: &str) -> anyhow::Result<&str> {
         self.api_id()

@@ -12,25 +12,55 @@ pub const MAX_QUEUE_NAME: usize = 80;
 pub const MAX_TABLE_NAME: usize = 255;
 
 /// The handlers that run behind the WebSocket routes share one role; the push handler has its own,
-/// and so has the authorizer (it reads the stack's secret, which no other handler may).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// and so has the authorizer (it reads the stack's secret, which no other handler may), and each
+/// route with its own code (named by its handler, see `own_route_handler`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RoleKind {
     Routes,
     Push,
     Authorizer,
+    Own(String),
 }
 
 /// The handler name of the authorizer function (`WSSTACK_HANDLER`, the function name's suffix).
 pub const AUTHORIZER: &str = "authorizer";
 
 impl RoleKind {
-    pub fn suffix(self) -> &'static str {
+    pub fn suffix(&self) -> &str {
         match self {
             RoleKind::Routes => "routes",
             RoleKind::Push => "push",
             RoleKind::Authorizer => "authorizer",
+            RoleKind::Own(handler) => handler,
         }
     }
+}
+
+/// The prefix of the handler name of a route with its own code: `route-sendMessage`. No bundled
+/// handler starts with it, so the functions of own routes are found by name alone, even those of
+/// routes the stack file no longer lists (see `resources::own_route`).
+pub const OWN_ROUTE_PREFIX: &str = "route-";
+/// The handler name of an own `$default` route (`$` has no place in function names).
+pub const OWN_DEFAULT_HANDLER: &str = "default-route";
+
+/// The handler name (function, log group and role suffix) of an own route.
+pub fn own_route_handler(route_key: &str) -> String {
+    if route_key == crate::stack::DEFAULT_ROUTE {
+        OWN_DEFAULT_HANDLER.to_string()
+    } else {
+        format!("{OWN_ROUTE_PREFIX}{route_key}")
+    }
+}
+
+/// The route key of an own route's handler name; `None` for a bundled handler.
+pub fn own_route_key(handler: &str) -> Option<String> {
+    if handler == OWN_DEFAULT_HANDLER {
+        return Some(crate::stack::DEFAULT_ROUTE.to_string());
+    }
+    handler
+        .strip_prefix(OWN_ROUTE_PREFIX)
+        .filter(|key| crate::stack::is_own_route_name(key))
+        .map(String::from)
 }
 
 #[derive(Debug, Clone)]
@@ -215,10 +245,13 @@ fn dns_suffix(partition: &str) -> Option<&'static str> {
 }
 
 /// The handlers (and so the Lambda functions) of a stack: one per route plus connect,
-/// disconnect and push.
+/// disconnect and push. Own routes' handlers are named by `own_route_handler`.
 pub fn handlers(stack: &Stack) -> Vec<String> {
     let mut handlers = vec!["connect".to_string(), "disconnect".to_string()];
-    handlers.extend(stack.routes.iter().cloned());
+    handlers.extend(stack.routes.iter().map(|route| match route {
+        crate::stack::Route::Bundled(name) => name.clone(),
+        crate::stack::Route::Own(own) => own_route_handler(&own.name),
+    }));
     handlers.push("push".to_string());
     handlers
 }
@@ -244,6 +277,10 @@ pub fn check_lengths(stack: &Stack, region: Option<&str>) -> Vec<(String, String
         checks.push((names.role(RoleKind::Push), "IAM role name", MAX_ROLE_NAME));
         if stack.auth.is_some() {
             checks.push((names.role(RoleKind::Authorizer), "IAM role name", MAX_ROLE_NAME));
+        }
+        for own in stack.own_routes() {
+            let role = RoleKind::Own(own_route_handler(&own.name));
+            checks.push((names.role(role), "IAM role name", MAX_ROLE_NAME));
         }
     }
     let mut problems = Vec::new();
@@ -342,6 +379,22 @@ mod tests {
             assert_eq!(arns.role("r"), format!("arn:{partition}:iam::123456789012:role/r"));
         }
         assert_eq!(Arns::new("aws-future", "x-1", "1").dns_suffix(), None);
+    }
+
+    #[test]
+    fn own_route_handlers_name_their_route_and_back() {
+        for key in ["sendMessage", "$default", "default", "default-route", "a_b"] {
+            let handler = own_route_handler(key);
+            assert_eq!(own_route_key(&handler).as_deref(), Some(key), "{handler}");
+        }
+        for bundled in ["connect", "disconnect", "subscribe", "unsubscribe", "push", AUTHORIZER] {
+            assert_eq!(own_route_key(bundled), None, "{bundled}");
+        }
+        let names = Names::new(&stack("orders", "prod"), "eu-west-1");
+        assert_eq!(
+            names.role(RoleKind::Own(own_route_handler("$default"))),
+            "orders-prod-eu-west-1-default-route"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod alarms;
 mod auth;
 mod events;
+mod pieces;
+mod routes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use serde_json::{json, Value};
 use crate::aws::Aws;
 use crate::bundle::Bundle;
 use crate::graph::{Key, QueueKind, Resolved};
-use crate::names::{handlers, Arns, Names, RoleKind};
+use crate::names::{handlers, own_route_key, Arns, Names, RoleKind};
 use crate::resources::api::ApiSpec;
 use crate::resources::event_source::EventSourceSpec;
 use crate::resources::function::FunctionSpec;
@@ -26,9 +28,10 @@ use crate::resources::rule::RuleSpec;
 use crate::resources::stage::StageSpec;
 use crate::resources::table::{TableSpec, INDEX_NAME};
 use crate::resources::{Resource, Retired, Tags};
-use crate::stack::{Architecture, BillingMode, Stack, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
+use crate::stack::{BillingMode, Stack, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
 use events::push_environment;
 pub use events::{event_pattern, event_source};
+use pieces::{function_and_logs, route_and_permission};
 
 /// The route key API Gateway uses for a handler.
 pub fn route_key(handler: &str) -> String {
@@ -39,14 +42,14 @@ pub fn route_key(handler: &str) -> String {
     }
 }
 
-/// The statement that lets a handler post to WebSocket clients of API `api` through the
-/// management API.
-fn manage_connections(stack: &Stack, arns: &Arns, api: &str) -> Value {
+/// The statement that lets a handler use the management API on this stage's connections:
+/// `method` is `POST` for the bundled handlers (they only post), `*` for a route's own code.
+fn manage_connections(stack: &Stack, arns: &Arns, api: &str, method: &str) -> Value {
     json!({
-        "Sid": "PostToClients",
+        "Sid": if method == "POST" { "PostToClients" } else { "ManageClients" },
         "Effect": "Allow",
         "Action": ["execute-api:ManageConnections"],
-        "Resource": [arns.execute_api(api, &format!("{}/POST/@connections/*", stack.stage))]
+        "Resource": [arns.execute_api(api, &format!("{}/{method}/@connections/*", stack.stage))]
     })
 }
 
@@ -73,7 +76,11 @@ fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Value {
 
 fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
     let table = arns.table(&names.table());
-    let route_handlers: Vec<String> = handlers(stack).into_iter().filter(|h| h != "push").collect();
+    // Own routes have roles of their own.
+    let route_handlers: Vec<String> = handlers(stack)
+        .into_iter()
+        .filter(|h| h != "push" && own_route_key(h).is_none())
+        .collect();
     let route_handlers: Vec<&str> = route_handlers.iter().map(String::as_str).collect();
     json!({
         "Version": "2012-10-17",
@@ -87,7 +94,7 @@ fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value 
                 ],
                 "Resource": [table]
             },
-            manage_connections(stack, arns, api),
+            manage_connections(stack, arns, api, "POST"),
             log_statement(names, arns, &route_handlers)
         ]
     })
@@ -118,7 +125,7 @@ fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
                 ],
                 "Resource": [arns.queue(&names.queue())]
             },
-            manage_connections(stack, arns, api),
+            manage_connections(stack, arns, api, "POST"),
             log_statement(names, arns, &["push"])
         ]
     })
@@ -155,6 +162,7 @@ pub fn resources(
     let mut resources = event_path(stack, aws);
     resources.extend(compute_and_api(stack, aws, bundle, dev_paused));
     resources.extend(alarms::resources(stack, aws));
+    resources.extend(routes::retired(stack, aws, found));
     if stack.auth.is_some() || found.auth_left_behind() {
         resources.extend(auth::resources(stack, aws, bundle));
     }
@@ -262,10 +270,6 @@ struct HandlerResources {
 }
 
 fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler: &str) -> HandlerResources {
-    let names = &aws.names;
-    let tags = tags(stack);
-    let function = names.function(handler);
-    let log_group = names.log_group(handler);
     let role = if handler == "push" {
         RoleKind::Push
     } else {
@@ -273,51 +277,28 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     };
     let mut environment = BTreeMap::new();
     environment.insert("WSSTACK_HANDLER".to_string(), handler.to_string());
-    environment.insert("TABLE_NAME".to_string(), names.table());
+    environment.insert("TABLE_NAME".to_string(), aws.names.table());
     environment.insert("TTL_HOURS".to_string(), stack.table.ttl_hours.to_string());
     if handler == "push" {
         environment.extend(push_environment(stack));
     }
-    let is_route = handler != "push";
+    let description = format!("wsstack {}/{}: {handler} handler", stack.name, stack.stage);
+    let (log_group, function) = function_and_logs(stack, aws, handler, role, description, environment, bundle.cloned());
+    let route = (handler != "push").then(|| {
+        route_and_permission(
+            stack,
+            aws,
+            handler,
+            &route_key(handler),
+            handler == "connect" && stack.auth.is_some(),
+        )
+    });
+    let (permission, route) = route.unzip();
     HandlerResources {
-        log_group: LogGroupSpec {
-            handler: handler.to_string(),
-            arn: aws.arns.log_group(&log_group),
-            name: log_group,
-            retention_days: stack.handlers.log_retention_days as i32,
-            tags: tags.clone(),
-        },
-        function: FunctionSpec {
-            handler: handler.to_string(),
-            arn: aws.arns.function(&function),
-            name: function.clone(),
-            stage: stack.stage.clone(),
-            description: format!("wsstack {}/{}: {handler} handler", stack.name, stack.stage),
-            role,
-            role_arn: aws.arns.role(&names.role(role)),
-            memory_mb: stack.handlers.memory_mb as i32,
-            timeout_seconds: stack.handlers.timeout_seconds as i32,
-            architecture: match stack.handlers.architecture {
-                Architecture::X86_64 => aws_sdk_lambda::types::Architecture::X8664,
-                Architecture::Arm64 => aws_sdk_lambda::types::Architecture::Arm64,
-            },
-            environment,
-            bundle: bundle.cloned(),
-            tags,
-        },
-        permission: is_route.then(|| PermissionSpec {
-            handler: handler.to_string(),
-            function: function.clone(),
-            stage: stack.stage.clone(),
-            route_key: route_key(handler),
-            authorizer: false,
-        }),
-        route: is_route.then(|| RouteSpec {
-            handler: handler.to_string(),
-            route_key: route_key(handler),
-            integration_uri: aws.arns.function_invocation(&function),
-            authorized: handler == "connect" && stack.auth.is_some(),
-        }),
+        log_group,
+        function,
+        permission,
+        route,
     }
 }
 
@@ -331,8 +312,9 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         description: format!("wsstack {}/{}: entity update notifications", stack.name, stack.stage),
         tags: tags(stack),
     })];
-    let mut route_keys = Vec::new();
-    for handler in handlers(stack) {
+    let (own, mut route_keys) = routes::declared(stack, aws);
+    resources.extend(own);
+    for handler in handlers(stack).into_iter().filter(|h| own_route_key(h).is_none()) {
         let h = handler_resources(stack, aws, bundle, &handler);
         resources.push(Box::new(h.log_group));
         resources.push(Box::new(h.function));
@@ -354,7 +336,7 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         batch_size: stack.handlers.push_batch_size as i32,
         paused_by_dev: dev_paused.to_vec(),
     }));
-    for dropped in KNOWN_ROUTES.iter().filter(|r| !stack.routes.iter().any(|s| s == *r)) {
+    for dropped in KNOWN_ROUTES.iter().filter(|r| !stack.has_bundled_route(r)) {
         let h = handler_resources(stack, aws, bundle, dropped);
         let route = h.route.expect("a known route has a route");
         let permission = h.permission.expect("a known route has a permission");
@@ -377,6 +359,7 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::Architecture;
 
     #[test]
     fn every_resource_is_tagged_with_the_stack() {

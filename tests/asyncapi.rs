@@ -96,6 +96,37 @@ fn the_document_follows_the_routes_of_the_stack_file() {
 }
 
 #[test]
+fn own_routes_are_operations_with_their_schema_and_default_takes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bootstrap"), b"#!/bin/sh\n").unwrap();
+    let stack = dir.path().join("own.yaml");
+    std::fs::write(
+        &stack,
+        "name: demo\nregion: eu-west-1\nroutes:\n  - subscribe\n  - name: sendMessage\n    bootstrap: ./bootstrap\n    schema: {type: object, required: [text], properties: {text: {type: string}}}\n  - name: shout\n    bootstrap: ./bootstrap\n  - name: $default\n    bootstrap: ./bootstrap\n",
+    )
+    .unwrap();
+    let (path, document) = generate(dir.path(), &stack, "own.json");
+    let (valid, report) = validate(&path);
+    assert!(valid, "{report}");
+    let messages = &document["components"]["messages"];
+    let payload = &messages["sendMessage"]["payload"];
+    assert_eq!(payload["allOf"][0]["properties"]["action"]["const"], "sendMessage");
+    assert_eq!(payload["allOf"][1]["required"], serde_json::json!(["text"]));
+    // Without a schema: an open object with the route's action.
+    assert_eq!(messages["shout"]["payload"]["properties"]["action"]["const"], "shout");
+    assert!(messages["shout"]["payload"].get("additionalProperties").is_none());
+    let default = &document["operations"]["defaultRoute"];
+    assert_eq!(default["x-wsstack-route-key"], "$default");
+    assert!(
+        default["summary"].as_str().unwrap().contains("no other route"),
+        "{default}"
+    );
+    for operation in ["subscribe", "sendMessage", "shout", "defaultRoute"] {
+        assert_eq!(document["operations"][operation]["action"], "receive", "{operation}");
+    }
+}
+
+#[test]
 fn the_validator_refuses_a_broken_document() {
     // Proves the check above can fail: the same document with an operation action AsyncAPI 3.0
     // does not have and a server without its protocol.

@@ -168,6 +168,41 @@ fn what_the_schema_cannot_express_is_refused_by_wsstack() {
 }
 
 #[test]
+fn the_schema_describes_routes_of_your_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema_path = dir.path().join("stack.schema.json");
+    std::fs::write(&schema_path, wsstack(&["schema"], dir.path()).stdout).unwrap();
+    std::fs::write(dir.path().join("bootstrap"), b"#!/bin/sh\n").unwrap();
+    let own = "name: demo\nroutes:\n  - subscribe\n  - name: sendMessage\n    bootstrap: ./bootstrap\n    schema: {type: object}\n  - name: $default\n    bootstrap: ./bootstrap\n";
+    let cases = [
+        ("own.yaml", own.to_string(), true),
+        (
+            "both.yaml",
+            own.replace("    schema:", "    code: ./x.zip\n    schema:"),
+            false,
+        ),
+        (
+            "neither.yaml",
+            "name: demo\nroutes:\n  - name: sendMessage\n".to_string(),
+            false,
+        ),
+        ("bad_key.yaml", own.replace("sendMessage", "send message"), false),
+    ];
+    let mut files = Vec::new();
+    for (file, text, _) in &cases {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        files.push(path);
+    }
+    let verdicts = schema_accepts(&schema_path, &files);
+    for ((file, _, valid), path) in cases.iter().zip(&files) {
+        assert_eq!(verdicts[*file].0, *valid, "{file}: {:?}", verdicts[*file]);
+        let run = wsstack(&["-f", path.to_str().unwrap(), "asyncapi"], dir.path());
+        assert_eq!(run.status.success(), *valid, "wsstack agrees on {file}: {run:?}");
+    }
+}
+
+#[test]
 fn init_writes_the_stack_and_its_schema_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("new-stack");

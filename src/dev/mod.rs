@@ -77,6 +77,24 @@ fn extract_bootstrap(bundle: &Bundle, dir: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Each own route's `bootstrap`, extracted from its package into its own directory, by function
+/// name.
+fn own_route_binaries(stack: &Stack, aws: &Aws, work_dir: &Path) -> Result<HashMap<String, PathBuf>> {
+    let mut binaries = HashMap::new();
+    for own in stack.own_routes() {
+        let Some(package) = &own.package else { continue };
+        let handler = crate::names::own_route_handler(&own.name);
+        let bundle = Bundle {
+            zip: package.zip.to_vec(),
+            sha256: package.sha256.clone(),
+        };
+        let binary = extract_bootstrap(&bundle, &work_dir.join(&handler))
+            .with_context(|| format!("the code of route {}", own.name))?;
+        binaries.insert(aws.names.function(&handler), binary);
+    }
+    Ok(binaries)
+}
+
 async fn function_config(
     aws: &Aws,
     name: &str,
@@ -137,6 +155,9 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
 
     let work_dir = std::env::temp_dir().join(format!("wsstack-dev-{}", std::process::id()));
     let binary = extract_bootstrap(bundle, &work_dir)?;
+    let own_binaries = own_route_binaries(stack, aws, &work_dir)?;
+    // Routes with their own code run their own bootstrap; every other function the bundled one.
+    let binary_of = |function: &str| own_binaries.get(function).unwrap_or(&binary).clone();
 
     // What every handler process gets besides its function's variables.
     let mut base_env: BTreeMap<String, String> = BTreeMap::new();
@@ -192,7 +213,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             tracing::warn!(route_key = key, "the route has no Lambda integration; it is not served");
             continue;
         };
-        let config = function_config(aws, &function, &binary, &base_env, &callback_url).await?;
+        let config = function_config(aws, &function, &binary_of(&function), &base_env, &callback_url).await?;
         route_functions.insert(key.to_string(), host_for(config));
     }
 

@@ -78,6 +78,9 @@ pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<Resolved> {
         Key::Function(crate::names::AUTHORIZER.into()),
         found.and_then(|f| f.configuration?.function_arn),
     );
+    for (handler, arn) in super::function::own_routes(aws).await? {
+        resolved.set(Key::Function(handler), Some(arn));
+    }
     Ok(resolved)
 }
 

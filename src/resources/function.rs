@@ -185,7 +185,11 @@ impl Lifecycle for FunctionSpec {
         Key::Function(self.handler.clone())
     }
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::Role(self.role), Key::LogGroup(self.handler.clone()), Key::Api]
+        vec![
+            Key::Role(self.role.clone()),
+            Key::LogGroup(self.handler.clone()),
+            Key::Api,
+        ]
     }
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)
@@ -340,4 +344,38 @@ impl Lifecycle for FunctionSpec {
         let call = ctx.aws.lambda.delete_function().function_name(&self.name);
         deleted(call.send().await, || format!("deleting Lambda function {}", self.name))
     }
+}
+
+/// The functions of the stack's own routes, as (handler, ARN): every function whose name is the
+/// stack's prefix and an own route's handler (`names::own_route_key`), so that a route taken out
+/// of the stack file is still found. Their tags decide later whether they are ours to delete.
+pub async fn own_routes(aws: &crate::aws::Aws) -> Result<Vec<(String, String)>> {
+    let prefix = format!("{}-", aws.names.prefix);
+    let mut found = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = aws
+            .lambda
+            .list_functions()
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| sdk_error("listing Lambda functions", e))?;
+        for function in page.functions() {
+            let (Some(name), Some(arn)) = (function.function_name(), function.function_arn()) else {
+                continue;
+            };
+            let Some(handler) = name.strip_prefix(&prefix) else {
+                continue;
+            };
+            if crate::names::own_route_key(handler).is_some() {
+                found.push((handler.to_string(), arn.to_string()));
+            }
+        }
+        marker = page.next_marker;
+        if marker.is_none() {
+            break;
+        }
+    }
+    Ok(found)
 }

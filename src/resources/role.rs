@@ -142,7 +142,7 @@ impl Lifecycle for RoleSpec {
         self.name.clone()
     }
     fn key(&self) -> Key {
-        Key::Role(self.role)
+        Key::Role(self.role.clone())
     }
     fn depends_on(&self) -> Vec<Key> {
         // The policy names the API.

@@ -22,8 +22,16 @@ pub fn json_schema() -> Value {
         field["enum"] = json!(LOG_RETENTION_DAYS);
     }
     if let Some(routes) = field_mut(&mut schema, "routes") {
-        routes["items"]["enum"] = json!(KNOWN_ROUTES);
         routes["uniqueItems"] = json!(true);
+    }
+    // A route by name alone is a bundled one; an own route gives exactly one kind of code.
+    if let Some(variants) = schema.pointer_mut("/$defs/Route/anyOf").and_then(Value::as_array_mut) {
+        for variant in variants.iter_mut().filter(|v| v["type"] == "string") {
+            variant["enum"] = json!(KNOWN_ROUTES);
+        }
+    }
+    if let Some(own) = schema.pointer_mut("/$defs/OwnRoute") {
+        own["oneOf"] = json!([{"required": ["code"]}, {"required": ["bootstrap"]}]);
     }
     // The same limits as `validate`'s tag checks: 50 per resource of which wsstack uses 2.
     if let Some(tags) = field_mut(&mut schema, "tags") {

@@ -15,7 +15,7 @@ pub use errors::{StackError, StackErrors};
 pub use json_schema::json_schema;
 pub use positions::Positions;
 pub use schema::*;
-pub use validation::{is_region, validate, Problem};
+pub use validation::{is_own_route_name, is_region, validate, Problem};
 
 /// A parsed and validated stack file, with what is needed to point at its lines later.
 #[derive(Debug)]
@@ -85,9 +85,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Stack, StackErrors> {
             message: format!("duplicate field `{name}` (first given at line {})", first.line),
         }]));
     }
-    let stack: Stack =
+    let mut stack: Stack =
         serde_yaml::from_str(text).map_err(|error| StackErrors(vec![errors::serde_error(path, text, &error)]))?;
-    let errors: Vec<StackError> = validate(&stack)
+    let mut problems = validate(&stack);
+    if problems.is_empty() {
+        // Own routes' code paths are relative to the stack file.
+        let dir = path.parent().unwrap_or(Path::new(""));
+        problems = validation::load_packages(&mut stack, dir);
+    }
+    let errors: Vec<StackError> = problems
         .into_iter()
         .map(|problem| problem.locate(path, &positions))
         .collect();

@@ -4,12 +4,14 @@
 //! Only what serde checks lives here; limits AWS imposes are in `validation`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use wsstack_handlers::frames::{DEFAULT_ENTITY_DETAIL_TYPE, DEFAULT_USER_DETAIL_TYPE};
 
-/// The route keys a stack may declare: each has a bundled handler.
+/// The route keys a stack may declare by name alone: each has a bundled handler.
 pub const KNOWN_ROUTES: &[&str] = &["subscribe", "unsubscribe"];
 
 /// Retention periods CloudWatch Logs accepts, in days.
@@ -46,8 +48,9 @@ pub struct Stack {
     pub events: Events,
     #[serde(default)]
     pub handlers: Handlers,
+    /// The actions clients send: a bundled one by name, or a route with its own code.
     #[serde(default = "default_routes")]
-    pub routes: Vec<String>,
+    pub routes: Vec<Route>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     /// Who may connect; without it anyone who knows the URL may.
@@ -273,6 +276,109 @@ fn default_stage() -> String {
     "dev".into()
 }
 
-fn default_routes() -> Vec<String> {
-    KNOWN_ROUTES.iter().map(|r| r.to_string()).collect()
+fn default_routes() -> Vec<Route> {
+    KNOWN_ROUTES.iter().map(|r| Route::Bundled(r.to_string())).collect()
+}
+
+/// The route key that catches frames whose action no other route takes.
+pub const DEFAULT_ROUTE: &str = "$default";
+
+/// One entry of `routes:`: a bundled handler by name (`subscribe`), or a route served by the
+/// team's own code (`{name: sendMessage, code: ./send.zip}`).
+#[derive(Debug, Clone, Serialize, PartialEq, JsonSchema)]
+#[serde(untagged)]
+pub enum Route {
+    Bundled(String),
+    Own(OwnRoute),
+}
+
+/// By hand rather than `untagged`: a map is an own route, and its errors (an unknown field, a
+/// wrong type) are reported as such, at the entry, instead of "did not match any variant".
+impl<'de> Deserialize<'de> for Route {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Route, D::Error> {
+        struct RouteVisitor;
+        impl<'de> serde::de::Visitor<'de> for RouteVisitor {
+            type Value = Route;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a bundled route's name, or a route with its own code ({name, code} or {name, bootstrap})")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Route, E> {
+                Ok(Route::Bundled(name.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Route, A::Error> {
+                OwnRoute::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Route::Own)
+            }
+        }
+        deserializer.deserialize_any(RouteVisitor)
+    }
+}
+
+/// A route with its own Lambda code for the `provided.al2023` runtime: exactly one of `code` (a
+/// zip with `bootstrap` at its root) or `bootstrap` (the executable itself), relative to the
+/// stack file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnRoute {
+    /// The action clients send (`{"action": "sendMessage"}`), or `$default` for every frame no
+    /// other route takes.
+    #[schemars(regex(pattern = r"^(\$default|[A-Za-z][A-Za-z0-9_-]{0,39})$"))]
+    pub name: String,
+    #[serde(default)]
+    pub code: Option<PathBuf>,
+    #[serde(default)]
+    pub bootstrap: Option<PathBuf>,
+    /// The JSON Schema of the frames this route takes (for `wsstack asyncapi`).
+    #[serde(default)]
+    pub schema: Option<serde_json::Value>,
+    /// The deployment package, read when the stack file is loaded.
+    #[serde(skip)]
+    pub package: Option<Package>,
+}
+
+/// An own route's zip as Lambda gets it, and its CodeSha256.
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub zip: Arc<[u8]>,
+    pub sha256: String,
+}
+
+impl PartialEq for Package {
+    fn eq(&self, other: &Package) -> bool {
+        self.sha256 == other.sha256
+    }
+}
+
+impl Route {
+    /// The route key clients select with `action` (or `$default`).
+    pub fn name(&self) -> &str {
+        match self {
+            Route::Bundled(name) => name,
+            Route::Own(own) => &own.name,
+        }
+    }
+
+    pub fn own(&self) -> Option<&OwnRoute> {
+        match self {
+            Route::Bundled(_) => None,
+            Route::Own(own) => Some(own),
+        }
+    }
+}
+
+impl PartialEq<&str> for Route {
+    fn eq(&self, other: &&str) -> bool {
+        matches!(self, Route::Bundled(name) if name == other)
+    }
+}
+
+impl Stack {
+    /// The routes served by the team's own code.
+    pub fn own_routes(&self) -> impl Iterator<Item = &OwnRoute> {
+        self.routes.iter().filter_map(Route::own)
+    }
+
+    /// Whether the bundled route `name` is listed.
+    pub fn has_bundled_route(&self, name: &str) -> bool {
+        self.routes.iter().any(|r| r == &name)
+    }
 }

@@ -4,11 +4,14 @@
 //! Makes no AWS call; positions are added later by `Problem::locate`.
 
 mod auth;
+mod routes;
+pub use routes::is_own_route_name;
+pub(super) use routes::load_packages;
 use std::path::Path;
 
 use super::errors::StackError;
 use super::positions::Positions;
-use super::schema::{Architecture, Stack, KNOWN_ROUTES, LOG_RETENTION_DAYS};
+use super::schema::{Architecture, Stack, LOG_RETENTION_DAYS};
 use wsstack_handlers::frames::DEFAULT_USER_DETAIL_TYPE;
 
 /// A semantic problem before it is given a position.
@@ -271,30 +274,7 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
         ));
     }
 
-    let mut seen = Vec::new();
-    for (i, route) in stack.routes.iter().enumerate() {
-        let field = format!("routes.{i}");
-        if route == "$connect" || route == "$disconnect" || route == "$default" {
-            problems.push(Problem::new(
-                field,
-                format!(
-                    "`{route}` does not belong here: $connect and $disconnect are part of every stack; list the routes clients call by action ({})",
-                    KNOWN_ROUTES.join(", ")
-                ),
-            ));
-        } else if !KNOWN_ROUTES.contains(&route.as_str()) {
-            problems.push(Problem::new(
-                field,
-                format!(
-                    "unknown route `{route}`: the bundled handlers serve {}",
-                    KNOWN_ROUTES.join(", ")
-                ),
-            ));
-        } else if seen.contains(route) {
-            problems.push(Problem::new(field, format!("route `{route}` is listed twice")));
-        }
-        seen.push(route.clone());
-    }
+    routes::check(&mut problems, stack);
 
     // Every resource gets our two tags too; AWS allows 50 per resource.
     if stack.tags.len() > 48 {

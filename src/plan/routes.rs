@@ -1,0 +1,206 @@
+//! Routes with the team's own code: per route a role of its own, log group, function, permission
+//! and route; and, retired, those of own routes the stack file no longer lists, found by the
+//! function names discovery saw (`names::own_route_key`). Pure: no AWS calls.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::pieces::{function_and_logs, route_and_permission};
+use super::{manage_connections, tags, HandlerResources};
+use crate::aws::Aws;
+use crate::bundle::Bundle;
+use crate::graph::{Key, Resolved};
+use crate::names::{own_route_handler, own_route_key, Arns, Names, RoleKind};
+use crate::resources::role::RoleSpec;
+use crate::resources::table::INDEX_NAME;
+use crate::resources::{Resource, Retired};
+use crate::stack::Stack;
+
+/// What an own route's function may do: the table's items (and its index, to find an entity's
+/// subscribers), posting to, reading and closing this stage's connections, its own log group.
+fn policy(stack: &Stack, names: &Names, arns: &Arns, api: &str, handler: &str) -> Value {
+    let table = arns.table(&names.table());
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TableItems",
+                "Effect": "Allow",
+                "Action": [
+                    "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                    "dynamodb:Query", "dynamodb:BatchWriteItem"
+                ],
+                "Resource": [table.clone(), format!("{table}/index/{INDEX_NAME}")]
+            },
+            manage_connections(stack, arns, api, "*"),
+            {
+                "Sid": "WriteOwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [format!("{}:*", arns.log_group(&names.log_group(handler)))]
+            }
+        ]
+    })
+}
+
+/// The role and the handler resources of the own route `route_key`; `package` is its code
+/// (`None` for a retired route, which is only deleted).
+fn own_route(stack: &Stack, aws: &Aws, route_key: &str, package: Option<Bundle>) -> (RoleSpec, HandlerResources) {
+    let names = &aws.names;
+    let handler = own_route_handler(route_key);
+    let role = RoleKind::Own(handler.clone());
+    let write_policy = {
+        let (stack, names, arns, handler) = (stack.clone(), names.clone(), aws.arns.clone(), handler.clone());
+        Arc::new(move |api: &str| policy(&stack, &names, &arns, api, &handler))
+    };
+    let role_spec = RoleSpec {
+        role: role.clone(),
+        name: names.role(role.clone()),
+        description: format!("wsstack {}/{}: route {route_key}", stack.name, stack.stage),
+        policy: write_policy,
+        tags: tags(stack),
+    };
+    // CALLBACK_URL (the management endpoint) is added by the function spec once the API exists.
+    let environment = BTreeMap::from([
+        ("TABLE_NAME".to_string(), names.table()),
+        ("WSSTACK_ROUTE".to_string(), route_key.to_string()),
+    ]);
+    let description = format!("wsstack {}/{}: route {route_key}", stack.name, stack.stage);
+    let (log_group, function) = function_and_logs(stack, aws, &handler, role, description, environment, package);
+    let (permission, route) = route_and_permission(stack, aws, &handler, route_key, false);
+    let resources = HandlerResources {
+        log_group,
+        function,
+        permission: Some(permission),
+        route: Some(route),
+    };
+    (role_spec, resources)
+}
+
+/// The resources of every own route the stack file lists, and the keys of their routes (the
+/// stage deploys after them).
+pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Box<dyn Resource>>, Vec<Key>) {
+    let mut resources: Vec<Box<dyn Resource>> = Vec::new();
+    let mut route_keys = Vec::new();
+    for own in stack.own_routes() {
+        let package = own.package.as_ref().map(|p| Bundle {
+            zip: p.zip.to_vec(),
+            sha256: p.sha256.clone(),
+        });
+        let (role, h) = own_route(stack, aws, &own.name, package);
+        route_keys.push(Key::Route(h.function.handler.clone()));
+        resources.push(Box::new(role));
+        resources.push(Box::new(h.log_group));
+        resources.push(Box::new(h.function));
+        resources.extend(h.permission.map(|p| Box::new(p) as Box<dyn Resource>));
+        resources.extend(h.route.map(|r| Box::new(r) as Box<dyn Resource>));
+    }
+    (resources, route_keys)
+}
+
+/// Own routes whose functions discovery found but the stack file no longer lists, taken down
+/// route, permission, log group, role, and the function last: it is what finds the others again,
+/// so a run that fails half-way leaves it for the next run to start from.
+pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Resolved) -> Vec<Box<dyn Resource>> {
+    let declared: Vec<String> = stack.own_routes().map(|own| own_route_handler(&own.name)).collect();
+    let mut resources: Vec<Box<dyn Resource>> = Vec::new();
+    for handler in found.functions() {
+        let Some(route_key) = own_route_key(handler) else {
+            continue;
+        };
+        if declared.iter().any(|d| d == handler) {
+            continue;
+        }
+        let (role, h) = own_route(stack, aws, &route_key, None);
+        let retired = |resource: Box<dyn Resource>, after: Option<Key>| -> Box<dyn Resource> {
+            Box::new(Retired {
+                depends_on: vec![after.map(Key::retired).unwrap_or(Key::Api)],
+                inner: resource,
+            })
+        };
+        let handler = handler.to_string();
+        if let (Some(route), Some(permission)) = (h.route, h.permission) {
+            resources.push(retired(Box::new(route), None));
+            resources.push(retired(Box::new(permission), Some(Key::Route(handler.clone()))));
+        }
+        resources.push(retired(Box::new(h.log_group), Some(Key::Permission(handler.clone()))));
+        resources.push(retired(Box::new(role), Some(Key::LogGroup(handler.clone()))));
+        resources.push(retired(
+            Box::new(h.function),
+            Some(Key::Role(RoleKind::Own(handler.clone()))),
+        ));
+    }
+    resources
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::{OwnRoute, Route};
+
+    fn stack_with_own_route() -> Stack {
+        let mut stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
+        stack.routes.push(Route::Own(OwnRoute {
+            name: "sendMessage".into(),
+            code: None,
+            bootstrap: Some("bootstrap".into()),
+            schema: None,
+            package: None,
+        }));
+        stack
+    }
+
+    #[test]
+    fn an_own_route_has_its_own_role_scoped_to_its_logs() {
+        let stack = stack_with_own_route();
+        let aws = Aws::offline(Names::new(&stack, "eu-west-1"));
+        let (resources, route_keys) = declared(&stack, &aws);
+        let keys: Vec<String> = resources.iter().map(|r| r.key().to_string()).collect();
+        assert_eq!(
+            keys,
+            [
+                "role/route-sendMessage",
+                "log-group/route-sendMessage",
+                "function/route-sendMessage",
+                "permission/route-sendMessage",
+                "route/route-sendMessage"
+            ]
+        );
+        assert_eq!(route_keys, [Key::Route("route-sendMessage".into())]);
+        let policy = policy(&stack, &aws.names, &aws.arns, "abc", "route-sendMessage").to_string();
+        assert!(policy.contains(":abc/dev/*/@connections/*"), "{policy}");
+        assert!(
+            policy.contains("log-group:/aws/lambda/demo-dev-route-sendMessage:*"),
+            "{policy}"
+        );
+        assert!(!policy.contains("demo-dev-subscribe"), "{policy}");
+    }
+
+    #[test]
+    fn a_found_function_of_an_unlisted_own_route_is_retired_function_last() {
+        let stack = stack_with_own_route();
+        let aws = Aws::offline(Names::new(&stack, "eu-west-1"));
+        let mut found = Resolved::default();
+        for handler in ["route-sendMessage", "default-route", "authorizer"] {
+            found.set(Key::Function(handler.into()), Some(format!("arn:{handler}")));
+        }
+        let retired = retired(&stack, &aws, &found);
+        let keys: Vec<String> = retired.iter().map(|r| r.key().to_string()).collect();
+        assert_eq!(
+            keys,
+            [
+                "retired/route/default-route",
+                "retired/permission/default-route",
+                "retired/log-group/default-route",
+                "retired/role/default-route",
+                "retired/function/default-route"
+            ]
+        );
+        assert_eq!(
+            retired[4].depends_on(),
+            [Key::Role(RoleKind::Own("default-route".into())).retired()]
+        );
+    }
+}
