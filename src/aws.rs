@@ -82,6 +82,8 @@ pub struct Aws {
     pub apigateway: aws_sdk_apigatewayv2::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
 }
 
 impl Aws {
@@ -120,6 +122,8 @@ impl Aws {
             apigateway: aws_sdk_apigatewayv2::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
+            acm: aws_sdk_acm::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
             arns,
             region,
             account,
@@ -146,6 +150,8 @@ impl Aws {
             apigateway: aws_sdk_apigatewayv2::Client::new(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
+            acm: aws_sdk_acm::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
             arns: Arns::new("aws", &names.region, &account),
             region: names.region.clone(),
             account,

@@ -40,6 +40,14 @@ pub enum Key {
     Secret,
     /// The API Gateway REQUEST authorizer on `$connect`; its value is the authorizer id.
     Authorizer,
+    /// The ACM certificate `up` requested for `domain:`; its value is its ARN.
+    Certificate,
+    /// The API Gateway custom domain name; its value is a `domain_name::Target`.
+    DomainName,
+    /// The mapping of the custom domain to the stack's API and stage.
+    ApiMapping,
+    /// A Route 53 alias record (`A` or `AAAA`) of the custom domain.
+    DnsRecord(&'static str),
     /// Something the stack file no longer declares, which `up` deletes.
     Retired(Box<Key>),
 }
@@ -67,6 +75,10 @@ impl fmt::Display for Key {
             Key::Route(h) => write!(f, "route/{h}"),
             Key::Secret => f.write_str("secret"),
             Key::Authorizer => f.write_str("authorizer"),
+            Key::Certificate => f.write_str("certificate"),
+            Key::DomainName => f.write_str("domain-name"),
+            Key::ApiMapping => f.write_str("api-mapping"),
+            Key::DnsRecord(kind) => write!(f, "dns-record/{kind}"),
             Key::Retired(inner) => write!(f, "retired/{inner}"),
         }
     }
@@ -119,6 +131,16 @@ impl Resolved {
     /// `wss://{api}.execute-api.{region}.amazonaws.com/{stage}`, once the API exists.
     pub fn websocket_url(&self, aws: &Aws, stage: &str) -> Option<String> {
         self.api_id().map(|id| api_url("wss", id, aws, stage))
+    }
+
+    /// The URL clients connect to: `wss://{domain}` when the stack file gives `domain:`, else the
+    /// stage's own URL; `None` until the API exists.
+    pub fn public_url(&self, aws: &Aws, stack: &crate::stack::Stack) -> Option<String> {
+        let url = self.websocket_url(aws, &stack.stage)?;
+        Some(match &stack.domain {
+            Some(domain) => format!("wss://{}", domain.name),
+            None => url,
+        })
     }
 
     /// The management (callback) endpoint the handlers post to.

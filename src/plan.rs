@@ -2,6 +2,7 @@
 //! settings, least-privilege policies, tags and dependencies. Pure: no AWS calls.
 
 mod auth;
+mod domain;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -171,6 +172,7 @@ pub fn resources(
     if stack.auth.is_some() || found.auth_left_behind() {
         resources.extend(auth::resources(stack, aws, bundle));
     }
+    resources.extend(domain::resources(stack, found));
     resources
 }
 

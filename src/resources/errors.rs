@@ -74,6 +74,7 @@ macro_rules! answers {
 }
 
 // One list per service, with the operations the resources call.
+use aws_sdk_acm::operation as acm;
 use aws_sdk_apigatewayv2::operation as apigateway;
 use aws_sdk_cloudwatchlogs::operation as logs;
 use aws_sdk_dynamodb::operation as dynamodb;
@@ -109,6 +110,11 @@ answers!(NotFound::is_not_found by is_resource_not_found_exception: logs::delete
 
 answers!(NotFound::is_not_found by is_resource_not_found_exception: secrets::describe_secret::DescribeSecretError,
     secrets::delete_secret::DeleteSecretError, secrets::get_secret_value::GetSecretValueError);
+
+answers!(NotFound::is_not_found by is_not_found_exception: apigateway::get_domain_name::GetDomainNameError,
+    apigateway::delete_domain_name::DeleteDomainNameError, apigateway::get_api_mappings::GetApiMappingsError,
+    apigateway::delete_api_mapping::DeleteApiMappingError);
+answers!(NotFound::is_not_found by is_resource_not_found_exception: acm::describe_certificate::DescribeCertificateError);
 
 answers!(Exists::exists by is_entity_already_exists_exception: iam::create_role::CreateRoleError);
 answers!(Exists::exists by is_resource_in_use_exception: dynamodb::create_table::CreateTableError);

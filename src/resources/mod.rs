@@ -5,7 +5,11 @@
 //! policy comparison. It makes no AWS call.
 
 pub mod api;
+pub mod api_mapping;
 pub mod authorizer;
+pub mod certificate;
+pub mod dns_record;
+pub mod domain_name;
 pub mod errors;
 pub mod event_source;
 pub mod function;

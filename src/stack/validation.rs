@@ -4,6 +4,7 @@
 //! Makes no AWS call; positions are added later by `Problem::locate`.
 
 mod auth;
+mod domain;
 use std::path::Path;
 
 use super::errors::StackError;
@@ -319,6 +320,10 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
                 format!("`{email}` is not an email address SNS can subscribe (name@domain.example)"),
             ));
         }
+    }
+
+    if let Some(domain) = &stack.domain {
+        domain::check(&mut problems, domain, stack.region.as_deref());
     }
 
     if problems.iter().all(|p| p.field != "name" && p.field != "stage") {
