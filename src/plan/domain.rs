@@ -10,7 +10,7 @@ use crate::resources::api_mapping::ApiMappingSpec;
 use crate::resources::certificate::CertificateSpec;
 use crate::resources::dns_record::DnsRecordSpec;
 use crate::resources::domain_name::{self, Certificate, DomainNameSpec, Target};
-use crate::resources::{Change, Ctx, Ensured, Resource, Retired, State, Tags};
+use crate::resources::{Change, Ctx, Ensured, Resource, Retired, State};
 use crate::stack::Stack;
 
 const RECORD_KINDS: [&str; 2] = ["A", "AAAA"];
@@ -141,7 +141,7 @@ impl Resource for RetiredDomain {
         Vec::new()
     }
     #[cfg(test)]
-    fn tags(&self) -> Option<&Tags> {
+    fn tags(&self) -> Option<&crate::resources::Tags> {
         None
     }
     fn inspect<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, anyhow::Result<State>> {
