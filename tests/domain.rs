@@ -319,6 +319,43 @@ async fn a_stack_file_without_domain_takes_away_what_the_domain_made() {
     let up = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(up.code, 0, "{up}");
 
+    // Someone maps the domain to another API: `up` refuses to take the mapping over.
+    let gateway = env.apigateway();
+    let mapping = gateway.get_api_mappings().domain_name(NAME).send().await.unwrap();
+    let ours = mapping.items()[0].api_mapping_id().unwrap().to_string();
+    gateway
+        .delete_api_mapping()
+        .domain_name(NAME)
+        .api_mapping_id(ours)
+        .send()
+        .await
+        .unwrap();
+    let other = gateway
+        .create_api()
+        .name("someone-else")
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Websocket)
+        .route_selection_expression("$request.body.action")
+        .send()
+        .await
+        .unwrap();
+    let other = other.api_id().unwrap();
+    gateway
+        .create_api_mapping()
+        .domain_name(NAME)
+        .api_id(other)
+        .stage("live")
+        .send()
+        .await
+        .unwrap();
+    let refused = env.run(&stack, &["up"]).await;
+    assert_eq!(refused.code, 1, "{refused}");
+    assert!(
+        refused.stderr.contains(&format!(
+            "{NAME} is mapped to API {other} (stage live), not to this stack's API"
+        )),
+        "{refused}"
+    );
+
     let plain = env.write_stack("plain.yaml", &stack_text("undomain", &[]));
     let status = env.run(&plain, &["status", "-o", "json"]).await;
     assert_eq!(status.code, 3, "the domain shows as unwanted: {status}");
