@@ -84,6 +84,8 @@ pub struct Aws {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub sns: aws_sdk_sns::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub acm: aws_sdk_acm::Client,
+    pub route53: aws_sdk_route53::Client,
 }
 
 impl Aws {
@@ -124,6 +126,8 @@ impl Aws {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            acm: aws_sdk_acm::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
             arns,
             region,
             account,
@@ -152,6 +156,8 @@ impl Aws {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            acm: aws_sdk_acm::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
             arns: Arns::new("aws", &names.region, &account),
             region: names.region.clone(),
             account,

@@ -44,6 +44,14 @@ pub enum Key {
     Topic,
     /// The CloudWatch alarm on a queue (the dead-letter queue).
     Alarm(QueueKind),
+    /// The ACM certificate `up` requested for `domain:`; its value is its ARN.
+    Certificate,
+    /// The API Gateway custom domain name; its value is a `domain_name::Target`.
+    DomainName,
+    /// The mapping of the custom domain to the stack's API and stage.
+    ApiMapping,
+    /// A Route 53 alias record (`A` or `AAAA`) of the custom domain.
+    DnsRecord(&'static str),
     /// Something the stack file no longer declares, which `up` deletes.
     Retired(Box<Key>),
 }
@@ -74,6 +82,10 @@ impl fmt::Display for Key {
             Key::Topic => f.write_str("topic"),
             Key::Alarm(QueueKind::Events) => f.write_str("alarm/events"),
             Key::Alarm(QueueKind::DeadLetter) => f.write_str("alarm/dead-letter"),
+            Key::Certificate => f.write_str("certificate"),
+            Key::DomainName => f.write_str("domain-name"),
+            Key::ApiMapping => f.write_str("api-mapping"),
+            Key::DnsRecord(kind) => write!(f, "dns-record/{kind}"),
             Key::Retired(inner) => write!(f, "retired/{inner}"),
         }
     }
@@ -134,6 +146,16 @@ impl Resolved {
     /// `wss://{api}.execute-api.{region}.amazonaws.com/{stage}`, once the API exists.
     pub fn websocket_url(&self, aws: &Aws, stage: &str) -> Option<String> {
         self.api_id().map(|id| api_url("wss", id, aws, stage))
+    }
+
+    /// The URL clients connect to: `wss://{domain}` when the stack file gives `domain:`, else the
+    /// stage's own URL; `None` until the API exists.
+    pub fn public_url(&self, aws: &Aws, stack: &crate::stack::Stack) -> Option<String> {
+        let url = self.websocket_url(aws, &stack.stage)?;
+        Some(match &stack.domain {
+            Some(domain) => format!("wss://{}", domain.name),
+            None => url,
+        })
     }
 
     /// The management (callback) endpoint the handlers post to.

@@ -6,6 +6,7 @@ mod auth;
 mod events;
 mod pieces;
 mod routes;
+mod domain;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -166,6 +167,7 @@ pub fn resources(
     if stack.auth.is_some() || found.auth_left_behind() {
         resources.extend(auth::resources(stack, aws, bundle));
     }
+    resources.extend(domain::resources(stack, found));
     resources
 }
 

@@ -67,7 +67,7 @@ pub fn print_json(value: &Value) {
 /// What a client of the stack needs to know; absent values are null until `up` creates them.
 pub fn outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
     json!({
-        "websocket_url": resolved.websocket_url(aws, &stack.stage),
+        "websocket_url": resolved.public_url(aws, stack),
         "callback_url": resolved.callback_url(aws, &stack.stage),
         "table": aws.names.table(),
         "queue_arn": aws.arns.queue(&aws.names.queue()),
@@ -85,7 +85,7 @@ fn alarm_topic_arn(aws: &Aws) -> String {
 pub fn all_outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
     let names = &aws.names;
     let mut map = serde_json::Map::new();
-    map.insert("websocket_url".into(), json!(resolved.websocket_url(aws, &stack.stage)));
+    map.insert("websocket_url".into(), json!(resolved.public_url(aws, stack)));
     map.insert("callback_url".into(), json!(resolved.callback_url(aws, &stack.stage)));
     map.insert("api_id".into(), json!(resolved.api_id()));
     map.insert("table_name".into(), json!(names.table()));

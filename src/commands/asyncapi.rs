@@ -39,7 +39,7 @@ pub async fn deployed(context: &Context, args: &AsyncapiArgs) -> Result<u8, Fail
         None => {
             let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
             let resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
-            let url = resolved.websocket_url(&aws, &stack.stage).ok_or_else(|| {
+            let url = resolved.public_url(&aws, stack).ok_or_else(|| {
                 bad_input(anyhow!(
                     "stack {} has no WebSocket API yet: run `wsstack up`, or leave out --deployed",
                     stack.name

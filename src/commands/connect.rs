@@ -21,7 +21,7 @@ pub async fn run(context: &Context, args: &ConnectArgs) -> Result<u8, Failure> {
         None => {
             let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
             let resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
-            resolved.websocket_url(&aws, &stack.stage).ok_or_else(|| {
+            resolved.public_url(&aws, stack).ok_or_else(|| {
                 bad_input(anyhow!(
                     "stack {} has no WebSocket API yet: run `wsstack up` (or `wsstack dev`)",
                     stack.name

@@ -69,6 +69,7 @@ pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<Resolved> {
         resolved.set(Key::Authorizer, authorizer.and_then(|a| a.authorizer_id));
     }
     resolved.set(Key::Api, api);
+    super::domain_name::discover(aws, stack, stage, &mut resolved).await?;
     // A stack file without `auth:` takes away what an earlier one made, if anything: the plan
     // only lists those resources when one of them is there.
     let function = aws.names.function(crate::names::AUTHORIZER);

@@ -74,6 +74,7 @@ macro_rules! answers {
 }
 
 // One list per service, with the operations the resources call.
+use aws_sdk_acm::operation as acm;
 use aws_sdk_apigatewayv2::operation as apigateway;
 use aws_sdk_cloudwatch::operation as cloudwatch;
 use aws_sdk_cloudwatchlogs::operation as logs;
@@ -117,6 +118,11 @@ answers!(NotFound::is_not_found by is_not_found_exception: sns::get_topic_attrib
 answers!(NotFound::is_not_found by is_resource_not_found_exception: sns::list_tags_for_resource::ListTagsForResourceError);
 answers!(NotFound::is_not_found by is_resource_not_found_exception: cloudwatch::list_tags_for_resource::ListTagsForResourceError);
 answers!(NotFound::is_not_found by is_resource_not_found: cloudwatch::delete_alarms::DeleteAlarmsError);
+
+answers!(NotFound::is_not_found by is_not_found_exception: apigateway::get_domain_name::GetDomainNameError,
+    apigateway::delete_domain_name::DeleteDomainNameError, apigateway::get_api_mappings::GetApiMappingsError,
+    apigateway::delete_api_mapping::DeleteApiMappingError);
+answers!(NotFound::is_not_found by is_resource_not_found_exception: acm::describe_certificate::DescribeCertificateError);
 
 answers!(Exists::exists by is_entity_already_exists_exception: iam::create_role::CreateRoleError);
 answers!(Exists::exists by is_resource_in_use_exception: dynamodb::create_table::CreateTableError);

@@ -6,7 +6,11 @@
 
 pub mod alarm;
 pub mod api;
+pub mod api_mapping;
 pub mod authorizer;
+pub mod certificate;
+pub mod dns_record;
+pub mod domain_name;
 pub mod errors;
 pub mod event_source;
 pub mod function;

@@ -58,6 +58,29 @@ pub struct Stack {
     pub auth: Option<Auth>,
     #[serde(default)]
     pub alarms: Option<Alarms>,
+    /// Serve the API on a custom domain (`wss://{name}`) instead of its execute-api address.
+    #[serde(default)]
+    pub domain: Option<Domain>,
+}
+
+/// `domain:`: the name clients connect to, the Route 53 zone its records go in, and optionally a
+/// certificate of the user's; without one `up` requests one from ACM and validates it by DNS.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// A lowercase DNS name of two labels or more, e.g. `ws.example.com`.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// The id of the Route 53 public hosted zone the name is in (capitals and digits).
+    #[schemars(regex(pattern = r"^[A-Z0-9]{1,32}$"))]
+    pub hosted_zone_id: String,
+    /// An ISSUED ACM certificate of the stack's region that covers `name`; `down` never deletes it.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"))]
+    pub certificate_arn: Option<String>,
 }
 
 /// `auth:`: tokens signed with the stack's own secret (`secret: generated`), or by an OpenID

@@ -7,6 +7,7 @@ mod auth;
 mod routes;
 pub use routes::is_own_route_name;
 pub(super) use routes::load_packages;
+mod domain;
 use std::path::Path;
 
 use super::errors::StackError;
@@ -318,6 +319,10 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
                 format!("`{email}` is not an email address SNS can subscribe (name@domain.example)"),
             ));
         }
+    }
+
+    if let Some(domain) = &stack.domain {
+        domain::check(&mut problems, domain, stack.region.as_deref());
     }
 
     if problems.iter().all(|p| p.field != "name" && p.field != "stage") {

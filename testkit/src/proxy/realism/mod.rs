@@ -3,6 +3,7 @@
 //! deployments, ...), with AWS's codes and messages. It only reshapes answers; the emulator's
 //! state stays the emulator's, and nothing here fixes a request.
 
+mod domain;
 mod iam;
 mod lambda;
 mod mapping;
@@ -39,10 +40,19 @@ pub enum Behaviour {
     /// CreateQueue (or SetQueueAttributes) with a RedrivePolicy naming a queue created moments
     /// ago answers 400 InvalidParameterValue "Dead letter target does not exist."
     DeadLetterTargetLag,
+    /// API Gateway domain names carry the regional endpoint AWS assigns (`apiGatewayDomainName`,
+    /// `hostedZoneId`, `domainNameStatus`), which the emulator leaves out (no duration: always).
+    DomainEndpoint,
+    /// DescribeCertificate shows no DNS validation `ResourceRecord` for a while after
+    /// RequestCertificate.
+    LateValidationRecord,
+    /// DeleteCertificate answers 400 ResourceInUseException while an API domain name uses the
+    /// certificate, and for a while after that domain name is deleted.
+    CertificateInUse,
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 7] = [
+    pub const ALL: [Behaviour; 10] = [
         Behaviour::RolePropagation,
         Behaviour::FunctionStates,
         Behaviour::MappingDeletion,
@@ -50,6 +60,9 @@ impl Behaviour {
         Behaviour::TagsHidden,
         Behaviour::LateDeployment,
         Behaviour::DeadLetterTargetLag,
+        Behaviour::DomainEndpoint,
+        Behaviour::LateValidationRecord,
+        Behaviour::CertificateInUse,
     ];
 
     /// Short windows, so that tests go through the behaviour and out of it in seconds.
@@ -62,6 +75,9 @@ impl Behaviour {
             Behaviour::TagsHidden => Duration::ZERO,
             Behaviour::LateDeployment => Duration::from_secs(2),
             Behaviour::DeadLetterTargetLag => Duration::from_secs(1),
+            Behaviour::DomainEndpoint => Duration::ZERO,
+            Behaviour::LateValidationRecord => Duration::from_secs(2),
+            Behaviour::CertificateInUse => Duration::from_secs(3),
         }
     }
 }
@@ -210,6 +226,7 @@ pub(crate) struct World {
     stages: stage::Stages,
     /// Queue name -> when it was created.
     queues_created: HashMap<String, Instant>,
+    domains: domain::Domains,
 }
 
 impl World {
@@ -240,6 +257,7 @@ impl World {
             "lambda" => lambda::before(self, exchange),
             "sqs" => queue::before(self, exchange),
             "apigateway" => stage::before(self, exchange),
+            "acm" => domain::before_acm(self, exchange),
             _ => None,
         }?;
         match &verdict {
@@ -262,7 +280,12 @@ impl World {
                 Vec::new()
             }
             "lambda" => lambda::after(self, exchange, &mut json),
-            "apigateway" => stage::after(self, exchange, &mut json),
+            "apigateway" => {
+                let mut rewritten = stage::after(self, exchange, &mut json);
+                rewritten.extend(domain::after_apigateway(self, exchange, &mut json));
+                rewritten
+            }
+            "acm" => domain::after_acm(self, exchange, &mut json),
             "sqs" => {
                 queue::after(self, exchange);
                 Vec::new()

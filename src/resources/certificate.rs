@@ -1,0 +1,427 @@
+//! The ACM certificate `up` requests for `domain:` (DNS validation) with its validation records in
+//! the stack's hosted zone, found again by its tags; and the check of a certificate the user gives
+//! by ARN, which is only ever read here, never changed or deleted.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use aws_sdk_acm::types::{CertificateDetail, CertificateStatus, RecordType, Tag, ValidationMethod};
+use aws_sdk_route53::types::{ChangeAction, RrType};
+
+use super::dns_record::{self, is_validation_record, validation_record};
+use super::errors::found;
+use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use crate::aws::{sdk_error, Aws};
+use crate::graph::Key;
+use crate::stack::{TAG_STACK, TAG_STAGE};
+
+/// How long ACM may take to show the validation records after RequestCertificate (seconds on AWS).
+const RECORDS_WITHIN: Duration = Duration::from_secs(60);
+/// How long `up` waits for ISSUED once the records are written, unless
+/// `WSSTACK_CERTIFICATE_WAIT_SECONDS` says otherwise: DNS validation takes minutes.
+const ISSUED_WITHIN: Duration = Duration::from_secs(600);
+/// How long `down` retries a certificate API Gateway still counts as in use after its domain went.
+const RELEASED_WITHIN: Duration = Duration::from_secs(300);
+
+fn issued_within() -> Duration {
+    std::env::var("WSSTACK_CERTIFICATE_WAIT_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(ISSUED_WITHIN)
+}
+
+#[derive(Debug, Clone)]
+pub struct CertificateSpec {
+    pub domain: String,
+    pub zone: String,
+    pub stack: String,
+    pub stage: String,
+    pub tags: Tags,
+}
+
+/// One DNS validation record ACM asks for, and whether the zone has it.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    name: String,
+    value: String,
+    in_zone: bool,
+}
+
+pub struct Observed {
+    arn: String,
+    status: String,
+    validations: Vec<Validation>,
+    tags: Tags,
+}
+
+async fn describe(aws: &Aws, arn: &str) -> Result<Option<CertificateDetail>> {
+    let call = aws.acm.describe_certificate().certificate_arn(arn);
+    let output = found(call.send().await, || format!("reading ACM certificate {arn}"))?;
+    Ok(output.and_then(|o| o.certificate))
+}
+
+fn status(detail: &CertificateDetail) -> &str {
+    detail.status().map(|s| s.as_str()).unwrap_or("(unknown)")
+}
+
+/// Whether `covered` (a certificate name, maybe `*.parent`) covers `name`.
+fn covers(covered: &str, name: &str) -> bool {
+    match covered.strip_prefix("*.") {
+        Some(parent) => name
+            .split_once('.')
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(parent)),
+        None => covered.eq_ignore_ascii_case(name),
+    }
+}
+
+/// A certificate given by ARN must be ISSUED and cover the domain, else API Gateway refuses it
+/// or clients do.
+pub async fn check_given(aws: &Aws, arn: &str, name: &str) -> Result<()> {
+    let region = arn.split(':').nth(3).unwrap_or_default();
+    if region != aws.region || arn.split(':').nth(1) != Some(aws.arns.partition.as_str()) {
+        bail!(
+            "certificate {arn} (domain.certificate_arn) is not in {} {}: a regional custom domain needs an ACM certificate of its own region",
+            aws.arns.partition,
+            aws.region
+        );
+    }
+    let Some(detail) = describe(aws, arn).await? else {
+        bail!(
+            "certificate {arn} (domain.certificate_arn) does not exist in ACM in {}",
+            aws.region
+        );
+    };
+    if detail.status() != Some(&CertificateStatus::Issued) {
+        bail!(
+            "certificate {arn} (domain.certificate_arn) is {}, not ISSUED: API Gateway takes only an issued certificate",
+            status(&detail)
+        );
+    }
+    let mut names: Vec<&str> = detail
+        .subject_alternative_names()
+        .iter()
+        .map(String::as_str)
+        .chain(detail.domain_name())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if !names.iter().any(|covered| covers(covered, name)) {
+        bail!(
+            "certificate {arn} (domain.certificate_arn) covers {}, not {name}",
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// A token ACM knows a request by for an hour, so that a run that crashed after asking asks for
+/// the same certificate again (letters and digits, at most 32).
+fn idempotency_token(stack: &str, stage: &str, domain: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("wsstack/{stack}/{stage}/{domain}").bytes() {
+        hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("wsstack{hash:016x}")
+}
+
+impl CertificateSpec {
+    /// Our certificate for the domain (tagged with our stack and stage), an issued one first.
+    async fn find(&self, aws: &Aws) -> Result<Option<String>> {
+        let mut ours = Vec::new();
+        let mut token = None;
+        loop {
+            let output = aws
+                .acm
+                .list_certificates()
+                .certificate_statuses(CertificateStatus::Issued)
+                .certificate_statuses(CertificateStatus::PendingValidation)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("listing ACM certificates", e))?;
+            for summary in output.certificate_summary_list() {
+                let (Some(arn), Some(name)) = (summary.certificate_arn(), summary.domain_name()) else {
+                    continue;
+                };
+                if !name.eq_ignore_ascii_case(&self.domain) {
+                    continue;
+                }
+                let tags = self.tags_of(aws, arn).await?;
+                if tags.get(TAG_STACK) == Some(&self.stack) && tags.get(TAG_STAGE) == Some(&self.stage) {
+                    let issued = summary.status() == Some(&CertificateStatus::Issued);
+                    ours.push((!issued, arn.to_string()));
+                }
+            }
+            match output.next_token {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => break,
+            }
+        }
+        ours.sort();
+        Ok(ours.into_iter().next().map(|(_, arn)| arn))
+    }
+
+    async fn tags_of(&self, aws: &Aws, arn: &str) -> Result<Tags> {
+        let call = aws.acm.list_tags_for_certificate().certificate_arn(arn);
+        let output = call
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("reading the tags of ACM certificate {arn}"), e))?;
+        Ok(output
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+            .collect())
+    }
+
+    /// The validation records of a certificate, each checked against the zone.
+    async fn validations(&self, aws: &Aws, detail: &CertificateDetail) -> Result<Vec<Validation>> {
+        let mut validations = Vec::new();
+        for option in detail.domain_validation_options() {
+            let Some(record) = option.resource_record() else {
+                continue;
+            };
+            if record.r#type() != &RecordType::Cname {
+                continue;
+            }
+            let existing = dns_record::find(aws, &self.zone, record.name(), RrType::Cname).await?;
+            validations.push(Validation {
+                name: record.name().to_string(),
+                value: record.value().to_string(),
+                in_zone: existing.is_some_and(|set| is_validation_record(&set, record.value())),
+            });
+        }
+        Ok(validations)
+    }
+
+    /// ACM adds the records to a new certificate a few seconds after the request.
+    async fn wait_for_records(&self, aws: &Aws, arn: &str) -> Result<Vec<Validation>> {
+        let started = Instant::now();
+        loop {
+            let detail = describe(aws, arn)
+                .await?
+                .ok_or_else(|| anyhow!("ACM certificate {arn} vanished"))?;
+            let options = detail.domain_validation_options();
+            if !options.is_empty() && options.iter().all(|o| o.resource_record().is_some()) {
+                return self.validations(aws, &detail).await;
+            }
+            if started.elapsed() > RECORDS_WITHIN {
+                bail!(
+                    "ACM certificate {arn} for {} shows no DNS validation record after {} s: run again",
+                    self.domain,
+                    RECORDS_WITHIN.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn write_records(&self, aws: &Aws, validations: &[Validation]) -> Result<()> {
+        for v in validations.iter().filter(|v| !v.in_zone) {
+            let set = validation_record(&v.name, &v.value)?;
+            dns_record::change(aws, &self.zone, ChangeAction::Upsert, set).await?;
+        }
+        Ok(())
+    }
+
+    async fn wait_until_issued(&self, aws: &Aws, arn: &str, validations: &[Validation]) -> Result<()> {
+        let (started, within) = (Instant::now(), issued_within());
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let detail = describe(aws, arn)
+                .await?
+                .ok_or_else(|| anyhow!("ACM certificate {arn} vanished"))?;
+            match detail.status() {
+                Some(CertificateStatus::Issued) => return Ok(()),
+                Some(CertificateStatus::PendingValidation) => {}
+                _ => bail!(
+                    "ACM certificate {arn} for {} is {} ({}): `wsstack down` removes it, then `wsstack up` requests a new one",
+                    self.domain,
+                    status(&detail),
+                    detail.failure_reason().map(|r| r.as_str()).unwrap_or("no reason given")
+                ),
+            }
+            if started.elapsed() > within {
+                let records: Vec<&str> = validations.iter().map(|v| v.name.as_str()).collect();
+                bail!(
+                    "ACM certificate {arn} for {} is still PENDING_VALIDATION after {} s. ACM looks up {} in public DNS: check that hosted zone {} is the zone the internet resolves {} in (the parent domain or registrar delegates to its NS records), and that no CAA record on the name or a parent forbids amazon.com to issue. `wsstack up` again keeps waiting; the certificate and its records stay",
+                    self.domain,
+                    within.as_secs(),
+                    records.join(", "),
+                    self.zone,
+                    self.domain
+                );
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(15));
+        }
+    }
+}
+
+impl Lifecycle for CertificateSpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "ACM certificate"
+    }
+    fn name(&self) -> String {
+        self.domain.clone()
+    }
+    fn key(&self) -> Key {
+        Key::Certificate
+    }
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
+        Some(&observed.tags)
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let Some(arn) = self.find(ctx.aws).await? else {
+            return Ok(None);
+        };
+        let Some(detail) = describe(ctx.aws, &arn).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            status: status(&detail).to_string(),
+            validations: self.validations(ctx.aws, &detail).await?,
+            tags: self.tags_of(ctx.aws, &arn).await?,
+            arn,
+        }))
+    }
+
+    fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
+        let mut diffs = Vec::new();
+        if o.status != CertificateStatus::Issued.as_str() {
+            diffs.push(Diff::new("status", &o.status, "ISSUED"));
+        }
+        for v in o.validations.iter().filter(|v| !v.in_zone) {
+            diffs.push(Diff::new("validation record", "(missing)", &v.name));
+        }
+        diffs
+    }
+
+    fn output(&self, observed: &Observed) -> Option<String> {
+        Some(observed.arn.clone())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        let tags = self
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = ctx
+            .aws
+            .acm
+            .request_certificate()
+            .domain_name(&self.domain)
+            .validation_method(ValidationMethod::Dns)
+            .idempotency_token(idempotency_token(&self.stack, &self.stage, &self.domain))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("requesting an ACM certificate for {}", self.domain), e))?;
+        let arn = output
+            .certificate_arn
+            .ok_or_else(|| anyhow!("ACM answered RequestCertificate for {} without an ARN", self.domain))?;
+        let validations = self.wait_for_records(ctx.aws, &arn).await?;
+        self.write_records(ctx.aws, &validations).await?;
+        self.wait_until_issued(ctx.aws, &arn, &validations).await?;
+        Ok(Created::New(Some(arn)))
+    }
+
+    async fn update(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
+        self.write_records(ctx.aws, &o.validations).await?;
+        if o.status != CertificateStatus::Issued.as_str() {
+            self.wait_until_issued(ctx.aws, &o.arn, &o.validations).await?;
+        }
+        Ok(())
+    }
+
+    async fn tag(&self, ctx: Ctx<'_>, o: &Observed, set: Tags) -> Result<()> {
+        let tags = set
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()?;
+        let call = ctx.aws.acm.add_tags_to_certificate().certificate_arn(&o.arn);
+        call.set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("tagging ACM certificate {}", o.arn), e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, ctx: Ctx<'_>, o: &Observed, keys: Vec<String>) -> Result<()> {
+        let tags = keys
+            .iter()
+            .map(|k| Tag::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()?;
+        let call = ctx.aws.acm.remove_tags_from_certificate().certificate_arn(&o.arn);
+        call.set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("untagging ACM certificate {}", o.arn), e))?;
+        Ok(())
+    }
+
+    /// The validation records first (exactly as they are in the zone, which Route 53 requires),
+    /// then the certificate, which API Gateway releases some time after its domain is deleted.
+    async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
+        for v in o.validations.iter().filter(|v| v.in_zone) {
+            if let Some(set) = dns_record::find(ctx.aws, &self.zone, &v.name, RrType::Cname).await? {
+                if is_validation_record(&set, &v.value) {
+                    dns_record::change(ctx.aws, &self.zone, ChangeAction::Delete, set).await?;
+                }
+            }
+        }
+        let started = Instant::now();
+        loop {
+            let call = ctx.aws.acm.delete_certificate().certificate_arn(&o.arn);
+            match call.send().await {
+                Ok(_) => return Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    return Ok(false)
+                }
+                Err(e)
+                    if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception())
+                        && started.elapsed() < RELEASED_WITHIN =>
+                {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Err(e) => return Err(sdk_error(format!("deleting ACM certificate {}", o.arn), e)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_covered_exactly_or_by_one_wildcard_label() {
+        assert!(covers("ws.example.com", "ws.example.com"));
+        assert!(covers("*.example.com", "ws.example.com"));
+        assert!(!covers("*.example.com", "a.ws.example.com"));
+        assert!(!covers("*.example.com", "example.com"));
+        assert!(!covers("example.com", "ws.example.com"));
+    }
+
+    #[test]
+    fn the_token_is_stable_and_acm_shaped() {
+        let token = idempotency_token("demo", "dev", "ws.example.com");
+        assert_eq!(token, idempotency_token("demo", "dev", "ws.example.com"));
+        assert_ne!(token, idempotency_token("demo", "prod", "ws.example.com"));
+        assert!(
+            token.len() <= 32 && token.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{token}"
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! The API Gateway custom domain name of `domain:`: REGIONAL, TLS 1.2, dualstack (the AAAA record
+//! resolves only then), with the stack's certificate and tags. Found again without state by its tags (`discover`), which also name the hosted zone
+//! its alias records are in, so that a stack file without `domain:` can take them away.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Result};
+use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, IpAddressType, SecurityPolicy};
+
+use super::errors::{deleted, found};
+use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use crate::aws::{sdk_error, Aws};
+use crate::graph::{Key, Resolved};
+use crate::stack::{TAG_STACK, TAG_STAGE};
+
+/// The tag naming the Route 53 hosted zone of the domain's alias records.
+pub const TAG_HOSTED_ZONE: &str = "wsstack:hosted-zone";
+
+/// What the alias records need of the domain name, and what discovery hands to a run: the
+/// domain's value in `Resolved`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    /// The user's hosted zone the records are in.
+    pub zone: String,
+    /// The API Gateway endpoint (`d-….execute-api.{region}.amazonaws.com`) and its hosted zone.
+    pub regional_name: String,
+    pub regional_zone: String,
+}
+
+impl Target {
+    /// One line of four DNS words, none of which can hold a space.
+    pub fn encode(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.name, self.zone, self.regional_name, self.regional_zone
+        )
+    }
+
+    pub fn decode(value: &str) -> Option<Target> {
+        let mut words = value.split(' ');
+        let target = Target {
+            name: words.next()?.to_string(),
+            zone: words.next()?.to_string(),
+            regional_name: words.next()?.to_string(),
+            regional_zone: words.next()?.to_string(),
+        };
+        words.next().is_none().then_some(target)
+    }
+}
+
+/// Which certificate the domain uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Certificate {
+    /// The one `up` requests (`Key::Certificate` hands its ARN on).
+    Requested,
+    /// The user's, by ARN: checked, never changed.
+    Given(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct DomainNameSpec {
+    pub name: String,
+    pub zone: String,
+    pub certificate: Certificate,
+    pub tags: Tags,
+}
+
+pub struct Observed {
+    arn: String,
+    configuration: Option<DomainNameConfiguration>,
+    tags: Tags,
+}
+
+fn target(name: &str, zone: &str, configuration: Option<&DomainNameConfiguration>) -> Option<Target> {
+    let configuration = configuration?;
+    Some(Target {
+        name: name.to_string(),
+        zone: zone.to_string(),
+        regional_name: configuration.api_gateway_domain_name()?.to_string(),
+        regional_zone: configuration.hosted_zone_id()?.to_string(),
+    })
+}
+
+/// Find the stack's custom domain before a run, by its tags; its target goes into `resolved`.
+pub async fn discover(aws: &Aws, stack: &str, stage: &str, resolved: &mut Resolved) -> Result<()> {
+    let mut token = None;
+    loop {
+        let call = aws
+            .apigateway
+            .get_domain_names()
+            .max_results("100")
+            .set_next_token(token);
+        let output = call
+            .send()
+            .await
+            .map_err(|e| sdk_error("listing API Gateway domain names", e))?;
+        for domain in output.items.unwrap_or_default() {
+            let tags = domain.tags();
+            let tag = |key: &str| tags.and_then(|t| t.get(key)).map(String::as_str);
+            if tag(TAG_STACK) != Some(stack) || tag(TAG_STAGE) != Some(stage) {
+                continue;
+            }
+            let (Some(name), Some(zone)) = (domain.domain_name(), tag(TAG_HOSTED_ZONE)) else {
+                continue;
+            };
+            let found = target(name, zone, domain.domain_name_configurations().first());
+            resolved.set(Key::DomainName, found.map(|t| t.encode()));
+            return Ok(());
+        }
+        match output.next_token {
+            Some(next) if !next.is_empty() => token = Some(next),
+            _ => return Ok(()),
+        }
+    }
+}
+
+impl DomainNameSpec {
+    fn certificate_arn<'a>(&'a self, ctx: Ctx<'a>) -> Option<&'a str> {
+        match &self.certificate {
+            Certificate::Given(arn) => Some(arn),
+            Certificate::Requested => ctx.resolved.get(&Key::Certificate),
+        }
+    }
+
+    /// The configuration to write, after checking a given certificate.
+    async fn configuration(&self, ctx: Ctx<'_>) -> Result<DomainNameConfiguration> {
+        let Some(arn) = self.certificate_arn(ctx) else {
+            bail!("internal: the certificate of {} is unknown", self.name);
+        };
+        if let Certificate::Given(arn) = &self.certificate {
+            super::certificate::check_given(ctx.aws, arn, &self.name).await?;
+        }
+        Ok(DomainNameConfiguration::builder()
+            .certificate_arn(arn)
+            .endpoint_type(EndpointType::Regional)
+            .security_policy(SecurityPolicy::Tls12)
+            .ip_address_type(IpAddressType::Dualstack)
+            .build())
+    }
+}
+
+impl Lifecycle for DomainNameSpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "API domain name"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn key(&self) -> Key {
+        Key::DomainName
+    }
+    fn depends_on(&self) -> Vec<Key> {
+        match self.certificate {
+            Certificate::Requested => vec![Key::Certificate],
+            Certificate::Given(_) => Vec::new(),
+        }
+    }
+    fn tags(&self) -> Option<&Tags> {
+        Some(&self.tags)
+    }
+    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
+        Some(&observed.tags)
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let call = ctx.aws.apigateway.get_domain_name().domain_name(&self.name);
+        let Some(output) = found(call.send().await, || format!("reading API domain name {}", self.name))? else {
+            return Ok(None);
+        };
+        let arn = output.domain_name_arn.clone().unwrap_or_else(|| {
+            format!(
+                "arn:{}:apigateway:{}::/domainnames/{}",
+                ctx.aws.arns.partition, ctx.aws.region, self.name
+            )
+        });
+        Ok(Some(Observed {
+            arn,
+            configuration: output.domain_name_configurations.unwrap_or_default().into_iter().next(),
+            tags: output.tags.unwrap_or_default().into_iter().collect(),
+        }))
+    }
+
+    fn diffs(&self, ctx: Ctx<'_>, observed: &Observed) -> Vec<Diff> {
+        let Some(c) = &observed.configuration else {
+            return vec![Diff::new("configuration", "(none)", "REGIONAL")];
+        };
+        let mut diffs = Vec::new();
+        if c.endpoint_type() != Some(&EndpointType::Regional) {
+            let current = c.endpoint_type().map(|t| t.as_str()).unwrap_or("(none)");
+            diffs.push(Diff::new("endpoint type", current, "REGIONAL"));
+        }
+        if c.security_policy() != Some(&SecurityPolicy::Tls12) {
+            let current = c.security_policy().map(|p| p.as_str()).unwrap_or("(none)");
+            diffs.push(Diff::new("security policy", current, "TLS_1_2"));
+        }
+        if c.ip_address_type() != Some(&IpAddressType::Dualstack) {
+            let current = c.ip_address_type().map(|t| t.as_str()).unwrap_or("ipv4");
+            diffs.push(Diff::new("IP address type", current, "dualstack"));
+        }
+        // The requested certificate's ARN is known once `up` has ensured it; `status` compares
+        // no run's outputs, and the certificate shows its own state there.
+        if let Some(desired) = self.certificate_arn(ctx) {
+            if c.certificate_arn() != Some(desired) {
+                diffs.push(Diff::new(
+                    "certificate",
+                    c.certificate_arn().unwrap_or("(none)"),
+                    desired,
+                ));
+            }
+        }
+        diffs
+    }
+
+    fn output(&self, observed: &Observed) -> Option<String> {
+        target(&self.name, &self.zone, observed.configuration.as_ref()).map(|t| t.encode())
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        let configuration = self.configuration(ctx).await?;
+        let tags: HashMap<String, String> = self.tags.clone().into_iter().collect();
+        let call = ctx
+            .aws
+            .apigateway
+            .create_domain_name()
+            .domain_name(&self.name)
+            .domain_name_configurations(configuration)
+            .set_tags(Some(tags));
+        match call.send().await {
+            Ok(output) => {
+                let configuration = output.domain_name_configurations.unwrap_or_default().into_iter().next();
+                Ok(Created::New(
+                    target(&self.name, &self.zone, configuration.as_ref()).map(|t| t.encode()),
+                ))
+            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => Ok(Created::AlreadyExists),
+            Err(e) => Err(sdk_error(format!("creating API domain name {}", self.name), e)),
+        }
+    }
+
+    async fn update(&self, ctx: Ctx<'_>, _observed: &Observed) -> Result<()> {
+        let configuration = self.configuration(ctx).await?;
+        let call = ctx.aws.apigateway.update_domain_name().domain_name(&self.name);
+        call.domain_name_configurations(configuration)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("updating API domain name {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn tag(&self, ctx: Ctx<'_>, observed: &Observed, set: Tags) -> Result<()> {
+        let call = ctx.aws.apigateway.tag_resource().resource_arn(&observed.arn);
+        call.set_tags(Some(set.into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("tagging API domain name {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn untag(&self, ctx: Ctx<'_>, observed: &Observed, keys: Vec<String>) -> Result<()> {
+        let call = ctx.aws.apigateway.untag_resource().resource_arn(&observed.arn);
+        call.set_tag_keys(Some(keys))
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("untagging API domain name {}", self.name), e))?;
+        Ok(())
+    }
+
+    async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {
+        let call = ctx.aws.apigateway.delete_domain_name().domain_name(&self.name);
+        deleted(call.send().await, || format!("deleting API domain name {}", self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_survives_its_encoding() {
+        let target = Target {
+            name: "ws.example.com".into(),
+            zone: "Z123".into(),
+            regional_name: "d-abc.execute-api.eu-west-1.amazonaws.com".into(),
+            regional_zone: "ZLY8HYME6SFDD".into(),
+        };
+        assert_eq!(Target::decode(&target.encode()), Some(target));
+        assert_eq!(Target::decode("a b c"), None);
+        assert_eq!(Target::decode("a b c d e"), None);
+    }
+}
