@@ -3,10 +3,10 @@
 
 pub mod alarms;
 mod auth;
+mod domain;
 mod events;
 mod pieces;
 mod routes;
-mod domain;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
