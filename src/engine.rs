@@ -1,8 +1,9 @@
 //! The dependency graph of a stack's resources, walked with bounded concurrency.
 //!
-//! `up` runs `ensure` in dependency order, `down` runs `destroy` in reverse order, `status` runs
-//! `inspect` on everything at once. A resource whose prerequisite failed is not attempted; the
-//! others still run, so one failure does not hide the state of the rest.
+//! `up` runs `ensure` in dependency order, `down` runs `destroy` in the order `gone_before` gives
+//! (by default the reverse), `status` runs `inspect` on everything at once. A resource waiting for
+//! its prerequisites reads itself meanwhile (`look_ahead`). A resource whose prerequisite failed is
+//! not attempted; the others still run, so one failure does not hide the state of the rest.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,7 +18,8 @@ use crate::progress::Progress;
 use crate::resources::{Change, Ctx, Resource, State};
 
 /// How many resources are worked on at once, unless `WSSTACK_MAX_CONCURRENCY` says otherwise
-/// (1 gives the sequential baseline the benchmarks compare against).
+/// (1 gives the sequential baseline the benchmarks compare against, without reading ahead). Enough
+/// for every resource of a stack to read itself at once; the SDK retries a throttled call.
 const CONCURRENCY: usize = 32;
 
 fn concurrency() -> usize {
@@ -116,7 +118,7 @@ fn topological(resources: &[Box<dyn Resource>], prerequisites: &[Vec<usize>]) ->
     Ok(ordered)
 }
 
-/// Run `verb` over every resource, respecting dependencies (reversed for `Destroy`). `resolved`
+/// Run `verb` over every resource, respecting dependencies (`gone_before` for `Destroy`). `resolved`
 /// comes in with what discovery found and goes out with what the run produced (the id of an API
 /// it created; none for one it deleted).
 pub async fn run(
