@@ -59,9 +59,15 @@ pub trait Lifecycle: Send + Sync {
     }
 
     /// Read it; `None` when it does not exist. Only from AWS and the values of the run's start
-    /// (the API id discovery found): `observe` may run before the resource's prerequisites are
-    /// done (`Resource::look_ahead`), and nothing they do changes what it reads.
+    /// (the API id discovery found): unless `reads_ahead` says otherwise, `observe` may run before
+    /// the resource's prerequisites are done (`Resource::look_ahead`), and nothing they do may
+    /// change what it reads.
     fn observe(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Option<Self::Observed>>> + Send;
+    /// Whether `observe` may run before the resource's prerequisites are done. A kind whose
+    /// `observe` needs a value one of them hands on (not one discovery found) says `false`.
+    fn reads_ahead(&self) -> bool {
+        true
+    }
     /// How it differs from the spec, tags aside (the lifecycle compares those).
     fn diffs(&self, ctx: Ctx<'_>, observed: &Self::Observed) -> Vec<Diff>;
     /// The value it hands to its dependants.
@@ -133,6 +139,9 @@ async fn first_look<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Option<T
 }
 
 async fn look_ahead<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<()> {
+    if !resource.reads_ahead() {
+        return Ok(());
+    }
     let observed = resource.observe(ctx).await?;
     ctx.resolved.run().keep_look_ahead(resource.key(), Box::new(observed));
     Ok(())
