@@ -1,13 +1,15 @@
 //! The dependency graph of a stack's resources, walked with bounded concurrency.
 //!
-//! `up` runs `ensure` in dependency order, `down` runs `destroy` in reverse order, `status` runs
-//! `inspect` on everything at once. A resource whose prerequisite failed is not attempted; the
-//! others still run, so one failure does not hide the state of the rest.
+//! `up` runs `ensure` in dependency order, `down` runs `destroy` in the order `gone_before` gives
+//! (by default the reverse), `status` runs `inspect` on everything at once. A resource waiting for
+//! its prerequisites reads itself meanwhile (`look_ahead`). A resource whose prerequisite failed is
+//! not attempted; the others still run, so one failure does not hide the state of the rest.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use futures::future::{BoxFuture, FutureExt};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::aws::Aws;
@@ -16,8 +18,9 @@ use crate::progress::Progress;
 use crate::resources::{Change, Ctx, Resource, State};
 
 /// How many resources are worked on at once, unless `WSSTACK_MAX_CONCURRENCY` says otherwise
-/// (1 gives the sequential baseline the benchmarks compare against).
-const CONCURRENCY: usize = 8;
+/// (1 gives the sequential baseline the benchmarks compare against, without reading ahead). Enough
+/// for every resource of a stack to read itself at once; the SDK retries a throttled call.
+const CONCURRENCY: usize = 32;
 
 fn concurrency() -> usize {
     std::env::var("WSSTACK_MAX_CONCURRENCY")
@@ -56,29 +59,50 @@ pub struct Report {
 /// Check the graph: every key is unique, every dependency exists, no cycles. Returns the indexes
 /// of `resources` in an order where each comes after what it depends on.
 pub fn order(resources: &[Box<dyn Resource>]) -> Result<Vec<usize>> {
+    let index = index(resources)?;
+    let deps = edges(resources, &index, |r| r.depends_on(), "depends on")?;
+    topological(resources, &deps)
+}
+
+fn index(resources: &[Box<dyn Resource>]) -> Result<BTreeMap<Key, usize>> {
     let mut index: BTreeMap<Key, usize> = BTreeMap::new();
     for (i, r) in resources.iter().enumerate() {
         if index.insert(r.key(), i).is_some() {
             bail!("internal: two resources have the key {}", r.key());
         }
     }
-    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(resources.len());
+    Ok(index)
+}
+
+/// For each resource, the indexes `keys` names.
+fn edges(
+    resources: &[Box<dyn Resource>],
+    index: &BTreeMap<Key, usize>,
+    keys: impl Fn(&dyn Resource) -> Vec<Key>,
+    relation: &str,
+) -> Result<Vec<Vec<usize>>> {
+    let mut edges = Vec::with_capacity(resources.len());
     for r in resources {
         let mut these = Vec::new();
-        for dep in r.depends_on() {
-            match index.get(&dep) {
+        for key in keys(r.as_ref()) {
+            match index.get(&key) {
                 Some(i) => these.push(*i),
-                None => bail!("internal: {} depends on unknown {dep}", r.key()),
+                None => bail!("internal: {} {relation} unknown {key}", r.key()),
             }
         }
-        deps.push(these);
+        edges.push(these);
     }
+    Ok(edges)
+}
+
+/// An order in which each index comes after its `prerequisites`.
+fn topological(resources: &[Box<dyn Resource>], prerequisites: &[Vec<usize>]) -> Result<Vec<usize>> {
     let mut placed = vec![false; resources.len()];
     let mut ordered = Vec::with_capacity(resources.len());
     while ordered.len() < resources.len() {
         let before = ordered.len();
         for i in 0..resources.len() {
-            if !placed[i] && deps[i].iter().all(|d| placed[*d]) {
+            if !placed[i] && prerequisites[i].iter().all(|d| placed[*d]) {
                 placed[i] = true;
                 ordered.push(i);
             }
@@ -94,7 +118,7 @@ pub fn order(resources: &[Box<dyn Resource>]) -> Result<Vec<usize>> {
     Ok(ordered)
 }
 
-/// Run `verb` over every resource, respecting dependencies (reversed for `Destroy`). `resolved`
+/// Run `verb` over every resource, respecting dependencies (`gone_before` for `Destroy`). `resolved`
 /// comes in with what discovery found and goes out with what the run produced (the id of an API
 /// it created; none for one it deleted).
 pub async fn run(
@@ -115,32 +139,42 @@ async fn run_bounded(
     progress: &Progress,
     limit: usize,
 ) -> Result<Vec<Report>> {
+    // Reports come in graph order (reversed for destroy), so output reads like the plan.
     let mut ordered = order(resources)?;
     if verb == Verb::Destroy {
         ordered.reverse();
     }
-    let keys: Vec<Key> = resources.iter().map(|r| r.key()).collect();
-    let position: BTreeMap<&Key, usize> = keys.iter().enumerate().map(|(i, k)| (k, i)).collect();
     // prerequisites[i] = indexes that must finish successfully before i starts.
-    let mut prerequisites: Vec<Vec<usize>> = vec![Vec::new(); resources.len()];
-    for (i, r) in resources.iter().enumerate() {
-        for dep in r.depends_on() {
-            let d = position[&dep];
-            match verb {
-                Verb::Ensure => prerequisites[i].push(d),
-                Verb::Destroy => prerequisites[d].push(i),
-                Verb::Inspect => {}
+    let index = index(resources)?;
+    let prerequisites: Vec<Vec<usize>> = match verb {
+        Verb::Ensure => edges(resources, &index, |r| r.depends_on(), "depends on")?,
+        Verb::Destroy => {
+            let mut prerequisites = vec![Vec::new(); resources.len()];
+            let later = edges(resources, &index, |r| r.gone_before(), "goes before")?;
+            for (i, later) in later.into_iter().enumerate() {
+                for l in later {
+                    prerequisites[l].push(i);
+                }
             }
+            prerequisites
         }
-    }
+        Verb::Inspect => vec![Vec::new(); resources.len()],
+    };
+    // Started in an order where each comes after its prerequisites, so that a resource whose
+    // prerequisite was just marked is itself marked in the same pass.
+    let starting = topological(resources, &prerequisites)?;
 
     let mut outcomes: Vec<Option<Report>> = vec![None; resources.len()];
     let mut started = vec![false; resources.len()];
-    let mut running = FuturesUnordered::new();
+    // A resource waiting for its prerequisites reads itself meanwhile, when a slot is free (not
+    // in the one-at-a-time baseline): what it depends on never changes what it reads, so `ensure`
+    // or `destroy` then starts from that look instead of a round trip of its own.
+    let reads_ahead = verb != Verb::Inspect && limit > 1;
+    let mut looking = vec![Look::NotYet; resources.len()];
+    let mut running: FuturesUnordered<BoxFuture<'_, Finished>> = FuturesUnordered::new();
     loop {
-        // Start what is ready, and mark what can never run. In graph order, so a resource whose
-        // prerequisite was just marked is itself marked in the same pass.
-        for &i in &ordered {
+        // Start what is ready, and mark what can never run.
+        for &i in &starting {
             if started[i] {
                 continue;
             }
@@ -156,33 +190,67 @@ async fn run_bounded(
                 outcomes[i] = Some(report(r.as_ref(), outcome, Duration::ZERO));
                 continue;
             }
-            if running.len() < limit && prerequisites[i].iter().all(|p| outcomes[*p].is_some()) {
+            let ready = prerequisites[i].iter().all(|p| outcomes[*p].is_some()) && looking[i] != Look::Running;
+            if running.len() < limit && ready {
                 started[i] = true;
                 progress.start(r.kind(), &r.name(), verb);
                 // Each resource sees the values resolved when it starts, read-only.
                 let snapshot = resolved.clone();
-                running.push(async move {
-                    let start = Instant::now();
+                running.push(
+                    async move {
+                        let start = Instant::now();
+                        let ctx = Ctx {
+                            aws,
+                            resolved: &snapshot,
+                        };
+                        let (outcome, output) = match verb {
+                            Verb::Ensure => match r.ensure(ctx).await {
+                                Ok(done) => (Ok(Outcome::Changed(done.change)), done.output),
+                                Err(e) => (Err(e), None),
+                            },
+                            Verb::Destroy => (r.destroy(ctx).await.map(Outcome::Changed), None),
+                            Verb::Inspect => (r.inspect(ctx).await.map(Outcome::Inspected), None),
+                        };
+                        let outcome = outcome.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
+                        Finished::Done(i, report(r.as_ref(), outcome, start.elapsed()), output)
+                    }
+                    .boxed(),
+                );
+            }
+        }
+        for &i in starting.iter().filter(|_| reads_ahead) {
+            if running.len() >= limit {
+                break;
+            }
+            if started[i] || looking[i] != Look::NotYet {
+                continue;
+            }
+            looking[i] = Look::Running;
+            let snapshot = resolved.clone();
+            let r = &resources[i];
+            running.push(
+                async move {
                     let ctx = Ctx {
                         aws,
                         resolved: &snapshot,
                     };
-                    let (outcome, output) = match verb {
-                        Verb::Ensure => match r.ensure(ctx).await {
-                            Ok(done) => (Ok(Outcome::Changed(done.change)), done.output),
-                            Err(e) => (Err(e), None),
-                        },
-                        Verb::Destroy => (r.destroy(ctx).await.map(Outcome::Changed), None),
-                        Verb::Inspect => (r.inspect(ctx).await.map(Outcome::Inspected), None),
-                    };
-                    let outcome = outcome.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
-                    (i, report(r.as_ref(), outcome, start.elapsed()), output)
-                });
-            }
+                    // A failed look is simply not kept: the resource reads again when it starts.
+                    let _ = r.look_ahead(ctx).await;
+                    Finished::LookedAhead(i)
+                }
+                .boxed(),
+            );
         }
         // With cycles excluded by `order`, an empty set here means every resource has an outcome.
-        let Some((i, report, output)) = running.next().await else {
+        let Some(finished) = running.next().await else {
             break;
+        };
+        let (i, report, output) = match finished {
+            Finished::LookedAhead(i) => {
+                looking[i] = Look::Done;
+                continue;
+            }
+            Finished::Done(i, report, output) => (i, report, output),
         };
         progress.finish(report.kind, &report.name, &report.outcome);
         match &report.outcome {
@@ -192,8 +260,21 @@ async fn run_bounded(
         }
         outcomes[i] = Some(report);
     }
-    // Report in graph order (reversed for destroy) so output reads like the plan.
     Ok(ordered.into_iter().filter_map(|i| outcomes[i].take()).collect())
+}
+
+/// Whether a resource has read itself ahead of its turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    NotYet,
+    Running,
+    Done,
+}
+
+/// What one of the running futures finished.
+enum Finished {
+    LookedAhead(usize),
+    Done(usize, Report, Option<String>),
 }
 
 fn report(r: &dyn Resource, outcome: Outcome, elapsed: Duration) -> Report {

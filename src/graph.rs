@@ -1,9 +1,15 @@
 //! The typed graph of a stack: `Key` names each resource, `Resolved` carries the values one
-//! resource hands to the ones that depend on it (the WebSocket API id today). It holds no AWS
-//! calls and no ordering logic: `engine` walks the graph, `plan` builds it.
+//! resource hands to the ones that depend on it (the WebSocket API id today) and what the run has
+//! read once for several of them (`RunState`). It holds no AWS calls and no ordering logic:
+//! `engine` walks the graph, `plan` builds it.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_apigatewayv2::types::{Api, Integration, Route};
+use tokio::sync::OnceCell;
 
 use serde::{Serialize, Serializer};
 
@@ -26,6 +32,9 @@ pub enum QueueKind {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Key {
     Role(RoleKind),
+    /// The role's inline policy `wsstack`: its own resource, because it names the API, and the
+    /// role (so the functions) need not wait for the API.
+    RolePolicy(RoleKind),
     Table,
     Queue(QueueKind),
     Rule,
@@ -66,6 +75,7 @@ impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Key::Role(kind) => write!(f, "role/{}", kind.suffix()),
+            Key::RolePolicy(kind) => write!(f, "role-policy/{}", kind.suffix()),
             Key::Table => f.write_str("table"),
             Key::Queue(QueueKind::Events) => f.write_str("queue/events"),
             Key::Queue(QueueKind::DeadLetter) => f.write_str("queue/dead-letter"),
@@ -98,15 +108,93 @@ impl Serialize for Key {
     }
 }
 
+/// The routes and integrations of one API, as the run first read them.
+#[derive(Debug, Default)]
+pub struct ApiListing {
+    pub routes: Vec<Route>,
+    pub integrations: Vec<Integration>,
+}
+
+/// What one run reads once for several resources. The run's own writes are known to it (each
+/// route resource only looks for its own route and integration in the listing), so nothing here is
+/// ever invalidated; a resource that must see other runs' writes lists again itself.
+#[derive(Debug, Default)]
+pub struct RunState {
+    /// The stack's APIs as discovery listed them, for the API resource's first look.
+    discovered_apis: Mutex<Option<Vec<Api>>>,
+    /// By API id: its routes and integrations, listed on first use (empty for an API the run made).
+    listings: Mutex<BTreeMap<String, Arc<OnceCell<Arc<ApiListing>>>>>,
+    /// The check, running beside the rest of `up`, that the API this run created is the one every
+    /// concurrent run keeps; it answers the id of the kept API.
+    race: Mutex<Option<tokio::task::JoinHandle<anyhow::Result<String>>>>,
+    /// By key: what a resource read of itself while it waited for its prerequisites.
+    looked_ahead: Mutex<BTreeMap<Key, Box<dyn Any + Send>>>,
+}
+
+impl RunState {
+    pub fn set_discovered_apis(&self, apis: Vec<Api>) {
+        *self.discovered_apis.lock().expect("run state lock") = Some(apis);
+    }
+
+    /// Discovery's listing, once: a second look (after a create found the API already there)
+    /// lists again.
+    pub fn take_discovered_apis(&self) -> Option<Vec<Api>> {
+        self.discovered_apis.lock().expect("run state lock").take()
+    }
+
+    /// The listing cell of API `api`, shared by every resource of the run.
+    pub fn listing(&self, api: &str) -> Arc<OnceCell<Arc<ApiListing>>> {
+        let mut listings = self.listings.lock().expect("run state lock");
+        listings.entry(api.to_string()).or_default().clone()
+    }
+
+    /// An API this run has just created has no routes or integrations yet.
+    pub fn set_empty_listing(&self, api: &str) {
+        let cell = OnceCell::new_with(Some(Arc::new(ApiListing::default())));
+        let mut listings = self.listings.lock().expect("run state lock");
+        listings.insert(api.to_string(), Arc::new(cell));
+    }
+
+    pub fn set_race(&self, check: tokio::task::JoinHandle<anyhow::Result<String>>) {
+        *self.race.lock().expect("run state lock") = Some(check);
+    }
+
+    pub fn keep_look_ahead(&self, key: Key, observed: Box<dyn Any + Send>) {
+        self.looked_ahead.lock().expect("run state lock").insert(key, observed);
+    }
+
+    /// What the resource of `key` read ahead, once.
+    pub fn take_look_ahead(&self, key: &Key) -> Option<Box<dyn Any + Send>> {
+        self.looked_ahead.lock().expect("run state lock").remove(key)
+    }
+
+    pub fn take_race(&self) -> Option<tokio::task::JoinHandle<anyhow::Result<String>>> {
+        self.race.lock().expect("run state lock").take()
+    }
+}
+
 /// Values of finished resources that others need, by the key of the resource that produced them.
 /// Seeded before a run by discovery (`resources::api::discover`), extended by the engine as
-/// resources finish; a resource only ever sees a read-only snapshot.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// resources finish; a resource only ever sees a read-only snapshot. Every snapshot shares the
+/// run's `RunState`.
+#[derive(Debug, Clone, Default)]
 pub struct Resolved {
     values: BTreeMap<Key, String>,
+    run: Arc<RunState>,
+}
+
+/// Equal when the values are: the run state is a cache, not a value.
+impl PartialEq for Resolved {
+    fn eq(&self, other: &Self) -> bool {
+        self.values == other.values
+    }
 }
 
 impl Resolved {
+    pub fn run(&self) -> &RunState {
+        &self.run
+    }
+
     pub fn get(&self, key: &Key) -> Option<&str> {
         self.values.get(key).map(String::as_str)
     }

@@ -210,25 +210,23 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
 
-    let policy = |write: fn(&Stack, &Names, &Arns, &str) -> Value| {
-        let (stack, names, arns) = (stack.clone(), names.clone(), aws.arns.clone());
-        Arc::new(move |api: &str| write(&stack, &names, &arns, api))
+    let role = |role: RoleKind, what: &str, write: fn(&Stack, &Names, &Arns, &str) -> Value| {
+        let (for_stack, for_names, arns) = (stack.clone(), names.clone(), aws.arns.clone());
+        RoleSpec {
+            name: names.role(role.clone()),
+            role,
+            description: format!("wsstack {}/{}: {what}", stack.name, stack.stage),
+            policy: Arc::new(move |api: &str| write(&for_stack, &for_names, &arns, api)),
+            tags: tags.clone(),
+        }
     };
+    let routes_role = role(RoleKind::Routes, "WebSocket route handlers", routes_policy);
+    let push_role = role(RoleKind::Push, "push handler", push_policy);
     vec![
-        Box::new(RoleSpec {
-            role: RoleKind::Routes,
-            name: names.role(RoleKind::Routes),
-            description: format!("wsstack {}/{}: WebSocket route handlers", stack.name, stack.stage),
-            policy: policy(routes_policy),
-            tags: tags.clone(),
-        }),
-        Box::new(RoleSpec {
-            role: RoleKind::Push,
-            name: names.role(RoleKind::Push),
-            description: format!("wsstack {}/{}: push handler", stack.name, stack.stage),
-            policy: policy(push_policy),
-            tags: tags.clone(),
-        }),
+        Box::new(routes_role.policy_resource()),
+        Box::new(routes_role),
+        Box::new(push_role.policy_resource()),
+        Box::new(push_role),
         Box::new(TableSpec {
             name: names.table(),
             billing: match stack.table.billing_mode {
@@ -314,14 +312,17 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         description: format!("wsstack {}/{}: entity update notifications", stack.name, stack.stage),
         tags: tags(stack),
     })];
-    let (own, mut route_keys) = routes::declared(stack, aws);
+    let (own, own_in_service) = routes::declared(stack, aws);
     resources.extend(own);
+    // The stage puts the routes in service: after them, their permissions and their roles' policies.
+    let mut in_service = vec![Key::RolePolicy(RoleKind::Routes)];
+    in_service.extend(own_in_service);
     for handler in handlers(stack).into_iter().filter(|h| own_route_key(h).is_none()) {
         let h = handler_resources(stack, aws, bundle, &handler);
         resources.push(Box::new(h.log_group));
         resources.push(Box::new(h.function));
         if let (Some(permission), Some(route)) = (h.permission, h.route) {
-            route_keys.push(Key::Route(handler.clone()));
+            in_service.extend([Key::Route(handler.clone()), Key::Permission(handler.clone())]);
             resources.push(Box::new(permission));
             resources.push(Box::new(route));
         }
@@ -330,7 +331,7 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         name: stack.stage.clone(),
         description: format!("wsstack {}/{}", stack.name, stack.stage),
         tags: tags(stack),
-        depends_on: route_keys,
+        depends_on: in_service,
     }));
     resources.push(Box::new(EventSourceSpec {
         function: aws.names.function("push"),
@@ -386,7 +387,7 @@ mod tests {
                     assert_eq!(spec, &tags, "{} {}", resource.kind(), resource.key());
                 }
                 None => assert!(
-                    ["API route", "Lambda permission", "event source", "API authorizer"].contains(&resource.kind()),
+                    ["API route", "Lambda permission", "event source", "IAM role policy"].contains(&resource.kind()),
                     "{} {} has no tags",
                     resource.kind(),
                     resource.key()

@@ -201,7 +201,7 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
         .map(|h| (format!("function/{h}"), "update".to_string()))
         .collect();
     for key in [
-        "role/routes",
+        "role-policy/routes",
         "log-group/unsubscribe",
         "function/unsubscribe",
         "permission/unsubscribe",
@@ -209,7 +209,12 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
     ] {
         expected.push((
             key.to_string(),
-            if key == "role/routes" { "update" } else { "create" }.to_string(),
+            if key == "role-policy/routes" {
+                "update"
+            } else {
+                "create"
+            }
+            .to_string(),
         ));
     }
     expected.push(("event-source".into(), "update".into()));

@@ -9,7 +9,6 @@ use anyhow::{anyhow, Context as _};
 use serde_json::json;
 
 use super::Context;
-use crate::aws::Aws;
 use crate::cli::Format;
 use crate::engine::{self, Outcome, Verb};
 use crate::progress::Progress;
@@ -23,9 +22,10 @@ pub async fn run(context: &Context, yes: bool) -> Result<u8, Failure> {
         return Ok(0);
     }
     let started = Instant::now();
-    let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
+    let (stack, stage) = (&file.stack.name, &file.stack.stage);
+    let (aws, mut resolved) =
+        resources::api::connect_and_discover(context.config.clone(), context.names.clone(), stack, stage).await?;
     render::header(cli, "down", file, &aws);
-    let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
     let resources = crate::plan::resources(&file.stack, &aws, None, &resolved, &context.dev_paused);
     let progress = Progress::new(context.chatty());
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Destroy, &progress).await?;

@@ -147,8 +147,9 @@ async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>, Resolved), 
     let stack = &context.file.stack;
     // Without a handlers package the code is simply not compared.
     let bundle = bundle::load(context.cli.handlers_zip.as_deref()).ok();
-    let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
-    let mut resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
+    let (aws, mut resolved) =
+        resources::api::connect_and_discover(context.config.clone(), context.names.clone(), &stack.name, &stack.stage)
+            .await?;
     let resources = resource_plan::resources(stack, &aws, bundle.as_ref(), &resolved, &context.dev_paused);
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Inspect, &Progress::new(false)).await?;
     if engine::any_failed(&reports) {

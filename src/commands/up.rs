@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use anyhow::anyhow;
 use serde_json::json;
 
 use super::Context;
@@ -22,12 +23,25 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> 
     let (cli, file) = (&context.cli, &context.file);
     let started = Instant::now();
     let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
-    let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
+    let (stack, stage) = (&file.stack.name, &file.stack.stage);
+    let (aws, mut resolved) =
+        resources::api::connect_and_discover(context.config.clone(), context.names.clone(), stack, stage).await?;
     render::header(cli, "up", file, &aws);
-    let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;
     let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle), &resolved, &context.dev_paused);
     let progress = Progress::new(context.chatty());
-    let reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
+    let mut reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
+    // An API this run created may have lost to a concurrent run's (`api::settle_race`, which ran
+    // beside the rest): what this run built names the API that went, so converge on the kept one.
+    if let Some(check) = resolved.run().take_race() {
+        let kept = check
+            .await
+            .map_err(|e| anyhow!("checking for a concurrent run's API: {e}"))??;
+        if resolved.api_id() != Some(kept.as_str()) {
+            resolved = resources::api::discover(&aws, stack, stage).await?;
+            let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle), &resolved, &context.dev_paused);
+            reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
+        }
+    }
     let failed = engine::any_failed(&reports);
     let count = |wanted: fn(&Change) -> bool| {
         reports

@@ -41,6 +41,8 @@ impl Journal {
 struct Fake {
     key: Key,
     depends_on: Vec<Key>,
+    /// What may only go once this one is gone, when not the reverse of `depends_on`.
+    gone_before: Option<Vec<Key>>,
     fails: bool,
     output: Option<String>,
     journal: Journal,
@@ -50,7 +52,26 @@ fn fake(journal: &Journal, key: Key, depends_on: Vec<Key>) -> Box<dyn Resource> 
     Box::new(Fake {
         key,
         depends_on,
+        gone_before: None,
         fails: false,
+        output: None,
+        journal: journal.clone(),
+    })
+}
+
+/// A fake whose destroy order is its own.
+fn tearing_down(
+    journal: &Journal,
+    key: Key,
+    depends_on: Vec<Key>,
+    gone_before: Vec<Key>,
+    fails: bool,
+) -> Box<dyn Resource> {
+    Box::new(Fake {
+        key,
+        depends_on,
+        gone_before: Some(gone_before),
+        fails,
         output: None,
         journal: journal.clone(),
     })
@@ -60,6 +81,7 @@ fn failing(journal: &Journal, key: Key, depends_on: Vec<Key>) -> Box<dyn Resourc
     Box::new(Fake {
         key,
         depends_on,
+        gone_before: None,
         fails: true,
         output: None,
         journal: journal.clone(),
@@ -98,6 +120,9 @@ impl Resource for Fake {
     }
     fn depends_on(&self) -> Vec<Key> {
         self.depends_on.clone()
+    }
+    fn gone_before(&self) -> Vec<Key> {
+        self.gone_before.clone().unwrap_or_else(|| self.depends_on.clone())
     }
     fn tags(&self) -> Option<&Tags> {
         None
@@ -206,6 +231,50 @@ async fn destroy_runs_in_reverse_dependency_order() {
 }
 
 #[tokio::test]
+async fn destroy_waits_only_for_what_must_go_first() {
+    let role = Key::Role(crate::names::RoleKind::Routes);
+    let log_group = Key::LogGroup("a".into());
+    for function_fails in [false, true] {
+        let j = Journal::default();
+        // The function needs its role and the API to be made, but only its log group must wait
+        // for it to go; its permission still goes before it.
+        let resources = vec![
+            fake(&j, Key::Api, vec![]),
+            fake(&j, role.clone(), vec![]),
+            tearing_down(&j, log_group.clone(), vec![], vec![], false),
+            tearing_down(
+                &j,
+                function("a"),
+                vec![role.clone(), Key::Api],
+                vec![log_group.clone()],
+                function_fails,
+            ),
+            fake(&j, Key::Permission("a".into()), vec![function("a")]),
+        ];
+        let (reports, _) = go(&resources, Verb::Destroy, 8).await;
+        assert_eq!(reports.len(), 5, "every resource has an outcome");
+        assert!(j.position("end permission/a") < j.position("start function/a"));
+        assert!(
+            j.position("start role/routes") < j.position("end function/a"),
+            "{:?}",
+            j.events()
+        );
+        assert!(
+            j.position("start api") < j.position("end function/a"),
+            "{:?}",
+            j.events()
+        );
+        let outcome = |key: &Key| &reports.iter().find(|r| &r.key == key).unwrap().outcome;
+        if function_fails {
+            assert!(matches!(outcome(&log_group), Outcome::NotAttempted(_)));
+            assert!(matches!(outcome(&role), Outcome::Changed(Change::Deleted)));
+        } else {
+            assert!(j.position("end function/a") < j.position("start log-group/a"));
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_failed_destroy_keeps_what_it_depends_on() {
     let j = Journal::default();
     let resources = vec![fake(&j, Key::Api, vec![]), failing(&j, function("a"), vec![Key::Api])];
@@ -254,6 +323,7 @@ async fn a_value_from_a_finished_resource_reaches_its_dependants() {
         Box::new(Fake {
             key: Key::Api,
             depends_on: vec![],
+            gone_before: None,
             fails: false,
             output: Some("api-1".into()),
             journal: j.clone(),

@@ -134,6 +134,7 @@ pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Ve
     };
     if stack.auth.is_some() {
         let mut resources: Vec<Box<dyn Resource>> = vec![
+            Box::new(role.policy_resource()),
             Box::new(role),
             Box::new(log_group),
             Box::new(function_spec),
@@ -199,7 +200,8 @@ mod tests {
             ]
         );
         let secret = parse("name: demo\nauth:\n  secret: generated\n");
-        assert_eq!(keys(&secret, &Resolved::default()).len(), 6);
+        // Role and its policy, log group, function, permission, authorizer, secret.
+        assert_eq!(keys(&secret, &Resolved::default()).len(), 7);
         let issuer =
             parse("name: demo\nauth:\n  issuer: https://id.example.com\n  audience: app\n  user_claim: email\n");
         assert!(

@@ -79,8 +79,8 @@ fn own_route(stack: &Stack, aws: &Aws, route_key: &str, package: Option<Bundle>)
     (role_spec, resources)
 }
 
-/// The resources of every own route the stack file lists, and the keys of their routes (the
-/// stage deploys after them).
+/// The resources of every own route the stack file lists, and the keys of what puts each in
+/// service (its route, permission and role policy: the stage deploys after them).
 pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Box<dyn Resource>>, Vec<Key>) {
     let mut resources: Vec<Box<dyn Resource>> = Vec::new();
     let mut route_keys = Vec::new();
@@ -90,7 +90,13 @@ pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Box<dyn Resource>>, Vec
             sha256: p.sha256.clone(),
         });
         let (role, h) = own_route(stack, aws, &own.name, package);
-        route_keys.push(Key::Route(h.function.handler.clone()));
+        let handler = h.function.handler.clone();
+        route_keys.extend([
+            Key::Route(handler.clone()),
+            Key::Permission(handler.clone()),
+            Key::RolePolicy(RoleKind::Own(handler)),
+        ]);
+        resources.push(Box::new(role.policy_resource()));
         resources.push(Box::new(role));
         resources.push(Box::new(h.log_group));
         resources.push(Box::new(h.function));

@@ -27,12 +27,11 @@ pub struct ApiSpec {
 }
 
 /// Every WEBSOCKET API tagged as this stack and stage, oldest first.
-pub async fn find(aws: &Aws, stack: &str, stage: &str) -> Result<Vec<Api>> {
+pub async fn find(apigateway: &aws_sdk_apigatewayv2::Client, stack: &str, stage: &str) -> Result<Vec<Api>> {
     let mut found = Vec::new();
     let mut token = None;
     loop {
-        let output = aws
-            .apigateway
+        let output = apigateway
             .get_apis()
             .max_results("100")
             .set_next_token(token)
@@ -58,28 +57,91 @@ pub async fn find(aws: &Aws, stack: &str, stage: &str) -> Result<Vec<Api>> {
 
 /// Find the stack's API before a run: what every command starts from.
 pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<Resolved> {
-    let apis = find(aws, stack, stage).await?;
+    let first = first_round(&aws.apigateway, &aws.lambda, &aws.names, stack, stage).await?;
+    discovered(aws, first).await
+}
+
+/// What discovery reads before it knows anything: none of these calls needs another's answer.
+struct FirstRound {
+    apis: Vec<Api>,
+    authorizer_function: Option<String>,
+    /// The custom domain an earlier `domain:` made (`domain_name::Target`, encoded).
+    domain: Option<String>,
+    /// (handler, function ARN) of every own route's function.
+    own_routes: Vec<(String, String)>,
+}
+
+async fn first_round(
+    apigateway: &aws_sdk_apigatewayv2::Client,
+    lambda: &aws_sdk_lambda::Client,
+    names: &crate::names::Names,
+    stack: &str,
+    stage: &str,
+) -> Result<FirstRound> {
+    let (apis, authorizer_function, domain, own_routes) = futures::try_join!(
+        find(apigateway, stack, stage),
+        authorizer_function(lambda, names),
+        super::domain_name::discover(apigateway, stack, stage),
+        super::function::own_routes(lambda, names)
+    )?;
+    Ok(FirstRound {
+        apis,
+        authorizer_function,
+        domain,
+        own_routes,
+    })
+}
+
+/// `Aws::connect` (the caller's account) and the first round of discovery at once: none of those
+/// calls needs another's answer. What every command that runs the engine starts from.
+pub async fn connect_and_discover(
+    config: aws_config::SdkConfig,
+    names: crate::names::Names,
+    stack: &str,
+    stage: &str,
+) -> Result<(Aws, Resolved)> {
+    let apigateway = aws_sdk_apigatewayv2::Client::new(&config);
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let (aws, first) = futures::try_join!(
+        Aws::connect(config, names.clone()),
+        first_round(&apigateway, &lambda, &names, stack, stage)
+    )?;
+    let resolved = discovered(&aws, first).await?;
+    Ok((aws, resolved))
+}
+
+/// The ARN of an authorizer function an earlier `auth:` left, if any: a stack file without
+/// `auth:` takes away what an earlier one made, and the plan only lists those resources when one
+/// of them is there.
+async fn authorizer_function(lambda: &aws_sdk_lambda::Client, names: &crate::names::Names) -> Result<Option<String>> {
+    let function = names.function(crate::names::AUTHORIZER);
+    let call = lambda.get_function().function_name(&function);
+    let found = super::errors::found(call.send().await, || format!("reading Lambda function {function}"))?;
+    Ok(found.and_then(|f| f.configuration?.function_arn))
+}
+
+async fn discovered(aws: &Aws, first: FirstRound) -> Result<Resolved> {
+    let FirstRound {
+        apis,
+        authorizer_function,
+        ..
+    } = first;
     let mut resolved = Resolved::default();
     let api = apis.first().and_then(|a| a.api_id()).map(String::from);
     // `status` and `plan` compare the permission and `$connect` against the authorizer's id
-    // without running `ensure`, which is what otherwise hands it on.
+    // without running `ensure`, which is what otherwise hands it on. The routes read for that are
+    // the run's listing, which the route resources read too.
     if let Some(api) = &api {
+        let listing = super::route::listing(aws, &resolved, api).await?;
         let name = aws.names.authorizer();
-        let authorizer = super::authorizer::find(aws, api, &name, None).await?;
+        let authorizer = super::authorizer::find_on(aws, api, &listing.routes, &name, None).await?;
         resolved.set(Key::Authorizer, authorizer.and_then(|a| a.authorizer_id));
     }
     resolved.set(Key::Api, api);
-    super::domain_name::discover(aws, stack, stage, &mut resolved).await?;
-    // A stack file without `auth:` takes away what an earlier one made, if anything: the plan
-    // only lists those resources when one of them is there.
-    let function = aws.names.function(crate::names::AUTHORIZER);
-    let call = aws.lambda.get_function().function_name(&function);
-    let found = super::errors::found(call.send().await, || format!("reading Lambda function {function}"))?;
-    resolved.set(
-        Key::Function(crate::names::AUTHORIZER.into()),
-        found.and_then(|f| f.configuration?.function_arn),
-    );
-    for (handler, arn) in super::function::own_routes(aws).await? {
+    resolved.run().set_discovered_apis(apis);
+    resolved.set(Key::Function(crate::names::AUTHORIZER.into()), authorizer_function);
+    resolved.set(Key::DomainName, first.domain);
+    for (handler, arn) in first.own_routes {
         resolved.set(Key::Function(handler), Some(arn));
     }
     Ok(resolved)
@@ -111,23 +173,32 @@ impl ApiSpec {
             || api.route_selection_expression() != Some(ROUTE_SELECTION)
             || api.description().unwrap_or_default() != self.description
     }
+}
 
-    /// Two runs of the same stack (or a retried CreateApi whose first answer was lost) can each
-    /// create an API. CreatedDate has one-second precision, so once the second in which ours was
-    /// created is over, every API that is older than ours or ties with it is listed; every run
-    /// then keeps the same one, the first by (CreatedDate, id), deletes the others (its own, a
-    /// rival's, or the one whose answer was lost) and adopts the kept one. Returns the id to use.
-    async fn settle_race(&self, aws: &Aws, ours: &str, created: Option<DateTime>) -> Result<String> {
-        tokio::time::sleep(race_settle_delay(created, SystemTime::now())).await;
-        let apis = find(aws, &self.stack, &self.stage).await?;
-        let Some(kept) = apis.first().and_then(|a| a.api_id()) else {
-            return Ok(ours.to_string());
-        };
-        for other in apis.iter().skip(1).filter_map(|a| a.api_id()) {
-            delete(aws, other).await?;
-        }
-        Ok(kept.to_string())
+/// Two runs of the same stack (or a retried CreateApi whose first answer was lost) can each
+/// create an API. CreatedDate has one-second precision, so once the second in which ours was
+/// created is over, every API that is older than ours or ties with it is listed; every run then
+/// keeps the same one, the first by (CreatedDate, id), and deletes the others (its own, a rival's,
+/// or the one whose answer was lost). Returns the id of the kept API.
+///
+/// It runs beside the rest of `up` (see `up::run`), not before it: with no rival, which is the
+/// rule, nothing waits for it; a run whose API lost converges again on the kept one.
+pub async fn settle_race(
+    apigateway: aws_sdk_apigatewayv2::Client,
+    stack: String,
+    stage: String,
+    ours: String,
+    created: Option<DateTime>,
+) -> Result<String> {
+    tokio::time::sleep(race_settle_delay(created, SystemTime::now())).await;
+    let apis = find(&apigateway, &stack, &stage).await?;
+    let Some(kept) = apis.first().and_then(|a| a.api_id()) else {
+        return Ok(ours);
+    };
+    for other in apis.iter().skip(1).filter_map(|a| a.api_id()) {
+        delete(&apigateway, other).await?;
     }
+    Ok(kept.to_string())
 }
 
 impl Lifecycle for ApiSpec {
@@ -153,8 +224,12 @@ impl Lifecycle for ApiSpec {
         Some(observed.id().to_string())
     }
 
+    /// The first look is discovery's listing, made moments before.
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
-        let apis = find(ctx.aws, &self.stack, &self.stage).await?;
+        let apis = match ctx.resolved.run().take_discovered_apis() {
+            Some(apis) => apis,
+            None => find(&ctx.aws.apigateway, &self.stack, &self.stage).await?,
+        };
         let Some(kept) = apis.first() else { return Ok(None) };
         let tags = kept
             .tags()
@@ -200,12 +275,17 @@ impl Lifecycle for ApiSpec {
         let Some(id) = created.api_id else {
             bail!("CreateApi for {} returned no id", self.name)
         };
-        let kept = self.settle_race(ctx.aws, &id, created.created_date).await?;
-        Ok(if kept == id {
-            Created::New(Some(id))
-        } else {
-            Created::AlreadyExists
-        })
+        let check = settle_race(
+            ctx.aws.apigateway.clone(),
+            self.stack.clone(),
+            self.stage.clone(),
+            id.clone(),
+            created.created_date,
+        );
+        ctx.resolved.run().set_race(tokio::spawn(check));
+        // Nothing is in it yet: the routes need not list it.
+        ctx.resolved.run().set_empty_listing(&id);
+        Ok(Created::New(Some(id)))
     }
 
     async fn update(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
@@ -223,7 +303,7 @@ impl Lifecycle for ApiSpec {
                 .map_err(|e| sdk_error(format!("updating WebSocket API {id}"), e))?;
         }
         for duplicate in o.apis[1..].iter().filter_map(|a| a.api_id()) {
-            delete(ctx.aws, duplicate).await?;
+            delete(&ctx.aws.apigateway, duplicate).await?;
         }
         Ok(())
     }
@@ -252,7 +332,7 @@ impl Lifecycle for ApiSpec {
 
     async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
         for id in o.apis.iter().filter_map(|a| a.api_id()) {
-            delete(ctx.aws, id).await?;
+            delete(&ctx.aws.apigateway, id).await?;
         }
         Ok(true)
     }
@@ -276,8 +356,8 @@ fn race_settle_delay(created: Option<DateTime>, now: SystemTime) -> Duration {
 }
 
 /// Delete an API with its routes, integrations and stages.
-async fn delete(aws: &Aws, id: &str) -> Result<()> {
-    let call = aws.apigateway.delete_api().api_id(id);
+async fn delete(apigateway: &aws_sdk_apigatewayv2::Client, id: &str) -> Result<()> {
+    let call = apigateway.delete_api().api_id(id);
     deleted(call.send().await, || format!("deleting WebSocket API {id}"))?;
     Ok(())
 }

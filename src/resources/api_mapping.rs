@@ -46,6 +46,11 @@ impl Lifecycle for ApiMappingSpec {
     fn depends_on(&self) -> Vec<Key> {
         vec![Key::DomainName, Key::Stage]
     }
+    /// `observe` keeps the API id it compared against, which a run that creates the API (or
+    /// settles a race onto another one) only knows once the API is done.
+    fn reads_ahead(&self) -> bool {
+        false
+    }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
         let Some(api) = ctx.resolved.api_id() else {

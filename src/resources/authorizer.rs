@@ -35,6 +35,17 @@ pub struct Observed {
 /// authorizer on our route is not ours: `None`.
 pub async fn find(aws: &Aws, api: &str, name: &str, handed_on: Option<&str>) -> Result<Option<Authorizer>> {
     let routes = super::route::routes(aws, api).await?;
+    find_on(aws, api, &routes, name, handed_on).await
+}
+
+/// `find`, with the API's routes already read.
+pub async fn find_on(
+    aws: &Aws,
+    api: &str,
+    routes: &[aws_sdk_apigatewayv2::types::Route],
+    name: &str,
+    handed_on: Option<&str>,
+) -> Result<Option<Authorizer>> {
     let on_route = routes
         .iter()
         .find(|r| r.route_key() == Some("$connect"))

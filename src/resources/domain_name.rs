@@ -9,8 +9,8 @@ use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, IpAddre
 
 use super::errors::{deleted, found};
 use super::{Created, Ctx, Diff, Lifecycle, Tags};
-use crate::aws::{sdk_error, Aws};
-use crate::graph::{Key, Resolved};
+use crate::aws::sdk_error;
+use crate::graph::Key;
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
 /// The tag naming the Route 53 hosted zone of the domain's alias records.
@@ -82,15 +82,11 @@ fn target(name: &str, zone: &str, configuration: Option<&DomainNameConfiguration
     })
 }
 
-/// Find the stack's custom domain before a run, by its tags; its target goes into `resolved`.
-pub async fn discover(aws: &Aws, stack: &str, stage: &str, resolved: &mut Resolved) -> Result<()> {
+/// Find the stack's custom domain before a run, by its tags: its target, encoded for `Resolved`.
+pub async fn discover(apigateway: &aws_sdk_apigatewayv2::Client, stack: &str, stage: &str) -> Result<Option<String>> {
     let mut token = None;
     loop {
-        let call = aws
-            .apigateway
-            .get_domain_names()
-            .max_results("100")
-            .set_next_token(token);
+        let call = apigateway.get_domain_names().max_results("100").set_next_token(token);
         let output = call
             .send()
             .await
@@ -105,12 +101,11 @@ pub async fn discover(aws: &Aws, stack: &str, stage: &str, resolved: &mut Resolv
                 continue;
             };
             let found = target(name, zone, domain.domain_name_configurations().first());
-            resolved.set(Key::DomainName, found.map(|t| t.encode()));
-            return Ok(());
+            return Ok(found.map(|t| t.encode()));
         }
         match output.next_token {
             Some(next) if !next.is_empty() => token = Some(next),
-            _ => return Ok(()),
+            _ => return Ok(None),
         }
     }
 }

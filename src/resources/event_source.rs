@@ -109,7 +109,18 @@ impl Lifecycle for EventSourceSpec {
     fn key(&self) -> Key {
         Key::EventSource
     }
+    /// The push role's policy too: Lambda checks that the role may receive from the queue when
+    /// the mapping is created.
     fn depends_on(&self) -> Vec<Key> {
+        vec![
+            Key::Function("push".into()),
+            Key::Queue(QueueKind::Events),
+            Key::RolePolicy(crate::names::RoleKind::Push),
+        ]
+    }
+    /// Taken down first of the push path: before the function and the queue it connects (the
+    /// policy may go meanwhile; nothing polls with it any more).
+    fn gone_before(&self) -> Vec<Key> {
         vec![Key::Function("push".into()), Key::Queue(QueueKind::Events)]
     }
 

@@ -184,12 +184,14 @@ impl Lifecycle for FunctionSpec {
     fn key(&self) -> Key {
         Key::Function(self.handler.clone())
     }
+    /// The role it runs as, and the API its environment names. Not its log group: nothing
+    /// invokes a function before its stage or event source exists, and a log group Lambda made
+    /// first is adopted. Deleted before its log group, which an invocation would make again.
     fn depends_on(&self) -> Vec<Key> {
-        vec![
-            Key::Role(self.role.clone()),
-            Key::LogGroup(self.handler.clone()),
-            Key::Api,
-        ]
+        vec![Key::Role(self.role.clone()), Key::Api]
+    }
+    fn gone_before(&self) -> Vec<Key> {
+        vec![Key::LogGroup(self.handler.clone())]
     }
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)
@@ -199,19 +201,20 @@ impl Lifecycle for FunctionSpec {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
-        let call = ctx.aws.lambda.get_function().function_name(&self.name);
-        let output = found(call.send().await, || format!("reading Lambda function {}", self.name))?;
+        // GetFunction leaves its Tags out (TagsError) for a caller without lambda:ListTags, which
+        // would make every function look foreign: the explicit call says so, or fails plainly.
+        // Both at once: the ARN is known from the name.
+        // When the function is missing, the error of the tags says nothing more.
+        let lambda = &ctx.aws.lambda;
+        let (output, tags) = futures::join!(
+            lambda.get_function().function_name(&self.name).send(),
+            lambda.list_tags().resource(&self.arn).send()
+        );
+        let output = found(output, || format!("reading Lambda function {}", self.name))?;
         let Some(config) = output.and_then(|o| o.configuration) else {
             return Ok(None);
         };
-        // GetFunction leaves its Tags out (TagsError) for a caller without lambda:ListTags, which
-        // would make every function look foreign: the explicit call says so, or fails plainly.
-        let arn = config.function_arn().unwrap_or(&self.arn);
-        let call = ctx.aws.lambda.list_tags().resource(arn);
-        let Some(tags) = found(call.send().await, || {
-            format!("listing tags of Lambda function {}", self.name)
-        })?
-        else {
+        let Some(tags) = found(tags, || format!("listing tags of Lambda function {}", self.name))? else {
             return Ok(None);
         };
         Ok(Some(Observed {
@@ -349,13 +352,12 @@ impl Lifecycle for FunctionSpec {
 /// The functions of the stack's own routes, as (handler, ARN): every function whose name is the
 /// stack's prefix and an own route's handler (`names::own_route_key`), so that a route taken out
 /// of the stack file is still found. Their tags decide later whether they are ours to delete.
-pub async fn own_routes(aws: &crate::aws::Aws) -> Result<Vec<(String, String)>> {
-    let prefix = format!("{}-", aws.names.prefix);
+pub async fn own_routes(lambda: &aws_sdk_lambda::Client, names: &crate::names::Names) -> Result<Vec<(String, String)>> {
+    let prefix = format!("{}-", names.prefix);
     let mut found = Vec::new();
     let mut marker = None;
     loop {
-        let page = aws
-            .lambda
+        let page = lambda
             .list_functions()
             .set_marker(marker)
             .send()

@@ -33,13 +33,18 @@ pub enum Created {
 /// our statement id on our function, a mapping from our queue to our function).
 pub trait Lifecycle: Send + Sync {
     /// What `observe` reads of an existing resource.
-    type Observed: Send + Sync;
+    type Observed: Send + Sync + 'static;
 
     fn kind(&self) -> &'static str;
     fn name(&self) -> String;
     fn key(&self) -> Key;
     fn depends_on(&self) -> Vec<Key> {
         Vec::new()
+    }
+    /// What may only be deleted once this one is gone; by default what it depends on (the
+    /// reverse of the order of creation).
+    fn gone_before(&self) -> Vec<Key> {
+        self.depends_on()
     }
     /// The tags the resource is created with.
     fn tags(&self) -> Option<&Tags> {
@@ -53,8 +58,16 @@ pub trait Lifecycle: Send + Sync {
         false
     }
 
-    /// Read it; `None` when it does not exist.
+    /// Read it; `None` when it does not exist. Only from AWS and the values of the run's start
+    /// (the API id discovery found): unless `reads_ahead` says otherwise, `observe` may run before
+    /// the resource's prerequisites are done (`Resource::look_ahead`), and nothing they do may
+    /// change what it reads.
     fn observe(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Option<Self::Observed>>> + Send;
+    /// Whether `observe` may run before the resource's prerequisites are done. A kind whose
+    /// `observe` needs a value one of them hands on (not one discovery found) says `false`.
+    fn reads_ahead(&self) -> bool {
+        true
+    }
     /// How it differs from the spec, tags aside (the lifecycle compares those).
     fn diffs(&self, ctx: Ctx<'_>, observed: &Self::Observed) -> Vec<Diff>;
     /// The value it hands to its dependants.
@@ -116,8 +129,26 @@ async fn inspect<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<State> {
     })
 }
 
+/// The look the engine took ahead of the resource's turn, if any; else a new one.
+async fn first_look<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Option<T::Observed>> {
+    let ahead = ctx.resolved.run().take_look_ahead(&resource.key());
+    match ahead.map(|seen| seen.downcast::<Option<T::Observed>>()) {
+        Some(Ok(seen)) => Ok(*seen),
+        _ => resource.observe(ctx).await,
+    }
+}
+
+async fn look_ahead<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<()> {
+    if !resource.reads_ahead() {
+        return Ok(());
+    }
+    let observed = resource.observe(ctx).await?;
+    ctx.resolved.run().keep_look_ahead(resource.key(), Box::new(observed));
+    Ok(())
+}
+
 async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Ensured> {
-    let observed = match resource.observe(ctx).await? {
+    let observed = match first_look(resource, ctx).await? {
         Some(observed) => observed,
         None => match resource.create(ctx).await? {
             Created::New(output) => {
@@ -165,7 +196,7 @@ async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Ensured> {
 }
 
 async fn destroy<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Change> {
-    let Some(observed) = resource.observe(ctx).await? else {
+    let Some(observed) = first_look(resource, ctx).await? else {
         resource.settle_absent(ctx).await?;
         return Ok(Change::Absent);
     };
@@ -192,12 +223,18 @@ impl<T: Lifecycle> Resource for T {
     fn depends_on(&self) -> Vec<Key> {
         Lifecycle::depends_on(self)
     }
+    fn gone_before(&self) -> Vec<Key> {
+        Lifecycle::gone_before(self)
+    }
     #[cfg(test)]
     fn tags(&self) -> Option<&Tags> {
         Lifecycle::tags(self)
     }
     fn inspect<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<State>> {
         Box::pin(inspect(self, ctx))
+    }
+    fn look_ahead<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(look_ahead(self, ctx))
     }
     fn ensure<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Ensured>> {
         Box::pin(ensure(self, ctx))

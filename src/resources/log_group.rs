@@ -1,6 +1,6 @@
-//! CloudWatch log group of a function (`/aws/lambda/{function}`), created before the function so
-//! that it has the stack's retention and tags (Lambda would create it with neither). A group with
-//! no tags at all is the one Lambda makes on a first invoke of our function: it is adopted.
+//! CloudWatch log group of a function (`/aws/lambda/{function}`), created by `up` so that it has
+//! the stack's retention and tags (Lambda would create it with neither). A group with no tags at
+//! all is the one Lambda makes on a first invoke of our function: it is adopted.
 
 use anyhow::Result;
 
@@ -58,12 +58,13 @@ impl Lifecycle for LogGroupSpec {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
         let logs = &ctx.aws.logs;
-        let groups = logs
-            .describe_log_groups()
-            .log_group_name_prefix(&self.name)
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("reading log group {}", self.name), e))?;
+        // One round trip: the ARN is known from the name. When the group is missing, the error
+        // of the tags says nothing more.
+        let (groups, tags) = futures::join!(
+            logs.describe_log_groups().log_group_name_prefix(&self.name).send(),
+            logs.list_tags_for_resource().resource_arn(&self.arn).send()
+        );
+        let groups = groups.map_err(|e| sdk_error(format!("reading log group {}", self.name), e))?;
         let Some(group) = groups
             .log_groups()
             .iter()
@@ -71,10 +72,7 @@ impl Lifecycle for LogGroupSpec {
         else {
             return Ok(None);
         };
-        let tags = found(
-            logs.list_tags_for_resource().resource_arn(&self.arn).send().await,
-            || format!("listing tags of log group {}", self.name),
-        )?;
+        let tags = found(tags, || format!("listing tags of log group {}", self.name))?;
         Ok(tags.map(|output| Observed {
             retention_days: group.retention_in_days(),
             tags: output.tags.unwrap_or_default().into_iter().collect(),

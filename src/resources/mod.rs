@@ -19,6 +19,7 @@ pub mod log_group;
 pub mod permission;
 pub mod queue;
 pub mod role;
+pub mod role_policy;
 pub mod route;
 pub mod rule;
 pub mod secret;
@@ -126,11 +127,22 @@ pub trait Resource: Send + Sync {
     fn key(&self) -> Key;
     /// Keys of the resources that must exist before this one.
     fn depends_on(&self) -> Vec<Key>;
+    /// Keys of the resources that may only be deleted once this one is gone (`down` runs these
+    /// orders, not the reverse of `depends_on`: AWS needs fewer of them to take things down).
+    fn gone_before(&self) -> Vec<Key> {
+        self.depends_on()
+    }
     /// The tags it is created with; `None` for kinds AWS keeps no tags on. Read by the plan's
     /// test that every tagged spec carries the stack's tags.
     #[cfg(test)]
     fn tags(&self) -> Option<&Tags>;
     fn inspect<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<State>>;
+    /// Read the resource ahead of its `ensure` or `destroy`, while it waits for its
+    /// prerequisites, and keep what it saw for that first look (in the run's state). Nothing is
+    /// read ahead unless a kind says so.
+    fn look_ahead<'a>(&'a self, _ctx: Ctx<'a>) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
     fn ensure<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Ensured>>;
     fn destroy<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Change>>;
 }

@@ -129,17 +129,16 @@ impl Lifecycle for QueueSpec {
         let Some(url) = found(url, || format!("finding SQS queue {}", self.name))?.and_then(|o| o.queue_url) else {
             return Ok(None);
         };
+        // Both reads need only the URL: one round trip.
         let call = sqs.get_queue_attributes().queue_url(&url);
-        let Some(attributes) = found(call.attribute_names(QueueAttributeName::All).send().await, || {
-            format!("reading SQS queue {}", self.name)
-        })?
-        else {
+        let (attributes, tags) = futures::join!(
+            call.attribute_names(QueueAttributeName::All).send(),
+            sqs.list_queue_tags().queue_url(&url).send()
+        );
+        let Some(attributes) = found(attributes, || format!("reading SQS queue {}", self.name))? else {
             return Ok(None);
         };
-        let Some(tags) = found(sqs.list_queue_tags().queue_url(&url).send().await, || {
-            format!("listing tags of SQS queue {}", self.name)
-        })?
-        else {
+        let Some(tags) = found(tags, || format!("listing tags of SQS queue {}", self.name))? else {
             return Ok(None);
         };
         Ok(Some(Observed {

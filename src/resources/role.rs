@@ -1,5 +1,7 @@
-//! IAM role of a kind of handler: trust policy for Lambda, one inline policy (`wsstack`) with
-//! least-privilege statements scoped to this stack's ARNs, and the stack's tags.
+//! IAM role of a kind of handler: trust policy for Lambda and the stack's tags. Its inline policy
+//! `wsstack` (least-privilege statements scoped to this stack's ARNs, the API's among them) is its
+//! own resource (`role_policy`), so the role, and the functions that need it, do not wait for the
+//! API; any other inline policy is removed.
 //!
 //! Roles are global to the account; their names carry the region (see `names`).
 
@@ -11,7 +13,7 @@ use serde_json::{json, Value};
 use super::errors::{created, deleted, found};
 use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
-use crate::graph::{Key, NEW_API};
+use crate::graph::Key;
 use crate::names::RoleKind;
 use crate::retry::{eventually, ROLE_DELETE_CONFLICT};
 
@@ -35,8 +37,8 @@ pub struct Observed {
     trust: String,
     description: String,
     tags: Tags,
-    /// The inline policies by name, with their documents (ours only; the others are removed).
-    policies: Vec<(String, String)>,
+    /// The names of its inline policies.
+    policies: Vec<String>,
 }
 
 pub fn trust_policy() -> Value {
@@ -50,7 +52,7 @@ pub fn trust_policy() -> Value {
     })
 }
 
-fn decode(document: &str) -> String {
+pub(super) fn decode(document: &str) -> String {
     // IAM returns policy documents URL-encoded.
     urlencoding::decode(document)
         .map(|d| d.into_owned())
@@ -65,8 +67,13 @@ fn tag_list(tags: &Tags) -> Result<Vec<aws_sdk_iam::types::Tag>> {
 }
 
 impl RoleSpec {
-    fn desired_policy(&self, ctx: Ctx<'_>) -> Value {
-        (self.policy)(ctx.resolved.api_id().unwrap_or(NEW_API))
+    /// The role's policy `wsstack`, as its own resource.
+    pub fn policy_resource(&self) -> super::role_policy::RolePolicySpec {
+        super::role_policy::RolePolicySpec {
+            role: self.role.clone(),
+            role_name: self.name.clone(),
+            policy: self.policy.clone(),
+        }
     }
 
     async fn list_tags(&self, aws: &Aws) -> Result<Option<Tags>> {
@@ -84,43 +91,11 @@ impl RoleSpec {
         }
     }
 
-    /// Our inline policy's document, and only the names of the others.
-    async fn policies(&self, aws: &Aws) -> Result<Option<Vec<(String, String)>>> {
+    /// The names of its inline policies.
+    async fn policies(&self, aws: &Aws) -> Result<Option<Vec<String>>> {
         let listed = aws.iam.list_role_policies().role_name(&self.name).send().await;
-        let Some(listed) = found(listed, || format!("listing inline policies of IAM role {}", self.name))? else {
-            return Ok(None);
-        };
-        let mut policies = Vec::new();
-        for policy_name in listed.policy_names {
-            let mut document = String::new(); // not ours: only its name matters, it will be removed
-            if policy_name == POLICY_NAME {
-                let call = aws
-                    .iam
-                    .get_role_policy()
-                    .role_name(&self.name)
-                    .policy_name(&policy_name);
-                let read = found(call.send().await, || {
-                    format!("reading policy {policy_name} of IAM role {}", self.name)
-                })?;
-                let Some(read) = read else { continue };
-                document = decode(&read.policy_document);
-            }
-            policies.push((policy_name, document));
-        }
-        Ok(Some(policies))
-    }
-
-    async fn put_policy(&self, ctx: Ctx<'_>) -> Result<()> {
-        let api = ctx
-            .resolved
-            .require_api(&format!("the policy of IAM role {}", self.name))?;
-        let call = ctx.aws.iam.put_role_policy().role_name(&self.name);
-        call.policy_name(POLICY_NAME)
-            .policy_document(compact(&(self.policy)(api)))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("writing policy {POLICY_NAME} of IAM role {}", self.name), e))?;
-        Ok(())
+        let listed = found(listed, || format!("listing inline policies of IAM role {}", self.name))?;
+        Ok(listed.map(|l| l.policy_names))
     }
 
     async fn delete_policy(&self, aws: &Aws, policy: &str) -> Result<()> {
@@ -144,10 +119,6 @@ impl Lifecycle for RoleSpec {
     fn key(&self) -> Key {
         Key::Role(self.role.clone())
     }
-    fn depends_on(&self) -> Vec<Key> {
-        // The policy names the API.
-        vec![Key::Api]
-    }
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)
     }
@@ -157,15 +128,18 @@ impl Lifecycle for RoleSpec {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
         let aws = ctx.aws;
-        let role = aws.iam.get_role().role_name(&self.name).send().await;
+        // One round trip: every read only needs the name. When the role is missing, the others'
+        // errors say nothing more.
+        let (role, tags, policies) = futures::join!(
+            aws.iam.get_role().role_name(&self.name).send(),
+            self.list_tags(aws),
+            self.policies(aws)
+        );
         let role = found(role, || format!("reading IAM role {}", self.name))?;
         let Some(role) = role.and_then(|r| r.role) else {
             return Ok(None);
         };
-        let Some(tags) = self.list_tags(aws).await? else {
-            return Ok(None);
-        };
-        let Some(policies) = self.policies(aws).await? else {
+        let (Some(tags), Some(policies)) = (tags?, policies?) else {
             return Ok(None);
         };
         Ok(Some(Observed {
@@ -176,8 +150,7 @@ impl Lifecycle for RoleSpec {
         }))
     }
 
-    fn diffs(&self, ctx: Ctx<'_>, observed: &Observed) -> Vec<Diff> {
-        let policy = self.desired_policy(ctx);
+    fn diffs(&self, _ctx: Ctx<'_>, observed: &Observed) -> Vec<Diff> {
         let mut diffs = Vec::new();
         let trust = trust_policy();
         if !same_policy(&observed.trust, &trust) {
@@ -186,12 +159,7 @@ impl Lifecycle for RoleSpec {
         if observed.description != self.description {
             diffs.push(Diff::new("description", &observed.description, &self.description));
         }
-        match observed.policies.iter().find(|(name, _)| name == POLICY_NAME) {
-            Some((_, document)) if same_policy(document, &policy) => {}
-            Some((_, document)) => diffs.push(Diff::new("policy", document, compact(&policy))),
-            None => diffs.push(Diff::new("policy", "(none)", compact(&policy))),
-        }
-        for (name, _) in observed.policies.iter().filter(|(name, _)| name != POLICY_NAME) {
+        for name in observed.policies.iter().filter(|name| *name != POLICY_NAME) {
             diffs.push(Diff::new("inline policies", name, "(removed)"));
         }
         diffs
@@ -207,7 +175,6 @@ impl Lifecycle for RoleSpec {
         if !created(call.send().await, || format!("creating IAM role {}", self.name))? {
             return Ok(Created::AlreadyExists);
         }
-        self.put_policy(ctx).await?;
         Ok(Created::New(None))
     }
 
@@ -228,11 +195,7 @@ impl Lifecycle for RoleSpec {
                 .await
                 .map_err(|e| sdk_error(format!("updating IAM role {}", self.name), e))?;
         }
-        let ours = observed.policies.iter().find(|(name, _)| name == POLICY_NAME);
-        if !ours.is_some_and(|(_, document)| same_policy(document, &self.desired_policy(ctx))) {
-            self.put_policy(ctx).await?;
-        }
-        for (name, _) in observed.policies.iter().filter(|(name, _)| name != POLICY_NAME) {
+        for name in observed.policies.iter().filter(|name| *name != POLICY_NAME) {
             self.delete_policy(aws, name).await?;
         }
         Ok(())
@@ -259,7 +222,7 @@ impl Lifecycle for RoleSpec {
     async fn delete(&self, ctx: Ctx<'_>, observed: Observed) -> Result<bool> {
         let aws = ctx.aws;
         // DeleteRole refuses a role with policies, inline or attached.
-        for (policy, _) in &observed.policies {
+        for policy in &observed.policies {
             self.delete_policy(aws, policy).await?;
         }
         let attached = aws.iam.list_attached_role_policies().role_name(&self.name).send().await;

@@ -6,13 +6,15 @@
 //! With `auth:`, `$connect` is the one route that requires the stack's authorizer (CUSTOM): API
 //! Gateway authorizes a WebSocket connection once, on the handshake.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, Integration, IntegrationType, Route};
 
 use super::errors::{created, deleted};
 use super::{Created, Ctx, Diff, Lifecycle};
 use crate::aws::{sdk_error, Aws};
-use crate::graph::Key;
+use crate::graph::{ApiListing, Key, Resolved};
 
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
@@ -74,6 +76,19 @@ pub async fn integrations(aws: &Aws, api: &str) -> Result<Vec<Integration>> {
             _ => return Ok(all),
         }
     }
+}
+
+/// The routes and integrations of API `api`, listed once per run (both at once) and shared by
+/// every route resource and the authorizer lookup of the run.
+pub async fn listing(aws: &Aws, resolved: &Resolved, api: &str) -> Result<Arc<ApiListing>> {
+    let cell = resolved.run().listing(api);
+    let listing = cell
+        .get_or_try_init(|| async {
+            let (routes, integrations) = futures::try_join!(routes(aws, api), integrations(aws, api))?;
+            anyhow::Ok(Arc::new(ApiListing { routes, integrations }))
+        })
+        .await?;
+    Ok(listing.clone())
 }
 
 impl RouteSpec {
@@ -246,10 +261,17 @@ impl Lifecycle for RouteSpec {
     fn key(&self) -> Key {
         Key::Route(self.handler.clone())
     }
+    /// Only the API: the integration names the function by its ARN, which API Gateway does not
+    /// look up; the stage, which puts the route in service, waits for the permission. With
+    /// `auth:`, `$connect` needs the authorizer and everything it runs with first.
     fn depends_on(&self) -> Vec<Key> {
-        let mut keys = vec![Key::Permission(self.handler.clone())];
+        let mut keys = vec![Key::Api];
         if self.authorized {
-            keys.extend([Key::Authorizer, Key::Permission(crate::names::AUTHORIZER.into())]);
+            keys.extend([
+                Key::Authorizer,
+                Key::Permission(crate::names::AUTHORIZER.into()),
+                Key::RolePolicy(crate::names::RoleKind::Authorizer),
+            ]);
         }
         keys
     }
@@ -258,15 +280,19 @@ impl Lifecycle for RouteSpec {
         let Some(api) = ctx.resolved.api_id() else {
             return Ok(None);
         };
-        let (routes, integrations) = futures::try_join!(routes(ctx.aws, api), integrations(ctx.aws, api))?;
+        let listing = listing(ctx.aws, ctx.resolved, api).await?;
         let observed = Observed {
             api: api.to_string(),
-            route: routes
-                .into_iter()
-                .find(|r| r.route_key() == Some(self.route_key.as_str())),
-            integration: integrations
-                .into_iter()
-                .find(|i| i.integration_uri() == Some(self.integration_uri.as_str())),
+            route: listing
+                .routes
+                .iter()
+                .find(|r| r.route_key() == Some(self.route_key.as_str()))
+                .cloned(),
+            integration: listing
+                .integrations
+                .iter()
+                .find(|i| i.integration_uri() == Some(self.integration_uri.as_str()))
+                .cloned(),
         };
         Ok((observed.route.is_some() || observed.integration.is_some()).then_some(observed))
     }

@@ -174,14 +174,17 @@ impl Lifecycle for RuleSpec {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
         let events = &ctx.aws.events;
+        // One round trip: the three reads need only the name and ARN. When the rule is missing,
+        // the others' errors say nothing more.
         let rule = events.describe_rule().name(&self.name).event_bus_name(&self.bus);
-        let Some(rule) = found(rule.send().await, || format!("reading EventBridge rule {}", self.name))? else {
+        let tags = events.list_tags_for_resource().resource_arn(&self.arn);
+        let (rule, targets, tags) = futures::join!(rule.send(), self.targets(ctx), tags.send());
+        let Some(rule) = found(rule, || format!("reading EventBridge rule {}", self.name))? else {
             return Ok(None);
         };
-        let Some(targets) = self.targets(ctx).await? else {
+        let Some(targets) = targets? else {
             return Ok(None);
         };
-        let tags = events.list_tags_for_resource().resource_arn(&self.arn).send().await;
         let Some(tags) = found(tags, || format!("listing tags of EventBridge rule {}", self.name))? else {
             return Ok(None);
         };

@@ -54,13 +54,20 @@ impl StageSpec {
     async fn wait_deployed(&self, ctx: Ctx<'_>, api: &str) -> Result<()> {
         let start = Instant::now();
         let mut delay = STAGE_DEPLOYMENT.first_delay;
-        let mut asked_for_deployments = false;
+        // An endpoint that cannot list deployments (the moto emulator has none) never shows one
+        // on the stage either: there is nothing to wait for. Asked once, beside the first read.
+        let mut listing = Some(ctx.aws.apigateway.get_deployments().api_id(api).send());
+        let mut deployments_listed = None;
         loop {
             let call = ctx.aws.apigateway.get_stage().api_id(api).stage_name(&self.name);
-            let stage = call
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("reading stage {} of API {api}", self.name), e))?;
+            let stage = if deployments_listed.is_none() {
+                let (stage, listed) = futures::join!(call.send(), listing.take().expect("asked once"));
+                deployments_listed = Some(listed.is_ok());
+                stage
+            } else {
+                call.send().await
+            };
+            let stage = stage.map_err(|e| sdk_error(format!("reading stage {} of API {api}", self.name), e))?;
             let message = stage.last_deployment_status_message().unwrap_or_default();
             // A failed deployment may leave no deployment id; its message says it failed.
             if message.to_ascii_lowercase().contains("fail") {
@@ -69,14 +76,8 @@ impl StageSpec {
             if stage.deployment_id().is_some() {
                 return Ok(());
             }
-            // An endpoint that cannot list deployments (the moto emulator has none) never shows
-            // one on the stage either: there is nothing to wait for.
-            if !asked_for_deployments {
-                asked_for_deployments = true;
-                let listed = ctx.aws.apigateway.get_deployments().api_id(api).send().await;
-                if listed.is_err() {
-                    return Ok(());
-                }
+            if deployments_listed == Some(false) {
+                return Ok(());
             }
             if start.elapsed() + delay >= STAGE_DEPLOYMENT.deadline {
                 bail!(
@@ -107,6 +108,10 @@ impl Lifecycle for StageSpec {
     }
     fn depends_on(&self) -> Vec<Key> {
         self.depends_on.clone()
+    }
+    /// Deleted with the API at the latest; nothing else waits for it to go.
+    fn gone_before(&self) -> Vec<Key> {
+        vec![Key::Api]
     }
     fn tags(&self) -> Option<&Tags> {
         Some(&self.tags)

@@ -170,14 +170,32 @@ impl TableSpec {
         }
     }
 
+    /// CreateTable: `false` when a table of that name is already there.
+    async fn create_table(&self, aws: &Aws) -> Result<bool> {
+        let result = aws
+            .dynamodb
+            .create_table()
+            .table_name(&self.name)
+            .billing_mode(self.billing.clone())
+            .set_attribute_definitions(Some(attribute_definitions()))
+            .key_schema(key(PARTITION_KEY, KeyType::Hash))
+            .key_schema(key(SORT_KEY, KeyType::Range))
+            .set_global_secondary_indexes(Some(INDEXES.iter().map(Index::definition).collect()))
+            .set_tags(Some(tag_list(&self.tags)?))
+            .send()
+            .await;
+        created(result, || format!("creating DynamoDB table {}", self.name))
+    }
+
     /// A table still DELETING (a `down` moments ago) can be neither created again nor reported
-    /// gone until it is.
-    async fn wait_gone_if_deleting(&self, aws: &Aws) -> Result<()> {
+    /// gone until it is. Whether it was.
+    async fn wait_gone_if_deleting(&self, aws: &Aws) -> Result<bool> {
         match aws.dynamodb.describe_table().table_name(&self.name).send().await {
             Ok(output) if output.table().and_then(|t| t.table_status()) == Some(&TableStatus::Deleting) => {
-                self.wait_gone(aws).await
+                self.wait_gone(aws).await?;
+                Ok(true)
             }
-            _ => Ok(()),
+            _ => Ok(false),
         }
     }
 }
@@ -203,27 +221,32 @@ impl Lifecycle for TableSpec {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
         let aws = ctx.aws;
-        let described = aws.dynamodb.describe_table().table_name(&self.name).send().await;
+        // One round trip: the three reads only need the name (the ARN follows from it). When
+        // the table is missing the others' errors say nothing (the emulator's TTL read answers an
+        // error of its own then).
+        let arn = aws.arns.table(&self.name);
+        let (described, ttl, tags) = futures::join!(
+            aws.dynamodb.describe_table().table_name(&self.name).send(),
+            aws.dynamodb.describe_time_to_live().table_name(&self.name).send(),
+            self.list_tags(aws, &arn)
+        );
         let described = found(described, || format!("reading DynamoDB table {}", self.name))?;
         let Some(table) = described.and_then(|o| o.table) else {
+            return Ok(None);
+        };
+        let ttl = found(ttl, || format!("reading the TTL of DynamoDB table {}", self.name))?;
+        let (Some(ttl), Some(tags)) = (ttl, tags?) else {
             return Ok(None);
         };
         if table.table_status() == Some(&TableStatus::Deleting) {
             return Ok(None);
         }
-        let arn = table.table_arn().unwrap_or_default().to_string();
-        let ttl = aws.dynamodb.describe_time_to_live().table_name(&self.name).send().await;
-        let Some(ttl) = found(ttl, || format!("reading the TTL of DynamoDB table {}", self.name))? else {
-            return Ok(None);
-        };
+        let arn = table.table_arn().map(String::from).unwrap_or(arn);
         let ttl = ttl.time_to_live_description;
         let ttl_enabled = ttl
             .as_ref()
             .and_then(|t| t.time_to_live_status())
             .is_some_and(|s| matches!(s, TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling));
-        let Some(tags) = self.list_tags(aws, &arn).await? else {
-            return Ok(None);
-        };
         let indexes = table
             .global_secondary_indexes()
             .iter()
@@ -288,20 +311,11 @@ impl Lifecycle for TableSpec {
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
         let aws = ctx.aws;
-        self.wait_gone_if_deleting(aws).await?;
-        let result = aws
-            .dynamodb
-            .create_table()
-            .table_name(&self.name)
-            .billing_mode(self.billing.clone())
-            .set_attribute_definitions(Some(attribute_definitions()))
-            .key_schema(key(PARTITION_KEY, KeyType::Hash))
-            .key_schema(key(SORT_KEY, KeyType::Range))
-            .set_global_secondary_indexes(Some(INDEXES.iter().map(Index::definition).collect()))
-            .set_tags(Some(tag_list(&self.tags)?))
-            .send()
-            .await;
-        let new = created(result, || format!("creating DynamoDB table {}", self.name))?;
+        let mut new = self.create_table(aws).await?;
+        // A table still DELETING (a `down` moments ago) is in the way until it is gone.
+        if !new && self.wait_gone_if_deleting(aws).await? {
+            new = self.create_table(aws).await?;
+        }
         // Made by another run, it is usable once ACTIVE too; then it is converged like any other.
         self.wait_active(aws).await?;
         if !new {
@@ -400,6 +414,6 @@ impl Lifecycle for TableSpec {
     }
 
     async fn settle_absent(&self, ctx: Ctx<'_>) -> Result<()> {
-        self.wait_gone_if_deleting(ctx.aws).await
+        self.wait_gone_if_deleting(ctx.aws).await.map(|_| ())
     }
 }

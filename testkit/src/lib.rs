@@ -7,9 +7,11 @@
 //! Nothing here is used by the `wsstack` binary itself; it exists so that tests and benchmarks
 //! talk to a real emulator and can count and perturb the calls the real binary makes.
 
+pub mod critical_path;
 pub mod moto;
 pub mod proxy;
 
+pub use critical_path::critical_chain;
 pub use moto::Moto;
 pub use proxy::{Behaviour, Call, Fault, Proxy, Realism, RealismCounts};
 

@@ -4,7 +4,8 @@
 //! baseline, measured in the same run); then `--help` and `status` start-up times and the handler
 //! zip size. Prints Markdown tables on stdout.
 //!
-//! Usage: `wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60]` (scripts/bench builds both).
+//! Usage: `wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60] [--chains]` (scripts/bench
+//! builds both; `--chains` prints the calls of each command's critical path on stderr).
 //!
 //! Critical path: the longest chain of calls in which each call starts after the previous one
 //! ended, i.e. the number of round trips that had to happen one after another. A fully sequential
@@ -15,23 +16,28 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use testkit::{Call, Moto, Proxy};
+use testkit::critical_path::describe;
+use testkit::{critical_chain, Call, Moto, Proxy};
 
 struct Options {
     wsstack: PathBuf,
     reps: usize,
     latencies: Vec<u64>,
+    /// Print each measured command's critical chain on stderr.
+    chains: bool,
 }
 
 fn options() -> Result<Options> {
     let mut wsstack = std::env::var_os("WSSTACK_BIN").map(PathBuf::from);
     let mut reps = 3;
     let mut latencies = vec![0, 60];
+    let mut chains = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--wsstack" => wsstack = args.next().map(PathBuf::from),
             "--reps" => reps = args.next().context("--reps N")?.parse()?,
+            "--chains" => chains = true,
             "--latencies" => {
                 latencies = args
                     .next()
@@ -41,7 +47,7 @@ fn options() -> Result<Options> {
                     .collect::<Result<_, _>>()?
             }
             other => {
-                bail!("unknown argument {other}; usage: wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60]")
+                bail!("unknown argument {other}; usage: wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60] [--chains]")
             }
         }
     }
@@ -53,6 +59,7 @@ fn options() -> Result<Options> {
         wsstack,
         reps: reps.max(1),
         latencies,
+        chains,
     })
 }
 
@@ -80,19 +87,8 @@ fn api_settle(calls: &[Call]) -> Duration {
         .unwrap_or_default()
 }
 
-/// Longest chain of calls, each starting at or after the end of the previous one.
 fn critical_path(calls: &[Call]) -> usize {
-    let mut calls: Vec<&Call> = calls.iter().collect();
-    calls.sort_by_key(|c| c.started);
-    let mut depth = vec![1usize; calls.len()];
-    for i in 0..calls.len() {
-        for j in 0..i {
-            if calls[j].ended <= calls[i].started {
-                depth[i] = depth[i].max(depth[j] + 1);
-            }
-        }
-    }
-    depth.into_iter().max().unwrap_or(0)
+    critical_chain(calls).len()
 }
 
 struct Bench {
@@ -144,6 +140,16 @@ impl Bench {
             );
         }
         let calls = self.proxy.calls();
+        if self.options.chains {
+            let chain = critical_chain(&calls);
+            let concurrency = concurrency.map(|n| format!(" (concurrency {n})")).unwrap_or_default();
+            eprintln!(
+                "{args:?}{concurrency}: {} calls, critical path {}: {}",
+                calls.len(),
+                chain.len(),
+                describe(&chain)
+            );
+        }
         Ok(Sample {
             wall,
             calls: calls.len(),

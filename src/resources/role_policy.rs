@@ -1,0 +1,105 @@
+//! The inline policy `wsstack` of a handler role: least-privilege statements scoped to this
+//! stack's ARNs, the WebSocket API's among them. Apart from its role so that only this policy
+//! waits for the API, while the role (and the functions it runs) need not.
+//!
+//! It has no tags: it is ours by identity, our policy name on our role.
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::errors::{deleted, found};
+use super::role::{decode, PolicyFor, POLICY_NAME};
+use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle};
+use crate::aws::sdk_error;
+use crate::graph::{Key, NEW_API};
+use crate::names::RoleKind;
+
+#[derive(Clone)]
+pub struct RolePolicySpec {
+    pub role: RoleKind,
+    pub role_name: String,
+    pub policy: PolicyFor,
+}
+
+/// The policy document as IAM has it.
+pub struct Observed(String);
+
+impl RolePolicySpec {
+    fn desired(&self, ctx: Ctx<'_>) -> Value {
+        (self.policy)(ctx.resolved.api_id().unwrap_or(NEW_API))
+    }
+
+    async fn put(&self, ctx: Ctx<'_>) -> Result<()> {
+        let api = ctx
+            .resolved
+            .require_api(&format!("the policy of IAM role {}", self.role_name))?;
+        let call = ctx.aws.iam.put_role_policy().role_name(&self.role_name);
+        call.policy_name(POLICY_NAME)
+            .policy_document(compact(&(self.policy)(api)))
+            .send()
+            .await
+            .map_err(|e| {
+                sdk_error(
+                    format!("writing policy {POLICY_NAME} of IAM role {}", self.role_name),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+}
+
+impl Lifecycle for RolePolicySpec {
+    type Observed = Observed;
+
+    fn kind(&self) -> &'static str {
+        "IAM role policy"
+    }
+    fn name(&self) -> String {
+        format!("{}/{POLICY_NAME}", self.role_name)
+    }
+    fn key(&self) -> Key {
+        Key::RolePolicy(self.role.clone())
+    }
+    /// The policy names the API. Taken down before its role, which IAM refuses to delete while it
+    /// has a policy.
+    fn depends_on(&self) -> Vec<Key> {
+        vec![Key::Role(self.role.clone()), Key::Api]
+    }
+    fn gone_before(&self) -> Vec<Key> {
+        vec![Key::Role(self.role.clone())]
+    }
+
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
+        let call = ctx.aws.iam.get_role_policy().role_name(&self.role_name);
+        // NoSuchEntity also when the role itself is missing.
+        let read = found(call.policy_name(POLICY_NAME).send().await, || {
+            format!("reading policy {POLICY_NAME} of IAM role {}", self.role_name)
+        })?;
+        Ok(read.map(|r| Observed(decode(&r.policy_document))))
+    }
+
+    fn diffs(&self, ctx: Ctx<'_>, observed: &Observed) -> Vec<Diff> {
+        let desired = self.desired(ctx);
+        if same_policy(&observed.0, &desired) {
+            Vec::new()
+        } else {
+            vec![Diff::new("policy", &observed.0, compact(&desired))]
+        }
+    }
+
+    async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        self.put(ctx).await?;
+        Ok(Created::New(None))
+    }
+
+    async fn update(&self, ctx: Ctx<'_>, _observed: &Observed) -> Result<()> {
+        self.put(ctx).await
+    }
+
+    async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {
+        let call = ctx.aws.iam.delete_role_policy().role_name(&self.role_name);
+        deleted(call.policy_name(POLICY_NAME).send().await, || {
+            format!("deleting policy {POLICY_NAME} of IAM role {}", self.role_name)
+        })
+    }
+}
