@@ -21,7 +21,7 @@ use crate::resources::{self, Change};
 pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> {
     let (cli, file) = (&context.cli, &context.file);
     let started = Instant::now();
-    let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
+    let bundle = bundle::load(cli.handlers_zip.as_deref(), file.stack.handlers.architecture).map_err(bad_input)?;
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     render::header(cli, "up", file, &aws);
     let mut resolved = resources::api::discover(&aws, &file.stack.name, &file.stack.stage).await?;

@@ -137,6 +137,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
 
     let work_dir = std::env::temp_dir().join(format!("wsstack-dev-{}", std::process::id()));
     let binary = extract_bootstrap(bundle, &work_dir)?;
+    let emulation = runtime::emulation(&binary)?;
 
     // What every handler process gets besides its function's variables.
     let mut base_env: BTreeMap<String, String> = BTreeMap::new();
@@ -314,6 +315,9 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     println!("wsstack dev: serving {gateway_url}");
     println!("  management API  {callback_url}/@connections/{{id}}");
     println!("  AWS emulator    {}", options.endpoint);
+    if let Some(emulation) = &emulation {
+        println!("  handlers        {emulation}");
+    }
     println!(
         "  event sources   {} (polled here; the emulator's own poller is paused meanwhile)",
         sources.len()

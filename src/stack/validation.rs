@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::errors::StackError;
 use super::positions::Positions;
-use super::schema::{Architecture, Stack, KNOWN_ROUTES, LOG_RETENTION_DAYS};
+use super::schema::{Stack, KNOWN_ROUTES, LOG_RETENTION_DAYS};
 
 /// A semantic problem before it is given a position.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,12 +225,6 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
 
     let handlers = &stack.handlers;
     check_ranges(&mut problems, stack, "handlers");
-    if handlers.architecture == Architecture::Arm64 {
-        problems.push(Problem::new(
-            "handlers.architecture",
-            "arm64 is not supported yet: the bundled handlers are built for x86_64",
-        ));
-    }
     if !LOG_RETENTION_DAYS.contains(&handlers.log_retention_days) {
         problems.push(Problem::new(
             "handlers.log_retention_days",
