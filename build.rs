@@ -141,6 +141,10 @@ fn build_handlers(root: &Path, arch: &Arch) -> Result<PathBuf, String> {
     // The same settings as handlers/build.sh, so that either build finds the other's up to date.
     command.env("CC_x86_64_unknown_linux_musl", "musl-gcc");
     command.env("CARGO_ZIGBUILD_PYTHON_PATH", root.join(".cross/bin/python3"));
+    command.env(
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
+        "-C relocation-model=static -C force-unwind-tables=no",
+    );
     // gcc takes __DATE__/__TIME__ (in mimalloc's C code) from it.
     command.env(
         "SOURCE_DATE_EPOCH",

@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 
 export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
 export CARGO_ZIGBUILD_PYTHON_PATH="$PWD/.cross/bin/python3"
+# A static executable, not the musl target's default static PIE: no 457 KB of relocations to
+# apply at start (the zip shrinks by 122 KB), as the aarch64 build through zig links already.
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C relocation-model=static -C force-unwind-tables=no"
 # mimalloc's C sources print __DATE__ and __TIME__ in their version line: without a fixed
 # SOURCE_DATE_EPOCH (which gcc uses for both) two clean builds differ in those bytes.
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-315532800}"
