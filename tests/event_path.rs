@@ -602,11 +602,6 @@ async fn malformed_stack_files_exit_2_with_their_line_before_any_aws_call() {
             "stack.yaml:2:9: region: `mars` does not look like an AWS region",
         ),
         (
-            "arm64",
-            "name: demo\nhandlers:\n  architecture: arm64\n",
-            "stack.yaml:3:17: handlers.architecture: arm64 is not supported",
-        ),
-        (
             "unknown architecture",
             "name: demo\nhandlers:\n  architecture: sparc\n",
             "stack.yaml:3:17: handlers.architecture: unknown variant `sparc`",

@@ -131,11 +131,6 @@ const NOT_IN_THE_SCHEMA: &[(&str, &str, &str)] = &[
         "derived names (name + stage + region + suffix) must fit AWS limits: a computation, not a pattern",
     ),
     (
-        "arm64.yaml",
-        "name: demo\nhandlers:\n  architecture: arm64\n",
-        "arm64 is a valid value of the format; the bundled handlers are only built for x86_64 yet",
-    ),
-    (
         "aws_source.yaml",
         "name: demo\nevents:\n  source: aws.s3\n",
         "`aws.` sources are reserved by EventBridge: a negative prefix rule kept in validation",

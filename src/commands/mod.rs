@@ -146,7 +146,7 @@ impl Context {
 async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>, Resolved), Failure> {
     let stack = &context.file.stack;
     // Without a handlers package the code is simply not compared.
-    let bundle = bundle::load(context.cli.handlers_zip.as_deref()).ok();
+    let bundle = bundle::load(context.cli.handlers_zip.as_deref(), stack.handlers.architecture).ok();
     let (aws, mut resolved) =
         resources::api::connect_and_discover(context.config.clone(), context.names.clone(), &stack.name, &stack.stage)
             .await?;

@@ -22,7 +22,7 @@ use crate::resources::{self, Change};
 pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> {
     let (cli, file) = (&context.cli, &context.file);
     let started = Instant::now();
-    let bundle = bundle::load(cli.handlers_zip.as_deref()).map_err(bad_input)?;
+    let bundle = bundle::load(cli.handlers_zip.as_deref(), file.stack.handlers.architecture).map_err(bad_input)?;
     let (stack, stage) = (&file.stack.name, &file.stack.stage);
     let (aws, mut resolved) =
         resources::api::connect_and_discover(context.config.clone(), context.names.clone(), stack, stage).await?;

@@ -158,6 +158,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     let own_binaries = own_route_binaries(stack, aws, &work_dir)?;
     // Routes with their own code run their own bootstrap; every other function the bundled one.
     let binary_of = |function: &str| own_binaries.get(function).unwrap_or(&binary).clone();
+    let emulation = runtime::emulation(&binary)?;
 
     // What every handler process gets besides its function's variables.
     let mut base_env: BTreeMap<String, String> = BTreeMap::new();
@@ -335,6 +336,9 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     println!("wsstack dev: serving {gateway_url}");
     println!("  management API  {callback_url}/@connections/{{id}}");
     println!("  AWS emulator    {}", options.endpoint);
+    if let Some(emulation) = &emulation {
+        println!("  handlers        {emulation}");
+    }
     println!(
         "  event sources   {} (polled here; the emulator's own poller is paused meanwhile)",
         sources.len()

@@ -22,6 +22,9 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 mod api;
+mod emulation;
+
+pub use emulation::{emulation, Emulation};
 
 /// Why an invocation gave no response.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,7 +219,15 @@ impl FunctionHost {
 
 /// The command that runs one instance of the function.
 fn command(config: &FunctionConfig, runtime_api: &str, number: usize) -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(&config.binary);
+    let mut command = match emulation(&config.binary) {
+        Ok(Some(Emulation::Qemu { qemu, .. })) => {
+            let mut command = tokio::process::Command::new(qemu);
+            command.arg(&config.binary);
+            command
+        }
+        // Unreadable or without an emulator: starting it directly reports why it cannot run.
+        _ => tokio::process::Command::new(&config.binary),
+    };
     command
         .env_clear()
         .envs(&config.environment)

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::errors::StackError;
 use super::positions::Positions;
-use super::schema::{Architecture, Stack, LOG_RETENTION_DAYS};
+use super::schema::{Stack, LOG_RETENTION_DAYS};
 use wsstack_handlers::frames::DEFAULT_USER_DETAIL_TYPE;
 
 /// A semantic problem before it is given a position.
@@ -248,12 +248,6 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
 
     let handlers = &stack.handlers;
     check_ranges(&mut problems, stack, "handlers");
-    if handlers.architecture == Architecture::Arm64 {
-        problems.push(Problem::new(
-            "handlers.architecture",
-            "arm64 is not supported yet: the bundled handlers are built for x86_64",
-        ));
-    }
     if !LOG_RETENTION_DAYS.contains(&handlers.log_retention_days) {
         problems.push(Problem::new(
             "handlers.log_retention_days",
