@@ -132,6 +132,12 @@ fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
                 ],
                 "Resource": [arns.queue(&names.queue())]
             },
+            {
+                "Sid": "HandOnChunks",
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+                "Resource": [arns.queue(&names.queue())]
+            },
             manage_connections(stack, arns, api),
             log_statement(names, arns, &["push"])
         ]
@@ -288,6 +294,12 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     environment.insert("WSSTACK_HANDLER".to_string(), handler.to_string());
     environment.insert("TABLE_NAME".to_string(), names.table());
     environment.insert("TTL_HOURS".to_string(), stack.table.ttl_hours.to_string());
+    if handler == "push" {
+        let push = &stack.handlers.push;
+        environment.insert("PUSH_CHUNK_SIZE".into(), push.chunk_size.to_string());
+        let share = push.posts_per_second_per_invocation();
+        environment.insert("PUSH_POSTS_PER_SECOND".into(), share.to_string());
+    }
     let is_route = handler != "push";
     HandlerResources {
         log_group: LogGroupSpec {
@@ -362,6 +374,7 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         function: aws.names.function("push"),
         queue_arn: aws.arns.queue(&aws.names.queue()),
         batch_size: stack.handlers.push_batch_size as i32,
+        max_concurrency: stack.handlers.push.max_concurrency as i32,
         paused_by_dev: dev_paused.to_vec(),
     }));
     for dropped in KNOWN_ROUTES.iter().filter(|r| !stack.routes.iter().any(|s| s == *r)) {

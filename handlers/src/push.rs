@@ -4,6 +4,10 @@
 //! attempt could fix (throttling, 5xx, timeouts, a deadline reached) puts a record in
 //! `batchItemFailures`: a subscriber that can never be reached is skipped, so SQS never redelivers a
 //! record, and its duplicates, to everyone else because of one connection.
+//!
+//! With chunking on (`PUSH_CHUNK_SIZE`), an event with more subscribers than a chunk, and any record
+//! this invocation could not deliver in its time at its share of the post budget, is handed on as
+//! chunk messages to the queue (see `chunks`) instead: the record succeeds once they are queued.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,7 +22,8 @@ use tokio::time::Instant;
 
 use crate::frames::{self, EntityEvent, PushPayload};
 use crate::management::{self, PostOutcome};
-use crate::{store, App};
+use crate::pace::Pace;
+use crate::{chunks, store, App};
 
 /// Time kept back from the invocation's deadline to answer: a tenth of the time there is, within
 /// these bounds. Work still running then is dropped and its record handed back for redelivery.
@@ -26,6 +31,9 @@ const ANSWER_MARGIN_MIN: Duration = Duration::from_millis(500);
 const ANSWER_MARGIN_MAX: Duration = Duration::from_secs(2);
 /// Longest pause between two attempts of one post.
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
+/// The part of its time left that an invocation plans to fill with posts at its budget's rate;
+/// the rest absorbs retries and slower answers.
+const PLANNED_SHARE: f64 = 0.8;
 
 /// What one record's fan-out came to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -64,7 +72,16 @@ pub async fn push(app: &App, event: SqsEvent, deadline: Instant) -> SqsBatchResp
             },
         )
         .collect();
-    let results = futures::future::join_all(records.iter().map(|(_, record)| invocation.record(record))).await;
+    // Every record is read first (an event's subscribers found, a chunk parsed), so that the
+    // invocation knows all it is asked to post before it chooses what it keeps.
+    let parcels = futures::future::join_all(records.iter().map(|(_, record)| invocation.read(record))).await;
+    let routes = invocation.route(&parcels);
+    let carried = records
+        .iter()
+        .zip(parcels)
+        .zip(routes)
+        .map(|(((_, record), parcel), route)| invocation.carry(record, parcel, route));
+    let results = futures::future::join_all(carried).await;
     let mut response = SqsBatchResponse::default();
     for ((message_id, _), result) in records.into_iter().zip(results) {
         if let Err(error) = result {
@@ -85,6 +102,8 @@ pub struct Invocation<'a> {
     /// When work stops: the invocation's deadline less the answer margin.
     stop_at: Instant,
     posts: Semaphore,
+    /// This invocation's share of the post budget, when there is one.
+    pace: Option<Pace>,
     /// Some post was accepted (delivered, or answered 410): this function may post to this API.
     accepted: AtomicBool,
     /// Connections answered 403, settled once the whole batch has been worked.
@@ -99,23 +118,117 @@ impl<'a> Invocation<'a> {
             app,
             stop_at: deadline.checked_sub(margin).unwrap_or_else(Instant::now),
             posts: Semaphore::new(app.config.push.concurrency),
+            pace: app.config.push.posts_per_second.and_then(Pace::per_second),
             accepted: AtomicBool::new(false),
             forbidden: Mutex::new(BTreeSet::new()),
         }
     }
 
-    async fn record(&self, record: &SqsMessage) -> Result<FanOut> {
+    /// What a record asks for: a chunk's recipients, or an event's subscribers, with the payload.
+    async fn read(&self, record: &SqsMessage) -> Result<Parcel> {
+        if let Some(chunk) = chunks::parse(record.body.as_deref()) {
+            let chunk = chunk?;
+            return Ok(Parcel {
+                about: format!("a chunk of {} connections", chunk.connection_ids.len()),
+                payload: chunk.payload,
+                connection_ids: chunk.connection_ids,
+            });
+        }
         let event = frames::parse_event(record.body.as_deref()).context("malformed record")?;
-        let fan_out = tokio::time::timeout_at(self.stop_at, self.fan_out(&event))
+        tokio::time::timeout_at(self.stop_at, self.parcel_of(&event))
             .await
             .map_err(|_| {
                 anyhow!(
-                    "the invocation's deadline came before every post of {:?} was done",
+                    "the invocation's deadline came before the subscribers of {:?} were read",
                     event.entity_id
                 )
-            })??;
+            })?
+    }
+
+    /// The subscribers of `event`'s entity and the payload they get.
+    async fn parcel_of(&self, event: &EntityEvent) -> Result<Parcel> {
+        let connection_ids = store::subscribers(self.app, &event.entity_id).await?;
+        let payload = serde_json::to_string(&PushPayload {
+            kind: &event.detail_type,
+            entity_id: &event.entity_id,
+            message: &event.message,
+        })
+        .context("serializing the push payload")?;
+        Ok(Parcel {
+            about: format!("{:?}", event.entity_id),
+            payload,
+            connection_ids,
+        })
+    }
+
+    /// Which records this invocation posts itself and which it hands on as chunks. Without chunking
+    /// it posts everything. With it, a parcel larger than a chunk is always handed on; the others
+    /// are kept in order while their posts fit in the time left at this invocation's rate, and the
+    /// first one always is, so every invocation makes progress.
+    fn route(&self, parcels: &[Result<Parcel>]) -> Vec<Route> {
+        let Some(chunk_size) = self.app.config.push.chunk_size else {
+            return vec![Route::Here; parcels.len()];
+        };
+        let capacity =
+            self.app.config.push.posts_per_second.map(|rate| {
+                rate * self.stop_at.saturating_duration_since(Instant::now()).as_secs_f64() * PLANNED_SHARE
+            });
+        let mut kept: Option<usize> = None;
+        parcels
+            .iter()
+            .map(|parcel| {
+                let Ok(parcel) = parcel else {
+                    return Route::Here;
+                };
+                let posts = parcel.connection_ids.len();
+                if posts > chunk_size {
+                    return Route::HandOn;
+                }
+                let total = kept.unwrap_or(0) + posts;
+                if kept.is_none() || capacity.is_none_or(|capacity| total as f64 <= capacity) {
+                    kept = Some(total);
+                    Route::Here
+                } else {
+                    Route::HandOn
+                }
+            })
+            .collect()
+    }
+
+    /// Posts a parcel here, or hands it on as chunks to the queue `record` came from.
+    async fn carry(&self, record: &SqsMessage, parcel: Result<Parcel>, route: Route) -> Result<()> {
+        let parcel = parcel?;
+        if route == Route::HandOn {
+            let chunk_size = self.app.config.push.chunk_size.unwrap_or(usize::MAX);
+            let bodies = chunks::split(&parcel.payload, &parcel.connection_ids, chunk_size)?;
+            let queue_arn = record
+                .event_source_arn
+                .as_deref()
+                .context("the record names no eventSourceARN to send chunks to")?;
+            let queue_url = chunks::queue_url(self.app, queue_arn).await?;
+            // A failure sends the whole record back: when it comes again, the chunks queued this
+            // time are queued again, and their subscribers get the event twice.
+            chunks::send(self.app, &queue_url, &bodies, self.stop_at)
+                .await
+                .with_context(|| format!("handing on {} as chunks", parcel.about))?;
+            tracing::info!(
+                about = parcel.about,
+                subscribers = parcel.connection_ids.len(),
+                chunks = bodies.len(),
+                "handed on as chunks"
+            );
+            return Ok(());
+        }
+        let fan_out = tokio::time::timeout_at(self.stop_at, self.deliver_all(&parcel))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "the invocation's deadline came before every post to {} was done",
+                    parcel.about
+                )
+            })?;
         tracing::info!(
-            entity_id = event.entity_id,
+            about = parcel.about,
             subscribers = fan_out.subscribers,
             delivered = fan_out.delivered,
             gone = fan_out.gone,
@@ -125,31 +238,31 @@ impl<'a> Invocation<'a> {
         );
         if fan_out.undelivered > 0 {
             anyhow::bail!(
-                "{} of {} deliveries of {:?} still failed after retries",
+                "{} of {} deliveries to {} still failed after retries",
                 fan_out.undelivered,
                 fan_out.subscribers,
-                event.entity_id
+                parcel.about
             );
         }
-        Ok(fan_out)
+        Ok(())
     }
 
     /// Posts `event` to every subscriber of its entity.
     pub async fn fan_out(&self, event: &EntityEvent) -> Result<FanOut> {
-        let subscribers = store::subscribers(self.app, &event.entity_id).await?;
-        let payload = serde_json::to_vec(&PushPayload {
-            kind: &event.detail_type,
-            entity_id: &event.entity_id,
-            message: &event.message,
-        })
-        .context("serializing the push payload")?;
+        let parcel = self.parcel_of(event).await?;
+        Ok(self.deliver_all(&parcel).await)
+    }
+
+    /// Posts one payload to every connection of a parcel.
+    async fn deliver_all(&self, parcel: &Parcel) -> FanOut {
         let mut outcome = FanOut {
-            subscribers: subscribers.len(),
+            subscribers: parcel.connection_ids.len(),
             ..FanOut::default()
         };
+        let payload = parcel.payload.as_bytes();
         // The semaphore is the bound; this only keeps a huge entity from holding a future per subscriber.
-        let mut deliveries = stream::iter(subscribers.iter())
-            .map(|connection_id| self.deliver(connection_id, &payload))
+        let mut deliveries = stream::iter(parcel.connection_ids.iter())
+            .map(|connection_id| self.deliver(connection_id, payload))
             .buffer_unordered(self.app.config.push.concurrency);
         while let Some(delivery) = deliveries.next().await {
             match delivery {
@@ -159,7 +272,7 @@ impl<'a> Invocation<'a> {
                 Delivery::Undelivered => outcome.undelivered += 1,
             }
         }
-        Ok(outcome)
+        outcome
     }
 
     /// One subscriber: post, retrying what retrying can fix while time remains. A post holds a permit
@@ -170,6 +283,9 @@ impl<'a> Invocation<'a> {
         loop {
             let outcome = {
                 let _permit = self.posts.acquire().await.expect("the semaphore is never closed");
+                if let Some(pace) = &self.pace {
+                    pace.wait().await;
+                }
                 let outcome = management::post(self.app, connection_id, payload.to_vec()).await;
                 if matches!(outcome, PostOutcome::Gone) {
                     forget(self.app, connection_id).await;
@@ -241,6 +357,20 @@ impl<'a> Invocation<'a> {
             tracing::warn!("no time left to remove every connection of another API; their ttl will");
         }
     }
+}
+
+/// One payload and the connections it goes to, whoever they are.
+struct Parcel {
+    /// Names the parcel in logs and errors.
+    about: String,
+    payload: String,
+    connection_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Here,
+    HandOn,
 }
 
 enum Delivery {
