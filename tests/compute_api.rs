@@ -145,10 +145,7 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
     assert_eq!(mapping.batch_size(), Some(10));
     assert_eq!(mapping.function_response_types()[0].as_str(), "ReportBatchItemFailures");
     // handlers.push.max_concurrency: the invocations that share the post budget.
-    assert_eq!(
-        mapping.scaling_config().and_then(|s| s.maximum_concurrency()),
-        Some(5)
-    );
+    assert_eq!(mapping.scaling_config().and_then(|s| s.maximum_concurrency()), Some(5));
 
     // Handlers may post to this API's connections only.
     for role in ["routes", "push"] {

@@ -164,7 +164,7 @@ impl<'a> Invocation<'a> {
     /// Which records this invocation posts itself and which it hands on as chunks. Without chunking
     /// it posts everything. With it, a parcel larger than a chunk is always handed on; the others
     /// are kept in order while their posts fit in the time left at this invocation's rate, and the
-    /// first one always is, so every invocation makes progress.
+    /// first one with posts always is, so every invocation makes progress.
     fn route(&self, parcels: &[Result<Parcel>]) -> Vec<Route> {
         let Some(chunk_size) = self.app.config.push.chunk_size else {
             return vec![Route::Here; parcels.len()];
@@ -173,7 +173,7 @@ impl<'a> Invocation<'a> {
             self.app.config.push.posts_per_second.map(|rate| {
                 rate * self.stop_at.saturating_duration_since(Instant::now()).as_secs_f64() * PLANNED_SHARE
             });
-        let mut kept: Option<usize> = None;
+        let mut kept = 0;
         parcels
             .iter()
             .map(|parcel| {
@@ -184,9 +184,9 @@ impl<'a> Invocation<'a> {
                 if posts > chunk_size {
                     return Route::HandOn;
                 }
-                let total = kept.unwrap_or(0) + posts;
-                if kept.is_none() || capacity.is_none_or(|capacity| total as f64 <= capacity) {
-                    kept = Some(total);
+                // Until something is kept, the next parcel is, whatever its size.
+                if kept == 0 || capacity.is_none_or(|capacity| (kept + posts) as f64 <= capacity) {
+                    kept += posts;
                     Route::Here
                 } else {
                     Route::HandOn

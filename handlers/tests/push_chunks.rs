@@ -59,7 +59,10 @@ fn subscriber_records(
     (0..count)
         .flat_map(|n| {
             let id = connection_id(n);
-            [connection_record(&id, FAR_TTL), subscription_record(&id, entity, FAR_TTL)]
+            [
+                connection_record(&id, FAR_TTL),
+                subscription_record(&id, entity, FAR_TTL),
+            ]
         })
         .collect()
 }
@@ -361,7 +364,16 @@ async fn post_rate_against_the_budget() {
             queue.send_event().await;
             let started = std::time::Instant::now();
             queue.invoke(&app, 10, Duration::from_secs(60)).await;
-            queue.drain_to(&app, &stack.gateway, subscribers, INVOCATIONS, 10, Duration::from_secs(60)).await;
+            queue
+                .drain_to(
+                    &app,
+                    &stack.gateway,
+                    subscribers,
+                    INVOCATIONS,
+                    10,
+                    Duration::from_secs(60),
+                )
+                .await;
             let last_post = stack.gateway.posts().iter().map(|post| post.at).max().unwrap();
             let elapsed = last_post - started;
             let posts = stack.gateway.posts().len();

@@ -58,7 +58,10 @@ mod tests {
         let error = errors("    chunk_size: 10000\n");
         assert!(error.contains("stack.yaml:5:17"), "{error}");
         assert!(error.contains("handlers.push.chunk_size"), "{error}");
-        assert!(error.contains("a chunk of 10000 posts takes 25.0 s at 400 posts/s per invocation"), "{error}");
+        assert!(
+            error.contains("a chunk of 10000 posts takes 25.0 s at 400 posts/s per invocation"),
+            "{error}"
+        );
         // The same chunk with the whole account quota over two invocations: 2 s.
         assert_eq!(
             errors("    chunk_size: 10000\n    max_posts_per_second: 10000\n    max_concurrency: 2\n"),
