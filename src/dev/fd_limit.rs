@@ -27,10 +27,14 @@ pub fn raise_to_hard_limit() -> std::io::Result<u64> {
             rlim_max: limit.rlim_max,
         };
         // SAFETY: setrlimit only reads the struct it is given.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-            return Err(std::io::Error::last_os_error());
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit = raised;
+        } else {
+            // An unlimited hard limit can be above what the kernel allows (fs.nr_open): keep the
+            // soft one, which still works.
+            let error = std::io::Error::last_os_error();
+            tracing::warn!(%error, soft = limit.rlim_cur, "the open-file limit stays where it was");
         }
-        limit = raised;
     }
     Ok(limit.rlim_cur)
 }
