@@ -3,13 +3,23 @@
 //! WebSocket server, measured in the same run. Also the peak memory of `wsstack dev` holding the
 //! connections.
 //!
-//! Run: `cargo build --bin wsstack && cargo run --example fanout -- [N ...]` (default 1 100 1000 5000).
-//! Needs the moto emulator (`scripts/setup`). Prints a markdown table.
+//! Run: `cargo build --bin wsstack && cargo run --example fanout -- [N ...]` (default 1 100 1000 5000
+//! 15000). Needs the moto emulator (`scripts/setup`). Prints a markdown table.
+//!
+//! Clients are spread over child processes of this example (at most [`PER_PROCESS`] each): one
+//! process may hold 20,000 open files here, and 15,000 clients plus the floor's 15,000 server
+//! sockets would not fit in one. `FANOUT_BUDGET` sets the stack's `max_posts_per_second`
+//! (default 10000, the most the stack file allows).
+
+/// Clients per child process.
+const PER_PROCESS: usize = 5_000;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::AsyncBufReadExt;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{SinkExt, StreamExt};
@@ -106,16 +116,15 @@ async fn wait_for_subscribers(dynamodb: &aws_sdk_dynamodb::Client, table: &str, 
     }
 }
 
-/// The floor: a bare WebSocket server on loopback that sends one payload to every client.
+/// The floor: a bare WebSocket server on loopback that sends one payload to every client (the
+/// clients in child processes, like wsstack's).
 async fn floor(n: usize, payload: &str) -> Duration {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     let go = Arc::new(Notify::new());
-    let started = Arc::new(std::sync::Mutex::new(None::<Instant>));
     let server = {
         let go = go.clone();
         let payload = payload.to_string();
-        let started = started.clone();
         tokio::spawn(async move {
             let mut sinks = Vec::new();
             while sinks.len() < n {
@@ -124,33 +133,127 @@ async fn floor(n: usize, payload: &str) -> Duration {
                 sinks.push(socket.split().0);
             }
             go.notified().await;
-            *started.lock().unwrap() = Some(Instant::now());
+            let started = SystemTime::now();
             let sends = sinks
                 .iter_mut()
                 .map(|sink| sink.send(Message::Text(payload.clone().into())));
             futures::future::join_all(sends).await;
-            sinks
+            (started, sinks)
         })
     };
-    let tasks = clients(&url, n, "", false).await;
+    let group = ClientGroup::open(&url, n, "", false).await;
     go.notify_one();
-    let mut last = None;
-    for task in tasks {
-        last = last.max(task.await.unwrap());
+    let receipts = group.receipts().await;
+    let (started, _sinks) = server.await.unwrap();
+    receipts
+        .last
+        .expect("clients received")
+        .duration_since(started)
+        .unwrap()
+}
+
+/// Clients spread over child processes (`fanout --clients URL ENTITY N SUBSCRIBE`).
+struct ClientGroup {
+    children: Vec<(
+        tokio::process::Child,
+        tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    )>,
+}
+
+#[derive(Default)]
+struct Receipts {
+    first: Option<SystemTime>,
+    last: Option<SystemTime>,
+    missing: usize,
+}
+
+impl ClientGroup {
+    /// Returns once every client is connected (and subscribed when asked).
+    async fn open(url: &str, n: usize, entity: &str, subscribe: bool) -> ClientGroup {
+        let mut children = Vec::new();
+        let mut left = n;
+        while left > 0 {
+            let count = left.min(PER_PROCESS);
+            left -= count;
+            let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--clients",
+                    url,
+                    entity,
+                    &count.to_string(),
+                    if subscribe { "1" } else { "0" },
+                ])
+                .stdout(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("starting a client process");
+            let lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            children.push((child, lines));
+        }
+        for (_, lines) in &mut children {
+            let line = lines.next_line().await.unwrap().expect("a client process ended early");
+            assert_eq!(line, "ready");
+        }
+        ClientGroup { children }
     }
-    let _sinks = server.await.unwrap();
-    let start = started.lock().unwrap().expect("server sent");
-    last.expect("clients received") - start
+
+    async fn receipts(mut self) -> Receipts {
+        let mut all = Receipts::default();
+        for (child, lines) in &mut self.children {
+            let line = lines.next_line().await.unwrap().expect("a client process ended early");
+            let fields: Vec<u128> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+            let at = |ns: u128| UNIX_EPOCH + Duration::from_nanos(ns as u64);
+            if fields[0] > 0 {
+                all.first = Some(all.first.map_or(at(fields[0]), |f| f.min(at(fields[0]))));
+                all.last = all.last.max(Some(at(fields[1])));
+            }
+            all.missing += fields[2] as usize;
+            let _ = child.wait().await;
+        }
+        all
+    }
+}
+
+/// Child mode: open the clients, say `ready`, then print `first_ns last_ns missing` (epoch).
+async fn client_process(url: &str, entity: &str, n: usize, subscribe: bool) {
+    let tasks = clients(url, n, entity, subscribe).await;
+    println!("ready");
+    let mut first = None::<Instant>;
+    let mut last = None::<Instant>;
+    let mut missing = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Some(at) => {
+                first = Some(first.map_or(at, |f| f.min(at)));
+                last = last.max(Some(at));
+            }
+            None => missing += 1,
+        }
+    }
+    // Instants to wall-clock time, which the parent shares.
+    let (now, wall) = (Instant::now(), SystemTime::now());
+    let epoch_ns = |at: Option<Instant>| {
+        at.map_or(0, |at| {
+            (wall - (now - at)).duration_since(UNIX_EPOCH).unwrap().as_nanos()
+        })
+    };
+    println!("{} {} {missing}", epoch_ns(first), epoch_ns(last));
 }
 
 #[tokio::main]
 async fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--clients") {
+        let n = args[3].parse().expect("a client count");
+        return client_process(&args[1], &args[2], n, args[4] == "1").await;
+    }
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
-        vec![1, 100, 1000, 5000]
+        vec![1, 100, 1000, 5000, 15000]
     } else {
         sizes
     };
+    let budget = std::env::var("FANOUT_BUDGET").unwrap_or_else(|_| "10000".into());
     let moto = tokio::task::spawn_blocking(testkit::Moto::start)
         .await
         .unwrap()
@@ -158,7 +261,8 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let stack = std::fs::read_to_string(testkit::repo_root().join("stack.yaml"))
         .unwrap()
-        .replace("name: wsstack-demo", "name: fanout");
+        .replace("name: wsstack-demo", "name: fanout")
+        .replace("max_posts_per_second: 2000", &format!("max_posts_per_second: {budget}"));
     std::fs::write(dir.path().join("stack.yaml"), stack).unwrap();
     let wsstack = testkit::repo_root().join("target/debug/wsstack");
     let mut dev = Command::new(&wsstack)
@@ -205,13 +309,15 @@ async fn main() {
     let events = aws_sdk_eventbridge::Client::new(&config);
     let payload = json!({"type": "Entity Updated", "entityId": "e", "message": "Hello world"}).to_string();
 
+    println!("Post budget: {budget} posts/s (handlers.push.max_posts_per_second), 5 invocations at most.");
+    println!();
     println!("| subscribers | send-event -> last receipt | first receipt | loopback floor | ratio | wsstack dev RSS |");
     println!("|---:|---:|---:|---:|---:|---:|");
     for n in sizes {
         let entity = format!("fan-{n}");
-        let tasks = clients(&url, n, &entity, true).await;
+        let group = ClientGroup::open(&url, n, &entity, true).await;
         wait_for_subscribers(&dynamodb, "fanout-dev-connections", &entity, n).await;
-        let start = Instant::now();
+        let start = SystemTime::now();
         let output = events
             .put_events()
             .entries(
@@ -225,21 +331,11 @@ async fn main() {
             .await
             .unwrap();
         assert_eq!(output.failed_entry_count(), 0);
-        let mut first = None::<Instant>;
-        let mut last = None::<Instant>;
-        let mut missing = 0;
-        for task in tasks {
-            match task.await.unwrap() {
-                Some(at) => {
-                    first = Some(first.map_or(at, |f| f.min(at)));
-                    last = last.max(Some(at));
-                }
-                None => missing += 1,
-            }
-        }
+        let receipts = group.receipts().await;
+        let missing = receipts.missing;
         let rss = rss_kib(dev_pid);
-        let total = last.expect("someone received") - start;
-        let first = first.unwrap() - start;
+        let total = receipts.last.expect("someone received").duration_since(start).unwrap();
+        let first = receipts.first.unwrap().duration_since(start).unwrap();
         let floor = floor(n, &payload).await;
         println!(
             "| {n} | {:.1} ms | {:.1} ms | {:.2} ms | {:.0}x | {:.1} MiB{} |",

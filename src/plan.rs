@@ -126,6 +126,12 @@ fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
                 ],
                 "Resource": [arns.queue(&names.queue())]
             },
+            {
+                "Sid": "HandOnChunks",
+                "Effect": "Allow",
+                "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+                "Resource": [arns.queue(&names.queue())]
+            },
             manage_connections(stack, arns, api, "POST"),
             log_statement(names, arns, &["push"])
         ]
@@ -337,6 +343,7 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         function: aws.names.function("push"),
         queue_arn: aws.arns.queue(&aws.names.queue()),
         batch_size: stack.handlers.push_batch_size as i32,
+        max_concurrency: stack.handlers.push.max_concurrency as i32,
         paused_by_dev: dev_paused.to_vec(),
     }));
     for dropped in KNOWN_ROUTES.iter().filter(|r| !stack.has_bundled_route(r)) {

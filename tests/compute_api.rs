@@ -59,6 +59,11 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
         assert_eq!(variables["WSSTACK_HANDLER"], handler);
         assert_eq!(variables["TABLE_NAME"], "ws-dev-connections");
         assert_eq!(variables["TTL_HOURS"], "24");
+        if handler == "push" {
+            // Chunks of 1,000; 2,000 posts/s shared by 5 invocations.
+            assert_eq!(variables["PUSH_CHUNK_SIZE"], "1000");
+            assert_eq!(variables["PUSH_POSTS_PER_SECOND"], "400");
+        }
         assert_eq!(
             variables["CALLBACK_URL"],
             format!("https://{api}.execute-api.{REGION}.amazonaws.com/dev")
@@ -139,6 +144,8 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
     );
     assert_eq!(mapping.batch_size(), Some(10));
     assert_eq!(mapping.function_response_types()[0].as_str(), "ReportBatchItemFailures");
+    // handlers.push.max_concurrency: the invocations that share the post budget.
+    assert_eq!(mapping.scaling_config().and_then(|s| s.maximum_concurrency()), Some(5));
 
     // Handlers may post to this API's connections only.
     for role in ["routes", "push"] {

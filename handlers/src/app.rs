@@ -8,7 +8,9 @@
 //! `{issuer}/.well-known/jwks.json`); and `AUTH_USER_CLAIM` (default `sub`), `AUTH_ENTITIES_CLAIM`
 //! (default `entities`).
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -63,6 +65,11 @@ pub struct PushSettings {
     pub base_backoff: Duration,
     /// `ENTITY_DETAIL_TYPE` and `USER_DETAIL_TYPE`: the stack file's names of the two kinds of event.
     pub detail_types: DetailTypes,
+    /// Above this many subscribers an event is split into chunks of at most this many, sent back
+    /// to the queue for several invocations (`PUSH_CHUNK_SIZE`); `None`: one invocation posts all.
+    pub chunk_size: Option<usize>,
+    /// This invocation's share of the stack's post budget (`PUSH_POSTS_PER_SECOND`); `None`: no limit.
+    pub posts_per_second: Option<f64>,
 }
 
 impl Default for PushSettings {
@@ -72,6 +79,8 @@ impl Default for PushSettings {
             max_attempts: 3,
             base_backoff: Duration::from_millis(100),
             detail_types: DetailTypes::default(),
+            chunk_size: None,
+            posts_per_second: None,
         }
     }
 }
@@ -92,8 +101,9 @@ pub struct Config {
 
 impl Config {
     /// Reads `TABLE_NAME`, `CALLBACK_URL`, `TTL_HOURS` (default 24) and the optional push tuning
-    /// `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS`, and the push handler's `ENTITY_DETAIL_TYPE`,
-    /// `USER_DETAIL_TYPE` (defaults `Entity Updated`, `Send User Push Notification`).
+    /// `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS`, `PUSH_CHUNK_SIZE`, `PUSH_POSTS_PER_SECOND`, and the
+    /// push handler's `ENTITY_DETAIL_TYPE`, `USER_DETAIL_TYPE` (defaults `Entity Updated`, `Send User
+    /// Push Notification`).
     pub fn from_env() -> Result<Config> {
         Config::from_lookup(|name| std::env::var(name).ok())
     }
@@ -125,6 +135,10 @@ impl Config {
                 entity: optional("ENTITY_DETAIL_TYPE").unwrap_or(defaults.detail_types.entity.clone()),
                 user: optional("USER_DETAIL_TYPE").unwrap_or(defaults.detail_types.user.clone()),
             },
+            // Unset or 0: off.
+            chunk_size: Some(parsed("PUSH_CHUNK_SIZE", lookup("PUSH_CHUNK_SIZE"), 0_usize)?).filter(|size| *size > 0),
+            posts_per_second: Some(parsed("PUSH_POSTS_PER_SECOND", lookup("PUSH_POSTS_PER_SECOND"), 0_f64)?)
+                .filter(|rate| rate.is_finite() && *rate > 0.0),
             ..defaults
         };
         Ok(Config {
@@ -142,6 +156,10 @@ impl Config {
 pub struct App {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub management: aws_sdk_apigatewaymanagement::Client,
+    /// The push function's own queue, for chunks (see `chunks`).
+    pub sqs: aws_sdk_sqs::Client,
+    /// Queue URLs by ARN, each asked once per process.
+    pub queue_urls: Arc<Mutex<HashMap<String, String>>>,
     pub config: Config,
 }
 
@@ -176,6 +194,8 @@ impl App {
         App {
             dynamodb,
             management,
+            sqs: aws_sdk_sqs::Client::new(sdk),
+            queue_urls: Arc::default(),
             config,
         }
     }
@@ -272,9 +292,31 @@ mod tests {
         assert_eq!(config.ttl_hours, 24);
         assert_eq!(config.push.concurrency, 64);
         assert_eq!(config.push.max_attempts, 3);
+        assert_eq!(config.push.chunk_size, None);
+        assert_eq!(config.push.posts_per_second, None);
         assert_eq!(config.query_page_limit, None);
         assert_eq!(config.push.detail_types.entity, "Entity Updated");
         assert_eq!(config.push.detail_types.user, "Send User Push Notification");
+    }
+
+    #[test]
+    fn chunking_and_the_post_budget_come_from_the_environment() {
+        let config = config(&[
+            ("TABLE_NAME", "t"),
+            ("CALLBACK_URL", "http://x/dev"),
+            ("PUSH_CHUNK_SIZE", "1000"),
+            ("PUSH_POSTS_PER_SECOND", "400"),
+        ])
+        .unwrap();
+        assert_eq!(config.push.chunk_size, Some(1000));
+        assert_eq!(config.push.posts_per_second, Some(400.0));
+        let error = self::config(&[
+            ("TABLE_NAME", "t"),
+            ("CALLBACK_URL", "http://x/dev"),
+            ("PUSH_CHUNK_SIZE", "many"),
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("PUSH_CHUNK_SIZE=\"many\""), "{error}");
     }
 
     #[test]

@@ -17,9 +17,13 @@ pub mod app;
 #[cfg(feature = "runtime")]
 pub mod authorizer;
 #[cfg(feature = "runtime")]
+pub mod chunks;
+#[cfg(feature = "runtime")]
 pub mod error;
 #[cfg(feature = "runtime")]
 pub mod management;
+#[cfg(feature = "runtime")]
+pub mod pace;
 #[cfg(feature = "runtime")]
 pub mod push;
 #[cfg(feature = "runtime")]

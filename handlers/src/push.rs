@@ -5,6 +5,10 @@
 //! (throttling, 5xx, timeouts, a deadline reached) puts a record in `batchItemFailures`: a
 //! subscriber that can never be reached is skipped, so SQS never redelivers a record, and its
 //! duplicates, to everyone else because of one connection.
+//!
+//! With chunking on (`PUSH_CHUNK_SIZE`), an event with more subscribers than a chunk, and any record
+//! this invocation could not deliver in its time at its share of the post budget, is handed on as
+//! chunk messages to the queue (see `chunks`) instead: the record succeeds once they are queued.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +23,8 @@ use tokio::time::Instant;
 
 use crate::frames::{self, PushEvent, QueuedEvent};
 use crate::management::{self, PostOutcome};
-use crate::{store, App};
+use crate::pace::Pace;
+use crate::{chunks, store, App};
 
 /// Time kept back from the invocation's deadline to answer: a tenth of the time there is, within
 /// these bounds. Work still running then is dropped and its record handed back for redelivery.
@@ -27,6 +32,9 @@ const ANSWER_MARGIN_MIN: Duration = Duration::from_millis(500);
 const ANSWER_MARGIN_MAX: Duration = Duration::from_secs(2);
 /// Longest pause between two attempts of one post.
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
+/// The part of its time left that an invocation plans to fill with posts at its budget's rate;
+/// the rest absorbs retries and slower answers.
+const PLANNED_SHARE: f64 = 0.8;
 
 /// What one record's fan-out came to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -65,7 +73,16 @@ pub async fn push(app: &App, event: SqsEvent, deadline: Instant) -> SqsBatchResp
             },
         )
         .collect();
-    let results = futures::future::join_all(records.iter().map(|(_, record)| invocation.record(record))).await;
+    // Every record is read first (an event's subscribers found, a chunk parsed), so that the
+    // invocation knows all it is asked to post before it chooses what it keeps.
+    let parcels = futures::future::join_all(records.iter().map(|(_, record)| invocation.read(record))).await;
+    let routes = invocation.route(&parcels);
+    let carried = records
+        .iter()
+        .zip(parcels)
+        .zip(routes)
+        .map(|(((_, record), parcel), route)| invocation.carry(record, parcel, route));
+    let results = futures::future::join_all(carried).await;
     let mut response = SqsBatchResponse::default();
     for ((message_id, _), result) in records.into_iter().zip(results) {
         if let Err(error) = result {
@@ -86,6 +103,8 @@ pub struct Invocation<'a> {
     /// When work stops: the invocation's deadline less the answer margin.
     stop_at: Instant,
     posts: Semaphore,
+    /// This invocation's share of the post budget, when there is one.
+    pace: Option<Pace>,
     /// Some post was accepted (delivered, or answered 410): this function may post to this API.
     accepted: AtomicBool,
     /// Connections answered 403, settled once the whole batch has been worked.
@@ -100,12 +119,24 @@ impl<'a> Invocation<'a> {
             app,
             stop_at: deadline.checked_sub(margin).unwrap_or_else(Instant::now),
             posts: Semaphore::new(app.config.push.concurrency),
+            pace: app.config.push.posts_per_second.and_then(Pace::per_second),
             accepted: AtomicBool::new(false),
             forbidden: Mutex::new(BTreeSet::new()),
         }
     }
 
-    async fn record(&self, record: &SqsMessage) -> Result<FanOut> {
+    /// What a record asks for: a chunk's recipients, or an event's subscribers, with the payload.
+    async fn read(&self, record: &SqsMessage) -> Result<Parcel> {
+        if let Some(chunk) = chunks::parse(record.body.as_deref()) {
+            let chunk = chunk?;
+            return Ok(Parcel {
+                about: format!("a chunk of {} connections", chunk.connection_ids.len()),
+                entity_id: None,
+                user_id: None,
+                payload: chunk.payload,
+                connection_ids: chunk.connection_ids,
+            });
+        }
         let event = match frames::parse_event(record.body.as_deref(), &self.app.config.push.detail_types)
             .context("malformed record")?
         {
@@ -116,15 +147,103 @@ impl<'a> Invocation<'a> {
                     detail_type,
                     "an event of a detail-type this stack does not push; dropped"
                 );
-                return Ok(FanOut::default());
+                return Ok(Parcel {
+                    about: format!("an event of detail-type {detail_type:?}"),
+                    entity_id: None,
+                    user_id: None,
+                    payload: String::new(),
+                    connection_ids: Vec::new(),
+                });
             }
         };
-        let fan_out = tokio::time::timeout_at(self.stop_at, self.fan_out(&event))
+        tokio::time::timeout_at(self.stop_at, self.parcel_of(&event))
             .await
-            .map_err(|_| anyhow!("the invocation's deadline came before every post to {event} was done"))??;
+            .map_err(|_| anyhow!("the invocation's deadline came before the recipients of {event} were read"))?
+    }
+
+    /// The recipients of `event` and the payload they get.
+    async fn parcel_of(&self, event: &PushEvent) -> Result<Parcel> {
+        let connection_ids = recipients(self.app, event).await?;
+        let payload = String::from_utf8(frames::push_payload(event)).context("the push payload is not UTF-8")?;
+        Ok(Parcel {
+            about: event.to_string(),
+            entity_id: event.entity_id().map(String::from),
+            user_id: event.user_id().map(String::from),
+            payload,
+            connection_ids,
+        })
+    }
+
+    /// Which records this invocation posts itself and which it hands on as chunks. Without chunking
+    /// it posts everything. With it, a parcel larger than a chunk is always handed on; the others
+    /// are kept in order while their posts fit in the time left at this invocation's rate, and the
+    /// first one with posts always is, so every invocation makes progress.
+    fn route(&self, parcels: &[Result<Parcel>]) -> Vec<Route> {
+        let Some(chunk_size) = self.app.config.push.chunk_size else {
+            return vec![Route::Here; parcels.len()];
+        };
+        let capacity =
+            self.app.config.push.posts_per_second.map(|rate| {
+                rate * self.stop_at.saturating_duration_since(Instant::now()).as_secs_f64() * PLANNED_SHARE
+            });
+        let mut kept = 0;
+        parcels
+            .iter()
+            .map(|parcel| {
+                let Ok(parcel) = parcel else {
+                    return Route::Here;
+                };
+                let posts = parcel.connection_ids.len();
+                if posts > chunk_size {
+                    return Route::HandOn;
+                }
+                // Until something is kept, the next parcel is, whatever its size.
+                if kept == 0 || capacity.is_none_or(|capacity| (kept + posts) as f64 <= capacity) {
+                    kept += posts;
+                    Route::Here
+                } else {
+                    Route::HandOn
+                }
+            })
+            .collect()
+    }
+
+    /// Posts a parcel here, or hands it on as chunks to the queue `record` came from.
+    async fn carry(&self, record: &SqsMessage, parcel: Result<Parcel>, route: Route) -> Result<()> {
+        let parcel = parcel?;
+        if route == Route::HandOn {
+            let chunk_size = self.app.config.push.chunk_size.unwrap_or(usize::MAX);
+            let bodies = chunks::split(&parcel.payload, &parcel.connection_ids, chunk_size)?;
+            let queue_arn = record
+                .event_source_arn
+                .as_deref()
+                .context("the record names no eventSourceARN to send chunks to")?;
+            let queue_url = chunks::queue_url(self.app, queue_arn).await?;
+            // A failure sends the whole record back: when it comes again, the chunks queued this
+            // time are queued again, and their subscribers get the event twice.
+            chunks::send(self.app, &queue_url, &bodies, self.stop_at)
+                .await
+                .with_context(|| format!("handing on {} as chunks", parcel.about))?;
+            tracing::info!(
+                about = parcel.about,
+                subscribers = parcel.connection_ids.len(),
+                chunks = bodies.len(),
+                "handed on as chunks"
+            );
+            return Ok(());
+        }
+        let fan_out = tokio::time::timeout_at(self.stop_at, self.deliver_all(&parcel))
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "the invocation's deadline came before every post to {} was done",
+                    parcel.about
+                )
+            })?;
         tracing::info!(
-            entity_id = event.entity_id(),
-            user_id = event.user_id(),
+            about = parcel.about,
+            entity_id = parcel.entity_id,
+            user_id = parcel.user_id,
             subscribers = fan_out.subscribers,
             delivered = fan_out.delivered,
             gone = fan_out.gone,
@@ -134,28 +253,30 @@ impl<'a> Invocation<'a> {
         );
         if fan_out.undelivered > 0 {
             anyhow::bail!(
-                "{} of {} deliveries to {event} still failed after retries",
+                "{} of {} deliveries to {} still failed after retries",
                 fan_out.undelivered,
                 fan_out.subscribers,
+                parcel.about
             );
         }
-        Ok(fan_out)
+        Ok(())
     }
 
     /// Posts `event` to each of its recipients.
     pub async fn fan_out(&self, event: &PushEvent) -> Result<FanOut> {
-        let recipients = recipients(self.app, event).await?;
-        Ok(self.deliver_to_all(&recipients, &frames::push_payload(event)).await)
+        let parcel = self.parcel_of(event).await?;
+        Ok(self.deliver_all(&parcel).await)
     }
 
-    /// Posts one payload to every connection of `subscribers`.
-    async fn deliver_to_all(&self, subscribers: &[String], payload: &[u8]) -> FanOut {
+    /// Posts one payload to every connection of a parcel.
+    async fn deliver_all(&self, parcel: &Parcel) -> FanOut {
         let mut outcome = FanOut {
-            subscribers: subscribers.len(),
+            subscribers: parcel.connection_ids.len(),
             ..FanOut::default()
         };
+        let payload = parcel.payload.as_bytes();
         // The semaphore is the bound; this only keeps a huge entity from holding a future per subscriber.
-        let mut deliveries = stream::iter(subscribers.iter())
+        let mut deliveries = stream::iter(parcel.connection_ids.iter())
             .map(|connection_id| self.deliver(connection_id, payload))
             .buffer_unordered(self.app.config.push.concurrency);
         while let Some(delivery) = deliveries.next().await {
@@ -177,6 +298,9 @@ impl<'a> Invocation<'a> {
         loop {
             let outcome = {
                 let _permit = self.posts.acquire().await.expect("the semaphore is never closed");
+                if let Some(pace) = &self.pace {
+                    pace.wait().await;
+                }
                 let outcome = management::post(self.app, connection_id, payload.to_vec()).await;
                 if matches!(outcome, PostOutcome::Gone) {
                     forget(self.app, connection_id).await;
@@ -257,6 +381,23 @@ async fn recipients(app: &App, event: &PushEvent) -> Result<Vec<String>> {
         PushEvent::User(event) => store::connections_of_user(app, &event.user_id).await?,
     };
     Ok(connection_ids)
+}
+
+/// One payload and the connections it goes to, whoever they are.
+struct Parcel {
+    /// Names the parcel in logs and errors.
+    about: String,
+    /// The event's entity or user, for the logs (a chunk has neither).
+    entity_id: Option<String>,
+    user_id: Option<String>,
+    payload: String,
+    connection_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Here,
+    HandOn,
 }
 
 enum Delivery {

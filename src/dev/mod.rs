@@ -11,6 +11,7 @@
 mod backoff;
 pub mod emulator;
 mod events;
+pub mod fd_limit;
 pub mod gateway;
 pub mod logs;
 pub mod poller;
@@ -140,6 +141,8 @@ fn init_logging() {
 /// knows the API id.
 pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundle, options: DevOptions) -> Result<()> {
     init_logging();
+    // Every client holds a descriptor: take all the process may have, and say when it runs short.
+    let open_files = fd_limit::raise_to_hard_limit().context("raising the open-file limit")?;
     // The one place dev learns the API id.
     let api_id = resolved
         .api_id()
@@ -289,11 +292,18 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             }
         }
         let config = function_config(aws, &function, &binary, &base_env, &callback_url).await?;
+        // As many pollers as the mapping's maximum concurrency: the invocations at once that the
+        // post budget is shared by (within the processes a function may have here).
+        let concurrency = mapping
+            .scaling_config()
+            .and_then(|s| s.maximum_concurrency())
+            .map_or(options.pollers, |c| c as usize);
         sources.push(Arc::new(poller::EventSource {
             queue_url,
             queue_arn: queue_arn.to_string(),
             region: aws.region.clone(),
             batch_size: mapping.batch_size().unwrap_or(10),
+            pollers: concurrency.clamp(1, options.max_instances.max(1)),
             function: host_for(config),
         }));
     }
@@ -316,10 +326,11 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     let gateway_task = tokio::spawn(gateway.clone().serve(listener));
     let pollers = TaskTracker::new();
     for source in &sources {
-        for _ in 0..options.pollers.max(1) {
+        for _ in 0..source.pollers {
             pollers.spawn(poller::run(aws.sqs.clone(), source.clone(), stop_runtime.clone()));
         }
     }
+    pollers.spawn(fd_limit::watch(open_files, stop_runtime.clone()));
     pollers.close();
 
     if let Some(claim) = &options.session {
@@ -339,6 +350,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     if let Some(emulation) = &emulation {
         println!("  handlers        {emulation}");
     }
+    println!("  open files      up to {open_files} (about one per client)");
     println!(
         "  event sources   {} (polled here; the emulator's own poller is paused meanwhile)",
         sources.len()

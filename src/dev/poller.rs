@@ -21,6 +21,8 @@ pub struct EventSource {
     pub queue_arn: String,
     pub region: String,
     pub batch_size: i32,
+    /// Pollers of this source, each with at most one invocation at a time.
+    pub pollers: usize,
     pub function: Arc<FunctionHost>,
 }
 

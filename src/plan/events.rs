@@ -26,10 +26,17 @@ pub fn event_pattern(stack: &Stack) -> Value {
 }
 
 /// What the push handler needs to tell the two kinds of event apart.
-pub(super) fn push_environment(stack: &Stack) -> [(String, String); 2] {
+pub(super) fn push_environment(stack: &Stack) -> [(String, String); 4] {
+    let push = &stack.handlers.push;
     [
         ("ENTITY_DETAIL_TYPE".into(), stack.events.detail_type.clone()),
         ("USER_DETAIL_TYPE".into(), stack.events.user_detail_type.clone()),
+        ("PUSH_CHUNK_SIZE".into(), push.chunk_size.to_string()),
+        // This invocation's share of the stack's post budget.
+        (
+            "PUSH_POSTS_PER_SECOND".into(),
+            push.posts_per_second_per_invocation().to_string(),
+        ),
     ]
 }
 

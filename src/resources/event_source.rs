@@ -1,5 +1,6 @@
 //! The event source mapping from the events queue to the push function: batch size from the stack
-//! file and `ReportBatchItemFailures`, so one failed record does not redeliver the whole batch.
+//! file and `ReportBatchItemFailures`, so one failed record does not redeliver the whole batch; its
+//! maximum concurrency (ScalingConfig) is what divides the stack's post budget between invocations.
 //! Right after the push role's SQS policy is written, AWS refuses the mapping for a while: retried.
 //! A deleted mapping lingers as `Deleting` and blocks a new one of the pair: ignored, waited out.
 
@@ -11,7 +12,7 @@ use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::operation::create_event_source_mapping::{
     CreateEventSourceMappingError, CreateEventSourceMappingOutput,
 };
-use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType};
+use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType, ScalingConfig};
 
 use super::errors::{deleted, found};
 use super::{Created, Ctx, Diff, Lifecycle};
@@ -24,6 +25,8 @@ pub struct EventSourceSpec {
     pub function: String,
     pub queue_arn: String,
     pub batch_size: i32,
+    /// ScalingConfig MaximumConcurrency: push invocations at once.
+    pub max_concurrency: i32,
     /// Mappings (UUIDs) a running `wsstack dev` paused because its own poller replaces them:
     /// disabled on purpose, so neither drift nor something for `up` to enable.
     pub paused_by_dev: Vec<String>,
@@ -80,12 +83,19 @@ impl EventSourceSpec {
                     .function_name(&self.function)
                     .event_source_arn(&self.queue_arn)
                     .batch_size(self.batch_size)
+                    .scaling_config(self.scaling_config())
                     .function_response_types(FunctionResponseType::ReportBatchItemFailures)
                     .enabled(true)
                     .send()
             },
         )
         .await
+    }
+
+    fn scaling_config(&self) -> ScalingConfig {
+        ScalingConfig::builder()
+            .maximum_concurrency(self.max_concurrency)
+            .build()
     }
 
     /// Delete every mapping but the first by UUID; every run that looks keeps the same one.
@@ -135,6 +145,11 @@ impl Lifecycle for EventSourceSpec {
         if m.batch_size() != Some(self.batch_size) {
             let current = m.batch_size().map(|b| b.to_string()).unwrap_or_default();
             diffs.push(Diff::new("batch size", current, self.batch_size));
+        }
+        let concurrency = m.scaling_config().and_then(|s| s.maximum_concurrency());
+        if concurrency != Some(self.max_concurrency) {
+            let current = concurrency.map_or_else(|| "unset".to_string(), |c| c.to_string());
+            diffs.push(Diff::new("maximum concurrency", current, self.max_concurrency));
         }
         let types = m.function_response_types();
         if !types.contains(&FunctionResponseType::ReportBatchItemFailures) {
@@ -208,6 +223,7 @@ impl Lifecycle for EventSourceSpec {
             .update_event_source_mapping()
             .uuid(kept.uuid().unwrap_or_default())
             .batch_size(self.batch_size)
+            .scaling_config(self.scaling_config())
             .function_response_types(FunctionResponseType::ReportBatchItemFailures)
             .set_enabled((!self.paused_by_dev.iter().any(|p| Some(p.as_str()) == kept.uuid())).then_some(true))
             .send()

@@ -281,6 +281,39 @@ pub struct Handlers {
     pub architecture: Architecture,
     pub log_retention_days: u32,
     pub push_batch_size: u32,
+    pub push: Push,
+}
+
+/// How the push function fans out at scale (see the README, "Fan-out at scale").
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Push {
+    /// Above this many subscribers, one event's delivery is split into chunks of at most this many
+    /// connections, sent back to the queue and delivered by several invocations at once.
+    pub chunk_size: u32,
+    /// PostToConnection calls per second for the whole stack. API Gateway's quota (10,000 requests
+    /// per second per account and region, 2,500 in some) is shared by every API of the account.
+    pub max_posts_per_second: u32,
+    /// Push invocations at once (the event source's ScalingConfig MaximumConcurrency); each may
+    /// post `max_posts_per_second / max_concurrency` times per second.
+    pub max_concurrency: u32,
+}
+
+impl Default for Push {
+    fn default() -> Self {
+        Push {
+            chunk_size: 1_000,
+            max_posts_per_second: 2_000,
+            max_concurrency: 5,
+        }
+    }
+}
+
+impl Push {
+    /// One invocation's share of the post budget, posts per second.
+    pub fn posts_per_second_per_invocation(&self) -> f64 {
+        f64::from(self.max_posts_per_second) / f64::from(self.max_concurrency.max(1))
+    }
 }
 
 impl Default for Handlers {
@@ -291,6 +324,7 @@ impl Default for Handlers {
             architecture: Architecture::X86_64,
             log_retention_days: 14,
             push_batch_size: 10,
+            push: Push::default(),
         }
     }
 }

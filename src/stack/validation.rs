@@ -8,6 +8,7 @@ mod routes;
 pub use routes::is_own_route_name;
 pub(super) use routes::load_packages;
 mod domain;
+mod push;
 use std::path::Path;
 
 use super::errors::StackError;
@@ -128,6 +129,30 @@ pub(super) const RANGES: &[Range] = &[
         min: 1,
         max: 10,
         unit: "messages",
+    },
+    // 10,000 API Gateway connection ids (16 characters) and a payload fit in one 256 KiB SQS message.
+    Range {
+        field: "handlers.push.chunk_size",
+        value: |s| s.handlers.push.chunk_size,
+        min: 1,
+        max: 10_000,
+        unit: "connections",
+    },
+    // API Gateway's account-wide quota: more could only be throttled.
+    Range {
+        field: "handlers.push.max_posts_per_second",
+        value: |s| s.handlers.push.max_posts_per_second,
+        min: 1,
+        max: 10_000,
+        unit: "posts per second",
+    },
+    // The event source's ScalingConfig MaximumConcurrency.
+    Range {
+        field: "handlers.push.max_concurrency",
+        value: |s| s.handlers.push.max_concurrency,
+        min: 2,
+        max: 1_000,
+        unit: "invocations",
     },
 ];
 
@@ -257,6 +282,7 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
             ),
         ));
     }
+    push::check(&mut problems, handlers);
     let queue = &stack.queue;
     // Lambda refuses an SQS event source whose visibility timeout is below the function timeout.
     if queue.visibility_timeout_seconds < handlers.timeout_seconds {

@@ -1,0 +1,390 @@
+//! Chunked delivery against SQS and DynamoDB in moto and the management API stand-in: the push
+//! handler splits a large fan-out into chunk messages on its own queue, invocations driven here the
+//! way the event source mapping drives them take them up, and the stand-in counts the posts each
+//! connection receives. Exactly once when nothing fails; when an invocation dies mid-chunk (killed,
+//! or its deadline comes), everyone still gets the event and duplicates stay within that chunk.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use common::*;
+use tokio::time::Instant;
+use wsstack_handlers::{chunks, push, App, PushSettings};
+
+/// The queue `common::sqs_event` names as every record's eventSourceARN.
+const QUEUE: &str = "wsstack-test-push";
+const SUBSCRIBERS: usize = 5_000;
+/// Small chunks, so that a debug build on a busy machine posts one well within an invocation.
+const CHUNK: usize = 250;
+
+/// A ttl no test comes near (2100-01-01).
+const FAR_TTL: i64 = 4_102_444_800;
+
+fn chunked(posts_per_second: f64) -> PushSettings {
+    PushSettings {
+        base_backoff: Duration::from_millis(5),
+        chunk_size: Some(CHUNK),
+        posts_per_second: Some(posts_per_second),
+        ..PushSettings::default()
+    }
+}
+
+/// The push queue in moto, and the stack's subscribers of `hot` (plus a few of another entity).
+struct Queue {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+async fn setup(stack: &Stack, visibility_seconds: u32) -> Queue {
+    let queue = Queue::create(stack, visibility_seconds).await;
+    let mut fixtures = subscriber_records("hot", SUBSCRIBERS);
+    // Followers of another entity, who must get nothing.
+    let ttl = FAR_TTL;
+    for n in SUBSCRIBERS..SUBSCRIBERS + 50 {
+        fixtures.push(connection_record(&connection_id(n), ttl));
+        fixtures.push(subscription_record(&connection_id(n), "cold", ttl));
+    }
+    stack.put_items(fixtures).await;
+    queue
+}
+
+/// `count` connections, each subscribed to `entity`.
+fn subscriber_records(
+    entity: &str,
+    count: usize,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    (0..count)
+        .flat_map(|n| {
+            let id = connection_id(n);
+            [
+                connection_record(&id, FAR_TTL),
+                subscription_record(&id, entity, FAR_TTL),
+            ]
+        })
+        .collect()
+}
+
+impl Queue {
+    async fn create(stack: &Stack, visibility_seconds: u32) -> Queue {
+        let sqs = aws_sdk_sqs::Client::new(&sdk_config(&stack.moto.endpoint()).await);
+        let url = sqs
+            .create_queue()
+            .queue_name(QUEUE)
+            .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string())
+            .send()
+            .await
+            .expect("creating the push queue")
+            .queue_url
+            .unwrap();
+        Queue { sqs, url }
+    }
+
+    /// What the EventBridge rule does.
+    async fn send_event(&self) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(eventbridge_body("hot", "price changed"))
+            .send()
+            .await
+            .expect("sending the event");
+    }
+
+    async fn receive(&self, batch: i32) -> Vec<(String, String, String)> {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(batch)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receiving");
+        output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.message_id.unwrap(), m.receipt_handle.unwrap(), m.body.unwrap()))
+            .collect()
+    }
+
+    /// One invocation over up to `batch` messages, as the event source mapping runs it: the records
+    /// not in batchItemFailures are deleted. Returns how many messages it took.
+    async fn invoke(&self, app: &App, batch: i32, time: Duration) -> usize {
+        let messages = self.receive(batch).await;
+        if messages.is_empty() {
+            return 0;
+        }
+        let records: Vec<(&str, &str)> = messages
+            .iter()
+            .map(|(id, _, body)| (id.as_str(), body.as_str()))
+            .collect();
+        let response = push::push(app, sqs_event(&records), Instant::now() + time).await;
+        for (id, receipt, _) in &messages {
+            if !response.batch_item_failures.iter().any(|f| &f.item_identifier == id) {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .expect("deleting");
+            }
+        }
+        messages.len()
+    }
+
+    /// `workers` invocations at a time until every subscriber got the event and the queue is empty.
+    async fn drain(&self, app: &App, gateway: &Gateway, workers: usize, batch: i32, time: Duration) {
+        self.drain_to(app, gateway, SUBSCRIBERS, workers, batch, time).await
+    }
+
+    /// [`Queue::drain`] for `subscribers` subscribers.
+    async fn drain_to(
+        &self,
+        app: &App,
+        gateway: &Gateway,
+        subscribers: usize,
+        workers: usize,
+        batch: i32,
+        time: Duration,
+    ) {
+        let started = std::time::Instant::now();
+        let worker = || async {
+            loop {
+                let taken = self.invoke(app, batch, time).await;
+                if taken == 0 && delivered_counts(gateway).len() >= subscribers {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "not everyone got the event"
+                );
+            }
+        };
+        futures::future::join_all((0..workers).map(|_| worker())).await;
+    }
+}
+
+/// Posts answered 200, per connection.
+fn delivered_counts(gateway: &Gateway) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for post in gateway.delivered() {
+        *counts.entry(post.connection_id).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn hot_subscribers() -> BTreeSet<String> {
+    (0..SUBSCRIBERS).map(connection_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_of_5000_gets_the_event_exactly_once_through_chunks() {
+    let stack = Stack::start().await;
+    let queue = setup(&stack, 30).await;
+    // Pages of 400 keep the subscriber query paginated. Invocations get all the time they need:
+    // here nothing fails.
+    let app = stack.app(Some(400), chunked(1_000.0)).await;
+    queue.send_event().await;
+
+    // The invocation that gets the event only splits it: no post, twenty chunks queued.
+    // Reading 5,000 subscribers from moto takes seconds: the splitting invocation gets more time.
+    assert_eq!(queue.invoke(&app, 10, Duration::from_secs(30)).await, 1);
+    assert!(stack.gateway.posts().is_empty(), "the splitting invocation posted");
+    queue.drain(&app, &stack.gateway, 3, 10, Duration::from_secs(25)).await;
+
+    let counts = delivered_counts(&stack.gateway);
+    assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), hot_subscribers());
+    let twice: Vec<_> = counts.iter().filter(|(_, count)| **count != 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert_eq!(stack.gateway.posts().len(), SUBSCRIBERS);
+    let body = String::from_utf8(stack.gateway.posts()[0].body.clone()).unwrap();
+    assert_eq!(
+        body,
+        r#"{"type":"Entity Updated","entityId":"hot","message":"price changed"}"#
+    );
+    // Three invocations at 1,000 posts/s each at most.
+    let rate = stack.gateway.post_rate();
+    assert!(rate <= 3_300.0, "{rate:.0} posts/s over a budget of 3 x 1,000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_more_posts_than_time_keeps_one_chunk_and_hands_the_others_on_at_once() {
+    let stack = Stack::start().await;
+    let queue = setup(&stack, 30).await;
+    // 50 posts/s for 10 s (less the answer margin, planned at 80%): room for 380 posts, one chunk.
+    let app = stack.app(None, chunked(50.0)).await;
+    let all: Vec<String> = (0..3 * CHUNK).map(connection_id).collect();
+    let bodies: Vec<String> = all.chunks(CHUNK).map(|ids| chunks::body("{}", ids)).collect();
+    let records: Vec<(String, &str)> = bodies
+        .iter()
+        .enumerate()
+        .map(|(n, body)| (format!("chunk-{n}"), body.as_str()))
+        .collect();
+    let records: Vec<(&str, &str)> = records.iter().map(|(id, body)| (id.as_str(), *body)).collect();
+    let started = std::time::Instant::now();
+    let response = push::push(&app, sqs_event(&records), Instant::now() + Duration::from_secs(10)).await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "{:?}",
+        response.batch_item_failures
+    );
+    let counts = delivered_counts(&stack.gateway);
+    assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), all[..CHUNK].to_vec());
+    assert!(counts.values().all(|count| *count == 1));
+    // The kept chunk took its time at 50 posts/s; the others did not wait for it.
+    assert!(
+        started.elapsed() >= Duration::from_millis(4_900),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut queued: Vec<String> = Vec::new();
+    loop {
+        let messages = queue.receive(10).await;
+        if messages.is_empty() {
+            break;
+        }
+        queued.extend(messages.into_iter().map(|(_, _, body)| body));
+    }
+    queued.sort();
+    assert_eq!(
+        queued,
+        bodies[1..].to_vec(),
+        "the two other chunks are queued again, unchanged"
+    );
+}
+
+/// How the one chunk's first invocation ends before its answer.
+enum Death {
+    /// The process is killed: no answer, the message comes back after its visibility timeout.
+    Killed,
+    /// The invocation's deadline comes mid-chunk: the record is answered as failed.
+    Deadline,
+}
+
+/// Splits the event, lets one invocation start a chunk and end as `death` mid-way, then drains the
+/// queue; checks that everyone got the event and that every duplicate is of that one chunk.
+async fn one_chunk_dies(death: Death) {
+    let stack = Stack::start().await;
+    let queue = setup(&stack, 15).await;
+    // 100 posts/s: a chunk takes 2.5 s, well within the 15 s visibility timeout.
+    let app = stack.app(None, chunked(100.0)).await;
+    queue.send_event().await;
+    assert_eq!(queue.invoke(&app, 10, Duration::from_secs(30)).await, 1);
+
+    let messages = queue.receive(1).await;
+    let (message_id, _, body) = messages.into_iter().next().expect("a chunk is queued");
+    let chunk = chunks::parse(Some(&body)).expect("a chunk message").unwrap();
+    assert_eq!(chunk.connection_ids.len(), CHUNK);
+    match death {
+        Death::Killed => {
+            let event = sqs_event(&[(&message_id, &body)]);
+            let invocation = push::push(&app, event, Instant::now() + Duration::from_secs(30));
+            let a_hundred_posts = async {
+                while stack.gateway.delivered().len() < 100 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            // Dropping the invocation mid-way is the process dying: no answer, nothing deleted.
+            tokio::select! {
+                _ = invocation => panic!("the chunk finished before it could be cut"),
+                _ = a_hundred_posts => {}
+            }
+        }
+        Death::Deadline => {
+            // 1.5 s less the 0.5 s answer margin: at most 100 of the 250 posts.
+            let event = sqs_event(&[(&message_id, &body)]);
+            let response = push::push(&app, event, Instant::now() + Duration::from_millis(1_500)).await;
+            assert_eq!(response.batch_item_failures.len(), 1, "the cut chunk is handed back");
+        }
+    }
+    let cut = stack.gateway.delivered().len();
+    assert!(cut > 0 && cut < CHUNK, "{cut} posts before the chunk was cut");
+
+    // Batches of one: the chunk comes back alone once its visibility timeout ends.
+    queue.drain(&app, &stack.gateway, 4, 1, Duration::from_secs(12)).await;
+    let counts = delivered_counts(&stack.gateway);
+    assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), hot_subscribers());
+    let duplicated: BTreeSet<String> = counts
+        .iter()
+        .filter(|(_, count)| **count > 1)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let in_chunk: BTreeSet<String> = chunk.connection_ids.into_iter().collect();
+    assert!(
+        !duplicated.is_empty(),
+        "the cut chunk was retried, its first posts again"
+    );
+    assert!(
+        duplicated.is_subset(&in_chunk),
+        "duplicates outside the cut chunk: {:?}",
+        duplicated.difference(&in_chunk).take(5).collect::<Vec<_>>()
+    );
+    assert!(counts.values().all(|count| *count <= 2), "someone got it three times");
+    println!(
+        "{} of the {CHUNK} connections of the cut chunk got the event twice; nobody else did",
+        duplicated.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_killed_mid_chunk_costs_duplicates_only_within_that_chunk() {
+    one_chunk_dies(Death::Killed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_mid_chunk_costs_duplicates_only_within_that_chunk() {
+    one_chunk_dies(Death::Deadline).await;
+}
+
+/// Posts per second reached against the budget, chunked, with the stand-in answering in 10 ms:
+/// `cargo test -p wsstack-handlers --release --test push_chunks -- --ignored --nocapture post_rate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn post_rate_against_the_budget() {
+    const INVOCATIONS: usize = 5;
+    println!("| subscribers | budget (posts/s) | chunks | split -> last post | posts/s reached | share of budget |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for budget in [2_000.0, 10_000.0] {
+        for subscribers in [1_000, 5_000, 15_000] {
+            let stack = Stack::start().await;
+            let queue = Queue::create(&stack, 60).await;
+            stack.put_items(subscriber_records("hot", subscribers)).await;
+            stack.gateway.set_latency(Duration::from_millis(10));
+            let settings = PushSettings {
+                chunk_size: Some(1_000),
+                posts_per_second: Some(budget / INVOCATIONS as f64),
+                ..PushSettings::default()
+            };
+            let app = stack.app(None, settings).await;
+            queue.send_event().await;
+            let started = std::time::Instant::now();
+            queue.invoke(&app, 10, Duration::from_secs(60)).await;
+            queue
+                .drain_to(
+                    &app,
+                    &stack.gateway,
+                    subscribers,
+                    INVOCATIONS,
+                    10,
+                    Duration::from_secs(60),
+                )
+                .await;
+            let last_post = stack.gateway.posts().iter().map(|post| post.at).max().unwrap();
+            let elapsed = last_post - started;
+            let posts = stack.gateway.posts().len();
+            let rate = stack.gateway.post_rate();
+            println!(
+                "| {subscribers} | {budget:.0} | {} | {:.2} s | {rate:.0} | {:.0}% |",
+                subscribers.div_ceil(1_000),
+                elapsed.as_secs_f64(),
+                rate / budget * 100.0
+            );
+            assert_eq!(posts, subscribers);
+        }
+    }
+}
