@@ -163,7 +163,7 @@ impl<'a> Invocation<'a> {
 
     /// The recipients of `event` and the payload they get.
     async fn parcel_of(&self, event: &PushEvent) -> Result<Parcel> {
-        let connection_ids = recipients(self.app, event).await?;
+        let connection_ids = store::recipients(self.app, event).await?;
         let payload = String::from_utf8(frames::push_payload(event)).context("the push payload is not UTF-8")?;
         Ok(Parcel {
             about: event.to_string(),
@@ -372,15 +372,6 @@ impl<'a> Invocation<'a> {
             tracing::warn!("no time left to remove every connection of another API; their ttl will");
         }
     }
-}
-
-/// Who gets `event`: the subscribers of its entity (GSI1), or the open connections of its user (GSI2).
-async fn recipients(app: &App, event: &PushEvent) -> Result<Vec<String>> {
-    let connection_ids = match event {
-        PushEvent::Entity(event) => store::subscribers(app, &event.entity_id).await?,
-        PushEvent::User(event) => store::connections_of_user(app, &event.user_id).await?,
-    };
-    Ok(connection_ids)
 }
 
 /// One payload and the connections it goes to, whoever they are.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
 use crate::error::{FailureKind, HandlerError, SdkResultExt};
+use crate::frames::PushEvent;
 use crate::records::{
     self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, IP_ADDRESS, PK, SK,
     SUBSCRIPTION_PREFIX, TTL,
@@ -264,5 +265,14 @@ async fn connection_ids_in(app: &App, key: IndexKey<'_>, what: impl Fn() -> Stri
             }
         }
     }
+    Ok(connection_ids)
+}
+
+/// Who gets `event`: the subscribers of its entity (GSI1), or the open connections of its user (GSI2).
+pub async fn recipients(app: &App, event: &PushEvent) -> Result<Vec<String>> {
+    let connection_ids = match event {
+        PushEvent::Entity(event) => subscribers(app, &event.entity_id).await?,
+        PushEvent::User(event) => connections_of_user(app, &event.user_id).await?,
+    };
     Ok(connection_ids)
 }
