@@ -167,6 +167,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "role-policy/route-sendMessage",
                 "role/route-sendMessage",
                 "log-group/route-sendMessage",
                 "function/route-sendMessage",
@@ -174,7 +175,15 @@ mod tests {
                 "route/route-sendMessage"
             ]
         );
-        assert_eq!(route_keys, [Key::Route("route-sendMessage".into())]);
+        // The stage deploys once the route can run: route, permission and the role's policy.
+        assert_eq!(
+            route_keys,
+            [
+                Key::Route("route-sendMessage".into()),
+                Key::Permission("route-sendMessage".into()),
+                Key::RolePolicy(RoleKind::Own("route-sendMessage".into()))
+            ]
+        );
         let policy = policy(&stack, &aws.names, &aws.arns, "abc", "route-sendMessage").to_string();
         assert!(policy.contains(":abc/dev/*/@connections/*"), "{policy}");
         assert!(
