@@ -130,6 +130,8 @@ async fn send_event_with_a_user_id_reaches_the_queue_as_a_user_notification() {
         )
         .await;
     assert_eq!(run.code, 0, "{run}");
+    // This stack has no `auth:`: no connection is a user's, and the sender is told.
+    assert!(run.stderr.contains("no `auth:`"), "{run}");
     assert_eq!(run.json()["detail_type"], "Notify Customer");
 
     let received = env

@@ -46,6 +46,12 @@ pub async fn run(context: &Context, args: &SendEventArgs) -> Result<u8, Failure>
         args.detail.as_deref(),
     )
     .map_err(bad_input)?;
+    if args.user_id.is_some() && stack.auth.is_none() {
+        // Connections are indexed by user only when the authorizer names one.
+        eprintln!(
+            "warning: the stack file has no `auth:`, so no connection belongs to a user and this notification reaches no one"
+        );
+    }
     let events = aws_sdk_eventbridge::Client::new(&context.config);
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
         .source(crate::plan::event_source(stack))

@@ -13,13 +13,11 @@ use crate::bundle::Bundle;
 use crate::graph::Key;
 use crate::names::{Arns, Names, RoleKind, AUTHORIZER};
 use crate::resources::authorizer::AuthorizerSpec;
-use crate::resources::function::FunctionSpec;
-use crate::resources::log_group::LogGroupSpec;
 use crate::resources::permission::PermissionSpec;
 use crate::resources::role::RoleSpec;
 use crate::resources::secret::SecretSpec;
 use crate::resources::{Resource, Retired};
-use crate::stack::{Architecture, Stack, Trust, DEFAULT_ENTITIES_CLAIM, DEFAULT_USER_CLAIM};
+use crate::stack::{Stack, Trust, DEFAULT_ENTITIES_CLAIM, DEFAULT_USER_CLAIM};
 
 /// The authorizer function's policy: its own logs, and (with the stack's secret) reading that one
 /// secret.
@@ -76,7 +74,6 @@ pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Ve
     let names = &aws.names;
     let tags = tags(stack);
     let function = names.function(AUTHORIZER);
-    let log_group = names.log_group(AUTHORIZER);
     let with_secret = stack.auth.as_ref().is_none_or(|a| a.trust() == Trust::Secret);
     let (stack_for_policy, names_for_policy, arns) = (stack.clone(), names.clone(), aws.arns.clone());
     let role = RoleSpec {
@@ -86,32 +83,20 @@ pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Ve
         policy: Arc::new(move |api: &str| authorizer_policy(&stack_for_policy, &names_for_policy, &arns, api)),
         tags: tags.clone(),
     };
-    let log_group = LogGroupSpec {
-        handler: AUTHORIZER.to_string(),
-        arn: aws.arns.log_group(&log_group),
-        name: log_group,
-        retention_days: stack.handlers.log_retention_days as i32,
-        tags: tags.clone(),
-    };
-    let function_spec = FunctionSpec {
-        handler: AUTHORIZER.to_string(),
-        arn: aws.arns.function(&function),
-        name: function.clone(),
-        stage: stack.stage.clone(),
-        description: format!("wsstack {}/{}: $connect authorizer", stack.name, stack.stage),
-        role: RoleKind::Authorizer,
-        role_arn: aws.arns.role(&names.role(RoleKind::Authorizer)),
-        // It verifies one token per handshake: the smallest size does it in milliseconds.
-        memory_mb: 128,
-        timeout_seconds: 10,
-        architecture: match stack.handlers.architecture {
-            Architecture::X86_64 => aws_sdk_lambda::types::Architecture::X8664,
-            Architecture::Arm64 => aws_sdk_lambda::types::Architecture::Arm64,
-        },
-        environment: authorizer_environment(stack, names),
-        bundle: bundle.cloned(),
-        tags: tags.clone(),
-    };
+    let description = format!("wsstack {}/{}: $connect authorizer", stack.name, stack.stage);
+    let environment = authorizer_environment(stack, names);
+    let (log_group, mut function_spec) = super::pieces::function_and_logs(
+        stack,
+        aws,
+        AUTHORIZER,
+        RoleKind::Authorizer,
+        description,
+        environment,
+        bundle.cloned(),
+    );
+    // It verifies one token per handshake: the smallest size does it in milliseconds.
+    function_spec.memory_mb = 128;
+    function_spec.timeout_seconds = 10;
     let permission = PermissionSpec {
         handler: AUTHORIZER.to_string(),
         function: function.clone(),
