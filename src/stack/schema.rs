@@ -96,8 +96,9 @@ pub struct Auth {
     #[serde(default)]
     #[schemars(length(min = 1))]
     pub audience: Option<String>,
+    /// https, or plain http to 127.0.0.1, localhost or [::1] (a local provider for `wsstack dev`).
     #[serde(default)]
-    #[schemars(regex(pattern = r"^https://[^/?#\s]+"))]
+    #[schemars(regex(pattern = r"^(https://[^/?#\s]+|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]+)?([/?#]|$))"))]
     pub jwks_url: Option<String>,
     #[serde(default = "default_user_claim")]
     #[schemars(length(min = 1))]

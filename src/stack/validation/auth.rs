@@ -41,7 +41,12 @@ pub(super) fn check(problems: &mut Vec<Problem>, auth: &Auth) {
     let urls = [("auth.issuer", &auth.issuer), ("auth.jwks_url", &auth.jwks_url)];
     for (field, value) in urls.into_iter().take(if auth.issuer.is_some() { 2 } else { 1 }) {
         if let Some(value) = value {
-            if let Err(why) = https_url(value) {
+            let checked = if field == "auth.jwks_url" {
+                key_set_url(value)
+            } else {
+                https_url(value)
+            };
+            if let Err(why) = checked {
                 problems.push(Problem::new(field, format!("`{value}` {why}")));
             }
         }
@@ -66,6 +71,21 @@ fn https_url(value: &str) -> Result<(), &'static str> {
         return Err("has no host");
     }
     Ok(())
+}
+
+/// Where the keys are fetched: https, or plain http to this machine (a local OpenID provider for
+/// `wsstack dev` and its tests; nothing on the network can forge what a loopback address serves,
+/// and a function on AWS cannot reach one, so such a stack only works locally).
+fn key_set_url(value: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(value).map_err(|_| "is not a URL")?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() == "http" && loopback {
+        return Ok(());
+    }
+    https_url(value).map_err(|why| match why {
+        "must be an https URL" => "must be an https URL (plain http only to 127.0.0.1, localhost or [::1])",
+        other => other,
+    })
 }
 
 /// The shape SNS accepts for an email endpoint: one `@`, a local part, a dotted domain, no spaces.
