@@ -97,8 +97,14 @@ async fn dev_authorizes_the_handshake_like_api_gateway() {
         base64url(json!({"alg": "none", "typ": "JWT"})),
         base64url(json!({"sub": "user-42", "exp": now() + 600}))
     );
+    let not_yet_valid = signed(
+        secret.as_bytes(),
+        json!({"sub": "user-42", "nbf": now() + 3600, "exp": now() + 7200}),
+    );
     for (what, protocol) in [
         ("expired", Some(format!("websocket, {expired}"))),
+        ("not yet valid", Some(format!("websocket, {not_yet_valid}"))),
+        ("malformed", Some("websocket, not-a.jwt".to_string())),
         ("bad signature", Some(format!("websocket, {forged}"))),
         ("alg none", Some(format!("websocket, {alg_none}"))),
         ("missing", Some("websocket".to_string())),
