@@ -25,8 +25,11 @@ async fn start() -> (Env, String) {
     let env = Env::start().await;
     env.proxy.set_realism(
         Realism::only(Behaviour::DomainEndpoint)
-            .with(Behaviour::LateValidationRecord)
-            .with(Behaviour::CertificateInUse),
+            // Longer than its default: on a loaded machine the first DescribeCertificate may come
+            // more than two seconds after RequestCertificate, and the test wants to see the wait.
+            .lasting(Behaviour::LateValidationRecord, std::time::Duration::from_secs(6))
+            .with(Behaviour::CertificateInUse)
+            .with(Behaviour::DomainUpdates),
     );
     let zone = route53(&env)
         .create_hosted_zone()
@@ -371,4 +374,77 @@ async fn a_stack_file_without_domain_takes_away_what_the_domain_made() {
         .as_str()
         .unwrap()
         .contains(".execute-api."));
+}
+
+/// The domain name, its mapping and their tags changed by hand: `status` names each drift, `up`
+/// sets them right in place (UpdateDomainName, UpdateApiMapping, TagResource/UntagResource, no
+/// delete), and then writes nothing.
+#[tokio::test]
+async fn drift_of_the_domain_and_its_mapping_is_set_right_in_place() {
+    let (env, zone) = start().await;
+    let stack = with_domain(&env, "drift", &zone, None);
+    let up = env.run(&stack, &["up"]).await;
+    assert_eq!(up.code, 0, "{up}");
+    let certificate = certificates(&env).await[0].clone();
+
+    // By hand through the proxy, which answers the updates the emulator cannot make.
+    let through_proxy = env.config.to_builder().endpoint_url(env.proxy.endpoint()).build();
+    let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy);
+    let by_hand = aws_sdk_apigatewayv2::types::DomainNameConfiguration::builder()
+        .certificate_arn(&certificate)
+        .endpoint_type(aws_sdk_apigatewayv2::types::EndpointType::Regional)
+        .security_policy(aws_sdk_apigatewayv2::types::SecurityPolicy::Tls10)
+        .build();
+    let call = gateway.update_domain_name().domain_name(NAME);
+    call.domain_name_configurations(by_hand).send().await.unwrap();
+    let mappings = gateway.get_api_mappings().domain_name(NAME).send().await.unwrap();
+    let mapping = &mappings.items()[0];
+    let call = gateway.update_api_mapping().domain_name(NAME);
+    let call = call.api_mapping_id(mapping.api_mapping_id().unwrap());
+    call.api_id(mapping.api_id().unwrap())
+        .stage("elsewhere")
+        .send()
+        .await
+        .unwrap();
+    let arn = format!("arn:aws:apigateway:{REGION}::/domainnames/{NAME}");
+    gateway
+        .untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("project")
+        .send()
+        .await
+        .unwrap();
+
+    let status = env.run(&stack, &["status"]).await;
+    assert_eq!(status.code, 3, "drifted: {status}");
+    for drift in ["security policy", "TLS_1_0", "elsewhere", "project"] {
+        assert!(status.stdout.contains(drift), "{drift}: {status}");
+    }
+    env.proxy.clear();
+    let up = env.run(&stack, &["up"]).await;
+    assert_eq!(up.code, 0, "{up}");
+    let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
+    assert!(
+        writes.iter().any(|w| w.starts_with("PATCH /v2/domainnames/"))
+            && !writes.iter().any(|w| w.starts_with("DELETE /v2/domainnames")),
+        "set right in place: {writes:?}"
+    );
+    let read = gateway.get_domain_name().domain_name(NAME).send().await.unwrap();
+    let configuration = &read.domain_name_configurations()[0];
+    assert_eq!(configuration.security_policy().map(|p| p.as_str()), Some("TLS_1_2"));
+    let mappings = gateway.get_api_mappings().domain_name(NAME).send().await.unwrap();
+    assert_eq!(mappings.items()[0].stage(), Some("dev"));
+    let tags = read.tags().cloned().unwrap_or_default();
+    assert_eq!(
+        tags.get("project").map(String::as_str),
+        Some("wsstack-demo"),
+        "{tags:?}"
+    );
+    assert!(env.proxy.realism_counts().rewrites_of(Behaviour::DomainUpdates) >= 3);
+
+    env.proxy.clear();
+    assert_eq!(env.run(&stack, &["up"]).await.code, 0);
+    let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(env.run(&stack, &["down", "--yes"]).await.code, 0);
 }

@@ -2,9 +2,10 @@
 //! API Gateway domain names get the regional endpoint AWS assigns (`apiGatewayDomainName`,
 //! `hostedZoneId`, `domainNameStatus`); a new certificate shows its DNS validation record only a
 //! while after RequestCertificate; a certificate stays in use for a while after its domain name
-//! is deleted, and while the domain lives.
+//! is deleted, and while the domain lives; the updates of a domain name and its mappings and the
+//! tags on its ARN, which the emulator refuses, are answered and shown in later reads.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -19,6 +20,105 @@ pub(super) struct Domains {
     certificates: HashMap<String, String>,
     /// Certificate ARN -> when the domain name using it was deleted.
     released: HashMap<String, Instant>,
+    /// Domain name -> the configurations its last UpdateDomainName set.
+    configured: HashMap<String, Value>,
+    /// API mapping id -> the API id and stage its last UpdateApiMapping set.
+    remapped: HashMap<String, (Value, Value)>,
+    /// Domain name -> tags set and tag keys removed through the proxy since it was created.
+    tagged: HashMap<String, (BTreeMap<String, Value>, BTreeSet<String>)>,
+}
+
+/// The domain name of an API Gateway domain name ARN (`arn:...:apigateway:{region}::/domainnames/{name}`).
+fn domain_of_arn(arn: &str) -> Option<String> {
+    arn.split_once("::/domainnames/").map(|(_, name)| name.to_string())
+}
+
+fn answer(body: Value) -> Verdict {
+    Verdict::Answer {
+        behaviour: Behaviour::DomainUpdates,
+        body,
+    }
+}
+
+/// The updates of a domain name and its mappings that the emulator cannot make: answered here and
+/// remembered for later reads (`after_apigateway`).
+pub(super) fn before_apigateway(world: &mut World, exchange: &Exchange) -> Option<Verdict> {
+    if !world.is_on(Behaviour::DomainUpdates) {
+        return None;
+    }
+    let segments = exchange.segments();
+    let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let body = exchange.json_body();
+    let domains = &mut world.domains;
+    match (exchange.method, parts.as_slice()) {
+        ("PATCH", ["v2", "domainnames", name]) => {
+            let configurations = body["domainNameConfigurations"].clone();
+            domains.configured.insert(name.to_string(), configurations.clone());
+            Some(answer(
+                json!({"domainName": name, "domainNameConfigurations": configurations}),
+            ))
+        }
+        ("PATCH", ["v2", "domainnames", _, "apimappings", id]) => {
+            domains
+                .remapped
+                .insert(id.to_string(), (body["apiId"].clone(), body["stage"].clone()));
+            Some(answer(json!({
+                "apiMappingId": id,
+                "apiId": body["apiId"],
+                "stage": body["stage"],
+                "apiMappingKey": body.get("apiMappingKey").cloned().unwrap_or(json!(""))
+            })))
+        }
+        ("POST", ["v2", "tags", arn]) => {
+            let (set, removed) = domains.tagged.entry(domain_of_arn(arn)?).or_default();
+            for (key, value) in body["tags"].as_object()? {
+                removed.remove(key);
+                set.insert(key.clone(), value.clone());
+            }
+            Some(answer(json!({})))
+        }
+        ("DELETE", ["v2", "tags", arn]) => {
+            let (set, removed) = domains.tagged.entry(domain_of_arn(arn)?).or_default();
+            let keys = exchange
+                .query
+                .split('&')
+                .filter_map(|pair| pair.strip_prefix("tagKeys="))
+                .map(|key| {
+                    percent_encoding::percent_decode_str(key)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                });
+            for key in keys {
+                set.remove(&key);
+                removed.insert(key);
+            }
+            Some(answer(json!({})))
+        }
+        _ => None,
+    }
+}
+
+/// A domain name as read, with what the proxy's updates changed in it.
+fn updated(world: &World, domain: &mut Value) -> Option<Behaviour> {
+    if !world.is_on(Behaviour::DomainUpdates) {
+        return None;
+    }
+    let name = domain["domainName"].as_str()?.to_string();
+    let mut changed = false;
+    if let Some(configurations) = world.domains.configured.get(&name) {
+        domain["domainNameConfigurations"] = configurations.clone();
+        changed = true;
+    }
+    if let Some((set, removed)) = world.domains.tagged.get(&name) {
+        if !domain["tags"].is_object() {
+            domain["tags"] = json!({});
+        }
+        let tags = domain["tags"].as_object_mut()?;
+        tags.retain(|key, _| !removed.contains(key));
+        tags.extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+        changed = true;
+    }
+    changed.then_some(Behaviour::DomainUpdates)
 }
 
 /// API Gateway's hosted zone for regional endpoints, per region (from the AWS endpoints table).
@@ -100,6 +200,8 @@ pub(super) fn after_apigateway(world: &mut World, exchange: &Exchange, body: &mu
     match (exchange.method, parts.as_slice()) {
         ("POST", ["v2", "domainnames"]) => {
             let name = body["domainName"].as_str().unwrap_or_default().to_string();
+            world.domains.configured.remove(&name);
+            world.domains.tagged.remove(&name);
             let certificate = body["domainNameConfigurations"][0]["certificateArn"].as_str();
             if let Some(certificate) = certificate {
                 world.domains.certificates.insert(name, certificate.to_string());
@@ -107,17 +209,40 @@ pub(super) fn after_apigateway(world: &mut World, exchange: &Exchange, body: &mu
             endpoint(world, exchange.region, body).into_iter().collect()
         }
         ("DELETE", ["v2", "domainnames", name]) => {
+            world.domains.configured.remove(*name);
+            world.domains.tagged.remove(*name);
             if let Some(certificate) = world.domains.certificates.remove(*name) {
                 world.domains.released.insert(certificate, Instant::now());
             }
             Vec::new()
         }
-        ("GET", ["v2", "domainnames", _]) => endpoint(world, exchange.region, body).into_iter().collect(),
+        ("GET", ["v2", "domainnames", _]) => {
+            let mut rewritten: Vec<Behaviour> = updated(world, body).into_iter().collect();
+            rewritten.extend(endpoint(world, exchange.region, body));
+            rewritten
+        }
         ("GET", ["v2", "domainnames"]) => {
             let mut rewritten = Vec::new();
             if let Some(items) = body["items"].as_array_mut() {
                 for domain in items {
+                    rewritten.extend(updated(world, domain));
                     rewritten.extend(endpoint(world, exchange.region, domain));
+                }
+            }
+            rewritten
+        }
+        ("GET", ["v2", "domainnames", _, "apimappings"]) if world.is_on(Behaviour::DomainUpdates) => {
+            let mut rewritten = Vec::new();
+            for mapping in body["items"].as_array_mut().into_iter().flatten() {
+                let id = mapping["apiMappingId"].as_str().unwrap_or_default().to_string();
+                if let Some((api, stage)) = world.domains.remapped.get(&id) {
+                    if !api.is_null() {
+                        mapping["apiId"] = api.clone();
+                    }
+                    if !stage.is_null() {
+                        mapping["stage"] = stage.clone();
+                    }
+                    rewritten.push(Behaviour::DomainUpdates);
                 }
             }
             rewritten

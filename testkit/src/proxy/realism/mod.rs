@@ -49,10 +49,14 @@ pub enum Behaviour {
     /// DeleteCertificate answers 400 ResourceInUseException while an API domain name uses the
     /// certificate, and for a while after that domain name is deleted.
     CertificateInUse,
+    /// UpdateDomainName and UpdateApiMapping (the emulator answers 500) and TagResource /
+    /// UntagResource on a domain name's ARN (404) are answered as API Gateway does, and later
+    /// reads of the domain name and its mappings show what they changed (no duration: always).
+    DomainUpdates,
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 10] = [
+    pub const ALL: [Behaviour; 11] = [
         Behaviour::RolePropagation,
         Behaviour::FunctionStates,
         Behaviour::MappingDeletion,
@@ -63,6 +67,7 @@ impl Behaviour {
         Behaviour::DomainEndpoint,
         Behaviour::LateValidationRecord,
         Behaviour::CertificateInUse,
+        Behaviour::DomainUpdates,
     ];
 
     /// Short windows, so that tests go through the behaviour and out of it in seconds.
@@ -78,6 +83,7 @@ impl Behaviour {
             Behaviour::DomainEndpoint => Duration::ZERO,
             Behaviour::LateValidationRecord => Duration::from_secs(2),
             Behaviour::CertificateInUse => Duration::from_secs(3),
+            Behaviour::DomainUpdates => Duration::ZERO,
         }
     }
 }
@@ -256,7 +262,10 @@ impl World {
             "iam" => iam::before(self, exchange),
             "lambda" => lambda::before(self, exchange),
             "sqs" => queue::before(self, exchange),
-            "apigateway" => stage::before(self, exchange),
+            "apigateway" => match stage::before(self, exchange) {
+                Some(verdict) => Some(verdict),
+                None => domain::before_apigateway(self, exchange),
+            },
             "acm" => domain::before_acm(self, exchange),
             _ => None,
         }?;
