@@ -12,9 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use common::Env;
-use harness::{all_connection_ids, connect, next_message, send, wait_for_subscribers, Dev};
+use harness::{all_connection_ids, connect, next_message, refused, send, wait_for_subscribers, Dev};
 use serde_json::json;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const STACK: &str = "authdev";
 
@@ -57,21 +56,6 @@ fn signed(secret: &[u8], claims: serde_json::Value) -> String {
         &jsonwebtoken::EncodingKey::from_secret(secret),
     )
     .unwrap()
-}
-
-/// The handshake's HTTP status when refused; panics when it is accepted.
-async fn refused(url: &str, protocol: Option<&str>) -> u16 {
-    let mut request = url.into_client_request().unwrap();
-    if let Some(protocol) = protocol {
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("unexpected error {other}"),
-        Ok(_) => panic!("the handshake was accepted"),
-    }
 }
 
 #[tokio::test]

@@ -12,12 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::Env;
-use harness::{all_connection_ids, connect, send, wait_for_subscribers, Dev};
+use harness::{all_connection_ids, connect, refused, send, wait_for_subscribers, Dev};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const STACK: &str = "oidcdev";
 const ISSUER: &str = "https://issuer.example.com/pool-1";
@@ -108,20 +107,6 @@ fn claims(sub: &str, issuer: &str, audience: &str) -> Value {
     json!({"sub": sub, "iss": issuer, "aud": audience, "iat": now(), "exp": now() + 600, "entities": ["order-*"]})
 }
 
-/// The handshake's HTTP status when refused; panics when it is accepted.
-async fn refused(url: &str, token: &str) -> u16 {
-    let mut request = url.into_client_request().unwrap();
-    let protocol = format!("websocket, {token}");
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("unexpected error {other}"),
-        Ok(_) => panic!("the handshake was accepted"),
-    }
-}
-
 #[tokio::test]
 async fn dev_trusts_the_issuers_keys_and_follows_a_rotation() {
     let first = Key::rsa("rsa-1.pem", "rsa-1");
@@ -156,7 +141,11 @@ async fn dev_trusts_the_issuers_keys_and_follows_a_rotation() {
             format!("{head_and_claims}.{signature}")
         }),
     ] {
-        assert_eq!(refused(&dev.url, &token).await, 401, "{what}");
+        assert_eq!(
+            refused(&dev.url, Some(&format!("websocket, {token}"))).await,
+            401,
+            "{what}"
+        );
     }
     assert!(
         all_connection_ids(&env, &table).await.is_empty(),

@@ -107,6 +107,21 @@ pub async fn connect(url: &str, protocol: Option<&str>) -> (Socket, Option<Strin
     (socket, chosen)
 }
 
+/// The handshake's HTTP status when refused; panics when it is accepted.
+pub async fn refused(url: &str, protocol: Option<&str>) -> u16 {
+    let mut request = url.into_client_request().unwrap();
+    if let Some(protocol) = protocol {
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("the handshake was accepted"),
+    }
+}
+
 pub async fn send(socket: &mut Socket, frame: Value) {
     socket.send(Message::Text(frame.to_string().into())).await.unwrap();
 }
