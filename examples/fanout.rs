@@ -4,7 +4,8 @@
 //! connections.
 //!
 //! Run: `cargo build --bin wsstack && cargo run --example fanout -- [N ...]` (default 1 100 1000 5000
-//! 15000). Needs the moto emulator (`scripts/setup`). Prints a markdown table.
+//! 15000). Needs the moto emulator (`scripts/setup`). Prints a markdown table. Each size runs on
+//! its own moto and `wsstack dev` (`WSSTACK_BIN` names another wsstack binary, e.g. a release one).
 //!
 //! Clients are spread over child processes of this example (at most [`PER_PROCESS`] each): one
 //! process may hold 20,000 open files here, and 15,000 clients plus the floor's 15,000 server
@@ -85,9 +86,14 @@ async fn clients(url: &str, n: usize, entity: &str, subscribe: bool) -> Vec<toki
     tasks
 }
 
+/// Polls the entity's subscription count until it reaches `n`. moto sorts the whole table on
+/// every Query, so each count costs time proportional to the table: the pause between counts is
+/// ten times the last count's duration (at least 200 ms), so that polling never takes more than a
+/// tenth of the emulator from the subscribes it waits for.
 async fn wait_for_subscribers(dynamodb: &aws_sdk_dynamodb::Client, table: &str, entity: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
+        let counting = Instant::now();
         let mut found = 0;
         let mut start = None;
         loop {
@@ -112,7 +118,7 @@ async fn wait_for_subscribers(dynamodb: &aws_sdk_dynamodb::Client, table: &str, 
             return;
         }
         assert!(Instant::now() < deadline, "{entity}: only {found} of {n} subscribed");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep((counting.elapsed() * 10).max(Duration::from_millis(200))).await;
     }
 }
 
@@ -254,6 +260,20 @@ async fn main() {
         sizes
     };
     let budget = std::env::var("FANOUT_BUDGET").unwrap_or_else(|_| "10000".into());
+    println!("Post budget: {budget} posts/s (handlers.push.max_posts_per_second), 5 invocations at most.");
+    println!("Each row on a fresh emulator and `wsstack dev`.");
+    println!();
+    println!("| subscribers | send-event -> last receipt | first receipt | loopback floor | ratio | wsstack dev RSS (peak) | clients connected and subscribed in |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for n in sizes {
+        row(n, &budget).await;
+    }
+}
+
+/// One row: a fresh moto and `wsstack dev` for `n` subscribers. Each size gets its own, because
+/// moto sorts the whole table on every Query: the `$disconnect`s of an earlier size's clients
+/// (a Query each) would keep the emulator busy while the next size's clients connect.
+async fn row(n: usize, budget: &str) {
     let moto = tokio::task::spawn_blocking(testkit::Moto::start)
         .await
         .unwrap()
@@ -264,7 +284,9 @@ async fn main() {
         .replace("name: wsstack-demo", "name: fanout")
         .replace("max_posts_per_second: 2000", &format!("max_posts_per_second: {budget}"));
     std::fs::write(dir.path().join("stack.yaml"), stack).unwrap();
-    let wsstack = testkit::repo_root().join("target/debug/wsstack");
+    let wsstack = std::env::var_os("WSSTACK_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| testkit::repo_root().join("target/debug/wsstack"));
     let mut dev = Command::new(&wsstack)
         .args([
             "-f",
@@ -309,52 +331,47 @@ async fn main() {
     let events = aws_sdk_eventbridge::Client::new(&config);
     let payload = json!({"type": "Entity Updated", "entityId": "e", "message": "Hello world"}).to_string();
 
-    println!("Post budget: {budget} posts/s (handlers.push.max_posts_per_second), 5 invocations at most.");
-    println!();
-    println!("| subscribers | send-event -> last receipt | first receipt | loopback floor | ratio | wsstack dev RSS |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    for n in sizes {
-        let entity = format!("fan-{n}");
-        let group = ClientGroup::open(&url, n, &entity, true).await;
-        wait_for_subscribers(&dynamodb, "fanout-dev-connections", &entity, n).await;
-        let start = SystemTime::now();
-        let output = events
-            .put_events()
-            .entries(
-                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .source("wsstack")
-                    .detail_type("Entity Updated")
-                    .detail(json!({"entityId": entity, "message": "Hello world"}).to_string())
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(output.failed_entry_count(), 0);
-        let receipts = group.receipts().await;
-        let missing = receipts.missing;
-        let rss = rss_kib(dev_pid);
-        let total = receipts.last.expect("someone received").duration_since(start).unwrap();
-        let first = receipts.first.unwrap().duration_since(start).unwrap();
-        let floor = floor(n, &payload).await;
-        println!(
-            "| {n} | {:.1} ms | {:.1} ms | {:.2} ms | {:.0}x | {:.1} MiB{} |",
-            total.as_secs_f64() * 1e3,
-            first.as_secs_f64() * 1e3,
-            floor.as_secs_f64() * 1e3,
-            total.as_secs_f64() / floor.as_secs_f64().max(1e-6),
-            rss as f64 / 1024.0,
-            if missing > 0 {
-                format!(" ({missing} missed)")
-            } else {
-                String::new()
-            }
-        );
-        // Let the clients' $disconnect settle before the next size.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-    println!();
-    println!("wsstack dev peak RSS: {:.1} MiB", peak_rss_kib(dev_pid) as f64 / 1024.0);
+    let entity = format!("fan-{n}");
+    let opening = Instant::now();
+    let group = ClientGroup::open(&url, n, &entity, true).await;
+    wait_for_subscribers(&dynamodb, "fanout-dev-connections", &entity, n).await;
+    let opened = opening.elapsed();
+    let start = SystemTime::now();
+    let output = events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source("wsstack")
+                .detail_type("Entity Updated")
+                .detail(json!({"entityId": entity, "message": "Hello world"}).to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.failed_entry_count(), 0);
+    let receipts = group.receipts().await;
+    let missing = receipts.missing;
+    let (rss, peak) = (rss_kib(dev_pid), peak_rss_kib(dev_pid));
+    let total = receipts.last.expect("someone received").duration_since(start).unwrap();
+    let first = receipts.first.unwrap().duration_since(start).unwrap();
     unsafe { libc::kill(dev_pid as i32, libc::SIGINT) };
     let _ = dev.wait();
+    drop(moto);
+    let floor = floor(n, &payload).await;
+    println!(
+        "| {n} | {:.1} ms | {:.1} ms | {:.2} ms | {:.1}x | {:.1} MiB ({:.1} MiB){} | {:.0} s |",
+        total.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3,
+        floor.as_secs_f64() * 1e3,
+        total.as_secs_f64() / floor.as_secs_f64().max(1e-6),
+        rss as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        if missing > 0 {
+            format!(" ({missing} missed)")
+        } else {
+            String::new()
+        },
+        opened.as_secs_f64(),
+    );
 }

@@ -4,8 +4,11 @@
 //! baseline, measured in the same run); then `--help` and `status` start-up times and the handler
 //! zip size. Prints Markdown tables on stdout.
 //!
-//! Usage: `wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60] [--chains]` (scripts/bench
-//! builds both; `--chains` prints the calls of each command's critical path on stderr).
+//! Usage: `wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60] [--chains] [--compare PATH]
+//! [--startup-only]` (scripts/bench builds both; `--chains` prints the calls of each command's
+//! critical path on stderr; `--compare` adds a second binary, for instance another build profile,
+//! to the start-up table, measured interleaved run by run with the first; `--startup-only` skips
+//! the control-plane table).
 //!
 //! Critical path: the longest chain of calls in which each call starts after the previous one
 //! ended, i.e. the number of round trips that had to happen one after another. A fully sequential
@@ -25,6 +28,9 @@ struct Options {
     latencies: Vec<u64>,
     /// Print each measured command's critical chain on stderr.
     chains: bool,
+    /// A second binary for the start-up table.
+    compare: Option<PathBuf>,
+    startup_only: bool,
 }
 
 fn options() -> Result<Options> {
@@ -32,12 +38,16 @@ fn options() -> Result<Options> {
     let mut reps = 3;
     let mut latencies = vec![0, 60];
     let mut chains = false;
+    let mut compare = None;
+    let mut startup_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--wsstack" => wsstack = args.next().map(PathBuf::from),
             "--reps" => reps = args.next().context("--reps N")?.parse()?,
             "--chains" => chains = true,
+            "--compare" => compare = Some(PathBuf::from(args.next().context("--compare PATH")?)),
+            "--startup-only" => startup_only = true,
             "--latencies" => {
                 latencies = args
                     .next()
@@ -47,19 +57,23 @@ fn options() -> Result<Options> {
                     .collect::<Result<_, _>>()?
             }
             other => {
-                bail!("unknown argument {other}; usage: wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60] [--chains]")
+                bail!("unknown argument {other}; usage: wsstack-bench --wsstack PATH [--reps N] [--latencies 0,60] [--chains] [--compare PATH] [--startup-only]")
             }
         }
     }
     let wsstack = wsstack.context("--wsstack PATH (or WSSTACK_BIN) is required")?;
-    if !wsstack.exists() {
-        bail!("{} does not exist", wsstack.display());
+    for binary in std::iter::once(&wsstack).chain(compare.as_ref()) {
+        if !binary.exists() {
+            bail!("{} does not exist", binary.display());
+        }
     }
     Ok(Options {
         wsstack,
         reps: reps.max(1),
         latencies,
         chains,
+        compare,
+        startup_only,
     })
 }
 
@@ -100,8 +114,8 @@ struct Bench {
 }
 
 impl Bench {
-    fn command(&self, stack: &Path, args: &[&str], concurrency: Option<usize>) -> Command {
-        let mut command = Command::new(&self.options.wsstack);
+    fn command_of(&self, binary: &Path, stack: &Path, args: &[&str], concurrency: Option<usize>) -> Command {
+        let mut command = Command::new(binary);
         command
             .arg("-f")
             .arg(stack)
@@ -126,8 +140,19 @@ impl Bench {
 
     /// Run one command to completion, expecting `ok_codes`, and measure it.
     fn measure(&self, stack: &Path, args: &[&str], concurrency: Option<usize>, ok_codes: &[i32]) -> Result<Sample> {
+        self.measure_of(&self.options.wsstack, stack, args, concurrency, ok_codes)
+    }
+
+    fn measure_of(
+        &self,
+        binary: &Path,
+        stack: &Path,
+        args: &[&str],
+        concurrency: Option<usize>,
+        ok_codes: &[i32],
+    ) -> Result<Sample> {
         self.proxy.clear();
-        let mut command = self.command(stack, args, concurrency);
+        let mut command = self.command_of(binary, stack, args, concurrency);
         let start = Instant::now();
         let output = command.output()?;
         let wall = start.elapsed();
@@ -188,25 +213,8 @@ fn ms(d: Duration) -> String {
     format!("{:.0}", d.as_secs_f64() * 1000.0)
 }
 
-fn main() -> Result<()> {
-    let options = options()?;
-    let moto = Moto::start()?;
-    let proxy = Proxy::start(&moto.endpoint())?;
-    let dir = std::env::temp_dir().join(format!("wsstack-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let mut bench = Bench {
-        options,
-        _moto: moto,
-        proxy,
-        dir: dir.clone(),
-        counter: 0,
-    };
-
-    // Warm moto's lazily loaded service backends so the first measured run is not penalised.
-    let warm = bench.new_stack()?;
-    bench.measure(&warm, &["up", "-q"], None, &[0])?;
-    bench.measure(&warm, &["down", "--yes", "-q"], None, &[0])?;
-
+/// Cold up, no-op up, plan and down at each latency, concurrent and sequential.
+fn control_plane(bench: &mut Bench) -> Result<()> {
     println!("### Control plane (median of {} runs per cell)\n", bench.options.reps);
     println!(
         "Critical path = longest chain of calls each starting after the previous one ended (sequential round trips).\n"
@@ -262,41 +270,78 @@ fn main() -> Result<()> {
         println!("{line}");
     }
 
-    // Start-up: --help (no AWS), and status of a deployed stack at 0 ms latency.
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let options = options()?;
+    let moto = Moto::start()?;
+    let proxy = Proxy::start(&moto.endpoint())?;
+    let dir = std::env::temp_dir().join(format!("wsstack-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut bench = Bench {
+        options,
+        _moto: moto,
+        proxy,
+        dir: dir.clone(),
+        counter: 0,
+    };
+
+    // Warm moto's lazily loaded service backends so the first measured run is not penalised.
+    let warm = bench.new_stack()?;
+    bench.measure(&warm, &["up", "-q"], None, &[0])?;
+    bench.measure(&warm, &["down", "--yes", "-q"], None, &[0])?;
+
+    if !bench.options.startup_only {
+        control_plane(&mut bench)?;
+    }
+
+    // Start-up: --help (no AWS), and status of a deployed stack at 0 ms latency; with --compare,
+    // both binaries run by run in turn, so that the machine's load falls on both alike.
     bench.proxy.set_latency(Duration::ZERO);
     let stack = bench.new_stack()?;
     bench.measure(&stack, &["up", "-q"], None, &[0])?;
     let runs = 20;
-    let mut help = Vec::new();
+    let binaries: Vec<PathBuf> = std::iter::once(bench.options.wsstack.clone())
+        .chain(bench.options.compare.clone())
+        .collect();
+    let mut help = vec![Vec::new(); binaries.len()];
+    let mut status = vec![Vec::new(); binaries.len()];
     for _ in 0..runs {
-        let mut command = bench.command(&stack, &["--help"], None);
-        let start = Instant::now();
-        let output = command.output()?;
-        help.push(start.elapsed());
-        if !output.status.success() {
-            bail!("wsstack --help failed");
+        for (i, binary) in binaries.iter().enumerate() {
+            let mut command = bench.command_of(binary, &stack, &["--help"], None);
+            let start = Instant::now();
+            let output = command.output()?;
+            help[i].push(start.elapsed());
+            if !output.status.success() {
+                bail!("{} --help failed", binary.display());
+            }
+        }
+        for (i, binary) in binaries.iter().enumerate() {
+            status[i].push(bench.measure_of(binary, &stack, &["status", "-q"], None, &[0])?);
         }
     }
-    let mut status = Vec::new();
-    for _ in 0..runs {
-        status.push(bench.measure(&stack, &["status", "-q"], None, &[0])?);
-    }
-    help.sort();
-    let status_median = median(&mut status);
     println!("\n### Start-up ({runs} runs each, 0 ms latency)\n");
-    println!("| command | min ms | median ms | calls |");
-    println!("|---|---:|---:|---:|");
-    println!(
-        "| `wsstack --help` | {:.1} | {:.1} | 0 |",
-        help[0].as_secs_f64() * 1e3,
-        help[runs / 2].as_secs_f64() * 1e3
-    );
-    println!(
-        "| `wsstack status` (deployed stack) | {:.1} | {:.1} | {} |",
-        status[0].wall.as_secs_f64() * 1e3,
-        status_median.wall.as_secs_f64() * 1e3,
-        status_median.calls
-    );
+    println!("| binary | size | command | min ms | median ms | calls |");
+    println!("|---|---:|---|---:|---:|---:|");
+    for (i, binary) in binaries.iter().enumerate() {
+        let size = std::fs::metadata(binary)?.len() as f64 / 1048576.0;
+        help[i].sort();
+        let status_median = median(&mut status[i]);
+        println!(
+            "| {} | {size:.1} MiB | `--help` | {:.1} | {:.1} | 0 |",
+            binary.display(),
+            help[i][0].as_secs_f64() * 1e3,
+            help[i][runs / 2].as_secs_f64() * 1e3
+        );
+        println!(
+            "| {} | {size:.1} MiB | `status` (deployed stack) | {:.1} | {:.1} | {} |",
+            binary.display(),
+            status[i][0].wall.as_secs_f64() * 1e3,
+            status_median.wall.as_secs_f64() * 1e3,
+            status_median.calls
+        );
+    }
     bench.measure(&stack, &["down", "--yes", "-q"], None, &[0])?;
 
     println!("\n### Artifacts\n");
