@@ -24,11 +24,7 @@ async fn main() -> Result<(), Error> {
     let kind = app::handler_kind_from_env().map_err(|error| format!("{error:#}"))?;
     if kind == HandlerKind::Authorizer {
         let config = app::AuthorizerConfig::from_env().map_err(|error| format!("{error:#}"))?;
-        // The one TLS stack: without the SDK's default client features there is no other.
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(app::http_client())
-            .load()
-            .await;
+        let sdk = app::sdk_config_from_env().map_err(|error| format!("{error:#}"))?;
         let authorizer = Arc::new(
             Authorizer::from_config(&config, &sdk)
                 .await
@@ -44,7 +40,7 @@ async fn main() -> Result<(), Error> {
         .await;
     }
     let config = Config::from_env().map_err(|error| format!("{error:#}"))?;
-    let app = Arc::new(App::from_env(config).await);
+    let app = Arc::new(App::from_env(config).map_err(|error| format!("{error:#}"))?);
     tracing::info!(handler = ?kind, "initialized");
     match kind {
         HandlerKind::Push => {
