@@ -78,6 +78,8 @@ async fn main() -> Result<(), Error> {
 /// JSON logs on stderr (CloudWatch takes both streams); the runtime's span adds the request id.
 /// `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` choose the level, `info` by default: a level, or per-target
 /// levels such as `info,aws_smithy_runtime=debug` (span and field filters are not understood).
+/// The Lambda build stops at `debug`: tracing's `release_max_level_debug` compiles the `trace`
+/// callsites out of every crate (174 KB of binary, 53 KB of zip on x86_64).
 fn init_tracing() {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
