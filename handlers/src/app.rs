@@ -19,6 +19,9 @@ use aws_credential_types::Credentials;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use aws_types::origin::Origin;
@@ -208,11 +211,32 @@ impl App {
 }
 
 /// The HTTP client of every SDK client: HTTPS through rustls with ring, the handlers' only TLS
-/// stack. Root certificates are read on the first HTTPS request, not here, so init stays short.
+/// stack. Root certificates are read on the first HTTPS request, not at init (see [`LazyRoots`]).
 pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
+    let https = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+        .build_https();
+    aws_sdk_dynamodb::config::SharedHttpClient::new(LazyRoots(https))
+}
+
+/// The SDK's HTTPS client, minus its start-up check. aws-smithy-http-client builds a connector
+/// in `validate_base_client_config`, when each SDK client is built, "so that native certs load at
+/// client initialization time": reading and parsing the system's root certificates (a bundle and
+/// a directory of some 140 files here) took about 4 ms of the bootstrap's 6 ms from process start
+/// to the first runtime API request, for each of the three clients, before Lambda could hand over
+/// the first event. Without the check the connector, and the roots with it, are made on a client's
+/// first request, once per process (the SDK caches both); the runtime API itself is plain HTTP.
+#[derive(Debug)]
+struct LazyRoots(aws_sdk_dynamodb::config::SharedHttpClient);
+
+impl HttpClient for LazyRoots {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// The SDK configuration of a handler process, from the variables Lambda sets (see
