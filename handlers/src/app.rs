@@ -222,9 +222,9 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// The SDK's HTTPS client, minus its start-up check. aws-smithy-http-client builds a connector
 /// in `validate_base_client_config`, when each SDK client is built, "so that native certs load at
 /// client initialization time": reading and parsing the system's root certificates (a bundle and
-/// a directory of some 140 files here) took about 4 ms of the bootstrap's 6 ms from process start
-/// to the first runtime API request, for each of the three clients, before Lambda could hand over
-/// the first event. Without the check the connector, and the roots with it, are made on a client's
+/// a directory of some 140 files here; read once, parsed for each of the three clients) took about
+/// 4 ms of the bootstrap's 6 ms from process start to the first runtime API request, before Lambda
+/// could hand over the first event. Without the check the connector, and the roots with it, are made on a client's
 /// first request, once per process (the SDK caches both); the runtime API itself is plain HTTP.
 #[derive(Debug)]
 struct LazyRoots(aws_sdk_dynamodb::config::SharedHttpClient);
@@ -253,8 +253,8 @@ pub fn sdk_config_from_env() -> Result<SdkConfig> {
 /// Lambda sets `AWS_REGION` and puts the execution role's temporary credentials in
 /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (reserved variables, set
 /// for every runtime, custom runtimes on `provided.al2023` included: the Lambda developer guide's
-/// "Defined runtime environment variables"); they stay valid for the life of the execution
-/// environment, so a static provider is what `aws-config`'s environment provider amounts to there.
+/// "Defined runtime environment variables"). A process's environment does not change, so a static
+/// provider is what `aws-config`'s environment-variable provider amounts to there.
 /// Only SnapStart (Java 11+, Python 3.12+, .NET 8+ managed runtimes, not the OS-only ones) serves
 /// credentials through `AWS_CONTAINER_CREDENTIALS_FULL_URI` instead; a function built on this
 /// binary never runs with SnapStart, and the error below names that variable if it is ever set
