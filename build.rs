@@ -141,10 +141,22 @@ fn build_handlers(root: &Path, arch: &Arch) -> Result<PathBuf, String> {
     // The same settings as handlers/build.sh, so that either build finds the other's up to date.
     command.env("CC_x86_64_unknown_linux_musl", "musl-gcc");
     command.env("CARGO_ZIGBUILD_PYTHON_PATH", root.join(".cross/bin/python3"));
+    // CARGO_HOME's absolute path out of the binaries' panic locations (see handlers/build.sh):
+    // rustup sets CARGO_HOME for cargo and its build scripts, `$HOME/.cargo` otherwise.
+    let cargo_home = std::env::var("CARGO_HOME")
+        .ok()
+        .or_else(|| std::env::var("HOME").ok().map(|home| format!("{home}/.cargo")))
+        .unwrap_or_default();
+    let remap = if cargo_home.is_empty() || cargo_home.contains(char::is_whitespace) {
+        String::new()
+    } else {
+        format!("--remap-path-prefix={cargo_home}=/cargo")
+    };
     command.env(
         "CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS",
-        "-C relocation-model=static -C force-unwind-tables=no",
+        format!("-C relocation-model=static -C force-unwind-tables=no {remap}"),
     );
+    command.env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS", remap);
     // gcc takes __DATE__/__TIME__ (in mimalloc's C code) from it.
     command.env(
         "SOURCE_DATE_EPOCH",

@@ -11,7 +11,16 @@ export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-musl-gcc}"
 export CARGO_ZIGBUILD_PYTHON_PATH="$PWD/.cross/bin/python3"
 # A static executable, not the musl target's default static PIE: no 457 KB of relocations to
 # apply at start (the zip shrinks by 122 KB), as the aarch64 build through zig links already.
-export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C relocation-model=static -C force-unwind-tables=no"
+# Panic locations in dependencies name their sources under CARGO_HOME (770 paths such as
+# /root/.cargo/registry/src/index.crates.io-.../tokio-1.54.1/src/...): written as /cargo/..., the
+# binary, and the CodeSha256, do not depend on where the builder's CARGO_HOME is. Workspace sources
+# are already relative ("handlers/src/..."), the standard library's are /rustc/<commit>/....
+# A path with white space cannot go through the RUSTFLAGS variables: left as it is.
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+remap=""
+[[ "$cargo_home" =~ [[:space:]] ]] || remap="--remap-path-prefix=$cargo_home=/cargo"
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="-C relocation-model=static -C force-unwind-tables=no $remap"
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="$remap"
 # mimalloc's C sources print __DATE__ and __TIME__ in their version line: without a fixed
 # SOURCE_DATE_EPOCH (which gcc uses for both) two clean builds differ in those bytes.
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-315532800}"

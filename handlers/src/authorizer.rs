@@ -3,9 +3,9 @@
 //! the error "Unauthorized" that makes API Gateway answer 401. It never logs a token or a secret.
 
 use anyhow::{bail, Context, Result};
-use aws_config::SdkConfig;
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use aws_lambda_events::http::HeaderMap;
+use aws_types::SdkConfig;
 use serde_json::{json, Value};
 
 use crate::app::{AuthorizerConfig, TrustConfig};
