@@ -176,13 +176,8 @@ impl<'a> Invocation<'a> {
 
     /// Which records this invocation posts itself and which it hands on as chunks. Without chunking
     /// it posts everything. With it, a parcel larger than a chunk is always handed on; the others
-    /// are kept in order while their posts together stay within one chunk and fit in the time left
-    /// at this invocation's rate, and the first one with posts always is, so every invocation makes
-    /// progress. One chunk's worth at most: an invocation paces its posts at its share of the
-    /// budget, so a batch of several chunks kept by one invocation would be posted at that one share
-    /// while the other invocations the budget counts on stay idle (measured: 20-30% of the budget
-    /// reached with a 60 s timeout, BENCHMARKS.md); handed on, the other chunks go to idle
-    /// invocations at once.
+    /// are kept in order while their posts fit in the time left at this invocation's rate, and the
+    /// first one with posts always is, so every invocation makes progress.
     fn route(&self, parcels: &[Result<Parcel>]) -> Vec<Route> {
         let Some(chunk_size) = self.app.config.push.chunk_size else {
             return vec![Route::Here; parcels.len()];
@@ -203,9 +198,7 @@ impl<'a> Invocation<'a> {
                     return Route::HandOn;
                 }
                 // Until something is kept, the next parcel is, whatever its size.
-                let fits =
-                    kept + posts <= chunk_size && capacity.is_none_or(|capacity| (kept + posts) as f64 <= capacity);
-                if kept == 0 || fits {
+                if kept == 0 || capacity.is_none_or(|capacity| (kept + posts) as f64 <= capacity) {
                     kept += posts;
                     Route::Here
                 } else {
