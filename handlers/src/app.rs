@@ -374,11 +374,16 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(variables: &[(&str, &str)]) -> Result<Config> {
+        Config::from_lookup(lookup(variables))
+    }
+
+    /// A variable lookup over `variables`, as the `from_lookup` functions take it.
+    fn lookup(variables: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let variables: HashMap<String, String> = variables
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
-        Config::from_lookup(|name| variables.get(name).cloned())
+        move |name| variables.get(name).cloned()
     }
 
     #[test]
@@ -439,11 +444,7 @@ mod tests {
     }
 
     fn sdk_config(variables: &[(&str, &str)]) -> Result<SdkConfig> {
-        let variables: HashMap<String, String> = variables
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect();
-        sdk_config_from_lookup(|name| variables.get(name).cloned())
+        sdk_config_from_lookup(lookup(variables))
     }
 
     const KEYS: [(&str, &str); 2] = [
@@ -500,11 +501,7 @@ mod tests {
     }
 
     fn authorizer_config(variables: &[(&str, &str)]) -> Result<AuthorizerConfig> {
-        let variables: HashMap<String, String> = variables
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect();
-        AuthorizerConfig::from_lookup(|name| variables.get(name).cloned())
+        AuthorizerConfig::from_lookup(lookup(variables))
     }
 
     #[test]
