@@ -28,22 +28,13 @@ use serde_json::json;
 use tokio::sync::{Barrier, Notify};
 use tokio_tungstenite::tungstenite::Message;
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// A memory figure of `pid` in KiB from /proc/PID/status: `VmRSS` (now) or `VmHWM` (peak).
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
@@ -352,7 +343,7 @@ async fn row(n: usize, budget: &str) {
     assert_eq!(output.failed_entry_count(), 0);
     let receipts = group.receipts().await;
     let missing = receipts.missing;
-    let (rss, peak) = (rss_kib(dev_pid), peak_rss_kib(dev_pid));
+    let (rss, peak) = (status_kib(dev_pid, "VmRSS"), status_kib(dev_pid, "VmHWM"));
     let total = receipts.last.expect("someone received").duration_since(start).unwrap();
     let first = receipts.first.unwrap().duration_since(start).unwrap();
     unsafe { libc::kill(dev_pid as i32, libc::SIGINT) };
