@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test]
 async fn a_fresh_role_or_policy_is_refused_by_lambda_until_it_propagates() {
     let env = Env::start().await;
-    let window = Duration::from_secs(2);
+    let window = RAW_WINDOW;
     env.proxy
         .set_realism(Realism::off().lasting(Behaviour::RolePropagation, window));
     let aws = through_proxy(&env).await;
@@ -24,7 +24,7 @@ async fn a_fresh_role_or_policy_is_refused_by_lambda_until_it_propagates() {
         error.message(),
         Some("The role defined for the function cannot be assumed by Lambda.")
     );
-    tokio::time::sleep(window).await;
+    env.proxy.pass_time(window);
     create_function(&lambda, "lag-fn", &role)
         .send()
         .await
@@ -64,7 +64,7 @@ async fn a_fresh_role_or_policy_is_refused_by_lambda_until_it_propagates() {
         .unwrap_err()
         .into_service_error();
     assert!(error.is_invalid_parameter_value_exception(), "{error:?}");
-    tokio::time::sleep(window).await;
+    env.proxy.pass_time(window);
     lambda
         .create_event_source_mapping()
         .function_name("lag-fn")
@@ -78,7 +78,7 @@ async fn a_fresh_role_or_policy_is_refused_by_lambda_until_it_propagates() {
 #[tokio::test]
 async fn a_new_or_updated_function_is_pending_or_in_progress_and_refuses_updates_meanwhile() {
     let env = Env::start().await;
-    let window = Duration::from_millis(1500);
+    let window = RAW_WINDOW;
     env.proxy
         .set_realism(Realism::off().lasting(Behaviour::FunctionStates, window));
     let aws = through_proxy(&env).await;
@@ -108,6 +108,7 @@ async fn a_new_or_updated_function_is_pending_or_in_progress_and_refuses_updates
             .contains("is currently in the following state: 'Pending'"),
         "{error:?}"
     );
+    env.proxy.pass_time(window);
     lambda
         .wait_until_function_active_v2()
         .function_name("states-fn")
@@ -146,6 +147,7 @@ async fn a_new_or_updated_function_is_pending_or_in_progress_and_refuses_updates
                 .as_str()
         )
     );
+    env.proxy.pass_time(window);
     lambda
         .wait_until_function_updated_v2()
         .function_name("states-fn")
@@ -165,7 +167,7 @@ async fn a_new_or_updated_function_is_pending_or_in_progress_and_refuses_updates
 #[tokio::test]
 async fn a_deleted_mapping_lingers_as_deleting_and_blocks_a_new_one_for_the_same_pair() {
     let env = Env::start().await;
-    let window = Duration::from_secs(2);
+    let window = RAW_WINDOW;
     env.proxy
         .set_realism(Realism::off().lasting(Behaviour::MappingDeletion, window));
     let aws = through_proxy(&env).await;
@@ -212,7 +214,7 @@ async fn a_deleted_mapping_lingers_as_deleting_and_blocks_a_new_one_for_the_same
         ).as_str())
     );
 
-    tokio::time::sleep(window).await;
+    env.proxy.pass_time(window);
     let listed = lambda
         .list_event_source_mappings()
         .function_name("esm-fn")

@@ -1,6 +1,9 @@
 //! Realism mode of the test proxy: each AWS behaviour the emulator hides, shown with raw SDK calls
 //! through the proxy against moto (AWS's typed error and message at once, success once the window
 //! has passed), and the whole `wsstack` lifecycle with every behaviour on.
+//!
+//! The raw-call tests open long windows and end them with `Proxy::pass_time`: what they assert
+//! inside a window and after it does not depend on how fast this machine makes the calls.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -30,6 +33,10 @@ async fn through_proxy(env: &Env) -> SdkConfig {
         .load()
         .await
 }
+
+/// The raw-call tests' windows: longer than any stretch of their calls could take on a loaded
+/// machine, and ended by `Proxy::pass_time`, never waited out.
+const RAW_WINDOW: Duration = Duration::from_secs(300);
 
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 const POLICY: &str =

@@ -6,7 +6,7 @@ use super::*;
 #[tokio::test]
 async fn delete_role_conflicts_for_a_while_after_its_policies_go() {
     let env = Env::start().await;
-    let window = Duration::from_secs(2);
+    let window = RAW_WINDOW;
     env.proxy
         .set_realism(Realism::off().lasting(Behaviour::RoleDeleteConflict, window));
     let iam = aws_sdk_iam::Client::new(&through_proxy(&env).await);
@@ -36,7 +36,7 @@ async fn delete_role_conflicts_for_a_while_after_its_policies_go() {
         aws_sdk_iam::error::ProvideErrorMetadata::message(&error),
         Some("Cannot delete entity, must delete policies first.")
     );
-    tokio::time::sleep(window).await;
+    env.proxy.pass_time(window);
     iam.delete_role()
         .role_name("gone-role")
         .send()
@@ -47,7 +47,7 @@ async fn delete_role_conflicts_for_a_while_after_its_policies_go() {
 #[tokio::test]
 async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
     let env = Env::start().await;
-    let window = Duration::from_secs(2);
+    let window = RAW_WINDOW;
     env.proxy
         .set_realism(Realism::off().lasting(Behaviour::LateDeployment, window));
     let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await);
@@ -76,7 +76,7 @@ async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
     let stages = gateway.get_stages().api_id(api).send().await.unwrap();
     assert_eq!(stages.items()[0].last_deployment_status_message(), None);
 
-    tokio::time::sleep(window).await;
+    env.proxy.pass_time(window);
     let stage = gateway.get_stage().api_id(api).stage_name("prod").send().await.unwrap();
     let id = stage.deployment_id().expect("a deployment once it landed").to_string();
     assert_eq!(
@@ -106,7 +106,7 @@ async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
         None,
         "a new stage deploys again"
     );
-    tokio::time::sleep(window).await;
+    env.proxy.pass_time(window);
     let stage = gateway.get_stage().api_id(api).stage_name("prod").send().await.unwrap();
     assert_ne!(stage.deployment_id(), Some(id.as_str()), "a new deployment");
 }
@@ -114,7 +114,7 @@ async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
 #[tokio::test]
 async fn a_queue_naming_a_dead_letter_queue_created_a_moment_ago_is_refused() {
     let env = Env::start().await;
-    let window = Duration::from_secs(1);
+    let window = RAW_WINDOW;
     env.proxy
         .set_realism(Realism::off().lasting(Behaviour::DeadLetterTargetLag, window));
     let sqs = aws_sdk_sqs::Client::new(&through_proxy(&env).await);
@@ -141,8 +141,41 @@ async fn a_queue_naming_a_dead_letter_queue_created_a_moment_ago_is_refused() {
             .as_str()
         )
     );
-    tokio::time::sleep(window).await;
+    env.proxy.pass_time(window);
     create().await.expect("CreateQueue once the DLQ is known");
+    assert_eq!(
+        env.proxy.realism_counts().conflicts_of(Behaviour::DeadLetterTargetLag),
+        1
+    );
+}
+
+/// A window stays open until its behaviour has shown once, however late the next call comes:
+/// what a test asserts never depends on how fast this machine gets from the write to that call.
+#[tokio::test]
+async fn a_behaviour_shows_once_however_late_the_next_call_comes() {
+    let env = Env::start().await;
+    let window = Duration::from_millis(1);
+    env.proxy
+        .set_realism(Realism::off().lasting(Behaviour::DeadLetterTargetLag, window));
+    let sqs = aws_sdk_sqs::Client::new(&through_proxy(&env).await);
+    sqs.create_queue().queue_name("late-dlq").send().await.unwrap();
+    // Far past the window, as a slow machine would be.
+    env.proxy.pass_time(Duration::from_secs(60));
+    tokio::time::sleep(window * 20).await;
+    let policy =
+        format!(r#"{{"deadLetterTargetArn":"arn:aws:sqs:{REGION}:{ACCOUNT}:late-dlq","maxReceiveCount":"5"}}"#);
+    let create = || {
+        sqs.create_queue()
+            .queue_name("late")
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, &policy)
+            .send()
+    };
+    let error = create().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_sqs::error::ProvideErrorMetadata::code(&error),
+        Some("InvalidParameterValue")
+    );
+    create().await.expect("once shown, the window closes with its duration");
     assert_eq!(
         env.proxy.realism_counts().conflicts_of(Behaviour::DeadLetterTargetLag),
         1

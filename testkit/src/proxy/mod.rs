@@ -198,6 +198,13 @@ impl Proxy {
         self.state.lock().unwrap().realism.configure(realism);
     }
 
+    /// Move realism mode's clock forward by `duration`: each window then closes as if that time
+    /// had passed (once its behaviour has shown). Tests that assert what happens after a window
+    /// give it a long duration and end it with this, instead of sleeping and racing the clock.
+    pub fn pass_time(&self, duration: Duration) {
+        self.state.lock().unwrap().realism.pass_time(duration);
+    }
+
     /// What realism mode injected so far, per behaviour.
     pub fn realism_counts(&self) -> RealismCounts {
         self.state.lock().unwrap().realism.counts()

@@ -5,21 +5,19 @@
 //! is deleted, and while the domain lives; the updates of a domain name and its mappings and the
 //! tags on its ARN, which the emulator refuses, are answered and shown in later reads.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Instant;
-
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Behaviour, Exchange, Verdict, World};
+use super::{Behaviour, Exchange, Verdict, Window, World};
 
 #[derive(Default)]
 pub(super) struct Domains {
-    /// Certificate ARN -> when RequestCertificate made it.
-    requested: HashMap<String, Instant>,
+    /// Certificate ARN -> since RequestCertificate made it.
+    requested: HashMap<String, Window>,
     /// Domain name -> its certificate ARN.
     certificates: HashMap<String, String>,
-    /// Certificate ARN -> when the domain name using it was deleted.
-    released: HashMap<String, Instant>,
+    /// Certificate ARN -> since the domain name using it was deleted.
+    released: HashMap<String, Window>,
     /// Domain name -> the configurations its last UpdateDomainName set.
     configured: HashMap<String, Value>,
     /// API mapping id -> the API id and stage its last UpdateApiMapping set.
@@ -165,11 +163,8 @@ pub(super) fn after_acm(world: &mut World, exchange: &Exchange, body: &mut Value
     match exchange.operation {
         "RequestCertificate" => {
             if let Some(arn) = body["CertificateArn"].as_str() {
-                world
-                    .domains
-                    .requested
-                    .entry(arn.to_string())
-                    .or_insert_with(Instant::now);
+                let window = world.open_window();
+                world.domains.requested.entry(arn.to_string()).or_insert(window);
             }
             Vec::new()
         }
@@ -177,12 +172,12 @@ pub(super) fn after_acm(world: &mut World, exchange: &Exchange, body: &mut Value
             let Some(arn) = body["Certificate"]["CertificateArn"].as_str().map(String::from) else {
                 return Vec::new();
             };
-            if !world.within(Behaviour::LateValidationRecord, world.domains.requested.get(&arn)) {
-                return Vec::new();
-            }
             let Some(options) = body["Certificate"]["DomainValidationOptions"].as_array_mut() else {
                 return Vec::new();
             };
+            if !world.within(Behaviour::LateValidationRecord, world.domains.requested.get(&arn)) {
+                return Vec::new();
+            }
             for option in options.iter_mut() {
                 if let Some(option) = option.as_object_mut() {
                     option.remove("ResourceRecord");
@@ -212,7 +207,8 @@ pub(super) fn after_apigateway(world: &mut World, exchange: &Exchange, body: &mu
             world.domains.configured.remove(*name);
             world.domains.tagged.remove(*name);
             if let Some(certificate) = world.domains.certificates.remove(*name) {
-                world.domains.released.insert(certificate, Instant::now());
+                let window = world.open_window();
+                world.domains.released.insert(certificate, window);
             }
             Vec::new()
         }

@@ -1,8 +1,6 @@
 //! IAM in realism mode: remembers when a role or its policy was written (Lambda reads that for
 //! the propagation lag) and refuses DeleteRole for a while after the role's last policy went.
 
-use std::time::Instant;
-
 use super::{Behaviour, Exchange, Verdict, World};
 
 pub(super) fn before(world: &mut World, exchange: &Exchange) -> Option<Verdict> {
@@ -26,10 +24,12 @@ pub(super) fn after(world: &mut World, exchange: &Exchange) {
     };
     match exchange.operation {
         "CreateRole" | "PutRolePolicy" => {
-            world.roles_written.insert(role, Instant::now());
+            let window = world.open_window();
+            world.roles_written.insert(role, window);
         }
         "DeleteRolePolicy" => {
-            world.policies_deleted.insert(role, Instant::now());
+            let window = world.open_window();
+            world.policies_deleted.insert(role, window);
         }
         "DeleteRole" => {
             world.roles_written.remove(&role);

@@ -2,21 +2,19 @@
 //! (in reads, and as ResourceConflictException on the next update), and GetFunction without tags.
 //! Event source mappings are in `mapping.rs`; this file routes their calls there.
 
-use std::time::Instant;
-
 use serde_json::{json, Value};
 
 use super::iam::role_name;
 use super::mapping;
-use super::{Behaviour, Exchange, Verdict, World};
+use super::{Behaviour, Exchange, Verdict, Window, World};
 
 /// What realism mode knows of one function.
 #[derive(Default)]
 pub(super) struct Function {
     arn: Option<String>,
     role: Option<String>,
-    created: Option<Instant>,
-    updated: Option<Instant>,
+    created: Option<Window>,
+    updated: Option<Window>,
 }
 
 pub(super) enum Route {
@@ -132,12 +130,12 @@ pub(super) fn after(world: &mut World, exchange: &Exchange, body: &mut Value) ->
     let mut rewritten = Vec::new();
     match route(exchange) {
         Route::CreateFunction => {
-            let function = remember(world, body);
-            function.created = Some(Instant::now());
+            let window = world.open_window();
+            remember(world, body).created = Some(window);
         }
         Route::UpdateCode(_) | Route::UpdateConfiguration(_) => {
-            let function = remember(world, body);
-            function.updated = Some(Instant::now());
+            let window = world.open_window();
+            remember(world, body).updated = Some(window);
         }
         Route::GetFunction(name) => {
             remember(world, &body["Configuration"]);

@@ -3,29 +3,32 @@
 //! while after the delete, splices it back into reads as `Deleting` and refuses a new mapping of
 //! the same function and queue, naming the old UUID.
 
-use std::collections::HashMap;
-use std::time::Instant;
-
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 use super::lambda::function_name;
-use super::{Behaviour, Exchange, Verdict, World};
+use super::{Behaviour, Exchange, Verdict, Window, World};
 
 #[derive(Default)]
 pub(super) struct Mappings {
     /// UUID -> the last JSON seen of a live mapping.
     seen: HashMap<String, Value>,
-    /// UUID -> the mapping as it was deleted (State `Deleting`), and when.
-    deleted: HashMap<String, (Value, Instant)>,
+    /// UUID -> the mapping as it was deleted (State `Deleting`), and since when.
+    deleted: HashMap<String, (Value, Window)>,
 }
 
-/// The mappings still `Deleting` now.
-fn deleting(world: &World) -> impl Iterator<Item = (&String, &Value)> {
+/// The mappings still `Deleting` now that match `wanted`, each counted as shown.
+fn deleting<'w>(
+    world: &'w World,
+    wanted: impl Fn(&str, &Value) -> bool + 'w,
+) -> impl Iterator<Item = (&'w String, &'w Value)> {
     world
         .mappings
         .deleted
         .iter()
-        .filter(|(_, (_, at))| world.within(Behaviour::MappingDeletion, Some(at)))
+        .filter(move |(uuid, (mapping, window))| {
+            wanted(uuid, mapping) && world.within(Behaviour::MappingDeletion, Some(window))
+        })
         .map(|(uuid, (mapping, _))| (uuid, mapping))
 }
 
@@ -39,8 +42,10 @@ pub(super) fn before_create(world: &World, exchange: &Exchange) -> Option<Verdic
     let body = exchange.json_body();
     let function = body["FunctionName"].as_str()?;
     let source = body["EventSourceArn"].as_str()?;
-    let (uuid, _) =
-        deleting(world).find(|(_, m)| m["EventSourceArn"].as_str() == Some(source) && same_function(function, m))?;
+    let (uuid, _) = deleting(world, |_, m| {
+        m["EventSourceArn"].as_str() == Some(source) && same_function(function, m)
+    })
+    .next()?;
     Some(Verdict::Error {
         behaviour: Behaviour::MappingDeletion,
         status: 409,
@@ -53,7 +58,7 @@ pub(super) fn before_create(world: &World, exchange: &Exchange) -> Option<Verdic
 
 /// GetEventSourceMapping of a mapping being deleted: AWS still shows it.
 pub(super) fn before_get(world: &World, uuid: &str) -> Option<Verdict> {
-    let (_, mapping) = deleting(world).find(|(u, _)| u.as_str() == uuid)?;
+    let (_, mapping) = deleting(world, |u, _| u == uuid).next()?;
     Some(Verdict::Answer {
         behaviour: Behaviour::MappingDeletion,
         body: mapping.clone(),
@@ -63,7 +68,7 @@ pub(super) fn before_get(world: &World, uuid: &str) -> Option<Verdict> {
 /// Update or delete of a mapping in transition: ResourceInUseException, as Lambda documents for
 /// a mapping that is not in a stable state.
 pub(super) fn before_change(world: &World, uuid: &str) -> Option<Verdict> {
-    deleting(world).find(|(u, _)| u.as_str() == uuid)?;
+    deleting(world, |u, _| u == uuid).next()?;
     Some(Verdict::Error {
         behaviour: Behaviour::MappingDeletion,
         status: 400,
@@ -87,10 +92,8 @@ pub(super) fn after_delete(world: &mut World, uuid: &str, answer: &Value) {
     }
     mapping["State"] = json!("Deleting");
     mapping["StateTransitionReason"] = json!("USER_INITIATED");
-    world
-        .mappings
-        .deleted
-        .insert(uuid.to_string(), (mapping, Instant::now()));
+    let window = world.open_window();
+    world.mappings.deleted.insert(uuid.to_string(), (mapping, window));
 }
 
 /// ListEventSourceMappings: remember what is live, and list the ones being deleted as AWS does.
@@ -100,23 +103,23 @@ pub(super) fn after_list(world: &mut World, exchange: &Exchange, body: &mut Valu
     }
     let function = exchange.query_param("FunctionName");
     let source = exchange.query_param("EventSourceArn");
-    let listed: Vec<Value> = deleting(world)
-        .filter(|(uuid, mapping)| {
-            function.as_deref().is_none_or(|f| same_function(f, mapping))
-                && source
-                    .as_deref()
-                    .is_none_or(|s| mapping["EventSourceArn"].as_str() == Some(s))
-                && !body["EventSourceMappings"]
-                    .as_array()
-                    .is_some_and(|all| all.iter().any(|m| m["UUID"].as_str() == Some(uuid.as_str())))
-        })
-        .map(|(_, mapping)| mapping.clone())
-        .collect();
+    let live = body["EventSourceMappings"].clone();
+    let listed: Vec<Value> = deleting(world, |uuid, mapping| {
+        function.as_deref().is_none_or(|f| same_function(f, mapping))
+            && source
+                .as_deref()
+                .is_none_or(|s| mapping["EventSourceArn"].as_str() == Some(s))
+            && !live
+                .as_array()
+                .is_some_and(|all| all.iter().any(|m| m["UUID"].as_str() == Some(uuid)))
+    })
+    .map(|(_, mapping)| mapping.clone())
+    .collect();
     let expired: Vec<String> = world
         .mappings
         .deleted
         .iter()
-        .filter(|(_, (_, at))| !world.within(Behaviour::MappingDeletion, Some(at)))
+        .filter(|(_, (_, window))| !world.is_open(Behaviour::MappingDeletion, Some(window)))
         .map(|(uuid, _)| uuid.clone())
         .collect();
     for uuid in expired {

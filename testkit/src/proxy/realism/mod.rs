@@ -10,6 +10,7 @@ mod mapping;
 mod queue;
 mod stage;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
@@ -70,7 +71,8 @@ impl Behaviour {
         Behaviour::DomainUpdates,
     ];
 
-    /// Short windows, so that tests go through the behaviour and out of it in seconds.
+    /// Short windows, so that tests go through the behaviour and out of it in seconds. A window
+    /// also lasts until the behaviour has shown once (see [`Window`]), however long that takes.
     pub fn default_duration(self) -> Duration {
         match self {
             Behaviour::RolePropagation => Duration::from_secs(2),
@@ -114,7 +116,8 @@ impl Realism {
         self.lasting(behaviour, behaviour.default_duration())
     }
 
-    /// Turn `behaviour` on for `duration` after each write that starts it.
+    /// Turn `behaviour` on for `duration` after each write that starts it, and in any case until
+    /// the first call it applies to.
     pub fn lasting(mut self, behaviour: Behaviour, duration: Duration) -> Realism {
         self.on.insert(behaviour, duration);
         self
@@ -127,6 +130,34 @@ impl Realism {
 
     pub fn duration(&self, behaviour: Behaviour) -> Option<Duration> {
         self.on.get(&behaviour).copied()
+    }
+}
+
+/// One behaviour's window on one subject (a role, a function, a queue, a stage, ...): opened by
+/// the write that starts it, closed once its duration has passed *and* it has shown at least once.
+///
+/// The first call the behaviour applies to after the write always meets it, however long the
+/// caller took to get there: a test that asserts the behaviour showed never races the clock on a
+/// slow or loaded machine (a window of the duration alone closed before a debug build's next
+/// call came, and nothing was refused). The duration only makes the behaviour last longer, so that
+/// retries and waits are exercised across several calls. A test that must know when a window
+/// closes sets a long one and ends it with `Proxy::pass_time` (see `World::now`).
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    /// On realism mode's clock (`World::now`).
+    opened: Instant,
+    shown: Cell<bool>,
+}
+
+impl Window {
+    /// Whether the behaviour still applies at `now`, without counting this as showing it.
+    fn is_open(&self, duration: Duration, now: Instant) -> bool {
+        !self.shown.get() || now.saturating_duration_since(self.opened) < duration
+    }
+
+    /// Record that the behaviour was shown to a caller.
+    fn show(&self) {
+        self.shown.set(true);
     }
 }
 
@@ -223,16 +254,18 @@ pub(crate) enum Verdict {
 pub(crate) struct World {
     config: Realism,
     counts: RealismCounts,
-    /// Role name -> last CreateRole / PutRolePolicy.
-    roles_written: HashMap<String, Instant>,
-    /// Role name -> last DeleteRolePolicy.
-    policies_deleted: HashMap<String, Instant>,
+    /// Role name -> since the last CreateRole / PutRolePolicy.
+    roles_written: HashMap<String, Window>,
+    /// Role name -> since the last DeleteRolePolicy.
+    policies_deleted: HashMap<String, Window>,
     functions: HashMap<String, lambda::Function>,
     mappings: mapping::Mappings,
     stages: stage::Stages,
-    /// Queue name -> when it was created.
-    queues_created: HashMap<String, Instant>,
+    /// Queue name -> since it was created.
+    queues_created: HashMap<String, Window>,
     domains: domain::Domains,
+    /// How far realism mode's clock is ahead of the real one (`pass_time`).
+    skipped: Duration,
 }
 
 impl World {
@@ -244,10 +277,39 @@ impl World {
         self.counts.clone()
     }
 
-    /// Whether `behaviour` is on and `since` is less than its duration ago.
-    fn within(&self, behaviour: Behaviour, since: Option<&Instant>) -> bool {
-        match (self.config.duration(behaviour), since) {
-            (Some(duration), Some(since)) => since.elapsed() < duration,
+    /// Realism mode's clock: the real one, plus whatever `pass_time` skipped.
+    fn now(&self) -> Instant {
+        Instant::now() + self.skipped
+    }
+
+    /// Move realism mode's clock forward: every window behaves as if `duration` had passed.
+    pub fn pass_time(&mut self, duration: Duration) {
+        self.skipped += duration;
+    }
+
+    /// A window opened now, by a write that starts a behaviour.
+    fn open_window(&self) -> Window {
+        Window {
+            opened: self.now(),
+            shown: Cell::new(false),
+        }
+    }
+
+    /// Whether `behaviour` is on and `window` still open; if so, the caller shows the behaviour
+    /// and the window counts it.
+    fn within(&self, behaviour: Behaviour, window: Option<&Window>) -> bool {
+        let open = self.is_open(behaviour, window);
+        if open {
+            window.map(Window::show);
+        }
+        open
+    }
+
+    /// Whether `behaviour` is on and `window` still open, without showing it (to choose what to
+    /// show, or what to forget).
+    fn is_open(&self, behaviour: Behaviour, window: Option<&Window>) -> bool {
+        match (self.config.duration(behaviour), window) {
+            (Some(duration), Some(window)) => window.is_open(duration, self.now()),
             _ => false,
         }
     }

@@ -1,8 +1,6 @@
 //! SQS in realism mode: a RedrivePolicy naming a dead-letter queue created moments ago is refused,
 //! as SQS does until the new queue is known everywhere.
 
-use std::time::Instant;
-
 use serde_json::Value;
 
 use super::{Behaviour, Exchange, Verdict, World};
@@ -34,10 +32,8 @@ pub(super) fn after(world: &mut World, exchange: &Exchange) {
         // is as old as its first creation.
         "CreateQueue" => {
             if let Some(name) = body["QueueName"].as_str() {
-                world
-                    .queues_created
-                    .entry(name.to_string())
-                    .or_insert_with(Instant::now);
+                let window = world.open_window();
+                world.queues_created.entry(name.to_string()).or_insert(window);
             }
         }
         "DeleteQueue" => {

@@ -3,17 +3,15 @@
 //! afterwards a deployment id and API Gateway's success message, which the emulator never shows.
 //! GetDeployments, which the emulator lacks, lists them likewise.
 
-use std::collections::HashMap;
-use std::time::Instant;
-
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
-use super::{Behaviour, Exchange, Verdict, World};
+use super::{Behaviour, Exchange, Verdict, Window, World};
 
 #[derive(Default)]
 pub(super) struct Stages {
-    /// (API id, stage name) -> the last CreateStage / UpdateStage, and how many there were.
-    written: HashMap<(String, String), (Instant, u64)>,
+    /// (API id, stage name) -> since the last CreateStage / UpdateStage, and how many there were.
+    written: HashMap<(String, String), (Window, u64)>,
 }
 
 /// GetDeployments: the emulator has none, AWS lists the stage's automatic deployments (the
@@ -83,12 +81,16 @@ pub(super) fn after(world: &mut World, exchange: &Exchange, body: &mut Value) ->
 }
 
 fn written(world: &mut World, api: &str, stage: &str) {
-    let entry = world
+    let window = world.open_window();
+    let count = world
         .stages
         .written
-        .entry((api.to_string(), stage.to_string()))
-        .or_insert((Instant::now(), 0));
-    *entry = (Instant::now(), entry.1 + 1);
+        .get(&(api.to_string(), stage.to_string()))
+        .map_or(0, |(_, count)| *count);
+    world
+        .stages
+        .written
+        .insert((api.to_string(), stage.to_string()), (window, count + 1));
 }
 
 fn show_deployment(world: &World, api: &str, stage: &mut Value) -> Option<Behaviour> {
