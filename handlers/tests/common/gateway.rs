@@ -107,8 +107,9 @@ impl Answer {
 struct GatewayState {
     posts: Vec<Post>,
     answers: HashMap<String, Answer>,
-    /// Answer every post with this until that instant.
-    everyone: Option<(Answer, std::time::Instant)>,
+    /// Answer every post with this for that long, counted from the first post it answers (set
+    /// then).
+    everyone: Option<(Answer, std::time::Duration, Option<std::time::Instant>)>,
     latency: std::time::Duration,
     in_flight: usize,
     max_in_flight: usize,
@@ -175,9 +176,11 @@ impl Gateway {
         }
     }
 
-    /// Answer `answer` to every post, whoever it is for, for `period` from now.
+    /// Answer `answer` to every post, whoever it is for, for `period` from the next post on (not
+    /// from now: the reads before a first post may take longer than `period` on a loaded machine,
+    /// and the test would then see no such answer at all).
     pub fn answer_everyone_for(&self, answer: Answer, period: std::time::Duration) {
-        self.state.lock().unwrap().everyone = Some((answer, std::time::Instant::now() + period));
+        self.state.lock().unwrap().everyone = Some((answer, period, None));
     }
 
     /// The most posts the stand-in was answering at the same time.
@@ -241,8 +244,11 @@ async fn answer(state: &Mutex<GatewayState>, request: Request<Incoming>) -> Resp
     let mut state = state.lock().unwrap();
     state.in_flight -= 1;
     let now = std::time::Instant::now();
+    if let Some((_, _, since)) = &mut state.everyone {
+        since.get_or_insert(now);
+    }
     let answer = match &state.everyone {
-        Some((answer, until)) if now < *until => Some(answer.clone()),
+        Some((answer, period, Some(since))) if now < *since + *period => Some(answer.clone()),
         _ => state.answers.get(&connection_id).cloned(),
     };
     let status = answer.as_ref().map_or(200, |answer| answer.status);
