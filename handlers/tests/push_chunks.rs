@@ -195,7 +195,10 @@ async fn every_subscriber_of_5000_gets_the_event_exactly_once_through_chunks() {
     // Reading 5,000 subscribers from moto takes seconds: the splitting invocation gets more time.
     assert_eq!(queue.invoke(&app, 10, Duration::from_secs(30)).await, 1);
     assert!(stack.gateway.posts().is_empty(), "the splitting invocation posted");
-    queue.drain(&app, &stack.gateway, 3, 10, Duration::from_secs(25)).await;
+    // Two chunks an invocation: each posts its share well within its time even on a loaded
+    // machine (ten, 2,500 posts at one invocation's share of the budget, took most of it, and a
+    // chunk cut at the deadline comes back as duplicates).
+    queue.drain(&app, &stack.gateway, 3, 2, Duration::from_secs(25)).await;
 
     let counts = delivered_counts(&stack.gateway);
     assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), hot_subscribers());
