@@ -63,13 +63,16 @@ pub struct MotoServer {
 
 /// The last lines a server wrote (stdout and stderr), read on threads of their own so that a
 /// chatty server never blocks on a full pipe.
-#[derive(Clone, Default)]
-struct Tail(Arc<Mutex<VecDeque<String>>>);
+#[derive(Default)]
+struct Tail {
+    lines: Arc<Mutex<VecDeque<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
 
 impl Tail {
-    fn follow(&self, output: impl Read + Send + 'static) {
-        let lines = self.0.clone();
-        std::thread::spawn(move || {
+    fn follow(&mut self, output: impl Read + Send + 'static) {
+        let lines = self.lines.clone();
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(output).lines() {
                 let Ok(line) = line else { break };
                 let mut kept = lines.lock().unwrap();
@@ -79,10 +82,25 @@ impl Tail {
                 kept.push_back(line);
             }
         });
+        self.readers.push(reader);
     }
 
-    fn text(&self) -> String {
-        self.0.lock().unwrap().iter().cloned().collect::<Vec<_>>().join("\n")
+    /// The last lines, once every reader has reached the end of its output (the process has
+    /// exited), or after `patience` if something else still holds a pipe open. Waiting for the
+    /// readers, not a fixed moment: on a loaded machine they may be late, and the last words
+    /// ("No module named ...", "Address already in use") are the ones that matter.
+    fn text_at_end(&self, patience: Duration) -> String {
+        let started = Instant::now();
+        while self.readers.iter().any(|r| !r.is_finished()) && started.elapsed() < patience {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -148,7 +166,7 @@ fn start_on(launch: &Launch, port: u16) -> Result<MotoServer, Start> {
     let mut child = spawn_retrying_busy_text(&mut command)
         .with_context(|| format!("starting {}", launch.executable.display()))
         .map_err(Start::Failed)?;
-    let tail = Tail::default();
+    let mut tail = Tail::default();
     if let Some(stdout) = child.stdout.take() {
         tail.follow(stdout);
     }
@@ -162,9 +180,7 @@ fn start_on(launch: &Launch, port: u16) -> Result<MotoServer, Start> {
     let started = Instant::now();
     loop {
         if let Some(status) = server.exited() {
-            // The reader threads finish at end of output; give them a moment to catch the last lines.
-            std::thread::sleep(Duration::from_millis(50));
-            let output = tail.text();
+            let output = tail.text_at_end(Duration::from_secs(10));
             let error = anyhow::anyhow!(
                 "the moto server {} exited while starting ({status}){}",
                 launch.executable.display(),
