@@ -68,7 +68,8 @@ pub async fn sdk_config(target: &Target, region: &str) -> SdkConfig {
     loader.load().await
 }
 
-/// Everything a resource module needs to talk to AWS about one stack.
+/// Everything a resource module needs to talk to AWS about one stack. Cloning shares the clients.
+#[derive(Clone)]
 pub struct Aws {
     pub region: String,
     pub account: String,

@@ -4,13 +4,18 @@
 //! (by default the reverse), `status` runs `inspect` on everything at once. A resource waiting for
 //! its prerequisites reads itself meanwhile (`look_ahead`). A resource whose prerequisite failed is
 //! not attempted; the others still run, so one failure does not hide the state of the rest.
+//!
+//! Each resource's work is a task of its own on the runtime's worker threads: a call that keeps a
+//! thread busy (CreateFunction builds and signs a body of several megabytes, about 250 ms in a debug
+//! build) does not hold back the other resources, as it did while every future was polled in one
+//! task. The run owns its tasks: when it ends or is dropped, none is left behind.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use futures::future::{BoxFuture, FutureExt};
-use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::task::JoinSet;
 
 use crate::aws::Aws;
 use crate::graph::{Key, Resolved};
@@ -18,8 +23,9 @@ use crate::progress::Progress;
 use crate::resources::{Change, Ctx, Resource, State};
 
 /// How many resources are worked on at once, unless `WSSTACK_MAX_CONCURRENCY` says otherwise
-/// (1 gives the sequential baseline the benchmarks compare against, without reading ahead). Enough
-/// for every resource of a stack to read itself at once; the SDK retries a throttled call.
+/// (1 gives the sequential baseline the benchmarks compare against, without reading ahead). Every
+/// resource of the shipped stack (31) can read itself at once; one with `auth:` and `domain:` (43)
+/// waits for a slot here and there. The SDK retries a throttled call.
 const CONCURRENCY: usize = 32;
 
 fn concurrency() -> usize {
@@ -58,13 +64,13 @@ pub struct Report {
 
 /// Check the graph: every key is unique, every dependency exists, no cycles. Returns the indexes
 /// of `resources` in an order where each comes after what it depends on.
-pub fn order(resources: &[Box<dyn Resource>]) -> Result<Vec<usize>> {
+pub fn order(resources: &[Arc<dyn Resource>]) -> Result<Vec<usize>> {
     let index = index(resources)?;
     let deps = edges(resources, &index, |r| r.depends_on(), "depends on")?;
     topological(resources, &deps)
 }
 
-fn index(resources: &[Box<dyn Resource>]) -> Result<BTreeMap<Key, usize>> {
+fn index(resources: &[Arc<dyn Resource>]) -> Result<BTreeMap<Key, usize>> {
     let mut index: BTreeMap<Key, usize> = BTreeMap::new();
     for (i, r) in resources.iter().enumerate() {
         if index.insert(r.key(), i).is_some() {
@@ -76,7 +82,7 @@ fn index(resources: &[Box<dyn Resource>]) -> Result<BTreeMap<Key, usize>> {
 
 /// For each resource, the indexes `keys` names.
 fn edges(
-    resources: &[Box<dyn Resource>],
+    resources: &[Arc<dyn Resource>],
     index: &BTreeMap<Key, usize>,
     keys: impl Fn(&dyn Resource) -> Vec<Key>,
     relation: &str,
@@ -96,7 +102,7 @@ fn edges(
 }
 
 /// An order in which each index comes after its `prerequisites`.
-fn topological(resources: &[Box<dyn Resource>], prerequisites: &[Vec<usize>]) -> Result<Vec<usize>> {
+fn topological(resources: &[Arc<dyn Resource>], prerequisites: &[Vec<usize>]) -> Result<Vec<usize>> {
     let mut placed = vec![false; resources.len()];
     let mut ordered = Vec::with_capacity(resources.len());
     while ordered.len() < resources.len() {
@@ -122,7 +128,7 @@ fn topological(resources: &[Box<dyn Resource>], prerequisites: &[Vec<usize>]) ->
 /// comes in with what discovery found and goes out with what the run produced (the id of an API
 /// it created; none for one it deleted).
 pub async fn run(
-    resources: &[Box<dyn Resource>],
+    resources: &[Arc<dyn Resource>],
     aws: &Aws,
     resolved: &mut Resolved,
     verb: Verb,
@@ -132,7 +138,7 @@ pub async fn run(
 }
 
 async fn run_bounded(
-    resources: &[Box<dyn Resource>],
+    resources: &[Arc<dyn Resource>],
     aws: &Aws,
     resolved: &mut Resolved,
     verb: Verb,
@@ -171,7 +177,9 @@ async fn run_bounded(
     // or `destroy` then starts from that look instead of a round trip of its own.
     let reads_ahead = verb != Verb::Inspect && limit > 1;
     let mut looking = vec![Look::NotYet; resources.len()];
-    let mut running: FuturesUnordered<BoxFuture<'_, Finished>> = FuturesUnordered::new();
+    // The tasks hold their own handles on the clients and the resources.
+    let aws = Arc::new(aws.clone());
+    let mut running: JoinSet<Finished> = JoinSet::new();
     loop {
         // Start what is ready, and mark what can never run.
         for &i in &starting {
@@ -196,26 +204,24 @@ async fn run_bounded(
                 progress.start(r.kind(), &r.name(), verb);
                 // Each resource sees the values resolved when it starts, read-only.
                 let snapshot = resolved.clone();
-                running.push(
-                    async move {
-                        let start = Instant::now();
-                        let ctx = Ctx {
-                            aws,
-                            resolved: &snapshot,
-                        };
-                        let (outcome, output) = match verb {
-                            Verb::Ensure => match r.ensure(ctx).await {
-                                Ok(done) => (Ok(Outcome::Changed(done.change)), done.output),
-                                Err(e) => (Err(e), None),
-                            },
-                            Verb::Destroy => (r.destroy(ctx).await.map(Outcome::Changed), None),
-                            Verb::Inspect => (r.inspect(ctx).await.map(Outcome::Inspected), None),
-                        };
-                        let outcome = outcome.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
-                        Finished::Done(i, report(r.as_ref(), outcome, start.elapsed()), output)
-                    }
-                    .boxed(),
-                );
+                let (r, aws) = (r.clone(), aws.clone());
+                running.spawn(async move {
+                    let start = Instant::now();
+                    let ctx = Ctx {
+                        aws: &aws,
+                        resolved: &snapshot,
+                    };
+                    let (outcome, output) = match verb {
+                        Verb::Ensure => match r.ensure(ctx).await {
+                            Ok(done) => (Ok(Outcome::Changed(done.change)), done.output),
+                            Err(e) => (Err(e), None),
+                        },
+                        Verb::Destroy => (r.destroy(ctx).await.map(Outcome::Changed), None),
+                        Verb::Inspect => (r.inspect(ctx).await.map(Outcome::Inspected), None),
+                    };
+                    let outcome = outcome.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
+                    Finished::Done(i, report(r.as_ref(), outcome, start.elapsed()), output)
+                });
             }
         }
         for &i in starting.iter().filter(|_| reads_ahead) {
@@ -227,24 +233,23 @@ async fn run_bounded(
             }
             looking[i] = Look::Running;
             let snapshot = resolved.clone();
-            let r = &resources[i];
-            running.push(
-                async move {
-                    let ctx = Ctx {
-                        aws,
-                        resolved: &snapshot,
-                    };
-                    // A failed look is simply not kept: the resource reads again when it starts.
-                    let _ = r.look_ahead(ctx).await;
-                    Finished::LookedAhead(i)
-                }
-                .boxed(),
-            );
+            let (r, aws) = (resources[i].clone(), aws.clone());
+            running.spawn(async move {
+                let ctx = Ctx {
+                    aws: &aws,
+                    resolved: &snapshot,
+                };
+                // A failed look is simply not kept: the resource reads again when it starts.
+                let _ = r.look_ahead(ctx).await;
+                Finished::LookedAhead(i)
+            });
         }
         // With cycles excluded by `order`, an empty set here means every resource has an outcome.
-        let Some(finished) = running.next().await else {
+        let Some(finished) = running.join_next().await else {
             break;
         };
+        // A task that panicked takes the run down as the panic would have in one task.
+        let finished = finished.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
         let (i, report, output) = match finished {
             Finished::LookedAhead(i) => {
                 looking[i] = Look::Done;

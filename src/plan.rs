@@ -165,7 +165,7 @@ pub fn resources(
     bundle: Option<&Bundle>,
     found: &Resolved,
     dev_paused: &[String],
-) -> Vec<Box<dyn Resource>> {
+) -> Vec<Arc<dyn Resource>> {
     let mut resources = event_path(stack, aws);
     resources.extend(compute_and_api(stack, aws, bundle, dev_paused));
     resources.extend(alarms::resources(stack, aws));
@@ -178,7 +178,7 @@ pub fn resources(
 }
 
 /// The handler-independent part: roles, table, queues, rule.
-fn event_path(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
+fn event_path(stack: &Stack, aws: &Aws) -> Vec<Arc<dyn Resource>> {
     let names = &aws.names;
     let tags = tags(stack);
     let queue = &stack.queue;
@@ -229,30 +229,30 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
     let routes_role = role(RoleKind::Routes, "WebSocket route handlers", routes_policy);
     let push_role = role(RoleKind::Push, "push handler", push_policy);
     vec![
-        Box::new(routes_role.policy_resource()),
-        Box::new(routes_role),
-        Box::new(push_role.policy_resource()),
-        Box::new(push_role),
-        Box::new(TableSpec {
+        Arc::new(routes_role.policy_resource()),
+        Arc::new(routes_role),
+        Arc::new(push_role.policy_resource()),
+        Arc::new(push_role),
+        Arc::new(TableSpec {
             name: names.table(),
             billing: match stack.table.billing_mode {
                 BillingMode::OnDemand => aws_sdk_dynamodb::types::BillingMode::PayPerRequest,
             },
             tags: tags.clone(),
         }),
-        Box::new(QueueSpec {
+        Arc::new(QueueSpec {
             queue: QueueKind::DeadLetter,
             name: names.dead_letter_queue(),
             attributes: dead_letter_attributes,
             tags: tags.clone(),
         }),
-        Box::new(QueueSpec {
+        Arc::new(QueueSpec {
             queue: QueueKind::Events,
             name: names.queue(),
             attributes: queue_attributes,
             tags: tags.clone(),
         }),
-        Box::new(RuleSpec {
+        Arc::new(RuleSpec {
             name: names.rule(),
             bus: stack.events.bus.clone(),
             arn: aws.arns.rule(&stack.events.bus, &names.rule()),
@@ -310,8 +310,8 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
 
 /// Functions, their log groups and permissions, the API with its routes and stage, and the
 /// queue's event source; plus, retired, what belongs to known routes the stack file dropped.
-fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused: &[String]) -> Vec<Box<dyn Resource>> {
-    let mut resources: Vec<Box<dyn Resource>> = vec![Box::new(ApiSpec {
+fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused: &[String]) -> Vec<Arc<dyn Resource>> {
+    let mut resources: Vec<Arc<dyn Resource>> = vec![Arc::new(ApiSpec {
         name: aws.names.prefix.clone(),
         stack: stack.name.clone(),
         stage: stack.stage.clone(),
@@ -325,21 +325,21 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
     in_service.extend(own_in_service);
     for handler in handlers(stack).into_iter().filter(|h| own_route_key(h).is_none()) {
         let h = handler_resources(stack, aws, bundle, &handler);
-        resources.push(Box::new(h.log_group));
-        resources.push(Box::new(h.function));
+        resources.push(Arc::new(h.log_group));
+        resources.push(Arc::new(h.function));
         if let (Some(permission), Some(route)) = (h.permission, h.route) {
             in_service.extend([Key::Route(handler.clone()), Key::Permission(handler.clone())]);
-            resources.push(Box::new(permission));
-            resources.push(Box::new(route));
+            resources.push(Arc::new(permission));
+            resources.push(Arc::new(route));
         }
     }
-    resources.push(Box::new(StageSpec {
+    resources.push(Arc::new(StageSpec {
         name: stack.stage.clone(),
         description: format!("wsstack {}/{}", stack.name, stack.stage),
         tags: tags(stack),
         depends_on: in_service,
     }));
-    resources.push(Box::new(EventSourceSpec {
+    resources.push(Arc::new(EventSourceSpec {
         function: aws.names.function("push"),
         queue_arn: aws.arns.queue(&aws.names.queue()),
         batch_size: stack.handlers.push_batch_size as i32,
@@ -351,17 +351,17 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         let route = h.route.expect("a known route has a route");
         let permission = h.permission.expect("a known route has a permission");
         // Taken down in the reverse of the order they go up in: route, permission, function, logs.
-        let retired = |resource: Box<dyn Resource>, after: Option<Key>| -> Box<dyn Resource> {
-            Box::new(Retired {
+        let retired = |resource: Arc<dyn Resource>, after: Option<Key>| -> Arc<dyn Resource> {
+            Arc::new(Retired {
                 depends_on: vec![after.map(Key::retired).unwrap_or(Key::Api)],
                 inner: resource,
             })
         };
         let dropped = dropped.to_string();
-        resources.push(retired(Box::new(route), None));
-        resources.push(retired(Box::new(permission), Some(Key::Route(dropped.clone()))));
-        resources.push(retired(Box::new(h.function), Some(Key::Permission(dropped.clone()))));
-        resources.push(retired(Box::new(h.log_group), Some(Key::Function(dropped))));
+        resources.push(retired(Arc::new(route), None));
+        resources.push(retired(Arc::new(permission), Some(Key::Route(dropped.clone()))));
+        resources.push(retired(Arc::new(h.function), Some(Key::Permission(dropped.clone()))));
+        resources.push(retired(Arc::new(h.log_group), Some(Key::Function(dropped))));
     }
     resources
 }

@@ -48,8 +48,8 @@ struct Fake {
     journal: Journal,
 }
 
-fn fake(journal: &Journal, key: Key, depends_on: Vec<Key>) -> Box<dyn Resource> {
-    Box::new(Fake {
+fn fake(journal: &Journal, key: Key, depends_on: Vec<Key>) -> Arc<dyn Resource> {
+    Arc::new(Fake {
         key,
         depends_on,
         gone_before: None,
@@ -66,8 +66,8 @@ fn tearing_down(
     depends_on: Vec<Key>,
     gone_before: Vec<Key>,
     fails: bool,
-) -> Box<dyn Resource> {
-    Box::new(Fake {
+) -> Arc<dyn Resource> {
+    Arc::new(Fake {
         key,
         depends_on,
         gone_before: Some(gone_before),
@@ -77,8 +77,8 @@ fn tearing_down(
     })
 }
 
-fn failing(journal: &Journal, key: Key, depends_on: Vec<Key>) -> Box<dyn Resource> {
-    Box::new(Fake {
+fn failing(journal: &Journal, key: Key, depends_on: Vec<Key>) -> Arc<dyn Resource> {
+    Arc::new(Fake {
         key,
         depends_on,
         gone_before: None,
@@ -149,7 +149,7 @@ fn aws() -> Aws {
     Aws::offline(crate::names::Names::new(&stack, "eu-west-1"))
 }
 
-async fn go(resources: &[Box<dyn Resource>], verb: Verb, limit: usize) -> (Vec<Report>, Resolved) {
+async fn go(resources: &[Arc<dyn Resource>], verb: Verb, limit: usize) -> (Vec<Report>, Resolved) {
     let mut resolved = Resolved::default();
     let reports = run_bounded(resources, &aws(), &mut resolved, verb, &Progress::new(false), limit)
         .await
@@ -286,12 +286,12 @@ async fn a_failed_destroy_keeps_what_it_depends_on() {
 #[tokio::test]
 async fn concurrency_never_exceeds_its_bound() {
     let j = Journal::default();
-    let resources: Vec<Box<dyn Resource>> = (0..12).map(|i| fake(&j, function(&i.to_string()), vec![])).collect();
+    let resources: Vec<Arc<dyn Resource>> = (0..12).map(|i| fake(&j, function(&i.to_string()), vec![])).collect();
     let (reports, _) = go(&resources, Verb::Inspect, 3).await;
     assert_eq!(reports.len(), 12);
     assert_eq!(j.most_in_flight.load(Ordering::SeqCst), 3);
     let j = Journal::default();
-    let resources: Vec<Box<dyn Resource>> = (0..4).map(|i| fake(&j, function(&i.to_string()), vec![])).collect();
+    let resources: Vec<Arc<dyn Resource>> = (0..4).map(|i| fake(&j, function(&i.to_string()), vec![])).collect();
     go(&resources, Verb::Ensure, 1).await;
     assert_eq!(j.most_in_flight.load(Ordering::SeqCst), 1);
 }
@@ -319,8 +319,8 @@ fn a_cycle_or_an_unknown_dependency_is_an_error() {
 #[tokio::test]
 async fn a_value_from_a_finished_resource_reaches_its_dependants() {
     let j = Journal::default();
-    let resources: Vec<Box<dyn Resource>> = vec![
-        Box::new(Fake {
+    let resources: Vec<Arc<dyn Resource>> = vec![
+        Arc::new(Fake {
             key: Key::Api,
             depends_on: vec![],
             gone_before: None,

@@ -2,6 +2,8 @@
 //! subscription) and the CloudWatch alarm on the DLQ, their names and ARNs. Every stack has
 //! both, with or without `alarms:`; the email only when set. Pure: no AWS calls.
 
+use std::sync::Arc;
+
 use super::tags;
 use crate::aws::Aws;
 use crate::graph::QueueKind;
@@ -32,19 +34,19 @@ fn alarm_arn(arns: &Arns, name: &str) -> String {
     )
 }
 
-pub(super) fn resources(stack: &Stack, aws: &Aws) -> Vec<Box<dyn Resource>> {
+pub(super) fn resources(stack: &Stack, aws: &Aws) -> Vec<Arc<dyn Resource>> {
     let (names, arns) = (&aws.names, &aws.arns);
     let topic = topic_name(names);
     let topic_arn = topic_arn(arns, &topic);
     let alarm = dead_letter_alarm_name(names);
     vec![
-        Box::new(TopicSpec {
+        Arc::new(TopicSpec {
             name: topic,
             arn: topic_arn.clone(),
             email: stack.alarms.as_ref().and_then(|a| a.email.clone()),
             tags: tags(stack),
         }),
-        Box::new(AlarmSpec {
+        Arc::new(AlarmSpec {
             queue: QueueKind::DeadLetter,
             queue_name: names.dead_letter_queue(),
             arn: alarm_arn(arns, &alarm),

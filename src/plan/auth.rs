@@ -70,7 +70,7 @@ fn authorizer_environment(stack: &Stack, names: &Names) -> BTreeMap<String, Stri
 /// The authorizer on `$connect`: its function, log group, role and permission, the API
 /// authorizer, and the secret when the stack signs its own tokens. Without `auth:` the same
 /// resources come retired, so that `up` and `down` take away what an earlier `auth:` made.
-pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Box<dyn Resource>> {
+pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Vec<Arc<dyn Resource>> {
     let names = &aws.names;
     let tags = tags(stack);
     let function = names.function(AUTHORIZER);
@@ -118,35 +118,35 @@ pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Ve
         tags,
     };
     if stack.auth.is_some() {
-        let mut resources: Vec<Box<dyn Resource>> = vec![
-            Box::new(role.policy_resource()),
-            Box::new(role),
-            Box::new(log_group),
-            Box::new(function_spec),
-            Box::new(permission),
-            Box::new(authorizer),
+        let mut resources: Vec<Arc<dyn Resource>> = vec![
+            Arc::new(role.policy_resource()),
+            Arc::new(role),
+            Arc::new(log_group),
+            Arc::new(function_spec),
+            Arc::new(permission),
+            Arc::new(authorizer),
         ];
         if with_secret {
-            resources.push(Box::new(secret));
+            resources.push(Arc::new(secret));
         }
         return resources;
     }
     // Taken down after `$connect` stops requiring the authorizer, in the reverse of the order
     // they go up in.
-    let retired = |inner: Box<dyn Resource>, after: Key| -> Box<dyn Resource> {
-        Box::new(Retired {
+    let retired = |inner: Arc<dyn Resource>, after: Key| -> Arc<dyn Resource> {
+        Arc::new(Retired {
             depends_on: vec![after],
             inner,
         })
     };
     let function_key = Key::Function(AUTHORIZER.into());
     vec![
-        retired(Box::new(authorizer), Key::Route("connect".into())),
-        retired(Box::new(permission), Key::Authorizer.retired()),
-        retired(Box::new(function_spec), Key::Permission(AUTHORIZER.into()).retired()),
-        retired(Box::new(log_group), function_key.clone().retired()),
-        retired(Box::new(role), function_key.clone().retired()),
-        retired(Box::new(secret), function_key.retired()),
+        retired(Arc::new(authorizer), Key::Route("connect".into())),
+        retired(Arc::new(permission), Key::Authorizer.retired()),
+        retired(Arc::new(function_spec), Key::Permission(AUTHORIZER.into()).retired()),
+        retired(Arc::new(log_group), function_key.clone().retired()),
+        retired(Arc::new(role), function_key.clone().retired()),
+        retired(Arc::new(secret), function_key.retired()),
     ]
 }
 

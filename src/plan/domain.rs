@@ -2,6 +2,8 @@
 //! its mapping to the stage and the alias records; and, taken away, what an earlier `domain:`
 //! made (another name, another zone, a certificate replaced by a given one). Pure: no AWS calls.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 
 use super::tags;
@@ -16,9 +18,9 @@ use crate::stack::Stack;
 const RECORD_KINDS: [&str; 2] = ["A", "AAAA"];
 
 /// What `domain:` needs, and what an earlier one left that this stack file no longer has.
-pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Box<dyn Resource>> {
+pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Arc<dyn Resource>> {
     let found = found.get(&Key::DomainName).and_then(Target::decode);
-    let mut resources: Vec<Box<dyn Resource>> = Vec::new();
+    let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
     let certificate = |domain: &str, zone: &str| CertificateSpec {
         domain: domain.to_string(),
         zone: zone.to_string(),
@@ -31,16 +33,16 @@ pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Box<dyn Resource
         let mut domain_tags = tags(stack);
         domain_tags.insert(domain_name::TAG_HOSTED_ZONE.into(), zone.clone());
         match &domain.certificate_arn {
-            None => resources.push(Box::new(certificate(name, zone))),
+            None => resources.push(Arc::new(certificate(name, zone))),
             // A certificate `up` requested before the stack named one: deleted once API Gateway
             // lets go of it (the delete waits for that, so it needs no order here).
-            Some(_) if found.as_ref().is_none_or(|f| f.name == *name) => resources.push(Box::new(Retired {
-                inner: Box::new(certificate(name, zone)),
+            Some(_) if found.as_ref().is_none_or(|f| f.name == *name) => resources.push(Arc::new(Retired {
+                inner: Arc::new(certificate(name, zone)),
                 depends_on: Vec::new(),
             })),
             Some(_) => {}
         }
-        resources.push(Box::new(DomainNameSpec {
+        resources.push(Arc::new(DomainNameSpec {
             name: name.clone(),
             zone: zone.clone(),
             certificate: match &domain.certificate_arn {
@@ -49,12 +51,12 @@ pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Box<dyn Resource
             },
             tags: domain_tags,
         }));
-        resources.push(Box::new(ApiMappingSpec {
+        resources.push(Arc::new(ApiMappingSpec {
             domain: name.clone(),
             stage: stack.stage.clone(),
         }));
         for kind in RECORD_KINDS {
-            resources.push(Box::new(DnsRecordSpec {
+            resources.push(Arc::new(DnsRecordSpec {
                 domain: name.clone(),
                 zone: zone.clone(),
                 kind,
@@ -65,11 +67,11 @@ pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Box<dyn Resource
     let Some(found) = found else {
         return resources;
     };
-    let records = |target: &Target| -> Vec<Box<dyn Resource>> {
+    let records = |target: &Target| -> Vec<Arc<dyn Resource>> {
         RECORD_KINDS
             .into_iter()
-            .map(|kind| -> Box<dyn Resource> {
-                Box::new(DnsRecordSpec {
+            .map(|kind| -> Arc<dyn Resource> {
+                Arc::new(DnsRecordSpec {
                     domain: target.name.clone(),
                     zone: target.zone.clone(),
                     kind,
@@ -84,23 +86,23 @@ pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Box<dyn Resource
         Some(domain) if domain.name == found.name => records(&found),
         _ => {
             let mut parts = records(&found);
-            parts.push(Box::new(ApiMappingSpec {
+            parts.push(Arc::new(ApiMappingSpec {
                 domain: found.name.clone(),
                 stage: stack.stage.clone(),
             }));
             let mut found_tags = tags(stack);
             found_tags.insert(domain_name::TAG_HOSTED_ZONE.into(), found.zone.clone());
-            parts.push(Box::new(DomainNameSpec {
+            parts.push(Arc::new(DomainNameSpec {
                 name: found.name.clone(),
                 zone: found.zone.clone(),
                 certificate: Certificate::Requested,
                 tags: found_tags,
             }));
-            parts.push(Box::new(certificate(&found.name, &found.zone)));
+            parts.push(Arc::new(certificate(&found.name, &found.zone)));
             parts
         }
     };
-    resources.push(Box::new(RetiredDomain {
+    resources.push(Arc::new(RetiredDomain {
         name: found.name.clone(),
         parts,
     }));
@@ -112,7 +114,7 @@ pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Box<dyn Resource
 /// per part would be ordered by the engine, which reverses the order for `down`.)
 struct RetiredDomain {
     name: String,
-    parts: Vec<Box<dyn Resource>>,
+    parts: Vec<Arc<dyn Resource>>,
 }
 
 impl RetiredDomain {

@@ -81,8 +81,8 @@ fn own_route(stack: &Stack, aws: &Aws, route_key: &str, package: Option<Bundle>)
 
 /// The resources of every own route the stack file lists, and the keys of what puts each in
 /// service (its route, permission and role policy: the stage deploys after them).
-pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Box<dyn Resource>>, Vec<Key>) {
-    let mut resources: Vec<Box<dyn Resource>> = Vec::new();
+pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Arc<dyn Resource>>, Vec<Key>) {
+    let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
     let mut route_keys = Vec::new();
     for own in stack.own_routes() {
         let package = own.package.as_ref().map(|p| Bundle {
@@ -96,12 +96,12 @@ pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Box<dyn Resource>>, Vec
             Key::Permission(handler.clone()),
             Key::RolePolicy(RoleKind::Own(handler)),
         ]);
-        resources.push(Box::new(role.policy_resource()));
-        resources.push(Box::new(role));
-        resources.push(Box::new(h.log_group));
-        resources.push(Box::new(h.function));
-        resources.extend(h.permission.map(|p| Box::new(p) as Box<dyn Resource>));
-        resources.extend(h.route.map(|r| Box::new(r) as Box<dyn Resource>));
+        resources.push(Arc::new(role.policy_resource()));
+        resources.push(Arc::new(role));
+        resources.push(Arc::new(h.log_group));
+        resources.push(Arc::new(h.function));
+        resources.extend(h.permission.map(|p| Arc::new(p) as Arc<dyn Resource>));
+        resources.extend(h.route.map(|r| Arc::new(r) as Arc<dyn Resource>));
     }
     (resources, route_keys)
 }
@@ -109,9 +109,9 @@ pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Box<dyn Resource>>, Vec
 /// Own routes whose functions discovery found but the stack file no longer lists, taken down
 /// route, permission, log group, role, and the function last: it is what finds the others again,
 /// so a run that fails half-way leaves it for the next run to start from.
-pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Resolved) -> Vec<Box<dyn Resource>> {
+pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Resolved) -> Vec<Arc<dyn Resource>> {
     let declared: Vec<String> = stack.own_routes().map(|own| own_route_handler(&own.name)).collect();
-    let mut resources: Vec<Box<dyn Resource>> = Vec::new();
+    let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
     for handler in found.functions() {
         let Some(route_key) = own_route_key(handler) else {
             continue;
@@ -120,21 +120,21 @@ pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Resolved) -> Vec<Box<dyn
             continue;
         }
         let (role, h) = own_route(stack, aws, &route_key, None);
-        let retired = |resource: Box<dyn Resource>, after: Option<Key>| -> Box<dyn Resource> {
-            Box::new(Retired {
+        let retired = |resource: Arc<dyn Resource>, after: Option<Key>| -> Arc<dyn Resource> {
+            Arc::new(Retired {
                 depends_on: vec![after.map(Key::retired).unwrap_or(Key::Api)],
                 inner: resource,
             })
         };
         let handler = handler.to_string();
         if let (Some(route), Some(permission)) = (h.route, h.permission) {
-            resources.push(retired(Box::new(route), None));
-            resources.push(retired(Box::new(permission), Some(Key::Route(handler.clone()))));
+            resources.push(retired(Arc::new(route), None));
+            resources.push(retired(Arc::new(permission), Some(Key::Route(handler.clone()))));
         }
-        resources.push(retired(Box::new(h.log_group), Some(Key::Permission(handler.clone()))));
-        resources.push(retired(Box::new(role), Some(Key::LogGroup(handler.clone()))));
+        resources.push(retired(Arc::new(h.log_group), Some(Key::Permission(handler.clone()))));
+        resources.push(retired(Arc::new(role), Some(Key::LogGroup(handler.clone()))));
         resources.push(retired(
-            Box::new(h.function),
+            Arc::new(h.function),
             Some(Key::Role(RoleKind::Own(handler.clone()))),
         ));
     }

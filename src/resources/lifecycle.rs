@@ -3,6 +3,7 @@
 //! update, tag and delete it). No AWS call is made here; the mappings make them.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
 use futures::future::BoxFuture;
@@ -247,7 +248,7 @@ impl<T: Lifecycle> Resource for T {
 /// A resource the stack file no longer declares (a route taken out of `routes`, with its function,
 /// permission and log group): `up` deletes it if it exists, `status` reports it as unwanted.
 pub struct Retired {
-    pub inner: Box<dyn Resource>,
+    pub inner: Arc<dyn Resource>,
     pub depends_on: Vec<Key>,
 }
 

@@ -209,7 +209,7 @@ async fn inspect_reports_foreign_missing_and_in_sync() {
 async fn a_retired_resource_is_deleted_by_up_and_unwanted_in_status() {
     let ctx = ctx();
     let retired = Retired {
-        inner: Box::new(scripted(
+        inner: std::sync::Arc::new(scripted(
             vec![seen(tags("demo"), 2), seen(tags("demo"), 2), seen(tags("other"), 2)],
             Created::New(None),
         )),
