@@ -31,6 +31,9 @@ use crate::render::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Dev(_)) {
+        stop_quietly_when_stdout_closes();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -44,6 +47,19 @@ fn main() -> ExitCode {
             eprintln!("error: {:#}", failure.error);
             ExitCode::from(failure.code)
         }
+    }
+}
+
+/// `wsstack asyncapi | head -1`: the reader goes away and the next write to stdout fails. Rust
+/// ignores SIGPIPE, so `println!` would panic with a backtrace; with the default disposition the
+/// process ends silently at that write, as `cat` or `git log` do (the shell sees 141). Safe here:
+/// sockets are written with MSG_NOSIGNAL, and these commands write to no other pipe. Not for
+/// `dev`, which must stop its emulator and handler processes on the way out, and whose output is
+/// only informational.
+fn stop_quietly_when_stdout_closes() {
+    // SAFETY: setting a signal's disposition to SIG_DFL before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
