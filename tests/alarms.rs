@@ -85,14 +85,6 @@ async fn subscriptions(env: &Env) -> Vec<(String, String)> {
     found
 }
 
-fn writes(env: &Env) -> Vec<String> {
-    env.proxy
-        .writes()
-        .into_iter()
-        .map(|c| format!("{} {}", c.service, c.operation))
-        .collect()
-}
-
 fn state_of<'a>(run: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
     run["resources"]
         .as_array()
@@ -106,8 +98,7 @@ fn state_of<'a>(run: &'a serde_json::Value, key: &str) -> &'a serde_json::Value 
 async fn topic_alarm_and_email_live_through_up_changes_repairs_and_down() {
     let env = Env::start().await;
     let stack = env.write_stack("stack.yaml", &with_email("ops@example.com"));
-    let run = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&run), (STACK_RESOURCES as u64, 0, 0, 0), "{run}");
     assert_eq!(run.json()["outputs"]["alarm_topic_arn"], topic_arn(), "{run}");
 
@@ -146,12 +137,10 @@ async fn topic_alarm_and_email_live_through_up_changes_repairs_and_down() {
     // A second up writes nothing; status lists both as present, with the alarm's state and the
     // email in its live numbers.
     env.proxy.clear();
-    let again = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(again.code, 0, "{again}");
+    let again = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&again), (0, 0, 0, STACK_RESOURCES as u64), "{again}");
-    assert!(env.proxy.writes().is_empty(), "{:?}", writes(&env));
-    let status = env.run(&stack, &["status", "-o", "json"]).await;
-    assert_eq!(status.code, 0, "{status}");
+    assert!(env.proxy.writes().is_empty(), "{:?}", env.writes());
+    let status = env.run(&stack, &["status", "-o", "json"]).await.expect_exit(0);
     let report = status.json();
     assert_eq!(state_of(&report, "topic")["state"], "present", "{status}");
     assert_eq!(state_of(&report, "alarm/dead-letter")["state"], "present", "{status}");
@@ -162,32 +151,26 @@ async fn topic_alarm_and_email_live_through_up_changes_repairs_and_down() {
         "{status}"
     );
     let text = env.run(&stack, &["status"]).await;
-    assert!(text.stdout.contains("dead-letter alarm"), "{text}");
-    assert!(text.stdout.contains("ops@example.com (confirmed)"), "{text}");
+    text.expect_stdout("dead-letter alarm");
+    text.expect_stdout("ops@example.com (confirmed)");
 
     // Another address: the old one is unsubscribed, the topic updated in place.
     let changed = env.write_stack("stack.yaml", &with_email("oncall@example.com"));
-    let plan = env.run(&changed, &["plan"]).await;
-    assert_eq!(plan.code, 3, "{plan}");
-    assert!(
-        plan.stdout
-            .contains("email subscription: ops@example.com -> oncall@example.com"),
-        "{plan}"
-    );
+    let plan = env.run(&changed, &["plan"]).await.expect_exit(3);
+    plan.expect_stdout("email subscription: ops@example.com -> oncall@example.com");
     env.proxy.clear();
-    let run = env.run(&changed, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&changed, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&run), (0, 1, 0, STACK_RESOURCES as u64 - 1), "{run}");
     assert_eq!(
         subscriptions(&env).await,
         [("email".to_string(), "oncall@example.com".to_string())]
     );
     assert!(
-        !writes(&env)
+        !env.writes()
             .iter()
             .any(|w| w.contains("CreateTopic") || w.contains("DeleteTopic")),
         "{:?}",
-        writes(&env)
+        env.writes()
     );
 
     // A subscription of another protocol is someone else's and stays; without `alarms:` the
@@ -202,8 +185,7 @@ async fn topic_alarm_and_email_live_through_up_changes_repairs_and_down() {
         .await
         .unwrap();
     let without = env.write_stack("stack.yaml", &stack_text("al", &[]));
-    let run = env.run(&without, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&without, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&run), (0, 1, 0, STACK_RESOURCES as u64 - 1), "{run}");
     assert_eq!(subscriptions(&env).await, [("sqs".to_string(), queue_arn)]);
     assert!(alarm(&env).await.is_some());
@@ -233,8 +215,7 @@ async fn topic_alarm_and_email_live_through_up_changes_repairs_and_down() {
         "stack.yaml",
         &stack_text("al", &[]).replace("project: wsstack-demo", "project: other"),
     );
-    let status = env.run(&retagged, &["status", "-o", "json"]).await;
-    assert_eq!(status.code, 3, "{status}");
+    let status = env.run(&retagged, &["status", "-o", "json"]).await.expect_exit(3);
     let report = status.json();
     let drift = state_of(&report, "alarm/dead-letter");
     assert_eq!(drift["state"], "drifted", "{status}");
@@ -248,14 +229,13 @@ async fn topic_alarm_and_email_live_through_up_changes_repairs_and_down() {
         assert!(fields.contains(&field), "{field} in {fields:?}");
     }
     env.proxy.clear();
-    let run = env.run(&retagged, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    env.run(&retagged, &["up", "-o", "json"]).await.expect_exit(0);
     let repaired = alarm(&env).await.unwrap();
     assert_eq!(repaired.threshold(), Some(1.0));
     assert_eq!(repaired.ok_actions(), [topic_arn()]);
     assert_eq!(alarm_tags(&env).await["project"], "other");
     assert_eq!(topic_tags(&env).await["project"], "other");
-    let made = writes(&env);
+    let made = env.writes();
     assert!(
         !made
             .iter()
@@ -271,15 +251,12 @@ async fn topic_alarm_and_email_live_through_up_changes_repairs_and_down() {
         .send()
         .await
         .unwrap();
-    let status = env.run(&retagged, &["status", "-o", "json"]).await;
-    assert_eq!(status.code, 3, "{status}");
+    let status = env.run(&retagged, &["status", "-o", "json"]).await.expect_exit(3);
     assert_eq!(state_of(&status.json(), "alarm/dead-letter")["state"], "missing");
-    let run = env.run(&retagged, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&retagged, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&run), (1, 0, 0, STACK_RESOURCES as u64 - 1), "{run}");
     assert!(alarm(&env).await.is_some());
-    let down = env.run(&retagged, &["down", "--yes"]).await;
-    assert_eq!(down.code, 0, "{down}");
+    env.run(&retagged, &["down", "--yes"]).await.expect_exit(0);
     assert_eq!(leftovers(&env, "al").await, Vec::<String>::new());
     assert!(alarm(&env).await.is_none());
     let topics = env.sns().list_topics().send().await.unwrap();
@@ -289,8 +266,7 @@ async fn topic_alarm_and_email_live_through_up_changes_repairs_and_down() {
 /// A topic with our name that is not this stack's is refused by `up` and left alone by `down`.
 #[tokio::test]
 async fn someone_elses_topic_is_never_touched() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("al", &[]));
+    let (env, stack) = Env::with_stack("al").await;
     env.sns()
         .create_topic()
         .name(TOPIC)
@@ -304,15 +280,9 @@ async fn someone_elses_topic_is_never_touched() {
         .send()
         .await
         .unwrap();
-    let run = env.run(&stack, &["up"]).await;
-    assert_eq!(run.code, 1, "{run}");
-    assert!(
-        run.stderr
-            .contains("SNS topic al-dev-alarms exists but is not tagged wsstack:stack=al"),
-        "{run}"
-    );
+    let run = env.run(&stack, &["up"]).await.expect_exit(1);
+    run.expect_stderr("SNS topic al-dev-alarms exists but is not tagged wsstack:stack=al");
     assert!(alarm(&env).await.is_none(), "the alarm waits for its topic");
-    let down = env.run(&stack, &["down", "--yes"]).await;
-    assert_eq!(down.code, 0, "{down}");
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
     assert_eq!(topic_tags(&env).await["team"], "other");
 }

@@ -79,8 +79,7 @@ async fn an_arm64_stack_gets_the_arm64_zip_and_a_second_up_writes_nothing() {
     }
 
     env.proxy.clear();
-    let again = env.run(&stack, &["up"]).await;
-    assert_eq!(again.code, 0, "{again}");
+    env.run(&stack, &["up"]).await.expect_exit(0);
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
     assert!(writes.is_empty(), "a no-op up writes nothing: {writes:?}");
 }
@@ -90,8 +89,7 @@ async fn switching_to_arm64_uploads_code_and_architecture_in_one_call_per_functi
     let Some(zip) = arm64_zip() else { return };
     let env = Env::start().await;
     let x86 = env.write_stack("x86.yaml", &stack_text("arms", &[]));
-    let run = env.run(&x86, &["up"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    env.run(&x86, &["up"]).await.expect_exit(0);
     let arm = env.write_stack("arm.yaml", &arm64_stack("arms"));
 
     env.proxy.clear();
@@ -108,8 +106,7 @@ async fn switching_to_arm64_uploads_code_and_architecture_in_one_call_per_functi
     );
     assert_eq!(plan.stdout.matches("      code: ").count(), FUNCTIONS.len(), "{plan}");
 
-    let run = env.run(&arm, &["up"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    env.run(&arm, &["up"]).await.expect_exit(0);
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
     for handler in FUNCTIONS {
         let name = format!("arms-dev-{handler}");

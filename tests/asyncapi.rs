@@ -56,6 +56,13 @@ fn generate(dir: &Path, stack: &Path, name: &str) -> (PathBuf, Value) {
     (out, document)
 }
 
+/// [`generate`] for a stack file `{name}.yaml` written with `text`, into `{name}.json`.
+fn generate_from(dir: &Path, name: &str, text: &str) -> (PathBuf, Value) {
+    let stack = dir.join(format!("{name}.yaml"));
+    std::fs::write(&stack, text).unwrap();
+    generate(dir, &stack, &format!("{name}.json"))
+}
+
 #[test]
 fn the_shipped_stack_gives_a_valid_asyncapi_3_document() {
     let dir = tempfile::tempdir().unwrap();
@@ -81,13 +88,11 @@ fn the_document_follows_the_routes_of_the_stack_file() {
     assert!(document["operations"].get("unsubscribe").is_none());
     assert!(document["components"]["messages"].get("unsubscribe").is_none());
 
-    let both = dir.path().join("both.yaml");
-    std::fs::write(
-        &both,
+    let (_, document) = generate_from(
+        dir.path(),
+        "both",
         "name: demo\nregion: eu-west-1\nroutes: [subscribe, unsubscribe]\n",
-    )
-    .unwrap();
-    let (_, document) = generate(dir.path(), &both, "both.json");
+    );
     assert!(document["operations"].get("unsubscribe").is_some());
     assert_eq!(
         document["servers"]["websocket"]["variables"]["region"]["default"],
@@ -99,13 +104,7 @@ fn the_document_follows_the_routes_of_the_stack_file() {
 fn own_routes_are_operations_with_their_schema_and_default_takes_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bootstrap"), b"#!/bin/sh\n").unwrap();
-    let stack = dir.path().join("own.yaml");
-    std::fs::write(
-        &stack,
-        "name: demo\nregion: eu-west-1\nroutes:\n  - subscribe\n  - name: sendMessage\n    bootstrap: ./bootstrap\n    schema: {type: object, required: [text], properties: {text: {type: string}}}\n  - name: shout\n    bootstrap: ./bootstrap\n  - name: $default\n    bootstrap: ./bootstrap\n",
-    )
-    .unwrap();
-    let (path, document) = generate(dir.path(), &stack, "own.json");
+    let (path, document) = generate_from(dir.path(), "own", "name: demo\nregion: eu-west-1\nroutes:\n  - subscribe\n  - name: sendMessage\n    bootstrap: ./bootstrap\n    schema: {type: object, required: [text], properties: {text: {type: string}}}\n  - name: shout\n    bootstrap: ./bootstrap\n  - name: $default\n    bootstrap: ./bootstrap\n");
     let (valid, report) = validate(&path);
     assert!(valid, "{report}");
     let messages = &document["components"]["messages"];
@@ -147,13 +146,7 @@ fn the_validator_refuses_a_broken_document() {
 #[test]
 fn a_stack_with_auth_has_a_valid_security_section_and_an_open_one_none() {
     let dir = tempfile::tempdir().unwrap();
-    let guarded = dir.path().join("guarded.yaml");
-    std::fs::write(
-        &guarded,
-        "name: demo\nregion: eu-west-1\nauth:\n  issuer: https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf\n  audience: my-app-client-id\n",
-    )
-    .unwrap();
-    let (path, document) = generate(dir.path(), &guarded, "guarded.json");
+    let (path, document) = generate_from(dir.path(), "guarded", "name: demo\nregion: eu-west-1\nauth:\n  issuer: https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf\n  audience: my-app-client-id\n");
     let (valid, report) = validate(&path);
     assert!(valid, "{report}");
     let schemes = document["components"]["securitySchemes"].as_object().unwrap();

@@ -37,8 +37,7 @@ async fn connect_route(env: &Env, api: &str) -> aws_sdk_apigatewayv2::types::Rou
 async fn auth_resources_live_through_up_drift_retirement_and_down() {
     let env = Env::start().await;
     let stack = env.write_stack("stack.yaml", &with_auth("au", ""));
-    let run = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(
         run.json()["access"],
         "connections need a token signed with the stack's secret (`wsstack token`)"
@@ -148,16 +147,8 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
     }
 
     // GSI2 on the table.
-    let table = env
-        .dynamodb()
-        .describe_table()
-        .table_name("au-dev-connections")
-        .send()
-        .await
-        .unwrap();
+    let table = env.table("au-dev-connections").await;
     let gsi2 = table
-        .table()
-        .unwrap()
         .global_secondary_indexes()
         .iter()
         .find(|i| i.index_name() == Some("GSI2"))
@@ -171,8 +162,7 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
 
     // A second up writes nothing; plan and status agree.
     env.proxy.clear();
-    let again = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(again.code, 0, "{again}");
+    let again = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&again).0 + counts(&again).1 + counts(&again).2, 0, "{again}");
     assert!(env.proxy.writes().is_empty(), "{:?}", env.proxy.writes());
     let mut outputs = vec![run.stdout.clone(), run.stderr.clone(), again.stdout.clone()];
@@ -217,8 +207,9 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
     let identity = Identity::from_claims(&claims, &ClaimNames::default()).unwrap();
     assert_eq!(identity.user_id, "user-7");
     assert!(identity.allows("order-12") && !identity.allows("invoice-1"));
-    let bad = env.run(&stack, &["token", "--user-id", "u", "--ttl", "forever"]).await;
-    assert_eq!(bad.code, 2, "{bad}");
+    env.run(&stack, &["token", "--user-id", "u", "--ttl", "forever"])
+        .await
+        .expect_exit(2);
 
     // Drift: tags change in place (same key); a secret scheduled for deletion is restored.
     let retagged = env.write_stack(
@@ -232,11 +223,9 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
         .send()
         .await
         .unwrap();
-    let plan = env.run(&retagged, &["plan"]).await;
-    assert_eq!(plan.code, 3, "{plan}");
-    assert!(plan.stdout.contains("scheduled for deletion"), "{plan}");
-    let fixed = env.run(&retagged, &["up", "-o", "json"]).await;
-    assert_eq!(fixed.code, 0, "{fixed}");
+    let plan = env.run(&retagged, &["plan"]).await.expect_exit(3);
+    plan.expect_stdout("scheduled for deletion");
+    env.run(&retagged, &["up", "-o", "json"]).await.expect_exit(0);
     let described = secrets(&env).describe_secret().secret_id(SECRET).send().await.unwrap();
     assert!(described.deleted_date().is_none(), "restored");
     assert!(described.tags().iter().any(|t| t.value() == Some("other")));
@@ -248,9 +237,8 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
 
     // Without auth: everything of it goes, $connect is open again, and up says so.
     let open = env.write_stack("stack.yaml", &stack_text("au", &[]));
-    let run = env.run(&open, &["up"]).await;
-    assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("anyone who knows the URL may connect"), "{run}");
+    let run = env.run(&open, &["up"]).await.expect_exit(0);
+    run.expect_stdout("anyone who knows the URL may connect");
     let route = connect_route(&env, &api).await;
     assert_ne!(route.authorization_type().map(|t| t.as_str()), Some("CUSTOM"));
     let gone = env
@@ -270,14 +258,12 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
         .await
         .is_err());
     assert!(env.iam().get_role().role_name(&role).send().await.is_err());
-    let no_token = env.run(&open, &["token", "--user-id", "u"]).await;
-    assert_eq!(no_token.code, 2, "{no_token}");
-    assert!(no_token.stderr.contains("anyone may connect"), "{no_token}");
+    let no_token = env.run(&open, &["token", "--user-id", "u"]).await.expect_exit(2);
+    no_token.expect_stderr("anyone may connect");
 
     // Back on, then down removes every part, the secret without a recovery window.
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
-    let down = env.run(&stack, &["down", "--yes"]).await;
-    assert_eq!(down.code, 0, "{down}");
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
     assert_eq!(leftovers(&env, "au").await, Vec::<String>::new());
     let listed = secrets(&env)
         .list_secrets()
@@ -355,12 +341,13 @@ async fn connect_sends_the_token_as_the_second_protocol() {
 /// and a second `up` writes nothing.
 #[tokio::test]
 async fn up_adds_gsi2_to_a_table_made_before_it() {
+    use std::collections::HashMap;
+
     use aws_sdk_dynamodb::types::{
         AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
         ProjectionType, ScalarAttributeType, Tag,
     };
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("old", &[]));
+    let (env, stack) = Env::with_stack("old").await;
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
     let table = "old-dev-connections";
     let dynamodb = env.dynamodb();
@@ -401,20 +388,16 @@ async fn up_adds_gsi2_to_a_table_made_before_it() {
         .send()
         .await
         .unwrap();
-    dynamodb
-        .put_item()
-        .table_name(table)
-        .item("pk", AttributeValue::S("c1".into()))
-        .item("sk", AttributeValue::S("connection#".into()))
-        .send()
-        .await
-        .unwrap();
+    let record = HashMap::from([
+        ("pk".to_string(), AttributeValue::S("c1".into())),
+        ("sk".to_string(), AttributeValue::S("connection#".into())),
+    ]);
+    let put = dynamodb.put_item().table_name(table).set_item(Some(record.clone()));
+    put.send().await.unwrap();
 
-    let plan = env.run(&stack, &["plan"]).await;
-    assert_eq!(plan.code, 3, "{plan}");
-    assert!(plan.stdout.contains("index GSI2"), "{plan}");
-    let up = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(up.code, 0, "{up}");
+    let plan = env.run(&stack, &["plan"]).await.expect_exit(3);
+    plan.expect_stdout("index GSI2");
+    env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     let described = dynamodb.describe_table().table_name(table).send().await.unwrap();
     let names: Vec<&str> = described
         .table()
@@ -424,17 +407,10 @@ async fn up_adds_gsi2_to_a_table_made_before_it() {
         .filter_map(|i| i.index_name())
         .collect();
     assert!(names.contains(&"GSI1") && names.contains(&"GSI2"), "{names:?}");
-    let item = dynamodb
-        .get_item()
-        .table_name(table)
-        .key("pk", AttributeValue::S("c1".into()))
-        .key("sk", AttributeValue::S("connection#".into()))
-        .send()
-        .await
-        .unwrap();
+    let item = dynamodb.get_item().table_name(table).set_key(Some(record));
+    let item = item.send().await.unwrap();
     assert!(item.item().is_some(), "the table was updated, not replaced");
     env.proxy.clear();
-    let again = env.run(&stack, &["up"]).await;
-    assert_eq!(again.code, 0, "{again}");
+    env.run(&stack, &["up"]).await.expect_exit(0);
     assert!(env.proxy.writes().is_empty(), "{:?}", env.proxy.writes());
 }

@@ -6,13 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{apis_of, counts, leftovers, stack_text, Env, ACCOUNT, REGION, STACK_RESOURCES};
-use serde_json::Value;
+use common::{apis_of, counts, json_of, leftovers, stack_text, Env, ACCOUNT, REGION, STACK_RESOURCES};
 use testkit::Fault;
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
 
 async fn api_id(env: &Env, stack: &str) -> String {
     let apis = apis_of(env, stack).await;
@@ -24,8 +19,7 @@ async fn api_id(env: &Env, stack: &str) -> String {
 async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
     let env = Env::start().await;
     let stack = env.write_stack("stack.yaml", &stack_text("ws", &[("memory_mb: 256", "memory_mb: 512")]));
-    let run = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     let api = api_id(&env, "ws").await;
     let outputs = &run.json()["outputs"];
     assert_eq!(
@@ -119,25 +113,11 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
             Some(format!("arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/arn:aws:lambda:{REGION}:{ACCOUNT}:function:ws-dev-{handler}/invocations").as_str())
         );
     }
-    let stage = env
-        .apigateway()
-        .get_stage()
-        .api_id(&api)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let stage = env.stage(&api, "dev").await;
     assert_eq!(stage.auto_deploy(), Some(true));
 
     // The push function consumes the queue, reporting partial batch failures.
-    let mappings = env
-        .lambda()
-        .list_event_source_mappings()
-        .function_name("ws-dev-push")
-        .send()
-        .await
-        .unwrap();
-    let mapping = &mappings.event_source_mappings()[0];
+    let mapping = &env.event_source_mappings("ws-dev-push").await[0];
     assert_eq!(
         mapping.event_source_arn(),
         Some(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:ws-dev-events").as_str())
@@ -172,9 +152,8 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
     let env = Env::start().await;
     let base = env.write_stack("base.yaml", &stack_text("pl", &[("  - unsubscribe\n", "")]));
     assert_eq!(env.run(&base, &["up"]).await.code, 0);
-    let plan = env.run(&base, &["plan"]).await;
-    assert_eq!(plan.code, 0, "{plan}");
-    assert!(plan.stdout.contains("no changes"), "{plan}");
+    let plan = env.run(&base, &["plan"]).await.expect_exit(0);
+    plan.expect_stdout("no changes");
 
     // Memory, batch size, a route added.
     let changed = env.write_stack(
@@ -188,8 +167,7 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
         ),
     );
     env.proxy.clear();
-    let plan = env.run(&changed, &["plan", "-o", "json"]).await;
-    assert_eq!(plan.code, 3, "{plan}");
+    let plan = env.run(&changed, &["plan", "-o", "json"]).await.expect_exit(3);
     assert!(env.proxy.writes().is_empty(), "plan is read-only");
     let predicted: Vec<(String, String)> = plan.json()["resources"]
         .as_array()
@@ -230,8 +208,7 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
     expected.sort();
     assert_eq!(sorted_predicted, expected, "{plan}");
 
-    let run = env.run(&changed, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&changed, &["up", "-o", "json"]).await.expect_exit(0);
     let changed_keys: Vec<(String, String)> = run.json()["resources"]
         .as_array()
         .unwrap()
@@ -264,14 +241,7 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
         .await
         .unwrap();
     assert_eq!(function.memory_size(), Some(1024));
-    let mappings = env
-        .lambda()
-        .list_event_source_mappings()
-        .function_name("pl-dev-push")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(mappings.event_source_mappings()[0].batch_size(), Some(5));
+    assert_eq!(env.event_source_mappings("pl-dev-push").await[0].batch_size(), Some(5));
     let api = api_id(&env, "pl").await;
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
     assert_eq!(routes.items().len(), 4);
@@ -288,8 +258,7 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
             ],
         ),
     );
-    let plan = env.run(&removed, &["plan", "-o", "json"]).await;
-    assert_eq!(plan.code, 3, "{plan}");
+    let plan = env.run(&removed, &["plan", "-o", "json"]).await.expect_exit(3);
     let mut deletes: Vec<String> = plan.json()["resources"]
         .as_array()
         .unwrap()
@@ -307,8 +276,7 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
             "retired/route/subscribe"
         ]
     );
-    let run = env.run(&removed, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&removed, &["up", "-o", "json"]).await.expect_exit(0);
     let (_, _, deleted, _) = counts(&run);
     assert_eq!(deleted, 4, "{run}");
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
@@ -324,14 +292,12 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
     assert!(gone.is_err(), "the removed route's function is gone");
     let integrations = env.apigateway().get_integrations().api_id(&api).send().await.unwrap();
     assert_eq!(integrations.items().len(), 3, "its integration too");
-    let plan = env.run(&removed, &["plan"]).await;
-    assert_eq!(plan.code, 0, "{plan}");
+    env.run(&removed, &["plan"]).await.expect_exit(0);
 }
 
 #[tokio::test]
 async fn drift_made_by_hand_is_reported_and_repaired() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("drift", &[]));
+    let (env, stack) = Env::with_stack("drift").await;
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
     let api = api_id(&env, "drift").await;
 
@@ -356,8 +322,7 @@ async fn drift_made_by_hand_is_reported_and_repaired() {
         .await
         .unwrap();
 
-    let status = env.run(&stack, &["status", "-o", "json"]).await;
-    assert_eq!(status.code, 3, "{status}");
+    let status = env.run(&stack, &["status", "-o", "json"]).await.expect_exit(3);
     let report = status.json();
     let resources = report["resources"].as_array().unwrap();
     let function = resources.iter().find(|r| r["key"] == "function/connect").unwrap();
@@ -384,8 +349,7 @@ async fn drift_made_by_hand_is_reported_and_repaired() {
 
 #[tokio::test]
 async fn up_converges_through_iam_propagation_errors() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("iam", &[]));
+    let (env, stack) = Env::with_stack("iam").await;
     // What real AWS answers for seconds after a role or its policy is created.
     env.proxy.inject(Fault::new(
         "lambda",
@@ -403,8 +367,7 @@ async fn up_converges_through_iam_propagation_errors() {
         "InvalidParameterValueException",
         "The provided execution role does not have permissions to call ReceiveMessage on SQS",
     ));
-    let run = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(
         env.proxy.pending_faults(),
         0,
@@ -418,8 +381,7 @@ async fn up_converges_through_iam_propagation_errors() {
 
 #[tokio::test]
 async fn an_up_killed_part_way_converges_on_the_next_run_without_duplicates() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("kill", &[]));
+    let (env, stack) = Env::with_stack("kill").await;
     // A slower AWS, so that a kill lands in the middle of the run.
     env.proxy.set_latency(Duration::from_millis(15));
     for kill_after_ms in [150u64, 400, 700, 1100] {
@@ -435,8 +397,7 @@ async fn an_up_killed_part_way_converges_on_the_next_run_without_duplicates() {
             "one API after a kill at {kill_after_ms} ms"
         );
         assert_eq!(env.run(&stack, &["status"]).await.code, 0);
-        let run = env.run(&stack, &["down", "--yes"]).await;
-        assert_eq!(run.code, 0, "{run}");
+        env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
         assert_eq!(leftovers(&env, "kill").await, Vec::<String>::new());
     }
     // And a down killed part-way: the next down finishes the job.

@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{stack_text, Env};
+use common::Env;
 use testkit::critical_chain;
 use testkit::critical_path::describe;
 
@@ -46,8 +46,7 @@ fn tiny_zip(env: &Env) -> std::path::PathBuf {
 
 #[tokio::test]
 async fn each_command_makes_few_round_trips_one_after_another() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("paths", &[]));
+    let (env, stack) = Env::with_stack("paths").await;
     env.proxy.set_latency(Duration::from_millis(250));
 
     let (cold, _, chain) = measure(&env, &stack, &["up", "-q"], &[0]).await;

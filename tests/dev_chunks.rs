@@ -10,7 +10,7 @@ mod harness;
 use std::time::Duration;
 
 use common::Env;
-use harness::{connect, next_message, send, send_event, wait_for_subscribers, Dev};
+use harness::{next_message, send_event, subscribed_clients, Dev};
 use serde_json::json;
 
 #[tokio::test]
@@ -18,13 +18,7 @@ async fn chunks_of_five_reach_each_of_23_clients_exactly_once() {
     let env = Env::start().await;
     let dev = Dev::start(&env, "chunky", &[("chunk_size: 1000", "chunk_size: 5")]).await;
     let clients = 23;
-    let mut sockets = Vec::new();
-    for _ in 0..clients {
-        let (mut socket, _) = connect(&dev.url, None).await;
-        send(&mut socket, json!({"action": "subscribe", "entityId": "hot"})).await;
-        sockets.push(socket);
-    }
-    wait_for_subscribers(&env, &dev.table(), "hot", clients).await;
+    let mut sockets = subscribed_clients(&env, &dev, "hot", clients).await;
     send_event(&env, "chunky", "hot", "split").await;
     for socket in &mut sockets {
         let push = next_message(socket, Duration::from_secs(30))

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::Env;
 use futures::{SinkExt, StreamExt};
-use harness::{all_connection_ids, connect, next_message, records_of, send, send_event, wait_for_subscribers, Dev};
+use harness::{
+    all_connection_ids, connect, next_message, records_of, send, send_event, subscribed_clients, wait_for_subscribers,
+    Dev,
+};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -271,13 +274,7 @@ async fn two_hundred_clients_get_all_fifty_events() {
     let dev = Dev::start(&env, "many", &[]).await;
     let clients = 200;
     let events = 50;
-    let mut sockets = Vec::new();
-    for _ in 0..clients {
-        let (mut socket, _) = connect(&dev.url, None).await;
-        send(&mut socket, json!({"action": "subscribe", "entityId": "hot"})).await;
-        sockets.push(socket);
-    }
-    wait_for_subscribers(&env, &dev.table(), "hot", clients).await;
+    let sockets = subscribed_clients(&env, &dev, "hot", clients).await;
 
     let readers: Vec<_> = sockets
         .into_iter()

@@ -96,14 +96,7 @@ async fn a_second_dev_for_the_same_stack_is_refused_whatever_its_endpoint() {
 async fn status_and_up_in_another_terminal_leave_the_event_source_dev_paused() {
     let env = Env::start().await;
     let _dev = Dev::start(&env, "aware", &[]).await;
-    let mappings = env
-        .lambda()
-        .list_event_source_mappings()
-        .function_name("aware-dev-push")
-        .send()
-        .await
-        .unwrap();
-    let mapping = &mappings.event_source_mappings()[0];
+    let mapping = &env.event_source_mappings("aware-dev-push").await[0];
     assert_eq!(
         mapping.state(),
         Some("Disabled"),
@@ -124,12 +117,7 @@ async fn status_and_up_in_another_terminal_leave_the_event_source_dev_paused() {
     assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
     assert!(writes.is_empty(), "up wrote {writes:?}");
-    let after = env
-        .lambda()
-        .get_event_source_mapping()
-        .uuid(&uuid)
-        .send()
-        .await
-        .unwrap();
+    let after = &env.event_source_mappings("aware-dev-push").await[0];
+    assert_eq!(after.uuid(), Some(uuid.as_str()));
     assert_eq!(after.state(), Some("Disabled"));
 }

@@ -9,7 +9,7 @@ mod harness;
 
 use std::time::Duration;
 
-use common::Env;
+use common::{Env, USER_NOTIFICATION};
 use harness::{all_connection_ids, connect, next_message, send, wait_for_subscribers, Dev};
 use serde_json::json;
 
@@ -46,18 +46,7 @@ async fn a_user_notification_reaches_every_connection_of_the_user_and_no_one_els
     wait_for_subscribers(&env, &table, "alice", 1).await;
     assert_eq!(all_connection_ids(&env, &table).await.len(), 3);
 
-    let run = send_event(
-        &env,
-        &[
-            "--user-id",
-            "alice",
-            "--message",
-            "Your order shipped",
-            "--callback",
-            "orders/42",
-        ],
-    )
-    .await;
+    let run = send_event(&env, &USER_NOTIFICATION).await;
     assert_eq!(run.code, 0, "{run}");
 
     let expected = json!({"type": "User Push Notification", "message": "Your order shipped", "callback": "orders/42"});

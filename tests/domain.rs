@@ -141,8 +141,7 @@ async fn assert_served(env: &Env, stack: &str, zone: &str, certificate: &str) {
 }
 
 async fn assert_url(env: &Env, stack: &Path) {
-    let outputs = env.run(stack, &["outputs", "-o", "json"]).await;
-    assert_eq!(outputs.code, 0, "{outputs}");
+    let outputs = env.run(stack, &["outputs", "-o", "json"]).await.expect_exit(0);
     assert_eq!(outputs.json()["websocket_url"], format!("wss://{NAME}"), "{outputs}");
     let status = env.run(stack, &["status", "-o", "json"]).await;
     assert_eq!(status.code, 0, "in sync: {status}");
@@ -172,8 +171,7 @@ async fn run_with(env: &Env, stack: &Path, args: &[&str], extra: (&str, &str)) -
 async fn up_serves_the_stack_on_its_domain_and_down_takes_it_all_away() {
     let (env, zone) = start().await;
     let stack = with_domain(&env, "domain", &zone, None);
-    let up = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(up.code, 0, "{up}");
+    let up = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&up).0, STACK_RESOURCES as u64 + 5, "{up}");
     assert_eq!(up.json()["outputs"]["websocket_url"], format!("wss://{NAME}"));
 
@@ -209,13 +207,11 @@ async fn up_serves_the_stack_on_its_domain_and_down_takes_it_all_away() {
     assert_url(&env, &stack).await;
 
     env.proxy.clear();
-    let again = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(again.code, 0, "{again}");
+    env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     let writes = env.proxy.writes();
     assert!(writes.is_empty(), "a no-op up writes nothing: {writes:?}");
 
-    let down = env.run(&stack, &["down", "--yes", "-o", "json"]).await;
-    assert_eq!(down.code, 0, "{down}");
+    env.run(&stack, &["down", "--yes", "-o", "json"]).await.expect_exit(0);
     assert_eq!(leftovers(&env, "domain").await, Vec::<String>::new());
     assert!(domain_names(&env).await.is_empty());
     assert_eq!(certificates(&env).await, Vec::<String>::new());
@@ -263,14 +259,8 @@ async fn a_given_certificate_is_checked_used_and_kept() {
     let (env, zone) = start().await;
     let elsewhere = import(&env, "other.example.org").await;
     let stack = with_domain(&env, "given", &zone, Some(&elsewhere));
-    let refused = env.run(&stack, &["up"]).await;
-    assert_eq!(refused.code, 1, "{refused}");
-    assert!(
-        refused
-            .stderr
-            .contains(&format!("covers other.example.org, not {NAME}")),
-        "{refused}"
-    );
+    let refused = env.run(&stack, &["up"]).await.expect_exit(1);
+    refused.expect_stderr(&format!("covers other.example.org, not {NAME}"));
     assert!(
         domain_names(&env).await.is_empty(),
         "no domain name with a wrong certificate"
@@ -278,14 +268,12 @@ async fn a_given_certificate_is_checked_used_and_kept() {
 
     let ours = import(&env, NAME).await;
     let stack = with_domain(&env, "given", &zone, Some(&ours));
-    let up = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(up.code, 0, "{up}");
+    env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(certificates(&env).await.len(), 2, "nothing requested");
     assert_served(&env, "given", &zone, &ours).await;
     assert_url(&env, &stack).await;
 
-    let down = env.run(&stack, &["down", "--yes"]).await;
-    assert_eq!(down.code, 0, "{down}");
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
     assert!(domain_names(&env).await.is_empty());
     assert_eq!(records(&env, &zone).await, Vec::new());
     let mut kept = certificates(&env).await;
@@ -304,8 +292,7 @@ async fn a_stalled_validation_says_what_to_check_and_a_rerun_picks_it_up() {
     for hint in ["PENDING_VALIDATION", &zone, "NS records", "CAA"] {
         assert!(stalled.stderr.contains(hint), "{hint}: {stalled}");
     }
-    let up = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(up.code, 0, "{up}");
+    env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     let requested = certificates(&env).await;
     assert_eq!(
         requested.len(),
@@ -319,8 +306,7 @@ async fn a_stalled_validation_says_what_to_check_and_a_rerun_picks_it_up() {
 async fn a_stack_file_without_domain_takes_away_what_the_domain_made() {
     let (env, zone) = start().await;
     let stack = with_domain(&env, "undomain", &zone, None);
-    let up = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(up.code, 0, "{up}");
+    env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
 
     // Someone maps the domain to another API: `up` refuses to take the mapping over.
     let gateway = env.apigateway();
@@ -350,20 +336,15 @@ async fn a_stack_file_without_domain_takes_away_what_the_domain_made() {
         .send()
         .await
         .unwrap();
-    let refused = env.run(&stack, &["up"]).await;
-    assert_eq!(refused.code, 1, "{refused}");
-    assert!(
-        refused.stderr.contains(&format!(
-            "{NAME} is mapped to API {other} (stage live), not to this stack's API"
-        )),
-        "{refused}"
-    );
+    let refused = env.run(&stack, &["up"]).await.expect_exit(1);
+    refused.expect_stderr(&format!(
+        "{NAME} is mapped to API {other} (stage live), not to this stack's API"
+    ));
 
     let plain = env.write_stack("plain.yaml", &stack_text("undomain", &[]));
     let status = env.run(&plain, &["status", "-o", "json"]).await;
     assert_eq!(status.code, 3, "the domain shows as unwanted: {status}");
-    let again = env.run(&plain, &["up", "-o", "json"]).await;
-    assert_eq!(again.code, 0, "{again}");
+    let again = env.run(&plain, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&again).2, 1, "the custom domain, as one: {again}");
     assert!(domain_names(&env).await.is_empty());
     assert_eq!(certificates(&env).await, Vec::<String>::new());
@@ -383,8 +364,7 @@ async fn a_stack_file_without_domain_takes_away_what_the_domain_made() {
 async fn drift_of_the_domain_and_its_mapping_is_set_right_in_place() {
     let (env, zone) = start().await;
     let stack = with_domain(&env, "drift", &zone, None);
-    let up = env.run(&stack, &["up"]).await;
-    assert_eq!(up.code, 0, "{up}");
+    env.run(&stack, &["up"]).await.expect_exit(0);
     let certificate = certificates(&env).await[0].clone();
 
     // By hand through the proxy, which answers the updates the emulator cannot make.
@@ -421,8 +401,7 @@ async fn drift_of_the_domain_and_its_mapping_is_set_right_in_place() {
         assert!(status.stdout.contains(drift), "{drift}: {status}");
     }
     env.proxy.clear();
-    let up = env.run(&stack, &["up"]).await;
-    assert_eq!(up.code, 0, "{up}");
+    env.run(&stack, &["up"]).await.expect_exit(0);
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
     assert!(
         writes.iter().any(|w| w.starts_with("PATCH /v2/domainnames/"))

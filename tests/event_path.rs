@@ -7,8 +7,8 @@ mod common;
 use std::collections::HashMap;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use common::{counts, leftovers, stack_text, Env, ACCOUNT, REGION, STACK_RESOURCES};
-use serde_json::{json, Value};
+use common::{counts, json_of, leftovers, stack_text, Env, ACCOUNT, REGION, STACK_RESOURCES};
+use serde_json::json;
 use testkit::Fault;
 
 async fn queue_attributes(env: &Env, name: &str) -> HashMap<String, String> {
@@ -37,16 +37,10 @@ async fn queue_tags(env: &Env, name: &str) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
 #[tokio::test]
 async fn cold_up_creates_every_resource_with_the_right_settings() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("cold", &[]));
-    let run = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let (env, stack) = Env::with_stack("cold").await;
+    let run = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&run), (STACK_RESOURCES as u64, 0, 0, 0), "{run}");
 
     // IAM: both roles, trusted by Lambda, with policies scoped to this stack's ARNs.
@@ -89,15 +83,7 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
     }
 
     // DynamoDB: keys, index, on-demand, TTL, tags.
-    let table = env
-        .dynamodb()
-        .describe_table()
-        .table_name("cold-dev-connections")
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
+    let table = env.table("cold-dev-connections").await;
     let keys: Vec<(String, String)> = table
         .key_schema()
         .iter()
@@ -158,13 +144,7 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
     assert_eq!(queue_tags(&env, "cold-dev-events-dlq").await["wsstack:stage"], "dev");
 
     // EventBridge: the pattern and the queue as the one target.
-    let rule = env
-        .events()
-        .describe_rule()
-        .name("cold-dev-entity-updated")
-        .send()
-        .await
-        .unwrap();
+    let rule = env.rule("cold-dev-entity-updated").await;
     assert_eq!(
         json_of(rule.event_pattern().unwrap()),
         json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
@@ -186,17 +166,14 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
 
 #[tokio::test]
 async fn a_second_up_with_nothing_changed_makes_no_write_call() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("noop", &[]));
-    let run = env.run(&stack, &["up"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let (env, stack) = Env::with_stack("noop").await;
+    env.run(&stack, &["up"]).await.expect_exit(0);
     let cold_writes = env.proxy.writes().len();
     assert!(cold_writes >= 8, "a cold up writes (saw {cold_writes})");
 
     env.proxy.clear();
-    let run = env.run(&stack, &["up"]).await;
-    assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("no changes"), "{run}");
+    let run = env.run(&stack, &["up"]).await.expect_exit(0);
+    run.expect_stdout("no changes");
     let calls = env.proxy.calls();
     assert!(
         calls.len() > 6,
@@ -214,8 +191,7 @@ async fn a_second_up_with_nothing_changed_makes_no_write_call() {
 
 #[tokio::test]
 async fn changed_settings_are_updated_in_place() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("change", &[]));
+    let (env, stack) = Env::with_stack("change").await;
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
 
     let changed = env.write_stack(
@@ -231,8 +207,7 @@ async fn changed_settings_are_updated_in_place() {
         ),
     );
     env.proxy.clear();
-    let run = env.run(&changed, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&changed, &["up", "-o", "json"]).await.expect_exit(0);
     let (created, updated, deleted, _) = counts(&run);
     assert_eq!((created, deleted), (0, 0), "{run}");
     assert!(updated >= 6, "{run}");
@@ -259,13 +234,7 @@ async fn changed_settings_are_updated_in_place() {
     let tags = queue_tags(&env, "change-dev-events").await;
     assert_eq!(tags["project"], "renamed");
     assert_eq!(tags["team"], "notifications");
-    let rule = env
-        .events()
-        .describe_rule()
-        .name("change-dev-entity-updated")
-        .send()
-        .await
-        .unwrap();
+    let rule = env.rule("change-dev-entity-updated").await;
     assert_eq!(
         json_of(rule.event_pattern().unwrap()),
         json!({"detail-type": ["Entity Updated", "Send User Push Notification"], "source": ["orders.service"]})
@@ -274,16 +243,14 @@ async fn changed_settings_are_updated_in_place() {
     // Converged: the next run changes nothing.
     env.proxy.clear();
     let run = env.run(&changed, &["up"]).await;
-    assert!(run.stdout.contains("no changes"), "{run}");
+    run.expect_stdout("no changes");
     assert!(env.proxy.writes().is_empty());
 }
 
 #[tokio::test]
 async fn status_reports_missing_present_and_drifted_with_exit_codes() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("stat", &[]));
-    let run = env.run(&stack, &["status", "-o", "json"]).await;
-    assert_eq!(run.code, 3, "{run}");
+    let (env, stack) = Env::with_stack("stat").await;
+    let run = env.run(&stack, &["status", "-o", "json"]).await.expect_exit(3);
     let states: Vec<String> = run.json()["resources"]
         .as_array()
         .unwrap()
@@ -293,9 +260,8 @@ async fn status_reports_missing_present_and_drifted_with_exit_codes() {
     assert_eq!(states, vec!["missing"; STACK_RESOURCES]);
 
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
-    let run = env.run(&stack, &["status"]).await;
-    assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("in sync"), "{run}");
+    let run = env.run(&stack, &["status"]).await.expect_exit(0);
+    run.expect_stdout("in sync");
 
     // Drift by hand: visibility timeout changed, a tag removed.
     let sqs = env.sqs();
@@ -314,8 +280,7 @@ async fn status_reports_missing_present_and_drifted_with_exit_codes() {
         .send()
         .await
         .unwrap();
-    let run = env.run(&stack, &["status", "-o", "json"]).await;
-    assert_eq!(run.code, 3, "{run}");
+    let run = env.run(&stack, &["status", "-o", "json"]).await.expect_exit(3);
     let report = run.json();
     assert_eq!(report["in_sync"], false);
     let resources = report["resources"].as_array().unwrap();
@@ -336,8 +301,7 @@ async fn status_reports_missing_present_and_drifted_with_exit_codes() {
 
 #[tokio::test]
 async fn down_removes_everything_and_is_idempotent() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("gone", &[]));
+    let (env, stack) = Env::with_stack("gone").await;
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
     assert_eq!(
         leftovers(&env, "gone").await.len(),
@@ -345,32 +309,25 @@ async fn down_removes_everything_and_is_idempotent() {
         "resources that are listable by themselves"
     );
 
-    let refused = env.run(&stack, &["down"]).await;
-    assert_eq!(refused.code, 2, "{refused}");
-    assert!(refused.stderr.contains("--yes"), "{refused}");
+    let refused = env.run(&stack, &["down"]).await.expect_exit(2);
+    refused.expect_stderr("--yes");
     assert_eq!(
         leftovers(&env, "gone").await.len(),
         20,
         "a refused down deletes nothing"
     );
 
-    let run = env.run(&stack, &["down", "--yes"]).await;
-    assert_eq!(run.code, 0, "{run}");
-    assert!(
-        run.stdout.contains(&format!("summary: {STACK_RESOURCES} deleted")),
-        "{run}"
-    );
+    let run = env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
+    run.expect_stdout(&format!("summary: {STACK_RESOURCES} deleted"));
     assert_eq!(leftovers(&env, "gone").await, Vec::<String>::new());
 
-    let again = env.run(&stack, &["down", "--yes"]).await;
-    assert_eq!(again.code, 0, "{again}");
-    assert!(again.stdout.contains("0 deleted"), "{again}");
+    let again = env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
+    again.expect_stdout("0 deleted");
 }
 
 #[tokio::test]
 async fn a_failed_up_leaves_a_stack_that_up_repairs_and_down_removes() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("half", &[]));
+    let (env, stack) = Env::with_stack("half").await;
     // The events queue cannot be created (a non-retryable error, as for a denied permission):
     // the rule that depends on it is not attempted, everything else is created.
     env.proxy.inject(Fault::new(
@@ -381,15 +338,13 @@ async fn a_failed_up_leaves_a_stack_that_up_repairs_and_down_removes() {
         "AccessDenied",
         "injected: not allowed",
     ));
-    let run = env.run(&stack, &["up"]).await;
-    assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains("not attempted"), "{run}");
+    let run = env.run(&stack, &["up"]).await.expect_exit(1);
+    run.expect_stderr("not attempted");
     let partial = leftovers(&env, "half").await;
     assert!(partial.len() >= 3 && partial.len() < 20, "{partial:?}");
 
     // down works on the half-built stack.
-    let run = env.run(&stack, &["down", "--yes"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
     assert_eq!(leftovers(&env, "half").await, Vec::<String>::new());
 
     // And so does a re-run of a failed up.
@@ -402,15 +357,13 @@ async fn a_failed_up_leaves_a_stack_that_up_repairs_and_down_removes() {
         "injected: not allowed",
     ));
     assert_eq!(env.run(&stack, &["up"]).await.code, 1);
-    let run = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&run), (1, 0, 0, STACK_RESOURCES as u64 - 1), "{run}");
 }
 
 #[tokio::test]
 async fn throttling_and_unavailability_are_retried() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("retry", &[]));
+    let (env, stack) = Env::with_stack("retry").await;
     env.proxy.inject(Fault::new(
         "sqs",
         "CreateQueue",
@@ -435,16 +388,14 @@ async fn throttling_and_unavailability_are_retried() {
         "ThrottlingException",
         "Rate exceeded",
     ));
-    let run = env.run(&stack, &["up"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    env.run(&stack, &["up"]).await.expect_exit(0);
     assert_eq!(env.proxy.pending_faults(), 0, "every fault was hit");
     assert_eq!(leftovers(&env, "retry").await.len(), 20);
 }
 
 #[tokio::test]
 async fn a_resource_of_another_owner_is_never_touched() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("owned", &[]));
+    let (env, stack) = Env::with_stack("owned").await;
     // Someone else's queue happens to have our derived name.
     env.sqs()
         .create_queue()
@@ -453,17 +404,11 @@ async fn a_resource_of_another_owner_is_never_touched() {
         .send()
         .await
         .unwrap();
-    let run = env.run(&stack, &["up"]).await;
-    assert_eq!(run.code, 1, "{run}");
-    assert!(
-        run.stderr
-            .contains("owned-dev-events-dlq exists but is not tagged wsstack:stack=owned"),
-        "{run}"
-    );
+    let run = env.run(&stack, &["up"]).await.expect_exit(1);
+    run.expect_stderr("owned-dev-events-dlq exists but is not tagged wsstack:stack=owned");
 
-    let run = env.run(&stack, &["down", "--yes"]).await;
-    assert_eq!(run.code, 0, "{run}");
-    assert!(run.stdout.contains("skipped"), "{run}");
+    let run = env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
+    run.expect_stdout("skipped");
     assert_eq!(
         leftovers(&env, "owned").await.len(),
         1,
@@ -474,8 +419,7 @@ async fn a_resource_of_another_owner_is_never_touched() {
 
 #[tokio::test]
 async fn send_event_delivers_the_event_into_the_queue() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("send", &[]));
+    let (env, stack) = Env::with_stack("send").await;
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
 
     let run = env
@@ -496,17 +440,7 @@ async fn send_event_delivers_the_event_into_the_queue() {
     let event_id = run.json()["event_id"].as_str().unwrap().to_string();
     assert!(!event_id.is_empty());
 
-    let received = env
-        .sqs()
-        .receive_message()
-        .queue_url(env.queue_url("send-dev-events"))
-        .wait_time_seconds(5)
-        .send()
-        .await
-        .unwrap();
-    let messages = received.messages();
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    let envelope = json_of(messages[0].body().unwrap());
+    let envelope = env.only_message("send-dev-events").await;
     assert_eq!(envelope["detail-type"], "Entity Updated");
     assert_eq!(envelope["source"], "wsstack");
     assert_eq!(envelope["id"], event_id);
@@ -522,7 +456,7 @@ async fn send_event_delivers_the_event_into_the_queue() {
         )
         .await;
     assert_eq!(bad.code, 2, "{bad}");
-    assert!(bad.stderr.contains("--detail is not valid JSON"), "{bad}");
+    bad.expect_stderr("--detail is not valid JSON");
 }
 
 #[tokio::test]
@@ -622,25 +556,19 @@ async fn malformed_stack_files_exit_2_with_their_line_before_any_aws_call() {
             "{what}: expected `{expected}` in:\n{run}"
         );
     }
-    let missing = env.run(&env.dir.path().join("nope.yaml"), &["status"]).await;
-    assert_eq!(missing.code, 2, "{missing}");
-    assert!(
-        missing.stderr.contains("nope.yaml: cannot read the stack file"),
-        "{missing}"
-    );
-    assert!(
-        env.proxy.calls().is_empty(),
-        "bad input makes no AWS call: {:?}",
-        env.proxy.calls()
-    );
+    let missing = env
+        .run(&env.dir.path().join("nope.yaml"), &["status"])
+        .await
+        .expect_exit(2);
+    missing.expect_stderr("nope.yaml: cannot read the stack file");
+    env.expect_no_call("bad input makes no AWS call");
 }
 
 /// `down` on a terminal asks first: "n" keeps everything, "y" deletes. `script` gives the binary a
 /// pseudo-terminal, as a person at a shell would.
 #[tokio::test]
 async fn down_on_a_terminal_asks_before_deleting() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("ask", &[]));
+    let (env, stack) = Env::with_stack("ask").await;
     assert_eq!(env.run(&stack, &["up", "-q"]).await.code, 0);
     let before = leftovers(&env, "ask").await.len();
     for (answer, expect_left) in [("n", before), ("y", 0)] {

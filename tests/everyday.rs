@@ -6,27 +6,24 @@ mod common;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{stack_text, Env, ACCOUNT, REGION};
+use common::{Env, ACCOUNT, REGION};
 use serde_json::Value;
 use testkit::Fault;
 
 #[tokio::test]
 async fn outputs_name_what_up_created() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("outs", &[]));
-    let before = env.run(&stack, &["outputs", "-o", "json"]).await;
-    assert_eq!(before.code, 0, "{before}");
+    let (env, stack) = Env::with_stack("outs").await;
+    let before = env.run(&stack, &["outputs", "-o", "json"]).await.expect_exit(0);
     assert_eq!(
         before.json()["websocket_url"],
         Value::Null,
         "no API before up: {before}"
     );
     let text = env.run(&stack, &["outputs"]).await;
-    assert!(text.stdout.contains("websocket_url = (not created yet"), "{text}");
+    text.expect_stdout("websocket_url = (not created yet");
 
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
-    let run = env.run(&stack, &["outputs", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&stack, &["outputs", "-o", "json"]).await.expect_exit(0);
     let outputs = run.json();
     let apis = env.apigateway().get_apis().send().await.unwrap();
     let api_id = apis
@@ -45,14 +42,8 @@ async fn outputs_name_what_up_created() {
         outputs["callback_url"],
         format!("https://{api_id}.execute-api.{REGION}.amazonaws.com/dev").as_str()
     );
-    let table = env
-        .dynamodb()
-        .describe_table()
-        .table_name(outputs["table_name"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(outputs["table_arn"], table.table().unwrap().table_arn().unwrap());
+    let table = env.table(outputs["table_name"].as_str().unwrap()).await;
+    assert_eq!(outputs["table_arn"], table.table_arn().unwrap());
     for (name, arn) in [
         ("queue_name", "queue_arn"),
         ("dead_letter_queue_name", "dead_letter_queue_arn"),
@@ -121,8 +112,7 @@ async fn put_record(env: &Env, table: &str, connection: &str, sk: &str, ttl: u64
 
 #[tokio::test]
 async fn status_counts_connections_subscriptions_and_waiting_messages() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("live", &[]));
+    let (env, stack) = Env::with_stack("live").await;
     let run = env.run(&stack, &["status", "-o", "json"]).await;
     assert_eq!(run.json()["live"]["table"], Value::Null, "no table before up: {run}");
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
@@ -147,8 +137,7 @@ async fn status_counts_connections_subscriptions_and_waiting_messages() {
             .unwrap();
     }
 
-    let run = env.run(&stack, &["status", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&stack, &["status", "-o", "json"]).await.expect_exit(0);
     let live = &run.json()["live"];
     assert_eq!(live["table"]["connections"], 3, "{run}");
     assert_eq!(live["table"]["subscriptions"], 4, "{run}");
@@ -162,8 +151,8 @@ async fn status_counts_connections_subscriptions_and_waiting_messages() {
     assert_eq!(live["queue"]["waiting"], 0, "{run}");
 
     let text = env.run(&stack, &["status"]).await;
-    assert!(text.stdout.contains("3 open, 4 subscriptions"), "{text}");
-    assert!(text.stdout.contains("2 waiting, 0 in flight"), "{text}");
+    text.expect_stdout("3 open, 4 subscriptions");
+    text.expect_stdout("2 waiting, 0 in flight");
 
     // A scan cut at its limit says so, in JSON and in words.
     let run = env.run(&stack, &["status", "-o", "json", "--scan-limit", "4"]).await;
@@ -171,7 +160,7 @@ async fn status_counts_connections_subscriptions_and_waiting_messages() {
     assert_eq!(table_counts["truncated"], true, "{run}");
     assert!(table_counts["records_read"].as_u64().unwrap() >= 4, "{run}");
     let text = env.run(&stack, &["status", "--scan-limit", "4"]).await;
-    assert!(text.stdout.contains("at least"), "{text}");
+    text.expect_stdout("at least");
 
     // A caller who may not scan the table still gets the states and the exit code.
     env.proxy.inject(Fault::new(
@@ -182,8 +171,7 @@ async fn status_counts_connections_subscriptions_and_waiting_messages() {
         "AccessDeniedException",
         "not authorized to perform: dynamodb:Scan",
     ));
-    let run = env.run(&stack, &["status", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&stack, &["status", "-o", "json"]).await.expect_exit(0);
     assert!(
         run.json()["live"]["error"].as_str().unwrap().contains("AccessDenied"),
         "{run}"

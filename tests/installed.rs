@@ -6,33 +6,38 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{stack_text, wsstack_binary};
+use tempfile::TempDir;
+
+/// The per-user cache of the emulator, below a home folder.
+const CACHE: &str = ".cache/wsstack/moto-5.2.5";
+
+/// A home folder whose per-user cache holds a moto_server that leaves a file behind (the third
+/// value) and then runs the shell line `then`, and a project folder holding only the shipped stack
+/// file as stack `name`.
+fn home_with_cached_moto(name: &str, then: &str) -> (TempDir, TempDir, PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(project.path().join("stack.yaml"), stack_text(name, &[])).unwrap();
+    let bin = home.path().join(CACHE).join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let started = home.path().join("cached-moto-started");
+    let server = bin.join("moto_server");
+    std::fs::write(&server, format!("#!/bin/sh\ntouch '{}'\n{then}\n", started.display())).unwrap();
+    std::fs::set_permissions(&server, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (home, project, started)
+}
 
 #[test]
 fn dev_finds_the_emulator_in_the_per_user_cache() {
-    let home = tempfile::tempdir().unwrap();
-    let project = tempfile::tempdir().unwrap();
-    std::fs::write(project.path().join("stack.yaml"), stack_text("cached", &[])).unwrap();
     // A finished install: the marker, and a moto_server that notes it was the one started.
-    let cache = home.path().join(".cache/wsstack/moto-5.2.5");
-    std::fs::create_dir_all(cache.join("bin")).unwrap();
-    let used = home.path().join("cache-moto-started");
     let real = testkit::repo_root().join(".venv/bin/moto_server");
-    let wrapper = cache.join("bin/moto_server");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ntouch '{}'\nexec '{}' \"$@\"\n",
-            used.display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(cache.join("wsstack-installed"), "5.2.5").unwrap();
+    let (home, project, used) = home_with_cached_moto("cached", &format!("exec '{}' \"$@\"", real.display()));
+    std::fs::write(home.path().join(CACHE).join("wsstack-installed"), "5.2.5").unwrap();
 
     let (serving, code) = run_dev(home.path(), project.path());
     assert!(serving, "wsstack dev served the stack");
@@ -94,18 +99,7 @@ fn run_dev(home: &std::path::Path, project: &std::path::Path) -> (bool, Option<i
 #[test]
 fn an_unfinished_cache_install_is_not_used() {
     // No marker: an install that was interrupted; its moto_server must not be started.
-    let home = tempfile::tempdir().unwrap();
-    let project = tempfile::tempdir().unwrap();
-    std::fs::write(project.path().join("stack.yaml"), stack_text("unfinished", &[])).unwrap();
-    let bin = home.path().join(".cache/wsstack/moto-5.2.5/bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let used = home.path().join("unfinished-started");
-    std::fs::write(
-        bin.join("moto_server"),
-        format!("#!/bin/sh\ntouch '{}'\nexit 7\n", used.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(bin.join("moto_server"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (home, project, used) = home_with_cached_moto("unfinished", "exit 7");
     let (serving, code) = run_dev(home.path(), project.path());
     assert!(serving, "wsstack dev served with the emulator found elsewhere");
     assert!(!used.exists(), "the unfinished install was not started");

@@ -5,7 +5,8 @@ mod common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
@@ -47,8 +48,7 @@ async fn put(env: &Env, group: &str, events: &[(i64, &str)]) {
 
 #[tokio::test]
 async fn logs_merge_the_handlers_in_time_order_and_render_json_lines() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("lg", &[]));
+    let (env, stack) = Env::with_stack("lg").await;
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
     let t = now_ms() - 30_000;
     let info =
@@ -63,8 +63,10 @@ async fn logs_merge_the_handlers_in_time_order_and_render_json_lines() {
     // Older than --since: left out.
     put(&env, "/aws/lambda/lg-dev-subscribe", &[(t - 3_600_000, "an hour ago")]).await;
 
-    let run = env.run(&stack, &["logs", "--since", "10m", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env
+        .run(&stack, &["logs", "--since", "10m", "-o", "json"])
+        .await
+        .expect_exit(0);
     let lines: Vec<Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let seen: Vec<(&str, &str)> = lines
         .iter()
@@ -80,8 +82,7 @@ async fn logs_merge_the_handlers_in_time_order_and_render_json_lines() {
         ]
     );
 
-    let text = env.run(&stack, &["logs", "connect"]).await;
-    assert_eq!(text.code, 0, "{text}");
+    let text = env.run(&stack, &["logs", "connect"]).await.expect_exit(0);
     let text_lines: Vec<&str> = text.stdout.lines().collect();
     assert_eq!(text_lines.len(), 2, "{text}");
     assert!(
@@ -90,20 +91,28 @@ async fn logs_merge_the_handlers_in_time_order_and_render_json_lines() {
     );
 
     let hour = env.run(&stack, &["logs", "subscribe", "--since", "2h"]).await;
-    assert!(hour.stdout.contains("an hour ago"), "{hour}");
+    hour.expect_stdout("an hour ago");
 
-    let bad = env.run(&stack, &["logs", "nosuch"]).await;
-    assert_eq!(bad.code, 2, "{bad}");
-    assert!(
-        bad.stderr.contains("connect, disconnect, subscribe, unsubscribe, push"),
-        "{bad}"
-    );
-    let bad = env.run(&stack, &["logs", "--since", "ten"]).await;
-    assert_eq!(bad.code, 2, "{bad}");
+    let bad = env.run(&stack, &["logs", "nosuch"]).await.expect_exit(2);
+    bad.expect_stderr("connect, disconnect, subscribe, unsubscribe, push");
+    env.run(&stack, &["logs", "--since", "ten"]).await.expect_exit(2);
 }
 
-/// `wsstack dev` against the test's moto; stopped with SIGINT (then SIGKILL) when dropped.
+/// A long-running `wsstack` (dev, logs --follow) against the test's moto; stopped with SIGINT (then
+/// SIGKILL) when dropped.
 struct Running(Child);
+
+/// Starts `wsstack args` on `stack` straight against moto (the proxy's call log is not needed
+/// here), with its stdout to read.
+fn spawn_on_moto(env: &Env, stack: &Path, args: &[&str]) -> (Running, ChildStdout) {
+    let mut command = env.command(stack, args);
+    command
+        .env("AWS_ENDPOINT_URL", env.moto.endpoint())
+        .stdout(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    (Running(child), stdout)
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -126,13 +135,7 @@ impl Drop for Running {
 async fn logs_follow_the_handlers_of_wsstack_dev() {
     let env = Env::start().await;
     let stack = env.write_stack("follow.yaml", &stack_text("follow", &[]));
-    let mut command = env.command(&stack, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
-    command
-        .env("AWS_ENDPOINT_URL", env.moto.endpoint())
-        .stdout(Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _dev = Running(child);
+    let (_dev, stdout) = spawn_on_moto(&env, &stack, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
     let url = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines();
         for line in lines.by_ref() {
@@ -147,13 +150,7 @@ async fn logs_follow_the_handlers_of_wsstack_dev() {
     .unwrap();
 
     // `logs --follow` from before the first connection.
-    let mut follow = env.command(&stack, &["logs", "--follow", "-o", "json"]);
-    follow
-        .env("AWS_ENDPOINT_URL", env.moto.endpoint())
-        .stdout(Stdio::piped());
-    let mut follower = follow.spawn().unwrap();
-    let follower_out = follower.stdout.take().unwrap();
-    let follower = Running(follower);
+    let (follower, follower_out) = spawn_on_moto(&env, &stack, &["logs", "--follow", "-o", "json"]);
     let (sender, mut received) = tokio::sync::mpsc::unbounded_channel::<Value>();
     std::thread::spawn(move || {
         for line in BufReader::new(follower_out).lines().map_while(Result::ok) {

@@ -172,14 +172,6 @@ async fn without_default_an_unknown_action_still_gets_the_error_frame() {
 }
 
 /// Every write of the proxy's log, as `service operation`.
-fn writes(env: &Env) -> Vec<String> {
-    env.proxy
-        .writes()
-        .iter()
-        .map(|c| format!("{} {}", c.service, c.operation))
-        .collect()
-}
-
 #[tokio::test]
 async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
     let env = Env::start().await;
@@ -192,8 +184,7 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
         )
     };
     let path = env.write_stack("own.yaml", &with(&v1));
-    let run = env.run(&path, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    env.run(&path, &["up", "-o", "json"]).await.expect_exit(0);
 
     let function = env
         .lambda()
@@ -242,16 +233,14 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
 
     // Nothing changed: nothing written.
     env.proxy.clear();
-    let run = env.run(&path, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
-    assert_eq!(writes(&env), Vec::<String>::new());
+    env.run(&path, &["up", "-o", "json"]).await.expect_exit(0);
+    assert_eq!(env.writes(), Vec::<String>::new());
 
     // New code: one upload, of that function.
     std::fs::write(&path, with(&v2)).unwrap();
     env.proxy.clear();
-    let run = env.run(&path, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
-    let uploads: Vec<String> = writes(&env).into_iter().filter(|w| w.ends_with("/code")).collect();
+    let run = env.run(&path, &["up", "-o", "json"]).await.expect_exit(0);
+    let uploads: Vec<String> = env.writes().into_iter().filter(|w| w.ends_with("/code")).collect();
     assert_eq!(
         uploads,
         vec!["lambda PUT /2015-03-31/functions/own-dev-route-sendMessage/code".to_string()]
@@ -260,8 +249,7 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
 
     // Taken out of the file: route, permission, function, log group and role go.
     std::fs::write(&path, stack_text("own", &[])).unwrap();
-    let run = env.run(&path, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let run = env.run(&path, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(counts(&run).2, 5, "{run}");
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
     assert!(!routes.items().iter().any(|r| r.route_key() == Some("sendMessage")));
@@ -277,15 +265,13 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
     assert!(!leftovers.iter().any(|l| l.contains("sendMessage")), "{leftovers:?}");
     // And the next up finds nothing more to do.
     env.proxy.clear();
-    let run = env.run(&path, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
-    assert_eq!(writes(&env), Vec::<String>::new());
+    env.run(&path, &["up", "-o", "json"]).await.expect_exit(0);
+    assert_eq!(env.writes(), Vec::<String>::new());
 
     // Back in the file, then `down`: nothing of the stack is left, the route's role included.
     std::fs::write(&path, with(&v2)).unwrap();
     assert_eq!(env.run(&path, &["up"]).await.code, 0);
-    let run = env.run(&path, &["down", "--yes"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    env.run(&path, &["down", "--yes"]).await.expect_exit(0);
     assert_eq!(common::leftovers(&env, "own").await, Vec::<String>::new());
     assert!(env.iam().get_role().role_name(role_name).send().await.is_err());
 }

@@ -124,8 +124,7 @@ async fn kill_after_writes(env: &Env, stack: &Path, args: &[&str], writes: usize
 
 #[tokio::test]
 async fn runs_killed_at_random_points_converge_without_duplicates_or_orphans() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("sigkill", &[]));
+    let (env, stack) = Env::with_stack("sigkill").await;
     // Latency keeps several calls in flight when the kill lands, as on AWS.
     env.proxy.set_latency(Duration::from_millis(20));
 
@@ -216,11 +215,7 @@ async fn every_malformed_stack_file_of_the_corpus_exits_2_with_its_line_and_writ
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!("{} cases; known issues:\n  {}", cases.len(), known.join("\n  "));
-    assert!(
-        env.proxy.calls().is_empty(),
-        "bad input makes no AWS call: {:?}",
-        env.proxy.calls()
-    );
+    env.expect_no_call("bad input makes no AWS call");
 }
 
 #[tokio::test]
@@ -312,8 +307,7 @@ async fn writes_applied_but_answered_with_an_error_leave_no_duplicates() {
 /// ends with one of each, in sync.
 #[tokio::test]
 async fn a_lost_answer_to_each_create_leaves_one_of_each() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("lostone", &[]));
+    let (env, stack) = Env::with_stack("lostone").await;
     for (service, operation) in [
         ("apigateway", "POST /v2/apis"),
         ("lambda", "POST /2015-03-31/event-source-mappings"),
@@ -336,8 +330,7 @@ async fn a_lost_answer_to_each_create_leaves_one_of_each() {
         1,
         "duplicate event source mapping"
     );
-    let status = env.run(&stack, &["status"]).await;
-    assert_eq!(status.code, 0, "{status}");
+    env.run(&stack, &["status"]).await.expect_exit(0);
     assert_eq!(env.run(&stack, &["down", "--yes"]).await.code, 0);
     assert_eq!(leftovers(&env, "lostone").await, Vec::<String>::new());
 }

@@ -6,15 +6,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{apis_of, stack_text, Env};
+use common::{apis_of, Env};
 use testkit::Fault;
 
 #[tokio::test]
 async fn a_stage_that_conflicts_forever_fails_up_after_the_retry_deadline() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("conflict", &[]));
-    let run = env.run(&stack, &["up", "-q"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let (env, stack) = Env::with_stack("conflict").await;
+    env.run(&stack, &["up", "-q"]).await.expect_exit(0);
     let api = apis_of(&env, "conflict").await[0].api_id().unwrap().to_string();
     env.apigateway()
         .delete_stage()
@@ -36,7 +34,7 @@ async fn a_stage_that_conflicts_forever_fails_up_after_the_retry_deadline() {
         .await
         .expect("`up` ends: the conflict retry has a deadline");
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stderr.contains("ConflictException"), "{run}");
+    run.expect_stderr("ConflictException");
     // It did retry, with backoff, for its deadline (60 s), not a handful of times.
     assert!(started.elapsed() >= Duration::from_secs(50), "{:?}", started.elapsed());
     let attempts = env.proxy.calls().iter().filter(|c| c.injected.is_some()).count();

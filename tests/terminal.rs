@@ -113,9 +113,8 @@ async fn up_shows_spinners_on_a_terminal_and_plain_lines_when_piped() {
     );
 
     // Piped: the same run (now a no-op) is plain lines, no cursor movement, no carriage return.
-    let piped = env.run(&stack, &["up"]).await;
-    assert_eq!(piped.code, 0, "{piped}");
-    assert!(piped.stdout.contains("= unchanged"), "{piped}");
+    let piped = env.run(&stack, &["up"]).await.expect_exit(0);
+    piped.expect_stdout("= unchanged");
     assert!(
         !piped.stdout.contains('\u{1b}') && !piped.stdout.contains('\r'),
         "{piped}"

@@ -5,28 +5,16 @@
 
 mod common;
 
-use common::{stack_text, Env, REGION};
+use common::{json_of, stack_text, Env, REGION, USER_NOTIFICATION};
 use serde_json::{json, Value};
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
 
 #[tokio::test]
 async fn an_older_rule_gets_the_user_detail_type_in_place() {
-    let env = Env::start().await;
-    let stack = env.write_stack("stack.yaml", &stack_text("older", &[]));
-    let run = env.run(&stack, &["up"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    let (env, stack) = Env::with_stack("older").await;
+    env.run(&stack, &["up"]).await.expect_exit(0);
 
     // The rule as a stack made before user notifications has it.
-    let rule = env
-        .events()
-        .describe_rule()
-        .name("older-dev-entity-updated")
-        .send()
-        .await
-        .unwrap();
+    let rule = env.rule("older-dev-entity-updated").await;
     env.events()
         .put_rule()
         .name("older-dev-entity-updated")
@@ -37,8 +25,7 @@ async fn an_older_rule_gets_the_user_detail_type_in_place() {
         .await
         .unwrap();
 
-    let plan = env.run(&stack, &["plan", "-o", "json"]).await;
-    assert_eq!(plan.code, 3, "{plan}");
+    let plan = env.run(&stack, &["plan", "-o", "json"]).await.expect_exit(3);
     let plan = plan.json();
     let changes: Vec<&Value> = plan["resources"]
         .as_array()
@@ -65,17 +52,10 @@ async fn an_older_rule_gets_the_user_detail_type_in_place() {
     );
 
     env.proxy.clear();
-    let run = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(run.code, 0, "{run}");
+    env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
     assert_eq!(writes, ["PutRule"], "updated in place, nothing else written");
-    let rule = env
-        .events()
-        .describe_rule()
-        .name("older-dev-entity-updated")
-        .send()
-        .await
-        .unwrap();
+    let rule = env.rule("older-dev-entity-updated").await;
     assert_eq!(
         json_of(rule.event_pattern().unwrap()),
         json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
@@ -83,7 +63,7 @@ async fn an_older_rule_gets_the_user_detail_type_in_place() {
 
     env.proxy.clear();
     let run = env.run(&stack, &["up"]).await;
-    assert!(run.stdout.contains("no changes"), "{run}");
+    run.expect_stdout("no changes");
     assert!(env.proxy.writes().is_empty(), "converged");
 }
 
@@ -116,35 +96,15 @@ async fn send_event_with_a_user_id_reaches_the_queue_as_a_user_notification() {
     let run = env
         .run(
             &stack,
-            &[
-                "send-event",
-                "--user-id",
-                "alice",
-                "--message",
-                "Your order shipped",
-                "--callback",
-                "orders/42",
-                "-o",
-                "json",
-            ],
+            &[&["send-event"][..], &USER_NOTIFICATION, &["-o", "json"]].concat(),
         )
         .await;
     assert_eq!(run.code, 0, "{run}");
     // This stack has no `auth:`: no connection is a user's, and the sender is told.
-    assert!(run.stderr.contains("no `auth:`"), "{run}");
+    run.expect_stderr("no `auth:`");
     assert_eq!(run.json()["detail_type"], "Notify Customer");
 
-    let received = env
-        .sqs()
-        .receive_message()
-        .queue_url(env.queue_url("notify-dev-events"))
-        .wait_time_seconds(5)
-        .send()
-        .await
-        .unwrap();
-    let messages = received.messages();
-    assert_eq!(messages.len(), 1, "{messages:?}");
-    let envelope = json_of(messages[0].body().unwrap());
+    let envelope = env.only_message("notify-dev-events").await;
     assert_eq!(envelope["detail-type"], "Notify Customer");
     assert_eq!(envelope["region"], REGION);
     assert_eq!(

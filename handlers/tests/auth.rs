@@ -197,14 +197,7 @@ async fn the_secret_is_read_from_secrets_manager_and_never_logged() {
     let moto = testkit::Moto::start().expect("starting moto");
     let sdk = common::sdk_config(&moto.endpoint()).await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let created = secrets
-        .create_secret()
-        .name("wsstack-test-auth")
-        .secret_string(SECRET)
-        .send()
-        .await
-        .expect("creating the secret");
-    let arn = created.arn().unwrap().to_string();
+    let arn = create_stack_secret(&secrets).await;
     let config = AuthorizerConfig {
         trust: TrustConfig::Secret {
             secret_arn: arn.clone(),

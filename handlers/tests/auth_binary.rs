@@ -7,104 +7,20 @@
 mod auth_fixtures;
 mod common;
 
-use std::convert::Infallible;
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_fixtures::*;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
+use common::runtime_api::{lambda_command, Killed, RuntimeApi};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
-
-const NEXT: &str = "/2018-06-01/runtime/invocation/next";
-
-/// What the binary sent to the runtime API: method, path, body.
-type Sent = (String, String, Vec<u8>);
-
-/// A Lambda Runtime API on loopback that hands out `events` one per `next`, then holds `next`.
-async fn runtime_api(events: Vec<Value>) -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Sent>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (sender, received) = mpsc::unbounded_channel();
-    let events = Arc::new(Mutex::new(events.into_iter().enumerate()));
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let (sender, events) = (sender.clone(), events.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let (sender, events) = (sender.clone(), events.clone());
-                    async move {
-                        let method = request.method().to_string();
-                        let path = request.uri().path().to_string();
-                        let body = request.into_body().collect().await.unwrap().to_bytes().to_vec();
-                        let is_next = method == "GET" && path == NEXT;
-                        let _ = sender.send((method, path, body));
-                        if !is_next {
-                            let accepted = Response::builder()
-                                .status(202)
-                                .body(Full::new(Bytes::from_static(b"{}")));
-                            return Ok::<_, Infallible>(accepted.unwrap());
-                        }
-                        let next = events.lock().unwrap().next();
-                        let Some((index, event)) = next else {
-                            std::future::pending::<()>().await;
-                            unreachable!();
-                        };
-                        let deadline = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .unwrap()
-                            .as_millis()
-                            + 30_000;
-                        let response = Response::builder()
-                            .header("content-type", "application/json")
-                            .header("lambda-runtime-aws-request-id", format!("request-{index}"))
-                            .header("lambda-runtime-deadline-ms", deadline.to_string())
-                            .header(
-                                "lambda-runtime-invoked-function-arn",
-                                "arn:aws:lambda:us-east-1:123456789012:function:wsstack-test-authorizer",
-                            )
-                            .body(Full::new(Bytes::from(event.to_string())));
-                        Ok(response.unwrap())
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    (addr, received)
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test]
 async fn the_authorizer_binary_allows_refuses_with_401_and_never_logs_secrets() {
     let moto = testkit::Moto::start().expect("starting moto");
     let sdk = common::sdk_config(&moto.endpoint()).await;
-    let created = aws_sdk_secretsmanager::Client::new(&sdk)
-        .create_secret()
-        .name("wsstack-test-auth")
-        .secret_string(SECRET)
-        .send()
-        .await
-        .expect("creating the secret");
+    let secret_arn = create_stack_secret(&aws_sdk_secretsmanager::Client::new(&sdk)).await;
     let valid = hs256(SECRET.as_bytes(), &claims("user-42", json!({"entities": ["order-*"]})));
     let expired = hs256(SECRET.as_bytes(), &claims("user-42", json!({"exp": now() - 120})));
     let forged = hs256(b"not-the-stack-secret-but-as-long-as-it", &claims("admin", json!({})));
@@ -117,25 +33,20 @@ async fn the_authorizer_binary_allows_refuses_with_401_and_never_logs_secrets() 
     .iter()
     .map(|event| serde_json::to_value(event).unwrap())
     .collect();
-    let (addr, mut sent) = runtime_api(events).await;
+    let mut runtime = RuntimeApi::start(events).await;
 
-    let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "wsstack-test-authorizer")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("RUST_LOG", "trace")
-        .env("WSSTACK_HANDLER", "authorizer")
-        .env("AUTH_SECRET_ARN", created.arn().unwrap())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting bootstrap");
+    let child = lambda_command(
+        std::path::Path::new(env!("CARGO_BIN_EXE_bootstrap")),
+        runtime.addr,
+        "authorizer",
+        &moto.endpoint(),
+    )
+    .env("RUST_LOG", "trace")
+    .env("AUTH_SECRET_ARN", secret_arn)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("starting bootstrap");
     let mut child = Killed(child);
     // Drain both pipes while it runs: a full pipe would block the process on its next log line.
     let log = Arc::new(Mutex::new(String::new()));
@@ -156,11 +67,11 @@ async fn the_authorizer_binary_allows_refuses_with_401_and_never_logs_secrets() 
 
     let mut answers = Vec::new();
     while answers.len() < 4 {
-        let Ok(Some((method, path, body))) = tokio::time::timeout(Duration::from_secs(30), sent.recv()).await else {
+        let Ok(Some(request)) = tokio::time::timeout(Duration::from_secs(30), runtime.requests.recv()).await else {
             panic!("the bootstrap did not answer all four events within 30 s");
         };
-        if method == "POST" {
-            answers.push((path, serde_json::from_slice::<Value>(&body).unwrap()));
+        if request.method == "POST" {
+            answers.push((request.path, serde_json::from_slice::<Value>(&request.body).unwrap()));
         }
     }
     let (path, allow) = &answers[0];

@@ -3,6 +3,8 @@
 //! bounded whatever `kid`s forged tokens name, and every issuer/audience/algorithm mismatch refused.
 
 mod auth_fixtures;
+// The loopback server the JWKS stand-in runs on.
+mod common;
 
 use std::time::Duration;
 
@@ -21,15 +23,21 @@ fn issuer_authorizer(server: &JwksServer, min_refresh: Duration) -> Authorizer {
     Authorizer::with_issuer(ISSUER, Some(AUDIENCE), &server.url, policy, ClaimNames::default()).unwrap()
 }
 
+/// The issuer's JWKS publishing an RSA key and an EC key, with those keys.
+async fn issuer_with_rsa_and_ec_keys() -> (SigningKey, SigningKey, JwksServer) {
+    let rsa = SigningKey::rsa("rsa-1.pem", "rsa-1");
+    let ec = SigningKey::ec("ec-1.pem", "ec-1");
+    let server = JwksServer::start(vec![rsa.jwk(), ec.jwk()]).await;
+    (rsa, ec, server)
+}
+
 fn issued(sub: &str) -> serde_json::Value {
     claims(sub, json!({ "iss": ISSUER, "aud": AUDIENCE }))
 }
 
 #[tokio::test]
 async fn rs256_and_es256_tokens_verify_against_the_issuers_keys() {
-    let rsa = SigningKey::rsa("rsa-1.pem", "rsa-1");
-    let ec = SigningKey::ec("ec-1.pem", "ec-1");
-    let server = JwksServer::start(vec![rsa.jwk(), ec.jwk()]).await;
+    let (rsa, ec, server) = issuer_with_rsa_and_ec_keys().await;
     let authorizer = issuer_authorizer(&server, Duration::from_secs(60));
 
     let by_rsa = rsa.sign(&issued("alice"));
@@ -109,9 +117,7 @@ async fn unknown_kids_cannot_make_every_request_refetch_the_keys() {
 
 #[tokio::test]
 async fn issuer_audience_and_algorithm_mismatches_are_refused() {
-    let rsa = SigningKey::rsa("rsa-1.pem", "rsa-1");
-    let ec = SigningKey::ec("ec-1.pem", "ec-1");
-    let server = JwksServer::start(vec![rsa.jwk(), ec.jwk()]).await;
+    let (rsa, ec, server) = issuer_with_rsa_and_ec_keys().await;
     let authorizer = issuer_authorizer(&server, Duration::from_secs(60));
 
     let rsa_public_jwk = serde_json::to_vec(&rsa.jwk()).unwrap();

@@ -7,17 +7,11 @@ mod common;
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
-};
 use common::*;
 use serde_json::Value;
 use wsstack_handlers::auth::Identity;
-use wsstack_handlers::records::{self, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, PK, SK};
-use wsstack_handlers::{routes, store, App, Config, PushSettings};
-
-const USER_TABLE: &str = "wsstack-test-connections-with-users";
+use wsstack_handlers::records::{self, CONNECTION_SK, GSI2PK, GSI2SK};
+use wsstack_handlers::{routes, store, PushSettings};
 
 fn with_identity(
     mut event: aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest,
@@ -32,60 +26,10 @@ fn with_identity(
     event
 }
 
-/// The table as the stack will declare it with `auth:`: GSI1 for subscribers, GSI2 for users.
-async fn create_user_table(dynamodb: &aws_sdk_dynamodb::Client) {
-    let key = |name: &str, key_type| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(key_type)
-            .build()
-            .unwrap()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let index = |name: &str, pk: &str, sk: &str| {
-        GlobalSecondaryIndex::builder()
-            .index_name(name)
-            .key_schema(key(pk, KeyType::Hash))
-            .key_schema(key(sk, KeyType::Range))
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
-            .build()
-            .unwrap()
-    };
-    let mut request = dynamodb
-        .create_table()
-        .table_name(USER_TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(PK, KeyType::Hash))
-        .key_schema(key(SK, KeyType::Range))
-        .global_secondary_indexes(index(GSI1, GSI1PK, GSI1SK))
-        .global_secondary_indexes(index(GSI2, GSI2PK, GSI2SK));
-    for name in [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK] {
-        request = request.attribute_definitions(attribute(name));
-    }
-    request.send().await.expect("creating the table with the user index");
-}
-
 #[tokio::test]
 async fn connect_keeps_the_user_in_the_user_index_and_echoes_websocket() {
     let stack = Stack::start().await;
-    create_user_table(&stack.dynamodb).await;
-    let sdk = sdk_config(&stack.proxy.endpoint()).await;
-    let app = App::new(
-        &sdk,
-        Config {
-            table_name: USER_TABLE.to_string(),
-            ttl_hours: 3,
-            callback_url: stack.gateway.callback_url(),
-            push: PushSettings::default(),
-            query_page_limit: Some(1),
-        },
-    );
+    let app = stack.app(Some(1), PushSettings::default()).await;
     let token_offer = [("Sec-WebSocket-Protocol", "websocket, eyJhbGciOiJIUzI1NiJ9.e30.c2ln")];
     for (connection_id, user_id) in [("conn-a=", "user-42"), ("conn-b=", "user-42"), ("conn-c=", "user-7")] {
         let event = with_identity(ws_event("$connect", connection_id, None, &token_offer), user_id, &["*"]);
@@ -121,28 +65,14 @@ async fn connect_keeps_the_user_in_the_user_index_and_echoes_websocket() {
     );
     assert!(store::connections_of_user(&app, "nobody").await.unwrap().is_empty());
 
-    let item = |connection_id: &str| {
-        let dynamodb = stack.dynamodb.clone();
-        let connection_id = connection_id.to_string();
-        async move {
-            dynamodb
-                .get_item()
-                .table_name(USER_TABLE)
-                .key(PK, aws_sdk_dynamodb::types::AttributeValue::S(connection_id))
-                .key(SK, aws_sdk_dynamodb::types::AttributeValue::S(CONNECTION_SK.into()))
-                .send()
-                .await
-                .unwrap()
-                .item
-                .unwrap()
-        }
-    };
-    let record = item("conn-a=").await;
-    assert_eq!(string(&record, GSI2PK), "user-42");
-    assert_eq!(string(&record, GSI2SK), CONNECTION_SK);
-    assert_eq!(string(&record, records::IP_ADDRESS), "203.0.113.7");
+    let items = stack.items().await;
+    let item = |connection_id: &str| &items[&(connection_id.to_string(), CONNECTION_SK.to_string())];
+    let record = item("conn-a=");
+    assert_eq!(string(record, GSI2PK), "user-42");
+    assert_eq!(string(record, GSI2SK), CONNECTION_SK);
+    assert_eq!(string(record, records::IP_ADDRESS), "203.0.113.7");
     assert_eq!(record.len(), 7, "the seed layout plus the two index keys: {record:?}");
-    let plain = item("conn-e=").await;
+    let plain = item("conn-e=");
     assert_eq!(plain.len(), 5, "no user, no index keys: {plain:?}");
 }
 
@@ -150,8 +80,7 @@ async fn connect_keeps_the_user_in_the_user_index_and_echoes_websocket() {
 async fn subscribe_outside_the_tokens_patterns_answers_an_error_and_writes_nothing() {
     let stack = Stack::start().await;
     let app = stack.app(None, PushSettings::default()).await;
-    let far = now_seconds() + 9999;
-    stack.put_items(vec![connection_record("conn-a=", far)]).await;
+    stack.put_items(vec![connection_record("conn-a=", FAR_TTL)]).await;
     let before: HashMap<_, _> = stack.items().await.into_iter().collect();
     stack.proxy.clear();
 
@@ -204,11 +133,4 @@ async fn subscribe_outside_the_tokens_patterns_answers_an_error_and_writes_nothi
         refused.len() + 1,
         "no further error frames"
     );
-}
-
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }

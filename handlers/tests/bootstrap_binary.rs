@@ -6,22 +6,13 @@
 
 mod common;
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use common::runtime_api::{lambda_command, Killed, RuntimeApi, NEXT};
 use common::*;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
-
-const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 
 /// The binary `handlers/build.sh` writes; `WSSTACK_BOOTSTRAP` may name another one to measure
 /// (e.g. an experimental build).
@@ -41,112 +32,6 @@ fn built_binary() -> Option<PathBuf> {
     None
 }
 
-/// A request the runtime API stand-in received: when, what, with which body.
-#[derive(Debug)]
-struct RuntimeRequest {
-    at: Instant,
-    method: String,
-    path: String,
-    body: Vec<u8>,
-}
-
-/// The Lambda Runtime API on a loopback port: hands out `events` one per `next`, then keeps the
-/// next `next` waiting (as Lambda does between invocations); records everything.
-struct RuntimeApi {
-    addr: std::net::SocketAddr,
-    requests: mpsc::UnboundedReceiver<RuntimeRequest>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for RuntimeApi {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-impl RuntimeApi {
-    async fn start(events: Vec<Value>) -> RuntimeApi {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (sender, requests) = mpsc::unbounded_channel();
-        let events = Arc::new(Mutex::new(events.into_iter().enumerate()));
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let sender = sender.clone();
-                let events = events.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                        let sender = sender.clone();
-                        let events = events.clone();
-                        async move { Ok::<_, Infallible>(answer(request, sender, events).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        RuntimeApi { addr, requests, server }
-    }
-
-    async fn next_request(&mut self) -> RuntimeRequest {
-        tokio::time::timeout(Duration::from_secs(20), self.requests.recv())
-            .await
-            .expect("the bootstrap made no runtime API request within 20 s")
-            .expect("the runtime API stand-in stopped")
-    }
-}
-
-type Events = Arc<Mutex<std::iter::Enumerate<std::vec::IntoIter<Value>>>>;
-
-async fn answer(
-    request: Request<Incoming>,
-    sender: mpsc::UnboundedSender<RuntimeRequest>,
-    events: Events,
-) -> Response<Full<Bytes>> {
-    let at = Instant::now();
-    let method = request.method().to_string();
-    let path = request.uri().path().to_string();
-    let body = request.into_body().collect().await.unwrap().to_bytes().to_vec();
-    let is_next = method == "GET" && path == NEXT;
-    let _ = sender.send(RuntimeRequest { at, method, path, body });
-    if !is_next {
-        return Response::builder()
-            .status(202)
-            .body(Full::new(Bytes::from_static(b"{\"status\":\"OK\"}")))
-            .unwrap();
-    }
-    let event = events.lock().unwrap().next();
-    let Some((index, event)) = event else {
-        // No more work: hold the request open like Lambda does while the function is frozen.
-        std::future::pending::<()>().await;
-        unreachable!();
-    };
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 30_000;
-    Response::builder()
-        .status(200)
-        .header("content-type", "application/json")
-        .header("lambda-runtime-aws-request-id", format!("request-{index}"))
-        .header("lambda-runtime-deadline-ms", deadline.to_string())
-        .header(
-            "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:wsstack-test-subscribe",
-        )
-        .header(
-            "lambda-runtime-trace-id",
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-        )
-        .body(Full::new(Bytes::from(event.to_string())))
-        .unwrap()
-}
-
 /// Starts the binary the way Lambda does: a clean environment with the function's variables.
 fn spawn(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, moto: &str, callback: &str) -> Child {
     command(binary, runtime_api, handler, moto, callback)
@@ -156,24 +41,8 @@ fn spawn(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, mot
 
 /// The command [`spawn`] runs, for a test to change a variable first.
 fn command(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, moto: &str, callback: &str) -> Command {
-    let mut command = Command::new(binary);
+    let mut command = lambda_command(binary, runtime_api, handler, moto);
     command
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", format!("wsstack-test-{handler}"))
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/wsstack-test-{handler}"),
-        )
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/26/[$LATEST]0123456789abcdef")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_SESSION_TOKEN", "testing")
-        .env("AWS_ENDPOINT_URL", moto)
-        .env("WSSTACK_HANDLER", handler)
         .env("TABLE_NAME", TABLE)
         .env("TTL_HOURS", "3")
         .env("CALLBACK_URL", callback)
@@ -182,13 +51,15 @@ fn command(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, m
     command
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A subscribe frame of `conn-a=` to `order-42`, as the runtime API hands it out.
+fn subscribe_event() -> Value {
+    serde_json::to_value(ws_event(
+        "subscribe",
+        "conn-a=",
+        Some(r#"{"action":"subscribe","entityId":"order-42"}"#),
+        &[],
+    ))
+    .unwrap()
 }
 
 #[tokio::test]
@@ -198,14 +69,7 @@ async fn the_built_bootstrap_serves_a_subscribe_through_the_runtime_api() {
     };
     let stack = Stack::start().await;
     stack.put_items(vec![connection_record("conn-a=", 1000)]).await;
-    let event = serde_json::to_value(ws_event(
-        "subscribe",
-        "conn-a=",
-        Some(r#"{"action":"subscribe","entityId":"order-42"}"#),
-        &[],
-    ))
-    .unwrap();
-    let mut runtime = RuntimeApi::start(vec![event]).await;
+    let mut runtime = RuntimeApi::start(vec![subscribe_event()]).await;
     let mut child = Killed(spawn(
         &binary,
         runtime.addr,
@@ -253,13 +117,7 @@ async fn the_built_bootstrap_reports_failures_by_kind() {
         return;
     };
     let stack = Stack::start().await;
-    let subscribe = serde_json::to_value(ws_event(
-        "subscribe",
-        "conn-a=",
-        Some(r#"{"action":"subscribe","entityId":"order-42"}"#),
-        &[],
-    ))
-    .unwrap();
+    let subscribe = subscribe_event();
     // A table that does not exist: DynamoDB refuses for good.
     let mut runtime = RuntimeApi::start(vec![subscribe.clone()]).await;
     let mut missing_table = command(
@@ -407,9 +265,8 @@ async fn built_bootstrap_push_throughput() {
         return;
     };
     let stack = Stack::start().await;
-    let far = 4_000_000_000;
     let fixtures = (0..1000)
-        .map(|n| subscription_record(&connection_id(n), "bench", far))
+        .map(|n| subscription_record(&connection_id(n), "bench", FAR_TTL))
         .collect();
     stack.put_items(fixtures).await;
     let body = eventbridge_body("bench", &"x".repeat(200));
@@ -423,20 +280,15 @@ async fn built_bootstrap_push_throughput() {
         for _ in 0..3 {
             stack.gateway.clear();
             let mut runtime = RuntimeApi::start(vec![event.clone()]).await;
-            let mut command = Command::new(&binary);
+            let mut command = command(
+                &binary,
+                runtime.addr,
+                "push",
+                &stack.moto.endpoint(),
+                &stack.gateway.callback_url(),
+            );
             command
-                .env_clear()
-                .env("AWS_LAMBDA_RUNTIME_API", runtime.addr.to_string())
-                .env("AWS_LAMBDA_FUNCTION_NAME", "wsstack-test-push")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_ACCESS_KEY_ID", "testing")
-                .env("AWS_SECRET_ACCESS_KEY", "testing")
-                .env("AWS_ENDPOINT_URL", stack.moto.endpoint())
-                .env("WSSTACK_HANDLER", "push")
-                .env("TABLE_NAME", TABLE)
-                .env("CALLBACK_URL", stack.gateway.callback_url())
                 .env("PUSH_CONCURRENCY", concurrency.to_string())
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())

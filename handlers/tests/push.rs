@@ -13,77 +13,32 @@ use wsstack_handlers::frames::{EntityEvent, PushEvent};
 use wsstack_handlers::records::CONNECTION_SK;
 use wsstack_handlers::{push, PushSettings};
 
-fn far() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + 9999
-}
-
-/// A deadline no test here comes near.
-fn in_a_minute() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(60)
-}
-
-fn quick_retries() -> PushSettings {
-    PushSettings {
-        base_backoff: Duration::from_millis(5),
-        ..PushSettings::default()
-    }
-}
-
-fn failed_ids(response: &aws_lambda_events::sqs::SqsBatchResponse) -> BTreeSet<String> {
-    response
-        .batch_item_failures
-        .iter()
-        .map(|failure| failure.item_identifier.clone())
-        .collect()
-}
-
-/// How many posts each connection received, of those answered 200.
-fn delivered_counts(gateway: &Gateway) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for post in gateway.delivered() {
-        *counts.entry(post.connection_id).or_insert(0) += 1;
-    }
-    counts
-}
-
 #[tokio::test]
 async fn push_reaches_every_subscriber_across_query_pages_and_nobody_else() {
     let stack = Stack::start().await;
     // Pages of 400: 2,500 subscribers take 7 query pages of GSI1.
     let app = stack.app(Some(400), quick_retries()).await;
-    let far = far();
-    let mut fixtures = Vec::new();
-    let mut subscribers = BTreeSet::new();
-    for n in 0..2500 {
-        let id = connection_id(n);
-        fixtures.push(connection_record(&id, far));
-        fixtures.push(subscription_record(&id, "hot-entity", far));
-        if n % 10 == 0 {
-            fixtures.push(subscription_record(&id, "cold-entity", far));
-        }
-        subscribers.insert(id);
-    }
+    let mut fixtures = subscribers(0, 2500, "hot-entity");
+    // Every tenth of them follows another entity too.
+    fixtures.extend(
+        (0..2500)
+            .step_by(10)
+            .map(|n| subscription_record(&connection_id(n), "cold-entity", FAR_TTL)),
+    );
     // Connections that follow other entities only, including one whose id is a prefix match.
-    for n in 2500..2600 {
-        let id = connection_id(n);
-        fixtures.push(connection_record(&id, far));
-        fixtures.push(subscription_record(&id, "cold-entity", far));
-        fixtures.push(subscription_record(&id, "hot-entity-2", far));
-    }
+    fixtures.extend(subscribers(2500, 100, "cold-entity"));
+    fixtures.extend((2500..2600).map(|n| subscription_record(&connection_id(n), "hot-entity-2", FAR_TTL)));
     stack.put_items(fixtures).await;
+    let hot_subscribers: BTreeSet<String> = (0..2500).map(connection_id).collect();
 
     let body = eventbridge_body("hot-entity", "price changed");
     let response = push::push(&app, sqs_event(&[("msg-1", &body)]), in_a_minute()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(stack.calls("Query"), 7, "2,500 subscribers in pages of 400");
 
-    let counts = delivered_counts(&stack.gateway);
+    let counts = stack.gateway.delivered_counts();
     assert_eq!(counts.len(), 2500, "every subscriber, nobody else");
-    assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), subscribers);
+    assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), hot_subscribers);
     assert!(counts.values().all(|&count| count == 1), "each exactly once");
     assert_eq!(stack.gateway.posts().len(), 2500, "no failed or extra posts");
     let expected = json!({"type":"Entity Updated","entityId":"hot-entity","message":"price changed"});
@@ -97,14 +52,8 @@ async fn push_reaches_every_subscriber_across_query_pages_and_nobody_else() {
 async fn gone_connections_lose_all_their_records_and_the_rest_stay() {
     let stack = Stack::start().await;
     let app = stack.app(Some(3), quick_retries()).await;
-    let far = far();
-    let mut fixtures = Vec::new();
-    for n in 0..10 {
-        let id = connection_id(n);
-        fixtures.push(connection_record(&id, far));
-        fixtures.push(subscription_record(&id, "e1", far));
-        fixtures.push(subscription_record(&id, "e2", far));
-    }
+    let mut fixtures = subscribers(0, 10, "e1");
+    fixtures.extend((0..10).map(|n| subscription_record(&connection_id(n), "e2", FAR_TTL)));
     stack.put_items(fixtures).await;
     let gone: BTreeSet<String> = [2, 5, 7].iter().map(|&n| connection_id(n)).collect();
     stack.gateway.set_gone(gone.clone());
@@ -126,24 +75,18 @@ async fn gone_connections_lose_all_their_records_and_the_rest_stay() {
         }
     }
     // A gone connection is posted to once: 410 is not retried.
-    let posts = stack.gateway.posts();
     for id in &gone {
-        assert_eq!(posts.iter().filter(|post| &post.connection_id == id).count(), 1);
+        assert_eq!(stack.gateway.posts_to(id), 1);
     }
-    assert_eq!(delivered_counts(&stack.gateway).len(), 7);
+    assert_eq!(stack.gateway.delivered_counts().len(), 7);
 }
 
 #[tokio::test]
 async fn a_delivery_that_keeps_failing_lands_in_batch_item_failures() {
     let stack = Stack::start().await;
     let app = stack.app(None, quick_retries()).await;
-    let far = far();
-    let mut fixtures = Vec::new();
-    for n in 0..6 {
-        let id = connection_id(n);
-        fixtures.push(connection_record(&id, far));
-        fixtures.push(subscription_record(&id, if n < 3 { "flaky" } else { "healthy" }, far));
-    }
+    let mut fixtures = subscribers(0, 3, "flaky");
+    fixtures.extend(subscribers(3, 3, "healthy"));
     stack.put_items(fixtures).await;
     let broken = connection_id(1);
     stack.gateway.set_failing([broken.clone()]);
@@ -158,15 +101,14 @@ async fn a_delivery_that_keeps_failing_lands_in_batch_item_failures() {
     .await;
     assert_eq!(failed_ids(&response), BTreeSet::from(["msg-flaky".to_string()]));
 
-    let posts = stack.gateway.posts();
-    let attempts = posts.iter().filter(|post| post.connection_id == broken).count();
+    let attempts = stack.gateway.posts_to(&broken);
     assert_eq!(
         attempts as u32,
         PushSettings::default().max_attempts,
         "retried, then given up"
     );
     // Everyone else got their update; the failing connection's records are kept (500 is not 410).
-    let counts = delivered_counts(&stack.gateway);
+    let counts = stack.gateway.delivered_counts();
     assert_eq!(counts.len(), 5);
     assert!(!counts.contains_key(&broken));
     assert_eq!(stack.keys().await.len(), 12);
@@ -176,13 +118,12 @@ async fn a_delivery_that_keeps_failing_lands_in_batch_item_failures() {
 async fn malformed_records_fail_alone_and_the_others_are_delivered() {
     let stack = Stack::start().await;
     let app = stack.app(None, quick_retries()).await;
-    let far = far();
     stack
         .put_items(vec![
-            connection_record("conn-a=", far),
-            subscription_record("conn-a=", "e1", far),
-            connection_record("conn-b=", far),
-            subscription_record("conn-b=", "e2", far),
+            connection_record("conn-a=", FAR_TTL),
+            subscription_record("conn-a=", "e1", FAR_TTL),
+            connection_record("conn-b=", FAR_TTL),
+            subscription_record("conn-b=", "e2", FAR_TTL),
         ])
         .await;
 
@@ -263,11 +204,10 @@ async fn fan_out_throughput() {
 async fn fan_out_throughput_at(latency: Duration) {
     let stack = Stack::start().await;
     stack.gateway.set_latency(latency);
-    let far = far();
     let mut fixtures = Vec::new();
     for n in 0..1000 {
         let id = connection_id(n);
-        fixtures.push(subscription_record(&id, "bench", far));
+        fixtures.push(subscription_record(&id, "bench", FAR_TTL));
     }
     stack.put_items(fixtures).await;
     let event = PushEvent::Entity(EntityEvent {

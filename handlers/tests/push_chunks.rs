@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
@@ -20,51 +19,28 @@ const SUBSCRIBERS: usize = 5_000;
 /// Small chunks, so that a debug build on a busy machine posts one well within an invocation.
 const CHUNK: usize = 250;
 
-/// A ttl no test comes near (2100-01-01).
-const FAR_TTL: i64 = 4_102_444_800;
-
 fn chunked(posts_per_second: f64) -> PushSettings {
     PushSettings {
-        base_backoff: Duration::from_millis(5),
         chunk_size: Some(CHUNK),
         posts_per_second: Some(posts_per_second),
-        ..PushSettings::default()
+        ..quick_retries()
     }
 }
 
-/// The push queue in moto, and the stack's subscribers of `hot` (plus a few of another entity).
+/// The push queue in moto.
 struct Queue {
     sqs: aws_sdk_sqs::Client,
     url: String,
 }
 
+/// The push queue, and the stack's subscribers of `hot` (plus a few of another entity).
 async fn setup(stack: &Stack, visibility_seconds: u32) -> Queue {
     let queue = Queue::create(stack, visibility_seconds).await;
-    let mut fixtures = subscriber_records("hot", SUBSCRIBERS);
+    let mut fixtures = subscribers(0, SUBSCRIBERS, "hot");
     // Followers of another entity, who must get nothing.
-    let ttl = FAR_TTL;
-    for n in SUBSCRIBERS..SUBSCRIBERS + 50 {
-        fixtures.push(connection_record(&connection_id(n), ttl));
-        fixtures.push(subscription_record(&connection_id(n), "cold", ttl));
-    }
+    fixtures.extend(subscribers(SUBSCRIBERS, 50, "cold"));
     stack.put_items(fixtures).await;
     queue
-}
-
-/// `count` connections, each subscribed to `entity`.
-fn subscriber_records(
-    entity: &str,
-    count: usize,
-) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    (0..count)
-        .flat_map(|n| {
-            let id = connection_id(n);
-            [
-                connection_record(&id, FAR_TTL),
-                subscription_record(&id, entity, FAR_TTL),
-            ]
-        })
-        .collect()
 }
 
 impl Queue {
@@ -156,7 +132,7 @@ impl Queue {
         let worker = || async {
             loop {
                 let taken = self.invoke(app, batch, time).await;
-                if taken == 0 && delivered_counts(gateway).len() >= subscribers {
+                if taken == 0 && gateway.delivered_counts().len() >= subscribers {
                     return;
                 }
                 assert!(
@@ -167,15 +143,6 @@ impl Queue {
         };
         futures::future::join_all((0..workers).map(|_| worker())).await;
     }
-}
-
-/// Posts answered 200, per connection.
-fn delivered_counts(gateway: &Gateway) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for post in gateway.delivered() {
-        *counts.entry(post.connection_id).or_insert(0) += 1;
-    }
-    counts
 }
 
 fn hot_subscribers() -> BTreeSet<String> {
@@ -200,7 +167,7 @@ async fn every_subscriber_of_5000_gets_the_event_exactly_once_through_chunks() {
     // chunk cut at the deadline comes back as duplicates).
     queue.drain(&app, &stack.gateway, 3, 2, Duration::from_secs(25)).await;
 
-    let counts = delivered_counts(&stack.gateway);
+    let counts = stack.gateway.delivered_counts();
     assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), hot_subscribers());
     let twice: Vec<_> = counts.iter().filter(|(_, count)| **count != 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
@@ -236,7 +203,7 @@ async fn a_batch_with_more_posts_than_time_keeps_one_chunk_and_hands_the_others_
         "{:?}",
         response.batch_item_failures
     );
-    let counts = delivered_counts(&stack.gateway);
+    let counts = stack.gateway.delivered_counts();
     assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), all[..CHUNK].to_vec());
     assert!(counts.values().all(|count| *count == 1));
     // The kept chunk took its time at 50 posts/s; the others did not wait for it.
@@ -310,7 +277,7 @@ async fn one_chunk_dies(death: Death) {
 
     // Batches of one: the chunk comes back alone once its visibility timeout ends.
     queue.drain(&app, &stack.gateway, 4, 1, Duration::from_secs(12)).await;
-    let counts = delivered_counts(&stack.gateway);
+    let counts = stack.gateway.delivered_counts();
     assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), hot_subscribers());
     let duplicated: BTreeSet<String> = counts
         .iter()
@@ -356,7 +323,7 @@ async fn post_rate_against_the_budget() {
         for subscribers in [1_000, 5_000, 15_000] {
             let stack = Stack::start().await;
             let queue = Queue::create(&stack, 60).await;
-            stack.put_items(subscriber_records("hot", subscribers)).await;
+            stack.put_items(common::subscribers(0, subscribers, "hot")).await;
             stack.gateway.set_latency(Duration::from_millis(10));
             let settings = PushSettings {
                 chunk_size: Some(1_000),

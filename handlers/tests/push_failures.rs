@@ -5,22 +5,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use common::*;
 use tokio::time::Instant;
 use wsstack_handlers::records::CONNECTION_SK;
 use wsstack_handlers::{push, App, PushSettings};
-
-fn far_ttl() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + 9999
-}
 
 fn settings(concurrency: usize) -> PushSettings {
     PushSettings {
@@ -30,53 +20,11 @@ fn settings(concurrency: usize) -> PushSettings {
     }
 }
 
-async fn run_push(app: &App, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-    push::push(app, event, deadline).await
-}
-
-fn failed_ids(response: &SqsBatchResponse) -> BTreeSet<String> {
-    response
-        .batch_item_failures
-        .iter()
-        .map(|failure| failure.item_identifier.clone())
-        .collect()
-}
-
-/// Posts answered 200, per connection.
-fn delivered_counts(gateway: &Gateway) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for post in gateway.delivered() {
-        *counts.entry(post.connection_id).or_insert(0) += 1;
-    }
-    counts
-}
-
-/// `count` connections (ids from `first`), each with its connection record and a subscription to
-/// `entity_id`.
-fn subscribers(
-    first: usize,
-    count: usize,
-    entity_id: &str,
-) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
-    let ttl = far_ttl();
-    (first..first + count)
-        .flat_map(|n| {
-            let id = connection_id(n);
-            [connection_record(&id, ttl), subscription_record(&id, entity_id, ttl)]
-        })
-        .collect()
-}
-
 /// One record's worth of SQS redelivery, as the event source mapping does it: the batch again while
 /// a record comes back in `batchItemFailures`, at most `max_receive_count` receives in all.
 async fn deliver_like_sqs(app: &App, message_id: &str, body: &str, max_receive_count: usize) -> usize {
     for receive in 1..=max_receive_count {
-        let response = run_push(
-            app,
-            sqs_event(&[(message_id, body)]),
-            Instant::now() + Duration::from_secs(30),
-        )
-        .await;
+        let response = push::push(app, sqs_event(&[(message_id, body)]), in_a_minute()).await;
         if response.batch_item_failures.is_empty() {
             return receive;
         }
@@ -101,15 +49,10 @@ async fn one_poisoned_connection_among_100_costs_the_other_99_nothing() {
         let receives = deliver_like_sqs(&app, "msg-1", &body, 3).await;
         assert_eq!(receives, 1, "answered {}: the record was redelivered", poison.status);
 
-        let counts = delivered_counts(&stack.gateway);
+        let counts = stack.gateway.delivered_counts();
         assert_eq!(counts.len(), 99, "answered {}", poison.status);
         assert!(counts.values().all(|&count| count == 1), "a duplicate: {counts:?}");
-        let to_poisoned = stack
-            .gateway
-            .posts()
-            .iter()
-            .filter(|post| post.connection_id == poisoned)
-            .count();
+        let to_poisoned = stack.gateway.posts_to(&poisoned);
         assert_eq!(to_poisoned, 1, "answered {}: retrying cannot fix it", poison.status);
         let kept = stack.keys().await.iter().any(|(pk, _)| pk == &poisoned);
         assert_eq!(
@@ -139,12 +82,7 @@ async fn connections_api_gateway_does_not_know_lose_their_records() {
         .set_answer([invalid.clone()], Answer::invalid_connection_id(&invalid));
 
     let body = eventbridge_body("e1", "hello");
-    let response = run_push(
-        &app,
-        sqs_event(&[("msg-1", &body)]),
-        Instant::now() + Duration::from_secs(30),
-    )
-    .await;
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)]), in_a_minute()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
 
     let keys = stack.keys().await;
@@ -155,12 +93,7 @@ async fn connections_api_gateway_does_not_know_lose_their_records() {
     );
     for id in [&gone_unparsable, &gone_truncated, &invalid] {
         assert!(!keys.iter().any(|(pk, _)| pk == id), "records of {id} remain");
-        let posts = stack
-            .gateway
-            .posts()
-            .iter()
-            .filter(|post| &post.connection_id == id)
-            .count();
+        let posts = stack.gateway.posts_to(id);
         assert_eq!(posts, 1, "{id} was posted to again");
     }
     assert!(keys.contains(&(connection_id(0), CONNECTION_SK.to_string())));
@@ -177,12 +110,7 @@ async fn when_every_post_is_forbidden_no_record_is_deleted() {
         .answer_everyone_for(Answer::forbidden(), Duration::from_secs(600));
 
     let body = eventbridge_body("e1", "hello");
-    let response = run_push(
-        &app,
-        sqs_event(&[("msg-1", &body)]),
-        Instant::now() + Duration::from_secs(30),
-    )
-    .await;
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)]), in_a_minute()).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "retrying cannot fix a 403: {response:?}"
@@ -210,7 +138,7 @@ async fn a_throttled_endpoint_still_delivers_everything_within_the_function_time
 
     let timeout = Duration::from_secs(10);
     let started = Instant::now();
-    let response = run_push(
+    let response = push::push(
         &app,
         sqs_event(&[("msg-a", &bodies[0]), ("msg-b", &bodies[1]), ("msg-c", &bodies[2])]),
         started + timeout,
@@ -219,7 +147,7 @@ async fn a_throttled_endpoint_still_delivers_everything_within_the_function_time
     let elapsed = started.elapsed();
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert!(elapsed < timeout, "took {elapsed:?}");
-    let counts = delivered_counts(&stack.gateway);
+    let counts = stack.gateway.delivered_counts();
     assert_eq!(counts.len(), 300);
     assert!(counts.values().all(|&count| count == 1), "a duplicate");
     let throttled = stack.gateway.posts().iter().filter(|post| post.status == 429).count();
@@ -245,7 +173,7 @@ async fn a_deadline_that_comes_first_hands_back_exactly_the_undelivered_records(
     // and the 59 other posts fit before it on a loaded machine running a debug build.
     let timeout = Duration::from_secs(8);
     let started = Instant::now();
-    let response = run_push(
+    let response = push::push(
         &app,
         sqs_event(&[("msg-calm", &calm), ("msg-busy", &busy), ("msg-quiet", &quiet)]),
         started + timeout,
@@ -254,14 +182,9 @@ async fn a_deadline_that_comes_first_hands_back_exactly_the_undelivered_records(
     let elapsed = started.elapsed();
     assert_eq!(failed_ids(&response), BTreeSet::from(["msg-busy".to_string()]));
     assert!(elapsed < timeout, "answered after the deadline: {elapsed:?}");
-    let retries = stack
-        .gateway
-        .posts()
-        .iter()
-        .filter(|post| post.connection_id == throttled)
-        .count();
+    let retries = stack.gateway.posts_to(&throttled);
     assert!(retries > 3, "throttling is retried while time remains, {retries} posts");
-    let counts = delivered_counts(&stack.gateway);
+    let counts = stack.gateway.delivered_counts();
     assert_eq!(counts.len(), 59);
     assert!(counts.values().all(|&count| count == 1));
 }
@@ -281,7 +204,7 @@ async fn a_short_deadline_under_throttling_hands_back_every_record_in_time() {
     let b = eventbridge_body("b", "2");
     let timeout = Duration::from_secs(2);
     let started = Instant::now();
-    let response = run_push(&app, sqs_event(&[("msg-a", &a), ("msg-b", &b)]), started + timeout).await;
+    let response = push::push(&app, sqs_event(&[("msg-a", &a), ("msg-b", &b)]), started + timeout).await;
     let elapsed = started.elapsed();
     assert_eq!(
         failed_ids(&response),
@@ -307,9 +230,9 @@ async fn records_of_a_batch_share_one_concurrency_bound() {
         .collect();
     let records: Vec<(&str, &str)> = bodies.iter().map(|(id, body)| (id.as_str(), body.as_str())).collect();
 
-    let response = run_push(&app, sqs_event(&records), Instant::now() + Duration::from_secs(30)).await;
+    let response = push::push(&app, sqs_event(&records), in_a_minute()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(delivered_counts(&stack.gateway).len(), 60);
+    assert_eq!(stack.gateway.delivered_counts().len(), 60);
     let max = stack.gateway.max_in_flight();
     // 10 subscribers per record: more than 10 at once means records were worked side by side.
     assert!(

@@ -8,13 +8,6 @@ use serde_json::Value;
 use wsstack_handlers::records::{self, CONNECTION_SK, GSI1PK, GSI1SK, TTL};
 use wsstack_handlers::{routes, PushSettings};
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn key(pk: &str, sk: &str) -> (String, String) {
     (pk.to_string(), sk.to_string())
 }
@@ -52,7 +45,7 @@ async fn connect_stores_the_connection_record_and_echoes_one_protocol() {
     assert_eq!(number(record, records::CONNECTED_AT), 1_764_118_500_123);
     // TTL_HOURS is 3 in these tests.
     let ttl = number(record, TTL);
-    assert!((ttl - (now() + 3 * 3600)).abs() <= 5, "ttl {ttl}");
+    assert!((ttl - (testkit::unix_seconds() + 3 * 3600)).abs() <= 5, "ttl {ttl}");
     assert_eq!(record.len(), 5, "no attributes beyond the layout: {record:?}");
 }
 
@@ -87,10 +80,10 @@ async fn subscribe_writes_the_subscription_and_refreshes_the_connection_ttl() {
     let subscription = &items[&key("conn-a=", "subscription#order-42")];
     assert_eq!(string(subscription, GSI1PK), "order-42");
     assert_eq!(string(subscription, GSI1SK), "subscription#");
-    assert!((number(subscription, TTL) - (now() + 3 * 3600)).abs() <= 5);
+    assert!((number(subscription, TTL) - (testkit::unix_seconds() + 3 * 3600)).abs() <= 5);
     assert_eq!(subscription.len(), 5, "{subscription:?}");
     let connection = &items[&key("conn-a=", CONNECTION_SK)];
-    assert!((number(connection, TTL) - (now() + 3 * 3600)).abs() <= 5);
+    assert!((number(connection, TTL) - (testkit::unix_seconds() + 3 * 3600)).abs() <= 5);
     assert_eq!(string(connection, records::IP_ADDRESS), "203.0.113.9");
     // The other connection is untouched.
     assert_eq!(number(&items[&key("conn-b=", CONNECTION_SK)], TTL), 1000);
@@ -101,14 +94,13 @@ async fn subscribe_writes_the_subscription_and_refreshes_the_connection_ttl() {
 async fn unsubscribe_deletes_exactly_that_subscription_and_tolerates_absence() {
     let stack = Stack::start().await;
     let app = stack.app(None, PushSettings::default()).await;
-    let far = now() + 9999;
     stack
         .put_items(vec![
-            connection_record("conn-a=", far),
-            subscription_record("conn-a=", "e1", far),
-            subscription_record("conn-a=", "e2", far),
-            connection_record("conn-b=", far),
-            subscription_record("conn-b=", "e1", far),
+            connection_record("conn-a=", FAR_TTL),
+            subscription_record("conn-a=", "e1", FAR_TTL),
+            subscription_record("conn-a=", "e2", FAR_TTL),
+            connection_record("conn-b=", FAR_TTL),
+            subscription_record("conn-b=", "e1", FAR_TTL),
         ])
         .await;
     let before = stack.keys().await;
@@ -139,13 +131,15 @@ async fn disconnect_deletes_the_connection_and_all_its_subscriptions_across_page
     let stack = Stack::start().await;
     // Pages of 7 records: 61 records take 9 query pages and 3 BatchWriteItem calls.
     let app = stack.app(Some(7), PushSettings::default()).await;
-    let far = now() + 9999;
-    let mut fixtures = vec![connection_record("leaving=", far), connection_record("staying=", far)];
+    let mut fixtures = vec![
+        connection_record("leaving=", FAR_TTL),
+        connection_record("staying=", FAR_TTL),
+    ];
     for n in 0..60 {
-        fixtures.push(subscription_record("leaving=", &format!("entity-{n}"), far));
+        fixtures.push(subscription_record("leaving=", &format!("entity-{n}"), FAR_TTL));
     }
     for n in 0..5 {
-        fixtures.push(subscription_record("staying=", &format!("entity-{n}"), far));
+        fixtures.push(subscription_record("staying=", &format!("entity-{n}"), FAR_TTL));
     }
     stack.put_items(fixtures).await;
     assert_eq!(stack.keys().await.len(), 67);

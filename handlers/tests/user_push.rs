@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -13,43 +12,8 @@ use wsstack_handlers::frames::DetailTypes;
 use wsstack_handlers::records::CONNECTION_SK;
 use wsstack_handlers::{push, PushSettings};
 
-fn far() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-        + 9999
-}
-
-fn in_a_minute() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(60)
-}
-
-fn quick_retries() -> PushSettings {
-    PushSettings {
-        base_backoff: Duration::from_millis(5),
-        ..PushSettings::default()
-    }
-}
-
-/// An EventBridge envelope of `detail_type` as the rule delivers it to SQS.
-fn envelope(detail_type: &str, detail: Value) -> String {
-    json!({
-        "version": "0",
-        "id": "0d4d1d8c-3a4f-4bd5-a0d3-5f0a1b9e2c11",
-        "detail-type": detail_type,
-        "source": "wsstack.test",
-        "account": "123456789012",
-        "time": "2026-11-26T00:55:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": detail
-    })
-    .to_string()
-}
-
 fn user_notification(detail: Value) -> String {
-    envelope("Send User Push Notification", detail)
+    eventbridge_envelope("Send User Push Notification", detail)
 }
 
 /// The payloads each connection received, of the posts answered 200.
@@ -69,17 +33,16 @@ async fn a_user_notification_reaches_every_connection_of_that_user_and_nobody_el
     let stack = Stack::start().await;
     // Pages of one record: the user's connections take several GSI2 pages.
     let app = stack.app(Some(1), quick_retries()).await;
-    let far = far();
     stack
         .put_items(vec![
-            user_connection_record("alice-phone=", "alice", far),
-            user_connection_record("alice-laptop=", "alice", far),
-            user_connection_record("alice-tablet=", "alice", far),
-            user_connection_record("bob-phone=", "bob", far),
+            user_connection_record("alice-phone=", "alice", FAR_TTL),
+            user_connection_record("alice-laptop=", "alice", FAR_TTL),
+            user_connection_record("alice-tablet=", "alice", FAR_TTL),
+            user_connection_record("bob-phone=", "bob", FAR_TTL),
             // A user id that shares alice's prefix, and an anonymous connection watching "alice".
-            user_connection_record("alice2-phone=", "alice2", far),
-            connection_record("anonymous=", far),
-            subscription_record("anonymous=", "alice", far),
+            user_connection_record("alice2-phone=", "alice2", FAR_TTL),
+            connection_record("anonymous=", FAR_TTL),
+            subscription_record("anonymous=", "alice", FAR_TTL),
         ])
         .await;
 
@@ -119,15 +82,14 @@ async fn a_user_notification_reaches_every_connection_of_that_user_and_nobody_el
 async fn a_gone_connection_of_the_user_loses_its_records_and_the_rest_stay() {
     let stack = Stack::start().await;
     let app = stack.app(Some(2), quick_retries()).await;
-    let far = far();
     stack
         .put_items(vec![
-            user_connection_record("alice-old=", "alice", far),
-            subscription_record("alice-old=", "order-1", far),
-            subscription_record("alice-old=", "order-2", far),
-            user_connection_record("alice-new=", "alice", far),
-            subscription_record("alice-new=", "order-1", far),
-            user_connection_record("bob=", "bob", far),
+            user_connection_record("alice-old=", "alice", FAR_TTL),
+            subscription_record("alice-old=", "order-1", FAR_TTL),
+            subscription_record("alice-old=", "order-2", FAR_TTL),
+            user_connection_record("alice-new=", "alice", FAR_TTL),
+            subscription_record("alice-new=", "order-1", FAR_TTL),
+            user_connection_record("bob=", "bob", FAR_TTL),
         ])
         .await;
     stack.gateway.set_gone(["alice-old=".to_string()]);
@@ -169,11 +131,10 @@ async fn the_configured_detail_types_decide_and_others_are_dropped_not_retried()
             },
         )
         .await;
-    let far = far();
     stack
         .put_items(vec![
-            user_connection_record("alice=", "alice", far),
-            subscription_record("alice=", "order-7", far),
+            user_connection_record("alice=", "alice", FAR_TTL),
+            subscription_record("alice=", "order-7", FAR_TTL),
         ])
         .await;
 
@@ -187,18 +148,21 @@ async fn the_configured_detail_types_decide_and_others_are_dropped_not_retried()
             ),
             (
                 "default-entity",
-                &envelope("Entity Updated", json!({"entityId": "order-7", "message": "b"})),
+                &eventbridge_envelope("Entity Updated", json!({"entityId": "order-7", "message": "b"})),
             ),
             (
                 "user",
-                &envelope("Notify Customer", json!({"userId": "alice", "message": "c"})),
+                &eventbridge_envelope("Notify Customer", json!({"userId": "alice", "message": "c"})),
             ),
             (
                 "entity",
-                &envelope("Order Changed", json!({"entityId": "order-7", "message": "d"})),
+                &eventbridge_envelope("Order Changed", json!({"entityId": "order-7", "message": "d"})),
             ),
             // Malformed: a user notification without its user.
-            ("malformed", &envelope("Notify Customer", json!({"message": "e"}))),
+            (
+                "malformed",
+                &eventbridge_envelope("Notify Customer", json!({"message": "e"})),
+            ),
         ]),
         in_a_minute(),
     )

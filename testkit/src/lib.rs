@@ -16,6 +16,7 @@ pub use moto::Moto;
 pub use proxy::{Behaviour, Call, Fault, Proxy, Realism, RealismCounts};
 
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The repository root (the workspace that holds this crate).
 pub fn repo_root() -> PathBuf {
@@ -23,4 +24,15 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .expect("testkit lives one level below the repository root")
         .to_path_buf()
+}
+
+/// Time since the Unix epoch, now: the clock of token claims, record ttls, Lambda deadlines and
+/// log timestamps.
+pub fn since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970")
+}
+
+/// [`since_epoch`] in whole seconds, as JWT claims and DynamoDB ttls count.
+pub fn unix_seconds() -> i64 {
+    since_epoch().as_secs() as i64
 }

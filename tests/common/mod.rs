@@ -36,6 +36,27 @@ impl Run {
         }
     }
 
+    /// This run, once checked to have exited with `code` (the assertion shows the run when not).
+    #[track_caller]
+    pub fn expect_exit(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "{self}");
+        self
+    }
+
+    /// Checks that the run printed `text` on stdout (the assertion shows the run when not).
+    #[track_caller]
+    pub fn expect_stdout(&self, text: &str) -> &Run {
+        assert!(self.stdout.contains(text), "{self}");
+        self
+    }
+
+    /// Checks that the run printed `text` on stderr (the assertion shows the run when not).
+    #[track_caller]
+    pub fn expect_stderr(&self, text: &str) -> &Run {
+        assert!(self.stderr.contains(text), "{self}");
+        self
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
@@ -88,6 +109,13 @@ impl Env {
             dir: tempfile::tempdir().expect("temp dir"),
             config,
         }
+    }
+
+    /// One test's private AWS and, in its work directory, the shipped stack file as stack `name`.
+    pub async fn with_stack(name: &str) -> (Env, PathBuf) {
+        let env = Env::start().await;
+        let stack = env.write_stack("stack.yaml", &stack_text(name, &[]));
+        (env, stack)
     }
 
     /// Write a stack file into the work directory; returns its path.
@@ -159,7 +187,79 @@ impl Env {
     pub fn queue_url(&self, name: &str) -> String {
         format!("{}/{ACCOUNT}/{name}", self.moto.endpoint())
     }
+
+    /// The one message waiting in queue `name` (within 5 s), its body read as JSON.
+    pub async fn only_message(&self, name: &str) -> serde_json::Value {
+        let received = self
+            .sqs()
+            .receive_message()
+            .queue_url(self.queue_url(name))
+            .wait_time_seconds(5)
+            .send()
+            .await
+            .unwrap();
+        let messages = received.messages();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        json_of(messages[0].body().unwrap())
+    }
+
+    /// The EventBridge rule `name`, as AWS describes it.
+    pub async fn rule(&self, name: &str) -> aws_sdk_eventbridge::operation::describe_rule::DescribeRuleOutput {
+        self.events().describe_rule().name(name).send().await.unwrap()
+    }
+
+    /// DynamoDB table `name`, as AWS describes it.
+    pub async fn table(&self, name: &str) -> aws_sdk_dynamodb::types::TableDescription {
+        let request = self.dynamodb().describe_table().table_name(name);
+        request.send().await.unwrap().table.expect("a described table")
+    }
+
+    /// Stage `name` of API `api`, as AWS describes it.
+    pub async fn stage(&self, api: &str, name: &str) -> aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput {
+        let request = self.apigateway().get_stage().api_id(api).stage_name(name);
+        request.send().await.unwrap()
+    }
+
+    /// The event source mappings of function `name`.
+    pub async fn event_source_mappings(
+        &self,
+        name: &str,
+    ) -> Vec<aws_sdk_lambda::types::EventSourceMappingConfiguration> {
+        let request = self.lambda().list_event_source_mappings().function_name(name);
+        request.send().await.unwrap().event_source_mappings.unwrap_or_default()
+    }
+
+    /// Checks that the proxy saw no AWS call at all.
+    #[track_caller]
+    pub fn expect_no_call(&self, why: &str) {
+        assert!(self.proxy.calls().is_empty(), "{why}: {:?}", self.proxy.calls());
+    }
+
+    /// Every write call the proxy saw, as "service operation".
+    pub fn writes(&self) -> Vec<String> {
+        self.proxy
+            .writes()
+            .iter()
+            .map(|c| format!("{} {}", c.service, c.operation))
+            .collect()
+    }
 }
+
+/// `text` read as JSON, or a panic that shows it.
+pub fn json_of(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The options of `send-event` for the user notification the tests send: to alice, about her
+/// order, with a callback.
+pub const USER_NOTIFICATION: [&str; 6] = [
+    "--user-id",
+    "alice",
+    "--message",
+    "Your order shipped",
+    "--callback",
+    "orders/42",
+];
 
 /// What of a stack exists, read straight through the SDK: every resource whose name starts with
 /// the stack's prefix, and every one tagged with its name.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use futures::{SinkExt, StreamExt};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -172,6 +172,18 @@ pub async fn wait_for_subscribers(env: &Env, table: &str, entity: &str, count: u
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `count` clients, each subscribed to `entity`, once the table holds all their subscriptions.
+pub async fn subscribed_clients(env: &Env, dev: &Dev, entity: &str, count: usize) -> Vec<Socket> {
+    let mut sockets = Vec::new();
+    for _ in 0..count {
+        let (mut socket, _) = connect(&dev.url, None).await;
+        send(&mut socket, json!({"action": "subscribe", "entityId": entity})).await;
+        sockets.push(socket);
+    }
+    wait_for_subscribers(env, &dev.table(), entity, count).await;
+    sockets
 }
 
 pub async fn records_of(env: &Env, table: &str, connection_id: &str) -> usize {

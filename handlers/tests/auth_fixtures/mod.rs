@@ -4,28 +4,35 @@
 
 #![allow(dead_code)]
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+
+use super::common::serve::{serve, Loopback};
 
 pub const SECRET: &str = "kX3v9-stack-secret-for-tests-only-Qm7pL2zR8wN4";
 pub const METHOD_ARN: &str = "arn:aws:execute-api:us-east-1:123456789012:abc123/test/$connect";
 pub const ISSUER: &str = "https://issuer.example.com/pool-1";
 pub const AUDIENCE: &str = "wsstack-client";
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+pub use testkit::unix_seconds as now;
+
+/// The stack secret in Secrets Manager (moto) as `wsstack up` stores it; its ARN.
+pub async fn create_stack_secret(secrets: &aws_sdk_secretsmanager::Client) -> String {
+    let created = secrets
+        .create_secret()
+        .name("wsstack-test-auth")
+        .secret_string(SECRET)
+        .send()
+        .await
+        .expect("creating the secret");
+    created.arn().unwrap().to_string()
 }
 
 /// A `$connect` REQUEST authorizer event with these headers and query parameters.
@@ -108,20 +115,24 @@ pub struct SigningKey {
 
 impl SigningKey {
     pub fn rsa(file: &str, kid: &str) -> SigningKey {
-        let pem = std::fs::read(format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        SigningKey {
-            kid: kid.to_string(),
-            alg: Algorithm::RS256,
-            key: EncodingKey::from_rsa_pem(&pem).unwrap(),
-        }
+        SigningKey::from_pem(file, kid, Algorithm::RS256, EncodingKey::from_rsa_pem)
     }
 
     pub fn ec(file: &str, kid: &str) -> SigningKey {
+        SigningKey::from_pem(file, kid, Algorithm::ES256, EncodingKey::from_ec_pem)
+    }
+
+    fn from_pem(
+        file: &str,
+        kid: &str,
+        alg: Algorithm,
+        decode: fn(&[u8]) -> jsonwebtoken::errors::Result<EncodingKey>,
+    ) -> SigningKey {
         let pem = std::fs::read(format!("{}/tests/keys/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         SigningKey {
             kid: kid.to_string(),
-            alg: Algorithm::ES256,
-            key: EncodingKey::from_ec_pem(&pem).unwrap(),
+            alg,
+            key: decode(&pem).unwrap(),
         }
     }
 
@@ -151,67 +162,45 @@ pub struct JwksServer {
     keys: Arc<Mutex<Vec<Jwk>>>,
     fetches: Arc<Mutex<usize>>,
     broken: Arc<Mutex<bool>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for JwksServer {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: Loopback,
 }
 
 impl JwksServer {
     pub async fn start(keys: Vec<Jwk>) -> JwksServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
         let keys = Arc::new(Mutex::new(keys));
         let fetches = Arc::new(Mutex::new(0));
         let broken = Arc::new(Mutex::new(false));
         let (served, counted, failing) = (keys.clone(), fetches.clone(), broken.clone());
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
+        let server = serve(move |request: Request<hyper::body::Incoming>| {
+            let (keys, fetches, broken) = (served.clone(), counted.clone(), failing.clone());
+            async move {
+                if request.uri().path() != "/.well-known/jwks.json" {
+                    return Response::builder().status(404).body(Full::new(Bytes::new())).unwrap();
+                }
+                *fetches.lock().unwrap() += 1;
+                if *broken.lock().unwrap() {
+                    return Response::builder()
+                        .status(503)
+                        .body(Full::new(Bytes::from("down")))
+                        .unwrap();
+                }
+                let set = JwkSet {
+                    keys: keys.lock().unwrap().clone(),
                 };
-                let (keys, fetches, broken) = (served.clone(), counted.clone(), failing.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                        let (keys, fetches, broken) = (keys.clone(), fetches.clone(), broken.clone());
-                        async move {
-                            if request.uri().path() != "/.well-known/jwks.json" {
-                                return Ok::<_, Infallible>(
-                                    Response::builder().status(404).body(Full::new(Bytes::new())).unwrap(),
-                                );
-                            }
-                            *fetches.lock().unwrap() += 1;
-                            if *broken.lock().unwrap() {
-                                return Ok(Response::builder()
-                                    .status(503)
-                                    .body(Full::new(Bytes::from("down")))
-                                    .unwrap());
-                            }
-                            let set = JwkSet {
-                                keys: keys.lock().unwrap().clone(),
-                            };
-                            let body = serde_json::to_vec(&set).unwrap();
-                            Ok(Response::builder()
-                                .header("content-type", "application/json")
-                                .body(Full::new(Bytes::from(body)))
-                                .unwrap())
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                let body = serde_json::to_vec(&set).unwrap();
+                Response::builder()
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap()
             }
-        });
+        })
+        .await;
         JwksServer {
-            url,
+            url: format!("http://{}/.well-known/jwks.json", server.addr),
             keys,
             fetches,
             broken,
-            server,
+            _server: server,
         }
     }
 

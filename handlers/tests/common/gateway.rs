@@ -1,9 +1,7 @@
 //! The stand-in for the API Gateway management API on a loopback port: records every post and
 //! answers what a test chooses, for chosen connections or for everyone during a while.
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -11,9 +9,9 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::json;
 
+use super::serve::{serve, Loopback};
 use super::STAGE;
 
 /// One POST to `/{stage}/@connections/{id}` that the stand-in received.
@@ -117,45 +115,24 @@ struct GatewayState {
 
 /// A stand-in for the API Gateway management API on a loopback port.
 pub struct Gateway {
-    addr: SocketAddr,
     state: Arc<Mutex<GatewayState>>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    server: Loopback,
 }
 
 impl Gateway {
     pub async fn start() -> Gateway {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state: Arc<Mutex<GatewayState>> = Arc::default();
         let shared = state.clone();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(answer(&state, request).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Gateway { addr, state, server }
+        let server = serve(move |request| {
+            let state = shared.clone();
+            async move { answer(&state, request).await }
+        })
+        .await;
+        Gateway { state, server }
     }
 
     pub fn callback_url(&self) -> String {
-        format!("http://{}/{STAGE}", self.addr)
+        format!("http://{}/{STAGE}", self.server.addr)
     }
 
     /// Answer 410 GoneException for these connections.
@@ -198,9 +175,28 @@ impl Gateway {
         self.state.lock().unwrap().posts.clone()
     }
 
+    /// How many posts to `connection_id` were received, whatever they were answered.
+    pub fn posts_to(&self, connection_id: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state
+            .posts
+            .iter()
+            .filter(|post| post.connection_id == connection_id)
+            .count()
+    }
+
     /// Posts answered 200.
     pub fn delivered(&self) -> Vec<Post> {
         self.posts().into_iter().filter(|post| post.status == 200).collect()
+    }
+
+    /// How many posts each connection received, of those answered 200.
+    pub fn delivered_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for post in self.delivered() {
+            *counts.entry(post.connection_id).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Posts per second between the first and the last post received.

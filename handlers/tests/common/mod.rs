@@ -1,17 +1,21 @@
 //! Shared test fixtures: a moto-backed table in the seed layout, SDK clients pointed at it with
-//! static credentials, realistic Lambda events, and a local stand-in for the API Gateway management
-//! API that records posts and answers what a test chooses (410, 500, 403, 429, an unparsable body...)
-//! for chosen connections or for everyone during a while.
+//! static credentials, realistic Lambda events, records and push settings, a local stand-in for the
+//! API Gateway management API that records posts and answers what a test chooses (410, 500, 403,
+//! 429, an unparsable body...) for chosen connections or for everyone during a while, and one for
+//! the Lambda Runtime API that the built `bootstrap` talks to.
 
 #![allow(dead_code)]
 
 mod gateway;
+pub mod runtime_api;
+pub mod serve;
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
-use aws_lambda_events::sqs::SqsEvent;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -24,6 +28,8 @@ use wsstack_handlers::{App, Config, PushSettings};
 
 pub const STAGE: &str = "test";
 pub const TABLE: &str = "wsstack-test-connections";
+/// A ttl no test comes near (2100-01-01).
+pub const FAR_TTL: i64 = 4_102_444_800;
 
 /// The SDK configuration every test client uses: moto, us-east-1, static credentials.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
@@ -190,6 +196,9 @@ pub fn subscription_record(connection_id: &str, entity_id: &str, ttl: i64) -> Ha
     ])
 }
 
+/// The table as the CLI declares it (`src/resources/table.rs`, which these tests cannot reach):
+/// keys pk/sk, GSI1 (projection ALL) for an entity's subscribers, GSI2 (KEYS_ONLY) for a user's
+/// connections.
 pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
     let key = |name: &str, key_type| {
         KeySchemaElement::builder()
@@ -205,36 +214,24 @@ pub async fn create_table(dynamodb: &aws_sdk_dynamodb::Client, table: &str) {
             .build()
             .unwrap()
     };
+    let index = |name: &str, pk: &str, sk: &str, projection: ProjectionType| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(pk, KeyType::Hash))
+            .key_schema(key(sk, KeyType::Range))
+            .projection(Projection::builder().projection_type(projection).build())
+            .build()
+            .unwrap()
+    };
     dynamodb
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(PK, KeyType::Hash))
         .key_schema(key(SK, KeyType::Range))
-        .attribute_definitions(attribute(PK))
-        .attribute_definitions(attribute(SK))
-        .attribute_definitions(attribute(GSI1PK))
-        .attribute_definitions(attribute(GSI1SK))
-        .attribute_definitions(attribute(GSI2PK))
-        .attribute_definitions(attribute(GSI2SK))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(GSI2)
-                .key_schema(key(GSI2PK, KeyType::Hash))
-                .key_schema(key(GSI2SK, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-                .build()
-                .unwrap(),
-        )
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(GSI1)
-                .key_schema(key(GSI1PK, KeyType::Hash))
-                .key_schema(key(GSI1SK, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()
-                .unwrap(),
-        )
+        .set_attribute_definitions(Some([PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK].map(attribute).to_vec()))
+        .global_secondary_indexes(index(GSI1, GSI1PK, GSI1SK, ProjectionType::All))
+        .global_secondary_indexes(index(GSI2, GSI2PK, GSI2SK, ProjectionType::KeysOnly))
         .send()
         .await
         .expect("creating the table");
@@ -283,20 +280,25 @@ pub fn ws_event(
     serde_json::from_value(event).expect("a valid WebSocket event fixture")
 }
 
-/// An EventBridge envelope as the rule delivers it to SQS.
-pub fn eventbridge_body(entity_id: &str, message: &str) -> String {
+/// An EventBridge envelope of `detail_type` as the rule delivers it to SQS.
+pub fn eventbridge_envelope(detail_type: &str, detail: Value) -> String {
     json!({
         "version": "0",
         "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
-        "detail-type": "Entity Updated",
+        "detail-type": detail_type,
         "source": "wsstack.test",
         "account": "123456789012",
         "time": "2026-11-26T00:55:00Z",
         "region": "us-east-1",
         "resources": [],
-        "detail": { "entityId": entity_id, "message": message }
+        "detail": detail
     })
     .to_string()
+}
+
+/// The envelope of an entity update (the default detail-type).
+pub fn eventbridge_body(entity_id: &str, message: &str) -> String {
+    eventbridge_envelope("Entity Updated", json!({ "entityId": entity_id, "message": message }))
 }
 
 /// An SQS event with one record per (message id, body).
@@ -328,4 +330,40 @@ pub fn sqs_event(records: &[(&str, &str)]) -> SqsEvent {
 /// Connection ids the way API Gateway makes them (12 base64-ish characters ending in `=`).
 pub fn connection_id(n: usize) -> String {
     format!("C{n:010}=")
+}
+
+/// `count` connections (ids from `first`), each with its connection record and a subscription to
+/// `entity_id`.
+pub fn subscribers(first: usize, count: usize, entity_id: &str) -> Vec<HashMap<String, AttributeValue>> {
+    (first..first + count)
+        .flat_map(|n| {
+            let id = connection_id(n);
+            [
+                connection_record(&id, FAR_TTL),
+                subscription_record(&id, entity_id, FAR_TTL),
+            ]
+        })
+        .collect()
+}
+
+/// A deadline no test here comes near.
+pub fn in_a_minute() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(60)
+}
+
+/// The default push settings with retries 5 ms apart, so that giving up takes no time.
+pub fn quick_retries() -> PushSettings {
+    PushSettings {
+        base_backoff: Duration::from_millis(5),
+        ..PushSettings::default()
+    }
+}
+
+/// The message ids an invocation handed back in batchItemFailures.
+pub fn failed_ids(response: &SqsBatchResponse) -> BTreeSet<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|failure| failure.item_identifier.clone())
+        .collect()
 }
