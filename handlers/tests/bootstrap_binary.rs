@@ -33,14 +33,26 @@ fn built_binary() -> Option<PathBuf> {
 }
 
 /// Starts the binary the way Lambda does: a clean environment with the function's variables.
-fn spawn(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, moto: &str, callback: &str) -> Child {
+fn spawn(
+    binary: &std::path::Path,
+    runtime_api: std::net::SocketAddr,
+    handler: &str,
+    moto: &str,
+    callback: &str,
+) -> Child {
     command(binary, runtime_api, handler, moto, callback)
         .spawn()
         .expect("starting bootstrap")
 }
 
 /// The command [`spawn`] runs, for a test to change a variable first.
-fn command(binary: &PathBuf, runtime_api: std::net::SocketAddr, handler: &str, moto: &str, callback: &str) -> Command {
+fn command(
+    binary: &std::path::Path,
+    runtime_api: std::net::SocketAddr,
+    handler: &str,
+    moto: &str,
+    callback: &str,
+) -> Command {
     let mut command = lambda_command(binary, runtime_api, handler, moto);
     command
         .env("TABLE_NAME", TABLE)
