@@ -122,7 +122,7 @@ impl Aws {
             sqs: aws_sdk_sqs::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),
-            apigateway: aws_sdk_apigatewayv2::Client::new(&config),
+            apigateway: apigateway_client(&config),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
@@ -165,6 +165,22 @@ impl Aws {
             names,
         }
     }
+}
+
+/// How many times an API Gateway call is tried: enough for the writes `up` makes to one API at
+/// once (a route and an integration per handler, the authorizer, the stage) to take their turns
+/// while API Gateway refuses all but one at a time; with the 5 s backoff cap, about a minute.
+const API_GATEWAY_ATTEMPTS: u32 = 16;
+
+/// The API Gateway client: the shared configuration, plus the retry of API Gateway's
+/// concurrent-modification conflict (`retry::ConcurrentModification`) with more attempts.
+pub fn apigateway_client(config: &SdkConfig) -> aws_sdk_apigatewayv2::Client {
+    let retry = config.retry_config().cloned().unwrap_or_else(RetryConfig::standard);
+    let config = aws_sdk_apigatewayv2::config::Builder::from(config)
+        .retry_config(retry.with_max_attempts(API_GATEWAY_ATTEMPTS))
+        .retry_classifier(crate::retry::ConcurrentModification)
+        .build();
+    aws_sdk_apigatewayv2::Client::from_conf(config)
 }
 
 /// An SDK error as a readable error with what we were doing, e.g.

@@ -1,9 +1,13 @@
 //! Named retries for AWS's known eventual-consistency errors, on top of the SDK's own retry of
 //! throttling and 5xx: exponential backoff with jitter, and an overall deadline after which the
-//! last error is returned as it is.
+//! last error is returned as it is. Errors every call of a service may meet are taught to that
+//! service's SDK client instead, as a retry classifier (`ConcurrentModification`).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+use aws_sdk_apigatewayv2::config::interceptors::InterceptorContext;
+use aws_sdk_apigatewayv2::config::retry::{ClassifyRetry, RetryAction};
 
 /// How long and how fast to retry one kind of eventual-consistency error.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +61,44 @@ pub const FUNCTION_BUSY: Patience = Patience {
     max_delay: Duration::from_secs(5),
     deadline: Duration::from_secs(300),
 };
+
+/// API Gateway serialises the writes to one API: a write while another is under way answers 409
+/// ConflictException "Unable to complete operation due to concurrent modification. Please try
+/// again later." The SDK does not retry it (a modelled error, not in its throttling list), and
+/// `up` writes routes, integrations, the authorizer and the stage of one API concurrently. On the
+/// API Gateway client this classifier makes every operation retry it with the client's backoff,
+/// as terraform-provider-aws does for every apigatewayv2 call (its PR 37902). A 409 for something
+/// that exists (a route key taken) says so in another message and is not retried here; the route
+/// tells the two apart by reading the routes as well.
+#[derive(Debug, Default)]
+pub struct ConcurrentModification;
+
+impl ConcurrentModification {
+    /// Whether an answer's status and body are API Gateway's concurrent-modification conflict.
+    pub fn matches(status: u16, body: &[u8]) -> bool {
+        status == 409 && String::from_utf8_lossy(body).contains("concurrent modification")
+    }
+}
+
+impl ClassifyRetry for ConcurrentModification {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let conflict = ctx.response().is_some_and(|r| {
+            r.body()
+                .bytes()
+                .is_some_and(|body| Self::matches(r.status().as_u16(), body))
+        });
+        if conflict {
+            // "Please try again later": the kind whose retries cost the least of the retry quota.
+            RetryAction::throttling_error()
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "API Gateway concurrent modification"
+    }
+}
 
 /// Run `op` until it succeeds, fails with an error `is_transient` does not accept, or the
 /// deadline passes.
@@ -135,6 +177,16 @@ mod tests {
         .await;
         assert_eq!(result, Err("denied"));
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn the_concurrent_modification_conflict_is_told_from_a_taken_route_key() {
+        let concurrent =
+            br#"{"message":"Unable to complete operation due to concurrent modification. Please try again later."}"#;
+        assert!(ConcurrentModification::matches(409, concurrent));
+        let taken = br#"{"message":"Route with key subscribe already exists for this API"}"#;
+        assert!(!ConcurrentModification::matches(409, taken));
+        assert!(!ConcurrentModification::matches(400, concurrent));
     }
 
     #[tokio::test]

@@ -100,7 +100,7 @@ pub async fn connect_and_discover(
     stack: &str,
     stage: &str,
 ) -> Result<(Aws, Resolved)> {
-    let apigateway = aws_sdk_apigatewayv2::Client::new(&config);
+    let apigateway = crate::aws::apigateway_client(&config);
     let lambda = aws_sdk_lambda::Client::new(&config);
     let (aws, first) = futures::try_join!(
         Aws::connect(config, names.clone()),

@@ -204,10 +204,10 @@ impl RouteSpec {
                     .authorization_type(self.authorization(ctx).0)
                     .set_authorizer_id(self.authorizer_id(ctx)?.map(String::from));
                 // Another run may have created the route since we looked: settle on one below.
-                created(call.target(&target).send().await, || {
+                let made = created(call.target(&target).send().await, || {
                     format!("creating route {}", self.route_key)
                 })?;
-                self.settle_duplicates(ctx, api).await
+                self.settle_duplicates(ctx, api, made).await
             }
             Some(route) if route.target() != Some(target.as_str()) || self.authorization_diff(ctx, route).is_some() => {
                 self.point(ctx, api, route, &target).await
@@ -220,13 +220,24 @@ impl RouteSpec {
     /// (AWS answers a second route with the same key with ConflictException; integrations have no
     /// key at all). Whoever looks after creating keeps the first of each by id, deletes the others
     /// and points the kept route at the kept integration, so every run keeps the same pair.
-    async fn settle_duplicates(&self, ctx: Ctx<'_>, api: &str) -> Result<()> {
+    ///
+    /// API Gateway answers ConflictException to concurrent writes to one API as well; the client
+    /// retries those (`retry::ConcurrentModification`), but one that is not a taken key must never
+    /// pass for one: when the create was refused (`made` false), the route must be there.
+    async fn settle_duplicates(&self, ctx: Ctx<'_>, api: &str, made: bool) -> Result<()> {
         let aws = ctx.aws;
         let (routes, integrations) = futures::try_join!(routes(aws, api), integrations(aws, api))?;
         let mut routes: Vec<Route> = routes
             .into_iter()
             .filter(|r| r.route_key() == Some(self.route_key.as_str()))
             .collect();
+        if routes.is_empty() && !made {
+            anyhow::bail!(
+                "creating route {} of API {api}: API Gateway answered ConflictException, but the API has no such \
+                 route (another change to the API was under way and outlasted the retries); run `wsstack up` again",
+                self.route_key
+            );
+        }
         routes.sort_by(|a, b| a.route_id().cmp(&b.route_id()));
         let mut integrations: Vec<Integration> = integrations
             .into_iter()

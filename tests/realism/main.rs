@@ -5,6 +5,7 @@
 //! The raw-call tests open long windows and end them with `Proxy::pass_time`: what they assert
 //! inside a window and after it does not depend on how fast this machine makes the calls.
 
+mod api_gateway;
 #[path = "../common/mod.rs"]
 mod common;
 mod lambda;

@@ -304,10 +304,13 @@ async fn handle(
         body: &body,
     };
     // Decided when the call is served (after the latency), as AWS decides when it processes it.
+    let consulted = injected.is_none();
     let verdict = match injected {
         Some(_) => None,
         None => state.lock().unwrap().realism.before(&exchange),
     };
+    // Told to realism mode once the call is answered (it may count the call in flight).
+    let said = verdict.clone();
 
     let (response, injected_code) = match (injected, verdict) {
         (Some((status, code, message)), _) => (
@@ -379,6 +382,9 @@ async fn handle(
             }
         }
     };
+    if consulted {
+        state.lock().unwrap().realism.finished(&exchange, said.as_ref());
+    }
     let call = Call {
         service: id.service.clone(),
         operation: id.operation.clone(),

@@ -3,6 +3,7 @@
 //! deployments, ...), with AWS's codes and messages. It only reshapes answers; the emulator's
 //! state stays the emulator's, and nothing here fixes a request.
 
+mod api_writes;
 mod domain;
 mod iam;
 mod lambda;
@@ -54,10 +55,14 @@ pub enum Behaviour {
     /// UntagResource on a domain name's ARN (404) are answered as API Gateway does, and later
     /// reads of the domain name and its mappings show what they changed (no duration: always).
     DomainUpdates,
+    /// A write under `/v2/apis/{id}/` while another write to that API is in flight, or within the
+    /// duration after one finished, answers 409 ConflictException "Unable to complete operation
+    /// due to concurrent modification. Please try again later." (API Gateway serialises them).
+    ConcurrentApiWrites,
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 11] = [
+    pub const ALL: [Behaviour; 12] = [
         Behaviour::RolePropagation,
         Behaviour::FunctionStates,
         Behaviour::MappingDeletion,
@@ -69,6 +74,7 @@ impl Behaviour {
         Behaviour::LateValidationRecord,
         Behaviour::CertificateInUse,
         Behaviour::DomainUpdates,
+        Behaviour::ConcurrentApiWrites,
     ];
 
     /// Short windows, so that tests go through the behaviour and out of it in seconds. A window
@@ -86,6 +92,7 @@ impl Behaviour {
             Behaviour::LateValidationRecord => Duration::from_secs(2),
             Behaviour::CertificateInUse => Duration::from_secs(3),
             Behaviour::DomainUpdates => Duration::ZERO,
+            Behaviour::ConcurrentApiWrites => Duration::from_millis(200),
         }
     }
 }
@@ -237,6 +244,7 @@ impl Exchange<'_> {
 }
 
 /// How realism mode answers a request instead of forwarding it.
+#[derive(Clone)]
 pub(crate) enum Verdict {
     /// An AWS error in the request's protocol.
     Error {
@@ -264,6 +272,7 @@ pub(crate) struct World {
     /// Queue name -> since it was created.
     queues_created: HashMap<String, Window>,
     domains: domain::Domains,
+    apis: api_writes::Apis,
     /// How far realism mode's clock is ahead of the real one (`pass_time`).
     skipped: Duration,
 }
@@ -324,10 +333,9 @@ impl World {
             "iam" => iam::before(self, exchange),
             "lambda" => lambda::before(self, exchange),
             "sqs" => queue::before(self, exchange),
-            "apigateway" => match stage::before(self, exchange) {
-                Some(verdict) => Some(verdict),
-                None => domain::before_apigateway(self, exchange),
-            },
+            "apigateway" => api_writes::before(self, exchange)
+                .or_else(|| stage::before(self, exchange))
+                .or_else(|| domain::before_apigateway(self, exchange)),
             "acm" => domain::before_acm(self, exchange),
             _ => None,
         }?;
@@ -336,6 +344,21 @@ impl World {
             Verdict::Answer { behaviour, .. } => *self.counts.rewrites.entry(*behaviour).or_default() += 1,
         }
         Some(verdict)
+    }
+
+    /// Once the call has been answered, whatever the answer (`verdict` is what `before` said):
+    /// the writes realism mode counted in flight are over.
+    pub fn finished(&mut self, exchange: &Exchange, verdict: Option<&Verdict>) {
+        let refused_as_concurrent = matches!(
+            verdict,
+            Some(Verdict::Error {
+                behaviour: Behaviour::ConcurrentApiWrites,
+                ..
+            })
+        );
+        if exchange.service == "apigateway" && !refused_as_concurrent {
+            api_writes::finished(self, exchange);
+        }
     }
 
     /// After forwarding: remember what the call did, and reshape the answer as AWS would give it.

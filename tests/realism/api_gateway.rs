@@ -1,0 +1,123 @@
+//! Realism mode's API Gateway write serialisation: shown with raw SDK calls through the proxy,
+//! and met by the real `wsstack` binary, whose concurrent writes to one API must all land.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_apigatewayv2::types::{IntegrationType, ProtocolType};
+
+use super::*;
+
+const CONCURRENT: &str = "Unable to complete operation due to concurrent modification. Please try again later.";
+
+#[tokio::test]
+async fn a_write_to_an_api_while_another_is_under_way_is_refused_as_a_concurrent_modification() {
+    let env = Env::start().await;
+    env.proxy
+        .set_realism(Realism::off().lasting(Behaviour::ConcurrentApiWrites, RAW_WINDOW));
+    let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await);
+    let api = gateway
+        .create_api()
+        .name("serial")
+        .protocol_type(ProtocolType::Websocket)
+        .route_selection_expression("$request.body.action")
+        .send()
+        .await
+        .unwrap();
+    let api = api.api_id().unwrap();
+    let integration = || {
+        gateway
+            .create_integration()
+            .api_id(api)
+            .integration_type(IntegrationType::AwsProxy)
+            .integration_uri("arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/arn:aws:lambda:us-east-1:123456789012:function:f/invocations")
+            .send()
+    };
+    // Two writes at once: API Gateway takes one and refuses the other (whichever comes second,
+    // while the first is in flight or just after it).
+    let (first, second) = futures::join!(integration(), integration());
+    let (taken, refused): (Vec<_>, Vec<_>) = [first, second].into_iter().partition(|r| r.is_ok());
+    assert_eq!((taken.len(), refused.len()), (1, 1), "one taken, one refused");
+    let error = refused.into_iter().next().unwrap().unwrap_err().into_service_error();
+    assert!(error.is_conflict_exception(), "{error:?}");
+    assert_eq!(
+        aws_sdk_apigatewayv2::error::ProvideErrorMetadata::message(&error),
+        Some(CONCURRENT)
+    );
+
+    // Once the API is quiet again, the write goes through.
+    env.proxy.pass_time(RAW_WINDOW);
+    integration().await.expect("a write to a quiet API");
+    // Reads are never refused.
+    gateway.get_integrations().api_id(api).send().await.unwrap();
+    assert_eq!(
+        env.proxy.realism_counts().conflicts_of(Behaviour::ConcurrentApiWrites),
+        1
+    );
+}
+
+#[tokio::test]
+async fn up_lands_every_route_and_integration_when_api_gateway_takes_one_write_at_a_time() {
+    let env = Env::start().await;
+    env.proxy.set_realism(Realism::only(Behaviour::ConcurrentApiWrites));
+    let name = "serial";
+    let stack = env.write_stack("stack.yaml", &stack_text(name, &[]));
+    let up = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(up.code, 0, "cold up: {}\n{up}", env.proxy.realism_counts());
+    assert_eq!(counts(&up).0, STACK_RESOURCES as u64, "cold up: {up}");
+    assert!(
+        env.proxy.realism_counts().conflicts_of(Behaviour::ConcurrentApiWrites) >= 1,
+        "the behaviour never showed: {}",
+        env.proxy.realism_counts()
+    );
+
+    // Every route is there, each pointing at the integration that invokes its own function.
+    let api = common::apis_of(&env, name).await[0].api_id().unwrap().to_string();
+    let gateway = env.apigateway();
+    let integrations: BTreeMap<String, String> = gateway
+        .get_integrations()
+        .api_id(&api)
+        .send()
+        .await
+        .unwrap()
+        .items()
+        .iter()
+        .map(|i| {
+            (
+                format!("integrations/{}", i.integration_id().unwrap()),
+                i.integration_uri().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(integrations.len(), 4, "one integration a route: {integrations:?}");
+    let routes = gateway.get_routes().api_id(&api).send().await.unwrap();
+    let mut served: Vec<(String, String)> = routes
+        .items()
+        .iter()
+        .map(|r| {
+            let uri = r
+                .target()
+                .and_then(|t| integrations.get(t))
+                .cloned()
+                .unwrap_or_default();
+            let function = uri.split(":function:").nth(1).unwrap_or_default();
+            let function = function.split('/').next().unwrap_or_default().to_string();
+            (r.route_key().unwrap().to_string(), function)
+        })
+        .collect();
+    served.sort();
+    assert_eq!(
+        served,
+        [
+            ("$connect", "connect"),
+            ("$disconnect", "disconnect"),
+            ("subscribe", "subscribe"),
+            ("unsubscribe", "unsubscribe"),
+        ]
+        .map(|(key, handler)| (key.to_string(), format!("{name}-dev-{handler}")))
+        .to_vec()
+    );
+
+    let down = env.run(&stack, &["down", "--yes", "-o", "json"]).await;
+    assert_eq!(down.code, 0, "down: {}\n{down}", env.proxy.realism_counts());
+    assert_eq!(leftovers(&env, name).await, Vec::<String>::new(), "nothing left");
+}
