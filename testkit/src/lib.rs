@@ -29,7 +29,9 @@ pub fn repo_root() -> PathBuf {
 /// Time since the Unix epoch, now: the clock of token claims, record ttls, Lambda deadlines and
 /// log timestamps.
 pub fn since_epoch() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970")
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970")
 }
 
 /// [`since_epoch`] in whole seconds, as JWT claims and DynamoDB ttls count.
