@@ -36,7 +36,15 @@ use crate::graph::Resolved;
 use crate::stack::Stack;
 use aws_sdk_apigatewayv2::types::AuthorizationType;
 use gateway::{ConnectAuthorizer, Gateway, GatewayConfig};
-use runtime::{FunctionConfig, FunctionHost, LogSink};
+use runtime::{FunctionConfig, FunctionHost, Limits, LogSink, Runtime};
+
+/// Invocations waiting for an instance, per function, at most: each WebSocket connection waits on
+/// at most one invocation at a time (authorizer, `$connect`, one frame after the other,
+/// `$disconnect`), and each poller on one; this leaves room for twice the 15,000 clients of the
+/// benchmarks. Past it, invocations are throttled.
+const MAX_QUEUED_INVOCATIONS: usize = 40_000;
+/// How long shutdown waits for handler processes (and their output) to end.
+const RUNTIME_GRACE: Duration = Duration::from_secs(10);
 
 pub struct DevOptions {
     pub port: u16,
@@ -189,11 +197,16 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
         quiet: options.quiet_handlers,
         cloudwatch: Some(logs::LogShipper::start(aws.logs.clone())),
     };
+    let runtime = Runtime::new(stop_runtime.clone(), log);
+    let limits = Limits {
+        instances: options.max_instances,
+        queued: MAX_QUEUED_INVOCATIONS,
+    };
     let mut hosts: HashMap<String, Arc<FunctionHost>> = HashMap::new();
     let mut host_for = |config: FunctionConfig| -> Arc<FunctionHost> {
         hosts
             .entry(config.name.clone())
-            .or_insert_with(|| FunctionHost::new(config, options.max_instances, stop_runtime.clone(), log.clone()))
+            .or_insert_with(|| runtime.host(config, limits))
             .clone()
     };
 
@@ -365,7 +378,8 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     );
     stop_gateway.cancel();
     let _ = gateway_task.await;
-    stop_runtime.cancel();
+    // Every handler process stops: each instance's task, process and output end before this returns.
+    runtime.stop(RUNTIME_GRACE).await;
     pollers.wait().await;
     for uuid in paused {
         if let Err(error) = aws
@@ -380,8 +394,6 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             tracing::warn!(error = format!("{error:#}"), "the emulator's event source stays paused");
         }
     }
-    // Give handler processes a moment to be killed.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     drop(options.session);
     let _ = std::fs::remove_dir_all(&work_dir);
     println!("wsstack dev: stopped");
