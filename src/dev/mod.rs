@@ -43,8 +43,10 @@ use runtime::{FunctionConfig, FunctionHost, Limits, LogSink, Runtime};
 /// `$disconnect`), and each poller on one; this leaves room for twice the 15,000 clients of the
 /// benchmarks. Past it, invocations are throttled.
 const MAX_QUEUED_INVOCATIONS: usize = 40_000;
-/// How long shutdown waits for handler processes (and their output) to end.
+/// How long shutdown waits for handler processes (and their output) to end, then for the last
+/// handler lines to reach CloudWatch Logs.
 const RUNTIME_GRACE: Duration = Duration::from_secs(10);
+const LOGS_GRACE: Duration = Duration::from_secs(10);
 
 pub struct DevOptions {
     pub port: u16,
@@ -193,9 +195,10 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     // pollers and handler processes stop.
     let stop_gateway = CancellationToken::new();
     let stop_runtime = CancellationToken::new();
+    let (shipper, shipping) = logs::LogShipper::start(aws.logs.clone());
     let log = LogSink {
         quiet: options.quiet_handlers,
-        cloudwatch: Some(logs::LogShipper::start(aws.logs.clone())),
+        cloudwatch: Some(shipper),
     };
     let runtime = Runtime::new(stop_runtime.clone(), log);
     let limits = Limits {
@@ -394,6 +397,8 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             tracing::warn!(error = format!("{error:#}"), "the emulator's event source stays paused");
         }
     }
+    // The handlers' last lines, shipped before dev exits.
+    shipping.finish(LOGS_GRACE).await;
     drop(options.session);
     let _ = std::fs::remove_dir_all(&work_dir);
     println!("wsstack dev: stopped");
