@@ -38,11 +38,6 @@ use aws_sdk_apigatewayv2::types::AuthorizationType;
 use gateway::{ConnectAuthorizer, Gateway, GatewayConfig};
 use runtime::{FunctionConfig, FunctionHost, Limits, LogSink, Runtime};
 
-/// Invocations waiting for an instance, per function, at most: each WebSocket connection waits on
-/// at most one invocation at a time (authorizer, `$connect`, one frame after the other,
-/// `$disconnect`), and each poller on one; this leaves room for twice the 15,000 clients of the
-/// benchmarks. Past it, invocations are throttled.
-const MAX_QUEUED_INVOCATIONS: usize = 40_000;
 /// How long shutdown waits for handler processes (and their output) to end, then for the last
 /// handler lines to reach CloudWatch Logs.
 const RUNTIME_GRACE: Duration = Duration::from_secs(10);
@@ -56,6 +51,8 @@ pub struct DevOptions {
     pub max_instances: usize,
     /// SQS pollers per event source mapping.
     pub pollers: usize,
+    /// WebSocket connections at once at most; past it handshakes are refused with 429.
+    pub max_connections: usize,
     pub quiet_handlers: bool,
     /// The emulator endpoint the handlers use.
     pub endpoint: String,
@@ -70,6 +67,15 @@ pub fn function_of_integration(uri: &str) -> Option<String> {
     arn.rsplit(":function:")
         .next()
         .map(|name| name.split(':').next().unwrap_or(name).to_string())
+}
+
+/// A function's invocation queue holds what can wait on it at once: each WebSocket connection
+/// waits on at most one invocation at a time (authorizer, `$connect`, one frame after the other,
+/// `$disconnect`), and each poller on one (at most `max_instances` per source). Twice the
+/// connections leaves room for the invocations of closing connections that stopped waiting: they
+/// stay queued and run, as on Lambda. Past it, invocations are throttled.
+fn queue_limit(options: &DevOptions) -> usize {
+    options.max_connections.saturating_mul(2).saturating_add(options.max_instances)
 }
 
 /// Write the bundle's `bootstrap` into a fresh directory, executable.
@@ -203,7 +209,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
     let runtime = Runtime::new(stop_runtime.clone(), log);
     let limits = Limits {
         instances: options.max_instances,
-        queued: MAX_QUEUED_INVOCATIONS,
+        queued: queue_limit(&options),
     };
     let mut hosts: HashMap<String, Arc<FunctionHost>> = HashMap::new();
     let mut host_for = |config: FunctionConfig| -> Arc<FunctionHost> {
@@ -335,6 +341,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
             authorizer,
             idle_timeout: options.idle_timeout,
             max_connection: options.max_connection,
+            max_connections: options.max_connections,
         },
         address,
         stop_gateway.clone(),
@@ -367,6 +374,10 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundl
         println!("  handlers        {emulation}");
     }
     println!("  open files      up to {open_files} (about one per client)");
+    println!(
+        "  connections     up to {} at once (--max-connections; past it handshakes get 429)",
+        options.max_connections
+    );
     println!(
         "  event sources   {} (polled here; the emulator's own poller is paused meanwhile)",
         sources.len()

@@ -92,6 +92,10 @@ impl Gateway {
         if !is_upgrade || request.method() != Method::GET {
             return json_response(StatusCode::BAD_REQUEST, r#"{"message":"WebSocket upgrade expected"}"#);
         }
+        // Held by the connection's task until its $disconnect ran; a refused handshake frees it.
+        let Some(slot) = self.take_slot() else {
+            return self.over_cap();
+        };
         let mut client = Client {
             connection_id: new_connection_id(),
             connected_at: SystemTime::now(),
@@ -196,6 +200,7 @@ impl Gateway {
         let upgrade = hyper::upgrade::on(request);
         let gateway = self.clone();
         self.tasks.spawn(async move {
+            let _slot = slot;
             match upgrade.await {
                 Ok(upgraded) => {
                     let socket =
