@@ -226,7 +226,7 @@ impl Gateway {
         let (sink, mut stream) = socket.split();
         self.connections.lock().unwrap().insert(id.clone(), connection.clone());
         let (close, closing) = oneshot::channel();
-        let writer = tokio::spawn(write_frames(sink, outgoing, closing));
+        let writer = self.tasks.spawn(write_frames(sink, outgoing, closing));
         tracing::debug!(connection_id = %id, "connected");
 
         let started = Instant::now();
