@@ -122,6 +122,10 @@ pub struct DevArgs {
     /// Handler processes per function at most.
     #[arg(long, default_value_t = 8)]
     pub max_instances: usize,
+    /// WebSocket connections at once at most; past it the handshake is refused with HTTP 429, as
+    /// API Gateway answers when a limit is hit (each connection holds an open file).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Do not show the handlers' logs.
     #[arg(long)]
     pub quiet_handlers: bool,

@@ -17,6 +17,7 @@ pub async fn run(context: &Context, args: &DevArgs) -> Result<u8, Failure> {
         max_connection: Duration::from_secs(args.max_connection),
         max_instances: args.max_instances,
         pollers: 2,
+        max_connections: args.max_connections as usize,
         quiet_handlers: args.quiet_handlers,
         endpoint: context.endpoint.clone(),
         session: context.dev_session.lock().expect("not poisoned").take(),

@@ -56,7 +56,7 @@ pub fn warning(open: u64, limit: u64) -> Option<String> {
     })
 }
 
-/// Checks every second until `stop`; prints the warning once each time usage crosses 90%.
+/// Checks every second until `stop`; logs the warning once each time usage crosses 90%.
 pub async fn watch(limit: u64, stop: CancellationToken) {
     let mut armed = true;
     loop {
@@ -71,7 +71,6 @@ pub async fn watch(limit: u64, stop: CancellationToken) {
             Some(message) if armed => {
                 armed = false;
                 tracing::warn!(open, limit, "{message}");
-                eprintln!("{message}");
             }
             None if (open as f64) < limit as f64 * REARM_SHARE => armed = true,
             _ => {}

@@ -2,7 +2,8 @@
 //! function's `/aws/lambda/{function}` group, so `wsstack logs` reads `wsstack dev` as it reads AWS.
 //!
 //! Batched and in order per log group; it never blocks a handler: when the buffer is full, lines
-//! are dropped and counted.
+//! are dropped and counted. One task ships; `Shipping::finish` ships what is still buffered and
+//! waits for it, so the last lines of a run reach the emulator before dev exits.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Lines waiting to be shipped at most; beyond it lines are dropped rather than slowing handlers.
 const BUFFER: usize = 10_000;
@@ -36,15 +39,36 @@ pub struct LogShipper {
     dropped: Arc<AtomicU64>,
 }
 
+/// The shipping task, to be finished once no handler writes any more.
+pub struct Shipping {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Shipping {
+    /// Ship the lines still buffered, then end; waits at most `grace` (the emulator may be gone).
+    pub async fn finish(self, grace: Duration) {
+        self.stop.cancel();
+        let mut task = self.task;
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            tracing::warn!("handler lines still unshipped to CloudWatch Logs after {grace:?}; leaving them");
+            task.abort();
+        }
+    }
+}
+
 impl LogShipper {
-    /// Start the shipping task; it ends when the last `LogShipper` is dropped.
-    pub fn start(client: aws_sdk_cloudwatchlogs::Client) -> LogShipper {
+    /// Start the shipping task; it runs until `Shipping::finish` (or the last `LogShipper` is
+    /// dropped).
+    pub fn start(client: aws_sdk_cloudwatchlogs::Client) -> (LogShipper, Shipping) {
         let (lines, receiver) = mpsc::channel(BUFFER);
-        tokio::spawn(ship(client, receiver, stream_name()));
-        LogShipper {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(ship(client, receiver, stream_name(), stop.clone()));
+        let shipper = LogShipper {
             lines,
             dropped: Arc::new(AtomicU64::new(0)),
-        }
+        };
+        (shipper, Shipping { stop, task })
     }
 
     pub fn line(&self, function: &str, message: &str) {
@@ -58,7 +82,7 @@ impl LogShipper {
             message: truncate(message, MAX_EVENT_BYTES).to_string(),
         };
         if self.lines.try_send(line).is_err() && self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-            eprintln!("wsstack dev: the log buffer is full, some handler lines do not reach CloudWatch Logs");
+            tracing::warn!("the log buffer is full: some handler lines do not reach CloudWatch Logs");
         }
     }
 }
@@ -80,13 +104,32 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-async fn ship(client: aws_sdk_cloudwatchlogs::Client, mut receiver: mpsc::Receiver<Line>, stream: String) {
+/// Gather lines for [`FLUSH_EVERY`], put them, again; once `stop` is cancelled, put what is
+/// buffered and end.
+async fn ship(
+    client: aws_sdk_cloudwatchlogs::Client,
+    mut receiver: mpsc::Receiver<Line>,
+    stream: String,
+    stop: CancellationToken,
+) {
     let mut streams_made: HashSet<String> = HashSet::new();
     let mut warned = false;
-    while let Some(first) = receiver.recv().await {
+    let mut stopping = false;
+    while !stopping {
         let mut by_group: BTreeMap<String, Vec<Line>> = BTreeMap::new();
-        by_group.entry(first.group.clone()).or_default().push(first);
-        tokio::time::sleep(FLUSH_EVERY).await;
+        tokio::select! {
+            line = receiver.recv() => match line {
+                Some(line) => by_group.entry(line.group.clone()).or_default().push(line),
+                None => return,
+            },
+            _ = stop.cancelled() => stopping = true,
+        }
+        if !stopping {
+            tokio::select! {
+                _ = tokio::time::sleep(FLUSH_EVERY) => {}
+                _ = stop.cancelled() => stopping = true,
+            }
+        }
         while let Ok(line) = receiver.try_recv() {
             by_group.entry(line.group.clone()).or_default().push(line);
         }
@@ -94,7 +137,11 @@ async fn ship(client: aws_sdk_cloudwatchlogs::Client, mut receiver: mpsc::Receiv
             if let Err(error) = put(&client, &group, &stream, lines, &mut streams_made).await {
                 // The log group is `up`'s; without it (or with the emulator gone) say so once.
                 if !warned {
-                    eprintln!("wsstack dev: handler lines do not reach CloudWatch Logs ({group}): {error:#}");
+                    tracing::warn!(
+                        group,
+                        error = format!("{error:#}"),
+                        "handler lines do not reach CloudWatch Logs"
+                    );
                     warned = true;
                 }
             }
@@ -168,4 +215,48 @@ async fn send(
         .await
         .map_err(|e| crate::aws::sdk_error(format!("putting handler lines into {group}"), e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{sdk_config, Target};
+
+    /// Against a real moto: what is still buffered when `finish` is called is in CloudWatch Logs
+    /// once it returns.
+    #[tokio::test]
+    async fn finish_ships_the_buffered_lines_before_it_returns() {
+        let moto = tokio::task::spawn_blocking(testkit::moto::Moto::start)
+            .await
+            .unwrap()
+            .expect("moto (scripts/setup)");
+        let target = Target {
+            endpoint_url: Some(moto.endpoint()),
+            local_credentials: true,
+            ..Target::default()
+        };
+        let client = aws_sdk_cloudwatchlogs::Client::new(&sdk_config(&target, "us-east-1").await);
+        client
+            .create_log_group()
+            .log_group_name("/aws/lambda/flushed")
+            .send()
+            .await
+            .unwrap();
+
+        let (shipper, shipping) = LogShipper::start(client.clone());
+        for n in 0..3 {
+            shipper.line("flushed", &format!("line {n}"));
+        }
+        // At once: well within the 200 ms the shipper gathers lines for.
+        shipping.finish(Duration::from_secs(20)).await;
+
+        let events = client
+            .filter_log_events()
+            .log_group_name("/aws/lambda/flushed")
+            .send()
+            .await
+            .unwrap();
+        let messages: Vec<&str> = events.events().iter().filter_map(|e| e.message()).collect();
+        assert_eq!(messages, ["line 0", "line 1", "line 2"]);
+    }
 }

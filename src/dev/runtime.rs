@@ -8,6 +8,11 @@
 //! invocation is left waiting on a process that is gone: an instance that cannot start or dies
 //! before taking its first invocation fails that invocation like Lambda's init errors, and a queue
 //! left without instances gets a new one. A timed-out invocation stops its instance, as Lambda does.
+//!
+//! Bounded and tracked: a function's instances and its queue have limits (a full queue refuses at
+//! once, as Lambda throttles), and every task of every instance (its lifetime, its Runtime API
+//! connections, its output readers) belongs to the `Runtime`'s tracker, which `Runtime::stop`
+//! waits on. Nothing here spawns untracked work.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -20,6 +25,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 mod api;
 mod emulation;
@@ -44,6 +50,11 @@ pub enum InvokeError {
     Timeout(Duration),
     /// The process died while it had the invocation.
     Runtime(String),
+    /// The function's queue was full: refused at once, as Lambda answers an invocation over its
+    /// concurrency with `TooManyRequestsException`.
+    Throttled {
+        waiting: usize,
+    },
     ShuttingDown,
 }
 
@@ -54,6 +65,10 @@ impl std::fmt::Display for InvokeError {
             InvokeError::Init { error_type, message } => write!(f, "init error: {error_type}: {message}"),
             InvokeError::Timeout(after) => write!(f, "Task timed out after {:.2} seconds", after.as_secs_f64()),
             InvokeError::Runtime(why) => write!(f, "Runtime error: {why}"),
+            InvokeError::Throttled { waiting } => write!(
+                f,
+                "TooManyRequestsException: Rate Exceeded. ({waiting} invocations already wait for an instance, the most `wsstack dev` queues per function)"
+            ),
             InvokeError::ShuttingDown => write!(f, "shutting down"),
         }
     }
@@ -79,6 +94,76 @@ pub struct FunctionConfig {
     pub binary: PathBuf,
 }
 
+/// How much one function may hold at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Handler processes at most.
+    pub instances: usize,
+    /// Invocations waiting for an instance at most; past it `invoke` fails with
+    /// [`InvokeError::Throttled`].
+    pub queued: usize,
+}
+
+/// What the function hosts of one `wsstack dev` share: the token that stops them, the tracker of
+/// every task they spawn, and where their output goes.
+#[derive(Clone)]
+pub struct Runtime {
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    log: LogSink,
+}
+
+impl Runtime {
+    pub fn new(shutdown: CancellationToken, log: LogSink) -> Runtime {
+        Runtime {
+            shutdown,
+            tasks: TaskTracker::new(),
+            log,
+        }
+    }
+
+    /// A host for one function, its tasks tracked with every other host's.
+    pub fn host(&self, config: FunctionConfig, limits: Limits) -> Arc<FunctionHost> {
+        Arc::new(FunctionHost {
+            config,
+            pool: Mutex::new(Pool::default()),
+            limits: Limits {
+                instances: limits.instances.max(1),
+                queued: limits.queued.max(1),
+            },
+            next_instance: AtomicUsize::new(0),
+            runtime: self.clone(),
+        })
+    }
+
+    /// Cancelled when the runtime stops; what invokes its functions (the pollers) stops with it.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Tasks running now (instances, their connections and output readers).
+    #[cfg(test)]
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Stop every instance, then wait until each one's task has ended: its process killed and
+    /// reaped, its invocation answered, its output read to the end. False if some were still
+    /// running after `grace` (a handler's child holding its output open, say); they are left.
+    pub async fn stop(&self, grace: Duration) -> bool {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!(
+                tasks = self.tasks.len(),
+                "handler instances still running after {grace:?}; leaving them"
+            );
+            return false;
+        }
+        true
+    }
+}
+
 /// Where invocations wait and who can take them. One lock, held briefly, for all of it.
 #[derive(Default)]
 struct Pool {
@@ -94,10 +179,9 @@ struct Pool {
 pub struct FunctionHost {
     pub config: FunctionConfig,
     pool: Mutex<Pool>,
-    max_instances: usize,
+    limits: Limits,
     next_instance: AtomicUsize,
-    shutdown: CancellationToken,
-    log: LogSink,
+    runtime: Runtime,
 }
 
 /// Where handler output goes: `tracing` events with the function's name, unless quiet.
@@ -120,31 +204,22 @@ impl LogSink {
 }
 
 impl FunctionHost {
-    pub fn new(
-        config: FunctionConfig,
-        max_instances: usize,
-        shutdown: CancellationToken,
-        log: LogSink,
-    ) -> Arc<FunctionHost> {
-        Arc::new(FunctionHost {
-            config,
-            pool: Mutex::new(Pool::default()),
-            max_instances: max_instances.max(1),
-            next_instance: AtomicUsize::new(0),
-            shutdown,
-            log,
-        })
-    }
-
     /// Instances started and not yet ended.
     #[cfg(test)]
     pub fn instance_count(&self) -> usize {
         self.pool.lock().unwrap().instances
     }
 
+    /// Invocations waiting in the queue.
+    #[cfg(test)]
+    pub fn queued_count(&self) -> usize {
+        self.pool.lock().unwrap().queue.len()
+    }
+
     /// Invoke the function with an event and wait for its response.
     pub async fn invoke(self: &Arc<Self>, payload: Bytes) -> Result<Bytes, InvokeError> {
-        if self.shutdown.is_cancelled() {
+        let shutdown = &self.runtime.shutdown;
+        if shutdown.is_cancelled() {
             return Err(InvokeError::ShuttingDown);
         }
         let (reply, response) = oneshot::channel();
@@ -152,33 +227,39 @@ impl FunctionHost {
             request_id: uuid::Uuid::new_v4().to_string(),
             payload,
             reply,
-        });
+        })?;
         tokio::select! {
-            answer = response => answer.unwrap_or_else(|_| Err(if self.shutdown.is_cancelled() {
+            answer = response => answer.unwrap_or_else(|_| Err(if shutdown.is_cancelled() {
                 InvokeError::ShuttingDown
             } else {
                 InvokeError::Runtime("the instance ended as it took the invocation".into())
             })),
-            _ = self.shutdown.cancelled() => Err(InvokeError::ShuttingDown),
+            _ = shutdown.cancelled() => Err(InvokeError::ShuttingDown),
         }
     }
 
-    /// Give the job to an idle instance, else to a new instance, else to the queue.
-    fn dispatch(self: &Arc<Self>, mut job: Job) {
+    /// Give the job to an idle instance, else to a new instance, else to the queue if it has room.
+    fn dispatch(self: &Arc<Self>, mut job: Job) -> Result<(), InvokeError> {
         let mut pool = self.pool.lock().unwrap();
         while let Some(idle) = pool.idle.pop_front() {
             match idle.send(job) {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 Err(returned) => job = returned, // that instance ended meanwhile
             }
         }
-        if pool.instances < self.max_instances {
+        if pool.instances < self.limits.instances {
             pool.instances += 1;
             drop(pool);
             self.start_instance(job);
-        } else {
+        } else if pool.queue.len() < self.limits.queued {
             pool.queue.push_back(job);
+        } else {
+            let waiting = pool.queue.len();
+            drop(pool);
+            tracing::debug!(function = %self.config.name, waiting, "invocation queue full; throttled");
+            return Err(InvokeError::Throttled { waiting });
         }
+        Ok(())
     }
 
     /// The job for an instance asking for work, or a way to wait for one.
@@ -196,7 +277,7 @@ impl FunctionHost {
     fn instance_ended(self: &Arc<Self>) {
         let mut pool = self.pool.lock().unwrap();
         pool.instances -= 1;
-        if self.shutdown.is_cancelled() || pool.instances >= self.max_instances {
+        if self.runtime.shutdown.is_cancelled() || pool.instances >= self.limits.instances {
             return;
         }
         if let Some(job) = pool.queue.pop_front() {
@@ -210,7 +291,7 @@ impl FunctionHost {
     fn start_instance(self: &Arc<Self>, first: Job) {
         let number = self.next_instance.fetch_add(1, Ordering::SeqCst);
         let host = self.clone();
-        tokio::spawn(async move {
+        self.runtime.tasks.spawn(async move {
             api::Instance::run(host.clone(), number, first).await;
             host.instance_ended();
         });

@@ -1,10 +1,10 @@
 //! The runtime host against a real process speaking the Runtime API (the bash bootstrap of
-//! `test_support`): answers, the watchdog, init failures, ETXTBSY, shutdown.
+//! `test_support`): answers, the watchdog, init failures, ETXTBSY, the bounded queue, shutdown.
 
 use std::time::Instant;
 
 use super::*;
-use crate::dev::test_support::{fake_bootstrap, fake_host, wait_for_instances};
+use crate::dev::test_support::{fake_bootstrap, fake_host, fake_host_in, fake_runtime, wait_for_instances};
 
 fn hello() -> Bytes {
     Bytes::from_static(b"\"hello\"")
@@ -154,4 +154,100 @@ async fn an_executable_still_open_for_writing_is_started_once_it_is_closed() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     drop(writer);
     assert_eq!(invocation.await.unwrap(), Ok(Bytes::from_static(b"\"ok\"")));
+}
+
+#[tokio::test]
+async fn a_full_queue_throttles_at_once_and_what_it_holds_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = fake_runtime(CancellationToken::new());
+    let limits = Limits {
+        instances: 1,
+        queued: 1,
+    };
+    let host = fake_host_in(
+        &runtime,
+        fake_bootstrap(dir.path()),
+        Duration::from_secs(1),
+        limits,
+        &[],
+    );
+    // The only instance hangs on the first invocation; the second waits in the queue.
+    let hung = tokio::spawn({
+        let host = host.clone();
+        async move { host.invoke(Bytes::from_static(b"\"hang\"")).await }
+    });
+    wait_for_instances(&host, 1).await;
+    let queued = tokio::spawn({
+        let host = host.clone();
+        async move { host.invoke(hello()).await }
+    });
+    for _ in 0..500 {
+        if host.queued_count() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(host.queued_count(), 1);
+
+    // The third finds the queue full: refused at once, as Lambda throttles.
+    let started = Instant::now();
+    let throttled = host.invoke(hello()).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(throttled, Err(InvokeError::Throttled { waiting: 1 }));
+    let message = throttled.unwrap_err().to_string();
+    assert!(message.starts_with("TooManyRequestsException"), "{message}");
+
+    // What the queue held runs once the hung instance is stopped.
+    assert_eq!(hung.await.unwrap(), Err(InvokeError::Timeout(Duration::from_secs(1))));
+    let answer = tokio::time::timeout(Duration::from_secs(10), queued)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer, Ok(Bytes::from_static(b"\"ok\"")));
+}
+
+#[tokio::test]
+async fn stop_returns_once_every_instance_its_process_and_its_output_have_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = fake_runtime(CancellationToken::new());
+    let limits = Limits {
+        instances: 2,
+        queued: 10,
+    };
+    let host = fake_host_in(
+        &runtime,
+        fake_bootstrap(dir.path()),
+        Duration::from_secs(30),
+        limits,
+        &[],
+    );
+    // Two instances: one hung on an invocation (its process sleeping), one idle in /next.
+    let hung = tokio::spawn({
+        let host = host.clone();
+        async move { host.invoke(Bytes::from_static(b"\"hang\"")).await }
+    });
+    wait_for_instances(&host, 1).await;
+    assert_eq!(
+        bounded(&host, hello(), Duration::from_secs(10)).await,
+        Ok(Bytes::from_static(b"\"ok\""))
+    );
+    assert_eq!(host.instance_count(), 2);
+    // Each instance's own task, its output readers, its Runtime API connections.
+    assert!(runtime.task_count() >= 2 * 3, "{} tasks", runtime.task_count());
+
+    let started = Instant::now();
+    assert!(
+        runtime.stop(Duration::from_secs(10)).await,
+        "tasks left after the grace"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    // Nothing is left running once stop returns: no waiting for it to settle.
+    assert_eq!(runtime.task_count(), 0);
+    assert_eq!(host.instance_count(), 0);
+    assert_eq!(hung.await.unwrap(), Err(InvokeError::ShuttingDown));
+    assert_eq!(host.invoke(hello()).await, Err(InvokeError::ShuttingDown));
 }

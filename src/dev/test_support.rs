@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::runtime::{FunctionConfig, FunctionHost, LogSink};
+use super::runtime::{FunctionConfig, FunctionHost, Limits, LogSink, Runtime};
 
 /// A runtime that, per invocation, appends the event to `$RECORD` (if set) and answers `$ANSWER`
 /// (default `"ok"`); the event `"hang"` hangs. `$MODE` = `exit` exits at once with status 3,
@@ -59,13 +59,40 @@ pub fn fake_bootstrap(dir: &Path) -> PathBuf {
     path
 }
 
-/// A host of the fake bootstrap with this environment (`MODE`, `ANSWER`, `RECORD`).
+/// A host of the fake bootstrap with this environment (`MODE`, `ANSWER`, `RECORD`), in a runtime of
+/// its own that `shutdown` stops.
 pub fn fake_host(
     binary: PathBuf,
     timeout: Duration,
     max_instances: usize,
     environment: &[(&str, &str)],
     shutdown: CancellationToken,
+) -> Arc<FunctionHost> {
+    let limits = Limits {
+        instances: max_instances,
+        queued: 1_000,
+    };
+    fake_host_in(&fake_runtime(shutdown), binary, timeout, limits, environment)
+}
+
+/// A runtime whose handler output is quiet and goes nowhere.
+pub fn fake_runtime(shutdown: CancellationToken) -> Runtime {
+    Runtime::new(
+        shutdown,
+        LogSink {
+            quiet: true,
+            cloudwatch: None,
+        },
+    )
+}
+
+/// A host of the fake bootstrap in `runtime`, with these limits.
+pub fn fake_host_in(
+    runtime: &Runtime,
+    binary: PathBuf,
+    timeout: Duration,
+    limits: Limits,
+    environment: &[(&str, &str)],
 ) -> Arc<FunctionHost> {
     let mut variables = BTreeMap::new();
     variables.insert("PATH".to_string(), std::env::var("PATH").unwrap_or_default());
@@ -81,15 +108,7 @@ pub fn fake_host(
         environment: variables,
         binary,
     };
-    FunctionHost::new(
-        config,
-        max_instances,
-        shutdown,
-        LogSink {
-            quiet: true,
-            cloudwatch: None,
-        },
-    )
+    runtime.host(config, limits)
 }
 
 /// Wait until the host runs `count` instances.

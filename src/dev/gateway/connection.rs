@@ -92,6 +92,10 @@ impl Gateway {
         if !is_upgrade || request.method() != Method::GET {
             return json_response(StatusCode::BAD_REQUEST, r#"{"message":"WebSocket upgrade expected"}"#);
         }
+        // Held by the connection's task until its $disconnect ran; a refused handshake frees it.
+        let Some(slot) = self.take_slot() else {
+            return self.over_cap();
+        };
         let mut client = Client {
             connection_id: new_connection_id(),
             connected_at: SystemTime::now(),
@@ -196,6 +200,7 @@ impl Gateway {
         let upgrade = hyper::upgrade::on(request);
         let gateway = self.clone();
         self.tasks.spawn(async move {
+            let _slot = slot;
             match upgrade.await {
                 Ok(upgraded) => {
                     let socket =
@@ -221,7 +226,7 @@ impl Gateway {
         let (sink, mut stream) = socket.split();
         self.connections.lock().unwrap().insert(id.clone(), connection.clone());
         let (close, closing) = oneshot::channel();
-        let writer = tokio::spawn(write_frames(sink, outgoing, closing));
+        let writer = self.tasks.spawn(write_frames(sink, outgoing, closing));
         tracing::debug!(connection_id = %id, "connected");
 
         let started = Instant::now();

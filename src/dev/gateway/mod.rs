@@ -9,17 +9,23 @@
 //! - a close from either side, the idle timeout, the maximum duration, or an oversize message
 //!   (1009) run `$disconnect` with the close code;
 //! - `/{stage}/@connections/{id}` is the management API: POST sends (429 when the connection's
-//!   outbox is full, as API Gateway throttles), GET describes, DELETE closes; an unknown id is 410.
+//!   outbox is full, as API Gateway throttles), GET describes, DELETE closes; an unknown id is 410;
+//! - at most `max_connections` WebSocket connections at once, counted from the handshake until
+//!   their `$disconnect` ran: past it a handshake is refused with 429 `LimitExceededException`,
+//!   the status API Gateway answers when one of its limits is hit (API Gateway has no such cap of
+//!   its own; this one keeps a local machine's memory and open files bounded).
 //!
-//! Shaped like tokio-rs/mini-redis's server: the listener backs off on accept errors, every
-//! connection is one tracked task that forgets itself when done, and shutdown is one token that
-//! every task watches; `serve` returns once their `$disconnect` ran (bounded).
+//! Shaped like tokio-rs/mini-redis's server: the listener backs off on accept errors, a semaphore
+//! bounds the connections, every connection is one tracked task that forgets itself when done,
+//! and shutdown is one token that every task watches; `serve` returns once their `$disconnect`
+//! ran (bounded).
 
 mod connection;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -29,7 +35,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Map};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -60,6 +66,8 @@ pub struct GatewayConfig {
     pub authorizer: Option<ConnectAuthorizer>,
     pub idle_timeout: Duration,
     pub max_connection: Duration,
+    /// WebSocket connections at once at most (`wsstack dev --max-connections`).
+    pub max_connections: usize,
 }
 
 /// A live connection as the management API sees it.
@@ -87,6 +95,10 @@ pub struct Gateway {
     config: GatewayConfig,
     stage: Stage,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
+    /// One permit per WebSocket connection, from its handshake until its `$disconnect` ran.
+    slots: Arc<Semaphore>,
+    /// Set while handshakes are refused for the cap: the warning is logged once per episode.
+    refusing: AtomicBool,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -125,9 +137,11 @@ impl Gateway {
             domain: address.to_string(),
         };
         Arc::new(Gateway {
+            slots: Arc::new(Semaphore::new(config.max_connections.max(1))),
             config,
             stage,
             connections: Mutex::new(HashMap::new()),
+            refusing: AtomicBool::new(false),
             shutdown,
             tasks: TaskTracker::new(),
         })
@@ -135,6 +149,37 @@ impl Gateway {
 
     pub fn connection_count(&self) -> usize {
         self.connections.lock().unwrap().len()
+    }
+
+    /// A slot for one more WebSocket connection; none at the cap (warned once per episode).
+    fn take_slot(&self) -> Option<OwnedSemaphorePermit> {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                if self.refusing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("below the connection cap again; accepting handshakes");
+                }
+                Some(slot)
+            }
+            Err(_) => {
+                if !self.refusing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        max = self.config.max_connections,
+                        "at the connection cap: refusing handshakes with 429 (raise it with --max-connections)"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// The answer to a handshake over the cap.
+    fn over_cap(&self) -> Response<Full<Bytes>> {
+        let max = self.config.max_connections;
+        error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "LimitExceededException",
+            &format!("Too many connections: this wsstack dev holds at most {max} (--max-connections)"),
+        )
     }
 
     /// Accept connections until shutdown, then wait (bounded) for every connection to close with

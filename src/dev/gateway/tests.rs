@@ -1,6 +1,6 @@
 //! The gateway in process, with real WebSocket clients and real handler processes (the bash
 //! bootstrap of `test_support`, which records the events it gets): handshake verdicts, oversize
-//! messages, order of a connection's frames, the bounded outbox, shutdown.
+//! messages, order of a connection's frames, the bounded outbox, the connection cap, shutdown.
 
 use std::io::{Read, Write};
 
@@ -38,6 +38,16 @@ impl Local {
         authorizer: Option<&[(&str, &str)]>,
         routes: &[(&str, &[(&str, &str)])],
     ) -> Local {
+        Local::start_with(dir, authorizer, 20_000, routes).await
+    }
+
+    /// At most `max_connections` WebSocket connections at once.
+    async fn start_with(
+        dir: tempfile::TempDir,
+        authorizer: Option<&[(&str, &str)]>,
+        max_connections: usize,
+        routes: &[(&str, &[(&str, &str)])],
+    ) -> Local {
         let binary = fake_bootstrap(dir.path());
         let runtime = CancellationToken::new();
         let authorizer = authorizer.map(|environment| ConnectAuthorizer {
@@ -64,6 +74,7 @@ impl Local {
             authorizer,
             idle_timeout: Duration::from_secs(600),
             max_connection: Duration::from_secs(7200),
+            max_connections,
         };
         let gateway = Gateway::new(config, address, shutdown.clone());
         let served = tokio::spawn(gateway.serve(listener));
@@ -310,6 +321,54 @@ async fn shutdown_closes_every_connection_with_1001_and_runs_its_disconnect() {
     assert!(events
         .iter()
         .all(|e| e["requestContext"]["disconnectStatusCode"] == 1001));
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_a_handshake_gets_429_until_a_connection_has_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("disconnects");
+    let record_text = record.to_str().unwrap();
+    let local = Local::start_with(dir, None, 2, &[("$disconnect", &[("RECORD", record_text)])]).await;
+    let mut first = local.connect().await;
+    let _second = local.connect().await;
+
+    match tokio_tungstenite::connect_async(local.url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429);
+            assert_eq!(
+                response.headers().get("x-amzn-errortype").map(|v| v.to_str().unwrap()),
+                Some("LimitExceededException")
+            );
+            if let Some(body) = response.body() {
+                let body = String::from_utf8_lossy(body);
+                assert!(body.contains("at most 2 (--max-connections)"), "{body}");
+            }
+        }
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("a third connection was accepted over a cap of 2"),
+    }
+    // The management API is no WebSocket connection: it still answers at the cap.
+    let address = local.address;
+    let status = tokio::task::spawn_blocking(move || post(address, "unknown", b"hello"))
+        .await
+        .unwrap();
+    assert_eq!(status, 410);
+
+    // A connection that ends gives its place back once its $disconnect ran.
+    first.close(None).await.unwrap();
+    wait_for_records(&record, 1).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio_tungstenite::connect_async(local.url()).await {
+            Ok(_) => break,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response))
+                if response.status().as_u16() == 429 && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(other) => panic!("after a connection ended: {other}"),
+        }
+    }
 }
 
 #[path = "auth_tests.rs"]

@@ -1,6 +1,8 @@
 //! One instance of a function: its process, the Runtime API server it talks to, and its watchdog.
 //! The instance's own task owns the process and waits on it, on the watchdog deadline and on
-//! shutdown; when it ends, whatever invocation it held is answered. Never a task per invocation.
+//! shutdown; when it ends, whatever invocation it held is answered. Never a task per invocation;
+//! the tasks it does spawn (one per Runtime API connection, one per output pipe) are the runtime's
+//! tracked tasks, and its listener backs off on accept errors rather than spin.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -16,6 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{command, show_lines, spawn, FunctionHost, InvokeError, Job, Reply};
+use crate::dev::backoff::Backoff;
 
 /// Lambda gives the init phase 10 s, then retries it inside the first invocation with the
 /// function's timeout: the first invocation of an instance waits at most both.
@@ -65,10 +68,12 @@ impl Instance {
             }
         };
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(show_lines(stdout, host.log.clone(), name.clone()));
+            let log = host.runtime.log.clone();
+            host.runtime.tasks.spawn(show_lines(stdout, log, name.clone()));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(show_lines(stderr, host.log.clone(), name.clone()));
+            let log = host.runtime.log.clone();
+            host.runtime.tasks.spawn(show_lines(stderr, log, name.clone()));
         }
         let init_deadline = Instant::now() + INIT_LIMIT + host.config.timeout;
         let instance = Arc::new(Instance {
@@ -88,15 +93,26 @@ impl Instance {
 
     async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener, child: &mut tokio::process::Child) -> Ended {
         let mut deadline = self.deadline.subscribe();
-        let shutdown = self.host.shutdown.clone();
+        let shutdown = self.host.runtime.shutdown.clone();
+        // As the gateway's listener: an accept error (out of file descriptors) waits, ever longer,
+        // while the process, the watchdog and shutdown are still watched.
+        let mut backoff = Backoff::new(Duration::from_millis(10), Duration::from_secs(1));
+        let mut accept_again: Option<Instant> = None;
         loop {
             let until = *deadline.borrow_and_update();
             tokio::select! {
-                accepted = listener.accept() => {
-                    if let Ok((stream, _)) = accepted {
-                        tokio::spawn(self.clone().serve_api(stream));
+                accepted = listener.accept(), if accept_again.is_none() => match accepted {
+                    Ok((stream, _)) => {
+                        backoff.succeeded();
+                        self.host.runtime.tasks.spawn(self.clone().serve_api(stream));
                     }
-                }
+                    Err(error) => {
+                        let delay = backoff.failed();
+                        tracing::warn!(function = %self.host.config.name, %error, ?delay, "accepting a Runtime API connection failed; backing off");
+                        accept_again = Some(Instant::now() + delay);
+                    }
+                },
+                _ = sleep_until(accept_again), if accept_again.is_some() => accept_again = None,
                 status = child.wait() => return Ended::Exited(match status {
                     Ok(status) => status.to_string(),
                     Err(error) => format!("lost: {error}"),
@@ -135,7 +151,7 @@ impl Instance {
                 "the runtime did not ask for its first invocation within {:?}",
                 INIT_LIMIT + config.timeout
             );
-            self.host.log.line(&config.name, &message);
+            self.host.runtime.log.line(&config.name, &message);
             let _ = job.reply.send(Err(InvokeError::Init {
                 error_type: "Sandbox.Timedout".into(),
                 message,
@@ -145,6 +161,7 @@ impl Instance {
         if let Some((request_id, reply)) = self.current.lock().unwrap().take() {
             let timeout = config.timeout;
             self.host
+                .runtime
                 .log
                 .line(&config.name, &format!("{request_id}: task timed out after {timeout:?}"));
             let _ = reply.send(Err(InvokeError::Timeout(timeout)));
@@ -197,6 +214,7 @@ impl Instance {
             (Method::POST, "init/error") => {
                 let (error_type, message) = error_fields(&body, "Runtime.InitError");
                 self.host
+                    .runtime
                     .log
                     .line(&self.host.config.name, &format!("init error: {error_type}: {message}"));
                 *self.init_error.lock().unwrap() = Some((error_type, message));
