@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_apigatewayv2::types::{IntegrationType, ProtocolType};
+use aws_sdk_apigatewayv2::types::IntegrationType;
 
 use super::*;
 
@@ -15,15 +15,7 @@ async fn a_write_to_an_api_while_another_is_under_way_is_refused_as_a_concurrent
     env.proxy
         .set_realism(Realism::off().lasting(Behaviour::ConcurrentApiWrites, RAW_WINDOW));
     let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await);
-    let api = gateway
-        .create_api()
-        .name("serial")
-        .protocol_type(ProtocolType::Websocket)
-        .route_selection_expression("$request.body.action")
-        .send()
-        .await
-        .unwrap();
-    let api = api.api_id().unwrap();
+    let api = &websocket_api(&gateway, "serial").await;
     let integration = || {
         gateway
             .create_integration()

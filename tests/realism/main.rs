@@ -39,6 +39,19 @@ async fn through_proxy(env: &Env) -> SdkConfig {
 /// machine, and ended by `Proxy::pass_time`, never waited out.
 const RAW_WINDOW: Duration = Duration::from_secs(300);
 
+/// A WebSocket API named `name`, made through `gateway`; its id.
+async fn websocket_api(gateway: &aws_sdk_apigatewayv2::Client, name: &str) -> String {
+    let api = gateway
+        .create_api()
+        .name(name)
+        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Websocket)
+        .route_selection_expression("$request.body.action")
+        .send()
+        .await
+        .unwrap();
+    api.api_id().unwrap().to_string()
+}
+
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 const POLICY: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sqs:ReceiveMessage","Resource":"*"}]}"#;

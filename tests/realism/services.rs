@@ -51,15 +51,7 @@ async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
     env.proxy
         .set_realism(Realism::off().lasting(Behaviour::LateDeployment, window));
     let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await);
-    let api = gateway
-        .create_api()
-        .name("late")
-        .protocol_type(aws_sdk_apigatewayv2::types::ProtocolType::Websocket)
-        .route_selection_expression("$request.body.action")
-        .send()
-        .await
-        .unwrap();
-    let api = api.api_id().unwrap();
+    let api = &websocket_api(&gateway, "late").await;
     gateway
         .create_stage()
         .api_id(api)
@@ -119,14 +111,8 @@ async fn a_queue_naming_a_dead_letter_queue_created_a_moment_ago_is_refused() {
         .set_realism(Realism::off().lasting(Behaviour::DeadLetterTargetLag, window));
     let sqs = aws_sdk_sqs::Client::new(&through_proxy(&env).await);
     sqs.create_queue().queue_name("main-dlq").send().await.unwrap();
-    let policy =
-        format!(r#"{{"deadLetterTargetArn":"arn:aws:sqs:{REGION}:{ACCOUNT}:main-dlq","maxReceiveCount":"5"}}"#);
-    let create = || {
-        sqs.create_queue()
-            .queue_name("main")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, &policy)
-            .send()
-    };
+    let policy = redrive_to("main-dlq");
+    let create = || with_dead_letter_queue(&sqs, "main", &policy).send();
     let error = create().await.unwrap_err();
     assert_eq!(
         aws_sdk_sqs::error::ProvideErrorMetadata::code(&error),
@@ -162,24 +148,32 @@ async fn a_behaviour_shows_once_however_late_the_next_call_comes() {
     // Far past the window, as a slow machine would be.
     env.proxy.pass_time(Duration::from_secs(60));
     tokio::time::sleep(window * 20).await;
-    let policy =
-        format!(r#"{{"deadLetterTargetArn":"arn:aws:sqs:{REGION}:{ACCOUNT}:late-dlq","maxReceiveCount":"5"}}"#);
-    let create = || {
-        sqs.create_queue()
-            .queue_name("late")
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, &policy)
-            .send()
-    };
+    let policy = redrive_to("late-dlq");
+    let create = || with_dead_letter_queue(&sqs, "late", &policy).send();
     let error = create().await.unwrap_err();
-    assert_eq!(
-        aws_sdk_sqs::error::ProvideErrorMetadata::code(&error),
-        Some("InvalidParameterValue")
-    );
+    let code = aws_sdk_sqs::error::ProvideErrorMetadata::code(&error);
+    assert_eq!(code, Some("InvalidParameterValue"), "{error:?}");
     create().await.expect("once shown, the window closes with its duration");
     assert_eq!(
         env.proxy.realism_counts().conflicts_of(Behaviour::DeadLetterTargetLag),
         1
     );
+}
+
+/// The RedrivePolicy that names dead-letter queue `dlq`.
+fn redrive_to(dlq: &str) -> String {
+    format!(r#"{{"deadLetterTargetArn":"arn:aws:sqs:{REGION}:{ACCOUNT}:{dlq}","maxReceiveCount":"5"}}"#)
+}
+
+/// CreateQueue of `name` with `policy` as its RedrivePolicy.
+fn with_dead_letter_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    policy: &str,
+) -> aws_sdk_sqs::operation::create_queue::builders::CreateQueueFluentBuilder {
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, policy)
 }
 
 #[tokio::test]
