@@ -153,27 +153,36 @@ async fn an_executable_still_open_for_writing_is_started_once_it_is_closed() {
     assert_eq!(invocation.await.unwrap(), Ok(Bytes::from_static(b"\"ok\"")));
 }
 
-#[tokio::test]
-async fn a_full_queue_throttles_at_once_and_what_it_holds_still_runs() {
+/// A runtime with one function of these limits and timeout, whose first instance hangs on an
+/// invocation (returned, to be awaited). The directory holds the bootstrap: keep it alive.
+async fn one_instance_hung(
+    limits: Limits,
+    timeout: Duration,
+) -> (
+    tempfile::TempDir,
+    Runtime,
+    Arc<FunctionHost>,
+    tokio::task::JoinHandle<Result<Bytes, InvokeError>>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = fake_runtime(CancellationToken::new());
-    let limits = Limits {
-        instances: 1,
-        queued: 1,
-    };
-    let host = fake_host_in(
-        &runtime,
-        fake_bootstrap(dir.path()),
-        Duration::from_secs(1),
-        limits,
-        &[],
-    );
-    // The only instance hangs on the first invocation; the second waits in the queue.
+    let host = fake_host_in(&runtime, fake_bootstrap(dir.path()), timeout, limits, &[]);
     let hung = tokio::spawn({
         let host = host.clone();
         async move { host.invoke(Bytes::from_static(b"\"hang\"")).await }
     });
     wait_for_instances(&host, 1).await;
+    (dir, runtime, host, hung)
+}
+
+#[tokio::test]
+async fn a_full_queue_throttles_at_once_and_what_it_holds_still_runs() {
+    let limits = Limits {
+        instances: 1,
+        queued: 1,
+    };
+    // The only instance hangs on the first invocation; the second waits in the queue.
+    let (_dir, _runtime, host, hung) = one_instance_hung(limits, Duration::from_secs(1)).await;
     let queued = tokio::spawn({
         let host = host.clone();
         async move { host.invoke(hello()).await }
@@ -209,25 +218,12 @@ async fn a_full_queue_throttles_at_once_and_what_it_holds_still_runs() {
 
 #[tokio::test]
 async fn stop_returns_once_every_instance_its_process_and_its_output_have_ended() {
-    let dir = tempfile::tempdir().unwrap();
-    let runtime = fake_runtime(CancellationToken::new());
     let limits = Limits {
         instances: 2,
         queued: 10,
     };
-    let host = fake_host_in(
-        &runtime,
-        fake_bootstrap(dir.path()),
-        Duration::from_secs(30),
-        limits,
-        &[],
-    );
     // Two instances: one hung on an invocation (its process sleeping), one idle in /next.
-    let hung = tokio::spawn({
-        let host = host.clone();
-        async move { host.invoke(Bytes::from_static(b"\"hang\"")).await }
-    });
-    wait_for_instances(&host, 1).await;
+    let (_dir, runtime, host, hung) = one_instance_hung(limits, Duration::from_secs(30)).await;
     assert_eq!(
         bounded(&host, hello(), Duration::from_secs(10)).await,
         Ok(Bytes::from_static(b"\"ok\""))
