@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
+use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
 use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
 use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
@@ -79,6 +80,10 @@ pub struct PushSettings {
     pub chunk_size: Option<usize>,
     /// This invocation's share of the stack's post budget (`PUSH_POSTS_PER_SECOND`); `None`: no limit.
     pub posts_per_second: Option<f64>,
+    /// How long one post may take, connecting included, before it counts as a timeout (retryable).
+    /// API Gateway may already have delivered a post that timed out, so the retry is a duplicate:
+    /// tests that count duplicates on a starved machine set more than the 5 s default.
+    pub post_timeout: Duration,
 }
 
 impl Default for PushSettings {
@@ -90,6 +95,7 @@ impl Default for PushSettings {
             detail_types: DetailTypes::default(),
             chunk_size: None,
             posts_per_second: None,
+            post_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -184,14 +190,18 @@ impl App {
     pub fn new(sdk: &SdkConfig, config: Config) -> App {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         // The push handler retries posts itself (it must tell 410 from 5xx and count attempts per
-        // connection), so the SDK's own retries are off for this client; timeouts bound a hung post.
+        // connection), so the SDK's own retries are off for this client. One timeout bounds a hung
+        // post, whole: the SDK's stalled-stream protection is off, since its own 5 s grace would
+        // otherwise cut a post (a body of at most 128 KB, an empty answer) before `post_timeout`.
+        let post_timeout = config.push.post_timeout;
         let management_config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(config.callback_url.trim_end_matches('/'))
             .retry_config(RetryConfig::disabled())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .connect_timeout(post_timeout.min(Duration::from_secs(2)))
+                    .operation_attempt_timeout(post_timeout)
                     .build(),
             )
             .build();

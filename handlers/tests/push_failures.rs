@@ -241,3 +241,36 @@ async fn records_of_a_batch_share_one_concurrency_bound() {
     );
     assert!(max <= 24, "{max} posts at once, over the bound of 24");
 }
+
+#[tokio::test]
+async fn a_post_that_hangs_is_cut_at_the_post_timeout_and_its_record_handed_back() {
+    let stack = Stack::start().await;
+    // Far longer than the invocation: only the post timeout can end these posts.
+    stack.gateway.set_latency(Duration::from_secs(600));
+    let app = stack
+        .app(
+            None,
+            PushSettings {
+                max_attempts: 2,
+                post_timeout: Duration::from_millis(300),
+                ..settings(4)
+            },
+        )
+        .await;
+    stack.put_items(subscribers(0, 3, "hot")).await;
+
+    let body = eventbridge_body("hot", "price changed");
+    let started = Instant::now();
+    let response = push::push(&app, sqs_event(&[("msg-1", &body)]), in_a_minute()).await;
+    let elapsed = started.elapsed();
+    assert_eq!(failed_ids(&response), BTreeSet::from(["msg-1".to_string()]));
+    // Two attempts of 0.3 s each and a pause; a loose bound that still tells them from the 5 s
+    // default (two attempts: 10 s) and from the minute's deadline.
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "the posts were not cut at 0.3 s: {elapsed:?}"
+    );
+    assert!(stack.gateway.delivered().is_empty());
+    // The connections may still be there: a timeout says nothing about them.
+    assert_eq!(stack.keys().await.len(), subscribers(0, 3, "hot").len());
+}
