@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::names::{Arns, Names};
 
@@ -184,10 +185,16 @@ pub fn apigateway_client(config: &SdkConfig) -> aws_sdk_apigatewayv2::Client {
 }
 
 /// An SDK error as a readable error with what we were doing, e.g.
-/// "creating SQS queue demo-dev-events: InvalidAttributeValue: ...".
+/// "creating SQS queue demo-dev-events: InvalidAttributeValue: ...": AWS's code and message when
+/// the service answered (not the SDK's dump of the raw response), the whole chain of causes
+/// otherwise (a timeout, a refused connection).
 pub fn sdk_error<E>(doing: impl std::fmt::Display, error: E) -> anyhow::Error
 where
-    E: std::error::Error + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    anyhow!("{doing}: {}", DisplayErrorContext(error))
+    match (error.code(), error.message()) {
+        (Some(code), Some(message)) => anyhow!("{doing}: {code}: {message}"),
+        (Some(code), None) => anyhow!("{doing}: {code}"),
+        _ => anyhow!("{doing}: {}", DisplayErrorContext(error)),
+    }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 // The same type in every service crate; any one of them names it.
-use aws_sdk_sqs::error::SdkError;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
 use crate::aws::sdk_error;
 
@@ -23,7 +23,7 @@ impl<E: NotFound, R> NotFound for SdkError<E, R> {
 /// were doing.
 pub fn found<T, E>(result: Result<T, E>, doing: impl FnOnce() -> String) -> Result<Option<T>>
 where
-    E: NotFound + std::error::Error + Send + Sync + 'static,
+    E: NotFound + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match result {
         Ok(value) => Ok(Some(value)),
@@ -35,7 +35,7 @@ where
 /// `true` when it was deleted now, `false` when it was already gone.
 pub fn deleted<T, E>(result: Result<T, E>, doing: impl FnOnce() -> String) -> Result<bool>
 where
-    E: NotFound + std::error::Error + Send + Sync + 'static,
+    E: NotFound + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     found(result, doing).map(|answer| answer.is_some())
 }
@@ -54,7 +54,7 @@ impl<E: Exists, R> Exists for SdkError<E, R> {
 /// `true` when the call created it, `false` when it was there already, or the error.
 pub fn created<T, E>(result: Result<T, E>, doing: impl FnOnce() -> String) -> Result<bool>
 where
-    E: Exists + std::error::Error + Send + Sync + 'static,
+    E: Exists + ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match result {
         Ok(_) => Ok(true),
