@@ -54,6 +54,22 @@ pub const MAPPING_DELETION: Patience = Patience {
     deadline: Duration::from_secs(180),
 };
 
+/// A secret deleted without a recovery window is purged in the background: until then CreateSecret
+/// of its name answers "already scheduled for deletion" (AWS: "use appropriate back off and retry").
+pub const SECRET_PURGE: Patience = Patience {
+    first_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(10),
+    deadline: Duration::from_secs(120),
+};
+
+/// DeleteAuthorizer answers 409 "is referenced in route" for a moment after the route let go of
+/// the authorizer (terraform-provider-aws retries it too, its PR 37732).
+pub const AUTHORIZER_RELEASE: Patience = Patience {
+    first_delay: Duration::from_millis(500),
+    max_delay: Duration::from_secs(5),
+    deadline: Duration::from_secs(60),
+};
+
 /// A function update refused with ResourceConflictException because another update (or the
 /// creation) is still in progress: waited for, then tried again.
 pub const FUNCTION_BUSY: Patience = Patience {

@@ -6,6 +6,7 @@
 mod common;
 
 use common::{apis_of, counts, leftovers, stack_text, Env, ACCOUNT, REGION};
+use testkit::{Behaviour, Realism};
 use wsstack_handlers::auth::{ClaimNames, Expectations, Identity, SecretVerifier};
 
 const SECRET: &str = "wsstack/au-dev/auth-key";
@@ -36,6 +37,10 @@ async fn connect_route(env: &Env, api: &str) -> aws_sdk_apigatewayv2::types::Rou
 #[tokio::test]
 async fn auth_resources_live_through_up_drift_retirement_and_down() {
     let env = Env::start().await;
+    // As on AWS: an authorizer a route refers to cannot be deleted, and a secret purged moments
+    // ago blocks a new one of its name.
+    env.proxy
+        .set_realism(Realism::only(Behaviour::AuthorizerReferenced).with(Behaviour::SecretPurgeLag));
     let stack = env.write_stack("stack.yaml", &with_auth("au", ""));
     let run = env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
     assert_eq!(
@@ -241,6 +246,16 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
     run.expect_stdout("anyone who knows the URL may connect");
     let route = connect_route(&env, &api).await;
     assert_ne!(route.authorization_type().map(|t| t.as_str()), Some("CUSTOM"));
+    assert_eq!(
+        route.authorizer_id().filter(|id| !id.is_empty()),
+        None,
+        "the route let go of the authorizer: {route:?}"
+    );
+    assert!(
+        env.proxy.realism_counts().conflicts_of(Behaviour::AuthorizerReferenced) >= 1,
+        "{}",
+        env.proxy.realism_counts()
+    );
     let gone = env
         .apigateway()
         .get_authorizer()
@@ -261,8 +276,16 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
     let no_token = env.run(&open, &["token", "--user-id", "u"]).await.expect_exit(2);
     no_token.expect_stderr("anyone may connect");
 
-    // Back on, then down removes every part, the secret without a recovery window.
-    assert_eq!(env.run(&stack, &["up"]).await.code, 0);
+    // Back on at once (the secret is still being purged), then down removes every part, the
+    // secret without a recovery window. (The file is written again: `open` took its place.)
+    let stack = env.write_stack("stack.yaml", &with_auth("au", ""));
+    let back = env.run(&stack, &["up"]).await;
+    assert_eq!(back.code, 0, "{back}");
+    assert!(
+        env.proxy.realism_counts().conflicts_of(Behaviour::SecretPurgeLag) >= 1,
+        "{}",
+        env.proxy.realism_counts()
+    );
     env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
     assert_eq!(leftovers(&env, "au").await, Vec::<String>::new());
     let listed = secrets(&env)

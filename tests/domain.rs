@@ -29,7 +29,10 @@ async fn start() -> (Env, String) {
             // and a short one leaves the stalled run time to ask before moto issues.
             .with(Behaviour::LateValidationRecord)
             .with(Behaviour::CertificateInUse)
-            .with(Behaviour::DomainUpdates),
+            .with(Behaviour::DomainUpdates)
+            .with(Behaviour::NewCertificateUnknown)
+            .with(Behaviour::CertificateTokens)
+            .with(Behaviour::DnsPropagation),
     );
     let zone = route53(&env)
         .create_hosted_zone()
@@ -88,6 +91,17 @@ async fn records(env: &Env, zone: &str) -> Vec<(String, String, String)> {
             )
         })
         .collect()
+}
+
+/// Asserts that the zone holds nothing but ACM validation records; returns how many.
+async fn validation_records_only(env: &Env, zone: &str) -> usize {
+    let left = records(env, zone).await;
+    assert!(
+        left.iter()
+            .all(|(name, kind, _)| kind == "CNAME" && name.starts_with('_')),
+        "{left:?}"
+    );
+    left.len()
 }
 
 async fn certificates(env: &Env) -> Vec<String> {
@@ -204,6 +218,15 @@ async fn up_serves_the_stack_on_its_domain_and_down_takes_it_all_away() {
         .any(|t| t.key() == "wsstack:stack" && t.value() == Some("domain")));
     assert_served(&env, "domain", &zone, &requested[0]).await;
     assert!(env.proxy.realism_counts().rewrites_of(Behaviour::LateValidationRecord) >= 1);
+    // The URL was handed out once the alias records were on every name server: each alias
+    // change was PENDING at first, and asked after until INSYNC.
+    let asked = env
+        .proxy
+        .calls()
+        .iter()
+        .filter(|call| call.service == "route53" && call.operation.starts_with("GET /2013-04-01/change/"))
+        .count();
+    assert!(asked >= 4, "GetChange asked {asked} times for the two alias records");
     assert_url(&env, &stack).await;
 
     env.proxy.clear();
@@ -217,8 +240,16 @@ async fn up_serves_the_stack_on_its_domain_and_down_takes_it_all_away() {
     assert_eq!(certificates(&env).await, Vec::<String>::new());
     assert_eq!(
         records(&env, &zone).await,
-        Vec::new(),
-        "validation and alias records gone"
+        vec![cname],
+        "alias records gone, the validation record (every certificate for the name shares it) kept"
+    );
+    assert!(
+        env.proxy
+            .realism_counts()
+            .conflicts_of(Behaviour::NewCertificateUnknown)
+            >= 1,
+        "ACM did not know the new certificate at first: {}",
+        env.proxy.realism_counts()
     );
     assert!(
         env.proxy.realism_counts().conflicts_of(Behaviour::CertificateInUse) >= 1,
@@ -348,7 +379,7 @@ async fn a_stack_file_without_domain_takes_away_what_the_domain_made() {
     assert_eq!(counts(&again).2, 1, "the custom domain, as one: {again}");
     assert!(domain_names(&env).await.is_empty());
     assert_eq!(certificates(&env).await, Vec::<String>::new());
-    assert_eq!(records(&env, &zone).await, Vec::new());
+    assert_eq!(validation_records_only(&env, &zone).await, 1);
     let status = env.run(&plain, &["status", "-o", "json"]).await;
     assert_eq!(status.code, 0, "in sync: {status}");
     assert!(status.json()["outputs"]["websocket_url"]
@@ -426,4 +457,196 @@ async fn drift_of_the_domain_and_its_mapping_is_set_right_in_place() {
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
     assert!(writes.is_empty(), "{writes:?}");
     assert_eq!(env.run(&stack, &["down", "--yes"]).await.code, 0);
+}
+
+#[tokio::test]
+async fn up_right_after_down_gets_a_certificate_of_its_own() {
+    let (env, zone) = start().await;
+    let stack = with_domain(&env, "again", &zone, None);
+    env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
+    let first = certificates(&env).await;
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
+    assert_eq!(certificates(&env).await, Vec::<String>::new());
+
+    // Within the hour ACM answers a repeated idempotency token with the deleted certificate.
+    let up = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(up.code, 0, "{up}\n{}", env.proxy.realism_counts());
+    let second = certificates(&env).await;
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first, "a new certificate, not the deleted one");
+    assert_served(&env, "again", &zone, &second[0]).await;
+    let cnames: Vec<_> = records(&env, &zone)
+        .await
+        .into_iter()
+        .filter(|r| r.1 == "CNAME")
+        .collect();
+    assert_eq!(cnames.len(), 1, "one validation record, shared by both: {cnames:?}");
+}
+
+/// A certificate that expires in `seconds`, for `name`, made with the emulator's Python (openssl
+/// here cannot set an end time closer than a day), imported with this stack's tags.
+async fn import_expiring(env: &Env, name: &str, stack: &str, seconds: u32) -> String {
+    let python = testkit::repo_root().join(".venv/bin/python");
+    let script = r#"
+import datetime, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, sys.argv[1])])
+now = datetime.datetime.now(datetime.timezone.utc)
+cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+    .public_key(key.public_key()).serial_number(x509.random_serial_number())
+    .not_valid_before(now - datetime.timedelta(minutes=1))
+    .not_valid_after(now + datetime.timedelta(seconds=int(sys.argv[2])))
+    .add_extension(x509.SubjectAlternativeName([x509.DNSName(sys.argv[1])]), critical=False)
+    .sign(key, hashes.SHA256()))
+sys.stdout.write(cert.public_bytes(serialization.Encoding.PEM).decode())
+sys.stdout.write(key.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()).decode())
+"#;
+    let made = std::process::Command::new(python)
+        .args(["-c", script, name, &seconds.to_string()])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let pem = String::from_utf8(made.stdout).unwrap();
+    let (cert, key) = pem.split_at(pem.find("-----BEGIN RSA PRIVATE KEY-----").unwrap());
+    let tag = |k: &str, v: &str| aws_sdk_acm::types::Tag::builder().key(k).value(v).build().unwrap();
+    let imported = acm(env)
+        .import_certificate()
+        .certificate(aws_smithy_types::Blob::new(cert.as_bytes()))
+        .private_key(aws_smithy_types::Blob::new(key.as_bytes()))
+        .tags(tag("wsstack:stack", stack))
+        .tags(tag("wsstack:stage", "dev"))
+        .send()
+        .await
+        .unwrap();
+    imported.certificate_arn().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_dead_certificate_of_the_stack_is_replaced_and_deleted() {
+    let (env, zone) = start().await;
+    let expired = import_expiring(&env, NAME, "dead", 3).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let status = acm(&env)
+        .describe_certificate()
+        .certificate_arn(&expired)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.certificate().unwrap().status().map(|s| s.as_str()),
+        Some("EXPIRED")
+    );
+
+    let stack = with_domain(&env, "dead", &zone, None);
+    env.run(&stack, &["up", "-o", "json"]).await.expect_exit(0);
+    let left = certificates(&env).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0], expired, "the expired certificate was replaced");
+    assert_served(&env, "dead", &zone, &left[0]).await;
+
+    // Another one dies while the stack is down: `down` finds it too.
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
+    let expired = import_expiring(&env, NAME, "dead", 3).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
+    assert!(
+        !certificates(&env).await.contains(&expired),
+        "{expired} left after down"
+    );
+}
+
+#[tokio::test]
+async fn down_names_the_certificate_api_gateway_keeps_and_a_rerun_deletes_it() {
+    let (env, zone) = start().await;
+    env.proxy.set_realism(
+        Realism::only(Behaviour::DomainEndpoint)
+            .with(Behaviour::DomainUpdates)
+            // Far past the patience below: only `pass_time` ends it.
+            .lasting(Behaviour::CertificateInUse, std::time::Duration::from_secs(3600)),
+    );
+    let stack = with_domain(&env, "kept", &zone, None);
+    env.run(&stack, &["up"]).await.expect_exit(0);
+    let certificate = certificates(&env).await[0].clone();
+
+    let down = run_with(
+        &env,
+        &stack,
+        &["down", "--yes"],
+        ("WSSTACK_CERTIFICATE_RELEASE_SECONDS", "2"),
+    )
+    .await;
+    assert_eq!(down.code, 1, "{down}");
+    for said in [certificate.as_str(), "still in use", "`wsstack down` again"] {
+        assert!(down.stderr.contains(said), "{said}: {down}");
+    }
+    assert_eq!(
+        leftovers(&env, "kept").await,
+        Vec::<String>::new(),
+        "everything else went"
+    );
+    assert!(domain_names(&env).await.is_empty());
+    assert_eq!(certificates(&env).await, vec![certificate]);
+
+    env.proxy.pass_time(std::time::Duration::from_secs(3600));
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
+    assert_eq!(certificates(&env).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn someone_elses_record_at_the_name_is_refused_unless_taken_over() {
+    let (env, zone) = start().await;
+    let address = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name(NAME)
+        .r#type(RrType::A)
+        .ttl(300)
+        .resource_records(
+            aws_sdk_route53::types::ResourceRecord::builder()
+                .value("192.0.2.10")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let change = aws_sdk_route53::types::Change::builder()
+        .action(aws_sdk_route53::types::ChangeAction::Create)
+        .resource_record_set(address)
+        .build()
+        .unwrap();
+    route53(&env)
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(
+            aws_sdk_route53::types::ChangeBatch::builder()
+                .changes(change)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let theirs = ("ws.example.com".to_string(), "A".to_string(), "192.0.2.10".to_string());
+
+    let stack = with_domain(&env, "taken", &zone, None);
+    let refused = env.run(&stack, &["up"]).await.expect_exit(1);
+    for said in ["192.0.2.10", "not this stack's", "take_over_records"] {
+        assert!(refused.stderr.contains(said), "{said}: {refused}");
+    }
+    assert!(
+        records(&env, &zone).await.contains(&theirs),
+        "their record is untouched"
+    );
+
+    // Said so in the file: replaced, and `down` takes the replacement away.
+    let text = std::fs::read_to_string(&stack).unwrap() + "  take_over_records: true\n";
+    let stack = env.write_stack("stack.yaml", &text);
+    env.run(&stack, &["up"]).await.expect_exit(0);
+    let certificate = certificates(&env).await[0].clone();
+    assert_served(&env, "taken", &zone, &certificate).await;
+    env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
+    assert_eq!(validation_records_only(&env, &zone).await, 1);
 }

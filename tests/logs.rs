@@ -213,3 +213,68 @@ async fn logs_follow_the_handlers_of_wsstack_dev() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// FilterLogEvents throttled for longer than the SDK's retries last (its quota is low and shared):
+/// `logs --follow` says so, slows down and goes on, and shows what was logged meanwhile.
+#[tokio::test]
+async fn a_follower_outlasts_throttling() {
+    let (env, stack) = Env::with_stack("lt").await;
+    assert_eq!(env.run(&stack, &["up"]).await.code, 0);
+    // Five handlers read at once, each call tried 8 times: 60 throttles fail at least one poll.
+    env.proxy.inject(testkit::Fault::new(
+        "logs",
+        "FilterLogEvents",
+        60,
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+    ));
+    let mut command = env.command(&stack, &["logs", "--follow", "-o", "json"]);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let follower = Running(child);
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let said = sender.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = sender.send(format!("out {line}"));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = said.send(format!("err {line}"));
+        }
+    });
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut lines = Vec::new();
+    let mut logged = false;
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_else(|| panic!("no line logged after the throttling within 120 s: {lines:#?}"));
+        let Ok(Some(line)) = tokio::time::timeout(left, received.recv()).await else {
+            continue;
+        };
+        if !logged && line.starts_with("err ") && line.contains("FilterLogEvents has a low quota") {
+            // The throttling has been seen through to the end: log a line for the follower.
+            while env.proxy.pending_faults() > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            put(&env, "/aws/lambda/lt-dev-push", &[(now_ms(), "after the throttling")]).await;
+            logged = true;
+        }
+        let done = line.starts_with("out ") && line.contains("after the throttling");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(logged, "the follower never said it was throttled: {lines:#?}");
+    let mut follower = follower;
+    assert!(
+        follower.0.try_wait().unwrap().is_none(),
+        "the follower ended: {lines:#?}"
+    );
+}

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::anyhow;
+use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use futures::future::try_join_all;
 use serde_json::{json, Value};
 
@@ -16,6 +17,9 @@ use crate::render::{bad_input, Failure};
 
 /// How often `--follow` asks again.
 const POLL_EVERY: Duration = Duration::from_secs(2);
+/// The longest pause between two polls while FilterLogEvents is throttled: its quota is low and
+/// shared by everything in the account and region that reads logs.
+const THROTTLED_PAUSE_MAX: Duration = Duration::from_secs(30);
 /// Events can be ingested after later ones: `--follow` looks this far back again, and the
 /// event ids already shown keep it from printing one twice.
 const LATE_EVENTS: i64 = 60_000;
@@ -48,8 +52,34 @@ pub async fn run(context: &Context, args: &LogsArgs) -> Result<u8, Failure> {
     let mut newest = since_start;
     // Event ids shown, with their timestamps, to drop the ones that left the window.
     let mut shown: HashMap<String, i64> = HashMap::new();
+    let mut pause = POLL_EVERY;
     loop {
-        let events = read(&logs, context, &handlers, start).await?;
+        let events = match read(&logs, context, &handlers, start).await {
+            Ok(events) => {
+                if pause != POLL_EVERY {
+                    eprintln!(
+                        "wsstack logs: CloudWatch Logs answers again; polling every {} s",
+                        POLL_EVERY.as_secs()
+                    );
+                }
+                pause = POLL_EVERY;
+                events
+            }
+            // Throttled even after the SDK's retries: a follower slows down and goes on.
+            Err(Read::Throttled(error)) if args.follow => {
+                pause = (pause * 2).min(THROTTLED_PAUSE_MAX);
+                eprintln!(
+                    "wsstack logs: {error:#}; FilterLogEvents has a low quota shared by the account: asking again in {} s",
+                    pause.as_secs()
+                );
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return Ok(0),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                continue;
+            }
+            Err(Read::Throttled(error) | Read::Failed(error)) => return Err(error.into()),
+        };
         for event in events {
             newest = newest.max(event.timestamp);
             if shown.insert(event.event_id.clone(), event.timestamp).is_none() {
@@ -63,9 +93,15 @@ pub async fn run(context: &Context, args: &LogsArgs) -> Result<u8, Failure> {
         shown.retain(|_, timestamp| *timestamp >= start);
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(0),
-            _ = tokio::time::sleep(POLL_EVERY) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
+}
+
+/// Why reading the logs failed: throttled (worth asking again later), or anything else.
+enum Read {
+    Throttled(anyhow::Error),
+    Failed(anyhow::Error),
 }
 
 /// Every event since `start_ms` of the given handlers, oldest first (ties by event id).
@@ -74,7 +110,7 @@ async fn read(
     context: &Context,
     handlers: &[String],
     start_ms: i64,
-) -> Result<Vec<Event>, Failure> {
+) -> Result<Vec<Event>, Read> {
     let reads = handlers.iter().map(|handler| async move {
         let group = context.names.log_group(handler);
         let mut events = Vec::new();
@@ -96,7 +132,18 @@ async fn read(
                 {
                     break
                 }
-                Err(e) => return Err(crate::aws::sdk_error(format!("reading log group {group}"), e)),
+                Err(e) if e.code() == Some("ThrottlingException") => {
+                    return Err(Read::Throttled(crate::aws::sdk_error(
+                        format!("reading log group {group}"),
+                        e,
+                    )))
+                }
+                Err(e) => {
+                    return Err(Read::Failed(crate::aws::sdk_error(
+                        format!("reading log group {group}"),
+                        e,
+                    )))
+                }
             };
             for event in page.events() {
                 events.push(Event {
@@ -111,7 +158,7 @@ async fn read(
                 _ => break,
             }
         }
-        Ok::<_, anyhow::Error>(events)
+        Ok::<_, Read>(events)
     });
     let mut events: Vec<Event> = try_join_all(reads).await?.into_iter().flatten().collect();
     events.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then_with(|| a.event_id.cmp(&b.event_id)));

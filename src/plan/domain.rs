@@ -61,6 +61,7 @@ pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Arc<dyn Resource
                 zone: zone.clone(),
                 kind,
                 expected: None,
+                take_over: domain.take_over_records,
             }));
         }
     }
@@ -76,6 +77,7 @@ pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Arc<dyn Resource
                     zone: target.zone.clone(),
                     kind,
                     expected: Some(target.clone()),
+                    take_over: false,
                 })
             })
             .collect()

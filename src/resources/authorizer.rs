@@ -6,6 +6,8 @@
 //! either: WebSocket APIs do not cache authorizer results.
 
 use anyhow::Result;
+use aws_sdk_apigatewayv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewayv2::operation::delete_authorizer::DeleteAuthorizerError;
 use aws_sdk_apigatewayv2::types::{Authorizer, AuthorizerType};
 
 use super::errors::{deleted, found};
@@ -13,6 +15,7 @@ use super::{Created, Ctx, Diff, Lifecycle};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::Key;
 use crate::names::AUTHORIZER;
+use crate::retry;
 
 #[derive(Debug, Clone)]
 pub struct AuthorizerSpec {
@@ -172,10 +175,18 @@ impl Lifecycle for AuthorizerSpec {
         )
     }
 
+    /// Right after `$connect` let go of it, API Gateway may still count the authorizer as used.
     async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
         let id = Self::id(&o);
         let call = ctx.aws.apigateway.delete_authorizer().api_id(&o.api).authorizer_id(&id);
-        deleted(call.send().await, || {
+        let referenced = |e: &SdkError<DeleteAuthorizerError, _>| {
+            e.as_service_error().is_some_and(|e| {
+                // Not a modelled error of DeleteAuthorizer: known by its code.
+                e.code() == Some("ConflictException") && e.message().is_some_and(|m| m.contains("is referenced in"))
+            })
+        };
+        let result = retry::eventually(retry::AUTHORIZER_RELEASE, referenced, || call.clone().send()).await;
+        deleted(result, || {
             format!("deleting authorizer {} ({id}) of API {}", self.name, o.api)
         })
     }

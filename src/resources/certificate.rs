@@ -1,6 +1,11 @@
 //! The ACM certificate `up` requests for `domain:` (DNS validation) with its validation records in
 //! the stack's hosted zone, found again by its tags; and the check of a certificate the user gives
 //! by ARN, which is only ever read here, never changed or deleted.
+//!
+//! The validation record outlives the certificate: ACM gives every certificate for a name in the
+//! account (other regions' and other stacks' included) the same CNAME, and managed renewal needs
+//! it, so `down` leaves it in the zone. A certificate that can no longer be issued (validation
+//! failed or timed out, expired, revoked) is replaced by `up` and deleted by `up` and `down`.
 
 use std::time::{Duration, Instant};
 
@@ -15,20 +20,47 @@ use crate::aws::{sdk_error, Aws};
 use crate::graph::Key;
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
-/// How long ACM may take to show the validation records after RequestCertificate (seconds on AWS).
-const RECORDS_WITHIN: Duration = Duration::from_secs(60);
+/// How long ACM may take to know a new certificate and show its validation records (seconds on
+/// AWS; terraform-provider-aws allows five minutes).
+const RECORDS_WITHIN: Duration = Duration::from_secs(300);
 /// How long `up` waits for ISSUED once the records are written, unless
 /// `WSSTACK_CERTIFICATE_WAIT_SECONDS` says otherwise: DNS validation takes minutes.
 const ISSUED_WITHIN: Duration = Duration::from_secs(600);
-/// How long `down` retries a certificate API Gateway still counts as in use after its domain went.
-const RELEASED_WITHIN: Duration = Duration::from_secs(300);
+/// How long `down` retries a certificate API Gateway still counts as in use after its domain went,
+/// unless `WSSTACK_CERTIFICATE_RELEASE_SECONDS` says otherwise: it can take more than 15 minutes
+/// (terraform-provider-aws waits 20).
+const RELEASED_WITHIN: Duration = Duration::from_secs(1200);
 
-fn issued_within() -> Duration {
-    std::env::var("WSSTACK_CERTIFICATE_WAIT_SECONDS")
+fn seconds_from_env(variable: &str, default: Duration) -> Duration {
+    std::env::var(variable)
         .ok()
         .and_then(|v| v.parse().ok())
         .map(Duration::from_secs)
-        .unwrap_or(ISSUED_WITHIN)
+        .unwrap_or(default)
+}
+
+fn issued_within() -> Duration {
+    seconds_from_env("WSSTACK_CERTIFICATE_WAIT_SECONDS", ISSUED_WITHIN)
+}
+
+fn released_within() -> Duration {
+    seconds_from_env("WSSTACK_CERTIFICATE_RELEASE_SECONDS", RELEASED_WITHIN)
+}
+
+/// A certificate that can still become (or is) ISSUED; any other is dead and only ever deleted.
+fn is_live(status: Option<&CertificateStatus>) -> bool {
+    matches!(
+        status,
+        Some(CertificateStatus::Issued | CertificateStatus::PendingValidation)
+    )
+}
+
+/// What the account holds for this stack's domain: the certificate to use, and dead ones.
+#[derive(Debug, Default)]
+struct Found {
+    /// An issued certificate first, else a pending one.
+    live: Option<String>,
+    dead: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +85,8 @@ pub struct Observed {
     status: String,
     validations: Vec<Validation>,
     tags: Tags,
+    /// Our other certificates for the domain, which can never be used.
+    dead: Vec<String>,
 }
 
 async fn describe(aws: &Aws, arn: &str) -> Result<Option<CertificateDetail>> {
@@ -115,27 +149,26 @@ pub async fn check_given(aws: &Aws, arn: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// A token ACM knows a request by for an hour, so that a run that crashed after asking asks for
-/// the same certificate again (letters and digits, at most 32).
-fn idempotency_token(stack: &str, stage: &str, domain: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in format!("wsstack/{stack}/{stage}/{domain}").bytes() {
-        hash = (hash ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("wsstack{hash:016x}")
+/// A new token for each request (32 hex digits, within ACM's `\w+`, at most 32). ACM answers a
+/// token it saw in the last hour with that request's certificate, even once deleted: a token
+/// derived from the stack would hand `up` right after `down` the certificate `down` deleted. A run
+/// that crashed after asking finds its certificate again by its tags, not by the token.
+fn idempotency_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 impl CertificateSpec {
-    /// Our certificate for the domain (tagged with our stack and stage), an issued one first.
-    async fn find(&self, aws: &Aws) -> Result<Option<String>> {
-        let mut ours = Vec::new();
+    /// Our certificates for the domain (tagged with our stack and stage), whatever their status.
+    /// One deleted between the listing and the reading of its tags is skipped.
+    async fn find(&self, aws: &Aws) -> Result<Found> {
+        let mut live = Vec::new();
+        let mut dead = Vec::new();
         let mut token = None;
         loop {
+            // No status filter: every status, so that dead certificates are found and deleted.
             let output = aws
                 .acm
                 .list_certificates()
-                .certificate_statuses(CertificateStatus::Issued)
-                .certificate_statuses(CertificateStatus::PendingValidation)
                 .set_next_token(token)
                 .send()
                 .await
@@ -147,10 +180,17 @@ impl CertificateSpec {
                 if !name.eq_ignore_ascii_case(&self.domain) {
                     continue;
                 }
-                let tags = self.tags_of(aws, arn).await?;
-                if tags.get(TAG_STACK) == Some(&self.stack) && tags.get(TAG_STAGE) == Some(&self.stage) {
+                let Some(tags) = self.tags_of(aws, arn).await? else {
+                    continue;
+                };
+                if tags.get(TAG_STACK) != Some(&self.stack) || tags.get(TAG_STAGE) != Some(&self.stage) {
+                    continue;
+                }
+                if is_live(summary.status()) {
                     let issued = summary.status() == Some(&CertificateStatus::Issued);
-                    ours.push((!issued, arn.to_string()));
+                    live.push((!issued, arn.to_string()));
+                } else {
+                    dead.push(arn.to_string());
                 }
             }
             match output.next_token {
@@ -158,21 +198,50 @@ impl CertificateSpec {
                 _ => break,
             }
         }
-        ours.sort();
-        Ok(ours.into_iter().next().map(|(_, arn)| arn))
+        live.sort();
+        let mut live = live.into_iter().map(|(_, arn)| arn);
+        let first = live.next();
+        // A second live one (a crash between two requests): kept out of use, so it goes as well.
+        dead.extend(live);
+        Ok(Found { live: first, dead })
     }
 
-    async fn tags_of(&self, aws: &Aws, arn: &str) -> Result<Tags> {
+    /// Deletes certificates that will never be used, as far as ACM lets it now: one still in use
+    /// (an expired certificate on a domain name) stays for a later run.
+    async fn delete_dead(&self, aws: &Aws, dead: &[String]) -> Result<()> {
+        for arn in dead {
+            match aws.acm.delete_certificate().certificate_arn(arn).send().await {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {}
+                Err(e) => return Err(sdk_error(format!("deleting dead ACM certificate {arn}"), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// A certificate's tags; `None` when it is gone.
+    async fn tags_of(&self, aws: &Aws, arn: &str) -> Result<Option<Tags>> {
         let call = aws.acm.list_tags_for_certificate().certificate_arn(arn);
-        let output = call
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("reading the tags of ACM certificate {arn}"), e))?;
-        Ok(output
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
-            .collect())
+        let output = match call.send().await {
+            Ok(output) => output,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(sdk_error(format!("reading the tags of ACM certificate {arn}"), e)),
+        };
+        Ok(Some(
+            output
+                .tags()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
+                .collect(),
+        ))
     }
 
     /// The validation records of a certificate, each checked against the zone.
@@ -195,15 +264,16 @@ impl CertificateSpec {
         Ok(validations)
     }
 
-    /// ACM adds the records to a new certificate a few seconds after the request.
+    /// ACM knows a new certificate, and adds its records, a few seconds after the request: until
+    /// then DescribeCertificate may answer ResourceNotFoundException, which here means "not yet".
     async fn wait_for_records(&self, aws: &Aws, arn: &str) -> Result<Vec<Validation>> {
         let started = Instant::now();
         loop {
-            let detail = describe(aws, arn)
-                .await?
-                .ok_or_else(|| anyhow!("ACM certificate {arn} vanished"))?;
-            let options = detail.domain_validation_options();
-            if !options.is_empty() && options.iter().all(|o| o.resource_record().is_some()) {
+            let ready = describe(aws, arn).await?.filter(|detail| {
+                let options = detail.domain_validation_options();
+                !options.is_empty() && options.iter().all(|o| o.resource_record().is_some())
+            });
+            if let Some(detail) = ready {
                 return self.validations(aws, &detail).await;
             }
             if started.elapsed() > RECORDS_WITHIN {
@@ -220,6 +290,7 @@ impl CertificateSpec {
     async fn write_records(&self, aws: &Aws, validations: &[Validation]) -> Result<()> {
         for v in validations.iter().filter(|v| !v.in_zone) {
             let set = validation_record(&v.name, &v.value)?;
+            // ACM keeps looking for the record for 72 hours: no need to wait for INSYNC here.
             dns_record::change(aws, &self.zone, ChangeAction::Upsert, set).await?;
         }
         Ok(())
@@ -279,17 +350,22 @@ impl Lifecycle for CertificateSpec {
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
-        let Some(arn) = self.find(ctx.aws).await? else {
+        let found = self.find(ctx.aws).await?;
+        let Some(arn) = found.live else {
             return Ok(None);
         };
         let Some(detail) = describe(ctx.aws, &arn).await? else {
             return Ok(None);
         };
+        let Some(tags) = self.tags_of(ctx.aws, &arn).await? else {
+            return Ok(None);
+        };
         Ok(Some(Observed {
             status: status(&detail).to_string(),
             validations: self.validations(ctx.aws, &detail).await?,
-            tags: self.tags_of(ctx.aws, &arn).await?,
+            tags,
             arn,
+            dead: found.dead,
         }))
     }
 
@@ -297,6 +373,9 @@ impl Lifecycle for CertificateSpec {
         let mut diffs = Vec::new();
         if o.status != CertificateStatus::Issued.as_str() {
             diffs.push(Diff::new("status", &o.status, "ISSUED"));
+        }
+        for arn in &o.dead {
+            diffs.push(Diff::new("dead certificate", arn, "(deleted)"));
         }
         for v in o.validations.iter().filter(|v| !v.in_zone) {
             diffs.push(Diff::new("validation record", "(missing)", &v.name));
@@ -320,7 +399,7 @@ impl Lifecycle for CertificateSpec {
             .request_certificate()
             .domain_name(&self.domain)
             .validation_method(ValidationMethod::Dns)
-            .idempotency_token(idempotency_token(&self.stack, &self.stage, &self.domain))
+            .idempotency_token(idempotency_token())
             .set_tags(Some(tags))
             .send()
             .await
@@ -331,6 +410,8 @@ impl Lifecycle for CertificateSpec {
         let validations = self.wait_for_records(ctx.aws, &arn).await?;
         self.write_records(ctx.aws, &validations).await?;
         self.wait_until_issued(ctx.aws, &arn, &validations).await?;
+        // The certificates this one replaces (validation failed or timed out, expired...).
+        self.delete_dead(ctx.aws, &self.find(ctx.aws).await?.dead).await?;
         Ok(Created::New(Some(arn)))
     }
 
@@ -339,7 +420,7 @@ impl Lifecycle for CertificateSpec {
         if o.status != CertificateStatus::Issued.as_str() {
             self.wait_until_issued(ctx.aws, &o.arn, &o.validations).await?;
         }
-        Ok(())
+        self.delete_dead(ctx.aws, &o.dead).await
     }
 
     async fn tag(&self, ctx: Ctx<'_>, o: &Observed, set: Tags) -> Result<()> {
@@ -368,17 +449,11 @@ impl Lifecycle for CertificateSpec {
         Ok(())
     }
 
-    /// The validation records first (exactly as they are in the zone, which Route 53 requires),
-    /// then the certificate, which API Gateway releases some time after its domain is deleted.
+    /// The certificate, which API Gateway releases some time after its domain is deleted, and any
+    /// dead ones. The validation record stays: every certificate for the name shares it.
     async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
-        for v in o.validations.iter().filter(|v| v.in_zone) {
-            if let Some(set) = dns_record::find(ctx.aws, &self.zone, &v.name, RrType::Cname).await? {
-                if is_validation_record(&set, &v.value) {
-                    dns_record::change(ctx.aws, &self.zone, ChangeAction::Delete, set).await?;
-                }
-            }
-        }
-        let started = Instant::now();
+        self.delete_dead(ctx.aws, &o.dead).await?;
+        let (started, within) = (Instant::now(), released_within());
         loop {
             let call = ctx.aws.acm.delete_certificate().certificate_arn(&o.arn);
             match call.send().await {
@@ -389,15 +464,26 @@ impl Lifecycle for CertificateSpec {
                 {
                     return Ok(false)
                 }
-                Err(e)
-                    if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception())
-                        && started.elapsed() < RELEASED_WITHIN =>
-                {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => {
+                    if started.elapsed() >= within {
+                        bail!(
+                            "ACM certificate {} for {} is still in use {} s after its API Gateway domain name was deleted (API Gateway releases it in its own time, sometimes after more than 15 minutes). Everything else is gone: `wsstack down` again later deletes the certificate",
+                            o.arn,
+                            self.domain,
+                            within.as_secs()
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_secs(5).min(within)).await;
                 }
                 Err(e) => return Err(sdk_error(format!("deleting ACM certificate {}", o.arn), e)),
             }
         }
+    }
+
+    /// No certificate to use, but maybe dead ones: `down` deletes them too.
+    async fn settle_absent(&self, ctx: Ctx<'_>) -> Result<()> {
+        let found = self.find(ctx.aws).await?;
+        self.delete_dead(ctx.aws, &found.dead).await
     }
 }
 
@@ -415,10 +501,9 @@ mod tests {
     }
 
     #[test]
-    fn the_token_is_stable_and_acm_shaped() {
-        let token = idempotency_token("demo", "dev", "ws.example.com");
-        assert_eq!(token, idempotency_token("demo", "dev", "ws.example.com"));
-        assert_ne!(token, idempotency_token("demo", "prod", "ws.example.com"));
+    fn each_token_is_new_and_acm_shaped() {
+        let token = idempotency_token();
+        assert_ne!(token, idempotency_token());
         assert!(
             token.len() <= 32 && token.chars().all(|c| c.is_ascii_alphanumeric()),
             "{token}"

@@ -2,9 +2,12 @@
 //! Gateway domain's regional endpoint, and the helpers the certificate writes its validation
 //! records with. Records carry no tags: ours by identity (our name in the zone the stack names).
 
-use anyhow::{anyhow, Result};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
 use aws_sdk_route53::types::{
-    AliasTarget, Change as RecordChange, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    AliasTarget, Change as RecordChange, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord, ResourceRecordSet,
+    RrType,
 };
 
 use super::domain_name::Target;
@@ -14,6 +17,8 @@ use crate::graph::Key;
 
 /// The TTL of the validation records: ACM's own suggestion for them.
 const VALIDATION_TTL: i64 = 300;
+/// How long `up` waits for the alias records to reach every Route 53 name server.
+const IN_SYNC_WITHIN: Duration = Duration::from_secs(300);
 
 /// A DNS name as Route 53 hands it back (trailing dot, lowercase) and as we write it compare equal.
 pub fn same_name(a: &str, b: &str) -> bool {
@@ -38,9 +43,9 @@ pub async fn find(aws: &Aws, zone: &str, name: &str, kind: RrType) -> Result<Opt
         .find(|set| same_name(&set.name, name) && set.r#type == kind))
 }
 
-/// Write one change to `zone`. Route 53 applies it at once for its API; the change reaching
-/// every name server (INSYNC) is not waited for: neither ACM nor the alias needs it now.
-pub async fn change(aws: &Aws, zone: &str, action: ChangeAction, set: ResourceRecordSet) -> Result<()> {
+/// Write one change to `zone`; returns Route 53's id for it. Route 53 applies it at once for its
+/// API; its reaching every name server (INSYNC) is [`wait_in_sync`]'s.
+pub async fn change(aws: &Aws, zone: &str, action: ChangeAction, set: ResourceRecordSet) -> Result<String> {
     let doing = format!(
         "{} {} record {} in hosted zone {zone}",
         action.as_str(),
@@ -56,14 +61,46 @@ pub async fn change(aws: &Aws, zone: &str, action: ChangeAction, set: ResourceRe
         .changes(change)
         .build()
         .map_err(|e| anyhow!("{doing}: {e}"))?;
-    aws.route53
+    let output = aws
+        .route53
         .change_resource_record_sets()
         .hosted_zone_id(zone)
         .change_batch(batch)
         .send()
         .await
         .map_err(|e| sdk_error(doing, e))?;
-    Ok(())
+    Ok(output.change_info.map(|info| info.id).unwrap_or_default())
+}
+
+/// Route 53 puts a change on every name server of the zone within about a minute (INSYNC). A
+/// client that resolves the name before then may be told it does not exist, and resolvers cache
+/// that answer: `up` hands out `wss://{domain}` only once the alias records are everywhere.
+pub async fn wait_in_sync(aws: &Aws, id: &str, what: &str) -> Result<()> {
+    if id.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let output = aws
+            .route53
+            .get_change()
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(format!("reading Route 53 change {id} ({what})"), e))?;
+        if output.change_info().map(|info| info.status()) == Some(&ChangeStatus::Insync) {
+            return Ok(());
+        }
+        if started.elapsed() + pause > IN_SYNC_WITHIN {
+            bail!(
+                "{what}: Route 53 change {id} is still PENDING after {} s (it usually reaches every name server within a minute); `wsstack up` again waits for it",
+                started.elapsed().as_secs()
+            );
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
 }
 
 /// The CNAME record ACM validates a name with.
@@ -92,6 +129,9 @@ pub struct DnsRecordSpec {
     /// The endpoint the record must point at, when known from discovery (a record taken away);
     /// otherwise the domain name's value in this run.
     pub expected: Option<Target>,
+    /// `domain.take_over_records`: replace a record that is not an alias to an API Gateway
+    /// domain of this region (someone's address or alias), which is otherwise refused.
+    pub take_over: bool,
 }
 
 impl DnsRecordSpec {
@@ -130,7 +170,9 @@ impl DnsRecordSpec {
                 self.domain
             )
         })?;
-        change(ctx.aws, &self.zone, ChangeAction::Upsert, self.alias(&target)?).await
+        let id = change(ctx.aws, &self.zone, ChangeAction::Upsert, self.alias(&target)?).await?;
+        let what = format!("{} record {}", self.kind, self.domain);
+        wait_in_sync(ctx.aws, &id, &what).await
     }
 }
 
@@ -209,7 +251,19 @@ impl Lifecycle for DnsRecordSpec {
         Ok(Created::New(None))
     }
 
-    async fn update(&self, ctx: Ctx<'_>, _set: &ResourceRecordSet) -> Result<()> {
+    /// UPSERT replaces whatever is there, and `down` would then delete it: a record that was not
+    /// made for an API Gateway domain (ours, before its endpoint changed) is left alone unless
+    /// the stack file says to take it over.
+    async fn update(&self, ctx: Ctx<'_>, set: &ResourceRecordSet) -> Result<()> {
+        if !self.take_over && !points_at_a_regional_api(set, ctx.aws) {
+            bail!(
+                "{} record {} in hosted zone {} points at {}, which is not this stack's: `up` would replace it and `down` delete it. Remove or rename it, or set `domain.take_over_records: true` in the stack file to replace it",
+                self.kind,
+                self.domain,
+                self.zone,
+                describe(set)
+            );
+        }
         self.upsert(ctx).await
     }
 

@@ -106,16 +106,19 @@ impl RouteSpec {
     fn authorization_diff(&self, ctx: Ctx<'_>, route: &Route) -> Option<Diff> {
         let (desired_type, desired_id) = self.authorization(ctx);
         let current_type = route.authorization_type().cloned().unwrap_or(AuthorizationType::None);
-        let show = |t: &AuthorizationType, id: Option<&str>| match t {
-            AuthorizationType::Custom => format!("CUSTOM ({})", id.unwrap_or("(new authorizer)")),
-            other => other.as_str().to_string(),
+        let show = |t: &AuthorizationType, id: Option<&str>| match (t, id) {
+            (AuthorizationType::Custom, _) => format!("CUSTOM ({})", id.unwrap_or("(new authorizer)")),
+            (other, Some(id)) => format!("{} (authorizer {id} still set)", other.as_str()),
+            (other, None) => other.as_str().to_string(),
         };
-        let same = current_type == desired_type
-            && (desired_type != AuthorizationType::Custom || route.authorizer_id() == desired_id);
+        let current_id = route.authorizer_id().filter(|id| !id.is_empty());
+        // A route keeps an authorizer id that UpdateRoute is not given, whatever its type: one left
+        // on an open route still counts as a use, and the authorizer cannot be deleted.
+        let same = current_type == desired_type && current_id == desired_id;
         (!same).then(|| {
             Diff::new(
                 "authorization",
-                show(&current_type, route.authorizer_id()),
+                show(&current_type, current_id),
                 show(&desired_type, desired_id),
             )
         })
@@ -148,14 +151,15 @@ impl RouteSpec {
         })
     }
 
-    /// Set the route's target and authorization.
+    /// Set the route's target and authorization. UpdateRoute keeps an authorizer id it is not
+    /// given: an open route is sent an empty one, which clears it.
     async fn point(&self, ctx: Ctx<'_>, api: &str, route: &Route, target: &str) -> Result<()> {
         let (authorization, _) = self.authorization(ctx);
         let call = ctx.aws.apigateway.update_route().api_id(api);
         call.route_id(route.route_id().unwrap_or_default())
             .target(target)
             .authorization_type(authorization)
-            .set_authorizer_id(self.authorizer_id(ctx)?.map(String::from))
+            .authorizer_id(self.authorizer_id(ctx)?.unwrap_or_default())
             .send()
             .await
             .map_err(|e| sdk_error(format!("updating route {}", self.route_key), e))?;

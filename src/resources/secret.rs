@@ -3,12 +3,15 @@
 //! existence, tags and deletion state are. `wsstack token` and the authorizer read the value.
 
 use anyhow::Result;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
 use aws_sdk_secretsmanager::types::Tag;
 
 use super::errors::{created, deleted, found};
 use super::{Created, Ctx, Diff, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::Key;
+use crate::retry;
 
 /// Long enough for HS256 (at least 32 bytes), letters and digits only so that it survives any
 /// shell or environment it is pasted into.
@@ -97,7 +100,13 @@ impl Lifecycle for SecretSpec {
             .description(&self.description)
             .set_secret_string(password.random_password)
             .set_tags(Some(sdk_tags(&self.tags)));
-        let result = call.send().await;
+        // Right after a `down`, the old secret of this name may still be being purged.
+        let purging = |e: &SdkError<CreateSecretError, _>| {
+            e.as_service_error().is_some_and(|e| {
+                e.is_invalid_request_exception() && e.message().is_some_and(|m| m.contains("scheduled for deletion"))
+            })
+        };
+        let result = retry::eventually(retry::SECRET_PURGE, purging, || call.clone().send()).await;
         let arn = result.as_ref().ok().and_then(|o| o.arn.clone());
         if !created(result, || format!("creating secret {}", self.name))? {
             return Ok(Created::AlreadyExists);

@@ -81,6 +81,10 @@ pub struct Domain {
     #[serde(default)]
     #[schemars(regex(pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"))]
     pub certificate_arn: Option<String>,
+    /// Replace A or AAAA records already at `name` that are not this stack's (an address, an
+    /// alias elsewhere): `up` refuses to otherwise, since `down` would then delete them.
+    #[serde(default)]
+    pub take_over_records: bool,
 }
 
 /// `auth:`: tokens signed with the stack's own secret (`secret: generated`), or by an OpenID

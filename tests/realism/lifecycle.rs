@@ -40,6 +40,24 @@ async fn step(
     run
 }
 
+/// The figures of a lifecycle, step by step (BENCHMARKS.md keeps them).
+fn report(what: &str, steps: &[Step], started: Instant, env: &Env) {
+    eprintln!("{what} in realism mode (60 ms per call, every behaviour on):");
+    for s in steps {
+        eprintln!(
+            "  {:<24} {:>4} calls {:>4} writes {:>8.1?}",
+            s.name, s.calls, s.writes, s.wall
+        );
+    }
+    eprintln!(
+        "  total: {} calls, {} writes, {:.1?} wall; went through {}",
+        steps.iter().map(|s| s.calls).sum::<usize>(),
+        steps.iter().map(|s| s.writes).sum::<usize>(),
+        started.elapsed(),
+        env.proxy.realism_counts()
+    );
+}
+
 /// The event source mappings of a stack as AWS would list them (through the proxy), once none
 /// of them is `Deleting` any more.
 pub(super) async fn settled_mappings(lambda: &aws_sdk_lambda::Client, stack: &str) -> Vec<(String, String)> {
@@ -157,19 +175,140 @@ async fn the_whole_lifecycle_converges_against_an_aws_like_proxy() {
     assert_eq!(down.code, 0, "final down: {down}");
     assert_eq!(leftovers(&env, name).await, Vec::<String>::new(), "nothing left");
 
-    let counts = env.proxy.realism_counts();
-    eprintln!("lifecycle in realism mode (60 ms per call, every behaviour on):");
-    for s in &steps {
-        eprintln!(
-            "  {:<24} {:>4} calls {:>4} writes {:>8.1?}",
-            s.name, s.calls, s.writes, s.wall
-        );
-    }
-    eprintln!(
-        "  total: {} calls, {} writes, {:.1?} wall; went through {}",
-        steps.iter().map(|s| s.calls).sum::<usize>(),
-        steps.iter().map(|s| s.writes).sum::<usize>(),
-        started.elapsed(),
-        counts
+    report("lifecycle", &steps, started, &env);
+}
+
+/// The lifecycle of a stack with `auth:` and `domain:`, every behaviour on at 60 ms per call:
+/// cold `up` (every route there with its integration), a no-op `up` that writes nothing, `down`,
+/// `up` again at once (a secret still being purged, a certificate token ACM remembers), dropping
+/// `auth:`, `down`; nothing left but the validation record every certificate for the name shares.
+#[tokio::test]
+async fn a_stack_with_auth_and_a_domain_lives_through_its_lifecycle_against_an_aws_like_proxy() {
+    // ACM issues 2 s after the request (moto's own clock), for every moto of this binary.
+    std::env::set_var("MOTO_ACM_VALIDATION_WAIT", "2");
+    let env = Env::start().await;
+    env.proxy.set_latency(Duration::from_millis(60));
+    env.proxy.set_realism(
+        Realism::all()
+            .lasting(Behaviour::RolePropagation, Duration::from_secs(10))
+            .lasting(Behaviour::MappingDeletion, Duration::from_secs(30)),
     );
+    let route53 = aws_sdk_route53::Client::new(&env.config);
+    let zone = route53
+        .create_hosted_zone()
+        .name("example.com")
+        .caller_reference("lifecycle")
+        .send()
+        .await
+        .unwrap();
+    let zone = zone
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_string();
+    let name = "fulllife";
+    let domain = format!("\ndomain:\n  name: ws.example.com\n  hosted_zone_id: {zone}\n");
+    let with_auth = env.write_stack(
+        "full.yaml",
+        &format!("{}{domain}\nauth:\n  secret: generated\n", stack_text(name, &[])),
+    );
+    let without_auth = env.write_stack("open.yaml", &format!("{}{domain}", stack_text(name, &[])));
+    let proxied = through_proxy(&env).await;
+    let gateway = aws_sdk_apigatewayv2::Client::new(&proxied);
+    let mut steps = Vec::new();
+    let started = Instant::now();
+
+    let up = step(&env, "cold up", &with_auth, &["up", "-o", "json"], &mut steps).await;
+    assert_eq!(up.code, 0, "cold up: {}\n{up}", env.proxy.realism_counts());
+    assert_eq!(up.json()["outputs"]["websocket_url"], "wss://ws.example.com", "{up}");
+    let api = common::apis_of(&env, name).await[0].api_id().unwrap().to_string();
+    let routes = gateway.get_routes().api_id(&api).send().await.unwrap();
+    let mut keys: Vec<&str> = routes.items().iter().filter_map(|r| r.route_key()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["$connect", "$disconnect", "subscribe", "unsubscribe"],
+        "every route"
+    );
+    for route in routes.items() {
+        let target = route.target().unwrap_or_default();
+        let id = target
+            .strip_prefix("integrations/")
+            .unwrap_or_else(|| panic!("{route:?}"));
+        gateway
+            .get_integration()
+            .api_id(&api)
+            .integration_id(id)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("route {:?} without its integration: {e:?}", route.route_key()));
+    }
+
+    let again = step(&env, "no-op up", &with_auth, &["up", "-o", "json"], &mut steps).await;
+    assert_eq!(again.code, 0, "no-op up: {again}");
+    assert_eq!(
+        steps.last().unwrap().writes,
+        0,
+        "a no-op up wrote: {:?}",
+        env.proxy.writes()
+    );
+
+    let down = step(&env, "down", &with_auth, &["down", "--yes", "-o", "json"], &mut steps).await;
+    assert_eq!(down.code, 0, "down: {down}");
+    let up = step(
+        &env,
+        "up at once after down",
+        &with_auth,
+        &["up", "-o", "json"],
+        &mut steps,
+    )
+    .await;
+    assert_eq!(up.code, 0, "up after down: {}\n{up}", env.proxy.realism_counts());
+
+    let open = step(&env, "auth dropped", &without_auth, &["up", "-o", "json"], &mut steps).await;
+    assert_eq!(open.code, 0, "dropping auth: {}\n{open}", env.proxy.realism_counts());
+    let api = common::apis_of(&env, name).await[0].api_id().unwrap().to_string();
+    let routes = gateway.get_routes().api_id(&api).send().await.unwrap();
+    let connect = routes
+        .items()
+        .iter()
+        .find(|r| r.route_key() == Some("$connect"))
+        .unwrap();
+    assert_eq!(
+        connect.authorization_type().map(|t| t.as_str()),
+        Some("NONE"),
+        "{connect:?}"
+    );
+    assert_eq!(connect.authorizer_id().filter(|id| !id.is_empty()), None, "{connect:?}");
+
+    let down = step(
+        &env,
+        "final down",
+        &without_auth,
+        &["down", "--yes", "-o", "json"],
+        &mut steps,
+    )
+    .await;
+    assert_eq!(down.code, 0, "final down: {down}");
+    assert_eq!(leftovers(&env, name).await, Vec::<String>::new(), "nothing left");
+    let acm = aws_sdk_acm::Client::new(&env.config);
+    let certificates = acm.list_certificates().send().await.unwrap();
+    assert!(certificates.certificate_summary_list().is_empty(), "{certificates:?}");
+    let records = route53
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .unwrap();
+    let left: Vec<(&str, &str)> = records
+        .resource_record_sets()
+        .iter()
+        .filter(|r| !matches!(r.r#type().as_str(), "NS" | "SOA"))
+        .map(|r| (r.name(), r.r#type().as_str()))
+        .collect();
+    assert_eq!(left.len(), 1, "only the shared validation record: {left:?}");
+    assert_eq!(left[0].1, "CNAME", "{left:?}");
+
+    report("lifecycle with auth and domain", &steps, started, &env);
 }

@@ -111,6 +111,7 @@ mod tests {
             name: name.into(),
             hosted_zone_id: zone.into(),
             certificate_arn: arn.map(String::from),
+            take_over_records: false,
         };
         let mut problems = Vec::new();
         check(&mut problems, &domain, region);

@@ -3,12 +3,16 @@
 //! deployments, ...), with AWS's codes and messages. It only reshapes answers; the emulator's
 //! state stays the emulator's, and nothing here fixes a request.
 
+mod acm;
 mod api_writes;
+mod authorizers;
 mod domain;
 mod iam;
 mod lambda;
 mod mapping;
 mod queue;
+mod route53;
+mod secrets;
 mod stage;
 
 use std::cell::Cell;
@@ -59,10 +63,26 @@ pub enum Behaviour {
     /// duration after one finished, answers 409 ConflictException "Unable to complete operation
     /// due to concurrent modification. Please try again later." (API Gateway serialises them).
     ConcurrentApiWrites,
+    /// DescribeCertificate and ListTagsForCertificate answer 400 ResourceNotFoundException for a
+    /// while after RequestCertificate made the certificate.
+    NewCertificateUnknown,
+    /// RequestCertificate with an idempotency token used in the last hour answers that request's
+    /// certificate ARN, even once the certificate is deleted (no duration: always).
+    CertificateTokens,
+    /// DeleteAuthorizer answers 409 ConflictException "Cannot delete authorizer '...', is
+    /// referenced in route: ..." while a route of the API refers to it, and for a while after the
+    /// last one let go.
+    AuthorizerReferenced,
+    /// CreateSecret of a name deleted without a recovery window moments ago answers 400
+    /// InvalidRequestException "... already scheduled for deletion" for a while.
+    SecretPurgeLag,
+    /// A Route 53 change is `PENDING` in ChangeResourceRecordSets' answer and in GetChange for a
+    /// while, then `INSYNC`.
+    DnsPropagation,
 }
 
 impl Behaviour {
-    pub const ALL: [Behaviour; 12] = [
+    pub const ALL: [Behaviour; 17] = [
         Behaviour::RolePropagation,
         Behaviour::FunctionStates,
         Behaviour::MappingDeletion,
@@ -75,6 +95,11 @@ impl Behaviour {
         Behaviour::CertificateInUse,
         Behaviour::DomainUpdates,
         Behaviour::ConcurrentApiWrites,
+        Behaviour::NewCertificateUnknown,
+        Behaviour::CertificateTokens,
+        Behaviour::AuthorizerReferenced,
+        Behaviour::SecretPurgeLag,
+        Behaviour::DnsPropagation,
     ];
 
     /// Short windows, so that tests go through the behaviour and out of it in seconds. A window
@@ -93,6 +118,11 @@ impl Behaviour {
             Behaviour::CertificateInUse => Duration::from_secs(3),
             Behaviour::DomainUpdates => Duration::ZERO,
             Behaviour::ConcurrentApiWrites => Duration::from_millis(200),
+            Behaviour::NewCertificateUnknown => Duration::from_secs(2),
+            Behaviour::CertificateTokens => Duration::ZERO,
+            Behaviour::AuthorizerReferenced => Duration::from_secs(2),
+            Behaviour::SecretPurgeLag => Duration::from_secs(2),
+            Behaviour::DnsPropagation => Duration::from_secs(2),
         }
     }
 }
@@ -272,6 +302,10 @@ pub(crate) struct World {
     /// Queue name -> since it was created.
     queues_created: HashMap<String, Window>,
     domains: domain::Domains,
+    certificates: acm::Certificates,
+    authorizers: authorizers::Authorizers,
+    secrets: secrets::Secrets,
+    changes: route53::Changes,
     apis: api_writes::Apis,
     /// How far realism mode's clock is ahead of the real one (`pass_time`).
     skipped: Duration,
@@ -334,9 +368,11 @@ impl World {
             "lambda" => lambda::before(self, exchange),
             "sqs" => queue::before(self, exchange),
             "apigateway" => api_writes::before(self, exchange)
+                .or_else(|| authorizers::before(self, exchange))
                 .or_else(|| stage::before(self, exchange))
                 .or_else(|| domain::before_apigateway(self, exchange)),
-            "acm" => domain::before_acm(self, exchange),
+            "acm" => acm::before(self, exchange).or_else(|| domain::before_acm(self, exchange)),
+            "secretsmanager" => secrets::before(self, exchange),
             _ => None,
         }?;
         match &verdict {
@@ -367,6 +403,11 @@ impl World {
         if !(200..300).contains(&status) {
             return None;
         }
+        if exchange.service == "route53" {
+            let reshaped = route53::after(self, exchange, body)?;
+            *self.counts.rewrites.entry(Behaviour::DnsPropagation).or_default() += 1;
+            return Some(reshaped);
+        }
         let mut json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let rewritten = match exchange.service {
             "iam" => {
@@ -375,13 +416,21 @@ impl World {
             }
             "lambda" => lambda::after(self, exchange, &mut json),
             "apigateway" => {
+                authorizers::after(self, exchange, &json);
                 let mut rewritten = stage::after(self, exchange, &mut json);
                 rewritten.extend(domain::after_apigateway(self, exchange, &mut json));
                 rewritten
             }
-            "acm" => domain::after_acm(self, exchange, &mut json),
+            "acm" => {
+                acm::after(self, exchange, &json);
+                domain::after_acm(self, exchange, &mut json)
+            }
             "sqs" => {
                 queue::after(self, exchange);
+                Vec::new()
+            }
+            "secretsmanager" => {
+                secrets::after(self, exchange);
                 Vec::new()
             }
             _ => Vec::new(),
