@@ -1,13 +1,23 @@
 //! The AWS side of a run: SDK configuration from the standard chain (profile, region, endpoint),
 //! one client per service, the account id, and error helpers shared by every resource module.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_apigatewayv2::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_apigatewayv2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_apigatewayv2::error::BoxError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use aws_smithy_types::date_time::Format as DateTimeFormat;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::DateTime;
 
 use crate::names::{Arns, Names};
 
@@ -88,6 +98,8 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub acm: aws_sdk_acm::Client,
     pub route53: aws_sdk_route53::Client,
+    /// When this run last changed each API, on API Gateway's clock.
+    pub api_changes: ApiChanges,
 }
 
 impl Aws {
@@ -117,19 +129,21 @@ impl Aws {
                 arns.partition
             );
         }
+        let api_changes = ApiChanges::default();
         Ok(Aws {
             iam: aws_sdk_iam::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),
-            apigateway: apigateway_client(&config),
+            apigateway: apigateway_client(&config, &api_changes),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             acm: aws_sdk_acm::Client::new(&config),
             route53: aws_sdk_route53::Client::new(&config),
+            api_changes,
             arns,
             region,
             account,
@@ -154,6 +168,7 @@ impl Aws {
             events: aws_sdk_eventbridge::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),
             apigateway: aws_sdk_apigatewayv2::Client::new(&config),
+            api_changes: ApiChanges::default(),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             sns: aws_sdk_sns::Client::new(&config),
@@ -175,13 +190,83 @@ const API_GATEWAY_ATTEMPTS: u32 = 16;
 
 /// The API Gateway client: the shared configuration, plus the retry of API Gateway's
 /// concurrent-modification conflict (`retry::ConcurrentModification`) with more attempts.
-pub fn apigateway_client(config: &SdkConfig) -> aws_sdk_apigatewayv2::Client {
+pub fn apigateway_client(config: &SdkConfig, changes: &ApiChanges) -> aws_sdk_apigatewayv2::Client {
     let retry = config.retry_config().cloned().unwrap_or_else(RetryConfig::standard);
     let config = aws_sdk_apigatewayv2::config::Builder::from(config)
         .retry_config(retry.with_max_attempts(API_GATEWAY_ATTEMPTS))
         .retry_classifier(crate::retry::ConcurrentModification)
+        .interceptor(changes.clone())
         .build();
     aws_sdk_apigatewayv2::Client::from_conf(config)
+}
+
+/// When this process last changed each API (a route, an integration, an authorizer, the stage), on
+/// API Gateway's clock: the `Date` of its answer to the write. AutoDeploy deploys every change on
+/// its own, and the stage waits for a deployment created no earlier than the last one
+/// (`StageSpec::wait_for_changes`). The `Date` has whole seconds: a deployment started in the
+/// same second as the last change, just before it, passes for one that carries it.
+#[derive(Debug, Clone, Default)]
+pub struct ApiChanges(Arc<Mutex<HashMap<String, DateTime>>>);
+
+impl ApiChanges {
+    /// When this process last changed `api`, if it did.
+    pub fn last(&self, api: &str) -> Option<DateTime> {
+        self.0.lock().expect("no panic holds this lock").get(api).copied()
+    }
+}
+
+/// The API a write in flight changes, kept for its answer.
+#[derive(Debug, Clone)]
+struct Changing(String);
+
+impl Storable for Changing {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for ApiChanges {
+    fn name(&self) -> &'static str {
+        "ApiChanges"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request();
+        if request.method() == "GET" {
+            return Ok(());
+        }
+        // `https://apigateway.{region}.amazonaws.com/v2/apis/{api}/...`
+        let path = request.uri().split("/v2/apis/").nth(1).unwrap_or_default();
+        if let Some((api, _)) = path.split_once('/') {
+            cfg.interceptor_state().store_put(Changing(api.to_string()));
+        }
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(Changing(api)) = cfg.load::<Changing>() else {
+            return Ok(());
+        };
+        let response = context.response();
+        let date = response
+            .headers()
+            .get("date")
+            .and_then(|date| DateTime::from_str(date, DateTimeFormat::HttpDate).ok());
+        if let (true, Some(date)) = (response.status().is_success(), date) {
+            let mut changes = self.0.lock().expect("no panic holds this lock");
+            let last = changes.entry(api.clone()).or_insert(date);
+            *last = (*last).max(date);
+        }
+        Ok(())
+    }
 }
 
 /// An SDK error as a readable error with what we were doing, e.g.

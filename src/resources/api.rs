@@ -100,7 +100,8 @@ pub async fn connect_and_discover(
     stack: &str,
     stage: &str,
 ) -> Result<(Aws, Resolved)> {
-    let apigateway = crate::aws::apigateway_client(&config);
+    // Discovery only reads: no change to remember.
+    let apigateway = crate::aws::apigateway_client(&config, &crate::aws::ApiChanges::default());
     let lambda = aws_sdk_lambda::Client::new(&config);
     let (aws, first) = futures::try_join!(
         Aws::connect(config, names.clone()),

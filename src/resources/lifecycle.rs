@@ -92,6 +92,12 @@ pub trait Lifecycle: Send + Sync {
     }
     /// Delete it: `true` when deleted now, `false` when it was already gone.
     fn delete(&self, ctx: Ctx<'_>, observed: Self::Observed) -> impl Future<Output = Result<bool>> + Send;
+    /// Called by `ensure` once the resource exists as the spec says, whether it was changed or
+    /// not, for a kind that must wait on what other resources of the run did (the stage: the
+    /// deployment of the run's changes to its API).
+    fn settle(&self, _ctx: Ctx<'_>, _observed: &Self::Observed) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
+    }
     /// Called by `destroy` when there is nothing to delete, for a kind that can be on its way out
     /// (a table still DELETING) and must be gone before `destroy` reports it absent.
     fn settle_absent(&self, _ctx: Ctx<'_>) -> impl Future<Output = Result<()>> + Send {
@@ -173,6 +179,7 @@ async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Ensured> {
     let output = resource.output(&observed);
     let diffs = all_diffs(resource, ctx, &observed);
     if diffs.is_empty() {
+        resource.settle(ctx, &observed).await?;
         return Ok(Ensured {
             change: Change::Unchanged,
             output,
@@ -190,6 +197,7 @@ async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Ensured> {
             resource.untag(ctx, &observed, remove).await?;
         }
     }
+    resource.settle(ctx, &observed).await?;
     Ok(Ensured {
         change: Change::Updated(diffs),
         output,

@@ -1,7 +1,8 @@
 //! The API's stage, deployed: `AutoDeploy` makes API Gateway deploy every route and integration
 //! change by itself (WebSocket APIs support it), so clients never hit an undeployed stage and no
 //! separate deployment step can be forgotten. Created after the routes, so its first deployment
-//! already has them. The deployment lands after CreateStage / UpdateStage returns: waited for.
+//! already has them. A deployment lands some time after the change that started it: `up` waits
+//! for the one that carries the run's last change to the API, whether the stage changed or not.
 //!
 //! Tags are set when the stage is created and not compared afterwards: the stage is found through
 //! its API, not by tag, and the moto emulator has no TagResource for stages, so tag drift on a stage
@@ -10,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use aws_sdk_apigatewayv2::types::DeploymentStatus;
 
 use super::errors::{deleted, found};
 use super::{Created, Ctx, Diff, Lifecycle, Tags};
@@ -48,40 +50,54 @@ pub struct Observed {
 }
 
 impl StageSpec {
-    /// Wait until AutoDeploy's deployment has landed: GetStage shows a deployment id and
-    /// API Gateway's status message, which names a failure if it failed. Until then the stage
-    /// does not serve the API as written, so `up` must not hand out its URL.
-    async fn wait_deployed(&self, ctx: Ctx<'_>, api: &str) -> Result<()> {
+    /// Wait until the stage serves what this run changed in its API: AutoDeploy deploys each
+    /// change (routes, integrations, the authorizer, the stage itself) after the call returned,
+    /// so the wait is for a deployment created no earlier than the run's last change
+    /// ([`crate::aws::ApiChanges`]) to be the stage's, or to have failed. Until then the stage
+    /// does not serve the API as written, and `up` must not hand out its URL. Nothing changed:
+    /// nothing to wait for.
+    async fn wait_for_changes(&self, ctx: Ctx<'_>, api: &str) -> Result<()> {
+        let Some(changed) = ctx.aws.api_changes.last(api) else {
+            return Ok(());
+        };
         let start = Instant::now();
         let mut delay = STAGE_DEPLOYMENT.first_delay;
-        // An endpoint that cannot list deployments (the moto emulator has none) never shows one
-        // on the stage either: there is nothing to wait for. Asked once, beside the first read.
-        let mut listing = Some(ctx.aws.apigateway.get_deployments().api_id(api).send());
-        let mut deployments_listed = None;
         loop {
-            let call = ctx.aws.apigateway.get_stage().api_id(api).stage_name(&self.name);
-            let stage = if deployments_listed.is_none() {
-                let (stage, listed) = futures::join!(call.send(), listing.take().expect("asked once"));
-                deployments_listed = Some(listed.is_ok());
-                stage
-            } else {
-                call.send().await
-            };
+            let stage = ctx.aws.apigateway.get_stage().api_id(api).stage_name(&self.name);
+            let deployments = ctx.aws.apigateway.get_deployments().api_id(api);
+            let (stage, deployments) = futures::join!(stage.send(), deployments.send());
             let stage = stage.map_err(|e| sdk_error(format!("reading stage {} of API {api}", self.name), e))?;
+            // An endpoint that cannot list deployments (the moto emulator has none) never shows
+            // one on the stage either: there is nothing to wait for.
+            let Ok(deployments) = deployments else {
+                return Ok(());
+            };
             let message = stage.last_deployment_status_message().unwrap_or_default();
-            // A failed deployment may leave no deployment id; its message says it failed.
-            if message.to_ascii_lowercase().contains("fail") {
+            // The newest automatic deployment started since the change (the Date has whole seconds).
+            let ours = deployments
+                .items()
+                .iter()
+                .filter(|d| d.auto_deployed() == Some(true))
+                .filter(|d| d.created_date().is_some_and(|at| at.secs() >= changed.secs()))
+                .max_by_key(|d| d.created_date().copied());
+            if let Some(deployment) = ours {
+                let id = deployment.deployment_id().unwrap_or_default();
+                match deployment.deployment_status() {
+                    Some(DeploymentStatus::Failed) => bail!(
+                        "stage {} of API {api} failed to deploy this run's changes (deployment {id}): {}",
+                        self.name,
+                        deployment.deployment_status_message().unwrap_or(message)
+                    ),
+                    Some(DeploymentStatus::Deployed) if stage.deployment_id() == Some(id) => return Ok(()),
+                    _ => {}
+                }
+            } else if message.to_ascii_lowercase().contains("fail") {
+                // A failed deployment may leave no deployment behind; the stage's message says so.
                 bail!("stage {} of API {api} failed to deploy: {message}", self.name);
-            }
-            if stage.deployment_id().is_some() {
-                return Ok(());
-            }
-            if deployments_listed == Some(false) {
-                return Ok(());
             }
             if start.elapsed() + delay >= STAGE_DEPLOYMENT.deadline {
                 bail!(
-                    "stage {} of API {api} shows no deployment {} s after it was written \
+                    "stage {} of API {api} shows no deployment of this run's changes {} s after them \
                      (last status: {}); run `wsstack up` again",
                     self.name,
                     start.elapsed().as_secs(),
@@ -161,7 +177,7 @@ impl Lifecycle for StageSpec {
                 .await;
             match created {
                 Ok(_) => {
-                    self.wait_deployed(ctx, api).await?;
+                    self.wait_for_changes(ctx, api).await?;
                     return Ok(Created::New(None));
                 }
                 // The stage exists (a concurrent run made it), or another change to the API is
@@ -188,7 +204,13 @@ impl Lifecycle for StageSpec {
             .send()
             .await
             .map_err(|e| sdk_error(format!("updating stage {} of API {}", self.name, o.api), e))?;
-        self.wait_deployed(ctx, &o.api).await
+        Ok(())
+    }
+
+    /// Whether the stage itself changed or not: the run's changes to its API are live before
+    /// `up` goes on (and hands out the URL).
+    async fn settle(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
+        self.wait_for_changes(ctx, &o.api).await
     }
 
     async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {

@@ -82,6 +82,56 @@ async fn up_returns_once_the_stage_deployment_has_landed() {
     );
 }
 
+/// A route changed on a live stack (here: deleted by hand, made again by `up`): AutoDeploy deploys
+/// the change some time after the write, and `up` returns only once the stage serves it, though
+/// the stage itself did not change.
+#[tokio::test]
+async fn up_returns_once_a_route_change_is_deployed_on_a_live_stage() {
+    let env = Env::start().await;
+    let window = Duration::from_secs(4);
+    let stack = cold_up(
+        &env,
+        Realism::off().lasting(Behaviour::LateDeployment, window),
+        "redeploy",
+    )
+    .await;
+    let api = common::apis_of(&env, "redeploy").await[0].api_id().unwrap().to_string();
+    let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
+    let subscribe = routes
+        .items()
+        .iter()
+        .find(|r| r.route_key() == Some("subscribe"))
+        .unwrap();
+    env.apigateway()
+        .delete_route()
+        .api_id(&api)
+        .route_id(subscribe.route_id().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    let up = env.run(&stack, &["up", "-o", "json"]).await;
+    assert_eq!(up.code, 0, "{up}");
+    let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await);
+    let deployments = gateway.get_deployments().api_id(&api).send().await.unwrap();
+    let newest = deployments
+        .items()
+        .iter()
+        .max_by_key(|d| d.created_date().copied())
+        .expect("deployments");
+    assert_eq!(
+        newest.deployment_status().map(|s| s.as_str()),
+        Some("DEPLOYED"),
+        "up returned before the route's deployment landed: {deployments:?}"
+    );
+    let stage = gateway.get_stage().api_id(&api).stage_name("dev").send().await.unwrap();
+    assert_eq!(stage.deployment_id(), newest.deployment_id(), "{stage:?}");
+    assert!(
+        deployments.items().len() >= 2,
+        "the route change deployed again: {deployments:?}"
+    );
+}
+
 #[tokio::test]
 async fn up_updates_a_function_another_run_left_updating() {
     let env = Env::start().await;

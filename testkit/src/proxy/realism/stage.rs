@@ -1,17 +1,33 @@
-//! API Gateway stages in realism mode: AutoDeploy deploys after CreateStage / UpdateStage has
-//! returned. Until then GetStage(s) shows no DeploymentId and no LastDeploymentStatusMessage;
-//! afterwards a deployment id and API Gateway's success message, which the emulator never shows.
-//! GetDeployments, which the emulator lacks, lists them likewise.
+//! API Gateway stages in realism mode: AutoDeploy deploys after CreateStage / UpdateStage, and
+//! after every change to the API's routes, integrations or authorizers, once the call has
+//! returned. Until a deployment lands GetStage(s) shows the one before it (a new stage: none, and
+//! no LastDeploymentStatusMessage); afterwards the new deployment id and API Gateway's success
+//! message, which the emulator never shows. GetDeployments, which the emulator lacks, lists them
+//! likewise, the latest `PENDING` until it lands.
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::time::SystemTime;
 
 use super::{Behaviour, Exchange, Verdict, Window, World};
 
 #[derive(Default)]
 pub(super) struct Stages {
-    /// (API id, stage name) -> since the last CreateStage / UpdateStage, and how many there were.
-    written: HashMap<(String, String), (Window, u64)>,
+    /// (API id, stage name) of each AutoDeploy stage -> its deployments.
+    written: HashMap<(String, String), Deployments>,
+}
+
+/// The automatic deployments of one stage, numbered from 1 per API and stage name.
+struct Deployments {
+    /// Since the latest deployment started.
+    window: Window,
+    /// The latest deployment's number.
+    latest: u64,
+    /// The first number of the stage as it is now (a stage deleted and created again starts
+    /// after the deployments of the one before).
+    first: u64,
+    /// When each deployment started, from `first` on.
+    created: Vec<SystemTime>,
 }
 
 /// GetDeployments: the emulator has none, AWS lists the stage's automatic deployments (the
@@ -31,16 +47,21 @@ pub(super) fn before(world: &World, exchange: &Exchange) -> Option<Verdict> {
         .written
         .iter()
         .filter(|((a, _), _)| a == api)
-        .flat_map(|((_, stage), (at, count))| {
-            let landed = !world.within(Behaviour::LateDeployment, Some(at));
-            (1..=*count).map(move |generation| {
-                let pending = generation == *count && !landed;
-                json!({
-                    "autoDeployed": true,
-                    "deploymentId": deployment_id(api, stage, generation),
-                    "deploymentStatus": if pending { "PENDING" } else { "DEPLOYED" },
+        .flat_map(|((_, stage), deployments)| {
+            let landed = !world.within(Behaviour::LateDeployment, Some(&deployments.window));
+            (deployments.first..=deployments.latest)
+                .zip(&deployments.created)
+                .map(move |(generation, created)| {
+                    let pending = generation == deployments.latest && !landed;
+                    json!({
+                        "autoDeployed": true,
+                        "createdDate": aws_smithy_types::DateTime::from(*created)
+                            .fmt(aws_smithy_types::date_time::Format::DateTime)
+                            .unwrap_or_default(),
+                        "deploymentId": deployment_id(api, stage, generation),
+                        "deploymentStatus": if pending { "PENDING" } else { "DEPLOYED" },
+                    })
                 })
-            })
         })
         .collect();
     Some(Verdict::Answer {
@@ -57,13 +78,37 @@ pub(super) fn after(world: &mut World, exchange: &Exchange, body: &mut Value) ->
     let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (exchange.method, parts.as_slice()) {
         ("POST", ["v2", "apis", api, "stages"]) => {
-            if let Some(stage) = body["stageName"].as_str() {
-                written(world, api, stage);
+            if let (Some(stage), Some(true)) = (body["stageName"].as_str(), body["autoDeploy"].as_bool()) {
+                deploy(world, api, stage, true);
             }
             Vec::new()
         }
         ("PATCH", ["v2", "apis", api, "stages", stage]) => {
-            written(world, api, stage);
+            deploy(world, api, stage, false);
+            Vec::new()
+        }
+        ("DELETE", ["v2", "apis", api, "stages", stage]) => {
+            if let Some(deployments) = world.stages.written.get_mut(&(api.to_string(), stage.to_string())) {
+                // Numbers go on: a stage created again gets new deployment ids.
+                deployments.first = deployments.latest + 1;
+                deployments.created.clear();
+            }
+            Vec::new()
+        }
+        // A change to what the stage serves: every AutoDeploy stage of the API deploys it.
+        ("POST" | "PATCH" | "PUT" | "DELETE", ["v2", "apis", api, kind, ..])
+            if matches!(*kind, "routes" | "integrations" | "authorizers" | "models") =>
+        {
+            let stages: Vec<String> = world
+                .stages
+                .written
+                .iter()
+                .filter(|((a, _), deployments)| a == api && !deployments.created.is_empty())
+                .map(|((_, stage), _)| stage.clone())
+                .collect();
+            for stage in stages {
+                deploy(world, api, &stage, false);
+            }
             Vec::new()
         }
         ("GET", ["v2", "apis", api, "stages", _]) => show_deployment(world, api, body).into_iter().collect(),
@@ -80,17 +125,33 @@ pub(super) fn after(world: &mut World, exchange: &Exchange, body: &mut Value) ->
     }
 }
 
-fn written(world: &mut World, api: &str, stage: &str) {
+/// A deployment of `stage` starts now (`created`: the stage is new).
+fn deploy(world: &mut World, api: &str, stage: &str, created: bool) {
     let window = world.open_window();
-    let count = world
-        .stages
-        .written
-        .get(&(api.to_string(), stage.to_string()))
-        .map_or(0, |(_, count)| *count);
-    world
-        .stages
-        .written
-        .insert((api.to_string(), stage.to_string()), (window, count + 1));
+    let at = SystemTime::now() + world.skipped;
+    let key = (api.to_string(), stage.to_string());
+    match world.stages.written.get_mut(&key) {
+        Some(deployments) => {
+            if created {
+                deployments.first = deployments.latest + 1;
+                deployments.created.clear();
+            }
+            deployments.window = window;
+            deployments.latest += 1;
+            deployments.created.push(at);
+        }
+        None => {
+            world.stages.written.insert(
+                key,
+                Deployments {
+                    window,
+                    latest: 1,
+                    first: 1,
+                    created: vec![at],
+                },
+            );
+        }
+    }
 }
 
 fn show_deployment(world: &World, api: &str, stage: &mut Value) -> Option<Behaviour> {
@@ -98,18 +159,31 @@ fn show_deployment(world: &World, api: &str, stage: &mut Value) -> Option<Behavi
         return None;
     }
     let name = stage["stageName"].as_str()?.to_string();
-    let last = world.stages.written.get(&(api.to_string(), name.clone()));
+    let deployments = world.stages.written.get(&(api.to_string(), name.clone()));
+    let landing = world.within(Behaviour::LateDeployment, deployments.map(|d| &d.window));
+    // The deployment the stage serves: the latest once it landed, else the one before, if any;
+    // a stage made before realism mode saw it serves one of its own (number 0).
+    let serving = match deployments {
+        None => Some(0),
+        Some(d) => {
+            let serving = if landing { d.latest - 1 } else { d.latest };
+            (serving >= d.first).then_some(serving)
+        }
+    };
     let object = stage.as_object_mut()?;
-    if world.within(Behaviour::LateDeployment, last.map(|(at, _)| at)) {
-        object.remove("deploymentId");
-        object.remove("lastDeploymentStatusMessage");
-    } else {
-        let id = deployment_id(api, &name, last.map(|(_, n)| *n).unwrap_or(0));
-        object.insert(
-            "lastDeploymentStatusMessage".into(),
-            json!(format!("Successfully deployed stage with deployment ID '{id}'")),
-        );
-        object.insert("deploymentId".into(), json!(id));
+    match serving {
+        Some(generation) => {
+            let id = deployment_id(api, &name, generation);
+            object.insert(
+                "lastDeploymentStatusMessage".into(),
+                json!(format!("Successfully deployed stage with deployment ID '{id}'")),
+            );
+            object.insert("deploymentId".into(), json!(id));
+        }
+        None => {
+            object.remove("deploymentId");
+            object.remove("lastDeploymentStatusMessage");
+        }
     }
     Some(Behaviour::LateDeployment)
 }
