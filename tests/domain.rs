@@ -650,3 +650,31 @@ async fn someone_elses_record_at_the_name_is_refused_unless_taken_over() {
     env.run(&stack, &["down", "--yes"]).await.expect_exit(0);
     assert_eq!(validation_records_only(&env, &zone).await, 1);
 }
+
+/// A certificate for the name deleted between ListCertificates and ListTagsForCertificate (by
+/// someone else, or a concurrent `down`): skipped, not a failed lookup.
+#[tokio::test]
+async fn a_certificate_gone_between_listing_and_tags_is_skipped() {
+    let (env, zone) = start().await;
+    // Someone else's certificate for the same name, made first: listed first, its tags asked first.
+    acm(&env)
+        .request_certificate()
+        .domain_name(NAME)
+        .validation_method(aws_sdk_acm::types::ValidationMethod::Dns)
+        .send()
+        .await
+        .unwrap();
+    let stack = with_domain(&env, "racing", &zone, None);
+    env.run(&stack, &["up"]).await.expect_exit(0);
+    env.proxy.inject(testkit::Fault::new(
+        "acm",
+        "ListTagsForCertificate",
+        1,
+        400,
+        "ResourceNotFoundException",
+        "Could not find certificate.",
+    ));
+    let status = env.run(&stack, &["status", "-o", "json"]).await;
+    assert_eq!(status.code, 0, "in sync: {status}");
+    assert_eq!(env.proxy.pending_faults(), 0, "the fault was met");
+}
