@@ -308,19 +308,7 @@ async fn drift_made_by_hand_is_reported_and_repaired() {
         .send()
         .await
         .unwrap();
-    let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
-    let subscribe = routes
-        .items()
-        .iter()
-        .find(|r| r.route_key() == Some("subscribe"))
-        .unwrap();
-    env.apigateway()
-        .delete_route()
-        .api_id(&api)
-        .route_id(subscribe.route_id().unwrap())
-        .send()
-        .await
-        .unwrap();
+    env.delete_route(&api, "subscribe").await;
 
     let status = env.run(&stack, &["status", "-o", "json"]).await.expect_exit(3);
     let report = status.json();

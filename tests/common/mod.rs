@@ -173,6 +173,22 @@ impl Env {
     pub fn apigateway(&self) -> aws_sdk_apigatewayv2::Client {
         aws_sdk_apigatewayv2::Client::new(&self.config)
     }
+    /// Deletes route `key` of API `api` in the emulator, as someone might by hand.
+    pub async fn delete_route(&self, api: &str, key: &str) {
+        let routes = self.apigateway().get_routes().api_id(api).send().await.unwrap();
+        let route = routes
+            .items()
+            .iter()
+            .find(|r| r.route_key() == Some(key))
+            .unwrap_or_else(|| panic!("no route {key} in API {api}"));
+        self.apigateway()
+            .delete_route()
+            .api_id(api)
+            .route_id(route.route_id().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }

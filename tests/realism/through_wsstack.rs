@@ -96,19 +96,7 @@ async fn up_returns_once_a_route_change_is_deployed_on_a_live_stage() {
     )
     .await;
     let api = common::apis_of(&env, "redeploy").await[0].api_id().unwrap().to_string();
-    let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
-    let subscribe = routes
-        .items()
-        .iter()
-        .find(|r| r.route_key() == Some("subscribe"))
-        .unwrap();
-    env.apigateway()
-        .delete_route()
-        .api_id(&api)
-        .route_id(subscribe.route_id().unwrap())
-        .send()
-        .await
-        .unwrap();
+    env.delete_route(&api, "subscribe").await;
 
     let up = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(up.code, 0, "{up}");
