@@ -58,8 +58,8 @@ fn is_live(status: Option<&CertificateStatus>) -> bool {
 /// What the account holds for this stack's domain: the certificate to use, and dead ones.
 #[derive(Debug, Default)]
 struct Found {
-    /// An issued certificate first, else a pending one.
-    live: Option<String>,
+    /// An issued certificate first, else a pending one, with the tags read to find it.
+    live: Option<(String, Tags)>,
     dead: Vec<String>,
 }
 
@@ -188,7 +188,7 @@ impl CertificateSpec {
                 }
                 if is_live(summary.status()) {
                     let issued = summary.status() == Some(&CertificateStatus::Issued);
-                    live.push((!issued, arn.to_string()));
+                    live.push((!issued, arn.to_string(), tags));
                 } else {
                     dead.push(arn.to_string());
                 }
@@ -198,11 +198,11 @@ impl CertificateSpec {
                 _ => break,
             }
         }
-        live.sort();
-        let mut live = live.into_iter().map(|(_, arn)| arn);
+        live.sort_by(|(a_pending, a, _), (b_pending, b, _)| (a_pending, a).cmp(&(b_pending, b)));
+        let mut live = live.into_iter().map(|(_, arn, tags)| (arn, tags));
         let first = live.next();
         // A second live one (a crash between two requests): kept out of use, so it goes as well.
-        dead.extend(live);
+        dead.extend(live.map(|(arn, _)| arn));
         Ok(Found { live: first, dead })
     }
 
@@ -351,13 +351,10 @@ impl Lifecycle for CertificateSpec {
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
         let found = self.find(ctx.aws).await?;
-        let Some(arn) = found.live else {
+        let Some((arn, tags)) = found.live else {
             return Ok(None);
         };
         let Some(detail) = describe(ctx.aws, &arn).await? else {
-            return Ok(None);
-        };
-        let Some(tags) = self.tags_of(ctx.aws, &arn).await? else {
             return Ok(None);
         };
         Ok(Some(Observed {

@@ -41,7 +41,7 @@ pub(super) fn after(world: &mut World, exchange: &Exchange, body: &[u8]) -> Opti
         _ => return None,
     };
     let made = world.changes.made.get(&id).or_else(|| {
-        // GetChange may be asked with the bare id or the `/change/` one.
+        // Route 53 gives the id as `/change/ID`, the emulator may give it bare.
         world.changes.made.get(id.trim_start_matches("/change/"))
     });
     if !text.contains(INSYNC) || !world.within(Behaviour::DnsPropagation, made) {
