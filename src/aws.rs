@@ -272,14 +272,49 @@ impl Intercept for ApiChanges {
 /// An SDK error as a readable error with what we were doing, e.g.
 /// "creating SQS queue demo-dev-events: InvalidAttributeValue: ...": AWS's code and message when
 /// the service answered (not the SDK's dump of the raw response), the whole chain of causes
-/// otherwise (a timeout, a refused connection).
+/// otherwise (a timeout, a refused connection). The SDK's error stays inside (`AwsError::sdk`).
 pub fn sdk_error<E>(doing: impl std::fmt::Display, error: E) -> anyhow::Error
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
-    match (error.code(), error.message()) {
-        (Some(code), Some(message)) => anyhow!("{doing}: {code}: {message}"),
-        (Some(code), None) => anyhow!("{doing}: {code}"),
-        _ => anyhow!("{doing}: {}", DisplayErrorContext(error)),
+    let summary = match (error.code(), error.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(&error).to_string(),
+    };
+    anyhow::Error::new(AwsError {
+        doing: doing.to_string(),
+        summary,
+        sdk: Box::new(error),
+    })
+}
+
+/// A failed AWS call: what we were doing, what AWS (or the way there) answered, and the SDK's own
+/// error, which `anyhow::Error::downcast_ref::<AwsError>()` reaches.
+#[derive(Debug)]
+pub struct AwsError {
+    doing: String,
+    summary: String,
+    #[cfg_attr(not(test), allow(dead_code))]
+    sdk: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl AwsError {
+    /// The SDK's error, as the operation's error type (`SdkError<CreateQueueError, _>`). No caller
+    /// tells errors apart by type after `sdk_error` yet (they classify the SDK's error before it);
+    /// this keeps it possible.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn sdk<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.sdk.downcast_ref::<E>()
     }
 }
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.doing, self.summary)
+    }
+}
+
+/// No `source`: the summary already says what the SDK's error chain would, and `{:#}` would
+/// print it twice.
+impl std::error::Error for AwsError {}

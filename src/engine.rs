@@ -2,8 +2,8 @@
 //!
 //! `up` runs `ensure` in dependency order, `down` runs `destroy` in the order `gone_before` gives
 //! (by default the reverse), `status` runs `inspect` on everything at once. A resource waiting for
-//! its prerequisites reads itself meanwhile (`look_ahead`). A resource whose prerequisite failed is
-//! not attempted; the others still run, so one failure does not hide the state of the rest.
+//! its prerequisites reads itself meanwhile (`Turn`). A resource whose prerequisite failed is not
+//! attempted; the others still run, so one failure does not hide the state of the rest.
 //!
 //! Each resource's work is a task of its own on the runtime's worker threads: a call that keeps a
 //! thread busy (CreateFunction builds and signs a body of several megabytes, about 250 ms in a debug
@@ -11,16 +11,17 @@
 //! task. The run owns its tasks: when it ends or is dropped, none is left behind.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
 
 use crate::aws::Aws;
 use crate::graph::{Key, Resolved};
 use crate::progress::Progress;
-use crate::resources::{Change, Ctx, Resource, State};
+use crate::resources::{Change, Done, Resource, State};
 
 /// How many resources are worked on at once, unless `WSSTACK_MAX_CONCURRENCY` says otherwise
 /// (1 gives the sequential baseline the benchmarks compare against, without reading ahead). Every
@@ -137,7 +138,7 @@ pub async fn run(
     run_bounded(resources, aws, resolved, verb, progress, concurrency()).await
 }
 
-async fn run_bounded(
+pub(crate) async fn run_bounded(
     resources: &[Arc<dyn Resource>],
     aws: &Aws,
     resolved: &mut Resolved,
@@ -166,24 +167,40 @@ async fn run_bounded(
         }
         Verb::Inspect => vec![Vec::new(); resources.len()],
     };
-    // Started in an order where each comes after its prerequisites, so that a resource whose
+    // Released in an order where each comes after its prerequisites, so that a resource whose
     // prerequisite was just marked is itself marked in the same pass.
     let starting = topological(resources, &prerequisites)?;
 
-    let mut outcomes: Vec<Option<Report>> = vec![None; resources.len()];
-    let mut started = vec![false; resources.len()];
-    // A resource waiting for its prerequisites reads itself meanwhile, when a slot is free (not
-    // in the one-at-a-time baseline): what it depends on never changes what it reads, so `ensure`
-    // or `destroy` then starts from that look instead of a round trip of its own.
-    let reads_ahead = verb != Verb::Inspect && limit > 1;
-    let mut looking = vec![Look::NotYet; resources.len()];
+    // Every resource's turn is a task from the start: while its prerequisites are not done it may
+    // read itself (not in the one-at-a-time baseline); what it depends on never changes what it
+    // reads, so its work then starts from that look instead of a round trip of its own. Looks and
+    // work alike take one of `limit` slots.
+    let turns = Turns {
+        slots: Arc::new(Semaphore::new(limit)),
+        early: resolved.clone(),
+        reads_ahead: verb != Verb::Inspect && limit > 1,
+    };
     // The tasks hold their own handles on the clients and the resources.
     let aws = Arc::new(aws.clone());
-    let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut running: JoinSet<(usize, Option<Result<Done>>, Duration)> = JoinSet::new();
+    let mut waiting: Vec<Option<oneshot::Sender<Resolved>>> = Vec::with_capacity(resources.len());
+    for (i, r) in resources.iter().enumerate() {
+        let (turn, release) = turns.turn();
+        waiting.push(Some(release));
+        let (r, aws) = (r.clone(), aws.clone());
+        running.spawn(async move {
+            let started = turn.started.clone();
+            let done = r.take_turn(&aws, turn, verb).await;
+            let elapsed = started.get().map(Instant::elapsed).unwrap_or_default();
+            (i, done, elapsed)
+        });
+    }
+
+    let mut outcomes: Vec<Option<Report>> = vec![None; resources.len()];
     loop {
-        // Start what is ready, and mark what can never run.
+        // Release what is ready, and mark what can never run.
         for &i in &starting {
-            if started[i] {
+            if waiting[i].is_none() {
                 continue;
             }
             let r = &resources[i];
@@ -191,72 +208,37 @@ async fn run_bounded(
                 .iter()
                 .find(|p| outcomes[**p].as_ref().is_some_and(|rep| !succeeded(&rep.outcome)));
             if let Some(&p) = failed {
-                started[i] = true;
+                // Its task learns that nothing is coming, and ends.
+                waiting[i] = None;
                 let reason = format!("{} did not succeed", resources[p].name());
                 let outcome = Outcome::NotAttempted(reason);
                 progress.finish(r.kind(), &r.name(), &outcome);
                 outcomes[i] = Some(report(r.as_ref(), outcome, Duration::ZERO));
                 continue;
             }
-            let ready = prerequisites[i].iter().all(|p| outcomes[*p].is_some()) && looking[i] != Look::Running;
-            if running.len() < limit && ready {
-                started[i] = true;
+            if prerequisites[i].iter().all(|p| outcomes[*p].is_some()) {
                 progress.start(r.kind(), &r.name(), verb);
-                // Each resource sees the values resolved when it starts, read-only.
-                let snapshot = resolved.clone();
-                let (r, aws) = (r.clone(), aws.clone());
-                running.spawn(async move {
-                    let start = Instant::now();
-                    let ctx = Ctx {
-                        aws: &aws,
-                        resolved: &snapshot,
-                    };
-                    let (outcome, output) = match verb {
-                        Verb::Ensure => match r.ensure(ctx).await {
-                            Ok(done) => (Ok(Outcome::Changed(done.change)), done.output),
-                            Err(e) => (Err(e), None),
-                        },
-                        Verb::Destroy => (r.destroy(ctx).await.map(Outcome::Changed), None),
-                        Verb::Inspect => (r.inspect(ctx).await.map(Outcome::Inspected), None),
-                    };
-                    let outcome = outcome.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
-                    Finished::Done(i, report(r.as_ref(), outcome, start.elapsed()), output)
-                });
+                // Each resource sees the values resolved when it is released, read-only.
+                if let Some(release) = waiting[i].take() {
+                    let _ = release.send(resolved.clone());
+                }
             }
-        }
-        for &i in starting.iter().filter(|_| reads_ahead) {
-            if running.len() >= limit {
-                break;
-            }
-            if started[i] || looking[i] != Look::NotYet {
-                continue;
-            }
-            looking[i] = Look::Running;
-            let snapshot = resolved.clone();
-            let (r, aws) = (resources[i].clone(), aws.clone());
-            running.spawn(async move {
-                let ctx = Ctx {
-                    aws: &aws,
-                    resolved: &snapshot,
-                };
-                // A failed look is simply not kept: the resource reads again when it starts.
-                let _ = r.look_ahead(ctx).await;
-                Finished::LookedAhead(i)
-            });
         }
         // With cycles excluded by `order`, an empty set here means every resource has an outcome.
         let Some(finished) = running.join_next().await else {
             break;
         };
         // A task that panicked takes the run down as the panic would have in one task.
-        let finished = finished.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
-        let (i, report, output) = match finished {
-            Finished::LookedAhead(i) => {
-                looking[i] = Look::Done;
-                continue;
-            }
-            Finished::Done(i, report, output) => (i, report, output),
+        let (i, done, elapsed) = finished.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()));
+        // A turn that never came (a prerequisite failed) is reported already.
+        let Some(done) = done else { continue };
+        let (outcome, output) = match done {
+            Ok(Done::Ensured(ensured)) => (Outcome::Changed(ensured.change), ensured.output),
+            Ok(Done::Destroyed(change)) => (Outcome::Changed(change), None),
+            Ok(Done::Inspected(state)) => (Outcome::Inspected(state), None),
+            Err(e) => (Outcome::Failed(format!("{e:#}")), None),
         };
+        let report = report(resources[i].as_ref(), outcome, elapsed);
         progress.finish(report.kind, &report.name, &report.outcome);
         match &report.outcome {
             Outcome::Changed(Change::Deleted) if verb == Verb::Destroy => resolved.set(report.key.clone(), None),
@@ -268,18 +250,90 @@ async fn run_bounded(
     Ok(ordered.into_iter().filter_map(|i| outcomes[i].take()).collect())
 }
 
-/// Whether a resource has read itself ahead of its turn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Look {
-    NotYet,
-    Running,
-    Done,
+/// What every turn of one run shares.
+struct Turns {
+    slots: Arc<Semaphore>,
+    early: Resolved,
+    reads_ahead: bool,
 }
 
-/// What one of the running futures finished.
-enum Finished {
-    LookedAhead(usize),
-    Done(usize, Report, Option<String>),
+impl Turns {
+    /// A resource's turn, and the sender that releases it.
+    fn turn(&self) -> (Turn, oneshot::Sender<Resolved>) {
+        let (release, ready) = oneshot::channel();
+        let turn = Turn {
+            early: self.early.clone(),
+            ready,
+            arrived: None,
+            slots: self.slots.clone(),
+            reads_ahead: self.reads_ahead,
+            started: Arc::new(OnceLock::new()),
+        };
+        (turn, release)
+    }
+}
+
+/// One resource's turn in a run: the values its finished prerequisites handed on, once they are
+/// all done, and one of the run's bounded slots to work in.
+pub struct Turn {
+    /// The values the run started with (what discovery found).
+    early: Resolved,
+    ready: oneshot::Receiver<Resolved>,
+    /// The values, when they came while the resource asked whether to read ahead.
+    arrived: Option<Resolved>,
+    slots: Arc<Semaphore>,
+    reads_ahead: bool,
+    /// When the work began, for the report.
+    started: Arc<OnceLock<Instant>>,
+}
+
+/// A turn that came: the values to work with, and the slot held while working.
+pub struct Ready {
+    pub resolved: Resolved,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Turn {
+    /// Whether the resource may read itself now: reading ahead is on (not for `status`, not in the
+    /// one-at-a-time baseline) and its prerequisites are not done yet.
+    pub fn may_read_ahead(&mut self) -> bool {
+        if !self.reads_ahead || self.arrived.is_some() {
+            return false;
+        }
+        match self.ready.try_recv() {
+            Ok(resolved) => {
+                self.arrived = Some(resolved);
+                false
+            }
+            Err(oneshot::error::TryRecvError::Empty) => true,
+            Err(oneshot::error::TryRecvError::Closed) => false,
+        }
+    }
+
+    /// The values the run started with, for a look ahead.
+    pub fn early(&self) -> &Resolved {
+        &self.early
+    }
+
+    /// A slot for a look ahead.
+    pub async fn slot(&self) -> SemaphorePermit<'_> {
+        self.slots.acquire().await.expect("the run's slots are never closed")
+    }
+
+    /// Wait until the prerequisites are done and a slot is free; `None` when a prerequisite failed.
+    pub async fn ready(self) -> Option<Ready> {
+        let resolved = match self.arrived {
+            Some(resolved) => resolved,
+            None => self.ready.await.ok()?,
+        };
+        let slot = self
+            .slots
+            .acquire_owned()
+            .await
+            .expect("the run's slots are never closed");
+        let _ = self.started.set(Instant::now());
+        Some(Ready { resolved, _slot: slot })
+    }
 }
 
 fn report(r: &dyn Resource, outcome: Outcome, elapsed: Duration) -> Report {

@@ -1,24 +1,21 @@
-//! The typed graph of a stack: `Key` names each resource, `Resolved` carries the values one
-//! resource hands to the ones that depend on it (the WebSocket API id today) and what the run has
-//! read once for several of them (`RunState`). It holds no AWS calls and no ordering logic:
-//! `engine` walks the graph, `plan` builds it.
+//! The typed graph of a stack: `Key` names each resource, `Value` is what one resource hands to
+//! the ones that depend on it, `Resolved` holds those values for a run, with what the run has read
+//! once for several resources (`RunState`). It holds no AWS calls and no ordering logic: `engine`
+//! walks the graph, `plan` builds it.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_apigatewayv2::types::{Api, Integration, Route};
+use aws_sdk_apigatewayv2::types::Api;
+use aws_smithy_types::DateTime;
 use tokio::sync::OnceCell;
 
 use serde::{Serialize, Serializer};
 
 use crate::aws::Aws;
 use crate::names::RoleKind;
-
-/// What a value from the API shows as in a diff while the API does not exist yet (`plan` and
-/// `status` before the first `up`).
-pub const NEW_API: &str = "(new API)";
+use crate::resources::api_listing::ApiListing;
 
 /// A queue of the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,11 +105,84 @@ impl Serialize for Key {
     }
 }
 
-/// The routes and integrations of one API, as the run first read them.
-#[derive(Debug, Default)]
-pub struct ApiListing {
-    pub routes: Vec<Route>,
-    pub integrations: Vec<Integration>,
+/// What a resource hands to the resources that depend on it (and what discovery finds of them
+/// before a run), by kind of value: each key has one kind, which `Resolved`'s accessors read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// The WebSocket API (`Key::Api`).
+    Api(ApiId),
+    /// An API Gateway authorizer's id: the stack's authorizer (`Key::Authorizer`), or the one the
+    /// `$connect` route named when read (`Key::Route("connect")`), through which the authorizer
+    /// finds itself again after the route let go of it.
+    AuthorizerId(String),
+    /// An ARN: the certificate, the secret, the topic; the functions discovery found.
+    Arn(String),
+    /// What the alias records of the custom domain point at (`Key::DomainName`).
+    DomainTarget(Target),
+}
+
+/// The WebSocket API's id, and whether this run created it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiId {
+    pub id: String,
+    /// `Some` when this run created the API: its CreatedDate as CreateApi answered it (whole
+    /// seconds; `None` if it gave none), which the race check of `up` starts from.
+    pub created_by_run: Option<Option<DateTime>>,
+}
+
+/// What the alias records of the custom domain need of the domain name: found by discovery, or
+/// handed on by the domain name resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub name: String,
+    /// The user's hosted zone the records are in.
+    pub zone: String,
+    /// The API Gateway endpoint (`d-….execute-api.{region}.amazonaws.com`) and its hosted zone.
+    pub regional_name: String,
+    pub regional_zone: String,
+}
+
+/// A value of the desired state that another resource of the run hands on: known, or known only
+/// once `up` has created that resource (`plan` and `status` of a stack not made yet). What is
+/// known after create never equals what AWS has.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Later<T> {
+    Known(T),
+    /// Known once the resource this names (for a diff: "the API") is created.
+    AfterCreate(&'static str),
+}
+
+impl<T> Later<T> {
+    pub fn known(self) -> Option<T> {
+        match self {
+            Later::Known(value) => Some(value),
+            Later::AfterCreate(_) => None,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Later<U> {
+        match self {
+            Later::Known(value) => Later::Known(f(value)),
+            Later::AfterCreate(what) => Later::AfterCreate(what),
+        }
+    }
+
+    /// `f`'s answer with the value, when known.
+    pub fn and_then<U>(self, f: impl FnOnce(T) -> Later<U>) -> Later<U> {
+        match self {
+            Later::Known(value) => f(value),
+            Later::AfterCreate(what) => Later::AfterCreate(what),
+        }
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Later<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Later::Known(value) => value.fmt(f),
+            Later::AfterCreate(what) => write!(f, "(known once {what} is created)"),
+        }
+    }
 }
 
 /// What one run reads once for several resources. The run's own writes are known to it (each
@@ -124,11 +194,6 @@ pub struct RunState {
     discovered_apis: Mutex<Option<Vec<Api>>>,
     /// By API id: its routes and integrations, listed on first use (empty for an API the run made).
     listings: Mutex<BTreeMap<String, Arc<OnceCell<Arc<ApiListing>>>>>,
-    /// The check, running beside the rest of `up`, that the API this run created is the one every
-    /// concurrent run keeps; it answers the id of the kept API.
-    race: Mutex<Option<tokio::task::JoinHandle<anyhow::Result<String>>>>,
-    /// By key: what a resource read of itself while it waited for its prerequisites.
-    looked_ahead: Mutex<BTreeMap<Key, Box<dyn Any + Send>>>,
 }
 
 impl RunState {
@@ -154,32 +219,15 @@ impl RunState {
         let mut listings = self.listings.lock().expect("run state lock");
         listings.insert(api.to_string(), Arc::new(cell));
     }
-
-    pub fn set_race(&self, check: tokio::task::JoinHandle<anyhow::Result<String>>) {
-        *self.race.lock().expect("run state lock") = Some(check);
-    }
-
-    pub fn keep_look_ahead(&self, key: Key, observed: Box<dyn Any + Send>) {
-        self.looked_ahead.lock().expect("run state lock").insert(key, observed);
-    }
-
-    /// What the resource of `key` read ahead, once.
-    pub fn take_look_ahead(&self, key: &Key) -> Option<Box<dyn Any + Send>> {
-        self.looked_ahead.lock().expect("run state lock").remove(key)
-    }
-
-    pub fn take_race(&self) -> Option<tokio::task::JoinHandle<anyhow::Result<String>>> {
-        self.race.lock().expect("run state lock").take()
-    }
 }
 
 /// Values of finished resources that others need, by the key of the resource that produced them.
-/// Seeded before a run by discovery (`resources::api::discover`), extended by the engine as
+/// Seeded before a run by discovery (`discovery::Discovered::resolved`), extended by the engine as
 /// resources finish; a resource only ever sees a read-only snapshot. Every snapshot shares the
 /// run's `RunState`.
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
-    values: BTreeMap<Key, String>,
+    values: BTreeMap<Key, Value>,
     run: Arc<RunState>,
 }
 
@@ -195,34 +243,59 @@ impl Resolved {
         &self.run
     }
 
-    pub fn get(&self, key: &Key) -> Option<&str> {
-        self.values.get(key).map(String::as_str)
-    }
-
-    pub(crate) fn set(&mut self, key: Key, value: Option<String>) {
+    pub(crate) fn set(&mut self, key: Key, value: Option<Value>) {
         match value {
             Some(value) => self.values.insert(key, value),
             None => self.values.remove(&key),
         };
     }
 
+    /// The stack's WebSocket API, once it exists.
+    pub fn api(&self) -> Option<&ApiId> {
+        match self.values.get(&Key::Api) {
+            Some(Value::Api(api)) => Some(api),
+            _ => None,
+        }
+    }
+
     /// The stack's WebSocket API id, once it exists.
     pub fn api_id(&self) -> Option<&str> {
-        self.get(&Key::Api)
+        self.api().map(|api| api.id.as_str())
     }
 
-    /// Whether an earlier `auth:` left something behind (the authorizer on `$connect`, or its
-    /// function), which a stack file without `auth:` takes away.
-    pub fn auth_left_behind(&self) -> bool {
-        self.get(&Key::Authorizer).is_some() || self.get(&Key::Function(crate::names::AUTHORIZER.into())).is_some()
+    /// The API id for the desired state: known once the API exists.
+    pub fn later_api_id(&self) -> Later<&str> {
+        self.api_id().map_or(Later::AfterCreate("the API"), Later::Known)
     }
 
-    /// The handlers whose functions discovery found (the authorizer's, own routes').
-    pub fn functions(&self) -> impl Iterator<Item = &str> {
-        self.values.keys().filter_map(|key| match key {
-            Key::Function(handler) => Some(handler.as_str()),
+    /// The authorizer id `key` hands on (`Key::Authorizer`, or `Key::Route("connect")`).
+    pub fn authorizer_id(&self, key: &Key) -> Option<&str> {
+        match self.values.get(key) {
+            Some(Value::AuthorizerId(id)) => Some(id),
             _ => None,
-        })
+        }
+    }
+
+    /// The stack's authorizer id for the desired state: known once the authorizer exists.
+    pub fn later_authorizer_id(&self) -> Later<&str> {
+        self.authorizer_id(&Key::Authorizer)
+            .map_or(Later::AfterCreate("the authorizer"), Later::Known)
+    }
+
+    /// The ARN `key` hands on, if it has one.
+    pub fn arn(&self, key: &Key) -> Option<&str> {
+        match self.values.get(key) {
+            Some(Value::Arn(arn)) => Some(arn),
+            _ => None,
+        }
+    }
+
+    /// What the custom domain's alias records point at, once the domain name exists.
+    pub fn domain_target(&self) -> Option<&Target> {
+        match self.values.get(&Key::DomainName) {
+            Some(Value::DomainTarget(target)) => Some(target),
+            _ => None,
+        }
     }
 
     /// The API id, or an error naming what needed it: for writes, which run after the API.
@@ -248,8 +321,13 @@ impl Resolved {
 
     /// The management (callback) endpoint the handlers post to.
     pub fn callback_url(&self, aws: &Aws, stage: &str) -> Option<String> {
-        self.api_id().map(|id| api_url("https", id, aws, stage))
+        self.api_id().map(|id| callback_url(id, aws, stage))
     }
+}
+
+/// The management (callback) endpoint of API `id`'s stage.
+pub fn callback_url(id: &str, aws: &Aws, stage: &str) -> String {
+    api_url("https", id, aws, stage)
 }
 
 fn api_url(scheme: &str, id: &str, aws: &Aws, stage: &str) -> String {

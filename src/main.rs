@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod connect;
 mod dev;
+mod discovery;
 mod engine;
 mod graph;
 mod names;

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 
 use crate::aws::Aws;
 use crate::bundle::Bundle;
-use crate::graph::{Key, QueueKind, Resolved};
+use crate::discovery::Discovered;
+use crate::graph::{Key, QueueKind};
 use crate::names::{handlers, own_route_key, Arns, Names, RoleKind};
 use crate::resources::api::ApiSpec;
 use crate::resources::event_source::EventSourceSpec;
@@ -153,19 +154,25 @@ fn queue_policy(stack: &Stack, aws: &Aws) -> Value {
     })
 }
 
-/// Every resource of the stack, in no particular order (the engine orders them). `bundle` is the
-/// handlers package (needed to create functions; without it code is not compared); `found` is
-/// what discovery saw (whether an earlier `auth:` left something to take away).
-///
-/// `dev_paused` are the event sources a running `wsstack dev` of this stack paused on purpose (its
-/// own poller replaces them): their being disabled is no drift, and `up` leaves them so.
-pub fn resources(
-    stack: &Stack,
-    aws: &Aws,
-    bundle: Option<&Bundle>,
-    found: &Resolved,
-    dev_paused: &[String],
-) -> Vec<Arc<dyn Resource>> {
+/// What the plan is built from besides the stack file and the clients.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The handlers package: needed to create functions; without it code is not compared.
+    pub bundle: Option<&'a Bundle>,
+    /// What discovery found: what an earlier stack file made that this one takes away.
+    pub found: &'a Discovered,
+    /// The event sources a running `wsstack dev` of this stack paused on purpose (its own poller
+    /// replaces them): their being disabled is no drift, and `up` leaves them so.
+    pub dev_paused: &'a [String],
+}
+
+/// Every resource of the stack, in no particular order (the engine orders them).
+pub fn resources(stack: &Stack, aws: &Aws, inputs: Inputs<'_>) -> Vec<Arc<dyn Resource>> {
+    let Inputs {
+        bundle,
+        found,
+        dev_paused,
+    } = inputs;
     let mut resources = event_path(stack, aws);
     resources.extend(compute_and_api(stack, aws, bundle, dev_paused));
     resources.extend(alarms::resources(stack, aws));
@@ -385,7 +392,13 @@ mod tests {
         // Every spec the plan produces, retired ones included: a tagged kind carries all of them;
         // only the kinds AWS keeps no tags on carry none.
         let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
-        let resources = resources(&stack, &aws, None, &Resolved::default(), &[]);
+        let found = Discovered::default();
+        let inputs = Inputs {
+            bundle: None,
+            found: &found,
+            dev_paused: &[],
+        };
+        let resources = resources(&stack, &aws, inputs);
         let mut tagged = 0;
         for resource in &resources {
             match resource.tags() {

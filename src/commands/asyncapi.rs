@@ -11,8 +11,8 @@ use super::Context;
 use crate::asyncapi::{self, Address};
 use crate::aws::{self, Aws, Target};
 use crate::cli::{AsyncapiArgs, Cli};
+use crate::discovery;
 use crate::render::{bad_input, Failure};
-use crate::resources;
 use crate::stack;
 
 /// The document from the stack file alone; no AWS call.
@@ -38,7 +38,7 @@ pub async fn deployed(context: &Context, args: &AsyncapiArgs) -> Result<u8, Fail
         Some(session) => address_of(&session.gateway)?,
         None => {
             let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
-            let resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
+            let resolved = discovery::discover(&aws, &stack.name, &stack.stage).await?.resolved();
             let url = resolved.public_url(&aws, stack).ok_or_else(|| {
                 bad_input(anyhow!(
                     "stack {} has no WebSocket API yet: run `wsstack up`, or leave out --deployed",

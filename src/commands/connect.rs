@@ -10,8 +10,8 @@ use anyhow::{anyhow, Result};
 use super::Context;
 use crate::aws::Aws;
 use crate::cli::{Cli, ConnectArgs};
+use crate::discovery;
 use crate::render::{bad_input, Failure};
-use crate::resources;
 
 /// Without a URL: the gateway of a running `wsstack dev`, else the stack's API on AWS.
 pub async fn run(context: &Context, args: &ConnectArgs) -> Result<u8, Failure> {
@@ -20,7 +20,7 @@ pub async fn run(context: &Context, args: &ConnectArgs) -> Result<u8, Failure> {
         Some(session) => session.gateway,
         None => {
             let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
-            let resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
+            let resolved = discovery::discover(&aws, &stack.name, &stack.stage).await?.resolved();
             resolved.public_url(&aws, stack).ok_or_else(|| {
                 bad_input(anyhow!(
                     "stack {} has no WebSocket API yet: run `wsstack up` (or `wsstack dev`)",

@@ -10,10 +10,11 @@ use serde_json::json;
 
 use super::Context;
 use crate::cli::Format;
+use crate::discovery;
 use crate::engine::{self, Outcome, Verb};
 use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
-use crate::resources::{self, Change};
+use crate::resources::Change;
 
 pub async fn run(context: &Context, yes: bool) -> Result<u8, Failure> {
     let (cli, file) = (&context.cli, &context.file);
@@ -23,10 +24,11 @@ pub async fn run(context: &Context, yes: bool) -> Result<u8, Failure> {
     }
     let started = Instant::now();
     let (stack, stage) = (&file.stack.name, &file.stack.stage);
-    let (aws, mut resolved) =
-        resources::api::connect_and_discover(context.config.clone(), context.names.clone(), stack, stage).await?;
+    let (aws, found) =
+        discovery::connect_and_discover(context.config.clone(), context.names.clone(), stack, stage).await?;
     render::header(cli, "down", file, &aws);
-    let resources = crate::plan::resources(&file.stack, &aws, None, &resolved, &context.dev_paused);
+    let resources = context.plan(&aws, None, &found);
+    let mut resolved = found.resolved();
     let progress = Progress::new(context.chatty());
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Destroy, &progress).await?;
     let failed = engine::any_failed(&reports);

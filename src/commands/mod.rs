@@ -32,7 +32,12 @@ use crate::names::Names;
 use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
 use crate::stack::{self, StackFile};
-use crate::{bundle, plan as resource_plan, resources};
+use std::sync::Arc;
+
+use crate::bundle::{self, Bundle};
+use crate::discovery::{self, Discovered};
+use crate::plan as resource_plan;
+use crate::resources::Resource;
 
 /// What every command that works on the stack file needs, resolved once.
 pub struct Context {
@@ -140,6 +145,16 @@ impl Context {
     pub fn chatty(&self) -> bool {
         self.cli.output == Format::Text && !self.cli.quiet
     }
+
+    /// The stack's resources, as the plan builds them from what discovery `found`.
+    pub fn plan(&self, aws: &Aws, bundle: Option<&Bundle>, found: &Discovered) -> Vec<Arc<dyn Resource>> {
+        let inputs = resource_plan::Inputs {
+            bundle,
+            found,
+            dev_paused: &self.dev_paused,
+        };
+        resource_plan::resources(&self.file.stack, aws, inputs)
+    }
 }
 
 /// Read every resource (no writes): what `status` and `plan` show.
@@ -147,10 +162,11 @@ async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>, Resolved), 
     let stack = &context.file.stack;
     // Without a handlers package the code is simply not compared.
     let bundle = bundle::load(context.cli.handlers_zip.as_deref(), stack.handlers.architecture).ok();
-    let (aws, mut resolved) =
-        resources::api::connect_and_discover(context.config.clone(), context.names.clone(), &stack.name, &stack.stage)
+    let (aws, found) =
+        discovery::connect_and_discover(context.config.clone(), context.names.clone(), &stack.name, &stack.stage)
             .await?;
-    let resources = resource_plan::resources(stack, &aws, bundle.as_ref(), &resolved, &context.dev_paused);
+    let resources = context.plan(&aws, bundle.as_ref(), &found);
+    let mut resolved = found.resolved();
     let reports = engine::run(&resources, &aws, &mut resolved, Verb::Inspect, &Progress::new(false)).await?;
     if engine::any_failed(&reports) {
         return Err(render::resources_failed(&reports, "could not read every resource"));

@@ -8,13 +8,13 @@ use serde_json::Value;
 use super::Context;
 use crate::aws::Aws;
 use crate::cli::Format;
+use crate::discovery;
 use crate::render::{self, Failure};
-use crate::resources;
 
 pub async fn run(context: &Context) -> Result<u8, Failure> {
     let stack = &context.file.stack;
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
-    let resolved = resources::api::discover(&aws, &stack.name, &stack.stage).await?;
+    let resolved = discovery::discover(&aws, &stack.name, &stack.stage).await?.resolved();
     let outputs = render::all_outputs(stack, &aws, &resolved);
     match context.cli.output {
         Format::Json => render::print_json(&outputs),

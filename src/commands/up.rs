@@ -11,11 +11,13 @@ use super::Context;
 use crate::aws::Aws;
 use crate::bundle::{self, Bundle};
 use crate::cli::Format;
+use crate::discovery;
 use crate::engine::{self, Outcome, Verb};
 use crate::graph::Resolved;
 use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
 use crate::resources::{self, Change};
+use crate::stack::StackFile;
 
 /// Returns the connected clients (with the API id known) and the handlers package, for `dev`
 /// to serve the same stack.
@@ -24,23 +26,27 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> 
     let started = Instant::now();
     let bundle = bundle::load(cli.handlers_zip.as_deref(), file.stack.handlers.architecture).map_err(bad_input)?;
     let (stack, stage) = (&file.stack.name, &file.stack.stage);
-    let (aws, mut resolved) =
-        resources::api::connect_and_discover(context.config.clone(), context.names.clone(), stack, stage).await?;
+    let (aws, found) =
+        discovery::connect_and_discover(context.config.clone(), context.names.clone(), stack, stage).await?;
     render::header(cli, "up", file, &aws);
-    let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle), &resolved, &context.dev_paused);
     let progress = Progress::new(context.chatty());
+    let mut resolved = found.resolved();
+    let resources = context.plan(&aws, Some(&bundle), &found);
     let mut reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
-    // An API this run created may have lost to a concurrent run's (`api::settle_race`, which ran
-    // beside the rest): what this run built names the API that went, so converge on the kept one.
-    if let Some(check) = resolved.run().take_race() {
-        let kept = check
-            .await
-            .map_err(|e| anyhow!("checking for a concurrent run's API: {e}"))??;
-        if resolved.api_id() != Some(kept.as_str()) {
-            resolved = resources::api::discover(&aws, stack, stage).await?;
-            let resources = crate::plan::resources(&file.stack, &aws, Some(&bundle), &resolved, &context.dev_paused);
-            reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
+    // An API this run created may have lost to a concurrent run's: what this run built then names
+    // the API that went, so it converges again on the kept one.
+    if let Some(lost) = race_lost(&aws, file, &resolved).await? {
+        let found = discovery::discover(&aws, stack, stage).await?;
+        if found.api.as_deref() != Some(lost.kept.as_str()) {
+            return Err(anyhow!(
+                "the API {} kept after a concurrent run is gone again: run `wsstack up` again",
+                lost.kept
+            )
+            .into());
         }
+        resolved = found.resolved();
+        let resources = context.plan(&aws, Some(&bundle), &found);
+        reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
     }
     let failed = engine::any_failed(&reports);
     let count = |wanted: fn(&Change) -> bool| {
@@ -88,4 +94,25 @@ pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> 
         ));
     }
     Ok((aws, bundle, resolved))
+}
+
+/// The API this run created lost the race to another run's, which is `kept`.
+struct Lost {
+    kept: String,
+}
+
+/// The race check, a step of `up` after the engine: when this run created the API, another run
+/// of the same stack may have created one too, and every run keeps the oldest
+/// (`api::settle_race`). By the time the engine is done the second of the API's creation is over,
+/// so with no rival, which is the rule, this is one listing.
+async fn race_lost(aws: &Aws, file: &StackFile, resolved: &Resolved) -> Result<Option<Lost>, Failure> {
+    let Some(api) = resolved.api() else { return Ok(None) };
+    let Some(created) = api.created_by_run else {
+        return Ok(None);
+    };
+    let (stack, stage) = (&file.stack.name, &file.stack.stage);
+    let kept = resources::api::settle_race(aws, stack, stage, &api.id, created)
+        .await
+        .map_err(|e| e.context("checking for a concurrent run's API"))?;
+    Ok((kept != api.id).then_some(Lost { kept }))
 }

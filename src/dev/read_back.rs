@@ -154,8 +154,8 @@ async fn routes(
 ) -> Result<(HashMap<String, Arc<FunctionHost>>, Vec<Route>)> {
     let aws = functions.aws;
     let (routes, integrations) = futures::try_join!(
-        crate::resources::route::routes(aws, api_id),
-        crate::resources::route::integrations(aws, api_id)
+        crate::resources::api_listing::routes(aws, api_id),
+        crate::resources::api_listing::integrations(aws, api_id)
     )?;
     let mut route_functions = HashMap::new();
     for route in &routes {

@@ -9,7 +9,8 @@ use anyhow::{anyhow, Result};
 use futures::future::BoxFuture;
 
 use super::*;
-use crate::resources::{Ensured, Tags};
+use crate::graph::{ApiId, Value};
+use crate::resources::{Ctx, Ensured, Tags};
 
 /// (key, the API id it saw).
 type SeenApi = (String, Option<String>);
@@ -44,7 +45,7 @@ struct Fake {
     /// What may only go once this one is gone, when not the reverse of `depends_on`.
     gone_before: Option<Vec<Key>>,
     fails: bool,
-    output: Option<String>,
+    output: Option<Value>,
     journal: Journal,
 }
 
@@ -325,7 +326,10 @@ async fn a_value_from_a_finished_resource_reaches_its_dependants() {
             depends_on: vec![],
             gone_before: None,
             fails: false,
-            output: Some("api-1".into()),
+            output: Some(Value::Api(ApiId {
+                id: "api-1".into(),
+                created_by_run: None,
+            })),
             journal: j.clone(),
         }),
         fake(&j, Key::Stage, vec![Key::Api]),

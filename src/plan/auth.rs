@@ -153,26 +153,34 @@ pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::Resolved;
+    use crate::discovery::Discovered;
+    use crate::plan::Inputs;
 
     #[test]
     fn auth_resources_exist_with_auth_and_retire_only_when_something_is_left() {
         let parse = |text: &str| crate::stack::parse(std::path::Path::new("s.yaml"), text).unwrap();
         let open = parse("name: demo\n");
         let aws = Aws::offline(crate::names::Names::new(&open, "eu-west-1"));
-        let keys = |stack: &Stack, found: &Resolved| -> Vec<String> {
-            let all = super::super::resources(stack, &aws, None, found, &[]);
+        let keys = |stack: &Stack, found: &Discovered| -> Vec<String> {
+            let inputs = Inputs {
+                bundle: None,
+                found,
+                dev_paused: &[],
+            };
+            let all = super::super::resources(stack, &aws, inputs);
             let auth: Vec<String> = all.iter().map(|r| r.key().to_string()).collect();
             auth.into_iter()
                 .filter(|k| k.contains("authorizer") || k.contains("secret"))
                 .collect()
         };
         assert!(
-            keys(&open, &Resolved::default()).is_empty(),
+            keys(&open, &Discovered::default()).is_empty(),
             "nothing to read for an open stack"
         );
-        let mut left = Resolved::default();
-        left.set(Key::Authorizer, Some("abc123".into()));
+        let left = Discovered {
+            authorizer: Some("abc123".into()),
+            ..Discovered::default()
+        };
         assert_eq!(
             keys(&open, &left),
             [
@@ -186,11 +194,11 @@ mod tests {
         );
         let secret = parse("name: demo\nauth:\n  secret: generated\n");
         // Role and its policy, log group, function, permission, authorizer, secret.
-        assert_eq!(keys(&secret, &Resolved::default()).len(), 7);
+        assert_eq!(keys(&secret, &Discovered::default()).len(), 7);
         let issuer =
             parse("name: demo\nauth:\n  issuer: https://id.example.com\n  audience: app\n  user_claim: email\n");
         assert!(
-            !keys(&issuer, &Resolved::default()).contains(&"secret".to_string()),
+            !keys(&issuer, &Discovered::default()).contains(&"secret".to_string()),
             "no secret for an issuer"
         );
         let environment = authorizer_environment(&issuer, &aws.names);

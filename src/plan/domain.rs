@@ -7,19 +7,20 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::tags;
-use crate::graph::{Key, Resolved};
+use crate::discovery::Discovered;
+use crate::graph::{Key, Target};
 use crate::resources::api_mapping::ApiMappingSpec;
 use crate::resources::certificate::CertificateSpec;
 use crate::resources::dns_record::DnsRecordSpec;
-use crate::resources::domain_name::{self, Certificate, DomainNameSpec, Target};
+use crate::resources::domain_name::{self, Certificate, DomainNameSpec};
 use crate::resources::{Change, Ctx, Ensured, Resource, Retired, State};
 use crate::stack::Stack;
 
 const RECORD_KINDS: [&str; 2] = ["A", "AAAA"];
 
 /// What `domain:` needs, and what an earlier one left that this stack file no longer has.
-pub(super) fn resources(stack: &Stack, found: &Resolved) -> Vec<Arc<dyn Resource>> {
-    let found = found.get(&Key::DomainName).and_then(Target::decode);
+pub(super) fn resources(stack: &Stack, found: &Discovered) -> Vec<Arc<dyn Resource>> {
+    let found = found.domain.clone();
     let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
     let certificate = |domain: &str, zone: &str| CertificateSpec {
         domain: domain.to_string(),
@@ -178,12 +179,19 @@ mod tests {
 
     fn keys(text: &str, found: Option<&str>) -> Vec<String> {
         let stack = crate::stack::parse(std::path::Path::new("s.yaml"), text).unwrap();
-        let mut resolved = Resolved::default();
-        resolved.set(Key::DomainName, found.map(String::from));
-        resources(&stack, &resolved)
-            .iter()
-            .map(|r| r.key().to_string())
-            .collect()
+        let found = Discovered {
+            domain: found.map(|found| {
+                let words: Vec<&str> = found.split(' ').collect();
+                Target {
+                    name: words[0].into(),
+                    zone: words[1].into(),
+                    regional_name: words[2].into(),
+                    regional_zone: words[3].into(),
+                }
+            }),
+            ..Discovered::default()
+        };
+        resources(&stack, &found).iter().map(|r| r.key().to_string()).collect()
     }
 
     const FOUND: &str = "ws.example.com Z1 d-abc.execute-api.us-east-1.amazonaws.com Z1UJRXOUMOOFQ8";

@@ -11,7 +11,8 @@ use super::pieces::{function_and_logs, route_and_permission};
 use super::{manage_connections, tags, HandlerResources};
 use crate::aws::Aws;
 use crate::bundle::Bundle;
-use crate::graph::{Key, Resolved};
+use crate::discovery::Discovered;
+use crate::graph::Key;
 use crate::names::{own_route_handler, own_route_key, Arns, Names, RoleKind};
 use crate::resources::role::RoleSpec;
 use crate::resources::table::INDEX_NAME;
@@ -109,10 +110,10 @@ pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Arc<dyn Resource>>, Vec
 /// Own routes whose functions discovery found but the stack file no longer lists, taken down
 /// route, permission, log group, role, and the function last: it is what finds the others again,
 /// so a run that fails half-way leaves it for the next run to start from.
-pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Resolved) -> Vec<Arc<dyn Resource>> {
+pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Discovered) -> Vec<Arc<dyn Resource>> {
     let declared: Vec<String> = stack.own_routes().map(|own| own_route_handler(&own.name)).collect();
     let mut resources: Vec<Arc<dyn Resource>> = Vec::new();
-    for handler in found.functions() {
+    for (handler, _) in &found.own_routes {
         let Some(route_key) = own_route_key(handler) else {
             continue;
         };
@@ -197,10 +198,13 @@ mod tests {
     fn a_found_function_of_an_unlisted_own_route_is_retired_function_last() {
         let stack = stack_with_own_route();
         let aws = Aws::offline(Names::new(&stack, "eu-west-1"));
-        let mut found = Resolved::default();
-        for handler in ["route-sendMessage", "default-route", "authorizer"] {
-            found.set(Key::Function(handler.into()), Some(format!("arn:{handler}")));
-        }
+        let found = Discovered {
+            own_routes: ["route-sendMessage", "default-route"]
+                .map(|handler| (handler.to_string(), format!("arn:{handler}")))
+                .to_vec(),
+            authorizer_function: Some("arn:authorizer".into()),
+            ..Discovered::default()
+        };
         let retired = retired(&stack, &aws, &found);
         let keys: Vec<String> = retired.iter().map(|r| r.key().to_string()).collect();
         assert_eq!(

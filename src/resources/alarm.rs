@@ -3,10 +3,11 @@
 //! whole alarm, and only when DescribeAlarms shows a difference; tags go by TagResource.
 
 use anyhow::Result;
-use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic, Tag};
+use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic};
 
 use super::errors::{deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::{self, TagsAt};
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
 
@@ -64,12 +65,6 @@ async fn describe(aws: &crate::aws::Aws, name: &str) -> Result<Option<MetricAlar
         .unwrap_or_default()
         .into_iter()
         .find(|a| a.alarm_name() == Some(name)))
-}
-
-fn sdk_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
 }
 
 fn dimension_text(dimensions: &[Dimension]) -> String {
@@ -160,7 +155,7 @@ impl AlarmSpec {
             .actions_enabled(true)
             .alarm_actions(&self.topic_arn)
             .ok_actions(&self.topic_arn)
-            .set_tags(tags.map(sdk_tags));
+            .set_tags(tags.map(tagging::cloudwatch));
         call.send()
             .await
             .map_err(|e| sdk_error(format!("writing CloudWatch alarm {}", self.name), e))?;
@@ -171,23 +166,11 @@ impl AlarmSpec {
 impl Lifecycle for AlarmSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "CloudWatch alarm"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Alarm(self.queue)
+    fn id(&self) -> Id<'_> {
+        Id::new("CloudWatch alarm", Key::Alarm(self.queue), &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
         vec![Key::Topic, Key::Queue(self.queue)]
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -210,6 +193,9 @@ impl Lifecycle for AlarmSpec {
                 .collect(),
         }))
     }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::CloudWatch(self.arn.clone())))
+    }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         self.settings(&o.alarm)
@@ -228,24 +214,6 @@ impl Lifecycle for AlarmSpec {
 
     async fn update(&self, ctx: Ctx<'_>, _observed: &Observed) -> Result<()> {
         self.put(ctx, None).await
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.cloudwatch.tag_resource().resource_arn(&self.arn);
-        call.set_tags(Some(sdk_tags(&set)))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging CloudWatch alarm {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.cloudwatch.untag_resource().resource_arn(&self.arn);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging CloudWatch alarm {}", self.name), e))?;
-        Ok(())
     }
 
     async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {

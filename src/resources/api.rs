@@ -10,9 +10,10 @@ use aws_sdk_apigatewayv2::types::{Api, ProtocolType};
 use aws_smithy_types::DateTime;
 
 use super::errors::deleted;
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::TagsAt;
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
-use crate::graph::{Key, Resolved};
+use crate::graph::{ApiId, Key, Value};
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
 pub const ROUTE_SELECTION: &str = "$request.body.action";
@@ -55,103 +56,12 @@ pub async fn find(apigateway: &aws_sdk_apigatewayv2::Client, stack: &str, stage:
     Ok(found)
 }
 
-/// Find the stack's API before a run: what every command starts from.
-pub async fn discover(aws: &Aws, stack: &str, stage: &str) -> Result<Resolved> {
-    let first = first_round(&aws.apigateway, &aws.lambda, &aws.names, stack, stage).await?;
-    discovered(aws, first).await
-}
-
-/// What discovery reads before it knows anything: none of these calls needs another's answer.
-struct FirstRound {
-    apis: Vec<Api>,
-    authorizer_function: Option<String>,
-    /// The custom domain an earlier `domain:` made (`domain_name::Target`, encoded).
-    domain: Option<String>,
-    /// (handler, function ARN) of every own route's function.
-    own_routes: Vec<(String, String)>,
-}
-
-async fn first_round(
-    apigateway: &aws_sdk_apigatewayv2::Client,
-    lambda: &aws_sdk_lambda::Client,
-    names: &crate::names::Names,
-    stack: &str,
-    stage: &str,
-) -> Result<FirstRound> {
-    let (apis, authorizer_function, domain, own_routes) = futures::try_join!(
-        find(apigateway, stack, stage),
-        authorizer_function(lambda, names),
-        super::domain_name::discover(apigateway, stack, stage),
-        super::function::own_routes(lambda, names)
-    )?;
-    Ok(FirstRound {
-        apis,
-        authorizer_function,
-        domain,
-        own_routes,
-    })
-}
-
-/// `Aws::connect` (the caller's account) and the first round of discovery at once: none of those
-/// calls needs another's answer. What every command that runs the engine starts from.
-pub async fn connect_and_discover(
-    config: aws_config::SdkConfig,
-    names: crate::names::Names,
-    stack: &str,
-    stage: &str,
-) -> Result<(Aws, Resolved)> {
-    // Discovery only reads: no change to remember.
-    let apigateway = crate::aws::apigateway_client(&config, &crate::aws::ApiChanges::default());
-    let lambda = aws_sdk_lambda::Client::new(&config);
-    let (aws, first) = futures::try_join!(
-        Aws::connect(config, names.clone()),
-        first_round(&apigateway, &lambda, &names, stack, stage)
-    )?;
-    let resolved = discovered(&aws, first).await?;
-    Ok((aws, resolved))
-}
-
-/// The ARN of an authorizer function an earlier `auth:` left, if any: a stack file without
-/// `auth:` takes away what an earlier one made, and the plan only lists those resources when one
-/// of them is there.
-async fn authorizer_function(lambda: &aws_sdk_lambda::Client, names: &crate::names::Names) -> Result<Option<String>> {
-    let function = names.function(crate::names::AUTHORIZER);
-    let call = lambda.get_function().function_name(&function);
-    let found = super::errors::found(call.send().await, || format!("reading Lambda function {function}"))?;
-    Ok(found.and_then(|f| f.configuration?.function_arn))
-}
-
-async fn discovered(aws: &Aws, first: FirstRound) -> Result<Resolved> {
-    let FirstRound {
-        apis,
-        authorizer_function,
-        ..
-    } = first;
-    let mut resolved = Resolved::default();
-    let api = apis.first().and_then(|a| a.api_id()).map(String::from);
-    // `status` and `plan` compare the permission and `$connect` against the authorizer's id
-    // without running `ensure`, which is what otherwise hands it on. The routes read for that are
-    // the run's listing, which the route resources read too.
-    if let Some(api) = &api {
-        let listing = super::route::listing(aws, &resolved, api).await?;
-        let name = aws.names.authorizer();
-        let authorizer = super::authorizer::find_on(aws, api, &listing.routes, &name, None).await?;
-        resolved.set(Key::Authorizer, authorizer.and_then(|a| a.authorizer_id));
-    }
-    resolved.set(Key::Api, api);
-    resolved.run().set_discovered_apis(apis);
-    resolved.set(Key::Function(crate::names::AUTHORIZER.into()), authorizer_function);
-    resolved.set(Key::DomainName, first.domain);
-    for (handler, arn) in first.own_routes {
-        resolved.set(Key::Function(handler), Some(arn));
-    }
-    Ok(resolved)
-}
-
 /// The stack's APIs, oldest (the one kept) first, and the tags of that one.
 pub struct Observed {
     apis: Vec<Api>,
     tags: Tags,
+    /// The kept API's ARN, where its tags are.
+    arn: String,
 }
 
 impl Observed {
@@ -182,22 +92,17 @@ impl ApiSpec {
 /// keeps the same one, the first by (CreatedDate, id), and deletes the others (its own, a rival's,
 /// or the one whose answer was lost). Returns the id of the kept API.
 ///
-/// It runs beside the rest of `up` (see `up::run`), not before it: with no rival, which is the
-/// rule, nothing waits for it; a run whose API lost converges again on the kept one.
-pub async fn settle_race(
-    apigateway: aws_sdk_apigatewayv2::Client,
-    stack: String,
-    stage: String,
-    ours: String,
-    created: Option<DateTime>,
-) -> Result<String> {
+/// `up` runs it once the rest of the run is over (see `up::run`), not before: by then the second is
+/// long over, so with no rival, which is the rule, it costs one listing; a run whose API lost
+/// converges again on the kept one.
+pub async fn settle_race(aws: &Aws, stack: &str, stage: &str, ours: &str, created: Option<DateTime>) -> Result<String> {
     tokio::time::sleep(race_settle_delay(created, SystemTime::now())).await;
-    let apis = find(&apigateway, &stack, &stage).await?;
+    let apis = find(&aws.apigateway, stack, stage).await?;
     let Some(kept) = apis.first().and_then(|a| a.api_id()) else {
-        return Ok(ours);
+        return Ok(ours.to_string());
     };
     for other in apis.iter().skip(1).filter_map(|a| a.api_id()) {
-        delete(&apigateway, other).await?;
+        delete(&aws.apigateway, other).await?;
     }
     Ok(kept.to_string())
 }
@@ -205,24 +110,14 @@ pub async fn settle_race(
 impl Lifecycle for ApiSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "WebSocket API"
+    fn id(&self) -> Id<'_> {
+        Id::new("WebSocket API", Key::Api, &self.name).tagged(&self.tags)
     }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Api
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    /// Found by this stack's tags, so always ours; the tags are still compared (`tags:` extras).
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
-    }
-    fn output(&self, observed: &Observed) -> Option<String> {
-        Some(observed.id().to_string())
+    fn output(&self, observed: &Observed) -> Option<Value> {
+        Some(Value::Api(ApiId {
+            id: observed.id().to_string(),
+            created_by_run: None,
+        }))
     }
 
     /// The first look is discovery's listing, made moments before.
@@ -236,7 +131,12 @@ impl Lifecycle for ApiSpec {
             .tags()
             .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
-        Ok(Some(Observed { apis, tags }))
+        let arn = api_arn(ctx.aws, kept.api_id().unwrap_or_default());
+        Ok(Some(Observed { apis, tags, arn }))
+    }
+    /// Found by this stack's tags, so always ours; the tags are still compared (`tags:` extras).
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::ApiGateway(o.arn.clone())))
     }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
@@ -276,17 +176,13 @@ impl Lifecycle for ApiSpec {
         let Some(id) = created.api_id else {
             bail!("CreateApi for {} returned no id", self.name)
         };
-        let check = settle_race(
-            ctx.aws.apigateway.clone(),
-            self.stack.clone(),
-            self.stage.clone(),
-            id.clone(),
-            created.created_date,
-        );
-        ctx.resolved.run().set_race(tokio::spawn(check));
         // Nothing is in it yet: the routes need not list it.
         ctx.resolved.run().set_empty_listing(&id);
-        Ok(Created::New(Some(id)))
+        // `up` checks for a rival once the run is over (`settle_race`).
+        Ok(Created::New(Some(Value::Api(ApiId {
+            id,
+            created_by_run: Some(created.created_date),
+        }))))
     }
 
     async fn update(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
@@ -306,28 +202,6 @@ impl Lifecycle for ApiSpec {
         for duplicate in o.apis[1..].iter().filter_map(|a| a.api_id()) {
             delete(&ctx.aws.apigateway, duplicate).await?;
         }
-        Ok(())
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, o: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.apigateway.tag_resource().resource_arn(api_arn(ctx.aws, o.id()));
-        call.set_tags(Some(set.into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging WebSocket API {}", o.id()), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, o: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx
-            .aws
-            .apigateway
-            .untag_resource()
-            .resource_arn(api_arn(ctx.aws, o.id()));
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging WebSocket API {}", o.id()), e))?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use aws_sdk_apigatewayv2::types::ApiMapping;
 
 use super::errors::{deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle};
+use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::sdk_error;
 use crate::graph::Key;
 
@@ -34,14 +34,12 @@ impl Observed {
 impl Lifecycle for ApiMappingSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "API mapping"
-    }
-    fn name(&self) -> String {
-        format!("{} -> {}", self.domain, self.stage)
-    }
-    fn key(&self) -> Key {
-        Key::ApiMapping
+    fn id(&self) -> Id<'_> {
+        Id::new(
+            "API mapping",
+            Key::ApiMapping,
+            format!("{} -> {}", self.domain, self.stage),
+        )
     }
     fn depends_on(&self) -> Vec<Key> {
         vec![Key::DomainName, Key::Stage]
@@ -96,7 +94,7 @@ impl Lifecycle for ApiMappingSpec {
         let api = ctx.resolved.require_api(&format!("API mapping of {}", self.domain))?;
         let call = ctx.aws.apigateway.create_api_mapping().domain_name(&self.domain);
         match call.api_id(api).stage(&self.stage).send().await {
-            Ok(output) => Ok(Created::New(output.api_mapping_id)),
+            Ok(_) => Ok(Created::New(None)),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => Ok(Created::AlreadyExists),
             Err(e) => Err(sdk_error(format!("mapping {} to API {api}", self.domain), e)),
         }

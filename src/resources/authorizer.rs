@@ -6,14 +6,15 @@
 //! either: WebSocket APIs do not cache authorizer results.
 
 use anyhow::Result;
-use aws_sdk_apigatewayv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewayv2::error::SdkError;
 use aws_sdk_apigatewayv2::operation::delete_authorizer::DeleteAuthorizerError;
 use aws_sdk_apigatewayv2::types::{Authorizer, AuthorizerType};
 
 use super::errors::{deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle};
+use super::transient;
+use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::{sdk_error, Aws};
-use crate::graph::Key;
+use crate::graph::{Key, Value};
 use crate::names::AUTHORIZER;
 use crate::retry;
 
@@ -37,7 +38,7 @@ pub struct Observed {
 /// interrupted first run stays until `down` deletes the API, and it with it.) Someone else's
 /// authorizer on our route is not ours: `None`.
 pub async fn find(aws: &Aws, api: &str, name: &str, handed_on: Option<&str>) -> Result<Option<Authorizer>> {
-    let routes = super::route::routes(aws, api).await?;
+    let routes = super::api_listing::routes(aws, api).await?;
     find_on(aws, api, &routes, name, handed_on).await
 }
 
@@ -81,14 +82,8 @@ impl AuthorizerSpec {
 impl Lifecycle for AuthorizerSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "API authorizer"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Authorizer
+    fn id(&self) -> Id<'_> {
+        Id::new("API authorizer", Key::Authorizer, &self.name)
     }
     fn depends_on(&self) -> Vec<Key> {
         let mut keys = vec![Key::Function(AUTHORIZER.into())];
@@ -102,7 +97,7 @@ impl Lifecycle for AuthorizerSpec {
         let Some(api) = ctx.resolved.api_id() else {
             return Ok(None);
         };
-        let handed_on = ctx.resolved.get(&Key::Route("connect".into()));
+        let handed_on = ctx.resolved.authorizer_id(&Key::Route("connect".into()));
         let found = find(ctx.aws, api, &self.name, handed_on).await?;
         Ok(found.map(|authorizer| Observed {
             api: api.to_string(),
@@ -130,8 +125,8 @@ impl Lifecycle for AuthorizerSpec {
         diffs
     }
 
-    fn output(&self, observed: &Observed) -> Option<String> {
-        Some(Self::id(observed))
+    fn output(&self, observed: &Observed) -> Option<Value> {
+        Some(Value::AuthorizerId(Self::id(observed)))
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
@@ -147,7 +142,7 @@ impl Lifecycle for AuthorizerSpec {
             .send()
             .await
             .map_err(|e| sdk_error(format!("creating authorizer {} of API {api}", self.name), e))?;
-        Ok(Created::New(output.authorizer_id))
+        Ok(Created::New(output.authorizer_id.map(Value::AuthorizerId)))
     }
 
     /// An identity source cannot be removed by UpdateAuthorizer (an empty list is refused), so a
@@ -179,12 +174,7 @@ impl Lifecycle for AuthorizerSpec {
     async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {
         let id = Self::id(&o);
         let call = ctx.aws.apigateway.delete_authorizer().api_id(&o.api).authorizer_id(&id);
-        let referenced = |e: &SdkError<DeleteAuthorizerError, _>| {
-            e.as_service_error().is_some_and(|e| {
-                // Not a modelled error of DeleteAuthorizer: known by its code.
-                e.code() == Some("ConflictException") && e.message().is_some_and(|m| m.contains("is referenced in"))
-            })
-        };
+        let referenced = transient::authorizer_release_lag::<SdkError<DeleteAuthorizerError, _>>;
         let result = retry::eventually(retry::AUTHORIZER_RELEASE, referenced, || call.clone().send()).await;
         deleted(result, || {
             format!("deleting authorizer {} ({id}) of API {}", self.name, o.api)

@@ -10,14 +10,15 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_acm::types::{CertificateDetail, CertificateStatus, RecordType, Tag, ValidationMethod};
+use aws_sdk_acm::types::{CertificateDetail, CertificateStatus, RecordType, ValidationMethod};
 use aws_sdk_route53::types::{ChangeAction, RrType};
 
 use super::dns_record::{self, is_validation_record, validation_record};
 use super::errors::found;
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::{self, TagsAt};
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
-use crate::graph::Key;
+use crate::graph::{Key, Value};
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
 /// How long ACM may take to know a new certificate and show its validation records (seconds on
@@ -333,20 +334,8 @@ impl CertificateSpec {
 impl Lifecycle for CertificateSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "ACM certificate"
-    }
-    fn name(&self) -> String {
-        self.domain.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Certificate
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
+    fn id(&self) -> Id<'_> {
+        Id::new("ACM certificate", Key::Certificate, &self.domain).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -365,6 +354,9 @@ impl Lifecycle for CertificateSpec {
             dead: found.dead,
         }))
     }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::Acm(o.arn.clone())))
+    }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         let mut diffs = Vec::new();
@@ -380,16 +372,12 @@ impl Lifecycle for CertificateSpec {
         diffs
     }
 
-    fn output(&self, observed: &Observed) -> Option<String> {
-        Some(observed.arn.clone())
+    fn output(&self, observed: &Observed) -> Option<Value> {
+        Some(Value::Arn(observed.arn.clone()))
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
-        let tags = self
-            .tags
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()?;
+        let tags = tagging::acm(&self.tags)?;
         let output = ctx
             .aws
             .acm
@@ -409,7 +397,7 @@ impl Lifecycle for CertificateSpec {
         self.wait_until_issued(ctx.aws, &arn, &validations).await?;
         // The certificates this one replaces (validation failed or timed out, expired...).
         self.delete_dead(ctx.aws, &self.find(ctx.aws).await?.dead).await?;
-        Ok(Created::New(Some(arn)))
+        Ok(Created::New(Some(Value::Arn(arn))))
     }
 
     async fn update(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
@@ -418,32 +406,6 @@ impl Lifecycle for CertificateSpec {
             self.wait_until_issued(ctx.aws, &o.arn, &o.validations).await?;
         }
         self.delete_dead(ctx.aws, &o.dead).await
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, o: &Observed, set: Tags) -> Result<()> {
-        let tags = set
-            .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect::<Result<Vec<_>, _>>()?;
-        let call = ctx.aws.acm.add_tags_to_certificate().certificate_arn(&o.arn);
-        call.set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging ACM certificate {}", o.arn), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, o: &Observed, keys: Vec<String>) -> Result<()> {
-        let tags = keys
-            .iter()
-            .map(|k| Tag::builder().key(k).build())
-            .collect::<Result<Vec<_>, _>>()?;
-        let call = ctx.aws.acm.remove_tags_from_certificate().certificate_arn(&o.arn);
-        call.set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging ACM certificate {}", o.arn), e))?;
-        Ok(())
     }
 
     /// The certificate, which API Gateway releases some time after its domain is deleted, and any

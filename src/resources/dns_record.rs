@@ -10,10 +10,9 @@ use aws_sdk_route53::types::{
     RrType,
 };
 
-use super::domain_name::Target;
-use super::{Created, Ctx, Diff, Lifecycle};
+use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::{sdk_error, Aws};
-use crate::graph::Key;
+use crate::graph::{Key, Target};
 
 /// The TTL of the validation records: ACM's own suggestion for them.
 const VALIDATION_TTL: i64 = 300;
@@ -139,13 +138,10 @@ impl DnsRecordSpec {
         RrType::from(self.kind)
     }
 
-    fn target(&self, ctx: Ctx<'_>) -> Option<Target> {
-        self.expected.clone().or_else(|| {
-            ctx.resolved
-                .get(&Key::DomainName)
-                .and_then(Target::decode)
-                .filter(|t| t.name == self.domain)
-        })
+    fn target<'a>(&'a self, ctx: Ctx<'a>) -> Option<&'a Target> {
+        self.expected
+            .as_ref()
+            .or_else(|| ctx.resolved.domain_target().filter(|t| t.name == self.domain))
     }
 
     fn alias(&self, target: &Target) -> Result<ResourceRecordSet> {
@@ -170,7 +166,7 @@ impl DnsRecordSpec {
                 self.domain
             )
         })?;
-        let id = change(ctx.aws, &self.zone, ChangeAction::Upsert, self.alias(&target)?).await?;
+        let id = change(ctx.aws, &self.zone, ChangeAction::Upsert, self.alias(target)?).await?;
         let what = format!("{} record {}", self.kind, self.domain);
         wait_in_sync(ctx.aws, &id, &what).await
     }
@@ -217,14 +213,12 @@ fn points_at_a_regional_api(set: &ResourceRecordSet, aws: &Aws) -> bool {
 impl Lifecycle for DnsRecordSpec {
     type Observed = ResourceRecordSet;
 
-    fn kind(&self) -> &'static str {
-        "DNS record"
-    }
-    fn name(&self) -> String {
-        format!("{} {}", self.domain, self.kind)
-    }
-    fn key(&self) -> Key {
-        Key::DnsRecord(self.kind)
+    fn id(&self) -> Id<'_> {
+        Id::new(
+            "DNS record",
+            Key::DnsRecord(self.kind),
+            format!("{} {}", self.domain, self.kind),
+        )
     }
     fn depends_on(&self) -> Vec<Key> {
         vec![Key::DomainName]
@@ -236,7 +230,7 @@ impl Lifecycle for DnsRecordSpec {
 
     fn diffs(&self, ctx: Ctx<'_>, set: &ResourceRecordSet) -> Vec<Diff> {
         match self.target(ctx) {
-            Some(target) if points_at(set, &target) => Vec::new(),
+            Some(target) if points_at(set, target) => Vec::new(),
             Some(target) => vec![Diff::new(
                 "target",
                 describe(set),
@@ -271,7 +265,7 @@ impl Lifecycle for DnsRecordSpec {
     /// somewhere else now is someone's: it stays.
     async fn delete(&self, ctx: Ctx<'_>, set: ResourceRecordSet) -> Result<bool> {
         let ours = match self.target(ctx) {
-            Some(target) => points_at(&set, &target),
+            Some(target) => points_at(&set, target),
             None => points_at_a_regional_api(&set, ctx.aws),
         };
         if !ours {

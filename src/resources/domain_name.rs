@@ -8,46 +8,13 @@ use anyhow::{bail, Result};
 use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, IpAddressType, SecurityPolicy};
 
 use super::errors::{deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::TagsAt;
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
-use crate::graph::Key;
-use crate::stack::{TAG_STACK, TAG_STAGE};
+use crate::graph::{Key, Target, Value};
 
 /// The tag naming the Route 53 hosted zone of the domain's alias records.
 pub const TAG_HOSTED_ZONE: &str = "wsstack:hosted-zone";
-
-/// What the alias records need of the domain name, and what discovery hands to a run: the
-/// domain's value in `Resolved`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    pub name: String,
-    /// The user's hosted zone the records are in.
-    pub zone: String,
-    /// The API Gateway endpoint (`d-….execute-api.{region}.amazonaws.com`) and its hosted zone.
-    pub regional_name: String,
-    pub regional_zone: String,
-}
-
-impl Target {
-    /// One line of four DNS words, none of which can hold a space.
-    pub fn encode(&self) -> String {
-        format!(
-            "{} {} {} {}",
-            self.name, self.zone, self.regional_name, self.regional_zone
-        )
-    }
-
-    pub fn decode(value: &str) -> Option<Target> {
-        let mut words = value.split(' ');
-        let target = Target {
-            name: words.next()?.to_string(),
-            zone: words.next()?.to_string(),
-            regional_name: words.next()?.to_string(),
-            regional_zone: words.next()?.to_string(),
-        };
-        words.next().is_none().then_some(target)
-    }
-}
 
 /// Which certificate the domain uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +39,7 @@ pub struct Observed {
     tags: Tags,
 }
 
-fn target(name: &str, zone: &str, configuration: Option<&DomainNameConfiguration>) -> Option<Target> {
+pub(crate) fn target(name: &str, zone: &str, configuration: Option<&DomainNameConfiguration>) -> Option<Target> {
     let configuration = configuration?;
     Some(Target {
         name: name.to_string(),
@@ -82,39 +49,11 @@ fn target(name: &str, zone: &str, configuration: Option<&DomainNameConfiguration
     })
 }
 
-/// Find the stack's custom domain before a run, by its tags: its target, encoded for `Resolved`.
-pub async fn discover(apigateway: &aws_sdk_apigatewayv2::Client, stack: &str, stage: &str) -> Result<Option<String>> {
-    let mut token = None;
-    loop {
-        let call = apigateway.get_domain_names().max_results("100").set_next_token(token);
-        let output = call
-            .send()
-            .await
-            .map_err(|e| sdk_error("listing API Gateway domain names", e))?;
-        for domain in output.items.unwrap_or_default() {
-            let tags = domain.tags();
-            let tag = |key: &str| tags.and_then(|t| t.get(key)).map(String::as_str);
-            if tag(TAG_STACK) != Some(stack) || tag(TAG_STAGE) != Some(stage) {
-                continue;
-            }
-            let (Some(name), Some(zone)) = (domain.domain_name(), tag(TAG_HOSTED_ZONE)) else {
-                continue;
-            };
-            let found = target(name, zone, domain.domain_name_configurations().first());
-            return Ok(found.map(|t| t.encode()));
-        }
-        match output.next_token {
-            Some(next) if !next.is_empty() => token = Some(next),
-            _ => return Ok(None),
-        }
-    }
-}
-
 impl DomainNameSpec {
     fn certificate_arn<'a>(&'a self, ctx: Ctx<'a>) -> Option<&'a str> {
         match &self.certificate {
             Certificate::Given(arn) => Some(arn),
-            Certificate::Requested => ctx.resolved.get(&Key::Certificate),
+            Certificate::Requested => ctx.resolved.arn(&Key::Certificate),
         }
     }
 
@@ -138,26 +77,14 @@ impl DomainNameSpec {
 impl Lifecycle for DomainNameSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "API domain name"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::DomainName
+    fn id(&self) -> Id<'_> {
+        Id::new("API domain name", Key::DomainName, &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
         match self.certificate {
             Certificate::Requested => vec![Key::Certificate],
             Certificate::Given(_) => Vec::new(),
         }
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -176,6 +103,9 @@ impl Lifecycle for DomainNameSpec {
             configuration: output.domain_name_configurations.unwrap_or_default().into_iter().next(),
             tags: output.tags.unwrap_or_default().into_iter().collect(),
         }))
+    }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::ApiGateway(o.arn.clone())))
     }
 
     fn diffs(&self, ctx: Ctx<'_>, observed: &Observed) -> Vec<Diff> {
@@ -209,8 +139,8 @@ impl Lifecycle for DomainNameSpec {
         diffs
     }
 
-    fn output(&self, observed: &Observed) -> Option<String> {
-        target(&self.name, &self.zone, observed.configuration.as_ref()).map(|t| t.encode())
+    fn output(&self, observed: &Observed) -> Option<Value> {
+        target(&self.name, &self.zone, observed.configuration.as_ref()).map(Value::DomainTarget)
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
@@ -227,7 +157,7 @@ impl Lifecycle for DomainNameSpec {
             Ok(output) => {
                 let configuration = output.domain_name_configurations.unwrap_or_default().into_iter().next();
                 Ok(Created::New(
-                    target(&self.name, &self.zone, configuration.as_ref()).map(|t| t.encode()),
+                    target(&self.name, &self.zone, configuration.as_ref()).map(Value::DomainTarget),
                 ))
             }
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conflict_exception()) => Ok(Created::AlreadyExists),
@@ -245,44 +175,8 @@ impl Lifecycle for DomainNameSpec {
         Ok(())
     }
 
-    async fn tag(&self, ctx: Ctx<'_>, observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.apigateway.tag_resource().resource_arn(&observed.arn);
-        call.set_tags(Some(set.into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging API domain name {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.apigateway.untag_resource().resource_arn(&observed.arn);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging API domain name {}", self.name), e))?;
-        Ok(())
-    }
-
     async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {
         let call = ctx.aws.apigateway.delete_domain_name().domain_name(&self.name);
         deleted(call.send().await, || format!("deleting API domain name {}", self.name))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_target_survives_its_encoding() {
-        let target = Target {
-            name: "ws.example.com".into(),
-            zone: "Z123".into(),
-            regional_name: "d-abc.execute-api.eu-west-1.amazonaws.com".into(),
-            regional_zone: "ZLY8HYME6SFDD".into(),
-        };
-        assert_eq!(Target::decode(&target.encode()), Some(target));
-        assert_eq!(Target::decode("a b c"), None);
-        assert_eq!(Target::decode("a b c d e"), None);
     }
 }

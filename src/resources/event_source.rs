@@ -15,7 +15,8 @@ use aws_sdk_lambda::operation::create_event_source_mapping::{
 use aws_sdk_lambda::types::{EventSourceMappingConfiguration, FunctionResponseType, ScalingConfig};
 
 use super::errors::{deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle};
+use super::transient;
+use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
 use crate::retry::{eventually, MAPPING_DELETION, ROLE_PROPAGATION};
@@ -69,13 +70,7 @@ impl EventSourceSpec {
     ) -> Result<CreateEventSourceMappingOutput, SdkError<CreateEventSourceMappingError, HttpResponse>> {
         eventually(
             ROLE_PROPAGATION,
-            |e: &SdkError<CreateEventSourceMappingError, _>| {
-                e.as_service_error().is_some_and(|e| {
-                    e.is_invalid_parameter_value_exception()
-                        && e.message()
-                            .is_some_and(|m| m.contains("execution role does not have permissions"))
-                })
-            },
+            transient::role_permissions_lag::<SdkError<CreateEventSourceMappingError, _>>,
             || {
                 ctx.aws
                     .lambda
@@ -110,14 +105,8 @@ impl EventSourceSpec {
 impl Lifecycle for EventSourceSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "event source"
-    }
-    fn name(&self) -> String {
-        format!("queue -> {}", self.function)
-    }
-    fn key(&self) -> Key {
-        Key::EventSource
+    fn id(&self) -> Id<'_> {
+        Id::new("event source", Key::EventSource, format!("queue -> {}", self.function))
     }
     /// The push role's policy too: Lambda checks that the role may receive from the queue when
     /// the mapping is created.

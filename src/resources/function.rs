@@ -15,10 +15,12 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, Runtime};
 
 use super::errors::{created, deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::TagsAt;
+use super::transient;
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::bundle::Bundle;
-use crate::graph::{Key, NEW_API};
+use crate::graph::{callback_url, Key, Later};
 use crate::names::RoleKind;
 use crate::retry::{eventually, FUNCTION_BUSY, ROLE_PROPAGATION};
 
@@ -56,18 +58,25 @@ pub struct Observed {
 }
 
 impl FunctionSpec {
-    /// The environment with the callback URL, or `NEW_API` in its place before the API exists.
-    fn desired_environment(&self, ctx: Ctx<'_>) -> BTreeMap<String, String> {
-        let mut environment = self.environment.clone();
-        let callback = ctx.resolved.callback_url(ctx.aws, &self.stage);
-        environment.insert("CALLBACK_URL".into(), callback.unwrap_or_else(|| NEW_API.to_string()));
+    /// The environment with the callback URL, which is known once the API exists.
+    fn desired_environment(&self, ctx: Ctx<'_>) -> BTreeMap<String, Later<String>> {
+        let mut environment: BTreeMap<String, Later<String>> = (self.environment.iter())
+            .map(|(key, value)| (key.clone(), Later::Known(value.clone())))
+            .collect();
+        let callback = ctx
+            .resolved
+            .later_api_id()
+            .map(|api| callback_url(api, ctx.aws, &self.stage));
+        environment.insert("CALLBACK_URL".into(), callback);
         environment
     }
 
     /// The environment to write: only once the API exists.
     fn environment_to_write(&self, ctx: Ctx<'_>) -> Result<Environment> {
         ctx.resolved.require_api(&format!("Lambda function {}", self.name))?;
-        let variables = self.desired_environment(ctx).into_iter().collect();
+        let variables = (self.desired_environment(ctx).into_iter())
+            .map(|(key, value)| (key, value.known().unwrap_or_default()))
+            .collect();
         Ok(Environment::builder().set_variables(Some(variables)).build())
     }
 
@@ -97,8 +106,12 @@ impl FunctionSpec {
         let desired = self.desired_environment(ctx);
         for key in desired.keys().chain(o.environment.keys()).collect::<BTreeSet<_>>() {
             let current = o.environment.get(key).map(String::as_str).unwrap_or("(unset)");
-            let wanted = desired.get(key).map(String::as_str).unwrap_or("(unset)");
-            check(&format!("environment {key}"), current, wanted);
+            let wanted = match desired.get(key) {
+                None => "(unset)".to_string(),
+                Some(Later::Known(value)) if value == current => continue,
+                Some(value) => value.to_string(),
+            };
+            diffs.push(Diff::new(&format!("environment {key}"), current, wanted));
         }
         diffs
     }
@@ -167,22 +180,11 @@ impl FunctionSpec {
     }
 }
 
-/// Lambda's error for a role IAM has not propagated yet.
-pub fn is_role_not_ready(message: Option<String>) -> bool {
-    message.is_some_and(|m| m.contains("cannot be assumed by Lambda") || m.contains("role defined for the function"))
-}
-
 impl Lifecycle for FunctionSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "Lambda function"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Function(self.handler.clone())
+    fn id(&self) -> Id<'_> {
+        Id::new("Lambda function", Key::Function(self.handler.clone()), &self.name).tagged(&self.tags)
     }
     /// The role it runs as, and the API its environment names. Not its log group: nothing
     /// invokes a function before its stage or event source exists, and a log group Lambda made
@@ -192,12 +194,6 @@ impl Lifecycle for FunctionSpec {
     }
     fn gone_before(&self) -> Vec<Key> {
         vec![Key::LogGroup(self.handler.clone())]
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -237,6 +233,9 @@ impl Lifecycle for FunctionSpec {
             tags: tags.tags.unwrap_or_default().into_iter().collect(),
         }))
     }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::Lambda(self.arn.clone())))
+    }
 
     fn diffs(&self, ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         let mut diffs = self.code_diffs(o);
@@ -252,7 +251,7 @@ impl Lifecycle for FunctionSpec {
             |e: &aws_sdk_lambda::error::SdkError<
                 aws_sdk_lambda::operation::create_function::CreateFunctionError,
                 _,
-            >| { is_role_not_ready(e.as_service_error().map(|e| e.to_string())) },
+            >| transient::role_not_assumable_yet(e),
             || {
                 ctx.aws
                     .lambda
@@ -303,7 +302,7 @@ impl Lifecycle for FunctionSpec {
                     |e: &aws_sdk_lambda::error::SdkError<
                         aws_sdk_lambda::operation::update_function_configuration::UpdateFunctionConfigurationError,
                         _,
-                    >| is_role_not_ready(e.as_service_error().map(|e| e.to_string())),
+                    >| transient::role_not_assumable_yet(e),
                     || {
                         ctx.aws
                             .lambda
@@ -325,59 +324,8 @@ impl Lifecycle for FunctionSpec {
         Ok(())
     }
 
-    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.lambda.tag_resource().resource(&self.arn);
-        call.set_tags(Some(set.into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging Lambda function {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.lambda.untag_resource().resource(&self.arn);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging Lambda function {}", self.name), e))?;
-        Ok(())
-    }
-
     async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {
         let call = ctx.aws.lambda.delete_function().function_name(&self.name);
         deleted(call.send().await, || format!("deleting Lambda function {}", self.name))
     }
-}
-
-/// The functions of the stack's own routes, as (handler, ARN): every function whose name is the
-/// stack's prefix and an own route's handler (`names::own_route_key`), so that a route taken out
-/// of the stack file is still found. Their tags decide later whether they are ours to delete.
-pub async fn own_routes(lambda: &aws_sdk_lambda::Client, names: &crate::names::Names) -> Result<Vec<(String, String)>> {
-    let prefix = format!("{}-", names.prefix);
-    let mut found = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = lambda
-            .list_functions()
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| sdk_error("listing Lambda functions", e))?;
-        for function in page.functions() {
-            let (Some(name), Some(arn)) = (function.function_name(), function.function_arn()) else {
-                continue;
-            };
-            let Some(handler) = name.strip_prefix(&prefix) else {
-                continue;
-            };
-            if crate::names::own_route_key(handler).is_some() {
-                found.push((handler.to_string(), arn.to_string()));
-            }
-        }
-        marker = page.next_marker;
-        if marker.is_none() {
-            break;
-        }
-    }
-    Ok(found)
 }

@@ -8,37 +8,66 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Result};
 use futures::future::BoxFuture;
 
-use super::{foreign_reason, tag_changes, tag_diff, Change, Ctx, Diff, Ensured, Resource, State, Tags};
-use crate::graph::Key;
+use super::tagging::{self, TagsAt};
+use super::{foreign_reason, tag_diff, Change, Ctx, Diff, Done, Ensured, Resource, State, Tags};
+use crate::aws::Aws;
+use crate::engine::{Turn, Verb};
+use crate::graph::{Key, Value};
 use crate::stack::TAG_STACK;
 
 /// What a create call found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Created {
     /// Made by this run; with the value dependants need (the API id), if any.
-    New(Option<String>),
+    New(Option<Value>),
     /// Someone else (a concurrent run, Lambda, an answer lost on the way) made it first: the
     /// lifecycle observes it again and converges it like any existing one, if it is ours.
     AlreadyExists,
 }
 
+/// Who a resource is: its human kind ("SQS queue"), its key in the stack's graph, its physical
+/// name, and for a tagged kind the tags it is created with.
+pub struct Id<'a> {
+    pub kind: &'static str,
+    pub key: Key,
+    pub name: String,
+    pub tags: Option<&'a Tags>,
+}
+
+impl Id<'static> {
+    pub fn new(kind: &'static str, key: Key, name: impl Into<String>) -> Id<'static> {
+        Id {
+            kind,
+            key,
+            name: name.into(),
+            tags: None,
+        }
+    }
+
+    pub fn tagged(self, tags: &Tags) -> Id<'_> {
+        Id {
+            tags: Some(tags),
+            ..self
+        }
+    }
+}
+
 /// One resource kind's AWS mapping.
 ///
-/// Ownership. A tagged kind (`tags` and `observed_tags` both `Some`) is this stack's when its
-/// `wsstack:stack` tag is this stack's name (or, with `adopts_untagged`, when it has no tags at
+/// Ownership. A tagged kind (tags in its `id` and `tags_in_aws` both `Some`) is this stack's when
+/// its `wsstack:stack` tag is this stack's name (or, with `adopts_untagged`, when it has no tags at
 /// all: the log group Lambda creates on a first invoke). Anything else under our name is foreign:
 /// `ensure` refuses it, `destroy` skips it, `inspect` reports it. A kind AWS keeps no tags on
 /// (route with its integration, permission, event source mapping; the stage, whose tags are
-/// written once and never read back) answers `None` from `observed_tags`: it is ours by identity,
+/// written once and never read back) answers `None` from `tags_in_aws`: it is ours by identity,
 /// because `observe` only finds it inside something already ours (a route key or stage of our API,
 /// our statement id on our function, a mapping from our queue to our function).
 pub trait Lifecycle: Send + Sync {
     /// What `observe` reads of an existing resource.
     type Observed: Send + Sync + 'static;
 
-    fn kind(&self) -> &'static str;
-    fn name(&self) -> String;
-    fn key(&self) -> Key;
+    /// What it is, where it stands in the graph, its name, and the tags it is created with.
+    fn id(&self) -> Id<'_>;
     fn depends_on(&self) -> Vec<Key> {
         Vec::new()
     }
@@ -47,12 +76,9 @@ pub trait Lifecycle: Send + Sync {
     fn gone_before(&self) -> Vec<Key> {
         self.depends_on()
     }
-    /// The tags the resource is created with.
-    fn tags(&self) -> Option<&Tags> {
-        None
-    }
-    /// The tags it has in AWS; `None` for kinds whose tags are not read back.
-    fn observed_tags<'o>(&self, _observed: &'o Self::Observed) -> Option<&'o Tags> {
+    /// The tags it has in AWS and where to write them (`tagging`); `None` for kinds whose tags are
+    /// not read back.
+    fn tags_in_aws<'o>(&self, _observed: &'o Self::Observed) -> Option<(&'o Tags, TagsAt)> {
         None
     }
     fn adopts_untagged(&self) -> bool {
@@ -61,7 +87,7 @@ pub trait Lifecycle: Send + Sync {
 
     /// Read it; `None` when it does not exist. Only from AWS and the values of the run's start
     /// (the API id discovery found): unless `reads_ahead` says otherwise, `observe` may run before
-    /// the resource's prerequisites are done (`Resource::look_ahead`), and nothing they do may
+    /// the resource's prerequisites are done (`Resource::take_turn`), and nothing they do may
     /// change what it reads.
     fn observe(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Option<Self::Observed>>> + Send;
     /// Whether `observe` may run before the resource's prerequisites are done. A kind whose
@@ -72,24 +98,13 @@ pub trait Lifecycle: Send + Sync {
     /// How it differs from the spec, tags aside (the lifecycle compares those).
     fn diffs(&self, ctx: Ctx<'_>, observed: &Self::Observed) -> Vec<Diff>;
     /// The value it hands to its dependants.
-    fn output(&self, _observed: &Self::Observed) -> Option<String> {
+    fn output(&self, _observed: &Self::Observed) -> Option<Value> {
         None
     }
     /// Create it, and wait until it is usable where the service needs that.
     fn create(&self, ctx: Ctx<'_>) -> impl Future<Output = Result<Created>> + Send;
     /// Bring an existing one in line with the spec; called when `diffs` found something.
     fn update(&self, ctx: Ctx<'_>, observed: &Self::Observed) -> impl Future<Output = Result<()>> + Send;
-    fn tag(&self, _ctx: Ctx<'_>, _observed: &Self::Observed, _set: Tags) -> impl Future<Output = Result<()>> + Send {
-        async { Ok(()) }
-    }
-    fn untag(
-        &self,
-        _ctx: Ctx<'_>,
-        _observed: &Self::Observed,
-        _keys: Vec<String>,
-    ) -> impl Future<Output = Result<()>> + Send {
-        async { Ok(()) }
-    }
     /// Delete it: `true` when deleted now, `false` when it was already gone.
     fn delete(&self, ctx: Ctx<'_>, observed: Self::Observed) -> impl Future<Output = Result<bool>> + Send;
     /// Called by `ensure` once the resource exists as the spec says, whether it was changed or
@@ -107,20 +122,21 @@ pub trait Lifecycle: Send + Sync {
 
 /// Why an observed resource is not this stack's, if it is not.
 fn foreign<T: Lifecycle>(resource: &T, observed: &T::Observed) -> Option<String> {
-    let current = resource.observed_tags(observed)?;
-    let stack = resource
-        .tags()
+    let (current, _) = resource.tags_in_aws(observed)?;
+    let id = resource.id();
+    let stack = id
+        .tags
         .and_then(|t| t.get(TAG_STACK))
         .map(String::as_str)
         .unwrap_or_default();
     let ours =
         current.get(TAG_STACK).map(String::as_str) == Some(stack) || (resource.adopts_untagged() && current.is_empty());
-    (!ours).then(|| foreign_reason(resource.kind(), &resource.name(), current, stack))
+    (!ours).then(|| foreign_reason(id.kind, &id.name, current, stack))
 }
 
 fn all_diffs<T: Lifecycle>(resource: &T, ctx: Ctx<'_>, observed: &T::Observed) -> Vec<Diff> {
     let mut diffs = resource.diffs(ctx, observed);
-    if let (Some(current), Some(desired)) = (resource.observed_tags(observed), resource.tags()) {
+    if let (Some((current, _)), Some(desired)) = (resource.tags_in_aws(observed), resource.id().tags) {
         diffs.extend(tag_diff(current, desired));
     }
     diffs
@@ -136,26 +152,46 @@ async fn inspect<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<State> {
     })
 }
 
-/// The look the engine took ahead of the resource's turn, if any; else a new one.
-async fn first_look<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Option<T::Observed>> {
-    let ahead = ctx.resolved.run().take_look_ahead(&resource.key());
-    match ahead.map(|seen| seen.downcast::<Option<T::Observed>>()) {
-        Some(Ok(seen)) => Ok(*seen),
-        _ => resource.observe(ctx).await,
+/// The look taken ahead of the resource's turn (`seen`), if any; else a new one.
+async fn first_look<T: Lifecycle>(
+    resource: &T,
+    ctx: Ctx<'_>,
+    seen: Option<Option<T::Observed>>,
+) -> Result<Option<T::Observed>> {
+    match seen {
+        Some(observed) => Ok(observed),
+        None => resource.observe(ctx).await,
     }
 }
 
-async fn look_ahead<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<()> {
-    if !resource.reads_ahead() {
-        return Ok(());
-    }
-    let observed = resource.observe(ctx).await?;
-    ctx.resolved.run().keep_look_ahead(resource.key(), Box::new(observed));
-    Ok(())
+/// A resource's turn: while its prerequisites are not done, it reads itself from the values the
+/// run started with (when `reads_ahead` allows), then works from that look.
+async fn take_turn<T: Lifecycle>(resource: &T, aws: &Aws, mut turn: Turn, verb: Verb) -> Option<Result<Done>> {
+    let seen = if resource.reads_ahead() && verb != Verb::Inspect && turn.may_read_ahead() {
+        let _slot = turn.slot().await;
+        let early = Ctx {
+            aws,
+            resolved: turn.early(),
+        };
+        // A failed look is not kept: the resource reads again when its turn comes.
+        resource.observe(early).await.ok()
+    } else {
+        None
+    };
+    let ready = turn.ready().await?;
+    let ctx = Ctx {
+        aws,
+        resolved: &ready.resolved,
+    };
+    Some(match verb {
+        Verb::Ensure => ensure(resource, ctx, seen).await.map(Done::Ensured),
+        Verb::Destroy => destroy(resource, ctx, seen).await.map(Done::Destroyed),
+        Verb::Inspect => inspect(resource, ctx).await.map(Done::Inspected),
+    })
 }
 
-async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Ensured> {
-    let observed = match first_look(resource, ctx).await? {
+async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>, seen: Option<Option<T::Observed>>) -> Result<Ensured> {
+    let observed = match first_look(resource, ctx, seen).await? {
         Some(observed) => observed,
         None => match resource.create(ctx).await? {
             Created::New(output) => {
@@ -188,14 +224,10 @@ async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Ensured> {
     if !resource.diffs(ctx, &observed).is_empty() {
         resource.update(ctx, &observed).await?;
     }
-    if let (Some(current), Some(desired)) = (resource.observed_tags(&observed), resource.tags()) {
-        let (set, remove) = tag_changes(current, desired);
-        if !set.is_empty() {
-            resource.tag(ctx, &observed, set).await?;
-        }
-        if !remove.is_empty() {
-            resource.untag(ctx, &observed, remove).await?;
-        }
+    let id = resource.id();
+    if let (Some((current, at)), Some(desired)) = (resource.tags_in_aws(&observed), id.tags) {
+        let what = format!("{} {}", id.kind, id.name);
+        tagging::retag(ctx.aws, &at, current, desired, &what).await?;
     }
     resource.settle(ctx, &observed).await?;
     Ok(Ensured {
@@ -204,8 +236,8 @@ async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Ensured> {
     })
 }
 
-async fn destroy<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Change> {
-    let Some(observed) = first_look(resource, ctx).await? else {
+async fn destroy<T: Lifecycle>(resource: &T, ctx: Ctx<'_>, seen: Option<Option<T::Observed>>) -> Result<Change> {
+    let Some(observed) = first_look(resource, ctx, seen).await? else {
         resource.settle_absent(ctx).await?;
         return Ok(Change::Absent);
     };
@@ -221,13 +253,13 @@ async fn destroy<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<Change> {
 
 impl<T: Lifecycle> Resource for T {
     fn kind(&self) -> &'static str {
-        Lifecycle::kind(self)
+        self.id().kind
     }
     fn name(&self) -> String {
-        Lifecycle::name(self)
+        self.id().name
     }
     fn key(&self) -> Key {
-        Lifecycle::key(self)
+        self.id().key
     }
     fn depends_on(&self) -> Vec<Key> {
         Lifecycle::depends_on(self)
@@ -237,19 +269,19 @@ impl<T: Lifecycle> Resource for T {
     }
     #[cfg(test)]
     fn tags(&self) -> Option<&Tags> {
-        Lifecycle::tags(self)
+        self.id().tags
     }
     fn inspect<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<State>> {
         Box::pin(inspect(self, ctx))
     }
-    fn look_ahead<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(look_ahead(self, ctx))
-    }
     fn ensure<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Ensured>> {
-        Box::pin(ensure(self, ctx))
+        Box::pin(ensure(self, ctx, None))
     }
     fn destroy<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Change>> {
-        Box::pin(destroy(self, ctx))
+        Box::pin(destroy(self, ctx, None))
+    }
+    fn take_turn<'a>(&'a self, aws: &'a Aws, turn: Turn, verb: Verb) -> BoxFuture<'a, Option<Result<Done>>> {
+        Box::pin(take_turn(self, aws, turn, verb))
     }
 }
 

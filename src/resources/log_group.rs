@@ -5,7 +5,8 @@
 use anyhow::Result;
 
 use super::errors::{created, deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::TagsAt;
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::Key;
 
@@ -37,20 +38,8 @@ impl LogGroupSpec {
 impl Lifecycle for LogGroupSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "log group"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::LogGroup(self.handler.clone())
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
+    fn id(&self) -> Id<'_> {
+        Id::new("log group", Key::LogGroup(self.handler.clone()), &self.name).tagged(&self.tags)
     }
     fn adopts_untagged(&self) -> bool {
         true
@@ -78,6 +67,9 @@ impl Lifecycle for LogGroupSpec {
             tags: output.tags.unwrap_or_default().into_iter().collect(),
         }))
     }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::Logs(self.arn.clone())))
+    }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         if o.retention_days == Some(self.retention_days) {
@@ -103,24 +95,6 @@ impl Lifecycle for LogGroupSpec {
 
     async fn update(&self, ctx: Ctx<'_>, _observed: &Observed) -> Result<()> {
         self.put_retention(ctx).await
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.logs.tag_resource().resource_arn(&self.arn);
-        call.set_tags(Some(set.into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging log group {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.logs.untag_resource().resource_arn(&self.arn);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging log group {}", self.name), e))?;
-        Ok(())
     }
 
     async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {

@@ -6,6 +6,7 @@
 
 pub mod alarm;
 pub mod api;
+pub mod api_listing;
 pub mod api_mapping;
 pub mod authorizer;
 pub mod certificate;
@@ -25,7 +26,9 @@ pub mod rule;
 pub mod secret;
 pub mod stage;
 pub mod table;
+pub mod tagging;
 pub mod topic;
+pub mod transient;
 
 use std::collections::BTreeMap;
 
@@ -35,10 +38,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::aws::Aws;
-use crate::graph::{Key, Resolved};
+use crate::engine::{Turn, Verb};
+use crate::graph::{self, Key, Resolved};
 use crate::stack::TAG_STACK;
 
-pub use lifecycle::{Created, Lifecycle, Retired};
+pub use lifecycle::{Created, Id, Lifecycle, Retired};
 
 /// One field whose value in AWS differs from the stack file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -113,7 +117,24 @@ pub struct Ctx<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ensured {
     pub change: Change,
-    pub output: Option<String>,
+    pub output: Option<graph::Value>,
+}
+
+/// What a resource did in its turn of a run.
+#[derive(Debug)]
+pub enum Done {
+    Ensured(Ensured),
+    Destroyed(Change),
+    Inspected(State),
+}
+
+/// `verb`'s work on `resource`, with nothing read ahead.
+pub async fn perform<R: Resource + ?Sized>(resource: &R, ctx: Ctx<'_>, verb: Verb) -> Result<Done> {
+    Ok(match verb {
+        Verb::Ensure => Done::Ensured(resource.ensure(ctx).await?),
+        Verb::Destroy => Done::Destroyed(resource.destroy(ctx).await?),
+        Verb::Inspect => Done::Inspected(resource.inspect(ctx).await?),
+    })
 }
 
 /// A resource of the stack as the engine runs it. Every kind gets this from its `Lifecycle`;
@@ -137,14 +158,21 @@ pub trait Resource: Send + Sync {
     #[cfg(test)]
     fn tags(&self) -> Option<&Tags>;
     fn inspect<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<State>>;
-    /// Read the resource ahead of its `ensure` or `destroy`, while it waits for its
-    /// prerequisites, and keep what it saw for that first look (in the run's state). Nothing is
-    /// read ahead unless a kind says so.
-    fn look_ahead<'a>(&'a self, _ctx: Ctx<'a>) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async { Ok(()) })
-    }
     fn ensure<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Ensured>>;
     fn destroy<'a>(&'a self, ctx: Ctx<'a>) -> BoxFuture<'a, Result<Change>>;
+    /// The resource's turn in a run of `verb`: wait until its prerequisites are done (`None` when
+    /// one failed: nothing to do), then work. A kind may read itself while it waits and start from
+    /// that look (`Lifecycle` kinds do); by default nothing is read ahead.
+    fn take_turn<'a>(&'a self, aws: &'a Aws, turn: Turn, verb: Verb) -> BoxFuture<'a, Option<Result<Done>>> {
+        Box::pin(async move {
+            let ready = turn.ready().await?;
+            let ctx = Ctx {
+                aws,
+                resolved: &ready.resolved,
+            };
+            Some(perform(self, ctx, verb).await)
+        })
+    }
 }
 
 pub type Tags = BTreeMap<String, String>;

@@ -8,9 +8,9 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::errors::{deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle};
+use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::sdk_error;
-use crate::graph::{Key, NEW_API};
+use crate::graph::{Key, Later};
 
 pub const STATEMENT_ID: &str = "wsstack-apigateway";
 const PRINCIPAL: &str = "apigateway.amazonaws.com";
@@ -29,20 +29,20 @@ pub struct PermissionSpec {
 pub struct Observed(Option<String>);
 
 impl PermissionSpec {
-    /// `None` while the authorizer this statement names does not exist yet.
-    fn source_arn(&self, ctx: Ctx<'_>, api: &str) -> Option<String> {
-        let rest = if self.authorizer {
-            format!("authorizers/{}", ctx.resolved.get(&Key::Authorizer)?)
-        } else {
-            format!("{}/{}", self.stage, self.route_key)
-        };
-        Some(ctx.aws.arns.execute_api(api, &rest))
+    /// The statement's SourceArn: it names the API, and the authorizer for the authorizer's
+    /// function, each known once created.
+    fn source_arn(&self, ctx: Ctx<'_>) -> Later<String> {
+        ctx.resolved.later_api_id().and_then(|api| {
+            let rest = if self.authorizer {
+                ctx.resolved.later_authorizer_id().map(|id| format!("authorizers/{id}"))
+            } else {
+                Later::Known(format!("{}/{}", self.stage, self.route_key))
+            };
+            rest.map(|rest| ctx.aws.arns.execute_api(api, &rest))
+        })
     }
 
     async fn add(&self, ctx: Ctx<'_>) -> Result<()> {
-        let api = ctx
-            .resolved
-            .require_api(&format!("the permission of {}", self.function))?;
         ctx.aws
             .lambda
             .add_permission()
@@ -50,9 +50,9 @@ impl PermissionSpec {
             .statement_id(STATEMENT_ID)
             .action("lambda:InvokeFunction")
             .principal(PRINCIPAL)
-            .source_arn(self.source_arn(ctx, api).ok_or_else(|| {
+            .source_arn(self.source_arn(ctx).known().ok_or_else(|| {
                 anyhow::anyhow!(
-                    "internal: the authorizer id is unknown for the permission of {}",
+                    "internal: the API or the authorizer is unknown for the permission of {}",
                     self.function
                 )
             })?)
@@ -73,15 +73,13 @@ impl PermissionSpec {
 impl Lifecycle for PermissionSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "Lambda permission"
-    }
-    fn name(&self) -> String {
+    fn id(&self) -> Id<'_> {
         let by = if self.authorizer { "authorizer" } else { &self.route_key };
-        format!("{} ({by})", self.function)
-    }
-    fn key(&self) -> Key {
-        Key::Permission(self.handler.clone())
+        Id::new(
+            "Lambda permission",
+            Key::Permission(self.handler.clone()),
+            format!("{} ({by})", self.function),
+        )
     }
     fn depends_on(&self) -> Vec<Key> {
         let mut keys = vec![Key::Function(self.handler.clone())];
@@ -116,16 +114,10 @@ impl Lifecycle for PermissionSpec {
     }
 
     fn diffs(&self, ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
-        let desired = match ctx.resolved.api_id() {
-            Some(api) => self
-                .source_arn(ctx, api)
-                .unwrap_or_else(|| "(new authorizer)".to_string()),
-            None => NEW_API.to_string(),
-        };
-        if o.0.as_deref() == Some(desired.as_str()) {
-            return Vec::new();
+        match self.source_arn(ctx) {
+            Later::Known(desired) if o.0.as_deref() == Some(desired.as_str()) => Vec::new(),
+            desired => vec![Diff::new("source ARN", o.0.as_deref().unwrap_or("(none)"), desired)],
         }
-        vec![Diff::new("source ARN", o.0.as_deref().unwrap_or("(none)"), desired)]
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {

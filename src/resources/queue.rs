@@ -8,7 +8,9 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 use super::errors::{deleted, found};
-use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::TagsAt;
+use super::transient;
+use super::{compact, same_policy, Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
 use crate::retry::{eventually, DEAD_LETTER_TARGET, QUEUE_DELETED_RECENTLY};
@@ -69,14 +71,6 @@ pub struct Observed {
     tags: Tags,
 }
 
-/// SQS's refusal of a RedrivePolicy whose dead-letter queue it does not know yet (one made a
-/// moment ago): the same call succeeds once the queue has propagated.
-fn is_dead_letter_target_lag<E: aws_sdk_sqs::error::ProvideErrorMetadata>(error: &E) -> bool {
-    error
-        .message()
-        .is_some_and(|m| m.contains("Dead letter target does not exist"))
-}
-
 fn attribute_map(attributes: &BTreeMap<String, Attribute>) -> HashMap<QueueAttributeName, String> {
     attributes
         .iter()
@@ -101,26 +95,14 @@ impl QueueSpec {
 impl Lifecycle for QueueSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "SQS queue"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Queue(self.queue)
+    fn id(&self) -> Id<'_> {
+        Id::new("SQS queue", Key::Queue(self.queue), &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
         match self.queue {
             QueueKind::Events => vec![Key::Queue(QueueKind::DeadLetter)],
             QueueKind::DeadLetter => Vec::new(),
         }
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -152,6 +134,9 @@ impl Lifecycle for QueueSpec {
             tags: tags.tags.unwrap_or_default().into_iter().collect(),
         }))
     }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::Sqs(o.url.clone())))
+    }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         self.attribute_changes(o)
@@ -172,7 +157,7 @@ impl Lifecycle for QueueSpec {
             },
             |e: &aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::create_queue::CreateQueueError, _>| {
                 e.as_service_error()
-                    .is_some_and(|e| e.is_queue_deleted_recently() || is_dead_letter_target_lag(e))
+                    .is_some_and(|e| e.is_queue_deleted_recently() || transient::dead_letter_target_lag(e))
             },
             || {
                 ctx.aws
@@ -198,7 +183,7 @@ impl Lifecycle for QueueSpec {
             |e: &aws_sdk_sqs::error::SdkError<
                 aws_sdk_sqs::operation::set_queue_attributes::SetQueueAttributesError,
                 _,
-            >| e.as_service_error().is_some_and(is_dead_letter_target_lag),
+            >| transient::dead_letter_target_lag(e),
             || {
                 let call = ctx.aws.sqs.set_queue_attributes().queue_url(&observed.url);
                 call.set_attributes(Some(attributes.clone())).send()
@@ -206,24 +191,6 @@ impl Lifecycle for QueueSpec {
         )
         .await
         .map_err(|e| sdk_error(format!("updating SQS queue {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.sqs.tag_queue().queue_url(&observed.url);
-        call.set_tags(Some(set.into_iter().collect()))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging SQS queue {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.sqs.untag_queue().queue_url(&observed.url);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging SQS queue {}", self.name), e))?;
         Ok(())
     }
 

@@ -11,7 +11,8 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::errors::{created, deleted, found};
-use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::{self, TagsAt};
+use super::{compact, same_policy, Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::Key;
 use crate::names::RoleKind;
@@ -59,13 +60,6 @@ pub(super) fn decode(document: &str) -> String {
         .unwrap_or_else(|_| document.to_string())
 }
 
-fn tag_list(tags: &Tags) -> Result<Vec<aws_sdk_iam::types::Tag>> {
-    let tags = tags
-        .iter()
-        .map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build());
-    Ok(tags.collect::<Result<Vec<_>, _>>()?)
-}
-
 impl RoleSpec {
     /// The role's policy `wsstack`, as its own resource.
     pub fn policy_resource(&self) -> super::role_policy::RolePolicySpec {
@@ -110,20 +104,8 @@ impl RoleSpec {
 impl Lifecycle for RoleSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "IAM role"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Role(self.role.clone())
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
+    fn id(&self) -> Id<'_> {
+        Id::new("IAM role", Key::Role(self.role.clone()), &self.name).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -149,6 +131,9 @@ impl Lifecycle for RoleSpec {
             policies,
         }))
     }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::IamRole(self.name.clone())))
+    }
 
     fn diffs(&self, _ctx: Ctx<'_>, observed: &Observed) -> Vec<Diff> {
         let mut diffs = Vec::new();
@@ -170,7 +155,7 @@ impl Lifecycle for RoleSpec {
         let call = call
             .description(&self.description)
             .assume_role_policy_document(compact(&trust_policy()))
-            .set_tags(Some(tag_list(&self.tags)?));
+            .set_tags(Some(tagging::iam(&self.tags)?));
         // Another `up` of the same stack may have created it a moment ago.
         if !created(call.send().await, || format!("creating IAM role {}", self.name))? {
             return Ok(Created::AlreadyExists);
@@ -198,24 +183,6 @@ impl Lifecycle for RoleSpec {
         for name in observed.policies.iter().filter(|name| *name != POLICY_NAME) {
             self.delete_policy(aws, name).await?;
         }
-        Ok(())
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.iam.tag_role().role_name(&self.name);
-        call.set_tags(Some(tag_list(&set)?))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging IAM role {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.iam.untag_role().role_name(&self.name);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging IAM role {}", self.name), e))?;
         Ok(())
     }
 

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::errors::{deleted, found};
 use super::role::{decode, PolicyFor, POLICY_NAME};
-use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle};
+use super::{compact, same_policy, Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::sdk_error;
-use crate::graph::{Key, NEW_API};
+use crate::graph::{Key, Later};
 use crate::names::RoleKind;
 
 #[derive(Clone)]
@@ -25,8 +25,9 @@ pub struct RolePolicySpec {
 pub struct Observed(String);
 
 impl RolePolicySpec {
-    fn desired(&self, ctx: Ctx<'_>) -> Value {
-        (self.policy)(ctx.resolved.api_id().unwrap_or(NEW_API))
+    /// The document, which names the API: known once the API exists.
+    fn desired(&self, ctx: Ctx<'_>) -> Later<Value> {
+        ctx.resolved.later_api_id().map(|api| (self.policy)(api))
     }
 
     async fn put(&self, ctx: Ctx<'_>) -> Result<()> {
@@ -51,14 +52,12 @@ impl RolePolicySpec {
 impl Lifecycle for RolePolicySpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "IAM role policy"
-    }
-    fn name(&self) -> String {
-        format!("{}/{POLICY_NAME}", self.role_name)
-    }
-    fn key(&self) -> Key {
-        Key::RolePolicy(self.role.clone())
+    fn id(&self) -> Id<'_> {
+        Id::new(
+            "IAM role policy",
+            Key::RolePolicy(self.role.clone()),
+            format!("{}/{POLICY_NAME}", self.role_name),
+        )
     }
     /// The policy names the API. Taken down before its role, which IAM refuses to delete while it
     /// has a policy.
@@ -79,11 +78,9 @@ impl Lifecycle for RolePolicySpec {
     }
 
     fn diffs(&self, ctx: Ctx<'_>, observed: &Observed) -> Vec<Diff> {
-        let desired = self.desired(ctx);
-        if same_policy(&observed.0, &desired) {
-            Vec::new()
-        } else {
-            vec![Diff::new("policy", &observed.0, compact(&desired))]
+        match self.desired(ctx) {
+            Later::Known(desired) if same_policy(&observed.0, &desired) => Vec::new(),
+            desired => vec![Diff::new("policy", &observed.0, desired.map(|d| compact(&d)))],
         }
     }
 

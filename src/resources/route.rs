@@ -6,15 +6,14 @@
 //! With `auth:`, `$connect` is the one route that requires the stack's authorizer (CUSTOM): API
 //! Gateway authorizes a WebSocket connection once, on the handshake.
 
-use std::sync::Arc;
-
 use anyhow::Result;
 use aws_sdk_apigatewayv2::types::{AuthorizationType, Integration, IntegrationType, Route};
 
+use super::api_listing::{integrations, listing, routes};
 use super::errors::{created, deleted};
-use super::{Created, Ctx, Diff, Lifecycle};
+use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::{sdk_error, Aws};
-use crate::graph::{ApiListing, Key, Resolved};
+use crate::graph::{Key, Later, Value};
 
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
@@ -34,69 +33,12 @@ pub struct Observed {
     integration: Option<Integration>,
 }
 
-/// Every route of an API, all pages.
-pub async fn routes(aws: &Aws, api: &str) -> Result<Vec<Route>> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let output = aws
-            .apigateway
-            .get_routes()
-            .api_id(api)
-            .max_results("100")
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("listing routes of API {api}"), e))?;
-        all.extend(output.items.unwrap_or_default());
-        match output.next_token {
-            Some(next) if !next.is_empty() => token = Some(next),
-            _ => return Ok(all),
-        }
-    }
-}
-
-/// Every integration of an API, all pages.
-pub async fn integrations(aws: &Aws, api: &str) -> Result<Vec<Integration>> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let output = aws
-            .apigateway
-            .get_integrations()
-            .api_id(api)
-            .max_results("100")
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("listing integrations of API {api}"), e))?;
-        all.extend(output.items.unwrap_or_default());
-        match output.next_token {
-            Some(next) if !next.is_empty() => token = Some(next),
-            _ => return Ok(all),
-        }
-    }
-}
-
-/// The routes and integrations of API `api`, listed once per run (both at once) and shared by
-/// every route resource and the authorizer lookup of the run.
-pub async fn listing(aws: &Aws, resolved: &Resolved, api: &str) -> Result<Arc<ApiListing>> {
-    let cell = resolved.run().listing(api);
-    let listing = cell
-        .get_or_try_init(|| async {
-            let (routes, integrations) = futures::try_join!(routes(aws, api), integrations(aws, api))?;
-            anyhow::Ok(Arc::new(ApiListing { routes, integrations }))
-        })
-        .await?;
-    Ok(listing.clone())
-}
-
 impl RouteSpec {
-    /// The authorization the route should have: (type, authorizer id). The id is `None` before
-    /// the authorizer exists (`plan` on a new stack).
-    fn authorization<'r>(&self, ctx: Ctx<'r>) -> (AuthorizationType, Option<&'r str>) {
+    /// The authorization the route should have: (type, authorizer id, if any). The id is known
+    /// once the authorizer exists (not in `plan` on a new stack).
+    fn authorization<'r>(&self, ctx: Ctx<'r>) -> (AuthorizationType, Option<Later<&'r str>>) {
         if self.authorized {
-            (AuthorizationType::Custom, ctx.resolved.get(&Key::Authorizer))
+            (AuthorizationType::Custom, Some(ctx.resolved.later_authorizer_id()))
         } else {
             (AuthorizationType::None, None)
         }
@@ -106,15 +48,19 @@ impl RouteSpec {
     fn authorization_diff(&self, ctx: Ctx<'_>, route: &Route) -> Option<Diff> {
         let (desired_type, desired_id) = self.authorization(ctx);
         let current_type = route.authorization_type().cloned().unwrap_or(AuthorizationType::None);
-        let show = |t: &AuthorizationType, id: Option<&str>| match (t, id) {
-            (AuthorizationType::Custom, _) => format!("CUSTOM ({})", id.unwrap_or("(new authorizer)")),
+        let show = |t: &AuthorizationType, id: Option<Later<&str>>| match (t, id) {
+            (AuthorizationType::Custom, Some(id)) => format!("CUSTOM ({id})"),
+            (AuthorizationType::Custom, None) => "CUSTOM (no authorizer)".to_string(),
             (other, Some(id)) => format!("{} (authorizer {id} still set)", other.as_str()),
             (other, None) => other.as_str().to_string(),
         };
-        let current_id = route.authorizer_id().filter(|id| !id.is_empty());
+        let current_id = route.authorizer_id().filter(|id| !id.is_empty()).map(Later::Known);
         // A route keeps an authorizer id that UpdateRoute is not given, whatever its type: one left
-        // on an open route still counts as a use, and the authorizer cannot be deleted.
-        let same = current_type == desired_type && current_id == desired_id;
+        // on an open route still counts as a use, and the authorizer cannot be deleted. An id known
+        // only after create never matches.
+        let same = current_type == desired_type
+            && current_id == desired_id
+            && !matches!(desired_id, Some(Later::AfterCreate(_)));
         (!same).then(|| {
             Diff::new(
                 "authorization",
@@ -126,10 +72,10 @@ impl RouteSpec {
 
     fn authorizer_id<'r>(&self, ctx: Ctx<'r>) -> Result<Option<&'r str>> {
         match self.authorization(ctx) {
-            (AuthorizationType::Custom, None) => {
+            (_, Some(Later::AfterCreate(_))) => {
                 anyhow::bail!("internal: the authorizer id is unknown for route {}", self.route_key)
             }
-            (_, id) => Ok(id),
+            (_, id) => Ok(id.and_then(Later::known)),
         }
     }
 
@@ -267,14 +213,8 @@ impl RouteSpec {
 impl Lifecycle for RouteSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "API route"
-    }
-    fn name(&self) -> String {
-        self.route_key.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Route(self.handler.clone())
+    fn id(&self) -> Id<'_> {
+        Id::new("API route", Key::Route(self.handler.clone()), &self.route_key)
     }
     /// Only the API: the integration names the function by its ARN, which API Gateway does not
     /// look up; the stage, which puts the route in service, waits for the permission. With
@@ -338,12 +278,12 @@ impl Lifecycle for RouteSpec {
 
     /// The authorizer the route had before this run, so that an authorizer the stack no longer
     /// wants can still be found once the route stops naming it.
-    fn output(&self, o: &Observed) -> Option<String> {
+    fn output(&self, o: &Observed) -> Option<Value> {
         o.route
             .as_ref()
             .and_then(|r| r.authorizer_id())
             .filter(|id| !id.is_empty())
-            .map(String::from)
+            .map(|id| Value::AuthorizerId(id.to_string()))
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {

@@ -2,11 +2,12 @@
 //! one target. PutRule and PutTargets are upserts; targets not ours are removed; tags kept in sync.
 
 use anyhow::{bail, Result};
-use aws_sdk_eventbridge::types::{RuleState, Tag, Target};
+use aws_sdk_eventbridge::types::{RuleState, Target};
 use serde_json::Value;
 
 use super::errors::{deleted, found};
-use super::{compact, same_policy, Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::{self, TagsAt};
+use super::{compact, same_policy, Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
 
@@ -87,7 +88,7 @@ impl RuleSpec {
             .state(RuleState::Enabled)
             .description(&self.description);
         if with_tags {
-            request = request.set_tags(Some(tag_list(&self.tags)?));
+            request = request.set_tags(Some(tagging::eventbridge(&self.tags)?));
         }
         request
             .send()
@@ -145,31 +146,14 @@ impl RuleSpec {
     }
 }
 
-fn tag_list(tags: &Tags) -> Result<Vec<Tag>> {
-    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
-    Ok(tags.collect::<Result<Vec<_>, _>>()?)
-}
-
 impl Lifecycle for RuleSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "EventBridge rule"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Rule
+    fn id(&self) -> Id<'_> {
+        Id::new("EventBridge rule", Key::Rule, &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
         vec![Key::Queue(QueueKind::Events)]
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -200,6 +184,9 @@ impl Lifecycle for RuleSpec {
                 .map(|t| (t.key, t.value))
                 .collect(),
         }))
+    }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::EventBridge(self.arn.clone())))
     }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
@@ -232,24 +219,6 @@ impl Lifecycle for RuleSpec {
                 self.put_target(ctx).await?;
             }
         }
-        Ok(())
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.events.tag_resource().resource_arn(&self.arn);
-        call.set_tags(Some(tag_list(&set)?))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging EventBridge rule {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.events.untag_resource().resource_arn(&self.arn);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging EventBridge rule {}", self.name), e))?;
         Ok(())
     }
 

@@ -3,14 +3,15 @@
 //! existence, tags and deletion state are. `wsstack token` and the authorizer read the value.
 
 use anyhow::Result;
-use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::SdkError;
 use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
-use aws_sdk_secretsmanager::types::Tag;
 
 use super::errors::{created, deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::{self, TagsAt};
+use super::transient;
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
-use crate::graph::Key;
+use crate::graph::{Key, Value};
 use crate::retry;
 
 /// Long enough for HS256 (at least 32 bytes), letters and digits only so that it survives any
@@ -31,29 +32,11 @@ pub struct Observed {
     tags: Tags,
 }
 
-fn sdk_tags(tags: &Tags) -> Vec<Tag> {
-    tags.iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
 impl Lifecycle for SecretSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "secret"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Secret
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
+    fn id(&self) -> Id<'_> {
+        Id::new("secret", Key::Secret, &self.name).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -72,6 +55,9 @@ impl Lifecycle for SecretSpec {
                 .collect(),
         }))
     }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::Secret(self.name.clone())))
+    }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         if o.scheduled_for_deletion {
@@ -81,8 +67,8 @@ impl Lifecycle for SecretSpec {
         }
     }
 
-    fn output(&self, observed: &Observed) -> Option<String> {
-        Some(observed.arn.clone())
+    fn output(&self, observed: &Observed) -> Option<Value> {
+        Some(Value::Arn(observed.arn.clone()))
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
@@ -99,19 +85,15 @@ impl Lifecycle for SecretSpec {
             .name(&self.name)
             .description(&self.description)
             .set_secret_string(password.random_password)
-            .set_tags(Some(sdk_tags(&self.tags)));
+            .set_tags(Some(tagging::secrets(&self.tags)));
         // Right after a `down`, the old secret of this name may still be being purged.
-        let purging = |e: &SdkError<CreateSecretError, _>| {
-            e.as_service_error().is_some_and(|e| {
-                e.is_invalid_request_exception() && e.message().is_some_and(|m| m.contains("scheduled for deletion"))
-            })
-        };
+        let purging = transient::secret_purge_lag::<SdkError<CreateSecretError, _>>;
         let result = retry::eventually(retry::SECRET_PURGE, purging, || call.clone().send()).await;
         let arn = result.as_ref().ok().and_then(|o| o.arn.clone());
         if !created(result, || format!("creating secret {}", self.name))? {
             return Ok(Created::AlreadyExists);
         }
-        Ok(Created::New(arn))
+        Ok(Created::New(arn.map(Value::Arn)))
     }
 
     /// A secret scheduled for deletion (a `down` by an older wsstack, or by hand with a recovery
@@ -126,24 +108,6 @@ impl Lifecycle for SecretSpec {
                 .await
                 .map_err(|e| sdk_error(format!("restoring secret {} (scheduled for deletion)", self.name), e))?;
         }
-        Ok(())
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.secrets.tag_resource().secret_id(&self.name);
-        call.set_tags(Some(sdk_tags(&set)))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging secret {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.secrets.untag_resource().secret_id(&self.name);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging secret {}", self.name), e))?;
         Ok(())
     }
 

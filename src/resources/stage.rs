@@ -14,7 +14,7 @@ use anyhow::{bail, Result};
 use aws_sdk_apigatewayv2::types::DeploymentStatus;
 
 use super::errors::{deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::Key;
 use crate::retry::Patience;
@@ -113,14 +113,8 @@ impl StageSpec {
 impl Lifecycle for StageSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "API stage"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Stage
+    fn id(&self) -> Id<'_> {
+        Id::new("API stage", Key::Stage, &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
         self.depends_on.clone()
@@ -128,9 +122,6 @@ impl Lifecycle for StageSpec {
     /// Deleted with the API at the latest; nothing else waits for it to go.
     fn gone_before(&self) -> Vec<Key> {
         vec![Key::Api]
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

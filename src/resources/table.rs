@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProjectionType, ScalarAttributeType, TableStatus, Tag,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProjectionType, ScalarAttributeType, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus,
 };
 
 use super::errors::{created, deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::{self, TagsAt};
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::Key;
 use index::{attribute_definitions, Index, INDEXES};
@@ -77,11 +78,6 @@ fn string_attribute(name: &str) -> AttributeDefinition {
         .attribute_type(ScalarAttributeType::S)
         .build()
         .expect("attribute definition has its fields")
-}
-
-fn tag_list(tags: &Tags) -> Result<Vec<Tag>> {
-    let tags = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build());
-    Ok(tags.collect::<Result<Vec<_>, _>>()?)
 }
 
 impl TableSpec {
@@ -181,7 +177,7 @@ impl TableSpec {
             .key_schema(key(PARTITION_KEY, KeyType::Hash))
             .key_schema(key(SORT_KEY, KeyType::Range))
             .set_global_secondary_indexes(Some(INDEXES.iter().map(Index::definition).collect()))
-            .set_tags(Some(tag_list(&self.tags)?))
+            .set_tags(Some(tagging::dynamodb(&self.tags)?))
             .send()
             .await;
         created(result, || format!("creating DynamoDB table {}", self.name))
@@ -203,20 +199,8 @@ impl TableSpec {
 impl Lifecycle for TableSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "DynamoDB table"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Table
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
+    fn id(&self) -> Id<'_> {
+        Id::new("DynamoDB table", Key::Table, &self.name).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -272,6 +256,9 @@ impl Lifecycle for TableSpec {
             tags,
             arn,
         }))
+    }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::DynamoDb(o.arn.clone())))
     }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
@@ -383,24 +370,6 @@ impl Lifecycle for TableSpec {
             }
             self.enable_ttl(aws).await?;
         }
-        Ok(())
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.dynamodb.tag_resource().resource_arn(&observed.arn);
-        call.set_tags(Some(tag_list(&set)?))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging DynamoDB table {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.dynamodb.untag_resource().resource_arn(&observed.arn);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging DynamoDB table {}", self.name), e))?;
         Ok(())
     }
 

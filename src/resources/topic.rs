@@ -6,13 +6,13 @@
 //! (`AWS:SourceOwner` = the account), which covers CloudWatch alarms of the same account; only an
 //! encrypted topic or another account's alarm would need more (not something the stack makes).
 
-use anyhow::{anyhow, Result};
-use aws_sdk_sns::types::Tag;
+use anyhow::Result;
 
 use super::errors::{deleted, found};
-use super::{Created, Ctx, Diff, Lifecycle, Tags};
+use super::tagging::{self, TagsAt};
+use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
-use crate::graph::Key;
+use crate::graph::{Key, Value};
 
 /// What ListSubscriptionsByTopic shows instead of an ARN until the recipient confirms.
 const PENDING: &str = "PendingConfirmation";
@@ -94,18 +94,6 @@ fn subscription_work<'a>(wanted: Option<&str>, emails: &'a [EmailSubscription]) 
     (subscribe, unsubscribe)
 }
 
-fn sdk_tags(tags: &Tags) -> Result<Vec<Tag>> {
-    tags.iter()
-        .map(|(k, v)| {
-            Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .map_err(|e| anyhow!("tag {k}: {e}"))
-        })
-        .collect()
-}
-
 impl TopicSpec {
     async fn subscribe(&self, ctx: Ctx<'_>, email: &str) -> Result<()> {
         let call = ctx.aws.sns.subscribe().topic_arn(&self.arn).protocol("email");
@@ -120,20 +108,8 @@ impl TopicSpec {
 impl Lifecycle for TopicSpec {
     type Observed = Observed;
 
-    fn kind(&self) -> &'static str {
-        "SNS topic"
-    }
-    fn name(&self) -> String {
-        self.name.clone()
-    }
-    fn key(&self) -> Key {
-        Key::Topic
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Observed) -> Option<&'o Tags> {
-        Some(&observed.tags)
+    fn id(&self) -> Id<'_> {
+        Id::new("SNS topic", Key::Topic, &self.name).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {
@@ -161,6 +137,9 @@ impl Lifecycle for TopicSpec {
             emails,
         }))
     }
+    fn tags_in_aws<'o>(&self, o: &'o Observed) -> Option<(&'o Tags, TagsAt)> {
+        Some((&o.tags, TagsAt::Sns(self.arn.clone())))
+    }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
         let (subscribe, unsubscribe) = subscription_work(self.email.as_deref(), &o.emails);
@@ -185,22 +164,22 @@ impl Lifecycle for TopicSpec {
         )]
     }
 
-    fn output(&self, _observed: &Observed) -> Option<String> {
-        Some(self.arn.clone())
+    fn output(&self, _observed: &Observed) -> Option<Value> {
+        Some(Value::Arn(self.arn.clone()))
     }
 
     /// CreateTopic answers an existing topic of ours with its ARN: a lost answer needs no
     /// special case.
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
         let call = ctx.aws.sns.create_topic().name(&self.name);
-        call.set_tags(Some(sdk_tags(&self.tags)?))
+        call.set_tags(Some(tagging::sns(&self.tags)?))
             .send()
             .await
             .map_err(|e| sdk_error(format!("creating SNS topic {}", self.name), e))?;
         if let Some(email) = &self.email {
             self.subscribe(ctx, email).await?;
         }
-        Ok(Created::New(Some(self.arn.clone())))
+        Ok(Created::New(Some(Value::Arn(self.arn.clone()))))
     }
 
     /// Subscribes the wanted address first, so that a failure halfway leaves the old address
@@ -216,24 +195,6 @@ impl Lifecycle for TopicSpec {
                 format!("unsubscribing {arn} from SNS topic {}", self.name)
             })?;
         }
-        Ok(())
-    }
-
-    async fn tag(&self, ctx: Ctx<'_>, _observed: &Observed, set: Tags) -> Result<()> {
-        let call = ctx.aws.sns.tag_resource().resource_arn(&self.arn);
-        call.set_tags(Some(sdk_tags(&set)?))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("tagging SNS topic {}", self.name), e))?;
-        Ok(())
-    }
-
-    async fn untag(&self, ctx: Ctx<'_>, _observed: &Observed, keys: Vec<String>) -> Result<()> {
-        let call = ctx.aws.sns.untag_resource().resource_arn(&self.arn);
-        call.set_tag_keys(Some(keys))
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("untagging SNS topic {}", self.name), e))?;
         Ok(())
     }
 

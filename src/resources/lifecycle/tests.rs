@@ -6,7 +6,7 @@ use std::sync::{LazyLock, Mutex};
 
 use super::*;
 use crate::aws::Aws;
-use crate::graph::Resolved;
+use crate::graph::{Resolved, Value};
 
 #[derive(Clone)]
 struct Seen {
@@ -16,6 +16,8 @@ struct Seen {
 
 /// Answers `observe` from a script, one answer per call, and writes down every other call.
 struct Scripted {
+    key: Key,
+    after: Vec<Key>,
     tags: Tags,
     size: u32,
     adopts_untagged: bool,
@@ -35,6 +37,8 @@ fn tags(stack: &str) -> Tags {
 
 fn scripted(observations: Vec<Option<Seen>>, create: Created) -> Scripted {
     Scripted {
+        key: Key::Table,
+        after: Vec::new(),
         tags: tags("demo"),
         size: 2,
         adopts_untagged: false,
@@ -56,26 +60,25 @@ impl Scripted {
 impl Lifecycle for Scripted {
     type Observed = Seen;
 
-    fn kind(&self) -> &'static str {
-        "thing"
+    fn id(&self) -> Id<'_> {
+        Id::new("thing", self.key.clone(), "demo-dev-thing").tagged(&self.tags)
     }
-    fn name(&self) -> String {
-        "demo-dev-thing".into()
+    fn depends_on(&self) -> Vec<Key> {
+        self.after.clone()
     }
-    fn key(&self) -> Key {
-        Key::Table
-    }
-    fn tags(&self) -> Option<&Tags> {
-        Some(&self.tags)
-    }
-    fn observed_tags<'o>(&self, observed: &'o Seen) -> Option<&'o Tags> {
-        Some(&observed.tags)
+    /// A queue's, in a region the offline clients have no credentials for: a write fails at once.
+    fn tags_in_aws<'o>(&self, observed: &'o Seen) -> Option<(&'o Tags, TagsAt)> {
+        let url = "https://sqs.eu-west-1.amazonaws.com/123456789012/demo-dev-thing";
+        Some((&observed.tags, TagsAt::Sqs(url.into())))
     }
     fn adopts_untagged(&self) -> bool {
         self.adopts_untagged
     }
-    async fn observe(&self, _ctx: Ctx<'_>) -> Result<Option<Seen>> {
-        self.called("observe");
+    async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Seen>> {
+        match ctx.resolved.api_id() {
+            None => self.called("observe"),
+            Some(api) => self.called(format!("observe with API {api}")),
+        }
         Ok(self
             .observations
             .lock()
@@ -95,14 +98,6 @@ impl Lifecycle for Scripted {
     }
     async fn update(&self, _ctx: Ctx<'_>, _observed: &Seen) -> Result<()> {
         self.called("update");
-        Ok(())
-    }
-    async fn tag(&self, _ctx: Ctx<'_>, _observed: &Seen, set: Tags) -> Result<()> {
-        self.called(format!("tag {set:?}"));
-        Ok(())
-    }
-    async fn untag(&self, _ctx: Ctx<'_>, _observed: &Seen, keys: Vec<String>) -> Result<()> {
-        self.called(format!("untag {keys:?}"));
         Ok(())
     }
     async fn delete(&self, _ctx: Ctx<'_>, _observed: Seen) -> Result<bool> {
@@ -155,15 +150,44 @@ async fn our_resource_found_after_already_exists_is_converged() {
 }
 
 #[tokio::test]
-async fn only_tags_that_differ_are_written_and_nothing_else() {
+async fn tags_that_differ_go_to_where_the_kind_keeps_them_and_nothing_else_is_written() {
     let ctx = ctx();
     let mut current = tags("demo");
     current.insert("team".into(), "b".into());
     current.insert("old".into(), "x".into());
-    let thing = scripted(vec![Some(Seen { tags: current, size: 2 })], Created::New(None));
-    let done = Resource::ensure(&thing, ctx).await.unwrap();
-    assert!(matches!(done.change, Change::Updated(ref d) if d.len() == 1 && d[0].field == "tags"));
-    assert_eq!(thing.calls(), ["observe", "tag {\"team\": \"a\"}", "untag [\"old\"]"]);
+    let thing = scripted(
+        vec![Some(Seen {
+            tags: current.clone(),
+            size: 2,
+        })],
+        Created::New(None),
+    );
+    assert_eq!(
+        Resource::inspect(
+            &scripted(vec![Some(Seen { tags: current, size: 2 })], Created::New(None)),
+            ctx
+        )
+        .await
+        .unwrap(),
+        State::Drifted(vec![Diff::new(
+            "tags",
+            "{old=x, team=b, wsstack:stack=demo}",
+            "{team=a, wsstack:stack=demo}"
+        )])
+    );
+    // The write goes to the queue's tags (and fails: no credentials offline), never to `update`.
+    let error = Resource::ensure(&thing, ctx).await.unwrap_err();
+    assert!(
+        format!("{error:#}").starts_with("tagging thing demo-dev-thing: "),
+        "{error:#}"
+    );
+    // The SDK's own error is still there, for whoever must tell errors apart by type.
+    let aws = error
+        .downcast_ref::<crate::aws::AwsError>()
+        .expect("an AWS call's error");
+    type TagQueueError = aws_sdk_sqs::error::SdkError<aws_sdk_sqs::operation::tag_queue::TagQueueError>;
+    assert!(aws.sdk::<TagQueueError>().is_some(), "{aws:?}");
+    assert_eq!(thing.calls(), ["observe"]);
 }
 
 #[tokio::test]
@@ -219,4 +243,41 @@ async fn a_retired_resource_is_deleted_by_up_and_unwanted_in_status() {
     assert_eq!(retired.inspect(ctx).await.unwrap(), State::Unwanted);
     assert_eq!(retired.ensure(ctx).await.unwrap().change, Change::Deleted);
     assert_eq!(retired.ensure(ctx).await.unwrap().change, Change::Unchanged);
+}
+
+/// An API that `up` creates, and a thing that depends on it, which reads itself (once) before the
+/// API exists when the engine may read ahead, and in its turn otherwise.
+async fn a_thing_after_a_new_api(limit: usize) -> (Vec<String>, Vec<crate::engine::Report>) {
+    let new_api = Value::Api(crate::graph::ApiId {
+        id: "api-1".into(),
+        created_by_run: Some(None),
+    });
+    let api = Scripted {
+        key: Key::Api,
+        ..scripted(vec![None], Created::New(Some(new_api)))
+    };
+    let thing = std::sync::Arc::new(Scripted {
+        after: vec![Key::Api],
+        ..scripted(vec![seen(tags("demo"), 2)], Created::New(None))
+    });
+    let resources: Vec<std::sync::Arc<dyn Resource>> = vec![std::sync::Arc::new(api), thing.clone()];
+    let mut resolved = Resolved::default();
+    let progress = crate::progress::Progress::new(false);
+    let verb = crate::engine::Verb::Ensure;
+    let reports = crate::engine::run_bounded(&resources, &AWS, &mut resolved, verb, &progress, limit)
+        .await
+        .unwrap();
+    (thing.calls(), reports)
+}
+
+#[tokio::test]
+async fn a_resource_reads_itself_while_it_waits_and_works_from_that_look() {
+    let (calls, reports) = a_thing_after_a_new_api(8).await;
+    // One look, taken before the API existed (it saw no API id), and no second one in its turn.
+    assert_eq!(calls, ["observe"]);
+    assert!(!crate::engine::any_failed(&reports), "{reports:?}");
+    // The one-at-a-time baseline reads nothing ahead: the one look is in its turn.
+    let (calls, reports) = a_thing_after_a_new_api(1).await;
+    assert_eq!(calls, ["observe with API api-1"]);
+    assert!(!crate::engine::any_failed(&reports), "{reports:?}");
 }
