@@ -7,10 +7,10 @@ use anyhow::Result;
 use aws_sdk_apigatewayv2::types::Api;
 
 use crate::aws::{sdk_error, Aws};
-use crate::graph::{ApiId, Key, Resolved, Target, Value};
+use crate::graph::{ApiId, Key, Target, Value, Values};
 use crate::names::{Names, AUTHORIZER};
 use crate::resources::domain_name::{self, TAG_HOSTED_ZONE};
-use crate::resources::{api, api_listing, authorizer};
+use crate::resources::{api, api_listing, authorizer, pages};
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
 /// What discovery found of the stack.
@@ -28,12 +28,12 @@ pub struct Discovered {
     pub own_routes: Vec<(String, String)>,
     /// The values above for the engine, with the run state discovery filled (the API listing, the
     /// routes of the kept API).
-    pub(crate) values: Resolved,
+    pub(crate) values: Values,
 }
 
 impl Discovered {
     /// The values a run starts from. Every copy shares the run state discovery filled.
-    pub fn resolved(&self) -> Resolved {
+    pub fn resolved(&self) -> Values {
         self.values.clone()
     }
 
@@ -99,7 +99,7 @@ async fn first_round(
 }
 
 async fn discovered(aws: &Aws, first: FirstRound) -> Result<Discovered> {
-    let mut values = Resolved::default();
+    let mut values = Values::default();
     let api = first.apis.first().and_then(|a| a.api_id()).map(String::from);
     // `status` and `plan` compare the permission and `$connect` against the authorizer's id
     // without running `ensure`, which is what otherwise hands it on. The routes read for that are
@@ -153,33 +153,27 @@ async fn authorizer_function(lambda: &aws_sdk_lambda::Client, names: &Names) -> 
 /// The stack's custom domain, by its tags, which also name the hosted zone of its alias records,
 /// so that a stack file without `domain:` can take them away.
 async fn domain(apigateway: &aws_sdk_apigatewayv2::Client, stack: &str, stage: &str) -> Result<Option<Target>> {
-    let mut token = None;
-    loop {
+    let domains = pages::all(|token| async move {
         let call = apigateway.get_domain_names().max_results("100").set_next_token(token);
-        let output = call
-            .send()
-            .await
-            .map_err(|e| sdk_error("listing API Gateway domain names", e))?;
-        for domain in output.items.unwrap_or_default() {
-            let tags = domain.tags();
-            let tag = |key: &str| tags.and_then(|t| t.get(key)).map(String::as_str);
-            if tag(TAG_STACK) != Some(stack) || tag(TAG_STAGE) != Some(stage) {
-                continue;
-            }
-            let (Some(name), Some(zone)) = (domain.domain_name(), tag(TAG_HOSTED_ZONE)) else {
-                continue;
-            };
-            return Ok(domain_name::target(
-                name,
-                zone,
-                domain.domain_name_configurations().first(),
-            ));
+        let output = (call.send().await).map_err(|e| sdk_error("listing API Gateway domain names", e))?;
+        Ok((output.items.unwrap_or_default(), output.next_token))
+    })
+    .await?;
+    for domain in domains {
+        let tag = |key: &str| domain.tags().and_then(|t| t.get(key)).map(String::as_str);
+        if tag(TAG_STACK) != Some(stack) || tag(TAG_STAGE) != Some(stage) {
+            continue;
         }
-        match output.next_token {
-            Some(next) if !next.is_empty() => token = Some(next),
-            _ => return Ok(None),
-        }
+        let (Some(name), Some(zone)) = (domain.domain_name(), tag(TAG_HOSTED_ZONE)) else {
+            continue;
+        };
+        return Ok(domain_name::target(
+            name,
+            zone,
+            domain.domain_name_configurations().first(),
+        ));
     }
+    Ok(None)
 }
 
 /// The functions of the stack's own routes, as (handler, ARN): every function whose name is the

@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
 
 use crate::aws::Aws;
-use crate::graph::{Key, Resolved};
+use crate::graph::{Key, Values};
 use crate::progress::Progress;
 use crate::resources::{Change, Done, Resource, State};
 
@@ -131,7 +131,7 @@ fn topological(resources: &[Arc<dyn Resource>], prerequisites: &[Vec<usize>]) ->
 pub async fn run(
     resources: &[Arc<dyn Resource>],
     aws: &Aws,
-    resolved: &mut Resolved,
+    resolved: &mut Values,
     verb: Verb,
     progress: &Progress,
 ) -> Result<Vec<Report>> {
@@ -141,7 +141,7 @@ pub async fn run(
 pub(crate) async fn run_bounded(
     resources: &[Arc<dyn Resource>],
     aws: &Aws,
-    resolved: &mut Resolved,
+    resolved: &mut Values,
     verb: Verb,
     progress: &Progress,
     limit: usize,
@@ -183,7 +183,7 @@ pub(crate) async fn run_bounded(
     // The tasks hold their own handles on the clients and the resources.
     let aws = Arc::new(aws.clone());
     let mut running: JoinSet<(usize, Option<Result<Done>>, Duration)> = JoinSet::new();
-    let mut waiting: Vec<Option<oneshot::Sender<Resolved>>> = Vec::with_capacity(resources.len());
+    let mut waiting: Vec<Option<oneshot::Sender<Values>>> = Vec::with_capacity(resources.len());
     for (i, r) in resources.iter().enumerate() {
         let (turn, release) = turns.turn();
         waiting.push(Some(release));
@@ -253,13 +253,13 @@ pub(crate) async fn run_bounded(
 /// What every turn of one run shares.
 struct Turns {
     slots: Arc<Semaphore>,
-    early: Resolved,
+    early: Values,
     reads_ahead: bool,
 }
 
 impl Turns {
     /// A resource's turn, and the sender that releases it.
-    fn turn(&self) -> (Turn, oneshot::Sender<Resolved>) {
+    fn turn(&self) -> (Turn, oneshot::Sender<Values>) {
         let (release, ready) = oneshot::channel();
         let turn = Turn {
             early: self.early.clone(),
@@ -277,10 +277,10 @@ impl Turns {
 /// all done, and one of the run's bounded slots to work in.
 pub struct Turn {
     /// The values the run started with (what discovery found).
-    early: Resolved,
-    ready: oneshot::Receiver<Resolved>,
+    early: Values,
+    ready: oneshot::Receiver<Values>,
     /// The values, when they came while the resource asked whether to read ahead.
-    arrived: Option<Resolved>,
+    arrived: Option<Values>,
     slots: Arc<Semaphore>,
     reads_ahead: bool,
     /// When the work began, for the report.
@@ -289,7 +289,7 @@ pub struct Turn {
 
 /// A turn that came: the values to work with, and the slot held while working.
 pub struct Ready {
-    pub resolved: Resolved,
+    pub resolved: Values,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -311,7 +311,7 @@ impl Turn {
     }
 
     /// The values the run started with, for a look ahead.
-    pub fn early(&self) -> &Resolved {
+    pub fn early(&self) -> &Values {
         &self.early
     }
 

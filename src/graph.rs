@@ -1,5 +1,5 @@
 //! The typed graph of a stack: `Key` names each resource, `Value` is what one resource hands to
-//! the ones that depend on it, `Resolved` holds those values for a run, with what the run has read
+//! the ones that depend on it, `Values` holds those values for a run, with what the run has read
 //! once for several resources (`RunState`). It holds no AWS calls and no ordering logic: `engine`
 //! walks the graph, `plan` builds it.
 
@@ -106,7 +106,7 @@ impl Serialize for Key {
 }
 
 /// What a resource hands to the resources that depend on it (and what discovery finds of them
-/// before a run), by kind of value: each key has one kind, which `Resolved`'s accessors read.
+/// before a run), by kind of value: each key has one kind, which `Values`'s accessors read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// The WebSocket API (`Key::Api`).
@@ -226,19 +226,19 @@ impl RunState {
 /// resources finish; a resource only ever sees a read-only snapshot. Every snapshot shares the
 /// run's `RunState`.
 #[derive(Debug, Clone, Default)]
-pub struct Resolved {
+pub struct Values {
     values: BTreeMap<Key, Value>,
     run: Arc<RunState>,
 }
 
 /// Equal when the values are: the run state is a cache, not a value.
-impl PartialEq for Resolved {
+impl PartialEq for Values {
     fn eq(&self, other: &Self) -> bool {
         self.values == other.values
     }
 }
 
-impl Resolved {
+impl Values {
     pub fn run(&self) -> &RunState {
         &self.run
     }

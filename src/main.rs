@@ -9,7 +9,6 @@ mod aws;
 mod bundle;
 mod cli;
 mod commands;
-mod connect;
 mod dev;
 mod discovery;
 mod engine;
@@ -21,13 +20,14 @@ mod render;
 mod resources;
 mod retry;
 mod stack;
+mod ws_client;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command, ConnectArgs};
-use crate::commands::Context;
+use crate::commands::Invocation;
 use crate::render::Failure;
 
 fn main() -> ExitCode {
@@ -75,12 +75,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Init { dir } => commands::init::run(dir),
         Command::Completions { shell } => commands::completions::print(*shell),
         Command::Dev(args) if args.install_emulator => commands::dev::install_emulator(),
-        _ => with_context(Context::resolve(cli).await?).await,
+        _ => with_context(Invocation::resolve(cli).await?).await,
     }
 }
 
 /// The commands that work on the stack: the stack file loaded, AWS (or the emulator) resolved.
-async fn with_context(context: Context) -> Result<u8, Failure> {
+async fn with_context(context: Invocation) -> Result<u8, Failure> {
     match &context.cli.command {
         Command::Up => commands::up::run(&context).await.map(|_| 0),
         Command::Plan => commands::plan::run(&context).await,

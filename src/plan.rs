@@ -6,6 +6,7 @@ mod auth;
 mod domain;
 mod events;
 mod pieces;
+mod policies;
 mod routes;
 
 use std::collections::BTreeMap;
@@ -28,12 +29,13 @@ use crate::resources::role::RoleSpec;
 use crate::resources::route::RouteSpec;
 use crate::resources::rule::RuleSpec;
 use crate::resources::stage::StageSpec;
-use crate::resources::table::{TableSpec, INDEX_NAME};
+use crate::resources::table::TableSpec;
 use crate::resources::{Resource, Retired, Tags};
 use crate::stack::{BillingMode, Stack, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
 use events::push_environment;
 pub use events::{event_pattern, event_source};
 use pieces::{function_and_logs, route_and_permission};
+use policies::{push_policy, queue_policy, routes_policy};
 
 /// The route key API Gateway uses for a handler.
 pub fn route_key(handler: &str) -> String {
@@ -44,114 +46,12 @@ pub fn route_key(handler: &str) -> String {
     }
 }
 
-/// The statement that lets a handler use the management API on this stage's connections:
-/// `method` is `POST` for the bundled handlers (they only post), `*` for a route's own code.
-fn manage_connections(stack: &Stack, arns: &Arns, api: &str, method: &str) -> Value {
-    json!({
-        "Sid": if method == "POST" { "PostToClients" } else { "ManageClients" },
-        "Effect": "Allow",
-        "Action": ["execute-api:ManageConnections"],
-        "Resource": [arns.execute_api(api, &format!("{}/{method}/@connections/*", stack.stage))]
-    })
-}
-
 /// The tags every resource of the stack carries.
 pub fn tags(stack: &Stack) -> Tags {
     let mut tags: Tags = stack.tags.clone();
     tags.insert(TAG_STACK.into(), stack.name.clone());
     tags.insert(TAG_STAGE.into(), stack.stage.clone());
     tags
-}
-
-fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Value {
-    let resources: Vec<String> = handlers
-        .iter()
-        .map(|h| format!("{}:*", arns.log_group(&names.log_group(h))))
-        .collect();
-    json!({
-        "Sid": "WriteOwnLogs",
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": resources
-    })
-}
-
-fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
-    let table = arns.table(&names.table());
-    // Own routes have roles of their own.
-    let route_handlers: Vec<String> = handlers(stack)
-        .into_iter()
-        .filter(|h| h != "push" && own_route_key(h).is_none())
-        .collect();
-    let route_handlers: Vec<&str> = route_handlers.iter().map(String::as_str).collect();
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ConnectionsAndSubscriptions",
-                "Effect": "Allow",
-                "Action": [
-                    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:GetItem",
-                    "dynamodb:Query", "dynamodb:BatchWriteItem"
-                ],
-                "Resource": [table]
-            },
-            manage_connections(stack, arns, api, "POST"),
-            log_statement(names, arns, &route_handlers)
-        ]
-    })
-}
-
-fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
-    let table = arns.table(&names.table());
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "FindSubscribers",
-                "Effect": "Allow",
-                "Action": ["dynamodb:Query"],
-                "Resource": [format!("{table}/index/{INDEX_NAME}"), format!("{table}/index/{}", wsstack_handlers::records::GSI2)]
-            },
-            {
-                "Sid": "RemoveStaleConnections",
-                "Effect": "Allow",
-                "Action": ["dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:DeleteItem"],
-                "Resource": [table]
-            },
-            {
-                "Sid": "ConsumeEvents",
-                "Effect": "Allow",
-                "Action": [
-                    "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"
-                ],
-                "Resource": [arns.queue(&names.queue())]
-            },
-            {
-                "Sid": "HandOnChunks",
-                "Effect": "Allow",
-                "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
-                "Resource": [arns.queue(&names.queue())]
-            },
-            manage_connections(stack, arns, api, "POST"),
-            log_statement(names, arns, &["push"])
-        ]
-    })
-}
-
-/// The queue policy: only this stack's rule may send.
-fn queue_policy(stack: &Stack, aws: &Aws) -> Value {
-    json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "EventBridgeRuleSends",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": aws.arns.queue(&aws.names.queue()),
-            "Condition": {"ArnEquals": {"aws:SourceArn": aws.arns.rule(&stack.events.bus, &aws.names.rule())}}
-        }]
-    })
 }
 
 /// What the plan is built from besides the stack file and the clients.

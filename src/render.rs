@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 
 use crate::aws::Aws;
 use crate::cli::{Cli, Format};
-use crate::commands::live::Live;
+use crate::commands::live_numbers::Live;
 use crate::engine::{Outcome, Report};
-use crate::graph::Resolved;
+use crate::graph::Values;
 use crate::plan::alarms;
 use crate::progress;
 use crate::resources::{Change, State};
@@ -65,7 +65,7 @@ pub fn print_json(value: &Value) {
 }
 
 /// What a client of the stack needs to know; absent values are null until `up` creates them.
-pub fn outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
+pub fn outputs(stack: &Stack, aws: &Aws, resolved: &Values) -> Value {
     json!({
         "websocket_url": resolved.public_url(aws, stack),
         "callback_url": resolved.callback_url(aws, &stack.stage),
@@ -82,7 +82,7 @@ fn alarm_topic_arn(aws: &Aws) -> String {
 }
 
 /// Everything `wsstack outputs` shows: the URLs, then each resource's name and ARN.
-pub fn all_outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
+pub fn all_outputs(stack: &Stack, aws: &Aws, resolved: &Values) -> Value {
     let names = &aws.names;
     let mut map = serde_json::Map::new();
     map.insert("websocket_url".into(), json!(resolved.public_url(aws, stack)));
@@ -120,7 +120,7 @@ pub fn all_outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) -> Value {
     Value::Object(map)
 }
 
-pub fn print_outputs(stack: &Stack, aws: &Aws, resolved: &Resolved) {
+pub fn print_outputs(stack: &Stack, aws: &Aws, resolved: &Values) {
     if let Value::Object(map) = outputs(stack, aws, resolved) {
         for (key, value) in map {
             println!("  {key:<22} {}", value.as_str().unwrap_or("(not created yet)"));

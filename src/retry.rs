@@ -137,6 +137,39 @@ where
     }
 }
 
+/// What one look at something awaited found: it, or the state it is still in.
+pub enum Look<T, S> {
+    Done(T),
+    NotYet(S),
+}
+
+/// Look until `look` finds what is awaited, sleeping between looks from `patience.first_delay`,
+/// doubling up to `max_delay`. When another sleep would pass the deadline, `late` makes the error
+/// from the last state seen and the time spent: what was awaited, and what to do.
+pub async fn until<T, S, F, Fut>(
+    patience: Patience,
+    mut look: F,
+    late: impl FnOnce(S, Duration) -> anyhow::Error,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Look<T, S>>>,
+{
+    let start = Instant::now();
+    let mut delay = patience.first_delay;
+    loop {
+        let state = match look().await? {
+            Look::Done(found) => return Ok(found),
+            Look::NotYet(state) => state,
+        };
+        if start.elapsed() + delay > patience.deadline {
+            return Err(late(state, start.elapsed()));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(patience.max_delay);
+    }
+}
+
 /// Between 50% and 100% of `delay`, so that concurrent retries spread out.
 fn jitter(delay: Duration) -> Duration {
     let nanos = std::time::SystemTime::now()
@@ -203,6 +236,33 @@ mod tests {
         let taken = br#"{"message":"Route with key subscribe already exists for this API"}"#;
         assert!(!ConcurrentModification::matches(409, taken));
         assert!(!ConcurrentModification::matches(400, concurrent));
+    }
+
+    #[tokio::test]
+    async fn until_looks_again_until_done_and_names_the_last_state_when_late() {
+        let mut looks = 0;
+        let found = until(
+            QUICK,
+            || {
+                looks += 1;
+                let n = looks;
+                async move { Ok(if n < 3 { Look::NotYet(n) } else { Look::Done("ready") }) }
+            },
+            |_, _| anyhow::anyhow!("never"),
+        )
+        .await;
+        assert_eq!(found.unwrap(), "ready");
+        let patience = Patience {
+            deadline: Duration::from_millis(20),
+            ..QUICK
+        };
+        let late = until(
+            patience,
+            || async { Ok(Look::<(), _>::NotYet("CREATING")) },
+            |state, _| anyhow::anyhow!("still {state}"),
+        )
+        .await;
+        assert_eq!(late.unwrap_err().to_string(), "still CREATING");
     }
 
     #[tokio::test]

@@ -33,33 +33,15 @@ async fn alarm(env: &Env) -> Option<aws_sdk_cloudwatch::types::MetricAlarm> {
 
 async fn alarm_tags(env: &Env) -> BTreeMap<String, String> {
     let arn = format!("arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM}");
-    let answer = env
-        .cloudwatch()
-        .list_tags_for_resource()
-        .resource_arn(arn)
-        .send()
-        .await
-        .unwrap();
-    answer
-        .tags()
-        .iter()
-        .map(|t| (t.key().unwrap().to_string(), t.value().unwrap().to_string()))
-        .collect()
+    let call = env.cloudwatch().list_tags_for_resource().resource_arn(arn);
+    let tags = call.send().await.unwrap().tags.unwrap_or_default();
+    tags.into_iter().map(|t| (t.key.unwrap(), t.value.unwrap())).collect()
 }
 
 async fn topic_tags(env: &Env) -> BTreeMap<String, String> {
-    let answer = env
-        .sns()
-        .list_tags_for_resource()
-        .resource_arn(topic_arn())
-        .send()
-        .await
-        .unwrap();
-    answer
-        .tags()
-        .iter()
-        .map(|t| (t.key().to_string(), t.value().to_string()))
-        .collect()
+    let call = env.sns().list_tags_for_resource().resource_arn(topic_arn());
+    let tags = call.send().await.unwrap().tags.unwrap_or_default();
+    tags.into_iter().map(|t| (t.key, t.value)).collect()
 }
 
 /// (protocol, endpoint) of every subscription of the topic.

@@ -60,13 +60,7 @@ async fn outputs_name_what_up_created() {
         let read = attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
         assert_eq!(outputs[arn], read.as_str());
     }
-    let rule = env
-        .events()
-        .describe_rule()
-        .name(outputs["rule_name"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let rule = env.rule(outputs["rule_name"].as_str().unwrap()).await;
     assert_eq!(outputs["rule_arn"], rule.arn().unwrap());
     let functions = outputs["functions"].as_object().unwrap();
     assert_eq!(

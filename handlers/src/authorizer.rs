@@ -8,10 +8,10 @@ use aws_lambda_events::http::HeaderMap;
 use aws_types::SdkConfig;
 use serde_json::{json, Value};
 
-use crate::app::{AuthorizerConfig, TrustConfig};
 use crate::auth::jwks::{KeySet, RefreshPolicy};
 use crate::auth::token::{self, Expectations, Refusal, SecretVerifier};
 use crate::auth::{ClaimNames, Identity};
+use crate::config::{AuthorizerConfig, TrustConfig};
 
 /// The sub-protocol a browser client offers next to its token, and the one `$connect` echoes.
 pub const WEBSOCKET_PROTOCOL: &str = "websocket";

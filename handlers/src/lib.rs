@@ -19,6 +19,8 @@ pub mod authorizer;
 #[cfg(feature = "runtime")]
 pub mod chunks;
 #[cfg(feature = "runtime")]
+pub mod config;
+#[cfg(feature = "runtime")]
 pub mod error;
 #[cfg(feature = "runtime")]
 pub mod management;
@@ -29,7 +31,11 @@ pub mod push;
 #[cfg(feature = "runtime")]
 pub mod routes;
 #[cfg(feature = "runtime")]
+pub mod sdk;
+#[cfg(feature = "runtime")]
 pub mod store;
 
 #[cfg(feature = "runtime")]
-pub use app::{App, Config, HandlerKind, PushSettings};
+pub use app::App;
+#[cfg(feature = "runtime")]
+pub use config::{Config, HandlerKind, PushSettings};

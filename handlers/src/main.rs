@@ -8,7 +8,7 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use wsstack_handlers::authorizer::{self, Authorizer};
 use wsstack_handlers::error::HandlerError;
-use wsstack_handlers::{app, push, routes, App, Config, HandlerKind};
+use wsstack_handlers::{config, push, routes, sdk, App, Config, HandlerKind};
 
 /// musl's allocator serializes and is slow under load. Measured on the push fan-out of the built
 /// binary to 1,000 subscribers (local stand-in, 2 shared cores): mimalloc gave 1.3-2x the posts per
@@ -21,10 +21,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     init_tracing();
-    let kind = app::handler_kind_from_env().map_err(|error| format!("{error:#}"))?;
+    let kind = config::handler_kind_from_env().map_err(|error| format!("{error:#}"))?;
     if kind == HandlerKind::Authorizer {
-        let config = app::AuthorizerConfig::from_env().map_err(|error| format!("{error:#}"))?;
-        let sdk = app::sdk_config_from_env().map_err(|error| format!("{error:#}"))?;
+        let config = config::AuthorizerConfig::from_env().map_err(|error| format!("{error:#}"))?;
+        let sdk = sdk::sdk_config_from_env().map_err(|error| format!("{error:#}"))?;
         let authorizer = Arc::new(
             Authorizer::from_config(&config, &sdk)
                 .await

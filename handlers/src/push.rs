@@ -76,12 +76,12 @@ pub async fn push(app: &App, event: SqsEvent, deadline: Instant) -> SqsBatchResp
     // Every record is read first (an event's subscribers found, a chunk parsed), so that the
     // invocation knows all it is asked to post before it chooses what it keeps.
     let parcels = futures::future::join_all(records.iter().map(|(_, record)| invocation.read(record))).await;
-    let routes = invocation.route(&parcels);
+    let carriers = invocation.carriers(&parcels);
     let carried = records
         .iter()
         .zip(parcels)
-        .zip(routes)
-        .map(|(((_, record), parcel), route)| invocation.carry(record, parcel, route));
+        .zip(carriers)
+        .map(|(((_, record), parcel), carrier)| invocation.carry(record, parcel, carrier));
     let results = futures::future::join_all(carried).await;
     let mut response = SqsBatchResponse::default();
     for ((message_id, _), result) in records.into_iter().zip(results) {
@@ -178,9 +178,9 @@ impl<'a> Invocation<'a> {
     /// it posts everything. With it, a parcel larger than a chunk is always handed on; the others
     /// are kept in order while their posts fit in the time left at this invocation's rate, and the
     /// first one with posts always is, so every invocation makes progress.
-    fn route(&self, parcels: &[Result<Parcel>]) -> Vec<Route> {
+    fn carriers(&self, parcels: &[Result<Parcel>]) -> Vec<Carrier> {
         let Some(chunk_size) = self.app.config.push.chunk_size else {
-            return vec![Route::Here; parcels.len()];
+            return vec![Carrier::Here; parcels.len()];
         };
         let capacity =
             self.app.config.push.posts_per_second.map(|rate| {
@@ -191,27 +191,27 @@ impl<'a> Invocation<'a> {
             .iter()
             .map(|parcel| {
                 let Ok(parcel) = parcel else {
-                    return Route::Here;
+                    return Carrier::Here;
                 };
                 let posts = parcel.connection_ids.len();
                 if posts > chunk_size {
-                    return Route::HandOn;
+                    return Carrier::HandOn;
                 }
                 // Until something is kept, the next parcel is, whatever its size.
                 if kept == 0 || capacity.is_none_or(|capacity| (kept + posts) as f64 <= capacity) {
                     kept += posts;
-                    Route::Here
+                    Carrier::Here
                 } else {
-                    Route::HandOn
+                    Carrier::HandOn
                 }
             })
             .collect()
     }
 
     /// Posts a parcel here, or hands it on as chunks to the queue `record` came from.
-    async fn carry(&self, record: &SqsMessage, parcel: Result<Parcel>, route: Route) -> Result<()> {
+    async fn carry(&self, record: &SqsMessage, parcel: Result<Parcel>, carrier: Carrier) -> Result<()> {
         let parcel = parcel?;
-        if route == Route::HandOn {
+        if carrier == Carrier::HandOn {
             let chunk_size = self.app.config.push.chunk_size.unwrap_or(usize::MAX);
             let bodies = chunks::split(&parcel.payload, &parcel.connection_ids, chunk_size)?;
             let queue_arn = record
@@ -385,8 +385,9 @@ struct Parcel {
     connection_ids: Vec<String>,
 }
 
+/// Who posts a parcel: this invocation, or others it hands the parcel on to as chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+enum Carrier {
     Here,
     HandOn,
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use auth_fixtures::*;
 use serde_json::{json, Value};
-use wsstack_handlers::app::{AuthorizerConfig, TrustConfig};
 use wsstack_handlers::auth::{mint_hs256, ClaimNames, Refusal};
 use wsstack_handlers::authorizer::{self, Authorizer, Unauthorized};
+use wsstack_handlers::config::{AuthorizerConfig, TrustConfig};
 
 fn stack_authorizer() -> Authorizer {
     Authorizer::with_secret(SECRET.as_bytes(), ClaimNames::default()).unwrap()

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context as _};
 
-use super::Context;
+use super::Invocation;
 use crate::asyncapi::{self, Address};
 use crate::aws::{self, Aws, Target};
 use crate::cli::{AsyncapiArgs, Cli};
@@ -31,7 +31,7 @@ pub async fn offline(cli: &Cli, args: &AsyncapiArgs) -> Result<u8, Failure> {
 }
 
 /// The document with the address clients really connect to.
-pub async fn deployed(context: &Context, args: &AsyncapiArgs) -> Result<u8, Failure> {
+pub async fn deployed(context: &Invocation, args: &AsyncapiArgs) -> Result<u8, Failure> {
     let stack = &context.file.stack;
     let region = context.names.region.clone();
     let address = match crate::dev::session::live(&context.session_file) {

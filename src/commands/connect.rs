@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
-use super::Context;
+use super::Invocation;
 use crate::aws::Aws;
 use crate::cli::{Cli, ConnectArgs};
 use crate::discovery;
 use crate::render::{bad_input, Failure};
 
 /// Without a URL: the gateway of a running `wsstack dev`, else the stack's API on AWS.
-pub async fn run(context: &Context, args: &ConnectArgs) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation, args: &ConnectArgs) -> Result<u8, Failure> {
     let stack = &context.file.stack;
     let url = match crate::dev::session::live(&context.session_file) {
         Some(session) => session.gateway,
@@ -35,7 +35,7 @@ pub async fn run(context: &Context, args: &ConnectArgs) -> Result<u8, Failure> {
 /// Connect to `url`; needs no stack file.
 pub async fn open(cli: &Cli, args: &ConnectArgs, url: String) -> Result<u8, Failure> {
     let timeout = args.timeout.map(timeout_of).transpose().map_err(bad_input)?;
-    Ok(crate::connect::run(crate::connect::ConnectOptions {
+    Ok(crate::ws_client::run(crate::ws_client::ConnectOptions {
         url,
         subscribe: args.subscribe.clone(),
         // The article's convention, which the authorizer reads: the token as a second protocol,

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use super::Context;
+use super::Invocation;
 use crate::cli::DevArgs;
 use crate::render::Failure;
 
-pub async fn run(context: &Context, args: &DevArgs) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation, args: &DevArgs) -> Result<u8, Failure> {
     let (aws, bundle, resolved) = super::up::run(context).await?;
     let options = crate::dev::DevOptions {
         port: args.port,

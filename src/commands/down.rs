@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context as _};
 use serde_json::json;
 
-use super::Context;
+use super::Invocation;
 use crate::cli::Format;
 use crate::discovery;
 use crate::engine::{self, Outcome, Verb};
@@ -16,7 +16,7 @@ use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
 use crate::resources::Change;
 
-pub async fn run(context: &Context, yes: bool) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation, yes: bool) -> Result<u8, Failure> {
     let (cli, file) = (&context.cli, &context.file);
     if !yes && !confirmed(context)? {
         println!("nothing deleted");
@@ -58,7 +58,7 @@ pub async fn run(context: &Context, yes: bool) -> Result<u8, Failure> {
 }
 
 /// Ask on the terminal; refuse (exit 2) when there is none to ask on.
-fn confirmed(context: &Context) -> Result<bool, Failure> {
+fn confirmed(context: &Invocation) -> Result<bool, Failure> {
     let stack = &context.file.stack;
     if !std::io::stdin().is_terminal() {
         return Err(bad_input(anyhow!(

@@ -11,7 +11,7 @@ use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use futures::future::try_join_all;
 use serde_json::{json, Value};
 
-use super::Context;
+use super::Invocation;
 use crate::cli::{Format, LogsArgs};
 use crate::render::{bad_input, Failure};
 
@@ -31,7 +31,7 @@ pub struct Event {
     pub message: String,
 }
 
-pub async fn run(context: &Context, args: &LogsArgs) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation, args: &LogsArgs) -> Result<u8, Failure> {
     let stack = &context.file.stack;
     let all = crate::names::handlers(stack);
     let handlers: Vec<String> = match &args.handler {
@@ -107,7 +107,7 @@ enum Read {
 /// Every event since `start_ms` of the given handlers, oldest first (ties by event id).
 async fn read(
     logs: &aws_sdk_cloudwatchlogs::Client,
-    context: &Context,
+    context: &Invocation,
     handlers: &[String],
     start_ms: i64,
 ) -> Result<Vec<Event>, Read> {

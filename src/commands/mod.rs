@@ -1,4 +1,4 @@
-//! The commands, one module each, and the `Context` they share: the parsed command line, the
+//! The commands, one module each, and the `Invocation` they share: the parsed command line, the
 //! stack file, where AWS is (a real account, an emulator, or the one of a running `wsstack dev`).
 //!
 //! Resolving the context makes no AWS call; a command that needs none (`connect URL`) skips it.
@@ -9,7 +9,7 @@ pub mod connect;
 pub mod dev;
 pub mod down;
 pub mod init;
-pub mod live;
+pub mod live_numbers;
 pub mod logs;
 pub mod outputs;
 pub mod plan;
@@ -27,7 +27,7 @@ use crate::aws::{self, Aws, Target};
 use crate::cli::{Cli, Command, Format};
 use crate::dev::emulator::Emulator;
 use crate::engine::{self, Report, Verb};
-use crate::graph::Resolved;
+use crate::graph::Values;
 use crate::names::Names;
 use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
@@ -40,7 +40,7 @@ use crate::plan as resource_plan;
 use crate::resources::Resource;
 
 /// What every command that works on the stack file needs, resolved once.
-pub struct Context {
+pub struct Invocation {
     pub cli: Cli,
     pub file: StackFile,
     pub config: aws_config::SdkConfig,
@@ -59,10 +59,10 @@ pub struct Context {
     _emulator: Option<Emulator>,
 }
 
-impl Context {
+impl Invocation {
     /// Load the stack file and decide where AWS is: the flags, AWS_ENDPOINT_URL, a running
     /// `wsstack dev` of this stack, or (for `dev`) a new emulator.
-    pub async fn resolve(cli: Cli) -> Result<Context, Failure> {
+    pub async fn resolve(cli: Cli) -> Result<Invocation, Failure> {
         let file = stack::load(&cli.file).map_err(bad_input)?;
         let mut target = Target {
             profile: cli.profile.clone(),
@@ -128,7 +128,7 @@ impl Context {
         let config = aws::sdk_config(&target, &region).await;
         let names = Names::new(&file.stack, &region);
         let endpoint = target.endpoint_url.clone().or(endpoint_in_env).unwrap_or_default();
-        Ok(Context {
+        Ok(Invocation {
             cli,
             file,
             config,
@@ -158,7 +158,7 @@ impl Context {
 }
 
 /// Read every resource (no writes): what `status` and `plan` show.
-async fn inspect_all(context: &Context) -> Result<(Aws, Vec<Report>, Resolved), Failure> {
+async fn inspect_all(context: &Invocation) -> Result<(Aws, Vec<Report>, Values), Failure> {
     let stack = &context.file.stack;
     // Without a handlers package the code is simply not compared.
     let bundle = bundle::load(context.cli.handlers_zip.as_deref(), stack.handlers.architecture).ok();

@@ -5,13 +5,13 @@
 
 use serde_json::Value;
 
-use super::Context;
+use super::Invocation;
 use crate::aws::Aws;
 use crate::cli::Format;
 use crate::discovery;
 use crate::render::{self, Failure};
 
-pub async fn run(context: &Context) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation) -> Result<u8, Failure> {
     let stack = &context.file.stack;
     let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;
     let resolved = discovery::discover(&aws, &stack.name, &stack.stage).await?.resolved();

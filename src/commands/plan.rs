@@ -4,13 +4,13 @@
 
 use serde_json::{json, Value};
 
-use super::{inspect_all, Context};
+use super::{inspect_all, Invocation};
 use crate::cli::Format;
 use crate::engine::Outcome;
 use crate::render::{self, Failure};
 use crate::resources::State;
 
-pub async fn run(context: &Context) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation) -> Result<u8, Failure> {
     let (cli, file) = (&context.cli, &context.file);
     let (aws, reports, _) = inspect_all(context).await?;
     let count = |wanted: fn(&State) -> bool| {

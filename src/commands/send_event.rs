@@ -6,7 +6,7 @@
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
 
-use super::Context;
+use super::Invocation;
 use crate::cli::{Format, SendEventArgs};
 use crate::render::{self, bad_input, Failure};
 
@@ -36,7 +36,7 @@ impl<'a> Recipient<'a> {
     }
 }
 
-pub async fn run(context: &Context, args: &SendEventArgs) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation, args: &SendEventArgs) -> Result<u8, Failure> {
     let (cli, stack) = (&context.cli, &context.file.stack);
     let recipient = Recipient::of(args, stack);
     let detail = event_detail(

@@ -5,14 +5,14 @@
 
 use serde_json::json;
 
-use super::{inspect_all, Context};
+use super::{inspect_all, Invocation};
 use crate::cli::Format;
 use crate::engine::Outcome;
 use crate::progress;
 use crate::render::{self, Failure};
 use crate::resources::State;
 
-pub async fn run(context: &Context, scan_limit: u64) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation, scan_limit: u64) -> Result<u8, Failure> {
     let (cli, file) = (&context.cli, &context.file);
     // A resource that could not be read has already ended the command with exit 1.
     let (aws, reports, resolved) = inspect_all(context).await?;
@@ -22,7 +22,7 @@ pub async fn run(context: &Context, scan_limit: u64) -> Result<u8, Failure> {
     // The numbers are extra: a caller allowed to read the resources but not to scan the table
     // (or a throttled scan) still gets the resources' states and the exit code.
     let email = file.stack.alarms.as_ref().and_then(|a| a.email.as_deref());
-    let live = super::live::read(&aws, scan_limit, email)
+    let live = super::live_numbers::read(&aws, scan_limit, email)
         .await
         .map_err(|e| format!("{e:#}"));
     match cli.output {

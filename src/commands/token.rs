@@ -7,13 +7,13 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use wsstack_handlers::auth::{mint_hs256_with, ClaimNames};
 
-use super::Context;
+use super::Invocation;
 use crate::cli::TokenArgs;
 use crate::render::{bad_input, Failure};
 use crate::resources::errors::found;
 use crate::stack::Trust;
 
-pub async fn run(context: &Context, args: &TokenArgs) -> Result<u8, Failure> {
+pub async fn run(context: &Invocation, args: &TokenArgs) -> Result<u8, Failure> {
     let stack = &context.file.stack;
     let auth = match stack.auth.as_ref() {
         Some(auth) if auth.trust() == Trust::Secret => auth,

@@ -7,13 +7,13 @@ use std::time::Instant;
 use anyhow::anyhow;
 use serde_json::json;
 
-use super::Context;
+use super::Invocation;
 use crate::aws::Aws;
 use crate::bundle::{self, Bundle};
 use crate::cli::Format;
 use crate::discovery;
 use crate::engine::{self, Outcome, Verb};
-use crate::graph::Resolved;
+use crate::graph::Values;
 use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
 use crate::resources::{self, Change};
@@ -21,7 +21,7 @@ use crate::stack::StackFile;
 
 /// Returns the connected clients (with the API id known) and the handlers package, for `dev`
 /// to serve the same stack.
-pub async fn run(context: &Context) -> Result<(Aws, Bundle, Resolved), Failure> {
+pub async fn run(context: &Invocation) -> Result<(Aws, Bundle, Values), Failure> {
     let (cli, file) = (&context.cli, &context.file);
     let started = Instant::now();
     let bundle = bundle::load(cli.handlers_zip.as_deref(), file.stack.handlers.architecture).map_err(bad_input)?;
@@ -105,7 +105,7 @@ struct Lost {
 /// of the same stack may have created one too, and every run keeps the oldest
 /// (`api::settle_race`). By the time the engine is done the second of the API's creation is over,
 /// so with no rival, which is the rule, this is one listing.
-async fn race_lost(aws: &Aws, file: &StackFile, resolved: &Resolved) -> Result<Option<Lost>, Failure> {
+async fn race_lost(aws: &Aws, file: &StackFile, resolved: &Values) -> Result<Option<Lost>, Failure> {
     let Some(api) = resolved.api() else { return Ok(None) };
     let Some(created) = api.created_by_run else {
         return Ok(None);

@@ -35,7 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::aws::Aws;
 use crate::bundle::Bundle;
-use crate::graph::Resolved;
+use crate::graph::Values;
 use crate::stack::Stack;
 use binaries::Binaries;
 use gateway::{ConnectAuthorizer, Gateway, GatewayConfig};
@@ -89,7 +89,7 @@ fn init_logging() {
 
 /// Serve the stack locally until Ctrl-C or SIGTERM. `resolved` is what `up` just produced: it
 /// knows the API id.
-pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Resolved, bundle: &Bundle, options: DevOptions) -> Result<()> {
+pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle, options: DevOptions) -> Result<()> {
     init_logging();
     // Every client holds a descriptor: take all the process may have, and say when it runs short.
     let open_files = fd_limit::raise_to_hard_limit().context("raising the open-file limit")?;

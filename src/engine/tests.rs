@@ -150,8 +150,8 @@ fn aws() -> Aws {
     Aws::offline(crate::names::Names::new(&stack, "eu-west-1"))
 }
 
-async fn go(resources: &[Arc<dyn Resource>], verb: Verb, limit: usize) -> (Vec<Report>, Resolved) {
-    let mut resolved = Resolved::default();
+async fn go(resources: &[Arc<dyn Resource>], verb: Verb, limit: usize) -> (Vec<Report>, Values) {
+    let mut resolved = Values::default();
     let reports = run_bounded(resources, &aws(), &mut resolved, verb, &Progress::new(false), limit)
         .await
         .unwrap();

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::{log_statement, route_key, tags};
+use super::policies::log_statement;
+use super::{route_key, tags};
 use crate::aws::Aws;
 use crate::bundle::Bundle;
 use crate::graph::Key;

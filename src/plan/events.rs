@@ -78,7 +78,7 @@ mod tests {
             .function
             .environment;
         assert!(!subscribe.contains_key("USER_DETAIL_TYPE"));
-        let policy = super::super::push_policy(&stack, &aws.names, &aws.arns, "abc123");
+        let policy = super::super::policies::push_policy(&stack, &aws.names, &aws.arns, "abc123");
         let table = aws.arns.table(&aws.names.table());
         assert_eq!(
             policy["Statement"][0]["Resource"],

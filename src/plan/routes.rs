@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::pieces::{function_and_logs, route_and_permission};
-use super::{manage_connections, tags, HandlerResources};
+use super::policies::manage_connections;
+use super::{tags, HandlerResources};
 use crate::aws::Aws;
 use crate::bundle::Bundle;
 use crate::discovery::Discovered;

@@ -29,29 +29,23 @@ pub struct ApiSpec {
 
 /// Every WEBSOCKET API tagged as this stack and stage, oldest first.
 pub async fn find(apigateway: &aws_sdk_apigatewayv2::Client, stack: &str, stage: &str) -> Result<Vec<Api>> {
-    let mut found = Vec::new();
-    let mut token = None;
-    loop {
-        let output = apigateway
-            .get_apis()
-            .max_results("100")
-            .set_next_token(token)
+    let apis = super::pages::all(|token| async move {
+        let call = apigateway.get_apis().max_results("100").set_next_token(token);
+        let output = call
             .send()
             .await
             .map_err(|e| sdk_error("listing API Gateway APIs", e))?;
-        for api in output.items.unwrap_or_default() {
-            let tags = api.tags();
-            let ours = tags.and_then(|t| t.get(TAG_STACK)).map(String::as_str) == Some(stack)
-                && tags.and_then(|t| t.get(TAG_STAGE)).map(String::as_str) == Some(stage);
-            if ours && api.protocol_type() == Some(&ProtocolType::Websocket) {
-                found.push(api);
-            }
-        }
-        match output.next_token {
-            Some(next) if !next.is_empty() => token = Some(next),
-            _ => break,
-        }
-    }
+        Ok((output.items.unwrap_or_default(), output.next_token))
+    })
+    .await?;
+    let mut found: Vec<Api> = apis
+        .into_iter()
+        .filter(|api| {
+            let tag = |key: &str| api.tags().and_then(|t| t.get(key)).map(String::as_str);
+            let ours = tag(TAG_STACK) == Some(stack) && tag(TAG_STAGE) == Some(stage);
+            ours && api.protocol_type() == Some(&ProtocolType::Websocket)
+        })
+        .collect();
     found.sort_by_key(|api| (api.created_date().map(|d| d.secs()), api.api_id().map(String::from)));
     Ok(found)
 }

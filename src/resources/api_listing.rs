@@ -8,8 +8,9 @@ use std::sync::Arc;
 use anyhow::Result;
 use aws_sdk_apigatewayv2::types::{Integration, Route};
 
+use super::pages;
 use crate::aws::{sdk_error, Aws};
-use crate::graph::Resolved;
+use crate::graph::Values;
 
 /// The routes and integrations of one API, as the run first read them.
 #[derive(Debug, Default)]
@@ -20,51 +21,29 @@ pub struct ApiListing {
 
 /// Every route of an API, all pages.
 pub async fn routes(aws: &Aws, api: &str) -> Result<Vec<Route>> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let output = aws
-            .apigateway
-            .get_routes()
-            .api_id(api)
-            .max_results("100")
-            .set_next_token(token)
-            .send()
-            .await
+    pages::all(|token| async move {
+        let call = aws.apigateway.get_routes().api_id(api).max_results("100");
+        let output = (call.set_next_token(token).send().await)
             .map_err(|e| sdk_error(format!("listing routes of API {api}"), e))?;
-        all.extend(output.items.unwrap_or_default());
-        match output.next_token {
-            Some(next) if !next.is_empty() => token = Some(next),
-            _ => return Ok(all),
-        }
-    }
+        Ok((output.items.unwrap_or_default(), output.next_token))
+    })
+    .await
 }
 
 /// Every integration of an API, all pages.
 pub async fn integrations(aws: &Aws, api: &str) -> Result<Vec<Integration>> {
-    let mut all = Vec::new();
-    let mut token = None;
-    loop {
-        let output = aws
-            .apigateway
-            .get_integrations()
-            .api_id(api)
-            .max_results("100")
-            .set_next_token(token)
-            .send()
-            .await
+    pages::all(|token| async move {
+        let call = aws.apigateway.get_integrations().api_id(api).max_results("100");
+        let output = (call.set_next_token(token).send().await)
             .map_err(|e| sdk_error(format!("listing integrations of API {api}"), e))?;
-        all.extend(output.items.unwrap_or_default());
-        match output.next_token {
-            Some(next) if !next.is_empty() => token = Some(next),
-            _ => return Ok(all),
-        }
-    }
+        Ok((output.items.unwrap_or_default(), output.next_token))
+    })
+    .await
 }
 
 /// The routes and integrations of API `api`, listed once per run (both at once) and shared by
 /// every route resource and the authorizer lookup of the run.
-pub async fn listing(aws: &Aws, resolved: &Resolved, api: &str) -> Result<Arc<ApiListing>> {
+pub async fn listing(aws: &Aws, resolved: &Values, api: &str) -> Result<Arc<ApiListing>> {
     let cell = resolved.run().listing(api);
     let listing = cell
         .get_or_try_init(|| async {

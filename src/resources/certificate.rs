@@ -19,11 +19,16 @@ use super::tagging::{self, TagsAt};
 use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::{Key, Value};
+use crate::retry::{self, Look, Patience};
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
 /// How long ACM may take to know a new certificate and show its validation records (seconds on
-/// AWS; terraform-provider-aws allows five minutes).
-const RECORDS_WITHIN: Duration = Duration::from_secs(300);
+/// AWS; terraform-provider-aws allows five minutes), looked at every second.
+const RECORDS: Patience = Patience {
+    first_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(1),
+    deadline: Duration::from_secs(300),
+};
 /// How long `up` waits for ISSUED once the records are written, unless
 /// `WSSTACK_CERTIFICATE_WAIT_SECONDS` says otherwise: DNS validation takes minutes.
 const ISSUED_WITHIN: Duration = Duration::from_secs(600);
@@ -164,16 +169,10 @@ impl CertificateSpec {
     async fn find(&self, aws: &Aws) -> Result<Found> {
         let mut live = Vec::new();
         let mut dead = Vec::new();
-        let mut token = None;
-        loop {
-            // No status filter: every status, so that dead certificates are found and deleted.
-            let output = aws
-                .acm
-                .list_certificates()
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| sdk_error("listing ACM certificates", e))?;
+        // No status filter: every status, so that dead certificates are found and deleted.
+        let mut pages = aws.acm.list_certificates().into_paginator().send();
+        while let Some(output) = pages.next().await {
+            let output = output.map_err(|e| sdk_error("listing ACM certificates", e))?;
             for summary in output.certificate_summary_list() {
                 let (Some(arn), Some(name)) = (summary.certificate_arn(), summary.domain_name()) else {
                     continue;
@@ -193,10 +192,6 @@ impl CertificateSpec {
                 } else {
                     dead.push(arn.to_string());
                 }
-            }
-            match output.next_token {
-                Some(next) if !next.is_empty() => token = Some(next),
-                _ => break,
             }
         }
         live.sort_by(|(a_pending, a, _), (b_pending, b, _)| (a_pending, a).cmp(&(b_pending, b)));
@@ -268,24 +263,24 @@ impl CertificateSpec {
     /// ACM knows a new certificate, and adds its records, a few seconds after the request: until
     /// then DescribeCertificate may answer ResourceNotFoundException, which here means "not yet".
     async fn wait_for_records(&self, aws: &Aws, arn: &str) -> Result<Vec<Validation>> {
-        let started = Instant::now();
-        loop {
+        let look = || async {
             let ready = describe(aws, arn).await?.filter(|detail| {
                 let options = detail.domain_validation_options();
                 !options.is_empty() && options.iter().all(|o| o.resource_record().is_some())
             });
-            if let Some(detail) = ready {
-                return self.validations(aws, &detail).await;
-            }
-            if started.elapsed() > RECORDS_WITHIN {
-                bail!(
-                    "ACM certificate {arn} for {} shows no DNS validation record after {} s: run again",
-                    self.domain,
-                    RECORDS_WITHIN.as_secs()
-                );
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+            Ok(match ready {
+                Some(detail) => Look::Done(self.validations(aws, &detail).await?),
+                None => Look::NotYet(()),
+            })
+        };
+        retry::until(RECORDS, look, |(), waited| {
+            anyhow!(
+                "ACM certificate {arn} for {} shows no DNS validation record after {} s: run again",
+                self.domain,
+                waited.as_secs()
+            )
+        })
+        .await
     }
 
     async fn write_records(&self, aws: &Aws, validations: &[Validation]) -> Result<()> {
@@ -298,15 +293,13 @@ impl CertificateSpec {
     }
 
     async fn wait_until_issued(&self, aws: &Aws, arn: &str, validations: &[Validation]) -> Result<()> {
-        let (started, within) = (Instant::now(), issued_within());
-        let mut pause = Duration::from_secs(1);
-        loop {
+        let look = || async {
             let detail = describe(aws, arn)
                 .await?
                 .ok_or_else(|| anyhow!("ACM certificate {arn} vanished"))?;
             match detail.status() {
-                Some(CertificateStatus::Issued) => return Ok(()),
-                Some(CertificateStatus::PendingValidation) => {}
+                Some(CertificateStatus::Issued) => Ok(Look::Done(())),
+                Some(CertificateStatus::PendingValidation) => Ok(Look::NotYet(())),
                 _ => bail!(
                     "ACM certificate {arn} for {} is {} ({}): `wsstack down` removes it, then `wsstack up` requests a new one",
                     self.domain,
@@ -314,20 +307,24 @@ impl CertificateSpec {
                     detail.failure_reason().map(|r| r.as_str()).unwrap_or("no reason given")
                 ),
             }
-            if started.elapsed() > within {
-                let records: Vec<&str> = validations.iter().map(|v| v.name.as_str()).collect();
-                bail!(
-                    "ACM certificate {arn} for {} is still PENDING_VALIDATION after {} s. ACM looks up {} in public DNS: check that hosted zone {} is the zone the internet resolves {} in (the parent domain or registrar delegates to its NS records), and that no CAA record on the name or a parent forbids amazon.com to issue. `wsstack up` again keeps waiting; the certificate and its records stay",
-                    self.domain,
-                    within.as_secs(),
-                    records.join(", "),
-                    self.zone,
-                    self.domain
-                );
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(15));
-        }
+        };
+        let patience = Patience {
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(15),
+            deadline: issued_within(),
+        };
+        retry::until(patience, look, |(), waited| {
+            let records: Vec<&str> = validations.iter().map(|v| v.name.as_str()).collect();
+            anyhow!(
+                "ACM certificate {arn} for {} is still PENDING_VALIDATION after {} s. ACM looks up {} in public DNS: check that hosted zone {} is the zone the internet resolves {} in (the parent domain or registrar delegates to its NS records), and that no CAA record on the name or a parent forbids amazon.com to issue. `wsstack up` again keeps waiting; the certificate and its records stay",
+                self.domain,
+                waited.as_secs(),
+                records.join(", "),
+                self.zone,
+                self.domain
+            )
+        })
+        .await
     }
 }
 

@@ -2,7 +2,7 @@
 //! Gateway domain's regional endpoint, and the helpers the certificate writes its validation
 //! records with. Records carry no tags: ours by identity (our name in the zone the stack names).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use aws_sdk_route53::types::{
@@ -13,11 +13,16 @@ use aws_sdk_route53::types::{
 use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::{Key, Target};
+use crate::retry::{self, Look, Patience};
 
 /// The TTL of the validation records: ACM's own suggestion for them.
 const VALIDATION_TTL: i64 = 300;
-/// How long `up` waits for the alias records to reach every Route 53 name server.
-const IN_SYNC_WITHIN: Duration = Duration::from_secs(300);
+/// How long and how often `up` looks for the alias records to reach every Route 53 name server.
+const IN_SYNC: Patience = Patience {
+    first_delay: Duration::from_secs(1),
+    max_delay: Duration::from_secs(10),
+    deadline: Duration::from_secs(300),
+};
 
 /// A DNS name as Route 53 hands it back (trailing dot, lowercase) and as we write it compare equal.
 pub fn same_name(a: &str, b: &str) -> bool {
@@ -78,28 +83,19 @@ pub async fn wait_in_sync(aws: &Aws, id: &str, what: &str) -> Result<()> {
     if id.is_empty() {
         return Ok(());
     }
-    let started = Instant::now();
-    let mut pause = Duration::from_secs(1);
-    loop {
-        let output = aws
-            .route53
-            .get_change()
-            .id(id)
-            .send()
-            .await
-            .map_err(|e| sdk_error(format!("reading Route 53 change {id} ({what})"), e))?;
-        if output.change_info().map(|info| info.status()) == Some(&ChangeStatus::Insync) {
-            return Ok(());
-        }
-        if started.elapsed() + pause > IN_SYNC_WITHIN {
-            bail!(
-                "{what}: Route 53 change {id} is still PENDING after {} s (it usually reaches every name server within a minute); `wsstack up` again waits for it",
-                started.elapsed().as_secs()
-            );
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(10));
-    }
+    let look = || async {
+        let call = aws.route53.get_change().id(id);
+        let output = (call.send().await).map_err(|e| sdk_error(format!("reading Route 53 change {id} ({what})"), e))?;
+        let in_sync = output.change_info().map(|info| info.status()) == Some(&ChangeStatus::Insync);
+        Ok(if in_sync { Look::Done(()) } else { Look::NotYet(()) })
+    };
+    retry::until(IN_SYNC, look, |(), waited| {
+        anyhow!(
+            "{what}: Route 53 change {id} is still PENDING after {} s (it usually reaches every name server within a minute); `wsstack up` again waits for it",
+            waited.as_secs()
+        )
+    })
+    .await
 }
 
 /// The CNAME record ACM validates a name with.

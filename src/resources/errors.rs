@@ -63,7 +63,9 @@ where
     }
 }
 
-macro_rules! answers {
+/// `registered!(Trait::method by sdk_test: errors...)`: each listed SDK error answers `method` of
+/// the registry's trait with its own `sdk_test` (its modelled not-found or already-exists variant).
+macro_rules! registered {
     ($trait:ident::$method:ident by $test:ident: $($error:ty),+ $(,)?) => {
         $(impl $trait for $error {
             fn $method(&self) -> bool {
@@ -86,48 +88,48 @@ use aws_sdk_secretsmanager::operation as secrets;
 use aws_sdk_sns::operation as sns;
 use aws_sdk_sqs::operation as sqs;
 
-answers!(NotFound::is_not_found by is_no_such_entity_exception: iam::get_role::GetRoleError,
+registered!(NotFound::is_not_found by is_no_such_entity_exception: iam::get_role::GetRoleError,
     iam::list_role_tags::ListRoleTagsError, iam::list_role_policies::ListRolePoliciesError,
     iam::get_role_policy::GetRolePolicyError, iam::delete_role_policy::DeleteRolePolicyError,
     iam::list_attached_role_policies::ListAttachedRolePoliciesError, iam::delete_role::DeleteRoleError);
-answers!(NotFound::is_not_found by is_resource_not_found_exception: dynamodb::describe_table::DescribeTableError,
+registered!(NotFound::is_not_found by is_resource_not_found_exception: dynamodb::describe_table::DescribeTableError,
     dynamodb::describe_time_to_live::DescribeTimeToLiveError, dynamodb::delete_table::DeleteTableError,
     dynamodb::list_tags_of_resource::ListTagsOfResourceError);
-answers!(NotFound::is_not_found by is_queue_does_not_exist: sqs::get_queue_url::GetQueueUrlError,
+registered!(NotFound::is_not_found by is_queue_does_not_exist: sqs::get_queue_url::GetQueueUrlError,
     sqs::get_queue_attributes::GetQueueAttributesError, sqs::list_queue_tags::ListQueueTagsError,
     sqs::delete_queue::DeleteQueueError);
-answers!(NotFound::is_not_found by is_resource_not_found_exception: events::describe_rule::DescribeRuleError,
+registered!(NotFound::is_not_found by is_resource_not_found_exception: events::describe_rule::DescribeRuleError,
     events::list_targets_by_rule::ListTargetsByRuleError, events::list_tags_for_resource::ListTagsForResourceError,
     events::remove_targets::RemoveTargetsError, events::delete_rule::DeleteRuleError);
-answers!(NotFound::is_not_found by is_resource_not_found_exception: lambda::get_function::GetFunctionError,
+registered!(NotFound::is_not_found by is_resource_not_found_exception: lambda::get_function::GetFunctionError,
     lambda::delete_function::DeleteFunctionError, lambda::get_policy::GetPolicyError,
     lambda::remove_permission::RemovePermissionError, lambda::delete_event_source_mapping::DeleteEventSourceMappingError,
     lambda::list_event_source_mappings::ListEventSourceMappingsError, lambda::list_tags::ListTagsError);
-answers!(NotFound::is_not_found by is_not_found_exception: apigateway::get_stage::GetStageError,
+registered!(NotFound::is_not_found by is_not_found_exception: apigateway::get_stage::GetStageError,
     apigateway::get_authorizer::GetAuthorizerError,
     apigateway::delete_stage::DeleteStageError, apigateway::delete_api::DeleteApiError,
     apigateway::delete_route::DeleteRouteError, apigateway::delete_authorizer::DeleteAuthorizerError, apigateway::delete_integration::DeleteIntegrationError);
-answers!(NotFound::is_not_found by is_resource_not_found_exception: logs::delete_log_group::DeleteLogGroupError,
+registered!(NotFound::is_not_found by is_resource_not_found_exception: logs::delete_log_group::DeleteLogGroupError,
     logs::list_tags_for_resource::ListTagsForResourceError);
 
-answers!(NotFound::is_not_found by is_resource_not_found_exception: secrets::describe_secret::DescribeSecretError,
+registered!(NotFound::is_not_found by is_resource_not_found_exception: secrets::describe_secret::DescribeSecretError,
     secrets::delete_secret::DeleteSecretError, secrets::get_secret_value::GetSecretValueError);
-answers!(NotFound::is_not_found by is_not_found_exception: sns::get_topic_attributes::GetTopicAttributesError,
+registered!(NotFound::is_not_found by is_not_found_exception: sns::get_topic_attributes::GetTopicAttributesError,
     sns::list_subscriptions_by_topic::ListSubscriptionsByTopicError, sns::unsubscribe::UnsubscribeError,
     sns::delete_topic::DeleteTopicError);
-answers!(NotFound::is_not_found by is_resource_not_found_exception: sns::list_tags_for_resource::ListTagsForResourceError);
-answers!(NotFound::is_not_found by is_resource_not_found_exception: cloudwatch::list_tags_for_resource::ListTagsForResourceError);
-answers!(NotFound::is_not_found by is_resource_not_found: cloudwatch::delete_alarms::DeleteAlarmsError);
+registered!(NotFound::is_not_found by is_resource_not_found_exception: sns::list_tags_for_resource::ListTagsForResourceError);
+registered!(NotFound::is_not_found by is_resource_not_found_exception: cloudwatch::list_tags_for_resource::ListTagsForResourceError);
+registered!(NotFound::is_not_found by is_resource_not_found: cloudwatch::delete_alarms::DeleteAlarmsError);
 
-answers!(NotFound::is_not_found by is_not_found_exception: apigateway::get_domain_name::GetDomainNameError,
+registered!(NotFound::is_not_found by is_not_found_exception: apigateway::get_domain_name::GetDomainNameError,
     apigateway::delete_domain_name::DeleteDomainNameError, apigateway::get_api_mappings::GetApiMappingsError,
     apigateway::delete_api_mapping::DeleteApiMappingError);
-answers!(NotFound::is_not_found by is_resource_not_found_exception: acm::describe_certificate::DescribeCertificateError);
+registered!(NotFound::is_not_found by is_resource_not_found_exception: acm::describe_certificate::DescribeCertificateError);
 
-answers!(Exists::exists by is_entity_already_exists_exception: iam::create_role::CreateRoleError);
-answers!(Exists::exists by is_resource_in_use_exception: dynamodb::create_table::CreateTableError);
-answers!(Exists::exists by is_resource_exists_exception: secrets::create_secret::CreateSecretError);
-answers!(Exists::exists by is_resource_already_exists_exception: logs::create_log_group::CreateLogGroupError);
-answers!(Exists::exists by is_resource_conflict_exception: lambda::create_function::CreateFunctionError,
+registered!(Exists::exists by is_entity_already_exists_exception: iam::create_role::CreateRoleError);
+registered!(Exists::exists by is_resource_in_use_exception: dynamodb::create_table::CreateTableError);
+registered!(Exists::exists by is_resource_exists_exception: secrets::create_secret::CreateSecretError);
+registered!(Exists::exists by is_resource_already_exists_exception: logs::create_log_group::CreateLogGroupError);
+registered!(Exists::exists by is_resource_conflict_exception: lambda::create_function::CreateFunctionError,
     lambda::create_event_source_mapping::CreateEventSourceMappingError);
-answers!(Exists::exists by is_conflict_exception: apigateway::create_route::CreateRouteError);
+registered!(Exists::exists by is_conflict_exception: apigateway::create_route::CreateRouteError);

@@ -153,7 +153,7 @@ async fn inspect<T: Lifecycle>(resource: &T, ctx: Ctx<'_>) -> Result<State> {
 }
 
 /// The look taken ahead of the resource's turn (`seen`), if any; else a new one.
-async fn first_look<T: Lifecycle>(
+async fn read_ahead_or_observe<T: Lifecycle>(
     resource: &T,
     ctx: Ctx<'_>,
     seen: Option<Option<T::Observed>>,
@@ -191,7 +191,7 @@ async fn take_turn<T: Lifecycle>(resource: &T, aws: &Aws, mut turn: Turn, verb: 
 }
 
 async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>, seen: Option<Option<T::Observed>>) -> Result<Ensured> {
-    let observed = match first_look(resource, ctx, seen).await? {
+    let observed = match read_ahead_or_observe(resource, ctx, seen).await? {
         Some(observed) => observed,
         None => match resource.create(ctx).await? {
             Created::New(output) => {
@@ -237,7 +237,7 @@ async fn ensure<T: Lifecycle>(resource: &T, ctx: Ctx<'_>, seen: Option<Option<T:
 }
 
 async fn destroy<T: Lifecycle>(resource: &T, ctx: Ctx<'_>, seen: Option<Option<T::Observed>>) -> Result<Change> {
-    let Some(observed) = first_look(resource, ctx, seen).await? else {
+    let Some(observed) = read_ahead_or_observe(resource, ctx, seen).await? else {
         resource.settle_absent(ctx).await?;
         return Ok(Change::Absent);
     };

@@ -17,6 +17,7 @@ pub mod event_source;
 pub mod function;
 pub mod lifecycle;
 pub mod log_group;
+pub mod pages;
 pub mod permission;
 pub mod queue;
 pub mod role;
@@ -39,7 +40,7 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::engine::{Turn, Verb};
-use crate::graph::{self, Key, Resolved};
+use crate::graph::{self, Key, Values};
 use crate::stack::TAG_STACK;
 
 pub use lifecycle::{Created, Id, Lifecycle, Retired};
@@ -110,7 +111,7 @@ pub enum Change {
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub aws: &'a Aws,
-    pub resolved: &'a Resolved,
+    pub resolved: &'a Values,
 }
 
 /// What `ensure` did, and the value it hands to its dependants (the API's id), if any.

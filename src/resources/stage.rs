@@ -10,14 +10,14 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use aws_sdk_apigatewayv2::types::DeploymentStatus;
 
 use super::errors::{deleted, found};
 use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::Key;
-use crate::retry::Patience;
+use crate::retry::{self, Look, Patience};
 
 /// API Gateway answers ConflictException while another change to the API is under way (a
 /// concurrent run's route, a deployment AutoDeploy started): retried until this deadline, never
@@ -60,9 +60,7 @@ impl StageSpec {
         let Some(changed) = ctx.aws.api_changes.last(api) else {
             return Ok(());
         };
-        let start = Instant::now();
-        let mut delay = STAGE_DEPLOYMENT.first_delay;
-        loop {
+        let look = || async {
             let stage = ctx.aws.apigateway.get_stage().api_id(api).stage_name(&self.name);
             let deployments = ctx.aws.apigateway.get_deployments().api_id(api);
             let (stage, deployments) = futures::join!(stage.send(), deployments.send());
@@ -70,9 +68,9 @@ impl StageSpec {
             // An endpoint that cannot list deployments (the moto emulator has none) never shows
             // one on the stage either: there is nothing to wait for.
             let Ok(deployments) = deployments else {
-                return Ok(());
+                return Ok(Look::Done(()));
             };
-            let message = stage.last_deployment_status_message().unwrap_or_default();
+            let message = stage.last_deployment_status_message().unwrap_or_default().to_string();
             // The newest automatic deployment started since the change (the Date has whole seconds).
             let ours = deployments
                 .items()
@@ -86,27 +84,27 @@ impl StageSpec {
                     Some(DeploymentStatus::Failed) => bail!(
                         "stage {} of API {api} failed to deploy this run's changes (deployment {id}): {}",
                         self.name,
-                        deployment.deployment_status_message().unwrap_or(message)
+                        deployment.deployment_status_message().unwrap_or(&message)
                     ),
-                    Some(DeploymentStatus::Deployed) if stage.deployment_id() == Some(id) => return Ok(()),
+                    Some(DeploymentStatus::Deployed) if stage.deployment_id() == Some(id) => return Ok(Look::Done(())),
                     _ => {}
                 }
             } else if message.to_ascii_lowercase().contains("fail") {
                 // A failed deployment may leave no deployment behind; the stage's message says so.
                 bail!("stage {} of API {api} failed to deploy: {message}", self.name);
             }
-            if start.elapsed() + delay >= STAGE_DEPLOYMENT.deadline {
-                bail!(
-                    "stage {} of API {api} shows no deployment of this run's changes {} s after them \
-                     (last status: {}); run `wsstack up` again",
-                    self.name,
-                    start.elapsed().as_secs(),
-                    if message.is_empty() { "none" } else { message }
-                );
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(STAGE_DEPLOYMENT.max_delay);
-        }
+            Ok(Look::NotYet(message))
+        };
+        retry::until(STAGE_DEPLOYMENT, look, |message, waited| {
+            anyhow!(
+                "stage {} of API {api} shows no deployment of this run's changes {} s after them \
+                 (last status: {}); run `wsstack up` again",
+                self.name,
+                waited.as_secs(),
+                if message.is_empty() { "none" } else { &message }
+            )
+        })
+        .await
     }
 }
 

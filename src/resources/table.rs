@@ -6,9 +6,9 @@
 //! Key schemas cannot change in place; such drift is reported and `up` refuses to touch it.
 
 mod index;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProjectionType, ScalarAttributeType, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus,
@@ -19,6 +19,7 @@ use super::tagging::{self, TagsAt};
 use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::Key;
+use crate::retry::{self, Look, Patience};
 use index::{attribute_definitions, Index, INDEXES};
 
 // The record layout is written down once, in the handlers' `records` module.
@@ -30,8 +31,12 @@ pub const INDEX_PARTITION_KEY: &str = records::GSI1PK;
 pub const INDEX_SORT_KEY: &str = records::GSI1SK;
 pub const TTL_ATTRIBUTE: &str = records::TTL;
 
-/// How long to wait for a table to become ACTIVE or to disappear.
-const TABLE_WAIT: Duration = Duration::from_secs(300);
+/// How long and how often to look for a table to become ACTIVE or to disappear.
+const TABLE_WAIT: Patience = Patience {
+    first_delay: Duration::from_millis(200),
+    max_delay: Duration::from_secs(5),
+    deadline: Duration::from_secs(300),
+};
 
 #[derive(Debug, Clone)]
 pub struct TableSpec {
@@ -99,16 +104,10 @@ impl TableSpec {
     }
 
     async fn wait_active(&self, aws: &Aws) -> Result<()> {
-        let start = Instant::now();
-        let mut delay = Duration::from_millis(200);
-        loop {
-            let output = aws
-                .dynamodb
-                .describe_table()
-                .table_name(&self.name)
-                .send()
-                .await
-                .map_err(|e| sdk_error(format!("waiting for DynamoDB table {}", self.name), e))?;
+        let look = || async {
+            let call = aws.dynamodb.describe_table().table_name(&self.name);
+            let output =
+                (call.send().await).map_err(|e| sdk_error(format!("waiting for DynamoDB table {}", self.name), e))?;
             let table = output.table;
             let status = table.as_ref().and_then(|t| t.table_status.clone());
             // A new index is usable (and the table updatable again) once it is ACTIVE too.
@@ -118,20 +117,13 @@ impl TableSpec {
                         .is_none_or(|s| *s == aws_sdk_dynamodb::types::IndexStatus::Active)
                 })
             });
-            if status == Some(TableStatus::Active) && indexes_ready {
-                return Ok(());
-            }
-            if start.elapsed() > TABLE_WAIT {
-                bail!(
-                    "DynamoDB table {} is still {:?} after {:?}",
-                    self.name,
-                    status,
-                    TABLE_WAIT
-                );
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
+            let active = status == Some(TableStatus::Active) && indexes_ready;
+            Ok(if active { Look::Done(()) } else { Look::NotYet(status) })
+        };
+        retry::until(TABLE_WAIT, look, |status, waited| {
+            anyhow!("DynamoDB table {} is still {status:?} after {waited:?}", self.name)
+        })
+        .await
     }
 
     async fn enable_ttl(&self, aws: &Aws) -> Result<()> {
@@ -151,19 +143,19 @@ impl TableSpec {
     }
 
     async fn wait_gone(&self, aws: &Aws) -> Result<()> {
-        let start = Instant::now();
-        let mut delay = Duration::from_millis(200);
-        loop {
+        let look = || async {
             let described = aws.dynamodb.describe_table().table_name(&self.name).send().await;
-            if found(described, || format!("waiting for DynamoDB table {} to go", self.name))?.is_none() {
-                return Ok(());
-            }
-            if start.elapsed() > TABLE_WAIT {
-                bail!("DynamoDB table {} is still there after {:?}", self.name, TABLE_WAIT)
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
+            let there = found(described, || format!("waiting for DynamoDB table {} to go", self.name))?;
+            Ok(if there.is_none() {
+                Look::Done(())
+            } else {
+                Look::NotYet(())
+            })
+        };
+        retry::until(TABLE_WAIT, look, |(), waited| {
+            anyhow!("DynamoDB table {} is still there after {waited:?}", self.name)
+        })
+        .await
     }
 
     /// CreateTable: `false` when a table of that name is already there.

@@ -11,10 +11,8 @@ const CONCURRENT: &str = "Unable to complete operation due to concurrent modific
 
 #[tokio::test]
 async fn a_write_to_an_api_while_another_is_under_way_is_refused_as_a_concurrent_modification() {
-    let env = Env::start().await;
-    env.proxy
-        .set_realism(Realism::off().lasting(Behaviour::ConcurrentApiWrites, RAW_WINDOW));
-    let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await);
+    let (env, aws) = proxied(Realism::off().lasting(Behaviour::ConcurrentApiWrites, RAW_WINDOW)).await;
+    let gateway = aws_sdk_apigatewayv2::Client::new(&aws);
     let api = &websocket_api(&gateway, "serial").await;
     let integration = || {
         gateway
@@ -56,11 +54,7 @@ async fn up_lands_every_route_and_integration_when_api_gateway_takes_one_write_a
     let up = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(up.code, 0, "cold up: {}\n{up}", env.proxy.realism_counts());
     assert_eq!(counts(&up).0, STACK_RESOURCES as u64, "cold up: {up}");
-    assert!(
-        env.proxy.realism_counts().conflicts_of(Behaviour::ConcurrentApiWrites) >= 1,
-        "the behaviour never showed: {}",
-        env.proxy.realism_counts()
-    );
+    assert_showed(&env, Behaviour::ConcurrentApiWrites);
 
     // Every route is there, each pointing at the integration that invokes its own function.
     let api = common::apis_of(&env, name).await[0].api_id().unwrap().to_string();

@@ -3,18 +3,17 @@
 
 use super::*;
 
+/// What a function with an SQS event source is made with.
+fn lambda_clients(aws: &SdkConfig) -> (aws_sdk_iam::Client, aws_sdk_lambda::Client, aws_sdk_sqs::Client) {
+    let iam = aws_sdk_iam::Client::new(aws);
+    (iam, aws_sdk_lambda::Client::new(aws), aws_sdk_sqs::Client::new(aws))
+}
+
 #[tokio::test]
 async fn a_fresh_role_or_policy_is_refused_by_lambda_until_it_propagates() {
-    let env = Env::start().await;
     let window = RAW_WINDOW;
-    env.proxy
-        .set_realism(Realism::off().lasting(Behaviour::RolePropagation, window));
-    let aws = through_proxy(&env).await;
-    let (iam, lambda, sqs) = (
-        aws_sdk_iam::Client::new(&aws),
-        aws_sdk_lambda::Client::new(&aws),
-        aws_sdk_sqs::Client::new(&aws),
-    );
+    let (env, aws) = proxied(Realism::off().lasting(Behaviour::RolePropagation, window)).await;
+    let (iam, lambda, sqs) = lambda_clients(&aws);
 
     let role = create_role(&iam, "lag-role").await;
     let error = create_function(&lambda, "lag-fn", &role).send().await.unwrap_err();
@@ -77,14 +76,15 @@ async fn a_fresh_role_or_policy_is_refused_by_lambda_until_it_propagates() {
 
 #[tokio::test]
 async fn a_new_or_updated_function_is_pending_or_in_progress_and_refuses_updates_meanwhile() {
-    let env = Env::start().await;
     let window = RAW_WINDOW;
-    env.proxy
-        .set_realism(Realism::off().lasting(Behaviour::FunctionStates, window));
-    let aws = through_proxy(&env).await;
+    let (env, aws) = proxied(Realism::off().lasting(Behaviour::FunctionStates, window)).await;
     let (iam, lambda) = (aws_sdk_iam::Client::new(&aws), aws_sdk_lambda::Client::new(&aws));
     let role = create_role(&iam, "states-role").await;
     create_function(&lambda, "states-fn", &role).send().await.unwrap();
+    let set_memory = |mb: i32| {
+        let update = lambda.update_function_configuration().function_name("states-fn");
+        update.memory_size(mb).send()
+    };
 
     let function = lambda.get_function().function_name("states-fn").send().await.unwrap();
     let state = function
@@ -116,13 +116,7 @@ async fn a_new_or_updated_function_is_pending_or_in_progress_and_refuses_updates
         .await
         .expect("Active once the window has passed");
 
-    lambda
-        .update_function_configuration()
-        .function_name("states-fn")
-        .memory_size(512)
-        .send()
-        .await
-        .expect("first update");
+    set_memory(512).await.expect("first update");
     let config = lambda
         .get_function_configuration()
         .function_name("states-fn")
@@ -130,14 +124,7 @@ async fn a_new_or_updated_function_is_pending_or_in_progress_and_refuses_updates
         .await
         .unwrap();
     assert_eq!(config.last_update_status().map(|s| s.as_str()), Some("InProgress"));
-    let error = lambda
-        .update_function_configuration()
-        .function_name("states-fn")
-        .memory_size(1024)
-        .send()
-        .await
-        .unwrap_err()
-        .into_service_error();
+    let error = set_memory(1024).await.unwrap_err().into_service_error();
     assert!(error.is_resource_conflict_exception(), "{error:?}");
     let arn = format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:states-fn");
     assert_eq!(
@@ -154,28 +141,15 @@ async fn a_new_or_updated_function_is_pending_or_in_progress_and_refuses_updates
         .wait(Duration::from_secs(30))
         .await
         .expect("Successful once the window has passed");
-    lambda
-        .update_function_configuration()
-        .function_name("states-fn")
-        .memory_size(1024)
-        .send()
-        .await
-        .expect("an update after the last one finished");
+    set_memory(1024).await.expect("an update after the last one finished");
     assert_eq!(env.proxy.realism_counts().conflicts_of(Behaviour::FunctionStates), 2);
 }
 
 #[tokio::test]
 async fn a_deleted_mapping_lingers_as_deleting_and_blocks_a_new_one_for_the_same_pair() {
-    let env = Env::start().await;
     let window = RAW_WINDOW;
-    env.proxy
-        .set_realism(Realism::off().lasting(Behaviour::MappingDeletion, window));
-    let aws = through_proxy(&env).await;
-    let (iam, lambda, sqs) = (
-        aws_sdk_iam::Client::new(&aws),
-        aws_sdk_lambda::Client::new(&aws),
-        aws_sdk_sqs::Client::new(&aws),
-    );
+    let (env, aws) = proxied(Realism::off().lasting(Behaviour::MappingDeletion, window)).await;
+    let (iam, lambda, sqs) = lambda_clients(&aws);
     let role = create_role(&iam, "esm-role").await;
     create_function(&lambda, "esm-fn", &role).send().await.unwrap();
     sqs.create_queue().queue_name("esm-queue").send().await.unwrap();
@@ -230,9 +204,7 @@ async fn a_deleted_mapping_lingers_as_deleting_and_blocks_a_new_one_for_the_same
 
 #[tokio::test]
 async fn get_function_hides_tags_behind_tags_error_while_list_tags_shows_them() {
-    let env = Env::start().await;
-    env.proxy.set_realism(Realism::only(Behaviour::TagsHidden));
-    let aws = through_proxy(&env).await;
+    let (_env, aws) = proxied(Realism::only(Behaviour::TagsHidden)).await;
     let (iam, lambda) = (aws_sdk_iam::Client::new(&aws), aws_sdk_lambda::Client::new(&aws));
     let role = create_role(&iam, "tags-role").await;
     let created = create_function(&lambda, "tags-fn", &role)

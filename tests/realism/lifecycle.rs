@@ -40,6 +40,21 @@ async fn step(
     run
 }
 
+/// `down`, then `up` at once after it (which meets what `down` left settling); both must succeed.
+async fn down_then_up_at_once(env: &Env, stack: &std::path::Path, steps: &mut Vec<Step>) {
+    let down = step(env, "down", stack, &["down", "--yes", "-o", "json"], steps).await;
+    assert_eq!(down.code, 0, "down: {down}");
+    let up = step(env, "up at once after down", stack, &["up", "-o", "json"], steps).await;
+    assert_eq!(up.code, 0, "up after down: {}\n{up}", env.proxy.realism_counts());
+}
+
+/// The last `down`, which must leave nothing of stack `name`.
+async fn final_down(env: &Env, stack: &std::path::Path, name: &str, steps: &mut Vec<Step>) {
+    let down = step(env, "final down", stack, &["down", "--yes", "-o", "json"], steps).await;
+    assert_eq!(down.code, 0, "final down: {down}");
+    assert_eq!(leftovers(env, name).await, Vec::<String>::new(), "nothing left");
+}
+
 /// The figures of a lifecycle, step by step (BENCHMARKS.md keeps them).
 fn report(what: &str, steps: &[Step], started: Instant, env: &Env) {
     eprintln!("{what} in realism mode (60 ms per call, every behaviour on):");
@@ -116,13 +131,7 @@ async fn the_whole_lifecycle_converges_against_an_aws_like_proxy() {
     assert_eq!(counts(&up).0, STACK_RESOURCES as u64, "cold up: {up}");
     // `up` hands out the URL: the stage's deployment has landed by then.
     let api = common::apis_of(&env, name).await[0].api_id().unwrap().to_string();
-    let stage = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await)
-        .get_stage()
-        .api_id(&api)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let stage = dev_stage_seen(&env, &api).await;
     assert!(
         stage
             .last_deployment_status_message()
@@ -145,17 +154,7 @@ async fn the_whole_lifecycle_converges_against_an_aws_like_proxy() {
     assert_eq!(changed.code, 0, "memory change: {changed}");
     assert!(counts(&changed).1 >= 1, "memory change updated nothing: {changed}");
 
-    let down = step(&env, "down", &bigger, &["down", "--yes", "-o", "json"], &mut steps).await;
-    assert_eq!(down.code, 0, "down: {down}");
-    let up = step(
-        &env,
-        "up at once after down",
-        &bigger,
-        &["up", "-o", "json"],
-        &mut steps,
-    )
-    .await;
-    assert_eq!(up.code, 0, "up after down: {}\n{up}", env.proxy.realism_counts());
+    down_then_up_at_once(&env, &bigger, &mut steps).await;
     let mappings = settled_mappings(&lambda, name).await;
     assert_eq!(
         mappings.len(),
@@ -164,16 +163,7 @@ async fn the_whole_lifecycle_converges_against_an_aws_like_proxy() {
     );
     assert_eq!(mappings[0].1, "Enabled", "{mappings:?}");
 
-    let down = step(
-        &env,
-        "final down",
-        &bigger,
-        &["down", "--yes", "-o", "json"],
-        &mut steps,
-    )
-    .await;
-    assert_eq!(down.code, 0, "final down: {down}");
-    assert_eq!(leftovers(&env, name).await, Vec::<String>::new(), "nothing left");
+    final_down(&env, &bigger, name, &mut steps).await;
 
     report("lifecycle", &steps, started, &env);
 }
@@ -254,17 +244,7 @@ async fn a_stack_with_auth_and_a_domain_lives_through_its_lifecycle_against_an_a
         env.proxy.writes()
     );
 
-    let down = step(&env, "down", &with_auth, &["down", "--yes", "-o", "json"], &mut steps).await;
-    assert_eq!(down.code, 0, "down: {down}");
-    let up = step(
-        &env,
-        "up at once after down",
-        &with_auth,
-        &["up", "-o", "json"],
-        &mut steps,
-    )
-    .await;
-    assert_eq!(up.code, 0, "up after down: {}\n{up}", env.proxy.realism_counts());
+    down_then_up_at_once(&env, &with_auth, &mut steps).await;
 
     let open = step(&env, "auth dropped", &without_auth, &["up", "-o", "json"], &mut steps).await;
     assert_eq!(open.code, 0, "dropping auth: {}\n{open}", env.proxy.realism_counts());
@@ -282,16 +262,7 @@ async fn a_stack_with_auth_and_a_domain_lives_through_its_lifecycle_against_an_a
     );
     assert_eq!(connect.authorizer_id().filter(|id| !id.is_empty()), None, "{connect:?}");
 
-    let down = step(
-        &env,
-        "final down",
-        &without_auth,
-        &["down", "--yes", "-o", "json"],
-        &mut steps,
-    )
-    .await;
-    assert_eq!(down.code, 0, "final down: {down}");
-    assert_eq!(leftovers(&env, name).await, Vec::<String>::new(), "nothing left");
+    final_down(&env, &without_auth, name, &mut steps).await;
     let acm = aws_sdk_acm::Client::new(&env.config);
     let certificates = acm.list_certificates().send().await.unwrap();
     assert!(certificates.certificate_summary_list().is_empty(), "{certificates:?}");

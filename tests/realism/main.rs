@@ -35,6 +35,30 @@ async fn through_proxy(env: &Env) -> SdkConfig {
         .await
 }
 
+/// The `dev` stage of API `api` as a client sees it through the proxy.
+async fn dev_stage_seen(env: &Env, api: &str) -> aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput {
+    let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(env).await);
+    gateway.get_stage().api_id(api).stage_name("dev").send().await.unwrap()
+}
+
+/// The proxy answered at least one call with `behaviour`.
+fn assert_showed(env: &Env, behaviour: Behaviour) {
+    let counts = env.proxy.realism_counts();
+    assert!(
+        counts.conflicts_of(behaviour) >= 1,
+        "the behaviour never showed: {counts}"
+    );
+}
+
+/// An emulator whose proxy shows `realism`, and the SDK configuration that goes through the proxy:
+/// where each raw-call test starts.
+async fn proxied(realism: Realism) -> (Env, SdkConfig) {
+    let env = Env::start().await;
+    env.proxy.set_realism(realism);
+    let aws = through_proxy(&env).await;
+    (env, aws)
+}
+
 /// The raw-call tests' windows: longer than any stretch of their calls could take on a loaded
 /// machine, and ended by `Proxy::pass_time`, never waited out.
 const RAW_WINDOW: Duration = Duration::from_secs(300);

@@ -5,11 +5,9 @@ use super::*;
 
 #[tokio::test]
 async fn delete_role_conflicts_for_a_while_after_its_policies_go() {
-    let env = Env::start().await;
     let window = RAW_WINDOW;
-    env.proxy
-        .set_realism(Realism::off().lasting(Behaviour::RoleDeleteConflict, window));
-    let iam = aws_sdk_iam::Client::new(&through_proxy(&env).await);
+    let (env, aws) = proxied(Realism::off().lasting(Behaviour::RoleDeleteConflict, window)).await;
+    let iam = aws_sdk_iam::Client::new(&aws);
     create_role(&iam, "gone-role").await;
     iam.put_role_policy()
         .role_name("gone-role")
@@ -46,20 +44,12 @@ async fn delete_role_conflicts_for_a_while_after_its_policies_go() {
 
 #[tokio::test]
 async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
-    let env = Env::start().await;
     let window = RAW_WINDOW;
-    env.proxy
-        .set_realism(Realism::off().lasting(Behaviour::LateDeployment, window));
-    let gateway = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await);
+    let (env, aws) = proxied(Realism::off().lasting(Behaviour::LateDeployment, window)).await;
+    let gateway = aws_sdk_apigatewayv2::Client::new(&aws);
     let api = &websocket_api(&gateway, "late").await;
-    gateway
-        .create_stage()
-        .api_id(api)
-        .stage_name("prod")
-        .auto_deploy(true)
-        .send()
-        .await
-        .unwrap();
+    let create = gateway.create_stage().api_id(api).stage_name("prod");
+    create.auto_deploy(true).send().await.unwrap();
     let stage = gateway.get_stage().api_id(api).stage_name("prod").send().await.unwrap();
     assert_eq!(
         (stage.deployment_id(), stage.last_deployment_status_message()),
@@ -77,21 +67,10 @@ async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
     );
 
     // The emulator has no UpdateStage: a stage created again deploys again just the same.
-    gateway
-        .delete_stage()
-        .api_id(api)
-        .stage_name("prod")
-        .send()
-        .await
-        .unwrap();
-    gateway
-        .create_stage()
-        .api_id(api)
-        .stage_name("prod")
-        .auto_deploy(true)
-        .send()
-        .await
-        .unwrap();
+    let delete = gateway.delete_stage().api_id(api).stage_name("prod");
+    delete.send().await.unwrap();
+    let create = gateway.create_stage().api_id(api).stage_name("prod");
+    create.auto_deploy(true).send().await.unwrap();
     let stage = gateway.get_stage().api_id(api).stage_name("prod").send().await.unwrap();
     assert_eq!(
         stage.last_deployment_status_message(),
@@ -105,11 +84,9 @@ async fn an_auto_deployed_stage_shows_its_deployment_only_once_it_landed() {
 
 #[tokio::test]
 async fn a_queue_naming_a_dead_letter_queue_created_a_moment_ago_is_refused() {
-    let env = Env::start().await;
     let window = RAW_WINDOW;
-    env.proxy
-        .set_realism(Realism::off().lasting(Behaviour::DeadLetterTargetLag, window));
-    let sqs = aws_sdk_sqs::Client::new(&through_proxy(&env).await);
+    let (env, aws) = proxied(Realism::off().lasting(Behaviour::DeadLetterTargetLag, window)).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
     sqs.create_queue().queue_name("main-dlq").send().await.unwrap();
     let policy = redrive_to("main-dlq");
     let create = || with_dead_letter_queue(&sqs, "main", &policy).send();
@@ -139,11 +116,9 @@ async fn a_queue_naming_a_dead_letter_queue_created_a_moment_ago_is_refused() {
 /// what a test asserts never depends on how fast this machine gets from the write to that call.
 #[tokio::test]
 async fn a_behaviour_shows_once_however_late_the_next_call_comes() {
-    let env = Env::start().await;
     let window = Duration::from_millis(1);
-    env.proxy
-        .set_realism(Realism::off().lasting(Behaviour::DeadLetterTargetLag, window));
-    let sqs = aws_sdk_sqs::Client::new(&through_proxy(&env).await);
+    let (env, aws) = proxied(Realism::off().lasting(Behaviour::DeadLetterTargetLag, window)).await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
     sqs.create_queue().queue_name("late-dlq").send().await.unwrap();
     // Far past the window, as a slow machine would be.
     env.proxy.pass_time(Duration::from_secs(60));

@@ -3,14 +3,16 @@
 
 use super::*;
 
-/// A cold `up` of stack `name` through the proxy with `realism` on; it must succeed.
-async fn cold_up(env: &Env, realism: Realism, name: &str) -> std::path::PathBuf {
+/// An emulator, and a cold `up` of stack `name` through its proxy with `realism` on, which must
+/// succeed.
+async fn cold_up(realism: Realism, name: &str) -> (Env, std::path::PathBuf) {
+    let env = Env::start().await;
     env.proxy.set_realism(realism);
     let stack = env.write_stack("stack.yaml", &stack_text(name, &[]));
     let up = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(up.code, 0, "cold up: {}\n{up}", env.proxy.realism_counts());
     assert_eq!(counts(&up).0, STACK_RESOURCES as u64, "cold up: {up}");
-    stack
+    (env, stack)
 }
 
 /// `down` must succeed and leave nothing of stack `name`.
@@ -22,19 +24,13 @@ async fn down_leaves_nothing(env: &Env, stack: &std::path::Path, name: &str) {
 
 #[tokio::test]
 async fn a_queue_made_right_after_its_dead_letter_queue_is_retried_until_sqs_knows_it() {
-    let env = Env::start().await;
-    cold_up(&env, Realism::only(Behaviour::DeadLetterTargetLag), "dlqlag").await;
-    assert!(
-        env.proxy.realism_counts().conflicts_of(Behaviour::DeadLetterTargetLag) >= 1,
-        "the behaviour never showed: {}",
-        env.proxy.realism_counts()
-    );
+    let (env, _) = cold_up(Realism::only(Behaviour::DeadLetterTargetLag), "dlqlag").await;
+    assert_showed(&env, Behaviour::DeadLetterTargetLag);
 }
 
 #[tokio::test]
 async fn functions_stay_ours_when_get_function_hides_their_tags() {
-    let env = Env::start().await;
-    let stack = cold_up(&env, Realism::only(Behaviour::TagsHidden), "hidden").await;
+    let (env, stack) = cold_up(Realism::only(Behaviour::TagsHidden), "hidden").await;
     env.proxy.clear();
     let again = env.run(&stack, &["up", "-o", "json"]).await;
     assert_eq!(again.code, 0, "no-op up: {again}");
@@ -50,29 +46,17 @@ async fn functions_stay_ours_when_get_function_hides_their_tags() {
 
 #[tokio::test]
 async fn down_waits_out_delete_conflict_after_the_role_policies_go() {
-    let env = Env::start().await;
-    let stack = cold_up(&env, Realism::only(Behaviour::RoleDeleteConflict), "rolegone").await;
+    let (env, stack) = cold_up(Realism::only(Behaviour::RoleDeleteConflict), "rolegone").await;
     down_leaves_nothing(&env, &stack, "rolegone").await;
-    assert!(
-        env.proxy.realism_counts().conflicts_of(Behaviour::RoleDeleteConflict) >= 1,
-        "the behaviour never showed: {}",
-        env.proxy.realism_counts()
-    );
+    assert_showed(&env, Behaviour::RoleDeleteConflict);
 }
 
 #[tokio::test]
 async fn up_returns_once_the_stage_deployment_has_landed() {
-    let env = Env::start().await;
     let window = Duration::from_secs(4);
-    cold_up(&env, Realism::off().lasting(Behaviour::LateDeployment, window), "late").await;
+    let (env, _) = cold_up(Realism::off().lasting(Behaviour::LateDeployment, window), "late").await;
     let api = common::apis_of(&env, "late").await[0].api_id().unwrap().to_string();
-    let stage = aws_sdk_apigatewayv2::Client::new(&through_proxy(&env).await)
-        .get_stage()
-        .api_id(&api)
-        .stage_name("dev")
-        .send()
-        .await
-        .unwrap();
+    let stage = dev_stage_seen(&env, &api).await;
     assert!(
         stage.deployment_id().is_some()
             && stage
@@ -87,14 +71,9 @@ async fn up_returns_once_the_stage_deployment_has_landed() {
 /// the stage itself did not change.
 #[tokio::test]
 async fn up_returns_once_a_route_change_is_deployed_on_a_live_stage() {
-    let env = Env::start().await;
     let window = Duration::from_secs(4);
-    let stack = cold_up(
-        &env,
-        Realism::off().lasting(Behaviour::LateDeployment, window),
-        "redeploy",
-    )
-    .await;
+    let realism = Realism::off().lasting(Behaviour::LateDeployment, window);
+    let (env, stack) = cold_up(realism, "redeploy").await;
     let api = common::apis_of(&env, "redeploy").await[0].api_id().unwrap().to_string();
     env.delete_route(&api, "subscribe").await;
 
@@ -122,9 +101,8 @@ async fn up_returns_once_a_route_change_is_deployed_on_a_live_stage() {
 
 #[tokio::test]
 async fn up_updates_a_function_another_run_left_updating() {
-    let env = Env::start().await;
     let window = Duration::from_secs(4);
-    let stack = cold_up(&env, Realism::off().lasting(Behaviour::FunctionStates, window), "busy").await;
+    let (env, stack) = cold_up(Realism::off().lasting(Behaviour::FunctionStates, window), "busy").await;
     // Another run's update of the push function, still in progress when this `up` starts.
     let lambda = aws_sdk_lambda::Client::new(&through_proxy(&env).await);
     lambda
@@ -160,14 +138,9 @@ async fn up_updates_a_function_another_run_left_updating() {
 
 #[tokio::test]
 async fn up_right_after_down_waits_for_the_deleting_mapping_and_makes_a_live_one() {
-    let env = Env::start().await;
     let window = Duration::from_secs(6);
-    let stack = cold_up(
-        &env,
-        Realism::off().lasting(Behaviour::MappingDeletion, window),
-        "remap",
-    )
-    .await;
+    let realism = Realism::off().lasting(Behaviour::MappingDeletion, window);
+    let (env, stack) = cold_up(realism, "remap").await;
     let down = env.run(&stack, &["down", "--yes", "-o", "json"]).await;
     assert_eq!(down.code, 0, "down: {down}");
     let up = env.run(&stack, &["up", "-o", "json"]).await;

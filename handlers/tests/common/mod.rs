@@ -37,7 +37,7 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "static"))
-        .http_client(wsstack_handlers::app::http_client())
+        .http_client(wsstack_handlers::sdk::http_client())
         .load()
         .await
 }

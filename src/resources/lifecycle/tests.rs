@@ -6,7 +6,7 @@ use std::sync::{LazyLock, Mutex};
 
 use super::*;
 use crate::aws::Aws;
-use crate::graph::{Resolved, Value};
+use crate::graph::{Value, Values};
 
 #[derive(Clone)]
 struct Seen {
@@ -114,7 +114,7 @@ static AWS: LazyLock<Aws> = LazyLock::new(|| {
     let stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
     Aws::offline(crate::names::Names::new(&stack, "eu-west-1"))
 });
-static NOTHING_RESOLVED: LazyLock<Resolved> = LazyLock::new(Resolved::default);
+static NOTHING_RESOLVED: LazyLock<Values> = LazyLock::new(Values::default);
 
 fn ctx() -> Ctx<'static> {
     Ctx {
@@ -261,7 +261,7 @@ async fn a_thing_after_a_new_api(limit: usize) -> (Vec<String>, Vec<crate::engin
         ..scripted(vec![seen(tags("demo"), 2)], Created::New(None))
     });
     let resources: Vec<std::sync::Arc<dyn Resource>> = vec![std::sync::Arc::new(api), thing.clone()];
-    let mut resolved = Resolved::default();
+    let mut resolved = Values::default();
     let progress = crate::progress::Progress::new(false);
     let verb = crate::engine::Verb::Ensure;
     let reports = crate::engine::run_bounded(&resources, &AWS, &mut resolved, verb, &progress, limit)

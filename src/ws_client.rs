@@ -1,6 +1,6 @@
-//! `wsstack connect`: a WebSocket client like wscat, for trying a stack by hand and for scripts.
-//! Sends the subscribe frames, prints every message received as one JSON line on stdout, sends
-//! each line read from stdin as a frame.
+//! The WebSocket client of `wsstack connect` (the command is `commands::connect`): like wscat,
+//! for trying a stack by hand and for scripts. Sends the subscribe frames, prints every message
+//! received as one JSON line on stdout, sends each line read from stdin as a frame.
 
 use std::io::Write;
 use std::time::Duration;

@@ -1,0 +1,320 @@
+//! What a handler process reads from its environment at init: the variables the stack sets at
+//! deploy time (`WSSTACK_HANDLER`, `TABLE_NAME`, `TTL_HOURS`, `CALLBACK_URL`, optional push tuning)
+//! parsed into [`Config`].
+//!
+//! The authorizer (`WSSTACK_HANDLER=authorizer`) reads [`AuthorizerConfig`] instead: either
+//! `AUTH_SECRET_ARN` (a Secrets Manager secret whose SecretString is the HS256 key, at least 32
+//! bytes), or `AUTH_ISSUER` with optional `AUTH_AUDIENCE` and `AUTH_JWKS_URL` (default
+//! `{issuer}/.well-known/jwks.json`); and `AUTH_USER_CLAIM` (default `sub`), `AUTH_ENTITIES_CLAIM`
+//! (default `entities`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::auth::ClaimNames;
+use crate::frames::DetailTypes;
+use crate::records::DEFAULT_TTL_HOURS;
+
+/// Which of the functions this process serves (four routes and push, plus the authorizer on a
+/// stack with `auth:`); from `WSSTACK_HANDLER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerKind {
+    Connect,
+    Disconnect,
+    Subscribe,
+    Unsubscribe,
+    Push,
+    Authorizer,
+}
+
+impl FromStr for HandlerKind {
+    type Err = anyhow::Error;
+
+    fn from_str(value: &str) -> Result<Self> {
+        Ok(match value {
+            "connect" => HandlerKind::Connect,
+            "disconnect" => HandlerKind::Disconnect,
+            "subscribe" => HandlerKind::Subscribe,
+            "unsubscribe" => HandlerKind::Unsubscribe,
+            "push" => HandlerKind::Push,
+            "authorizer" => HandlerKind::Authorizer,
+            other => bail!(
+                "unknown handler {other:?}: expected connect, disconnect, subscribe, unsubscribe, push or authorizer"
+            ),
+        })
+    }
+}
+
+/// How the push handler fans out, and which events it serves.
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// Posts in flight at once per invocation, whatever the number of records in the batch.
+    pub concurrency: usize,
+    /// Attempts per connection for 5xx, timeouts and network errors, first included. Throttled
+    /// posts (429) are retried until the invocation's deadline nears instead.
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubled for each further one, with jitter.
+    pub base_backoff: Duration,
+    /// `ENTITY_DETAIL_TYPE` and `USER_DETAIL_TYPE`: the stack file's names of the two kinds of event.
+    pub detail_types: DetailTypes,
+    /// Above this many subscribers an event is split into chunks of at most this many, sent back
+    /// to the queue for several invocations (`PUSH_CHUNK_SIZE`); `None`: one invocation posts all.
+    pub chunk_size: Option<usize>,
+    /// This invocation's share of the stack's post budget (`PUSH_POSTS_PER_SECOND`); `None`: no limit.
+    pub posts_per_second: Option<f64>,
+    /// How long one post may take, connecting included, before it counts as a timeout (retryable).
+    /// API Gateway may already have delivered a post that timed out, so the retry is a duplicate:
+    /// tests that count duplicates on a starved machine set more than the 5 s default.
+    pub post_timeout: Duration,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            concurrency: 64,
+            max_attempts: 3,
+            base_backoff: Duration::from_millis(100),
+            detail_types: DetailTypes::default(),
+            chunk_size: None,
+            posts_per_second: None,
+            post_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything a handler reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub ttl_hours: u32,
+    /// Management API endpoint including the stage, e.g.
+    /// `https://{api}.execute-api.{region}.amazonaws.com/{stage}`.
+    pub callback_url: String,
+    pub push: PushSettings,
+    /// `Limit` of each query page (subscribers, a connection's records); `None` lets DynamoDB fill
+    /// 1 MB pages. Tests set it to prove paging.
+    pub query_page_limit: Option<i32>,
+}
+
+impl Config {
+    /// Reads `TABLE_NAME`, `CALLBACK_URL`, `TTL_HOURS` (default 24) and the optional push tuning
+    /// `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS`, `PUSH_CHUNK_SIZE`, `PUSH_POSTS_PER_SECOND`, and the
+    /// push handler's `ENTITY_DETAIL_TYPE`, `USER_DETAIL_TYPE` (defaults `Entity Updated`, `Send User
+    /// Push Notification`).
+    pub fn from_env() -> Result<Config> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_env`] over any variable lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let required = |name: &str| {
+            lookup(name)
+                .filter(|value| !value.is_empty())
+                .ok_or_else(|| anyhow!("environment variable {name} is not set"))
+        };
+        let optional = |name: &str| lookup(name).filter(|value| !value.is_empty());
+        fn parsed<T: FromStr>(name: &str, value: Option<String>, default: T) -> Result<T>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match value {
+                None => Ok(default),
+                Some(value) => value
+                    .parse()
+                    .map_err(|error| anyhow!("environment variable {name}={value:?}: {error}")),
+            }
+        }
+        let defaults = PushSettings::default();
+        let push = PushSettings {
+            concurrency: parsed("PUSH_CONCURRENCY", lookup("PUSH_CONCURRENCY"), defaults.concurrency)?.max(1),
+            max_attempts: parsed("PUSH_MAX_ATTEMPTS", lookup("PUSH_MAX_ATTEMPTS"), defaults.max_attempts)?.max(1),
+            detail_types: DetailTypes {
+                entity: optional("ENTITY_DETAIL_TYPE").unwrap_or(defaults.detail_types.entity.clone()),
+                user: optional("USER_DETAIL_TYPE").unwrap_or(defaults.detail_types.user.clone()),
+            },
+            // Unset or 0: off.
+            chunk_size: Some(parsed("PUSH_CHUNK_SIZE", lookup("PUSH_CHUNK_SIZE"), 0_usize)?).filter(|size| *size > 0),
+            posts_per_second: Some(parsed("PUSH_POSTS_PER_SECOND", lookup("PUSH_POSTS_PER_SECOND"), 0_f64)?)
+                .filter(|rate| rate.is_finite() && *rate > 0.0),
+            ..defaults
+        };
+        Ok(Config {
+            table_name: required("TABLE_NAME")?,
+            ttl_hours: parsed("TTL_HOURS", lookup("TTL_HOURS"), DEFAULT_TTL_HOURS)?,
+            callback_url: required("CALLBACK_URL")?,
+            push,
+            query_page_limit: None,
+        })
+    }
+}
+
+/// Which tokens the authorizer trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrustConfig {
+    /// HS256 with the stack's secret, read from Secrets Manager at init.
+    Secret { secret_arn: String },
+    /// RS256/ES256 from an OpenID issuer.
+    Issuer {
+        issuer: String,
+        audience: Option<String>,
+        jwks_url: String,
+    },
+}
+
+/// Everything the authorizer reads from its environment (see the module doc for the names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizerConfig {
+    pub trust: TrustConfig,
+    pub claims: ClaimNames,
+}
+
+impl AuthorizerConfig {
+    pub fn from_env() -> Result<AuthorizerConfig> {
+        AuthorizerConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`AuthorizerConfig::from_env`] over any variable lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<AuthorizerConfig> {
+        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let trust = match (set("AUTH_SECRET_ARN"), set("AUTH_ISSUER")) {
+            (Some(secret_arn), None) => TrustConfig::Secret { secret_arn },
+            (None, Some(issuer)) => {
+                let jwks_url = set("AUTH_JWKS_URL")
+                    .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+                TrustConfig::Issuer {
+                    issuer,
+                    audience: set("AUTH_AUDIENCE"),
+                    jwks_url,
+                }
+            }
+            (Some(_), Some(_)) => bail!("set AUTH_SECRET_ARN or AUTH_ISSUER, not both"),
+            (None, None) => bail!("the authorizer needs AUTH_SECRET_ARN (stack secret) or AUTH_ISSUER (OpenID issuer)"),
+        };
+        let defaults = ClaimNames::default();
+        Ok(AuthorizerConfig {
+            trust,
+            claims: ClaimNames {
+                user: set("AUTH_USER_CLAIM").unwrap_or(defaults.user),
+                entities: set("AUTH_ENTITIES_CLAIM").unwrap_or(defaults.entities),
+            },
+        })
+    }
+}
+
+/// Parses `WSSTACK_HANDLER`.
+pub fn handler_kind_from_env() -> Result<HandlerKind> {
+    let value = std::env::var("WSSTACK_HANDLER").context("environment variable WSSTACK_HANDLER is not set")?;
+    value.parse()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(variables: &[(&str, &str)]) -> Result<Config> {
+        Config::from_lookup(lookup(variables))
+    }
+
+    /// A variable lookup over `variables`, as the `from_lookup` functions take it.
+    pub(crate) fn lookup(variables: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let variables: HashMap<String, String> = variables
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        move |name| variables.get(name).cloned()
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_required_variables_are_set() {
+        let config = config(&[("TABLE_NAME", "t"), ("CALLBACK_URL", "http://127.0.0.1:1/dev")]).unwrap();
+        assert_eq!(config.table_name, "t");
+        assert_eq!(config.ttl_hours, 24);
+        assert_eq!(config.push.concurrency, 64);
+        assert_eq!(config.push.max_attempts, 3);
+        assert_eq!(config.push.chunk_size, None);
+        assert_eq!(config.push.posts_per_second, None);
+        assert_eq!(config.query_page_limit, None);
+        assert_eq!(config.push.detail_types.entity, "Entity Updated");
+        assert_eq!(config.push.detail_types.user, "Send User Push Notification");
+    }
+
+    #[test]
+    fn chunking_and_the_post_budget_come_from_the_environment() {
+        let config = config(&[
+            ("TABLE_NAME", "t"),
+            ("CALLBACK_URL", "http://x/dev"),
+            ("PUSH_CHUNK_SIZE", "1000"),
+            ("PUSH_POSTS_PER_SECOND", "400"),
+        ])
+        .unwrap();
+        assert_eq!(config.push.chunk_size, Some(1000));
+        assert_eq!(config.push.posts_per_second, Some(400.0));
+        let error = self::config(&[
+            ("TABLE_NAME", "t"),
+            ("CALLBACK_URL", "http://x/dev"),
+            ("PUSH_CHUNK_SIZE", "many"),
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("PUSH_CHUNK_SIZE=\"many\""), "{error}");
+    }
+
+    #[test]
+    fn missing_or_malformed_variables_are_named() {
+        let error = config(&[("CALLBACK_URL", "http://x/dev")]).unwrap_err();
+        assert!(error.to_string().contains("TABLE_NAME"), "{error}");
+        let error = config(&[("TABLE_NAME", "t")]).unwrap_err();
+        assert!(error.to_string().contains("CALLBACK_URL"), "{error}");
+        let error = config(&[
+            ("TABLE_NAME", "t"),
+            ("CALLBACK_URL", "http://x/dev"),
+            ("TTL_HOURS", "a day"),
+        ])
+        .unwrap_err();
+        assert!(error.to_string().contains("TTL_HOURS=\"a day\""), "{error}");
+    }
+
+    #[test]
+    fn handler_names_parse() {
+        assert_eq!("push".parse::<HandlerKind>().unwrap(), HandlerKind::Push);
+        assert_eq!("connect".parse::<HandlerKind>().unwrap(), HandlerKind::Connect);
+        assert!("Push".parse::<HandlerKind>().is_err());
+        assert_eq!("authorizer".parse::<HandlerKind>().unwrap(), HandlerKind::Authorizer);
+    }
+
+    fn authorizer_config(variables: &[(&str, &str)]) -> Result<AuthorizerConfig> {
+        AuthorizerConfig::from_lookup(lookup(variables))
+    }
+
+    #[test]
+    fn the_authorizer_trusts_a_secret_or_an_issuer_never_both() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:wsstack-dev-auth-AbCdEf";
+        let config = authorizer_config(&[("AUTH_SECRET_ARN", arn)]).unwrap();
+        assert_eq!(config.trust, TrustConfig::Secret { secret_arn: arn.into() });
+        assert_eq!(config.claims, ClaimNames::default());
+
+        let config = authorizer_config(&[
+            ("AUTH_ISSUER", "https://issuer.example.com/pool/"),
+            ("AUTH_AUDIENCE", "client-1"),
+            ("AUTH_USER_CLAIM", "username"),
+        ])
+        .unwrap();
+        assert_eq!(
+            config.trust,
+            TrustConfig::Issuer {
+                issuer: "https://issuer.example.com/pool/".into(),
+                audience: Some("client-1".into()),
+                jwks_url: "https://issuer.example.com/pool/.well-known/jwks.json".into(),
+            }
+        );
+        assert_eq!(config.claims.user, "username");
+        assert_eq!(config.claims.entities, "entities");
+
+        let error = authorizer_config(&[("AUTH_SECRET_ARN", arn), ("AUTH_ISSUER", "https://i")]).unwrap_err();
+        assert!(error.to_string().contains("not both"), "{error}");
+        let error = authorizer_config(&[]).unwrap_err();
+        assert!(error.to_string().contains("AUTH_SECRET_ARN"), "{error}");
+    }
+}
