@@ -112,7 +112,7 @@ async fn discovered(aws: &Aws, first: FirstRound) -> Result<Discovered> {
         authorizer = found.and_then(|a| a.authorizer_id);
     }
     values.set(
-        Key::Api,
+        Key::api(),
         api.clone().map(|id| {
             Value::Api(ApiId {
                 id,
@@ -120,14 +120,14 @@ async fn discovered(aws: &Aws, first: FirstRound) -> Result<Discovered> {
             })
         }),
     );
-    values.set(Key::Authorizer, authorizer.clone().map(Value::AuthorizerId));
+    values.set(Key::authorizer(), authorizer.clone().map(Value::AuthorizerId));
     values.set(
-        Key::Function(AUTHORIZER.into()),
+        Key::function(AUTHORIZER),
         first.authorizer_function.clone().map(Value::Arn),
     );
-    values.set(Key::DomainName, first.domain.clone().map(Value::DomainTarget));
+    values.set(Key::domain_name(), first.domain.clone().map(Value::DomainTarget));
     for (handler, arn) in &first.own_routes {
-        values.set(Key::Function(handler.clone()), Some(Value::Arn(arn.clone())));
+        values.set(Key::function(handler.clone()), Some(Value::Arn(arn.clone())));
     }
     values.run().set_discovered_apis(first.apis);
     Ok(Discovered {

@@ -14,7 +14,6 @@ use tokio::sync::OnceCell;
 use serde::{Serialize, Serializer};
 
 use crate::aws::Aws;
-use crate::names::RoleKind;
 use crate::resources::api_listing::ApiListing;
 
 /// A queue of the stack.
@@ -24,76 +23,62 @@ pub enum QueueKind {
     DeadLetter,
 }
 
-/// The identity of one resource in the stack's graph. Handlers are named by their handler name
-/// (`connect`, `push`, a route).
+/// The identity of one resource in the stack's graph: its kind's short name (`function`) and,
+/// for a kind with several resources in a stack, which one (`push`); printed `function/push`. Each
+/// kind makes its keys in its own file (`Key::function`, `Key::api`, ...), so that a new kind
+/// needs nothing here.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Key {
-    Role(RoleKind),
-    /// The role's inline policy `wsstack`: its own resource, because it names the API, and the
-    /// role (so the functions) need not wait for the API.
-    RolePolicy(RoleKind),
-    Table,
-    Queue(QueueKind),
-    Rule,
-    Api,
-    Stage,
-    EventSource,
-    LogGroup(String),
-    Function(String),
-    Permission(String),
-    Route(String),
-    /// The stack's HS256 key (`auth: {secret: generated}`); its value to dependants is its ARN.
-    Secret,
-    /// The API Gateway REQUEST authorizer on `$connect`; its value is the authorizer id.
-    Authorizer,
-    /// The SNS topic the alarms notify, with the email subscription; its value is its ARN.
-    Topic,
-    /// The CloudWatch alarm on a queue (the dead-letter queue).
-    Alarm(QueueKind),
-    /// The ACM certificate `up` requested for `domain:`; its value is its ARN.
-    Certificate,
-    /// The API Gateway custom domain name; its value is a `domain_name::Target`.
-    DomainName,
-    /// The mapping of the custom domain to the stack's API and stage.
-    ApiMapping,
-    /// A Route 53 alias record (`A` or `AAAA`) of the custom domain.
-    DnsRecord(&'static str),
+pub struct Key {
     /// Something the stack file no longer declares, which `up` deletes.
-    Retired(Box<Key>),
+    retired: bool,
+    kind: &'static str,
+    which: Option<String>,
 }
 
 impl Key {
+    /// The one resource of kind `kind` in a stack (`api`).
+    pub fn one(kind: &'static str) -> Key {
+        Key {
+            retired: false,
+            kind,
+            which: None,
+        }
+    }
+
+    /// Resource `which` of kind `kind` (`function/push`).
+    pub fn each(kind: &'static str, which: impl Into<String>) -> Key {
+        Key {
+            retired: false,
+            kind,
+            which: Some(which.into()),
+        }
+    }
+
+    /// The same resource, retired.
     pub fn retired(self) -> Key {
-        Key::Retired(Box::new(self))
+        Key { retired: true, ..self }
+    }
+}
+
+impl QueueKind {
+    /// How keys name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueKind::Events => "events",
+            QueueKind::DeadLetter => "dead-letter",
+        }
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Key::Role(kind) => write!(f, "role/{}", kind.suffix()),
-            Key::RolePolicy(kind) => write!(f, "role-policy/{}", kind.suffix()),
-            Key::Table => f.write_str("table"),
-            Key::Queue(QueueKind::Events) => f.write_str("queue/events"),
-            Key::Queue(QueueKind::DeadLetter) => f.write_str("queue/dead-letter"),
-            Key::Rule => f.write_str("rule"),
-            Key::Api => f.write_str("api"),
-            Key::Stage => f.write_str("stage"),
-            Key::EventSource => f.write_str("event-source"),
-            Key::LogGroup(h) => write!(f, "log-group/{h}"),
-            Key::Function(h) => write!(f, "function/{h}"),
-            Key::Permission(h) => write!(f, "permission/{h}"),
-            Key::Route(h) => write!(f, "route/{h}"),
-            Key::Secret => f.write_str("secret"),
-            Key::Authorizer => f.write_str("authorizer"),
-            Key::Topic => f.write_str("topic"),
-            Key::Alarm(QueueKind::Events) => f.write_str("alarm/events"),
-            Key::Alarm(QueueKind::DeadLetter) => f.write_str("alarm/dead-letter"),
-            Key::Certificate => f.write_str("certificate"),
-            Key::DomainName => f.write_str("domain-name"),
-            Key::ApiMapping => f.write_str("api-mapping"),
-            Key::DnsRecord(kind) => write!(f, "dns-record/{kind}"),
-            Key::Retired(inner) => write!(f, "retired/{inner}"),
+        if self.retired {
+            f.write_str("retired/")?;
+        }
+        f.write_str(self.kind)?;
+        match &self.which {
+            Some(which) => write!(f, "/{which}"),
+            None => Ok(()),
         }
     }
 }
@@ -109,15 +94,15 @@ impl Serialize for Key {
 /// before a run), by kind of value: each key has one kind, which `Values`'s accessors read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// The WebSocket API (`Key::Api`).
+    /// The WebSocket API (`Key::api()`).
     Api(ApiId),
-    /// An API Gateway authorizer's id: the stack's authorizer (`Key::Authorizer`), or the one the
-    /// `$connect` route named when read (`Key::Route("connect")`), through which the authorizer
+    /// An API Gateway authorizer's id: the stack's authorizer (`Key::authorizer()`), or the one the
+    /// `$connect` route named when read (`Key::route("connect")`), through which the authorizer
     /// finds itself again after the route let go of it.
     AuthorizerId(String),
     /// An ARN: the certificate, the secret, the topic; the functions discovery found.
     Arn(String),
-    /// What the alias records of the custom domain point at (`Key::DomainName`).
+    /// What the alias records of the custom domain point at (`Key::domain_name()`).
     DomainTarget(Target),
 }
 
@@ -252,7 +237,7 @@ impl Values {
 
     /// The stack's WebSocket API, once it exists.
     pub fn api(&self) -> Option<&ApiId> {
-        match self.values.get(&Key::Api) {
+        match self.values.get(&Key::api()) {
             Some(Value::Api(api)) => Some(api),
             _ => None,
         }
@@ -268,7 +253,7 @@ impl Values {
         self.api_id().map_or(Later::AfterCreate("the API"), Later::Known)
     }
 
-    /// The authorizer id `key` hands on (`Key::Authorizer`, or `Key::Route("connect")`).
+    /// The authorizer id `key` hands on (`Key::authorizer()`, or `Key::route("connect")`).
     pub fn authorizer_id(&self, key: &Key) -> Option<&str> {
         match self.values.get(key) {
             Some(Value::AuthorizerId(id)) => Some(id),
@@ -278,7 +263,7 @@ impl Values {
 
     /// The stack's authorizer id for the desired state: known once the authorizer exists.
     pub fn later_authorizer_id(&self) -> Later<&str> {
-        self.authorizer_id(&Key::Authorizer)
+        self.authorizer_id(&Key::authorizer())
             .map_or(Later::AfterCreate("the authorizer"), Later::Known)
     }
 
@@ -292,7 +277,7 @@ impl Values {
 
     /// What the custom domain's alias records point at, once the domain name exists.
     pub fn domain_target(&self) -> Option<&Target> {
-        match self.values.get(&Key::DomainName) {
+        match self.values.get(&Key::domain_name()) {
             Some(Value::DomainTarget(target)) => Some(target),
             _ => None,
         }
@@ -342,17 +327,17 @@ fn api_url(scheme: &str, id: &str, aws: &Aws, stage: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::RoleKind;
 
     #[test]
     fn keys_print_as_before() {
-        assert_eq!(Key::Function("push".into()).to_string(), "function/push");
-        assert_eq!(Key::Role(RoleKind::Routes).to_string(), "role/routes");
+        assert_eq!(Key::function("push").to_string(), "function/push");
+        assert_eq!(Key::role(RoleKind::Routes).to_string(), "role/routes");
+        assert_eq!(Key::route("subscribe").retired().to_string(), "retired/route/subscribe");
+        assert_eq!(Key::api().to_string(), "api");
+        assert_eq!(Key::dns_record("AAAA").to_string(), "dns-record/AAAA");
         assert_eq!(
-            Key::Route("subscribe".into()).retired().to_string(),
-            "retired/route/subscribe"
-        );
-        assert_eq!(
-            serde_json::to_value(Key::Queue(QueueKind::DeadLetter)).unwrap(),
+            serde_json::to_value(Key::queue(QueueKind::DeadLetter)).unwrap(),
             "queue/dead-letter"
         );
     }

@@ -38,7 +38,7 @@ impl RoleKind {
 
 /// The prefix of the handler name of a route with its own code: `route-sendMessage`. No bundled
 /// handler starts with it, so the functions of own routes are found by name alone, even those of
-/// routes the stack file no longer lists (see `resources::own_route`).
+/// routes the stack file no longer lists (see `discovery`).
 pub const OWN_ROUTE_PREFIX: &str = "route-";
 /// The handler name of an own `$default` route (`$` has no place in function names).
 pub const OWN_DEFAULT_HANDLER: &str = "default-route";

@@ -228,14 +228,14 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
     let (own, own_in_service) = routes::declared(stack, aws);
     resources.extend(own);
     // The stage puts the routes in service: after them, their permissions and their roles' policies.
-    let mut in_service = vec![Key::RolePolicy(RoleKind::Routes)];
+    let mut in_service = vec![Key::role_policy(RoleKind::Routes)];
     in_service.extend(own_in_service);
     for handler in handlers(stack).into_iter().filter(|h| own_route_key(h).is_none()) {
         let h = handler_resources(stack, aws, bundle, &handler);
         resources.push(Arc::new(h.log_group));
         resources.push(Arc::new(h.function));
         if let (Some(permission), Some(route)) = (h.permission, h.route) {
-            in_service.extend([Key::Route(handler.clone()), Key::Permission(handler.clone())]);
+            in_service.extend([Key::route(handler.clone()), Key::permission(handler.clone())]);
             resources.push(Arc::new(permission));
             resources.push(Arc::new(route));
         }
@@ -260,15 +260,15 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         // Taken down in the reverse of the order they go up in: route, permission, function, logs.
         let retired = |resource: Arc<dyn Resource>, after: Option<Key>| -> Arc<dyn Resource> {
             Arc::new(Retired {
-                depends_on: vec![after.map(Key::retired).unwrap_or(Key::Api)],
+                depends_on: vec![after.map(Key::retired).unwrap_or(Key::api())],
                 inner: resource,
             })
         };
         let dropped = dropped.to_string();
         resources.push(retired(Arc::new(route), None));
-        resources.push(retired(Arc::new(permission), Some(Key::Route(dropped.clone()))));
-        resources.push(retired(Arc::new(h.function), Some(Key::Permission(dropped.clone()))));
-        resources.push(retired(Arc::new(h.log_group), Some(Key::Function(dropped))));
+        resources.push(retired(Arc::new(permission), Some(Key::route(dropped.clone()))));
+        resources.push(retired(Arc::new(h.function), Some(Key::permission(dropped.clone()))));
+        resources.push(retired(Arc::new(h.log_group), Some(Key::function(dropped))));
     }
     resources
 }

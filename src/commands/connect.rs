@@ -1,5 +1,5 @@
 //! `wsstack connect`: find the WebSocket URL (given, the running `wsstack dev`'s, or the stack's
-//! API) and check the flags, then hand over to the client in `crate::connect`.
+//! API) and check the flags, then hand over to the client in `crate::ws_client`.
 //!
 //! Flags are checked before anything connects: a bad one is exit 2, never a panic.
 

@@ -159,7 +159,7 @@ async fn go(resources: &[Arc<dyn Resource>], verb: Verb, limit: usize) -> (Vec<R
 }
 
 fn function(name: &str) -> Key {
-    Key::Function(name.into())
+    Key::function(name)
 }
 
 #[tokio::test]
@@ -167,12 +167,12 @@ async fn ensure_starts_each_resource_after_what_it_depends_on() {
     let j = Journal::default();
     // Listed dependants first, so the slice order is not what makes it pass.
     let resources = vec![
-        fake(&j, Key::Stage, vec![Key::Route("a".into()), Key::Route("b".into())]),
-        fake(&j, Key::Route("a".into()), vec![function("a")]),
-        fake(&j, Key::Route("b".into()), vec![function("b")]),
-        fake(&j, function("a"), vec![Key::Api]),
-        fake(&j, function("b"), vec![Key::Api]),
-        fake(&j, Key::Api, vec![]),
+        fake(&j, Key::stage(), vec![Key::route("a"), Key::route("b")]),
+        fake(&j, Key::route("a"), vec![function("a")]),
+        fake(&j, Key::route("b"), vec![function("b")]),
+        fake(&j, function("a"), vec![Key::api()]),
+        fake(&j, function("b"), vec![Key::api()]),
+        fake(&j, Key::api(), vec![]),
     ];
     let (reports, _) = go(&resources, Verb::Ensure, 8).await;
     assert_eq!(reports.len(), 6);
@@ -195,19 +195,19 @@ async fn ensure_starts_each_resource_after_what_it_depends_on() {
 async fn a_failure_leaves_its_dependants_not_attempted_and_the_rest_running() {
     let j = Journal::default();
     let resources = vec![
-        failing(&j, Key::Api, vec![]),
-        fake(&j, function("a"), vec![Key::Api]),
-        fake(&j, Key::Route("a".into()), vec![function("a")]),
-        fake(&j, Key::Table, vec![]),
-        fake(&j, Key::Rule, vec![Key::Table]),
+        failing(&j, Key::api(), vec![]),
+        fake(&j, function("a"), vec![Key::api()]),
+        fake(&j, Key::route("a"), vec![function("a")]),
+        fake(&j, Key::table(), vec![]),
+        fake(&j, Key::rule(), vec![Key::table()]),
     ];
     let (reports, _) = go(&resources, Verb::Ensure, 8).await;
     let outcome = |key: Key| &reports.iter().find(|r| r.key == key).unwrap().outcome;
-    assert!(matches!(outcome(Key::Api), Outcome::Failed(e) if e.contains("api broke")));
+    assert!(matches!(outcome(Key::api()), Outcome::Failed(e) if e.contains("api broke")));
     assert!(matches!(outcome(function("a")), Outcome::NotAttempted(why) if why.contains("api")));
-    assert!(matches!(outcome(Key::Route("a".into())), Outcome::NotAttempted(_)));
-    assert!(matches!(outcome(Key::Table), Outcome::Changed(Change::Created)));
-    assert!(matches!(outcome(Key::Rule), Outcome::Changed(Change::Created)));
+    assert!(matches!(outcome(Key::route("a")), Outcome::NotAttempted(_)));
+    assert!(matches!(outcome(Key::table()), Outcome::Changed(Change::Created)));
+    assert!(matches!(outcome(Key::rule()), Outcome::Changed(Change::Created)));
     let events = j.events();
     assert!(
         !events.iter().any(|e| e.contains("function/a") || e.contains("route/a")),
@@ -220,9 +220,9 @@ async fn a_failure_leaves_its_dependants_not_attempted_and_the_rest_running() {
 async fn destroy_runs_in_reverse_dependency_order() {
     let j = Journal::default();
     let resources = vec![
-        fake(&j, Key::Api, vec![]),
-        fake(&j, function("a"), vec![Key::Api]),
-        fake(&j, Key::Route("a".into()), vec![function("a")]),
+        fake(&j, Key::api(), vec![]),
+        fake(&j, function("a"), vec![Key::api()]),
+        fake(&j, Key::route("a"), vec![function("a")]),
     ];
     let (reports, _) = go(&resources, Verb::Destroy, 8).await;
     assert!(j.position("end route/a") < j.position("start function/a"));
@@ -233,24 +233,24 @@ async fn destroy_runs_in_reverse_dependency_order() {
 
 #[tokio::test]
 async fn destroy_waits_only_for_what_must_go_first() {
-    let role = Key::Role(crate::names::RoleKind::Routes);
-    let log_group = Key::LogGroup("a".into());
+    let role = Key::role(crate::names::RoleKind::Routes);
+    let log_group = Key::log_group("a");
     for function_fails in [false, true] {
         let j = Journal::default();
         // The function needs its role and the API to be made, but only its log group must wait
         // for it to go; its permission still goes before it.
         let resources = vec![
-            fake(&j, Key::Api, vec![]),
+            fake(&j, Key::api(), vec![]),
             fake(&j, role.clone(), vec![]),
             tearing_down(&j, log_group.clone(), vec![], vec![], false),
             tearing_down(
                 &j,
                 function("a"),
-                vec![role.clone(), Key::Api],
+                vec![role.clone(), Key::api()],
                 vec![log_group.clone()],
                 function_fails,
             ),
-            fake(&j, Key::Permission("a".into()), vec![function("a")]),
+            fake(&j, Key::permission("a"), vec![function("a")]),
         ];
         let (reports, _) = go(&resources, Verb::Destroy, 8).await;
         assert_eq!(reports.len(), 5, "every resource has an outcome");
@@ -278,7 +278,10 @@ async fn destroy_waits_only_for_what_must_go_first() {
 #[tokio::test]
 async fn a_failed_destroy_keeps_what_it_depends_on() {
     let j = Journal::default();
-    let resources = vec![fake(&j, Key::Api, vec![]), failing(&j, function("a"), vec![Key::Api])];
+    let resources = vec![
+        fake(&j, Key::api(), vec![]),
+        failing(&j, function("a"), vec![Key::api()]),
+    ];
     let (reports, _) = go(&resources, Verb::Destroy, 8).await;
     assert!(matches!(reports[1].outcome, Outcome::NotAttempted(_)));
     assert!(!j.events().contains(&"start api".to_string()));
@@ -301,19 +304,19 @@ async fn concurrency_never_exceeds_its_bound() {
 fn a_cycle_or_an_unknown_dependency_is_an_error() {
     let j = Journal::default();
     let cycle = vec![
-        fake(&j, Key::Api, vec![Key::Stage]),
-        fake(&j, Key::Stage, vec![Key::Api]),
-        fake(&j, Key::Table, vec![]),
+        fake(&j, Key::api(), vec![Key::stage()]),
+        fake(&j, Key::stage(), vec![Key::api()]),
+        fake(&j, Key::table(), vec![]),
     ];
     let error = order(&cycle).unwrap_err().to_string();
     assert!(
         error.contains("cycle") && error.contains("api") && !error.contains("table"),
         "{error}"
     );
-    let unknown = vec![fake(&j, Key::Stage, vec![Key::Api])];
+    let unknown = vec![fake(&j, Key::stage(), vec![Key::api()])];
     let error = order(&unknown).unwrap_err().to_string();
     assert!(error.contains("stage depends on unknown api"), "{error}");
-    let twice = vec![fake(&j, Key::Api, vec![]), fake(&j, Key::Api, vec![])];
+    let twice = vec![fake(&j, Key::api(), vec![]), fake(&j, Key::api(), vec![])];
     assert!(order(&twice).is_err());
 }
 
@@ -322,7 +325,7 @@ async fn a_value_from_a_finished_resource_reaches_its_dependants() {
     let j = Journal::default();
     let resources: Vec<Arc<dyn Resource>> = vec![
         Arc::new(Fake {
-            key: Key::Api,
+            key: Key::api(),
             depends_on: vec![],
             gone_before: None,
             fails: false,
@@ -332,7 +335,7 @@ async fn a_value_from_a_finished_resource_reaches_its_dependants() {
             })),
             journal: j.clone(),
         }),
-        fake(&j, Key::Stage, vec![Key::Api]),
+        fake(&j, Key::stage(), vec![Key::api()]),
     ];
     let (_, resolved) = go(&resources, Verb::Ensure, 8).await;
     assert_eq!(resolved.api_id(), Some("api-1"));

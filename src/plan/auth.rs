@@ -140,11 +140,11 @@ pub(super) fn resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>) -> Ve
             inner,
         })
     };
-    let function_key = Key::Function(AUTHORIZER.into());
+    let function_key = Key::function(AUTHORIZER);
     vec![
-        retired(Arc::new(authorizer), Key::Route("connect".into())),
-        retired(Arc::new(permission), Key::Authorizer.retired()),
-        retired(Arc::new(function_spec), Key::Permission(AUTHORIZER.into()).retired()),
+        retired(Arc::new(authorizer), Key::route("connect")),
+        retired(Arc::new(permission), Key::authorizer().retired()),
+        retired(Arc::new(function_spec), Key::permission(AUTHORIZER).retired()),
         retired(Arc::new(log_group), function_key.clone().retired()),
         retired(Arc::new(role), function_key.clone().retired()),
         retired(Arc::new(secret), function_key.retired()),

@@ -140,7 +140,7 @@ impl Resource for RetiredDomain {
         self.name.clone()
     }
     fn key(&self) -> Key {
-        Key::DomainName.retired()
+        Key::domain_name().retired()
     }
     fn depends_on(&self) -> Vec<Key> {
         Vec::new()

@@ -94,9 +94,9 @@ pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Arc<dyn Resource>>, Vec
         let (role, h) = own_route(stack, aws, &own.name, package);
         let handler = h.function.handler.clone();
         route_keys.extend([
-            Key::Route(handler.clone()),
-            Key::Permission(handler.clone()),
-            Key::RolePolicy(RoleKind::Own(handler)),
+            Key::route(handler.clone()),
+            Key::permission(handler.clone()),
+            Key::role_policy(RoleKind::Own(handler)),
         ]);
         resources.push(Arc::new(role.policy_resource()));
         resources.push(Arc::new(role));
@@ -124,20 +124,20 @@ pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Discovered) -> Vec<Arc<d
         let (role, h) = own_route(stack, aws, &route_key, None);
         let retired = |resource: Arc<dyn Resource>, after: Option<Key>| -> Arc<dyn Resource> {
             Arc::new(Retired {
-                depends_on: vec![after.map(Key::retired).unwrap_or(Key::Api)],
+                depends_on: vec![after.map(Key::retired).unwrap_or(Key::api())],
                 inner: resource,
             })
         };
         let handler = handler.to_string();
         if let (Some(route), Some(permission)) = (h.route, h.permission) {
             resources.push(retired(Arc::new(route), None));
-            resources.push(retired(Arc::new(permission), Some(Key::Route(handler.clone()))));
+            resources.push(retired(Arc::new(permission), Some(Key::route(handler.clone()))));
         }
-        resources.push(retired(Arc::new(h.log_group), Some(Key::Permission(handler.clone()))));
-        resources.push(retired(Arc::new(role), Some(Key::LogGroup(handler.clone()))));
+        resources.push(retired(Arc::new(h.log_group), Some(Key::permission(handler.clone()))));
+        resources.push(retired(Arc::new(role), Some(Key::log_group(handler.clone()))));
         resources.push(retired(
             Arc::new(h.function),
-            Some(Key::Role(RoleKind::Own(handler.clone()))),
+            Some(Key::role(RoleKind::Own(handler.clone()))),
         ));
     }
     resources
@@ -181,9 +181,9 @@ mod tests {
         assert_eq!(
             route_keys,
             [
-                Key::Route("route-sendMessage".into()),
-                Key::Permission("route-sendMessage".into()),
-                Key::RolePolicy(RoleKind::Own("route-sendMessage".into()))
+                Key::route("route-sendMessage"),
+                Key::permission("route-sendMessage"),
+                Key::role_policy(RoleKind::Own("route-sendMessage".into()))
             ]
         );
         let policy = policy(&stack, &aws.names, &aws.arns, "abc", "route-sendMessage").to_string();
@@ -220,7 +220,7 @@ mod tests {
         );
         assert_eq!(
             retired[4].depends_on(),
-            [Key::Role(RoleKind::Own("default-route".into())).retired()]
+            [Key::role(RoleKind::Own("default-route".into())).retired()]
         );
     }
 }

@@ -163,14 +163,21 @@ impl AlarmSpec {
     }
 }
 
+impl Key {
+    /// The CloudWatch alarm on a queue.
+    pub fn alarm(queue: QueueKind) -> Key {
+        Key::each("alarm", queue.name())
+    }
+}
+
 impl Lifecycle for AlarmSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("CloudWatch alarm", Key::Alarm(self.queue), &self.name).tagged(&self.tags)
+        Id::new("CloudWatch alarm", Key::alarm(self.queue), &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::Topic, Key::Queue(self.queue)]
+        vec![Key::topic(), Key::queue(self.queue)]
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

@@ -101,11 +101,18 @@ pub async fn settle_race(aws: &Aws, stack: &str, stage: &str, ours: &str, create
     Ok(kept.to_string())
 }
 
+impl Key {
+    /// The stack's WebSocket API.
+    pub fn api() -> Key {
+        Key::one("api")
+    }
+}
+
 impl Lifecycle for ApiSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("WebSocket API", Key::Api, &self.name).tagged(&self.tags)
+        Id::new("WebSocket API", Key::api(), &self.name).tagged(&self.tags)
     }
     fn output(&self, observed: &Observed) -> Option<Value> {
         Some(Value::Api(ApiId {

@@ -31,18 +31,25 @@ impl Observed {
     }
 }
 
+impl Key {
+    /// The mapping of the custom domain to the stack's API and stage.
+    pub fn api_mapping() -> Key {
+        Key::one("api-mapping")
+    }
+}
+
 impl Lifecycle for ApiMappingSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
         Id::new(
             "API mapping",
-            Key::ApiMapping,
+            Key::api_mapping(),
             format!("{} -> {}", self.domain, self.stage),
         )
     }
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::DomainName, Key::Stage]
+        vec![Key::domain_name(), Key::stage()]
     }
     /// `observe` keeps the API id it compared against, which a run that creates the API (or
     /// settles a race onto another one) only knows once the API is done.

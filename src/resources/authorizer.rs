@@ -79,16 +79,23 @@ impl AuthorizerSpec {
     }
 }
 
+impl Key {
+    /// The REQUEST authorizer on `$connect`; it hands on its id.
+    pub fn authorizer() -> Key {
+        Key::one("authorizer")
+    }
+}
+
 impl Lifecycle for AuthorizerSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("API authorizer", Key::Authorizer, &self.name)
+        Id::new("API authorizer", Key::authorizer(), &self.name)
     }
     fn depends_on(&self) -> Vec<Key> {
-        let mut keys = vec![Key::Function(AUTHORIZER.into())];
+        let mut keys = vec![Key::function(AUTHORIZER)];
         if self.secret {
-            keys.push(Key::Secret);
+            keys.push(Key::secret());
         }
         keys
     }
@@ -97,7 +104,10 @@ impl Lifecycle for AuthorizerSpec {
         let Some(api) = ctx.resolved.api_id() else {
             return Ok(None);
         };
-        let handed_on = ctx.resolved.authorizer_id(&Key::Route("connect".into()));
+        // A value `$connect` hands on, against the rule that `observe` reads only what the run
+        // started with: only the retired authorizer, which comes after the route and never reads
+        // ahead (`Retired` takes no look), meets it set.
+        let handed_on = ctx.resolved.authorizer_id(&Key::route("connect"));
         let found = find(ctx.aws, api, &self.name, handed_on).await?;
         Ok(found.map(|authorizer| Observed {
             api: api.to_string(),

@@ -328,11 +328,18 @@ impl CertificateSpec {
     }
 }
 
+impl Key {
+    /// The ACM certificate `up` requested for `domain:`; it hands on its ARN.
+    pub fn certificate() -> Key {
+        Key::one("certificate")
+    }
+}
+
 impl Lifecycle for CertificateSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("ACM certificate", Key::Certificate, &self.domain).tagged(&self.tags)
+        Id::new("ACM certificate", Key::certificate(), &self.domain).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

@@ -206,18 +206,25 @@ fn points_at_a_regional_api(set: &ResourceRecordSet, aws: &Aws) -> bool {
     })
 }
 
+impl Key {
+    /// An alias record (`A` or `AAAA`) of the custom domain.
+    pub fn dns_record(kind: &str) -> Key {
+        Key::each("dns-record", kind)
+    }
+}
+
 impl Lifecycle for DnsRecordSpec {
     type Observed = ResourceRecordSet;
 
     fn id(&self) -> Id<'_> {
         Id::new(
             "DNS record",
-            Key::DnsRecord(self.kind),
+            Key::dns_record(self.kind),
             format!("{} {}", self.domain, self.kind),
         )
     }
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::DomainName]
+        vec![Key::domain_name()]
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<ResourceRecordSet>> {

@@ -19,7 +19,7 @@ pub const TAG_HOSTED_ZONE: &str = "wsstack:hosted-zone";
 /// Which certificate the domain uses.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Certificate {
-    /// The one `up` requests (`Key::Certificate` hands its ARN on).
+    /// The one `up` requests (`Key::certificate()` hands its ARN on).
     Requested,
     /// The user's, by ARN: checked, never changed.
     Given(String),
@@ -53,7 +53,7 @@ impl DomainNameSpec {
     fn certificate_arn<'a>(&'a self, ctx: Ctx<'a>) -> Option<&'a str> {
         match &self.certificate {
             Certificate::Given(arn) => Some(arn),
-            Certificate::Requested => ctx.resolved.arn(&Key::Certificate),
+            Certificate::Requested => ctx.resolved.arn(&Key::certificate()),
         }
     }
 
@@ -74,15 +74,22 @@ impl DomainNameSpec {
     }
 }
 
+impl Key {
+    /// The custom domain name; it hands on its `Target`.
+    pub fn domain_name() -> Key {
+        Key::one("domain-name")
+    }
+}
+
 impl Lifecycle for DomainNameSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("API domain name", Key::DomainName, &self.name).tagged(&self.tags)
+        Id::new("API domain name", Key::domain_name(), &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
         match self.certificate {
-            Certificate::Requested => vec![Key::Certificate],
+            Certificate::Requested => vec![Key::certificate()],
             Certificate::Given(_) => Vec::new(),
         }
     }

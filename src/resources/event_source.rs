@@ -102,25 +102,36 @@ impl EventSourceSpec {
     }
 }
 
+impl Key {
+    /// The push function's event source mapping.
+    pub fn event_source() -> Key {
+        Key::one("event-source")
+    }
+}
+
 impl Lifecycle for EventSourceSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("event source", Key::EventSource, format!("queue -> {}", self.function))
+        Id::new(
+            "event source",
+            Key::event_source(),
+            format!("queue -> {}", self.function),
+        )
     }
     /// The push role's policy too: Lambda checks that the role may receive from the queue when
     /// the mapping is created.
     fn depends_on(&self) -> Vec<Key> {
         vec![
-            Key::Function("push".into()),
-            Key::Queue(QueueKind::Events),
-            Key::RolePolicy(crate::names::RoleKind::Push),
+            Key::function("push"),
+            Key::queue(QueueKind::Events),
+            Key::role_policy(crate::names::RoleKind::Push),
         ]
     }
     /// Taken down first of the push path: before the function and the queue it connects (the
     /// policy may go meanwhile; nothing polls with it any more).
     fn gone_before(&self) -> Vec<Key> {
-        vec![Key::Function("push".into()), Key::Queue(QueueKind::Events)]
+        vec![Key::function("push"), Key::queue(QueueKind::Events)]
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

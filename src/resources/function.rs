@@ -180,20 +180,27 @@ impl FunctionSpec {
     }
 }
 
+impl Key {
+    /// A handler's Lambda function, by handler name (`connect`, `push`, `route-sendMessage`).
+    pub fn function(handler: impl Into<String>) -> Key {
+        Key::each("function", handler)
+    }
+}
+
 impl Lifecycle for FunctionSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("Lambda function", Key::Function(self.handler.clone()), &self.name).tagged(&self.tags)
+        Id::new("Lambda function", Key::function(self.handler.clone()), &self.name).tagged(&self.tags)
     }
     /// The role it runs as, and the API its environment names. Not its log group: nothing
     /// invokes a function before its stage or event source exists, and a log group Lambda made
     /// first is adopted. Deleted before its log group, which an invocation would make again.
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::Role(self.role.clone()), Key::Api]
+        vec![Key::role(self.role.clone()), Key::api()]
     }
     fn gone_before(&self) -> Vec<Key> {
-        vec![Key::LogGroup(self.handler.clone())]
+        vec![Key::log_group(self.handler.clone())]
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

@@ -35,11 +35,18 @@ impl LogGroupSpec {
     }
 }
 
+impl Key {
+    /// A handler's log group.
+    pub fn log_group(handler: impl Into<String>) -> Key {
+        Key::each("log-group", handler)
+    }
+}
+
 impl Lifecycle for LogGroupSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("log group", Key::LogGroup(self.handler.clone()), &self.name).tagged(&self.tags)
+        Id::new("log group", Key::log_group(self.handler.clone()), &self.name).tagged(&self.tags)
     }
     fn adopts_untagged(&self) -> bool {
         true

@@ -70,6 +70,13 @@ impl PermissionSpec {
     }
 }
 
+impl Key {
+    /// The permission that lets API Gateway invoke a handler's function.
+    pub fn permission(handler: impl Into<String>) -> Key {
+        Key::each("permission", handler)
+    }
+}
+
 impl Lifecycle for PermissionSpec {
     type Observed = Observed;
 
@@ -77,14 +84,14 @@ impl Lifecycle for PermissionSpec {
         let by = if self.authorizer { "authorizer" } else { &self.route_key };
         Id::new(
             "Lambda permission",
-            Key::Permission(self.handler.clone()),
+            Key::permission(self.handler.clone()),
             format!("{} ({by})", self.function),
         )
     }
     fn depends_on(&self) -> Vec<Key> {
-        let mut keys = vec![Key::Function(self.handler.clone())];
+        let mut keys = vec![Key::function(self.handler.clone())];
         if self.authorizer {
-            keys.push(Key::Authorizer);
+            keys.push(Key::authorizer());
         }
         keys
     }

@@ -92,15 +92,22 @@ impl QueueSpec {
     }
 }
 
+impl Key {
+    /// A queue of the stack.
+    pub fn queue(kind: QueueKind) -> Key {
+        Key::each("queue", kind.name())
+    }
+}
+
 impl Lifecycle for QueueSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("SQS queue", Key::Queue(self.queue), &self.name).tagged(&self.tags)
+        Id::new("SQS queue", Key::queue(self.queue), &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
         match self.queue {
-            QueueKind::Events => vec![Key::Queue(QueueKind::DeadLetter)],
+            QueueKind::Events => vec![Key::queue(QueueKind::DeadLetter)],
             QueueKind::DeadLetter => Vec::new(),
         }
     }

@@ -21,7 +21,7 @@ use crate::retry::{eventually, ROLE_DELETE_CONFLICT};
 /// The name of the one inline policy wsstack manages on each role.
 pub const POLICY_NAME: &str = "wsstack";
 
-/// A role's policy for a given WebSocket API id (`NEW_API` before the API exists).
+/// A role's policy for a given WebSocket API id (written once the API exists).
 pub type PolicyFor = Arc<dyn Fn(&str) -> Value + Send + Sync>;
 
 #[derive(Clone)]
@@ -72,17 +72,13 @@ impl RoleSpec {
 
     async fn list_tags(&self, aws: &Aws) -> Result<Option<Tags>> {
         let mut tags = Tags::new();
-        let mut marker = None;
-        loop {
-            let call = aws.iam.list_role_tags().role_name(&self.name).set_marker(marker);
-            let page = found(call.send().await, || format!("listing tags of IAM role {}", self.name))?;
+        let mut pages = aws.iam.list_role_tags().role_name(&self.name).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = found(page, || format!("listing tags of IAM role {}", self.name))?;
             let Some(page) = page else { return Ok(None) };
             tags.extend(page.tags.into_iter().map(|t| (t.key, t.value)));
-            if !page.is_truncated {
-                return Ok(Some(tags));
-            }
-            marker = page.marker;
         }
+        Ok(Some(tags))
     }
 
     /// The names of its inline policies.
@@ -101,11 +97,18 @@ impl RoleSpec {
     }
 }
 
+impl Key {
+    /// A handler role.
+    pub fn role(kind: RoleKind) -> Key {
+        Key::each("role", kind.suffix())
+    }
+}
+
 impl Lifecycle for RoleSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("IAM role", Key::Role(self.role.clone()), &self.name).tagged(&self.tags)
+        Id::new("IAM role", Key::role(self.role.clone()), &self.name).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

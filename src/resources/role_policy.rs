@@ -49,23 +49,30 @@ impl RolePolicySpec {
     }
 }
 
+impl Key {
+    /// The inline policy `wsstack` of a handler role.
+    pub fn role_policy(kind: RoleKind) -> Key {
+        Key::each("role-policy", kind.suffix())
+    }
+}
+
 impl Lifecycle for RolePolicySpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
         Id::new(
             "IAM role policy",
-            Key::RolePolicy(self.role.clone()),
+            Key::role_policy(self.role.clone()),
             format!("{}/{POLICY_NAME}", self.role_name),
         )
     }
     /// The policy names the API. Taken down before its role, which IAM refuses to delete while it
     /// has a policy.
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::Role(self.role.clone()), Key::Api]
+        vec![Key::role(self.role.clone()), Key::api()]
     }
     fn gone_before(&self) -> Vec<Key> {
-        vec![Key::Role(self.role.clone())]
+        vec![Key::role(self.role.clone())]
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

@@ -210,22 +210,29 @@ impl RouteSpec {
     }
 }
 
+impl Key {
+    /// A handler's route with its integration.
+    pub fn route(handler: impl Into<String>) -> Key {
+        Key::each("route", handler)
+    }
+}
+
 impl Lifecycle for RouteSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("API route", Key::Route(self.handler.clone()), &self.route_key)
+        Id::new("API route", Key::route(self.handler.clone()), &self.route_key)
     }
     /// Only the API: the integration names the function by its ARN, which API Gateway does not
     /// look up; the stage, which puts the route in service, waits for the permission. With
     /// `auth:`, `$connect` needs the authorizer and everything it runs with first.
     fn depends_on(&self) -> Vec<Key> {
-        let mut keys = vec![Key::Api];
+        let mut keys = vec![Key::api()];
         if self.authorized {
             keys.extend([
-                Key::Authorizer,
-                Key::Permission(crate::names::AUTHORIZER.into()),
-                Key::RolePolicy(crate::names::RoleKind::Authorizer),
+                Key::authorizer(),
+                Key::permission(crate::names::AUTHORIZER),
+                Key::role_policy(crate::names::RoleKind::Authorizer),
             ]);
         }
         keys

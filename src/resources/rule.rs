@@ -146,14 +146,21 @@ impl RuleSpec {
     }
 }
 
+impl Key {
+    /// The EventBridge rule.
+    pub fn rule() -> Key {
+        Key::one("rule")
+    }
+}
+
 impl Lifecycle for RuleSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("EventBridge rule", Key::Rule, &self.name).tagged(&self.tags)
+        Id::new("EventBridge rule", Key::rule(), &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::Queue(QueueKind::Events)]
+        vec![Key::queue(QueueKind::Events)]
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

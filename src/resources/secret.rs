@@ -32,11 +32,18 @@ pub struct Observed {
     tags: Tags,
 }
 
+impl Key {
+    /// The stack's HS256 key (`auth: {secret: generated}`); it hands on its ARN.
+    pub fn secret() -> Key {
+        Key::one("secret")
+    }
+}
+
 impl Lifecycle for SecretSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("secret", Key::Secret, &self.name).tagged(&self.tags)
+        Id::new("secret", Key::secret(), &self.name).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

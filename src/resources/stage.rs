@@ -108,18 +108,25 @@ impl StageSpec {
     }
 }
 
+impl Key {
+    /// The API's stage.
+    pub fn stage() -> Key {
+        Key::one("stage")
+    }
+}
+
 impl Lifecycle for StageSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("API stage", Key::Stage, &self.name).tagged(&self.tags)
+        Id::new("API stage", Key::stage(), &self.name).tagged(&self.tags)
     }
     fn depends_on(&self) -> Vec<Key> {
         self.depends_on.clone()
     }
     /// Deleted with the API at the latest; nothing else waits for it to go.
     fn gone_before(&self) -> Vec<Key> {
-        vec![Key::Api]
+        vec![Key::api()]
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

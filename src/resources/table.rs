@@ -188,11 +188,18 @@ impl TableSpec {
     }
 }
 
+impl Key {
+    /// The table of connections and subscriptions.
+    pub fn table() -> Key {
+        Key::one("table")
+    }
+}
+
 impl Lifecycle for TableSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("DynamoDB table", Key::Table, &self.name).tagged(&self.tags)
+        Id::new("DynamoDB table", Key::table(), &self.name).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

@@ -1,5 +1,5 @@
 //! Tags, written once per service: where a resource's tags live (`TagsAt`, which a tagged kind
-//! answers from `Lifecycle::tags_at`), the TagResource and UntagResource calls of each service, and
+//! answers from `Lifecycle::tags_in_aws`), the TagResource and UntagResource calls of each service, and
 //! the conversions to each SDK's own tag type. The lifecycle compares tags and calls `retag` with
 //! what differs; a kind only says where its tags are.
 

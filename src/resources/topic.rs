@@ -50,19 +50,15 @@ pub struct Observed {
 /// The topic's email subscriptions; `None` when the topic does not exist.
 pub async fn email_subscriptions(aws: &Aws, topic: &str) -> Result<Option<Vec<EmailSubscription>>> {
     let mut emails = Vec::new();
-    let mut next = None;
-    loop {
-        let call = aws
-            .sns
-            .list_subscriptions_by_topic()
-            .topic_arn(topic)
-            .set_next_token(next.take());
-        let Some(page) = found(call.send().await, || {
-            format!("listing the subscriptions of SNS topic {topic}")
-        })?
-        else {
-            return Ok(None);
-        };
+    let mut pages = aws
+        .sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = found(page, || format!("listing the subscriptions of SNS topic {topic}"))?;
+        let Some(page) = page else { return Ok(None) };
         for subscription in page.subscriptions() {
             if subscription.protocol() != Some("email") {
                 continue;
@@ -73,11 +69,8 @@ pub async fn email_subscriptions(aws: &Aws, topic: &str) -> Result<Option<Vec<Em
                 arn: arn.map(str::to_string),
             });
         }
-        match page.next_token {
-            Some(token) if !token.is_empty() => next = Some(token),
-            _ => return Ok(Some(emails)),
-        }
     }
+    Ok(Some(emails))
 }
 
 /// What the email subscriptions need: whether to subscribe the wanted address, and which ARNs to
@@ -105,11 +98,18 @@ impl TopicSpec {
     }
 }
 
+impl Key {
+    /// The SNS topic the alarms notify; it hands on its ARN.
+    pub fn topic() -> Key {
+        Key::one("topic")
+    }
+}
+
 impl Lifecycle for TopicSpec {
     type Observed = Observed;
 
     fn id(&self) -> Id<'_> {
-        Id::new("SNS topic", Key::Topic, &self.name).tagged(&self.tags)
+        Id::new("SNS topic", Key::topic(), &self.name).tagged(&self.tags)
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

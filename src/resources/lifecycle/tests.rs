@@ -37,7 +37,7 @@ fn tags(stack: &str) -> Tags {
 
 fn scripted(observations: Vec<Option<Seen>>, create: Created) -> Scripted {
     Scripted {
-        key: Key::Table,
+        key: Key::table(),
         after: Vec::new(),
         tags: tags("demo"),
         size: 2,
@@ -239,7 +239,7 @@ async fn a_retired_resource_is_deleted_by_up_and_unwanted_in_status() {
         )),
         depends_on: vec![],
     };
-    assert_eq!(retired.key(), Key::Table.retired());
+    assert_eq!(retired.key(), Key::table().retired());
     assert_eq!(retired.inspect(ctx).await.unwrap(), State::Unwanted);
     assert_eq!(retired.ensure(ctx).await.unwrap().change, Change::Deleted);
     assert_eq!(retired.ensure(ctx).await.unwrap().change, Change::Unchanged);
@@ -253,11 +253,11 @@ async fn a_thing_after_a_new_api(limit: usize) -> (Vec<String>, Vec<crate::engin
         created_by_run: Some(None),
     });
     let api = Scripted {
-        key: Key::Api,
+        key: Key::api(),
         ..scripted(vec![None], Created::New(Some(new_api)))
     };
     let thing = std::sync::Arc::new(Scripted {
-        after: vec![Key::Api],
+        after: vec![Key::api()],
         ..scripted(vec![seen(tags("demo"), 2)], Created::New(None))
     });
     let resources: Vec<std::sync::Arc<dyn Resource>> = vec![std::sync::Arc::new(api), thing.clone()];

@@ -9,7 +9,7 @@ use super::Problem;
 use crate::stack::schema::Package;
 
 /// Whether `name` can be an own route's key: `$default`, or an action that is also usable in the
-/// function, log group and role names derived from it (`names::own_route`).
+/// function, log group and role names derived from it (`names::own_route_handler`).
 pub fn is_own_route_name(name: &str) -> bool {
     name == DEFAULT_ROUTE
         || (name.len() <= 40
