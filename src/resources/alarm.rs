@@ -11,6 +11,13 @@ use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
 
+impl Key {
+    /// The CloudWatch alarm on a queue.
+    pub fn alarm(queue: QueueKind) -> Key {
+        Key::each("alarm", queue.name())
+    }
+}
+
 const NAMESPACE: &str = "AWS/SQS";
 const METRIC: &str = "ApproximateNumberOfMessagesVisible";
 /// The metric is a count sampled through the minute: its maximum says whether any message sat
@@ -160,13 +167,6 @@ impl AlarmSpec {
             .await
             .map_err(|e| sdk_error(format!("writing CloudWatch alarm {}", self.name), e))?;
         Ok(())
-    }
-}
-
-impl Key {
-    /// The CloudWatch alarm on a queue.
-    pub fn alarm(queue: QueueKind) -> Key {
-        Key::each("alarm", queue.name())
     }
 }
 

@@ -16,6 +16,13 @@ use crate::aws::{sdk_error, Aws};
 use crate::graph::{ApiId, Key, Value};
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
+impl Key {
+    /// The stack's WebSocket API.
+    pub fn api() -> Key {
+        Key::one("api")
+    }
+}
+
 pub const ROUTE_SELECTION: &str = "$request.body.action";
 
 #[derive(Debug, Clone)]
@@ -99,13 +106,6 @@ pub async fn settle_race(aws: &Aws, stack: &str, stage: &str, ours: &str, create
         delete(&aws.apigateway, other).await?;
     }
     Ok(kept.to_string())
-}
-
-impl Key {
-    /// The stack's WebSocket API.
-    pub fn api() -> Key {
-        Key::one("api")
-    }
 }
 
 impl Lifecycle for ApiSpec {

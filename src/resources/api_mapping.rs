@@ -10,6 +10,13 @@ use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::sdk_error;
 use crate::graph::Key;
 
+impl Key {
+    /// The mapping of the custom domain to the stack's API and stage.
+    pub fn api_mapping() -> Key {
+        Key::one("api-mapping")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiMappingSpec {
     pub domain: String,
@@ -28,13 +35,6 @@ impl Observed {
     }
     fn ours(&self) -> bool {
         self.mapping.api_id() == Some(self.api.as_str())
-    }
-}
-
-impl Key {
-    /// The mapping of the custom domain to the stack's API and stage.
-    pub fn api_mapping() -> Key {
-        Key::one("api-mapping")
     }
 }
 

@@ -18,6 +18,13 @@ use crate::graph::{Key, Value};
 use crate::names::AUTHORIZER;
 use crate::retry;
 
+impl Key {
+    /// The REQUEST authorizer on `$connect`; it hands on its id.
+    pub fn authorizer() -> Key {
+        Key::one("authorizer")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AuthorizerSpec {
     pub name: String,
@@ -76,13 +83,6 @@ pub async fn find_on(
 impl AuthorizerSpec {
     fn id(observed: &Observed) -> String {
         observed.authorizer.authorizer_id().unwrap_or_default().to_string()
-    }
-}
-
-impl Key {
-    /// The REQUEST authorizer on `$connect`; it hands on its id.
-    pub fn authorizer() -> Key {
-        Key::one("authorizer")
     }
 }
 

@@ -22,6 +22,13 @@ use crate::graph::{Key, Value};
 use crate::retry::{self, Look, Patience};
 use crate::stack::{TAG_STACK, TAG_STAGE};
 
+impl Key {
+    /// The ACM certificate `up` requested for `domain:`; it hands on its ARN.
+    pub fn certificate() -> Key {
+        Key::one("certificate")
+    }
+}
+
 /// How long ACM may take to know a new certificate and show its validation records (seconds on
 /// AWS; terraform-provider-aws allows five minutes), looked at every second.
 const RECORDS: Patience = Patience {
@@ -325,13 +332,6 @@ impl CertificateSpec {
             )
         })
         .await
-    }
-}
-
-impl Key {
-    /// The ACM certificate `up` requested for `domain:`; it hands on its ARN.
-    pub fn certificate() -> Key {
-        Key::one("certificate")
     }
 }
 

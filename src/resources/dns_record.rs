@@ -15,6 +15,13 @@ use crate::aws::{sdk_error, Aws};
 use crate::graph::{Key, Target};
 use crate::retry::{self, Look, Patience};
 
+impl Key {
+    /// An alias record (`A` or `AAAA`) of the custom domain.
+    pub fn dns_record(kind: &str) -> Key {
+        Key::each("dns-record", kind)
+    }
+}
+
 /// The TTL of the validation records: ACM's own suggestion for them.
 const VALIDATION_TTL: i64 = 300;
 /// How long and how often `up` looks for the alias records to reach every Route 53 name server.
@@ -204,13 +211,6 @@ fn points_at_a_regional_api(set: &ResourceRecordSet, aws: &Aws) -> bool {
         let name = a.dns_name().trim_end_matches('.').to_ascii_lowercase();
         name.starts_with("d-") && name.ends_with(&suffix)
     })
-}
-
-impl Key {
-    /// An alias record (`A` or `AAAA`) of the custom domain.
-    pub fn dns_record(kind: &str) -> Key {
-        Key::each("dns-record", kind)
-    }
 }
 
 impl Lifecycle for DnsRecordSpec {

@@ -13,6 +13,13 @@ use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::{Key, Target, Value};
 
+impl Key {
+    /// The custom domain name; it hands on its `Target`.
+    pub fn domain_name() -> Key {
+        Key::one("domain-name")
+    }
+}
+
 /// The tag naming the Route 53 hosted zone of the domain's alias records.
 pub const TAG_HOSTED_ZONE: &str = "wsstack:hosted-zone";
 
@@ -71,13 +78,6 @@ impl DomainNameSpec {
             .security_policy(SecurityPolicy::Tls12)
             .ip_address_type(IpAddressType::Dualstack)
             .build())
-    }
-}
-
-impl Key {
-    /// The custom domain name; it hands on its `Target`.
-    pub fn domain_name() -> Key {
-        Key::one("domain-name")
     }
 }
 

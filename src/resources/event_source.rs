@@ -21,6 +21,13 @@ use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
 use crate::retry::{eventually, MAPPING_DELETION, ROLE_PROPAGATION};
 
+impl Key {
+    /// The push function's event source mapping.
+    pub fn event_source() -> Key {
+        Key::one("event-source")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EventSourceSpec {
     pub function: String,
@@ -99,13 +106,6 @@ impl EventSourceSpec {
             self.delete_one(ctx, extra).await?;
         }
         Ok(())
-    }
-}
-
-impl Key {
-    /// The push function's event source mapping.
-    pub fn event_source() -> Key {
-        Key::one("event-source")
     }
 }
 

@@ -24,6 +24,13 @@ use crate::graph::{callback_url, Key, Later};
 use crate::names::RoleKind;
 use crate::retry::{eventually, FUNCTION_BUSY, ROLE_PROPAGATION};
 
+impl Key {
+    /// A handler's Lambda function, by handler name (`connect`, `push`, `route-sendMessage`).
+    pub fn function(handler: impl Into<String>) -> Key {
+        Key::each("function", handler)
+    }
+}
+
 /// How long a function may take to become Active or finish an update.
 const SETTLE: Duration = Duration::from_secs(300);
 
@@ -177,13 +184,6 @@ impl FunctionSpec {
             )
         })?;
         Ok(())
-    }
-}
-
-impl Key {
-    /// A handler's Lambda function, by handler name (`connect`, `push`, `route-sendMessage`).
-    pub fn function(handler: impl Into<String>) -> Key {
-        Key::each("function", handler)
     }
 }
 

@@ -10,6 +10,13 @@ use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::Key;
 
+impl Key {
+    /// A handler's log group.
+    pub fn log_group(handler: impl Into<String>) -> Key {
+        Key::each("log-group", handler)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct LogGroupSpec {
     pub handler: String,
@@ -32,13 +39,6 @@ impl LogGroupSpec {
             .await
             .map_err(|e| sdk_error(format!("setting the retention of log group {}", self.name), e))?;
         Ok(())
-    }
-}
-
-impl Key {
-    /// A handler's log group.
-    pub fn log_group(handler: impl Into<String>) -> Key {
-        Key::each("log-group", handler)
     }
 }
 

@@ -12,6 +12,13 @@ use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::sdk_error;
 use crate::graph::{Key, Later};
 
+impl Key {
+    /// The permission that lets API Gateway invoke a handler's function.
+    pub fn permission(handler: impl Into<String>) -> Key {
+        Key::each("permission", handler)
+    }
+}
+
 pub const STATEMENT_ID: &str = "wsstack-apigateway";
 const PRINCIPAL: &str = "apigateway.amazonaws.com";
 
@@ -67,13 +74,6 @@ impl PermissionSpec {
         deleted(call.statement_id(STATEMENT_ID).send().await, || {
             format!("removing the API Gateway permission of {}", self.function)
         })
-    }
-}
-
-impl Key {
-    /// The permission that lets API Gateway invoke a handler's function.
-    pub fn permission(handler: impl Into<String>) -> Key {
-        Key::each("permission", handler)
     }
 }
 

@@ -15,6 +15,13 @@ use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
 use crate::retry::{eventually, DEAD_LETTER_TARGET, QUEUE_DELETED_RECENTLY};
 
+impl Key {
+    /// A queue of the stack.
+    pub fn queue(kind: QueueKind) -> Key {
+        Key::each("queue", kind.name())
+    }
+}
+
 /// The desired value of one attribute: plain text, or a JSON document compared by meaning.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attribute {
@@ -89,13 +96,6 @@ impl QueueSpec {
                 (name.clone(), current, desired)
             })
             .collect()
-    }
-}
-
-impl Key {
-    /// A queue of the stack.
-    pub fn queue(kind: QueueKind) -> Key {
-        Key::each("queue", kind.name())
     }
 }
 

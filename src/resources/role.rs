@@ -18,6 +18,13 @@ use crate::graph::Key;
 use crate::names::RoleKind;
 use crate::retry::{eventually, ROLE_DELETE_CONFLICT};
 
+impl Key {
+    /// A handler role.
+    pub fn role(kind: RoleKind) -> Key {
+        Key::each("role", kind.suffix())
+    }
+}
+
 /// The name of the one inline policy wsstack manages on each role.
 pub const POLICY_NAME: &str = "wsstack";
 
@@ -94,13 +101,6 @@ impl RoleSpec {
             format!("deleting policy {policy} of IAM role {}", self.name)
         })?;
         Ok(())
-    }
-}
-
-impl Key {
-    /// A handler role.
-    pub fn role(kind: RoleKind) -> Key {
-        Key::each("role", kind.suffix())
     }
 }
 

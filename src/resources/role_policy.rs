@@ -14,6 +14,13 @@ use crate::aws::sdk_error;
 use crate::graph::{Key, Later};
 use crate::names::RoleKind;
 
+impl Key {
+    /// The inline policy `wsstack` of a handler role.
+    pub fn role_policy(kind: RoleKind) -> Key {
+        Key::each("role-policy", kind.suffix())
+    }
+}
+
 #[derive(Clone)]
 pub struct RolePolicySpec {
     pub role: RoleKind,
@@ -46,13 +53,6 @@ impl RolePolicySpec {
                 )
             })?;
         Ok(())
-    }
-}
-
-impl Key {
-    /// The inline policy `wsstack` of a handler role.
-    pub fn role_policy(kind: RoleKind) -> Key {
-        Key::each("role-policy", kind.suffix())
     }
 }
 

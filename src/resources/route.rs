@@ -15,6 +15,13 @@ use super::{Created, Ctx, Diff, Id, Lifecycle};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::{Key, Later, Value};
 
+impl Key {
+    /// A handler's route with its integration.
+    pub fn route(handler: impl Into<String>) -> Key {
+        Key::each("route", handler)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RouteSpec {
     pub handler: String,
@@ -207,13 +214,6 @@ impl RouteSpec {
             self.delete_integration(aws, api, extra).await?;
         }
         Ok(())
-    }
-}
-
-impl Key {
-    /// A handler's route with its integration.
-    pub fn route(handler: impl Into<String>) -> Key {
-        Key::each("route", handler)
     }
 }
 

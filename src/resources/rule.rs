@@ -11,6 +11,13 @@ use super::{compact, same_policy, Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
 
+impl Key {
+    /// The EventBridge rule.
+    pub fn rule() -> Key {
+        Key::one("rule")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct RuleSpec {
     pub name: String,
@@ -143,13 +150,6 @@ impl RuleSpec {
             format!("removing targets of EventBridge rule {}", self.name)
         })?;
         Ok(())
-    }
-}
-
-impl Key {
-    /// The EventBridge rule.
-    pub fn rule() -> Key {
-        Key::one("rule")
     }
 }
 

@@ -14,6 +14,13 @@ use crate::aws::sdk_error;
 use crate::graph::{Key, Value};
 use crate::retry;
 
+impl Key {
+    /// The stack's HS256 key (`auth: {secret: generated}`); it hands on its ARN.
+    pub fn secret() -> Key {
+        Key::one("secret")
+    }
+}
+
 /// Long enough for HS256 (at least 32 bytes), letters and digits only so that it survives any
 /// shell or environment it is pasted into.
 const KEY_LENGTH: i64 = 64;
@@ -30,13 +37,6 @@ pub struct Observed {
     /// A deleted secret waits out its recovery window under its name and blocks a new one.
     scheduled_for_deletion: bool,
     tags: Tags,
-}
-
-impl Key {
-    /// The stack's HS256 key (`auth: {secret: generated}`); it hands on its ARN.
-    pub fn secret() -> Key {
-        Key::one("secret")
-    }
 }
 
 impl Lifecycle for SecretSpec {

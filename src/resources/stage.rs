@@ -19,6 +19,13 @@ use crate::aws::sdk_error;
 use crate::graph::Key;
 use crate::retry::{self, Look, Patience};
 
+impl Key {
+    /// The API's stage.
+    pub fn stage() -> Key {
+        Key::one("stage")
+    }
+}
+
 /// API Gateway answers ConflictException while another change to the API is under way (a
 /// concurrent run's route, a deployment AutoDeploy started): retried until this deadline, never
 /// without end.
@@ -105,13 +112,6 @@ impl StageSpec {
             )
         })
         .await
-    }
-}
-
-impl Key {
-    /// The API's stage.
-    pub fn stage() -> Key {
-        Key::one("stage")
     }
 }
 

@@ -24,6 +24,13 @@ use index::{attribute_definitions, Index, INDEXES};
 
 // The record layout is written down once, in the handlers' `records` module.
 use wsstack_handlers::records;
+
+impl Key {
+    /// The table of connections and subscriptions.
+    pub fn table() -> Key {
+        Key::one("table")
+    }
+}
 pub const PARTITION_KEY: &str = records::PK;
 pub const SORT_KEY: &str = records::SK;
 pub const INDEX_NAME: &str = records::GSI1;
@@ -185,13 +192,6 @@ impl TableSpec {
             }
             _ => Ok(false),
         }
-    }
-}
-
-impl Key {
-    /// The table of connections and subscriptions.
-    pub fn table() -> Key {
-        Key::one("table")
     }
 }
 

@@ -14,6 +14,13 @@ use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::{sdk_error, Aws};
 use crate::graph::{Key, Value};
 
+impl Key {
+    /// The SNS topic the alarms notify; it hands on its ARN.
+    pub fn topic() -> Key {
+        Key::one("topic")
+    }
+}
+
 /// What ListSubscriptionsByTopic shows instead of an ARN until the recipient confirms.
 const PENDING: &str = "PendingConfirmation";
 
@@ -95,13 +102,6 @@ impl TopicSpec {
             .await
             .map_err(|e| sdk_error(format!("subscribing {email} to SNS topic {}", self.name), e))?;
         Ok(())
-    }
-}
-
-impl Key {
-    /// The SNS topic the alarms notify; it hands on its ARN.
-    pub fn topic() -> Key {
-        Key::one("topic")
     }
 }
 
