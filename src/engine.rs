@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
 
 use crate::aws::Aws;
-use crate::graph::{Key, Values};
+use crate::graph::{Key, Value, Values};
 use crate::progress::Progress;
 use crate::resources::{Change, Done, Resource, State};
 
@@ -135,7 +135,20 @@ pub async fn run(
     verb: Verb,
     progress: &Progress,
 ) -> Result<Vec<Report>> {
-    run_bounded(resources, aws, resolved, verb, progress, concurrency()).await
+    run_watching(resources, aws, resolved, verb, progress, &mut |_, _| {}).await
+}
+
+/// `run`, calling `on_value` with each value a resource hands on as it finishes (the API id the
+/// run created: `up` starts its race check then).
+pub async fn run_watching(
+    resources: &[Arc<dyn Resource>],
+    aws: &Aws,
+    resolved: &mut Values,
+    verb: Verb,
+    progress: &Progress,
+    on_value: &mut dyn FnMut(&Key, &Value),
+) -> Result<Vec<Report>> {
+    run_bounded(resources, aws, resolved, verb, progress, concurrency(), on_value).await
 }
 
 pub(crate) async fn run_bounded(
@@ -145,6 +158,7 @@ pub(crate) async fn run_bounded(
     verb: Verb,
     progress: &Progress,
     limit: usize,
+    on_value: &mut dyn FnMut(&Key, &Value),
 ) -> Result<Vec<Report>> {
     // Reports come in graph order (reversed for destroy), so output reads like the plan.
     let mut ordered = order(resources)?;
@@ -242,7 +256,12 @@ pub(crate) async fn run_bounded(
         progress.finish(report.kind, &report.name, &report.outcome);
         match &report.outcome {
             Outcome::Changed(Change::Deleted) if verb == Verb::Destroy => resolved.set(report.key.clone(), None),
-            Outcome::Changed(_) if output.is_some() => resolved.set(report.key.clone(), output),
+            Outcome::Changed(_) if output.is_some() => {
+                if let Some(value) = &output {
+                    on_value(&report.key, value);
+                }
+                resolved.set(report.key.clone(), output);
+            }
             _ => {}
         }
         outcomes[i] = Some(report);

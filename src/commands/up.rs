@@ -13,11 +13,10 @@ use crate::bundle::{self, Bundle};
 use crate::cli::Format;
 use crate::discovery;
 use crate::engine::{self, Outcome, Verb};
-use crate::graph::Values;
+use crate::graph::{ApiId, Key, Value, Values};
 use crate::progress::Progress;
 use crate::render::{self, bad_input, Failure};
 use crate::resources::{self, Change};
-use crate::stack::StackFile;
 
 /// Returns the connected clients (with the API id known) and the handlers package, for `dev`
 /// to serve the same stack.
@@ -32,21 +31,43 @@ pub async fn run(context: &Invocation) -> Result<(Aws, Bundle, Values), Failure>
     let progress = Progress::new(context.chatty());
     let mut resolved = found.resolved();
     let resources = context.plan(&aws, Some(&bundle), &found);
-    let mut reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
-    // An API this run created may have lost to a concurrent run's: what this run built then names
-    // the API that went, so it converges again on the kept one.
-    if let Some(lost) = race_lost(&aws, file, &resolved).await? {
-        let found = discovery::discover(&aws, stack, stage).await?;
-        if found.api.as_deref() != Some(lost.kept.as_str()) {
-            return Err(anyhow!(
-                "the API {} kept after a concurrent run is gone again: run `wsstack up` again",
-                lost.kept
-            )
-            .into());
+    // The race check: when this run creates the API, another run of the same stack may have
+    // created one too, and every run keeps the oldest (`api::settle_race`). It starts as soon as
+    // the API is made and runs beside the rest of the run, so that with no rival, the rule, nothing
+    // waits for it.
+    let mut race = None;
+    let mut on_value = |_: &Key, value: &Value| {
+        if let Value::Api(ApiId {
+            id,
+            created_by_run: Some(created),
+        }) = value
+        {
+            let (aws, stack, stage, id, created) = (aws.clone(), stack.clone(), stage.clone(), id.clone(), *created);
+            race = Some(tokio::spawn(async move {
+                resources::api::settle_race(&aws, &stack, &stage, &id, created).await
+            }));
         }
-        resolved = found.resolved();
-        let resources = context.plan(&aws, Some(&bundle), &found);
-        reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
+    };
+    let mut reports =
+        engine::run_watching(&resources, &aws, &mut resolved, Verb::Ensure, &progress, &mut on_value).await?;
+    // The API this run created lost to a concurrent run's: what this run built names the API that
+    // went, so it converges again on the kept one.
+    if let Some(check) = race {
+        let kept = (check.await)
+            .map_err(|e| anyhow!("checking for a concurrent run's API: {e}"))?
+            .map_err(|e| e.context("checking for a concurrent run's API"))?;
+        if resolved.api_id() != Some(kept.as_str()) {
+            let found = discovery::discover(&aws, stack, stage).await?;
+            if found.api.as_deref() != Some(kept.as_str()) {
+                return Err(anyhow!(
+                    "the API {kept} kept after a concurrent run is gone again: run `wsstack up` again"
+                )
+                .into());
+            }
+            resolved = found.resolved();
+            let resources = context.plan(&aws, Some(&bundle), &found);
+            reports = engine::run(&resources, &aws, &mut resolved, Verb::Ensure, &progress).await?;
+        }
     }
     let failed = engine::any_failed(&reports);
     let count = |wanted: fn(&Change) -> bool| {
@@ -94,25 +115,4 @@ pub async fn run(context: &Invocation) -> Result<(Aws, Bundle, Values), Failure>
         ));
     }
     Ok((aws, bundle, resolved))
-}
-
-/// The API this run created lost the race to another run's, which is `kept`.
-struct Lost {
-    kept: String,
-}
-
-/// The race check, a step of `up` after the engine: when this run created the API, another run
-/// of the same stack may have created one too, and every run keeps the oldest
-/// (`api::settle_race`). By the time the engine is done the second of the API's creation is over,
-/// so with no rival, which is the rule, this is one listing.
-async fn race_lost(aws: &Aws, file: &StackFile, resolved: &Values) -> Result<Option<Lost>, Failure> {
-    let Some(api) = resolved.api() else { return Ok(None) };
-    let Some(created) = api.created_by_run else {
-        return Ok(None);
-    };
-    let (stack, stage) = (&file.stack.name, &file.stack.stage);
-    let kept = resources::api::settle_race(aws, stack, stage, &api.id, created)
-        .await
-        .map_err(|e| e.context("checking for a concurrent run's API"))?;
-    Ok((kept != api.id).then_some(Lost { kept }))
 }

@@ -152,9 +152,17 @@ fn aws() -> Aws {
 
 async fn go(resources: &[Arc<dyn Resource>], verb: Verb, limit: usize) -> (Vec<Report>, Values) {
     let mut resolved = Values::default();
-    let reports = run_bounded(resources, &aws(), &mut resolved, verb, &Progress::new(false), limit)
-        .await
-        .unwrap();
+    let reports = run_bounded(
+        resources,
+        &aws(),
+        &mut resolved,
+        verb,
+        &Progress::new(false),
+        limit,
+        &mut |_, _| {},
+    )
+    .await
+    .unwrap();
     (reports, resolved)
 }
 
@@ -337,8 +345,31 @@ async fn a_value_from_a_finished_resource_reaches_its_dependants() {
         }),
         fake(&j, Key::stage(), vec![Key::api()]),
     ];
-    let (_, resolved) = go(&resources, Verb::Ensure, 8).await;
+    let mut resolved = Values::default();
+    let mut handed_on = Vec::new();
+    let mut on_value = |key: &Key, value: &Value| handed_on.push((key.to_string(), value.clone()));
+    run_bounded(
+        &resources,
+        &aws(),
+        &mut resolved,
+        Verb::Ensure,
+        &Progress::new(false),
+        8,
+        &mut on_value,
+    )
+    .await
+    .unwrap();
     assert_eq!(resolved.api_id(), Some("api-1"));
+    // As it finished, the API's value went to whoever watches the run (`up`'s race check).
+    assert_eq!(handed_on.len(), 1, "{handed_on:?}");
+    assert_eq!(handed_on[0].0, "api");
+    assert_eq!(
+        resolved.api(),
+        match &handed_on[0].1 {
+            Value::Api(api) => Some(api),
+            other => panic!("{other:?}"),
+        }
+    );
     let seen = j.seen.lock().unwrap().clone();
     assert!(seen.contains(&("api".to_string(), None)), "{seen:?}");
     assert!(
@@ -355,6 +386,7 @@ async fn a_value_from_a_finished_resource_reaches_its_dependants() {
         Verb::Destroy,
         &Progress::new(false),
         8,
+        &mut |key, value| panic!("down hands on nothing, yet {key} gave {value:?}"),
     )
     .await
     .unwrap();

@@ -102,64 +102,14 @@ pub struct Observed {
     dead: Vec<String>,
 }
 
-async fn describe(aws: &Aws, arn: &str) -> Result<Option<CertificateDetail>> {
+pub(super) async fn describe(aws: &Aws, arn: &str) -> Result<Option<CertificateDetail>> {
     let call = aws.acm.describe_certificate().certificate_arn(arn);
     let output = found(call.send().await, || format!("reading ACM certificate {arn}"))?;
     Ok(output.and_then(|o| o.certificate))
 }
 
-fn status(detail: &CertificateDetail) -> &str {
+pub(super) fn status(detail: &CertificateDetail) -> &str {
     detail.status().map(|s| s.as_str()).unwrap_or("(unknown)")
-}
-
-/// Whether `covered` (a certificate name, maybe `*.parent`) covers `name`.
-fn covers(covered: &str, name: &str) -> bool {
-    match covered.strip_prefix("*.") {
-        Some(parent) => name
-            .split_once('.')
-            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(parent)),
-        None => covered.eq_ignore_ascii_case(name),
-    }
-}
-
-/// A certificate given by ARN must be ISSUED and cover the domain, else API Gateway refuses it
-/// or clients do.
-pub async fn check_given(aws: &Aws, arn: &str, name: &str) -> Result<()> {
-    let region = arn.split(':').nth(3).unwrap_or_default();
-    if region != aws.region || arn.split(':').nth(1) != Some(aws.arns.partition.as_str()) {
-        bail!(
-            "certificate {arn} (domain.certificate_arn) is not in {} {}: a regional custom domain needs an ACM certificate of its own region",
-            aws.arns.partition,
-            aws.region
-        );
-    }
-    let Some(detail) = describe(aws, arn).await? else {
-        bail!(
-            "certificate {arn} (domain.certificate_arn) does not exist in ACM in {}",
-            aws.region
-        );
-    };
-    if detail.status() != Some(&CertificateStatus::Issued) {
-        bail!(
-            "certificate {arn} (domain.certificate_arn) is {}, not ISSUED: API Gateway takes only an issued certificate",
-            status(&detail)
-        );
-    }
-    let mut names: Vec<&str> = detail
-        .subject_alternative_names()
-        .iter()
-        .map(String::as_str)
-        .chain(detail.domain_name())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    if !names.iter().any(|covered| covers(covered, name)) {
-        bail!(
-            "certificate {arn} (domain.certificate_arn) covers {}, not {name}",
-            names.join(", ")
-        );
-    }
-    Ok(())
 }
 
 /// A new token for each request (32 hex digits, within ACM's `\w+`, at most 32). ACM answers a
@@ -453,15 +403,6 @@ impl Lifecycle for CertificateSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_covered_exactly_or_by_one_wildcard_label() {
-        assert!(covers("ws.example.com", "ws.example.com"));
-        assert!(covers("*.example.com", "ws.example.com"));
-        assert!(!covers("*.example.com", "a.ws.example.com"));
-        assert!(!covers("*.example.com", "example.com"));
-        assert!(!covers("example.com", "ws.example.com"));
-    }
 
     #[test]
     fn each_token_is_new_and_acm_shaped() {

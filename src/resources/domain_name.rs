@@ -1,16 +1,20 @@
 //! The API Gateway custom domain name of `domain:`: REGIONAL, TLS 1.2, dualstack (the AAAA record
-//! resolves only then), with the stack's certificate and tags. Found again without state by its tags (`discover`), which also name the hosted zone
-//! its alias records are in, so that a stack file without `domain:` can take them away.
+//! resolves only then), with the stack's certificate (requested by `up`, or given by ARN and
+//! checked here) and tags. Found again without state by its tags (`discovery`), which also name
+//! the hosted zone its alias records are in, so that a stack file without `domain:` can take them
+//! away.
 
 use std::collections::HashMap;
 
 use anyhow::{bail, Result};
+use aws_sdk_acm::types::CertificateStatus;
 use aws_sdk_apigatewayv2::types::{DomainNameConfiguration, EndpointType, IpAddressType, SecurityPolicy};
 
+use super::certificate;
 use super::errors::{deleted, found};
 use super::tagging::TagsAt;
 use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
-use crate::aws::sdk_error;
+use crate::aws::{sdk_error, Aws};
 use crate::graph::{Key, Target, Value};
 
 impl Key {
@@ -56,6 +60,56 @@ pub(crate) fn target(name: &str, zone: &str, configuration: Option<&DomainNameCo
     })
 }
 
+/// Whether `covered` (a certificate name, maybe `*.parent`) covers `name`.
+fn covers(covered: &str, name: &str) -> bool {
+    match covered.strip_prefix("*.") {
+        Some(parent) => name
+            .split_once('.')
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(parent)),
+        None => covered.eq_ignore_ascii_case(name),
+    }
+}
+
+/// A certificate given by ARN must be ISSUED and cover the domain, else API Gateway refuses it
+/// or clients do.
+async fn check_given(aws: &Aws, arn: &str, name: &str) -> Result<()> {
+    let region = arn.split(':').nth(3).unwrap_or_default();
+    if region != aws.region || arn.split(':').nth(1) != Some(aws.arns.partition.as_str()) {
+        bail!(
+            "certificate {arn} (domain.certificate_arn) is not in {} {}: a regional custom domain needs an ACM certificate of its own region",
+            aws.arns.partition,
+            aws.region
+        );
+    }
+    let Some(detail) = certificate::describe(aws, arn).await? else {
+        bail!(
+            "certificate {arn} (domain.certificate_arn) does not exist in ACM in {}",
+            aws.region
+        );
+    };
+    if detail.status() != Some(&CertificateStatus::Issued) {
+        bail!(
+            "certificate {arn} (domain.certificate_arn) is {}, not ISSUED: API Gateway takes only an issued certificate",
+            certificate::status(&detail)
+        );
+    }
+    let mut names: Vec<&str> = detail
+        .subject_alternative_names()
+        .iter()
+        .map(String::as_str)
+        .chain(detail.domain_name())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if !names.iter().any(|covered| covers(covered, name)) {
+        bail!(
+            "certificate {arn} (domain.certificate_arn) covers {}, not {name}",
+            names.join(", ")
+        );
+    }
+    Ok(())
+}
+
 impl DomainNameSpec {
     fn certificate_arn<'a>(&'a self, ctx: Ctx<'a>) -> Option<&'a str> {
         match &self.certificate {
@@ -70,7 +124,7 @@ impl DomainNameSpec {
             bail!("internal: the certificate of {} is unknown", self.name);
         };
         if let Certificate::Given(arn) = &self.certificate {
-            super::certificate::check_given(ctx.aws, arn, &self.name).await?;
+            check_given(ctx.aws, arn, &self.name).await?;
         }
         Ok(DomainNameConfiguration::builder()
             .certificate_arn(arn)
@@ -185,5 +239,19 @@ impl Lifecycle for DomainNameSpec {
     async fn delete(&self, ctx: Ctx<'_>, _observed: Observed) -> Result<bool> {
         let call = ctx.aws.apigateway.delete_domain_name().domain_name(&self.name);
         deleted(call.send().await, || format!("deleting API domain name {}", self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_covered_exactly_or_by_one_wildcard_label() {
+        assert!(covers("ws.example.com", "ws.example.com"));
+        assert!(covers("*.example.com", "ws.example.com"));
+        assert!(!covers("*.example.com", "a.ws.example.com"));
+        assert!(!covers("*.example.com", "example.com"));
+        assert!(!covers("example.com", "ws.example.com"));
     }
 }

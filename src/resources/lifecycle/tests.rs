@@ -264,7 +264,7 @@ async fn a_thing_after_a_new_api(limit: usize) -> (Vec<String>, Vec<crate::engin
     let mut resolved = Values::default();
     let progress = crate::progress::Progress::new(false);
     let verb = crate::engine::Verb::Ensure;
-    let reports = crate::engine::run_bounded(&resources, &AWS, &mut resolved, verb, &progress, limit)
+    let reports = crate::engine::run_bounded(&resources, &AWS, &mut resolved, verb, &progress, limit, &mut |_, _| {})
         .await
         .unwrap();
     (thing.calls(), reports)
