@@ -93,8 +93,8 @@ impl ApiSpec {
 /// keeps the same one, the first by (CreatedDate, id), and deletes the others (its own, a rival's,
 /// or the one whose answer was lost). Returns the id of the kept API.
 ///
-/// `up` runs it once the rest of the run is over (see `up::run`), not before: by then the second is
-/// long over, so with no rival, which is the rule, it costs one listing; a run whose API lost
+/// `up` starts it as soon as the run has made the API and runs it beside the rest (see `up::run`),
+/// not before: with no rival, which is the rule, nothing waits for it; a run whose API lost
 /// converges again on the kept one.
 pub async fn settle_race(aws: &Aws, stack: &str, stage: &str, ours: &str, created: Option<DateTime>) -> Result<String> {
     tokio::time::sleep(race_settle_delay(created, SystemTime::now())).await;
