@@ -121,14 +121,7 @@ async fn discovered(aws: &Aws, first: FirstRound) -> Result<Discovered> {
         }),
     );
     values.set(Key::authorizer(), authorizer.clone().map(Value::AuthorizerId));
-    values.set(
-        Key::function(AUTHORIZER),
-        first.authorizer_function.clone().map(Value::Arn),
-    );
     values.set(Key::domain_name(), first.domain.clone().map(Value::DomainTarget));
-    for (handler, arn) in &first.own_routes {
-        values.set(Key::function(handler.clone()), Some(Value::Arn(arn.clone())));
-    }
     values.run().set_discovered_apis(first.apis);
     Ok(Discovered {
         api,

@@ -254,13 +254,11 @@ pub(crate) async fn run_bounded(
         };
         let report = report(resources[i].as_ref(), outcome, elapsed);
         progress.finish(report.kind, &report.name, &report.outcome);
-        match &report.outcome {
-            Outcome::Changed(Change::Deleted) if verb == Verb::Destroy => resolved.set(report.key.clone(), None),
-            Outcome::Changed(_) if output.is_some() => {
-                if let Some(value) = &output {
-                    on_value(&report.key, value);
-                }
-                resolved.set(report.key.clone(), output);
+        match (&report.outcome, output) {
+            (Outcome::Changed(Change::Deleted), _) if verb == Verb::Destroy => resolved.set(report.key.clone(), None),
+            (Outcome::Changed(_), Some(value)) => {
+                on_value(&report.key, &value);
+                resolved.set(report.key.clone(), Some(value));
             }
             _ => {}
         }

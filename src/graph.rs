@@ -100,7 +100,7 @@ pub enum Value {
     /// `$connect` route named when read (`Key::route("connect")`), through which the authorizer
     /// finds itself again after the route let go of it.
     AuthorizerId(String),
-    /// An ARN: the certificate, the secret, the topic; the functions discovery found.
+    /// An ARN: the certificate, the secret, the topic.
     Arn(String),
     /// What the alias records of the custom domain point at (`Key::domain_name()`).
     DomainTarget(Target),

@@ -1,6 +1,6 @@
 //! The ACM certificate `up` requests for `domain:` (DNS validation) with its validation records in
-//! the stack's hosted zone, found again by its tags; and the check of a certificate the user gives
-//! by ARN, which is only ever read here, never changed or deleted.
+//! the stack's hosted zone, found again by its tags. A certificate the user gives by ARN is only
+//! checked (by the domain name, `domain_name::check_given`), never changed or deleted.
 //!
 //! The validation record outlives the certificate: ACM gives every certificate for a name in the
 //! account (other regions' and other stacks' included) the same CNAME, and managed renewal needs
@@ -178,23 +178,14 @@ impl CertificateSpec {
     /// A certificate's tags; `None` when it is gone.
     async fn tags_of(&self, aws: &Aws, arn: &str) -> Result<Option<Tags>> {
         let call = aws.acm.list_tags_for_certificate().certificate_arn(arn);
-        let output = match call.send().await {
-            Ok(output) => output,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(sdk_error(format!("reading the tags of ACM certificate {arn}"), e)),
-        };
-        Ok(Some(
-            output
-                .tags()
-                .iter()
+        let output = found(call.send().await, || {
+            format!("reading the tags of ACM certificate {arn}")
+        })?;
+        Ok(output.map(|output| {
+            (output.tags().iter())
                 .map(|t| (t.key().to_string(), t.value().unwrap_or_default().to_string()))
-                .collect(),
-        ))
+                .collect()
+        }))
     }
 
     /// The validation records of a certificate, each checked against the zone.

@@ -129,7 +129,8 @@ registered!(NotFound::is_not_found by is_resource_not_found: cloudwatch::delete_
 registered!(NotFound::is_not_found by is_not_found_exception: apigateway::get_domain_name::GetDomainNameError,
     apigateway::delete_domain_name::DeleteDomainNameError, apigateway::get_api_mappings::GetApiMappingsError,
     apigateway::delete_api_mapping::DeleteApiMappingError);
-registered!(NotFound::is_not_found by is_resource_not_found_exception: acm::describe_certificate::DescribeCertificateError);
+registered!(NotFound::is_not_found by is_resource_not_found_exception: acm::describe_certificate::DescribeCertificateError,
+    acm::list_tags_for_certificate::ListTagsForCertificateError);
 
 registered!(Exists::exists by is_entity_already_exists_exception: iam::create_role::CreateRoleError);
 registered!(Exists::exists by is_resource_in_use_exception: dynamodb::create_table::CreateTableError);
