@@ -39,8 +39,8 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Open `n` clients to `url`, each subscribed to `entity`; returns their receive tasks, which
-/// resolve to the instant each got its first message.
+/// Open `n` clients to `url`, each subscribed to `entity` (acknowledged); returns their receive
+/// tasks, which resolve to the instant each got its first message after that.
 async fn clients(url: &str, n: usize, entity: &str, subscribe: bool) -> Vec<tokio::task::JoinHandle<Option<Instant>>> {
     let mut tasks = Vec::with_capacity(n);
     let ready = Arc::new(Barrier::new(n + 1));
@@ -54,6 +54,12 @@ async fn clients(url: &str, n: usize, entity: &str, subscribe: bool) -> Vec<toki
                 if subscribe {
                     let frame = json!({"action": "subscribe", "entityId": entity}).to_string();
                     socket.send(Message::Text(frame.into())).await.unwrap();
+                    // The acknowledgement (the subscription is stored) is not a receipt.
+                    let ack = tokio::time::timeout(Duration::from_secs(120), socket.next()).await;
+                    match ack {
+                        Ok(Some(Ok(Message::Text(text)))) if text.contains(r#""type":"subscribed""#) => {}
+                        other => panic!("no acknowledgement of the subscription: {other:?}"),
+                    }
                 }
                 socket
             }));

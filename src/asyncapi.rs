@@ -12,7 +12,7 @@ use wsstack_handlers::frames::{MAX_ENTITY_ID_CHARS, MAX_FRAME_BYTES};
 
 use crate::plan::{event_source, route_key};
 use crate::stack::Stack;
-use own_routes::own_route_description;
+use own_routes::{own_route_description, own_route_reply};
 
 /// Where clients connect. Without a known address the document keeps AWS's URL template, with the
 /// API id as a server variable, so it is valid before the first `up`.
@@ -39,19 +39,30 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
                 route_summary(route.name()),
             ),
         };
+        let reply = match route.own() {
+            Some(own) => own.replies.then(|| own_route_reply(own)),
+            None => acknowledgement_message(route.name()),
+        };
         let route = route.name();
         messages.insert(id.clone(), message);
         channel_messages.insert(id.clone(), reference("components/messages", &id));
-        operations.insert(
-            id.clone(),
-            json!({
-                "action": "receive",
+        let mut operation = json!({
+            "action": "receive",
+            "channel": {"$ref": "#/channels/connection"},
+            "messages": [reference("channels/connection/messages", &id)],
+            "summary": summary,
+            "x-wsstack-route-key": route_key(route),
+        });
+        // A two-way route: what its route response sends back on the same connection.
+        if let Some((reply_id, reply)) = reply {
+            messages.insert(reply_id.clone(), reply);
+            channel_messages.insert(reply_id.clone(), reference("components/messages", &reply_id));
+            operation["reply"] = json!({
                 "channel": {"$ref": "#/channels/connection"},
-                "messages": [reference("channels/connection/messages", &id)],
-                "summary": summary,
-                "x-wsstack-route-key": route_key(route),
-            }),
-        );
+                "messages": [reference("channels/connection/messages", &reply_id)],
+            });
+        }
+        operations.insert(id.clone(), operation);
     }
     for (id, message) in [
         ("entityUpdated", entity_update_message(stack)),
@@ -270,6 +281,34 @@ fn entity_update_message(stack: &Stack) -> Value {
         },
         "examples": [{"payload": {"type": kind, "entityId": "myTestEntityId", "message": "Hello world"}}],
     })
+}
+
+/// The acknowledgement a bundled route answers with, if it answers: `subscribed` / `unsubscribed`.
+fn acknowledgement_message(route: &str) -> Option<(String, Value)> {
+    let (id, kind, summary) = match route {
+        "subscribe" => (
+            "subscribed",
+            "subscribed",
+            "The subscription is stored: every event for the entity put on the bus from now on reaches this connection.",
+        ),
+        "unsubscribe" => ("unsubscribed", "unsubscribed", "The subscription is gone (or never was)."),
+        _ => return None,
+    };
+    let message = json!({
+        "name": kind,
+        "title": format!("{route} acknowledged"),
+        "summary": summary,
+        "payload": {
+            "type": "object",
+            "required": ["type", "entityId"],
+            "properties": {
+                "type": {"const": kind},
+                "entityId": {"$ref": "#/components/schemas/entityId"},
+            },
+        },
+        "examples": [{"payload": {"type": kind, "entityId": "myTestEntityId"}}],
+    });
+    Some((id.to_string(), message))
 }
 
 fn error_message() -> Value {

@@ -138,7 +138,7 @@ pub struct DevArgs {
 pub struct ConnectArgs {
     /// ws:// or wss:// URL (default: the running `wsstack dev`, else the stack's API).
     pub url: Option<String>,
-    /// Subscribe to this entity (repeatable).
+    /// Subscribe to this entity (repeatable); waits for each acknowledgement before reading stdin.
     #[arg(long)]
     pub subscribe: Vec<String>,
     /// Ask for this Sec-WebSocket-Protocol.
@@ -147,7 +147,7 @@ pub struct ConnectArgs {
     /// Connect with this token (sent as `Sec-WebSocket-Protocol: websocket, TOKEN`).
     #[arg(long)]
     pub token: Option<String>,
-    /// Exit after this many messages.
+    /// Exit after this many messages (not counting the acknowledgements of --subscribe).
     #[arg(long)]
     pub count: Option<usize>,
     /// Give up (exit 1) after this many seconds.

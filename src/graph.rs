@@ -96,10 +96,12 @@ impl Serialize for Key {
 pub enum Value {
     /// The WebSocket API (`Key::api()`).
     Api(ApiId),
-    /// An API Gateway authorizer's id: the stack's authorizer (`Key::authorizer()`), or the one the
-    /// `$connect` route named when read (`Key::route("connect")`), through which the authorizer
-    /// finds itself again after the route let go of it.
+    /// The stack's API Gateway authorizer's id (`Key::authorizer()`).
     AuthorizerId(String),
+    /// A route (`Key::route(handler)`): its id, which its route response needs, and the authorizer
+    /// it named when read, through which the authorizer finds itself again after `$connect` let
+    /// go of it.
+    Route { id: String, authorizer_id: Option<String> },
     /// An ARN: the certificate, the secret, the topic.
     Arn(String),
     /// What the alias records of the custom domain point at (`Key::domain_name()`).
@@ -257,6 +259,15 @@ impl Values {
     pub fn authorizer_id(&self, key: &Key) -> Option<&str> {
         match self.values.get(key) {
             Some(Value::AuthorizerId(id)) => Some(id),
+            Some(Value::Route { authorizer_id, .. }) => authorizer_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The id of the route `key` hands on (`Key::route(handler)`), once it exists.
+    pub fn route_id(&self, key: &Key) -> Option<&str> {
+        match self.values.get(key) {
+            Some(Value::Route { id, .. }) => Some(id),
             _ => None,
         }
     }

@@ -27,6 +27,7 @@ use crate::resources::permission::PermissionSpec;
 use crate::resources::queue::{Attribute, QueueSpec};
 use crate::resources::role::RoleSpec;
 use crate::resources::route::RouteSpec;
+use crate::resources::route_response::RouteResponseSpec;
 use crate::resources::rule::RuleSpec;
 use crate::resources::stage::StageSpec;
 use crate::resources::table::TableSpec;
@@ -34,7 +35,7 @@ use crate::resources::{Resource, Retired, Tags};
 use crate::stack::{BillingMode, Stack, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
 use events::push_environment;
 pub use events::{event_pattern, event_source};
-use pieces::{function_and_logs, route_and_permission};
+use pieces::{function_and_logs, route_and_permission, route_response};
 use policies::{push_policy, queue_policy, routes_policy};
 
 /// The route key API Gateway uses for a handler.
@@ -204,6 +205,7 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
             handler,
             &route_key(handler),
             handler == "connect" && stack.auth.is_some(),
+            acknowledges(handler),
         )
     });
     let (permission, route) = route.unzip();
@@ -213,6 +215,12 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
         permission,
         route,
     }
+}
+
+/// Whether a bundled route answers the client through its route response: `subscribe` and
+/// `unsubscribe` acknowledge (`{"type":"subscribed",...}`); `$connect` and `$disconnect` cannot.
+fn acknowledges(handler: &str) -> bool {
+    matches!(handler, "subscribe" | "unsubscribe")
 }
 
 /// Functions, their log groups and permissions, the API with its routes and stage, and the
@@ -236,6 +244,11 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         resources.push(Arc::new(h.function));
         if let (Some(permission), Some(route)) = (h.permission, h.route) {
             in_service.extend([Key::route(handler.clone()), Key::permission(handler.clone())]);
+            if route.replies {
+                let (response, key) = route_response(&route);
+                in_service.push(key);
+                resources.push(response);
+            }
             resources.push(Arc::new(permission));
             resources.push(Arc::new(route));
         }
@@ -257,7 +270,8 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         let h = handler_resources(stack, aws, bundle, dropped);
         let route = h.route.expect("a known route has a route");
         let permission = h.permission.expect("a known route has a permission");
-        // Taken down in the reverse of the order they go up in: route, permission, function, logs.
+        // Taken down in the reverse of the order they go up in: route response, route, permission,
+        // function, logs.
         let retired = |resource: Arc<dyn Resource>, after: Option<Key>| -> Arc<dyn Resource> {
             Arc::new(Retired {
                 depends_on: vec![after.map(Key::retired).unwrap_or(Key::api())],
@@ -265,7 +279,10 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
             })
         };
         let dropped = dropped.to_string();
-        resources.push(retired(Arc::new(route), None));
+        // Its route response first: whether API Gateway deletes a route's responses with it is not
+        // documented.
+        resources.push(retired(Arc::new(RouteResponseSpec::of(&route)), None));
+        resources.push(retired(Arc::new(route), Some(Key::route_response(dropped.clone()))));
         resources.push(retired(Arc::new(permission), Some(Key::route(dropped.clone()))));
         resources.push(retired(Arc::new(h.function), Some(Key::permission(dropped.clone()))));
         resources.push(retired(Arc::new(h.log_group), Some(Key::function(dropped))));
@@ -307,7 +324,14 @@ mod tests {
                     assert_eq!(spec, &tags, "{} {}", resource.kind(), resource.key());
                 }
                 None => assert!(
-                    ["API route", "Lambda permission", "event source", "IAM role policy"].contains(&resource.kind()),
+                    [
+                        "API route",
+                        "API route response",
+                        "Lambda permission",
+                        "event source",
+                        "IAM role policy"
+                    ]
+                    .contains(&resource.kind()),
                     "{} {} has no tags",
                     resource.kind(),
                     resource.key()

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{stack_text, Env, Run};
-use harness::{connect, next_message, send, send_event, wait_for_subscribers};
+use harness::{connect, next_message, send_event, subscribe, wait_for_subscribers};
 use serde_json::json;
 
 const FUNCTIONS: [&str; 5] = ["connect", "disconnect", "subscribe", "unsubscribe", "push"];
@@ -190,7 +190,7 @@ async fn dev_runs_the_arm64_handlers_under_qemu_and_delivers_the_push() {
     );
 
     let (mut client, _) = connect(&url, None).await;
-    send(&mut client, json!({"action": "subscribe", "entityId": "graviton"})).await;
+    subscribe(&mut client, "graviton").await;
     wait_for_subscribers(&env, "armd-dev-connections", "graviton", 1).await;
     send_event(&env, "armd", "graviton", "from aarch64").await;
     let push = next_message(&mut client, Duration::from_secs(60))

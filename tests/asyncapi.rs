@@ -104,7 +104,7 @@ fn the_document_follows_the_routes_of_the_stack_file() {
 fn own_routes_are_operations_with_their_schema_and_default_takes_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bootstrap"), b"#!/bin/sh\n").unwrap();
-    let (path, document) = generate_from(dir.path(), "own", "name: demo\nregion: eu-west-1\nroutes:\n  - subscribe\n  - name: sendMessage\n    bootstrap: ./bootstrap\n    schema: {type: object, required: [text], properties: {text: {type: string}}}\n  - name: shout\n    bootstrap: ./bootstrap\n  - name: $default\n    bootstrap: ./bootstrap\n");
+    let (path, document) = generate_from(dir.path(), "own", "name: demo\nregion: eu-west-1\nroutes:\n  - subscribe\n  - name: sendMessage\n    bootstrap: ./bootstrap\n    schema: {type: object, required: [text], properties: {text: {type: string}}}\n  - name: shout\n    bootstrap: ./bootstrap\n    replies: true\n  - name: $default\n    bootstrap: ./bootstrap\n");
     let (valid, report) = validate(&path);
     assert!(valid, "{report}");
     let messages = &document["components"]["messages"];
@@ -123,6 +123,17 @@ fn own_routes_are_operations_with_their_schema_and_default_takes_the_rest() {
     for operation in ["subscribe", "sendMessage", "shout", "defaultRoute"] {
         assert_eq!(document["operations"][operation]["action"], "receive", "{operation}");
     }
+    // Two-way routes have a reply on the same connection: the acknowledgement of `subscribe`, and
+    // the body of `shout` (`replies: true`); one-way routes have none.
+    let reply = |operation: &str| document["operations"][operation]["reply"]["messages"][0]["$ref"].clone();
+    assert_eq!(reply("subscribe"), "#/channels/connection/messages/subscribed");
+    assert_eq!(
+        messages["subscribed"]["payload"]["properties"]["type"]["const"],
+        "subscribed"
+    );
+    assert_eq!(reply("shout"), "#/channels/connection/messages/shoutReply");
+    assert!(document["operations"]["sendMessage"].get("reply").is_none());
+    assert!(document["operations"]["defaultRoute"].get("reply").is_none());
 }
 
 #[test]

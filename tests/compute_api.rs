@@ -191,6 +191,7 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
         "function/unsubscribe",
         "permission/unsubscribe",
         "route/unsubscribe",
+        "route-response/unsubscribe",
     ] {
         expected.push((
             key.to_string(),
@@ -246,7 +247,8 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
     assert_eq!(routes.items().len(), 4);
 
-    // Remove a route: plan says delete for it, its permission, function and log group; up does it.
+    // Remove a route: plan says delete for it, its route response, permission, function and log
+    // group; up does it.
     let removed = env.write_stack(
         "removed.yaml",
         &stack_text(
@@ -273,12 +275,13 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
             "retired/function/subscribe",
             "retired/log-group/subscribe",
             "retired/permission/subscribe",
+            "retired/route-response/subscribe",
             "retired/route/subscribe"
         ]
     );
     let run = env.run(&removed, &["up", "-o", "json"]).await.expect_exit(0);
     let (_, _, deleted, _) = counts(&run);
-    assert_eq!(deleted, 4, "{run}");
+    assert_eq!(deleted, 5, "{run}");
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
     let keys: Vec<&str> = routes.items().iter().filter_map(|r| r.route_key()).collect();
     assert!(!keys.contains(&"subscribe"), "{keys:?}");
@@ -319,11 +322,17 @@ async fn drift_made_by_hand_is_reported_and_repaired() {
     assert_eq!(function["details"][0]["current"], "1769");
     let route = resources.iter().find(|r| r["key"] == "route/subscribe").unwrap();
     assert_eq!(route["state"], "drifted", "{route}");
+    // The route response went with the route.
+    let response = resources
+        .iter()
+        .find(|r| r["key"] == "route-response/subscribe")
+        .unwrap();
+    assert_eq!(response["state"], "missing", "{response}");
     let drifted = resources.iter().filter(|r| r["state"] != "present").count();
-    assert_eq!(drifted, 2, "{status}");
+    assert_eq!(drifted, 3, "{status}");
 
     let run = env.run(&stack, &["up", "-o", "json"]).await;
-    assert_eq!(counts(&run), (0, 2, 0, STACK_RESOURCES as u64 - 2), "{run}");
+    assert_eq!(counts(&run), (1, 2, 0, STACK_RESOURCES as u64 - 3), "{run}");
     assert_eq!(env.run(&stack, &["status"]).await.code, 0);
     let config = env
         .lambda()

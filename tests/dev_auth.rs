@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use common::Env;
-use harness::{all_connection_ids, connect, next_message, refused, send, wait_for_subscribers, Dev};
+use harness::{all_connection_ids, connect, next_message, refused, send, subscribe, wait_for_subscribers, Dev};
 use serde_json::json;
 
 const STACK: &str = "authdev";
@@ -110,7 +110,7 @@ async fn dev_authorizes_the_handshake_like_api_gateway() {
     let valid = token(&env, "order-*").await;
     let (mut by_header, protocol) = connect(&dev.url, Some(&format!("websocket, {valid}"))).await;
     assert_eq!(protocol.as_deref(), Some("websocket"));
-    send(&mut by_header, json!({"action": "subscribe", "entityId": "order-1"})).await;
+    subscribe(&mut by_header, "order-1").await;
     wait_for_subscribers(&env, &table, "order-1", 1).await;
     send(&mut by_header, json!({"action": "subscribe", "entityId": "user-9"})).await;
     let refusal = next_message(&mut by_header, Duration::from_secs(20))
@@ -122,7 +122,7 @@ async fn dev_authorizes_the_handshake_like_api_gateway() {
 
     // A valid token in the query string.
     let (mut by_query, _) = connect(&format!("{}?access_token={valid}", dev.url), None).await;
-    send(&mut by_query, json!({"action": "subscribe", "entityId": "order-2"})).await;
+    subscribe(&mut by_query, "order-2").await;
     wait_for_subscribers(&env, &table, "order-2", 1).await;
     assert_eq!(all_connection_ids(&env, &table).await.len(), 2);
 }

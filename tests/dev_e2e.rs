@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::Env;
 use futures::{SinkExt, StreamExt};
 use harness::{
-    all_connection_ids, connect, next_message, records_of, send, send_event, subscribed_clients, wait_for_subscribers,
-    Dev,
+    all_connection_ids, connect, next_message, records_of, send, send_event, subscribe, subscribed_clients,
+    unsubscribe, wait_for_subscribers, Dev,
 };
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -29,11 +29,7 @@ async fn the_articles_flow_pushes_hello_world_to_the_subscriber() {
         Some("websocket"),
         "$connect echoes the sub-protocol"
     );
-    send(
-        &mut client,
-        json!({"action": "subscribe", "entityId": "myTestEntityId"}),
-    )
-    .await;
+    subscribe(&mut client, "myTestEntityId").await;
     wait_for_subscribers(&env, &dev.table(), "myTestEntityId", 1).await;
 
     send_event(&env, "article", "myTestEntityId", "Hello world").await;
@@ -74,8 +70,8 @@ async fn each_client_gets_only_its_entities_until_it_unsubscribes() {
     let dev = Dev::start(&env, "two", &[]).await;
     let (mut orders, _) = connect(&dev.url, None).await;
     let (mut users, _) = connect(&dev.url, None).await;
-    send(&mut orders, json!({"action": "subscribe", "entityId": "order-42"})).await;
-    send(&mut users, json!({"action": "subscribe", "entityId": "user-7"})).await;
+    subscribe(&mut orders, "order-42").await;
+    subscribe(&mut users, "user-7").await;
     wait_for_subscribers(&env, &dev.table(), "order-42", 1).await;
     wait_for_subscribers(&env, &dev.table(), "user-7", 1).await;
 
@@ -91,7 +87,7 @@ async fn each_client_gets_only_its_entities_until_it_unsubscribes() {
         "orders saw only its own"
     );
 
-    send(&mut orders, json!({"action": "unsubscribe", "entityId": "order-42"})).await;
+    unsubscribe(&mut orders, "order-42").await;
     wait_for_subscribers(&env, &dev.table(), "order-42", 0).await;
     send_event(&env, "two", "order-42", "delivered").await;
     send_event(&env, "two", "user-7", "again").await;
@@ -111,8 +107,8 @@ async fn closed_and_vanished_clients_leave_no_records() {
 
     // A clean close: $disconnect removes the connection and its subscriptions.
     let (mut client, _) = connect(&dev.url, None).await;
-    send(&mut client, json!({"action": "subscribe", "entityId": "e1"})).await;
-    send(&mut client, json!({"action": "subscribe", "entityId": "e2"})).await;
+    subscribe(&mut client, "e1").await;
+    subscribe(&mut client, "e2").await;
     wait_for_subscribers(&env, &table, "e2", 1).await;
     let ids = all_connection_ids(&env, &table).await;
     assert_eq!(ids.len(), 1);
@@ -127,7 +123,7 @@ async fn closed_and_vanished_clients_leave_no_records() {
     // A client killed without a close frame: the TCP connection just drops.
     let (client, _) = connect(&dev.url, None).await;
     let mut client = client;
-    send(&mut client, json!({"action": "subscribe", "entityId": "e3"})).await;
+    subscribe(&mut client, "e3").await;
     wait_for_subscribers(&env, &table, "e3", 1).await;
     drop(client);
     wait_for_subscribers(&env, &table, "e3", 0).await;
@@ -151,7 +147,7 @@ async fn closed_and_vanished_clients_leave_no_records() {
         put.send().await.unwrap();
     }
     let (mut live, _) = connect(&dev.url, None).await;
-    send(&mut live, json!({"action": "subscribe", "entityId": "e4"})).await;
+    subscribe(&mut live, "e4").await;
     wait_for_subscribers(&env, &table, "e4", 2).await;
     send_event(&env, "gone", "e4", "to both").await;
     assert_eq!(
@@ -175,7 +171,7 @@ async fn bad_frames_get_an_error_and_the_connection_keeps_working() {
     let dev = Dev::start(&env, "frames", &[]).await;
     let (mut client, _) = connect(&dev.url, None).await;
     let (mut other, _) = connect(&dev.url, None).await;
-    send(&mut other, json!({"action": "subscribe", "entityId": "calm"})).await;
+    subscribe(&mut other, "calm").await;
 
     // No route for the action: the gateway's own error frame, as AWS sends it.
     send(&mut client, json!({"action": "dance"})).await;
@@ -227,7 +223,7 @@ async fn bad_frames_get_an_error_and_the_connection_keeps_working() {
     );
 
     // Still connected and working, and so is the other client.
-    send(&mut client, json!({"action": "subscribe", "entityId": "calm"})).await;
+    subscribe(&mut client, "calm").await;
     wait_for_subscribers(&env, &dev.table(), "calm", 2).await;
     send_event(&env, "frames", "calm", "still here").await;
     assert_eq!(
@@ -347,7 +343,7 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_and_good_events_still_arri
     )
     .await;
     let (mut client, _) = connect(&dev.url, None).await;
-    send(&mut client, json!({"action": "subscribe", "entityId": "p"})).await;
+    subscribe(&mut client, "p").await;
     wait_for_subscribers(&env, &dev.table(), "p", 1).await;
 
     send_event(&env, "poison", "p", "before").await;
@@ -417,5 +413,60 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_and_good_events_still_arri
     assert!(
         next_message(&mut client, Duration::from_millis(500)).await.is_none(),
         "no push for the poison"
+    );
+}
+
+#[tokio::test]
+async fn connect_subscribe_says_subscribed_once_acknowledged_and_prints_the_acknowledgement() {
+    use tokio::io::AsyncBufReadExt;
+    let env = Env::start().await;
+    let dev = Dev::start(&env, "cli", &[]).await;
+    let mut client = tokio::process::Command::new(env!("CARGO_BIN_EXE_wsstack"))
+        .args([
+            "connect",
+            &dev.url,
+            "--subscribe",
+            "order-7",
+            "--count",
+            "1",
+            "--timeout",
+            "120",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(client.stderr.take().unwrap()).lines();
+    let mut said = Vec::new();
+    while !said.iter().any(|line| line == "subscribed to order-7") {
+        let line = tokio::time::timeout(Duration::from_secs(60), stderr.next_line()).await;
+        match line {
+            Ok(Ok(Some(line))) => said.push(line),
+            other => panic!("no `subscribed to order-7` ({other:?}) after: {said:?}"),
+        }
+    }
+    // Said once the subscription is stored: the connection's record and the subscription's.
+    let ids = all_connection_ids(&env, &dev.table()).await;
+    assert_eq!(ids.len(), 1);
+    assert_eq!(records_of(&env, &dev.table(), &ids[0]).await, 2);
+
+    send_event(&env, "cli", "order-7", "packed").await;
+    let output = tokio::time::timeout(Duration::from_secs(60), client.wait_with_output())
+        .await
+        .expect("connect exits after one message (the acknowledgement not counted)")
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            json!({"type": "subscribed", "entityId": "order-7"}),
+            json!({"type": "Entity Updated", "entityId": "order-7", "message": "packed"}),
+        ]
     );
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::Env;
 use futures::{SinkExt, StreamExt};
-use harness::{connect, send, wait_for_subscribers, Dev};
+use harness::{connect, subscribe, wait_for_subscribers, Dev};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -19,7 +19,7 @@ async fn an_oversize_message_is_closed_with_1009_and_its_records_go() {
     let env = Env::start().await;
     let dev = Dev::start(&env, "oversize", &[]).await;
     let (mut client, _) = connect(&dev.url, None).await;
-    send(&mut client, json!({"action": "subscribe", "entityId": "big"})).await;
+    subscribe(&mut client, "big").await;
     wait_for_subscribers(&env, &dev.table(), "big", 1).await;
 
     // 40 KB in one text frame: over API Gateway's 32 KB frame limit.
@@ -85,7 +85,7 @@ async fn a_second_dev_for_the_same_stack_is_refused_whatever_its_endpoint() {
 
     // The first one still serves, and removes its own note when it stops.
     let (mut client, _) = connect(&dev.url, None).await;
-    send(&mut client, json!({"action": "subscribe", "entityId": "still"})).await;
+    subscribe(&mut client, "still").await;
     wait_for_subscribers(&env, &dev.table(), "still", 1).await;
     let code = tokio::task::spawn_blocking(move || dev.interrupt()).await.unwrap();
     assert_eq!(code, 0);

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::Env;
-use harness::{all_connection_ids, connect, refused, send, wait_for_subscribers, Dev};
+use harness::{all_connection_ids, connect, refused, subscribe, wait_for_subscribers, Dev};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -168,7 +168,7 @@ async fn dev_trusts_the_issuers_keys_and_follows_a_rotation() {
     let valid = first.sign(&claims("alice", ISSUER, AUDIENCE));
     let (mut alice, protocol) = connect(&dev.url, Some(&format!("websocket, {valid}"))).await;
     assert_eq!(protocol.as_deref(), Some("websocket"));
-    send(&mut alice, json!({"action": "subscribe", "entityId": "order-1"})).await;
+    subscribe(&mut alice, "order-1").await;
     wait_for_subscribers(&env, &table, "order-1", 1).await;
 
     // The issuer rotates: the new key is published, and a token naming its kid is fetched for
@@ -179,7 +179,7 @@ async fn dev_trusts_the_issuers_keys_and_follows_a_rotation() {
     tokio::time::sleep_until(keys.last_fetch() + std::time::Duration::from_secs(61)).await;
     let after_rotation = rotated.sign(&claims("bob", ISSUER, AUDIENCE));
     let (mut bob, _) = connect(&format!("{}?access_token={after_rotation}", dev.url), None).await;
-    send(&mut bob, json!({"action": "subscribe", "entityId": "order-2"})).await;
+    subscribe(&mut bob, "order-2").await;
     wait_for_subscribers(&env, &table, "order-2", 1).await;
     assert_eq!(all_connection_ids(&env, &table).await.len(), 2);
 }

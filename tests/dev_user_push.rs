@@ -10,7 +10,7 @@ mod harness;
 use std::time::Duration;
 
 use common::{Env, USER_NOTIFICATION};
-use harness::{all_connection_ids, connect, next_message, send, wait_for_subscribers, Dev};
+use harness::{all_connection_ids, connect, next_message, subscribe, wait_for_subscribers, Dev};
 use serde_json::json;
 
 const STACK: &str = "userpush";
@@ -42,7 +42,7 @@ async fn a_user_notification_reaches_every_connection_of_the_user_and_no_one_els
     let (mut alice_laptop, _) = connect(&format!("{}?access_token={alice}", dev.url), None).await;
     // Bob, subscribed to an entity that happens to be named like alice.
     let (mut bob_phone, _) = connect(&dev.url, Some(&format!("websocket, {bob}"))).await;
-    send(&mut bob_phone, json!({"action": "subscribe", "entityId": "alice"})).await;
+    subscribe(&mut bob_phone, "alice").await;
     wait_for_subscribers(&env, &table, "alice", 1).await;
     assert_eq!(all_connection_ids(&env, &table).await.len(), 3);
 

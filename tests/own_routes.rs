@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{counts, stack_text, Env};
-use harness::{connect, next_message, send, Dev};
+use harness::{connect, next_message, send, subscribe, unsubscribe, Dev};
 use serde_json::{json, Value};
 
 /// The handler: for each invocation it posts `{"route", "table", "version", "frame"}` to the
-/// connection through the management API (CALLBACK_URL), then answers 200.
+/// connection through the management API (CALLBACK_URL), then answers 200 with the body
+/// `{"reply": route}`, which reaches the client only when the route is two-way.
 const HANDLER: &str = r#"
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -85,7 +86,8 @@ fn main() {
         let frame = literal(&event, "body");
         let answer = format!("{{\"route\":\"{route}\",\"table\":\"{table}\",\"version\":\"{VERSION}\",\"frame\":{frame}}}");
         call(host, "POST", &format!("/{stage}/@connections/{connection}"), answer.as_bytes());
-        call(&api, "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), b"{\"statusCode\":200}");
+        let reply = format!("{{\"statusCode\":200,\"body\":\"{{\\\"reply\\\":\\\"{route}\\\"}}\"}}");
+        call(&api, "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), reply.as_bytes());
     }
 }
 "#;
@@ -128,9 +130,13 @@ async fn own_routes_answer_through_dev_and_default_takes_the_rest() {
     let env = Env::start().await;
     let bootstrap = build_handler(env.dir.path(), "v1");
     let zip = zip_of(&bootstrap, &env.dir.path().join("default.zip"));
+    // sendMessage one-way, $default two-way.
     let routes = own_routes(
         &format!("bootstrap: {}", bootstrap.file_name().unwrap().to_str().unwrap()),
-        Some(&format!("code: ./{}", zip.file_name().unwrap().to_str().unwrap())),
+        Some(&format!(
+            "code: ./{}\n    replies: true",
+            zip.file_name().unwrap().to_str().unwrap()
+        )),
     );
     let dev = Dev::start(&env, "mine", &[(BUNDLED, &routes)]).await;
     let (mut client, _) = connect(&dev.url, None).await;
@@ -145,16 +151,28 @@ async fn own_routes_answer_through_dev_and_default_takes_the_rest() {
                "frame": "{\"action\":\"sendMessage\",\"text\":\"hi\"}"})
     );
 
+    // A connection's frames are routed one at a time, in order: had sendMessage's body come
+    // back, it would arrive before what $default posts.
     send(&mut client, json!({"action": "nobodyServesThis"})).await;
     let answer = next_message(&mut client, Duration::from_secs(20))
         .await
         .expect("$default answers");
-    assert_eq!(answer["route"], "$default");
+    assert_eq!(
+        answer["route"], "$default",
+        "one-way sendMessage sent its body back: {answer}"
+    );
     assert_eq!(answer["frame"], "{\"action\":\"nobodyServesThis\"}");
+    // $default is two-way: its function's body comes back after what it posted.
+    let reply = next_message(&mut client, Duration::from_secs(20)).await;
+    assert_eq!(reply, Some(json!({"reply": "$default"})));
 
-    // The bundled routes are still theirs.
-    send(&mut client, json!({"action": "subscribe", "entityId": "e-1"})).await;
-    harness::wait_for_subscribers(&env, &dev.table(), "e-1", 1).await;
+    // The bundled routes are still theirs, and acknowledge.
+    subscribe(&mut client, "e-1").await;
+    // Acknowledged once stored: the connection's record and the subscription are there.
+    let ids = harness::all_connection_ids(&env, &dev.table()).await;
+    assert_eq!(ids.len(), 1);
+    assert_eq!(harness::records_of(&env, &dev.table(), &ids[0]).await, 2);
+    unsubscribe(&mut client, "e-1").await;
 }
 
 #[tokio::test]
@@ -177,12 +195,11 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
     let env = Env::start().await;
     let v1 = build_handler(env.dir.path(), "v1");
     let v2 = build_handler(env.dir.path(), "v2");
-    let with = |binary: &Path| {
-        stack_text(
-            "own",
-            &[(BUNDLED, &own_routes(&format!("bootstrap: {}", binary.display()), None))],
-        )
+    let with_replies = |binary: &Path, replies: bool| {
+        let route = format!("bootstrap: {}\n    replies: {replies}", binary.display());
+        stack_text("own", &[(BUNDLED, &own_routes(&route, None))])
     };
+    let with = |binary: &Path| with_replies(binary, true);
     let path = env.write_stack("own.yaml", &with(&v1));
     env.run(&path, &["up", "-o", "json"]).await.expect_exit(0);
 
@@ -218,8 +235,29 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
     let statement = permission_source(&env, "own-dev-route-sendMessage").await;
     assert!(statement.ends_with("/dev/sendMessage"), "{statement}");
     let api = common::apis_of(&env, "own").await[0].api_id().unwrap().to_string();
+    // Two-way routes (sendMessage with `replies: true`, the bundled subscribe and unsubscribe,
+    // which acknowledge) have their route response; $connect and $disconnect have none.
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
     assert!(routes.items().iter().any(|r| r.route_key() == Some("sendMessage")));
+    assert_eq!(
+        route_responses(&env, &api).await,
+        [
+            ("$connect", None, vec![]),
+            ("$disconnect", None, vec![]),
+            (
+                "sendMessage",
+                Some("$default".to_string()),
+                vec!["$default".to_string()]
+            ),
+            ("subscribe", Some("$default".to_string()), vec!["$default".to_string()]),
+            (
+                "unsubscribe",
+                Some("$default".to_string()),
+                vec!["$default".to_string()]
+            ),
+        ]
+        .map(|(key, selection, responses)| (key.to_string(), selection, responses))
+    );
     assert!(env
         .logs()
         .describe_log_groups()
@@ -246,6 +284,21 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
         vec!["lambda PUT /2015-03-31/functions/own-dev-route-sendMessage/code".to_string()]
     );
     assert_eq!(counts(&run).1, 1, "{run}");
+
+    // One-way again: its route response goes, nothing else changes.
+    std::fs::write(&path, with_replies(&v2, false)).unwrap();
+    env.proxy.clear();
+    let run = env.run(&path, &["up", "-o", "json"]).await.expect_exit(0);
+    let writes = env.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(
+        writes[0].starts_with("apigateway DELETE /v2/apis/") && writes[0].contains("/routeresponses/"),
+        "{writes:?}"
+    );
+    assert_eq!(counts(&run).2, 1, "{run}");
+    let responses = route_responses(&env, &api).await;
+    let send_message = responses.iter().find(|(key, ..)| key == "sendMessage").unwrap();
+    assert!(send_message.2.is_empty(), "{responses:?}");
 
     // Taken out of the file: route, permission, function, log group and role go.
     std::fs::write(&path, stack_text("own", &[])).unwrap();
@@ -274,6 +327,29 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
     env.run(&path, &["down", "--yes"]).await.expect_exit(0);
     assert_eq!(common::leftovers(&env, "own").await, Vec::<String>::new());
     assert!(env.iam().get_role().role_name(role_name).send().await.is_err());
+}
+
+/// Each route of the API by key: its route response selection expression and its route
+/// responses' keys.
+async fn route_responses(env: &Env, api: &str) -> Vec<(String, Option<String>, Vec<String>)> {
+    let routes = env.apigateway().get_routes().api_id(api).send().await.unwrap();
+    let mut found = Vec::new();
+    for route in routes.items() {
+        let call = env.apigateway().get_route_responses().api_id(api);
+        let responses = call.route_id(route.route_id().unwrap()).send().await.unwrap();
+        found.push((
+            route.route_key().unwrap().to_string(),
+            route.route_response_selection_expression().map(String::from),
+            responses
+                .items()
+                .iter()
+                .filter_map(|r| r.route_response_key())
+                .map(String::from)
+                .collect(),
+        ));
+    }
+    found.sort();
+    found
 }
 
 /// The SourceArn of the function's API Gateway statement.

@@ -265,6 +265,12 @@ pub fn push_payload(event: &PushEvent) -> Vec<u8> {
     serialized.expect("strings and a JSON value always serialize")
 }
 
+/// The answer of a successful `subscribe` or `unsubscribe` (`kind` is `subscribed` or
+/// `unsubscribed`): `{"type":"subscribed","entityId":"..."}`, sent once the record is written.
+pub fn acknowledgement(kind: &str, entity_id: &str) -> String {
+    serde_json::json!({ "type": kind, "entityId": entity_id }).to_string()
+}
+
 /// The frame sent to a client whose frame was refused: `{"type":"error","message":"..."}`.
 pub fn error_payload(message: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "type": "error", "message": message }))

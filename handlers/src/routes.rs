@@ -1,11 +1,14 @@
 //! The WebSocket route handlers: `$connect`, `$disconnect`, `subscribe`, `unsubscribe`. Each takes
-//! the API Gateway event and answers with a status code; a bad client frame is answered on the
-//! connection with `{"type":"error",...}` and writes nothing. Only storage failures and events that
+//! the API Gateway event and answers with a status code; a stored `subscribe` or `unsubscribe`
+//! also with its acknowledgement as the body, which the route's route response sends back to the
+//! client (no PostToConnection). A bad client frame is answered on the connection with
+//! `{"type":"error",...}` and writes nothing. Only storage failures and events that
 //! are not WebSocket route events are errors, typed by whether another attempt may pass.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::encodings::Body;
 use aws_lambda_events::http::{HeaderMap, HeaderValue};
 
 use crate::auth::Identity;
@@ -19,6 +22,13 @@ const PROTOCOL_HEADER: &str = "sec-websocket-protocol";
 fn response(status_code: i64) -> ApiGatewayProxyResponse {
     let mut response = ApiGatewayProxyResponse::default();
     response.status_code = status_code;
+    response
+}
+
+/// 200 with `{"type": kind, "entityId": ...}` as the body.
+fn acknowledged(kind: &str, entity_id: &str) -> ApiGatewayProxyResponse {
+    let mut response = response(200);
+    response.body = Some(Body::Text(frames::acknowledgement(kind, entity_id)));
     response
 }
 
@@ -122,7 +132,7 @@ pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> R
     }
     store::put_subscription(app, connection_id, &entity_id).await?;
     tracing::info!(connection_id, entity_id, "subscribed");
-    Ok(response(200))
+    Ok(acknowledged("subscribed", &entity_id))
 }
 
 /// `unsubscribe`: deletes the subscription; not being subscribed is fine.
@@ -133,7 +143,7 @@ pub async fn unsubscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) ->
     };
     store::delete_subscription(app, connection_id, &entity_id).await?;
     tracing::info!(connection_id, entity_id, "unsubscribed");
-    Ok(response(200))
+    Ok(acknowledged("unsubscribed", &entity_id))
 }
 
 /// The entity id of a valid frame; for a bad one, tells the client why and returns `None`.

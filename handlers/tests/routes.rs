@@ -3,10 +3,20 @@
 
 mod common;
 
+use aws_lambda_events::apigw::ApiGatewayProxyResponse;
+use aws_lambda_events::encodings::Body;
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use wsstack_handlers::records::{self, CONNECTION_SK, GSI1PK, GSI1SK, TTL};
 use wsstack_handlers::{routes, PushSettings};
+
+/// The JSON body of a route's answer (what its route response sends the client).
+fn body_json(response: &ApiGatewayProxyResponse) -> Value {
+    match &response.body {
+        Some(Body::Text(text)) => serde_json::from_str(text).expect("a JSON body"),
+        other => panic!("no text body: {other:?}"),
+    }
+}
 
 fn key(pk: &str, sk: &str) -> (String, String) {
     (pk.to_string(), sk.to_string())
@@ -66,6 +76,10 @@ async fn subscribe_writes_the_subscription_and_refreshes_the_connection_ttl() {
             .await
             .unwrap();
         assert_eq!(response.status_code, 200);
+        assert_eq!(
+            body_json(&response),
+            json!({"type": "subscribed", "entityId": "order-42"})
+        );
     }
 
     let items = stack.items().await;
@@ -121,6 +135,10 @@ async fn unsubscribe_deletes_exactly_that_subscription_and_tolerates_absence() {
             .await
             .unwrap();
         assert_eq!(response.status_code, 200);
+        assert_eq!(
+            body_json(&response),
+            json!({"type": "unsubscribed", "entityId": entity})
+        );
     }
     assert_eq!(stack.keys().await, expected);
     assert!(stack.gateway.posts().is_empty());
@@ -262,6 +280,8 @@ async fn every_bad_frame_gets_an_error_reply_and_writes_nothing() {
         }
         .unwrap_or_else(|error| panic!("frame {n} {body:?} made the handler fail: {error:#}"));
         assert_eq!(response.status_code, 400, "frame {n} {body:?}");
+        // The refusal goes by PostToConnection; the answer has no body to echo as well.
+        assert!(response.body.is_none(), "frame {n} {body:?}");
 
         let replies: Vec<Post> = stack
             .gateway

@@ -1,6 +1,7 @@
 //! The moto AWS emulator as a child process on a free loopback port: the one launcher that
 //! `wsstack dev` and the tests share. It notices a server that dies while starting and says why
 //! (its last output lines) instead of waiting out the deadline. It knows nothing of stacks or tests.
+//! What moto lacks of the AWS APIs wsstack calls is added in the server process (`gaps.py`).
 //!
 //! Blocking on purpose: it runs once per process or per test, and async callers wrap it in
 //! `spawn_blocking`.
@@ -155,8 +156,44 @@ enum Start {
     Failed(anyhow::Error),
 }
 
+/// What moto lacks of the AWS APIs wsstack calls (GetRouteResponses), added in the server
+/// process before moto's `main()` runs.
+const GAPS: &str = include_str!("gaps.py");
+
+/// The interpreter line of a Python script (`#!/venv/bin/python3`, `#!/usr/bin/env python3`):
+/// the program and its arguments; `None` for anything else (a binary, a shell script).
+fn python_of(script: &Path) -> Option<Vec<String>> {
+    let mut first = String::new();
+    let file = std::fs::File::open(script).ok()?;
+    BufReader::new(file.take(4096)).read_line(&mut first).ok()?;
+    let words: Vec<String> = first.strip_prefix("#!")?.split_whitespace().map(String::from).collect();
+    let is_python = |word: &String| {
+        let name = Path::new(word).file_name().map(|n| n.to_string_lossy().into_owned());
+        name.is_some_and(|n| n.starts_with("python"))
+    };
+    let program = words.iter().position(is_python)?;
+    // `#!/usr/bin/env python3` keeps `env`; a plain `#!/x/python3 -s` keeps its flags.
+    Some(words.into_iter().take(program + 1).collect())
+}
+
+/// The command that starts moto: through its script's Python with the gaps filled when the
+/// executable is the `moto_server` script pip writes, else the executable as it is.
+fn moto_command(executable: &Path) -> Command {
+    match python_of(executable) {
+        Some(interpreter) => {
+            let mut command = Command::new(&interpreter[0]);
+            let code = format!(
+                "{GAPS}\nimport sys\nfrom moto.server import main\nsys.argv[0] = 'moto_server'\nsys.exit(main())\n"
+            );
+            command.args(&interpreter[1..]).args(["-c", &code]);
+            command
+        }
+        None => Command::new(executable),
+    }
+}
+
 fn start_on(launch: &Launch, port: u16) -> Result<MotoServer, Start> {
-    let mut command = Command::new(&launch.executable);
+    let mut command = moto_command(&launch.executable);
     command
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .envs(launch.env.iter().map(|(k, v)| (k, v)))

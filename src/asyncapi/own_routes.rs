@@ -6,6 +6,21 @@ use serde_json::{json, Value};
 use super::identifier;
 use crate::stack::{OwnRoute, DEFAULT_ROUTE};
 
+/// A two-way own route's reply: the body its function returns, whatever it is.
+pub(super) fn own_route_reply(own: &OwnRoute) -> (String, Value) {
+    let id = if own.name == DEFAULT_ROUTE {
+        "defaultRouteReply".to_string()
+    } else {
+        format!("{}Reply", identifier(&own.name))
+    };
+    let message = json!({
+        "name": format!("{} reply", own.name),
+        "title": format!("{} reply", own.name),
+        "summary": "The body the route's function returns, sent back to the client: the route is two-way (`replies: true`).",
+    });
+    (id, message)
+}
+
 /// An own route's identifier, frame message and summary: its frames are what the stack file's
 /// `schema` says (with the route's action), else any object with that action; `$default` takes
 /// every frame no other route does.

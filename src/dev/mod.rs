@@ -24,7 +24,7 @@ pub mod session;
 #[cfg(test)]
 mod test_support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +113,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
     let mut functions = Functions::new(aws, &runtime, &binaries, limits, &options.endpoint, &callback_url);
     let Declared {
         routes,
+        two_way,
         authorizer,
         sources,
         paused,
@@ -121,7 +122,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
     // Two steps at shutdown: the gateway closes its connections (their $disconnect still runs),
     // then the pollers and handler processes stop.
     let stop_gateway = CancellationToken::new();
-    let config = gateway_config(api_id, &stack.stage, &options, routes, authorizer);
+    let config = gateway_config(api_id, &stack.stage, &options, (routes, two_way), authorizer);
     let gateway = Gateway::new(config, address, stop_gateway.clone());
     let serving = tokio::spawn(gateway.clone().serve(listener));
     let background = TaskTracker::new();
@@ -224,13 +225,14 @@ fn gateway_config(
     api_id: &str,
     stage: &str,
     options: &DevOptions,
-    routes: HashMap<String, Arc<FunctionHost>>,
+    (routes, two_way): (HashMap<String, Arc<FunctionHost>>, HashSet<String>),
     authorizer: Option<ConnectAuthorizer>,
 ) -> GatewayConfig {
     GatewayConfig {
         api_id: api_id.to_string(),
         stage: stage.to_string(),
         routes,
+        two_way,
         authorizer,
         idle_timeout: options.idle_timeout,
         max_connection: options.max_connection,

@@ -1,10 +1,11 @@
 //! What `up` declared, read back from the emulator into what `wsstack dev` serves: each route's
-//! function, `$connect`'s authorizer, the push function's event sources, and each function's
-//! configuration (its environment as Lambda gives it, plus dev's own variables). Only reads, but
+//! function and whether it is two-way (has a route response), `$connect`'s authorizer, the push
+//! function's event sources, and each function's configuration (its environment as Lambda gives
+//! it, plus dev's own variables). Only reads, but
 //! for one write: it pauses the emulator's own pollers of the event sources it takes over
 //! (`resume_event_sources` undoes it).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +19,14 @@ use super::gateway::ConnectAuthorizer;
 use super::poller::EventSource;
 use super::runtime::{FunctionConfig, FunctionHost, Limits, Runtime};
 use crate::aws::{sdk_error, Aws};
+use crate::resources::route_response::route_responses;
 
 /// What the stack declared, as dev runs it.
 pub struct Declared {
     /// Each route key's function.
     pub routes: HashMap<String, Arc<FunctionHost>>,
+    /// The route keys with a route response: their integration's body goes back to the client.
+    pub two_way: HashSet<String>,
     pub authorizer: Option<ConnectAuthorizer>,
     pub sources: Vec<Arc<EventSource>>,
     /// The emulator's event source mappings paused while dev polls their queues.
@@ -125,6 +129,7 @@ fn base_environment(region: &str, endpoint: &str) -> BTreeMap<String, String> {
 /// `pollers` is the pollers per event source when its mapping sets no maximum concurrency.
 pub async fn read_back(functions: &mut Functions<'_>, api_id: &str, pollers: usize) -> Result<Declared> {
     let (routes, declared) = routes(functions, api_id).await?;
+    let two_way = two_way(functions.aws, api_id, &declared, &routes).await?;
     if routes.is_empty() {
         bail!("the API has no routes with Lambda integrations");
     }
@@ -132,6 +137,7 @@ pub async fn read_back(functions: &mut Functions<'_>, api_id: &str, pollers: usi
     let (sources, paused) = event_sources(functions, pollers).await?;
     Ok(Declared {
         routes,
+        two_way,
         authorizer,
         sources,
         paused,
@@ -176,6 +182,30 @@ async fn routes(
         route_functions.insert(key.to_string(), functions.host(&function, &binary).await?);
     }
     Ok((route_functions, routes))
+}
+
+/// The served routes that have a route response (API Gateway sends an integration's body back
+/// only for those).
+async fn two_way(
+    aws: &Aws,
+    api_id: &str,
+    declared: &[Route],
+    served: &HashMap<String, Arc<FunctionHost>>,
+) -> Result<HashSet<String>> {
+    let served = declared
+        .iter()
+        .filter(|r| r.route_key().is_some_and(|key| served.contains_key(key)));
+    let looks = served.map(|route| async move {
+        let id = route.route_id().unwrap_or_default();
+        let responses = route_responses(aws, api_id, id).await?;
+        let key = route.route_key().unwrap_or_default().to_string();
+        anyhow::Ok((!responses.is_empty()).then_some(key))
+    });
+    Ok(futures::future::try_join_all(looks)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect())
 }
 
 /// `$connect`'s authorizer, when its authorization is CUSTOM.

@@ -2,15 +2,19 @@
 //! group, and its route with the permission scoped to it. Pure: no AWS calls.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::tags;
 use crate::aws::Aws;
 use crate::bundle::Bundle;
+use crate::graph::Key;
 use crate::names::RoleKind;
 use crate::resources::function::FunctionSpec;
 use crate::resources::log_group::LogGroupSpec;
 use crate::resources::permission::PermissionSpec;
 use crate::resources::route::RouteSpec;
+use crate::resources::route_response::RouteResponseSpec;
+use crate::resources::{Resource, Retired};
 use crate::stack::{Architecture, Stack};
 
 /// A handler's function, run by `role` with `bundle` as its code, and its log group.
@@ -55,14 +59,15 @@ pub(super) fn function_and_logs(
     (logs, function)
 }
 
-/// The route `route_key` with its integration to the handler's function, and the permission
-/// that lets API Gateway invoke it for that route only.
+/// The route `route_key` with its integration to the handler's function (two-way when it
+/// `replies`), and the permission that lets API Gateway invoke it for that route only.
 pub(super) fn route_and_permission(
     stack: &Stack,
     aws: &Aws,
     handler: &str,
     route_key: &str,
     authorized: bool,
+    replies: bool,
 ) -> (PermissionSpec, RouteSpec) {
     let function = aws.names.function(handler);
     let permission = PermissionSpec {
@@ -77,6 +82,22 @@ pub(super) fn route_and_permission(
         route_key: route_key.to_string(),
         integration_uri: aws.arns.function_invocation(&function),
         authorized,
+        replies,
     };
     (permission, route)
+}
+
+/// The route response of `route`: wanted when the route replies; else retired, so that a route
+/// that stops replying loses it. With the key the stage waits for.
+pub(super) fn route_response(route: &RouteSpec) -> (Arc<dyn Resource>, Key) {
+    let spec = RouteResponseSpec::of(route);
+    let key = Key::route_response(route.handler.clone());
+    if route.replies {
+        return (Arc::new(spec), key);
+    }
+    let retired = Retired {
+        inner: Arc::new(spec),
+        depends_on: vec![Key::route(route.handler.clone())],
+    };
+    (Arc::new(retired), key.retired())
 }

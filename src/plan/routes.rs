@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::pieces::{function_and_logs, route_and_permission};
+use super::pieces::{function_and_logs, route_and_permission, route_response};
 use super::policies::manage_connections;
 use super::{tags, HandlerResources};
 use crate::aws::Aws;
@@ -16,6 +16,7 @@ use crate::discovery::Discovered;
 use crate::graph::Key;
 use crate::names::{own_route_handler, own_route_key, Arns, Names, RoleKind};
 use crate::resources::role::RoleSpec;
+use crate::resources::route_response::RouteResponseSpec;
 use crate::resources::table::INDEX_NAME;
 use crate::resources::{Resource, Retired};
 use crate::stack::Stack;
@@ -49,7 +50,13 @@ fn policy(stack: &Stack, names: &Names, arns: &Arns, api: &str, handler: &str) -
 
 /// The role and the handler resources of the own route `route_key`; `package` is its code
 /// (`None` for a retired route, which is only deleted).
-fn own_route(stack: &Stack, aws: &Aws, route_key: &str, package: Option<Bundle>) -> (RoleSpec, HandlerResources) {
+fn own_route(
+    stack: &Stack,
+    aws: &Aws,
+    route_key: &str,
+    replies: bool,
+    package: Option<Bundle>,
+) -> (RoleSpec, HandlerResources) {
     let names = &aws.names;
     let handler = own_route_handler(route_key);
     let role = RoleKind::Own(handler.clone());
@@ -71,7 +78,7 @@ fn own_route(stack: &Stack, aws: &Aws, route_key: &str, package: Option<Bundle>)
     ]);
     let description = format!("wsstack {}/{}: route {route_key}", stack.name, stack.stage);
     let (log_group, function) = function_and_logs(stack, aws, &handler, role, description, environment, package);
-    let (permission, route) = route_and_permission(stack, aws, &handler, route_key, false);
+    let (permission, route) = route_and_permission(stack, aws, &handler, route_key, false, replies);
     let resources = HandlerResources {
         log_group,
         function,
@@ -91,7 +98,7 @@ pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Arc<dyn Resource>>, Vec
             zip: p.zip.to_vec(),
             sha256: p.sha256.clone(),
         });
-        let (role, h) = own_route(stack, aws, &own.name, package);
+        let (role, h) = own_route(stack, aws, &own.name, own.replies, package);
         let handler = h.function.handler.clone();
         route_keys.extend([
             Key::route(handler.clone()),
@@ -103,7 +110,12 @@ pub(super) fn declared(stack: &Stack, aws: &Aws) -> (Vec<Arc<dyn Resource>>, Vec
         resources.push(Arc::new(h.log_group));
         resources.push(Arc::new(h.function));
         resources.extend(h.permission.map(|p| Arc::new(p) as Arc<dyn Resource>));
-        resources.extend(h.route.map(|r| Arc::new(r) as Arc<dyn Resource>));
+        if let Some(route) = h.route {
+            let (response, key) = route_response(&route);
+            route_keys.push(key);
+            resources.push(Arc::new(route));
+            resources.push(response);
+        }
     }
     (resources, route_keys)
 }
@@ -121,7 +133,7 @@ pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Discovered) -> Vec<Arc<d
         if declared.iter().any(|d| d == handler) {
             continue;
         }
-        let (role, h) = own_route(stack, aws, &route_key, None);
+        let (role, h) = own_route(stack, aws, &route_key, false, None);
         let retired = |resource: Arc<dyn Resource>, after: Option<Key>| -> Arc<dyn Resource> {
             Arc::new(Retired {
                 depends_on: vec![after.map(Key::retired).unwrap_or(Key::api())],
@@ -130,7 +142,10 @@ pub(super) fn retired(stack: &Stack, aws: &Aws, found: &Discovered) -> Vec<Arc<d
         };
         let handler = handler.to_string();
         if let (Some(route), Some(permission)) = (h.route, h.permission) {
-            resources.push(retired(Arc::new(route), None));
+            // Its route response first: whether API Gateway deletes a route's responses with it
+            // is not documented.
+            resources.push(retired(Arc::new(RouteResponseSpec::of(&route)), None));
+            resources.push(retired(Arc::new(route), Some(Key::route_response(handler.clone()))));
             resources.push(retired(Arc::new(permission), Some(Key::route(handler.clone()))));
         }
         resources.push(retired(Arc::new(h.log_group), Some(Key::permission(handler.clone()))));
@@ -155,6 +170,7 @@ mod tests {
             code: None,
             bootstrap: Some("bootstrap".into()),
             schema: None,
+            replies: false,
             package: None,
         }));
         stack
@@ -174,16 +190,20 @@ mod tests {
                 "log-group/route-sendMessage",
                 "function/route-sendMessage",
                 "permission/route-sendMessage",
-                "route/route-sendMessage"
+                "route/route-sendMessage",
+                // One-way: a route response left from when it replied goes.
+                "retired/route-response/route-sendMessage"
             ]
         );
-        // The stage deploys once the route can run: route, permission and the role's policy.
+        // The stage deploys once the route can run: route, permission and the role's policy, and
+        // once the route is one-way.
         assert_eq!(
             route_keys,
             [
                 Key::route("route-sendMessage"),
                 Key::permission("route-sendMessage"),
-                Key::role_policy(RoleKind::Own("route-sendMessage".into()))
+                Key::role_policy(RoleKind::Own("route-sendMessage".into())),
+                Key::route_response("route-sendMessage").retired()
             ]
         );
         let policy = policy(&stack, &aws.names, &aws.arns, "abc", "route-sendMessage").to_string();
@@ -211,6 +231,7 @@ mod tests {
         assert_eq!(
             keys,
             [
+                "retired/route-response/default-route",
                 "retired/route/default-route",
                 "retired/permission/default-route",
                 "retired/log-group/default-route",
@@ -219,7 +240,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            retired[4].depends_on(),
+            retired[1].depends_on(),
+            [Key::route_response("default-route").retired()]
+        );
+        assert_eq!(
+            retired[5].depends_on(),
             [Key::role(RoleKind::Own("default-route".into())).retired()]
         );
     }

@@ -113,7 +113,8 @@ registered!(NotFound::is_not_found by is_resource_not_found_exception: lambda::g
 registered!(NotFound::is_not_found by is_not_found_exception: apigateway::get_stage::GetStageError,
     apigateway::get_authorizer::GetAuthorizerError,
     apigateway::delete_stage::DeleteStageError, apigateway::delete_api::DeleteApiError,
-    apigateway::delete_route::DeleteRouteError, apigateway::delete_authorizer::DeleteAuthorizerError, apigateway::delete_integration::DeleteIntegrationError);
+    apigateway::delete_route::DeleteRouteError, apigateway::delete_authorizer::DeleteAuthorizerError, apigateway::delete_integration::DeleteIntegrationError,
+    apigateway::get_route_responses::GetRouteResponsesError, apigateway::delete_route_response::DeleteRouteResponseError);
 registered!(NotFound::is_not_found by is_resource_not_found_exception: logs::delete_log_group::DeleteLogGroupError,
     logs::list_tags_for_resource::ListTagsForResourceError);
 
@@ -138,4 +139,5 @@ registered!(Exists::exists by is_resource_exists_exception: secrets::create_secr
 registered!(Exists::exists by is_resource_already_exists_exception: logs::create_log_group::CreateLogGroupError);
 registered!(Exists::exists by is_resource_conflict_exception: lambda::create_function::CreateFunctionError,
     lambda::create_event_source_mapping::CreateEventSourceMappingError);
-registered!(Exists::exists by is_conflict_exception: apigateway::create_route::CreateRouteError);
+registered!(Exists::exists by is_conflict_exception: apigateway::create_route::CreateRouteError,
+    apigateway::create_route_response::CreateRouteResponseError);

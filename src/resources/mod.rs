@@ -23,6 +23,7 @@ pub mod queue;
 pub mod role;
 pub mod role_policy;
 pub mod route;
+pub mod route_response;
 pub mod rule;
 pub mod secret;
 pub mod stage;

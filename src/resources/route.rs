@@ -30,7 +30,15 @@ pub struct RouteSpec {
     pub integration_uri: String,
     /// The route requires the stack's authorizer (whose id the engine resolves).
     pub authorized: bool,
+    /// Two-way: the route has a route response (`RouteResponseSpec`), so API Gateway sends the
+    /// integration's body back to the client, and selects it with [`ROUTE_RESPONSE_SELECTION`].
+    pub replies: bool,
 }
+
+/// The route response selection expression of a two-way route: WebSocket APIs support only the
+/// `$default` route response, which this selects whatever the integration answers
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-api-route-response.html).
+pub const ROUTE_RESPONSE_SELECTION: &str = "$default";
 
 /// The route and the integration of our function, either of which may be missing.
 #[derive(Default)]
@@ -77,6 +85,25 @@ impl RouteSpec {
         })
     }
 
+    /// How the route's response selection differs from a two-way route's, if it does. A one-way
+    /// route keeps whatever expression it has: without a route response API Gateway sends nothing
+    /// back whatever the expression, and taking it away is not needed to go one-way.
+    fn selection_diff(&self, route: &Route) -> Option<Diff> {
+        let current = route.route_response_selection_expression().filter(|e| !e.is_empty());
+        (self.replies && current != Some(ROUTE_RESPONSE_SELECTION)).then(|| {
+            Diff::new(
+                "route response selection",
+                current.unwrap_or("(none)"),
+                ROUTE_RESPONSE_SELECTION,
+            )
+        })
+    }
+
+    /// The expression a create or update sets: only a two-way route's.
+    fn selection(&self) -> Option<String> {
+        self.replies.then(|| ROUTE_RESPONSE_SELECTION.to_string())
+    }
+
     fn authorizer_id<'r>(&self, ctx: Ctx<'r>) -> Result<Option<&'r str>> {
         match self.authorization(ctx) {
             (_, Some(Later::AfterCreate(_))) => {
@@ -113,14 +140,22 @@ impl RouteSpec {
             .target(target)
             .authorization_type(authorization)
             .authorizer_id(self.authorizer_id(ctx)?.unwrap_or_default())
+            .set_route_response_selection_expression(self.selection())
             .send()
             .await
             .map_err(|e| sdk_error(format!("updating route {}", self.route_key), e))?;
         Ok(())
     }
 
-    /// Create or fix whatever of the pair is missing or wrong.
-    async fn converge(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
+    /// Whether the route needs an UpdateRoute: its target, authorization or response selection.
+    fn needs_pointing(&self, ctx: Ctx<'_>, route: &Route, target: &str) -> bool {
+        route.target() != Some(target)
+            || self.authorization_diff(ctx, route).is_some()
+            || self.selection_diff(route).is_some()
+    }
+
+    /// Create or fix whatever of the pair is missing or wrong; the route's id.
+    async fn converge(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<String> {
         let aws = ctx.aws;
         let api = ctx.resolved.require_api(&format!("route {}", self.route_key))?;
         let integration_id = match &observed.integration {
@@ -159,17 +194,20 @@ impl RouteSpec {
                 let call = aws.apigateway.create_route().api_id(api).route_key(&self.route_key);
                 let call = call
                     .authorization_type(self.authorization(ctx).0)
-                    .set_authorizer_id(self.authorizer_id(ctx)?.map(String::from));
+                    .set_authorizer_id(self.authorizer_id(ctx)?.map(String::from))
+                    .set_route_response_selection_expression(self.selection());
                 // Another run may have created the route since we looked: settle on one below.
                 let made = created(call.target(&target).send().await, || {
                     format!("creating route {}", self.route_key)
                 })?;
                 self.settle_duplicates(ctx, api, made).await
             }
-            Some(route) if route.target() != Some(target.as_str()) || self.authorization_diff(ctx, route).is_some() => {
-                self.point(ctx, api, route, &target).await
+            Some(route) => {
+                if self.needs_pointing(ctx, route, &target) {
+                    self.point(ctx, api, route, &target).await?;
+                }
+                Ok(route.route_id().unwrap_or_default().to_string())
             }
-            Some(_) => Ok(()),
         }
     }
 
@@ -181,7 +219,8 @@ impl RouteSpec {
     /// API Gateway answers ConflictException to concurrent writes to one API as well; the client
     /// retries those (`retry::ConcurrentModification`), but one that is not a taken key must never
     /// pass for one: when the create was refused (`made` false), the route must be there.
-    async fn settle_duplicates(&self, ctx: Ctx<'_>, api: &str, made: bool) -> Result<()> {
+    /// Answers the kept route's id.
+    async fn settle_duplicates(&self, ctx: Ctx<'_>, api: &str, made: bool) -> Result<String> {
         let aws = ctx.aws;
         let (routes, integrations) = futures::try_join!(routes(aws, api), integrations(aws, api))?;
         let mut routes: Vec<Route> = routes
@@ -206,14 +245,15 @@ impl RouteSpec {
         }
         if let (Some(route), Some(integration)) = (routes.first(), integrations.first()) {
             let target = Self::target(integration);
-            if route.target() != Some(target.as_str()) || self.authorization_diff(ctx, route).is_some() {
+            if self.needs_pointing(ctx, route, &target) {
                 self.point(ctx, api, route, &target).await?;
             }
         }
         for extra in integrations.iter().skip(1).filter_map(|i| i.integration_id()) {
             self.delete_integration(aws, api, extra).await?;
         }
-        Ok(())
+        let kept = routes.first().and_then(|r| r.route_id());
+        Ok(kept.unwrap_or_default().to_string())
     }
 }
 
@@ -280,26 +320,31 @@ impl Lifecycle for RouteSpec {
             Some(_) => {}
         }
         diffs.extend(o.route.as_ref().and_then(|route| self.authorization_diff(ctx, route)));
+        diffs.extend(o.route.as_ref().and_then(|route| self.selection_diff(route)));
         diffs
     }
 
-    /// The authorizer the route had before this run, so that an authorizer the stack no longer
-    /// wants can still be found once the route stops naming it.
+    /// The route's id (for its route response), and the authorizer it had before this run, so
+    /// that an authorizer the stack no longer wants can still be found once the route stops
+    /// naming it.
     fn output(&self, o: &Observed) -> Option<Value> {
-        o.route
-            .as_ref()
-            .and_then(|r| r.authorizer_id())
-            .filter(|id| !id.is_empty())
-            .map(|id| Value::AuthorizerId(id.to_string()))
+        let route = o.route.as_ref()?;
+        Some(Value::Route {
+            id: route.route_id()?.to_string(),
+            authorizer_id: route.authorizer_id().filter(|id| !id.is_empty()).map(String::from),
+        })
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
-        self.converge(ctx, &Observed::default()).await?;
-        Ok(Created::New(None))
+        let id = self.converge(ctx, &Observed::default()).await?;
+        Ok(Created::New(Some(Value::Route {
+            id,
+            authorizer_id: None,
+        })))
     }
 
     async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
-        self.converge(ctx, observed).await
+        self.converge(ctx, observed).await.map(drop)
     }
 
     async fn delete(&self, ctx: Ctx<'_>, o: Observed) -> Result<bool> {

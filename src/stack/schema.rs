@@ -392,6 +392,11 @@ pub struct OwnRoute {
     /// The JSON Schema of the frames this route takes (for `wsstack asyncapi`).
     #[serde(default)]
     pub schema: Option<serde_json::Value>,
+    /// Two-way: the `body` the route's function returns is sent back to the client (`up` gives
+    /// the route a route response). Without it the route is one-way, as on API Gateway: the
+    /// function answers clients only by posting to their connections.
+    #[serde(default)]
+    pub replies: bool,
     /// The deployment package, read when the stack file is loaded.
     #[serde(skip)]
     pub package: Option<Package>,

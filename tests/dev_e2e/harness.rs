@@ -28,8 +28,14 @@ pub struct Dev {
 
 impl Dev {
     pub async fn start(env: &Env, stack: &str, edits: &[(&str, &str)]) -> Dev {
+        Dev::start_with(env, stack, edits, &[]).await
+    }
+
+    /// `start`, with these environment variables for `wsstack dev` (e.g. `WSSTACK_HANDLERS_ZIP`).
+    pub async fn start_with(env: &Env, stack: &str, edits: &[(&str, &str)], variables: &[(&str, &str)]) -> Dev {
         let path = env.write_stack(&format!("{stack}.yaml"), &stack_text(stack, edits));
         let mut command = env.command(&path, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
+        command.envs(variables.iter().copied());
         // Straight to moto: the proxy's call log is not needed here.
         command
             .env("AWS_ENDPOINT_URL", env.moto.endpoint())
@@ -182,8 +188,35 @@ pub async fn subscribed_clients(env: &Env, dev: &Dev, entity: &str, count: usize
         send(&mut socket, json!({"action": "subscribe", "entityId": entity})).await;
         sockets.push(socket);
     }
+    // Each answers once its subscription is stored.
+    for socket in &mut sockets {
+        let ack = next_message(socket, Duration::from_secs(60)).await;
+        assert_eq!(ack, Some(json!({"type": "subscribed", "entityId": entity})));
+    }
     wait_for_subscribers(env, &dev.table(), entity, count).await;
     sockets
+}
+
+/// Subscribe to `entity` and wait for the acknowledgement, which comes once the subscription is
+/// stored.
+pub async fn subscribe(socket: &mut Socket, entity: &str) {
+    acknowledged(socket, "subscribe", entity).await;
+}
+
+/// Unsubscribe from `entity` and wait for the acknowledgement.
+pub async fn unsubscribe(socket: &mut Socket, entity: &str) {
+    acknowledged(socket, "unsubscribe", entity).await;
+}
+
+async fn acknowledged(socket: &mut Socket, action: &str, entity: &str) {
+    send(socket, json!({"action": action, "entityId": entity})).await;
+    let answer = next_message(socket, Duration::from_secs(30)).await;
+    let kind = format!("{action}d");
+    assert_eq!(
+        answer,
+        Some(json!({"type": kind, "entityId": entity})),
+        "{action} {entity}"
+    );
 }
 
 pub async fn records_of(env: &Env, table: &str, connection_id: &str) -> usize {

@@ -52,6 +52,17 @@ pub(super) fn new_connection_id() -> String {
     base64::engine::general_purpose::STANDARD.encode(&bytes[..11])
 }
 
+/// The answer to a request for the stage that is no WebSocket upgrade.
+fn upgrade_required() -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::UPGRADE_REQUIRED)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from_static(br#"{"message":"Upgrade Required"}"#)))
+        .expect("static response")
+}
+
 /// How a connection ended, as `$disconnect` hears it and the client's close frame says.
 struct Ending {
     code: u16,
@@ -86,10 +97,16 @@ impl Gateway {
             .get("upgrade")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        // A plain HTTP request is told to upgrade (RFC 9110 section 15.5.22: 426 with the protocol
+        // to upgrade to), as serverless-offline's e2e suite, run against AWS too, sees API Gateway
+        // answer; a broken upgrade is a bad request (RFC 6455 section 4.2.1).
+        if !is_upgrade {
+            return upgrade_required();
+        }
         let Some(key) = headers.get("sec-websocket-key").map(|k| k.as_bytes().to_vec()) else {
             return json_response(StatusCode::BAD_REQUEST, r#"{"message":"WebSocket upgrade expected"}"#);
         };
-        if !is_upgrade || request.method() != Method::GET {
+        if request.method() != Method::GET {
             return json_response(StatusCode::BAD_REQUEST, r#"{"message":"WebSocket upgrade expected"}"#);
         }
         // Held by the connection's task until its $disconnect ran; a refused handshake frees it.
@@ -173,10 +190,14 @@ impl Gateway {
                 },
                 Err(error) => {
                     tracing::warn!(connection_id = %client.connection_id, %error, "$connect failed");
-                    return json_response(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        r#"{"message":"Internal server error"}"#,
-                    );
+                    // "If the Lambda API rejects the invocation request, API Gateway returns a 500
+                    // error code. If the function runs but returns an error ... API Gateway returns
+                    // a 502" (docs.aws.amazon.com/lambda/latest/dg/services-apigateway-errors.html).
+                    let status = match error {
+                        InvokeError::Throttled { .. } | InvokeError::ShuttingDown => StatusCode::INTERNAL_SERVER_ERROR,
+                        _ => StatusCode::BAD_GATEWAY,
+                    };
+                    return json_response(status, r#"{"message":"Internal server error"}"#);
                 }
             }
         }
@@ -251,7 +272,13 @@ impl Gateway {
                 frame = stream.next(), if pending.len() < PENDING_FRAMES => {
                     let body = match frame {
                         Some(Ok(Message::Text(text))) => text.to_string(),
-                        Some(Ok(Message::Binary(data))) => String::from_utf8_lossy(&data).into_owned(),
+                        // "If a client app sends a binary frame, API Gateway rejects it and
+                        // disconnects the client with code 1003" (API Gateway developer guide,
+                        // websocket-api-develop-binary-media-types.html): nothing is routed.
+                        Some(Ok(Message::Binary(_))) => {
+                            tracing::info!(connection_id = %id, "binary frame; closing with 1003");
+                            break Ending::closing(1003, "Binary frame", "Binary frames are not supported");
+                        }
                         Some(Ok(Message::Close(frame))) => {
                             let code = frame.as_ref().map(|f| u16::from(f.code)).unwrap_or(1005);
                             break Ending { code, reason: "Client closed", close: Some(CloseFrame { code: CloseCode::Normal, reason: "".into() }) };
@@ -298,7 +325,8 @@ impl Gateway {
         self.disconnect(&client, code, reason).await;
     }
 
-    /// Route one client message and queue the integration's answer for the client.
+    /// Route one client message and, for a two-way route, queue the integration's answer for the
+    /// client.
     fn route(self: Arc<Self>, connection: Arc<Connection>, body: String) -> Routing {
         Box::pin(async move {
             let client = &connection.client;
@@ -311,7 +339,8 @@ impl Gateway {
             let function = self.config.routes[&route_key].clone();
             let event = events::message_event(&self.stage, client, &route_key, &body, &request);
             let frame = match function.invoke(Bytes::from(event.to_string())).await {
-                Ok(answer) => events::reply_frame(&answer),
+                Ok(answer) if self.config.two_way.contains(&route_key) => events::reply_frame(&answer),
+                Ok(_) => None,
                 Err(error) => {
                     tracing::warn!(route_key, connection_id = %client.connection_id, %error, "route integration failed");
                     Some(events::internal_error_frame(&client.connection_id, &request))

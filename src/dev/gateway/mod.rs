@@ -2,14 +2,17 @@
 //!
 //! - `GET /{stage}` with an upgrade asks `$connect`'s authorizer, if any (401, 403 or 500 refuse;
 //!   an Allow's context becomes every later event's `requestContext.authorizer`), then runs the
-//!   `$connect` integration; a non-2xx or malformed answer refuses the handshake, its headers
-//!   (Sec-WebSocket-Protocol) are applied;
+//!   `$connect` integration; a non-2xx or malformed answer refuses the handshake (a failed
+//!   invocation with 502), its headers (Sec-WebSocket-Protocol) are applied; without the upgrade
+//!   the answer is 426;
 //! - each text frame is routed on `$request.body.action` (see `events`), one at a time per
-//!   connection, in order; an integration's body is sent back;
-//! - a close from either side, the idle timeout, the maximum duration, or an oversize message
-//!   (1009) run `$disconnect` with the close code;
-//! - `/{stage}/@connections/{id}` is the management API: POST sends (429 when the connection's
-//!   outbox is full, as API Gateway throttles), GET describes, DELETE closes; an unknown id is 410;
+//!   connection, in order; a two-way route's integration body (one with a route response) is
+//!   sent back;
+//! - a close from either side, the idle timeout, the maximum duration, an oversize message
+//!   (1009) or a binary frame (1003, never routed) run `$disconnect` with the close code;
+//! - `/{stage}/@connections/{id}` (also `%40connections`) is the management API: POST sends
+//!   (429 when the connection's outbox is full, as API Gateway throttles), GET describes, DELETE
+//!   closes; an unknown id is 410;
 //! - at most `max_connections` WebSocket connections at once, counted from the handshake until
 //!   their `$disconnect` ran: past it a handshake is refused with 429 `LimitExceededException`,
 //!   the status API Gateway answers when one of its limits is hit (API Gateway has no such cap of
@@ -22,7 +25,7 @@
 
 mod connection;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +66,9 @@ pub struct GatewayConfig {
     pub api_id: String,
     pub stage: String,
     pub routes: HashMap<String, Arc<FunctionHost>>,
+    /// The route keys whose integration's body goes back to the client: those with a route
+    /// response, as on API Gateway; the other routes are one-way.
+    pub two_way: HashSet<String>,
     pub authorizer: Option<ConnectAuthorizer>,
     pub idle_timeout: Duration,
     pub max_connection: Duration,
@@ -248,7 +254,12 @@ impl Gateway {
         if path == stage_path || path == format!("{stage_path}/") {
             return self.handshake(request, peer).await;
         }
-        if let Some(id) = path.strip_prefix(&format!("{stage_path}/@connections/")) {
+        // AWS documents the path with `@` percent-encoded too (`/prod/%40connections/{id}`, the
+        // awscurl example of apigateway-how-to-call-websocket-api-connections.html).
+        let managed = ["@connections/", "%40connections/"]
+            .iter()
+            .find_map(|prefix| path.strip_prefix(&format!("{stage_path}/{prefix}")));
+        if let Some(id) = managed {
             let id = urlencoding::decode(id)
                 .map(|s| s.into_owned())
                 .unwrap_or_else(|_| id.to_string());
@@ -290,17 +301,19 @@ impl Gateway {
             }
             Method::GET => {
                 let last_active = *connection.last_active.lock().unwrap();
+                // The wire names of the service model (apigatewaymanagementapi-2018-11-29, rest-json:
+                // locationName connectedAt, identity.sourceIp, ...), which the SDKs read.
                 let mut identity = Map::new();
-                identity.insert("SourceIp".into(), json!(connection.client.source_ip));
+                identity.insert("sourceIp".into(), json!(connection.client.source_ip));
                 if let Some(agent) = &connection.client.user_agent {
-                    identity.insert("UserAgent".into(), json!(agent));
+                    identity.insert("userAgent".into(), json!(agent));
                 }
                 json_response(
                     StatusCode::OK,
                     json!({
-                        "ConnectedAt": events::iso(connection.client.connected_at),
-                        "Identity": identity,
-                        "LastActiveAt": events::iso(last_active),
+                        "connectedAt": events::iso(connection.client.connected_at),
+                        "identity": identity,
+                        "lastActiveAt": events::iso(last_active),
                     })
                     .to_string(),
                 )

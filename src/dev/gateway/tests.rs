@@ -57,6 +57,8 @@ impl Local {
                 account: "123456789012".into(),
             },
         });
+        // Every route answers its client here, as routes with a route response do.
+        let two_way = routes.iter().map(|(key, _)| key.to_string()).collect();
         let routes = routes
             .iter()
             .map(|(key, environment)| {
@@ -71,6 +73,7 @@ impl Local {
             api_id: "abc123".into(),
             stage: "dev".into(),
             routes,
+            two_way,
             authorizer,
             idle_timeout: Duration::from_secs(600),
             max_connection: Duration::from_secs(7200),

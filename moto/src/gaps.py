@@ -1,0 +1,18 @@
+# What moto lacks of the AWS APIs wsstack calls, added before the server starts. The launcher
+# runs this with the moto_server script's own Python (`python -c`), then moto's `main()`.
+import json
+
+from moto.apigatewayv2.responses import ApiGatewayV2Response
+
+
+def get_route_responses(self):
+    # GET /v2/apis/{apiId}/routes/{routeId}/routeresponses: moto stores route responses
+    # (CreateRouteResponse, GetRouteResponse) but cannot list them. One page: no NextToken.
+    parts = self.path.split("?")[0].rstrip("/").split("/")
+    api_id, route_id = parts[-4], parts[-2]
+    route = self.apigatewayv2_backend.get_route(api_id, route_id)
+    items = [response.to_json() for response in route.route_responses.values()]
+    return 200, {}, json.dumps({"items": items})
+
+
+ApiGatewayV2Response.get_route_responses = get_route_responses
