@@ -268,7 +268,14 @@ pub fn push_payload(event: &PushEvent) -> Vec<u8> {
 /// The answer of a successful `subscribe` or `unsubscribe` (`kind` is `subscribed` or
 /// `unsubscribed`): `{"type":"subscribed","entityId":"..."}`, sent once the record is written.
 pub fn acknowledgement(kind: &str, entity_id: &str) -> String {
-    serde_json::json!({ "type": kind, "entityId": entity_id }).to_string()
+    #[derive(Serialize)]
+    struct Acknowledgement<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(rename = "entityId")]
+        entity_id: &'a str,
+    }
+    serde_json::to_string(&Acknowledgement { kind, entity_id }).expect("two strings always serialize")
 }
 
 /// The frame sent to a client whose frame was refused: `{"type":"error","message":"..."}`.
@@ -280,6 +287,14 @@ pub fn error_payload(message: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_acknowledgement_reads_like_the_other_frames_type_first() {
+        assert_eq!(
+            acknowledgement("subscribed", "order-42"),
+            r#"{"type":"subscribed","entityId":"order-42"}"#
+        );
+    }
 
     #[test]
     fn accepts_a_plain_subscribe_frame() {

@@ -1,8 +1,12 @@
-# What moto lacks of the AWS APIs wsstack calls, added before the server starts. The launcher
-# runs this with the moto_server script's own Python (`python -c`), then moto's `main()`.
+# What moto lacks of the AWS APIs wsstack calls, added before the server starts: the launcher
+# puts this file, as sitecustomize.py, first on the server's PYTHONPATH, and Python imports it at
+# start-up. Without moto (a wrapper's own Python, say) it adds nothing.
 import json
 
-from moto.apigatewayv2.responses import ApiGatewayV2Response
+try:
+    from moto.apigatewayv2.responses import ApiGatewayV2Response
+except ImportError:
+    ApiGatewayV2Response = None
 
 
 def get_route_responses(self):
@@ -15,4 +19,5 @@ def get_route_responses(self):
     return 200, {}, json.dumps({"items": items})
 
 
-ApiGatewayV2Response.get_route_responses = get_route_responses
+if ApiGatewayV2Response is not None:
+    ApiGatewayV2Response.get_route_responses = get_route_responses

@@ -60,6 +60,8 @@ pub fn find_executable(candidates: impl IntoIterator<Item = PathBuf>) -> Option<
 pub struct MotoServer {
     child: Child,
     addr: SocketAddr,
+    /// `sitecustomize.py`, kept while the server runs.
+    _gaps: tempfile::TempDir,
 }
 
 /// The last lines a server wrote (stdout and stderr), read on threads of their own so that a
@@ -157,46 +159,35 @@ enum Start {
 }
 
 /// What moto lacks of the AWS APIs wsstack calls (GetRouteResponses), added in the server
-/// process before moto's `main()` runs.
+/// process: Python imports `sitecustomize` from PYTHONPATH at start-up, whatever starts it (the
+/// `moto_server` script pip writes, a pyenv shim, a wrapper script).
 const GAPS: &str = include_str!("gaps.py");
 
-/// The interpreter line of a Python script (`#!/venv/bin/python3`, `#!/usr/bin/env python3`):
-/// the program and its arguments; `None` for anything else (a binary, a shell script).
-fn python_of(script: &Path) -> Option<Vec<String>> {
-    let mut first = String::new();
-    let file = std::fs::File::open(script).ok()?;
-    BufReader::new(file.take(4096)).read_line(&mut first).ok()?;
-    let words: Vec<String> = first.strip_prefix("#!")?.split_whitespace().map(String::from).collect();
-    let is_python = |word: &String| {
-        let name = Path::new(word).file_name().map(|n| n.to_string_lossy().into_owned());
-        name.is_some_and(|n| n.starts_with("python"))
-    };
-    let program = words.iter().position(is_python)?;
-    // `#!/usr/bin/env python3` keeps `env`; a plain `#!/x/python3 -s` keeps its flags.
-    Some(words.into_iter().take(program + 1).collect())
-}
-
-/// The command that starts moto: through its script's Python with the gaps filled when the
-/// executable is the `moto_server` script pip writes, else the executable as it is.
-fn moto_command(executable: &Path) -> Command {
-    match python_of(executable) {
-        Some(interpreter) => {
-            let mut command = Command::new(&interpreter[0]);
-            let code = format!(
-                "{GAPS}\nimport sys\nfrom moto.server import main\nsys.argv[0] = 'moto_server'\nsys.exit(main())\n"
-            );
-            command.args(&interpreter[1..]).args(["-c", &code]);
-            command
-        }
-        None => Command::new(executable),
-    }
+/// A private folder (mkdtemp, 0700) holding `sitecustomize.py`, and PYTHONPATH with it first.
+fn gap_filler(launch: &Launch) -> Result<(tempfile::TempDir, std::ffi::OsString)> {
+    let dir = tempfile::Builder::new()
+        .prefix("wsstack-moto-")
+        .tempdir()
+        .context("making a folder for moto's additions")?;
+    std::fs::write(dir.path().join("sitecustomize.py"), GAPS).context("writing moto's additions")?;
+    let given = launch
+        .env
+        .iter()
+        .find(|(name, _)| name == "PYTHONPATH")
+        .map(|(_, v)| v.into());
+    let inherited = given.or_else(|| std::env::var_os("PYTHONPATH"));
+    let paths = std::iter::once(dir.path().to_path_buf()).chain(inherited.iter().flat_map(std::env::split_paths));
+    let path = std::env::join_paths(paths).context("PYTHONPATH")?;
+    Ok((dir, path))
 }
 
 fn start_on(launch: &Launch, port: u16) -> Result<MotoServer, Start> {
-    let mut command = moto_command(&launch.executable);
+    let (gaps, python_path) = gap_filler(launch).map_err(Start::Failed)?;
+    let mut command = Command::new(&launch.executable);
     command
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .env("PYTHONPATH", python_path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -213,6 +204,7 @@ fn start_on(launch: &Launch, port: u16) -> Result<MotoServer, Start> {
     let mut server = MotoServer {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        _gaps: gaps,
     };
     let started = Instant::now();
     loop {
@@ -336,5 +328,40 @@ mod tests {
         let server = MotoServer::start(&Launch::new(executable)).expect("moto starts");
         assert!(server.endpoint().starts_with("http://127.0.0.1:"));
         server.reset().expect("moto resets");
+    }
+
+    /// The status line and body of a GET signed for API Gateway (the signature is not checked).
+    fn get_apigateway(addr: SocketAddr, path: &str) -> (String, String) {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let credential = "x/20260101/us-east-1/apigateway/aws4_request";
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={credential}, \
+             SignedHeaders=host, Signature=x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response.lines().next().unwrap_or_default().to_string();
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+        (status, body)
+    }
+
+    /// GetRouteResponses, which moto lacks, answers (here: the API is unknown) also when moto is
+    /// started through a wrapper script, as a pyenv shim does, not just the pip-written script.
+    #[test]
+    fn route_responses_can_be_listed_whatever_starts_moto() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let moto = std::env::var_os("WSSTACK_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| in_venv(root));
+        let dir = tempfile::tempdir().unwrap();
+        let wrapper = script(dir.path(), &format!("exec '{}' \"$@\"", moto.display()));
+        for executable in [moto, wrapper] {
+            let server = MotoServer::start(&Launch::new(&executable)).expect("moto starts");
+            let (status, body) = get_apigateway(server.addr(), "/v2/apis/nope/routes/nope/routeresponses");
+            assert!(status.contains(" 404 "), "{}: {status} {body}", executable.display());
+            assert!(body.contains("NotFoundException"), "{}: {body}", executable.display());
+        }
     }
 }

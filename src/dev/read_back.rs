@@ -1,9 +1,8 @@
 //! What `up` declared, read back from the emulator into what `wsstack dev` serves: each route's
 //! function and whether it is two-way (has a route response), `$connect`'s authorizer, the push
 //! function's event sources, and each function's configuration (its environment as Lambda gives
-//! it, plus dev's own variables). Only reads, but
-//! for one write: it pauses the emulator's own pollers of the event sources it takes over
-//! (`resume_event_sources` undoes it).
+//! it, plus dev's own variables). Only reads, but for one write: it pauses the emulator's own
+//! pollers of the event sources it takes over (`resume_event_sources` undoes it).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
