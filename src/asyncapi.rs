@@ -43,6 +43,7 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
             Some(own) => own.replies.then(|| own_route_reply(own)),
             None => acknowledgement_message(route.name()),
         };
+        let bundled = route.own().is_none();
         let route = route.name();
         messages.insert(id.clone(), message);
         channel_messages.insert(id.clone(), reference("components/messages", &id));
@@ -53,13 +54,18 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
             "summary": summary,
             "x-wsstack-route-key": route_key(route),
         });
-        // A two-way route: what its route response sends back on the same connection.
+        // A two-way route: what its route response sends back on the same connection (the
+        // bundled routes: their acknowledgement, or the error frame of a refusal).
         if let Some((reply_id, reply)) = reply {
             messages.insert(reply_id.clone(), reply);
             channel_messages.insert(reply_id.clone(), reference("components/messages", &reply_id));
+            let mut replies = vec![reference("channels/connection/messages", &reply_id)];
+            if bundled {
+                replies.push(reference("channels/connection/messages", "error"));
+            }
             operation["reply"] = json!({
                 "channel": {"$ref": "#/channels/connection"},
-                "messages": [reference("channels/connection/messages", &reply_id)],
+                "messages": replies,
             });
         }
         operations.insert(id.clone(), operation);

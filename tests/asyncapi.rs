@@ -127,6 +127,8 @@ fn own_routes_are_operations_with_their_schema_and_default_takes_the_rest() {
     // the body of `shout` (`replies: true`); one-way routes have none.
     let reply = |operation: &str| document["operations"][operation]["reply"]["messages"][0]["$ref"].clone();
     assert_eq!(reply("subscribe"), "#/channels/connection/messages/subscribed");
+    let refusal = &document["operations"]["subscribe"]["reply"]["messages"][1]["$ref"];
+    assert_eq!(refusal, "#/channels/connection/messages/error");
     assert_eq!(
         messages["subscribed"]["payload"]["properties"]["type"]["const"],
         "subscribed"

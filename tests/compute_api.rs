@@ -127,8 +127,9 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
     // handlers.push.max_concurrency: the invocations that share the post budget.
     assert_eq!(mapping.scaling_config().and_then(|s| s.maximum_concurrency()), Some(5));
 
-    // Handlers may post to this API's connections only.
-    for role in ["routes", "push"] {
+    // The push handler may post to this API's connections only; the route handlers, which
+    // answer through their route responses, may not post at all.
+    for (role, posts) in [("routes", false), ("push", true)] {
         let policy = env
             .iam()
             .get_role_policy()
@@ -138,12 +139,9 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
             .await
             .unwrap();
         let text = urlencoding::decode(&policy.policy_document).unwrap().into_owned();
-        assert!(
-            text.contains(&format!(
-                "arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/dev/POST/@connections/*"
-            )),
-            "{role}: {text}"
-        );
+        let connections = format!("arn:aws:execute-api:{REGION}:{ACCOUNT}:{api}/dev/POST/@connections/*");
+        assert_eq!(text.contains(&connections), posts, "{role}: {text}");
+        assert_eq!(text.contains("execute-api:ManageConnections"), posts, "{role}: {text}");
     }
 }
 

@@ -279,9 +279,8 @@ pub fn acknowledgement(kind: &str, entity_id: &str) -> String {
 }
 
 /// The frame sent to a client whose frame was refused: `{"type":"error","message":"..."}`.
-pub fn error_payload(message: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({ "type": "error", "message": message }))
-        .expect("a JSON object of strings always serializes")
+pub fn error_payload(message: &str) -> String {
+    serde_json::json!({ "type": "error", "message": message }).to_string()
 }
 
 #[cfg(test)]

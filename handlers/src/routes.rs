@@ -1,8 +1,8 @@
 //! The WebSocket route handlers: `$connect`, `$disconnect`, `subscribe`, `unsubscribe`. Each takes
-//! the API Gateway event and answers with a status code; a stored `subscribe` or `unsubscribe`
-//! also with its acknowledgement as the body, which the route's route response sends back to the
-//! client (no PostToConnection). A bad client frame is answered on the connection with
-//! `{"type":"error",...}` and writes nothing. Only storage failures and events that
+//! the API Gateway event and answers with a status code; `subscribe` and `unsubscribe` also with
+//! one frame as the body, which their route response sends back to the client (no
+//! PostToConnection): the acknowledgement once the record is written, or for a bad or refused
+//! frame `{"type":"error",...}`, having written nothing. Only storage failures and events that
 //! are not WebSocket route events are errors, typed by whether another attempt may pass.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,7 +14,6 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use crate::auth::Identity;
 use crate::authorizer::WEBSOCKET_PROTOCOL;
 use crate::error::HandlerError;
-use crate::management::{self, PostOutcome};
 use crate::{frames, store, App};
 
 const PROTOCOL_HEADER: &str = "sec-websocket-protocol";
@@ -25,11 +24,21 @@ fn response(status_code: i64) -> ApiGatewayProxyResponse {
     response
 }
 
-/// 200 with `{"type": kind, "entityId": ...}` as the body.
-fn acknowledged(kind: &str, entity_id: &str) -> ApiGatewayProxyResponse {
-    let mut response = response(200);
-    response.body = Some(Body::Text(frames::acknowledgement(kind, entity_id)));
+/// `status` with `frame` as the body, which the route response sends to the client.
+fn answer(status: i64, frame: String) -> ApiGatewayProxyResponse {
+    let mut response = response(status);
+    response.body = Some(Body::Text(frame));
     response
+}
+
+/// 200 with `{"type": kind, "entityId": ...}`.
+fn acknowledged(kind: &str, entity_id: &str) -> ApiGatewayProxyResponse {
+    answer(200, frames::acknowledgement(kind, entity_id))
+}
+
+/// `status` (400: a bad frame, 403: not allowed) with `{"type":"error","message":...}`.
+fn refused(status: i64, message: &str) -> ApiGatewayProxyResponse {
+    answer(status, frames::error_payload(message))
 }
 
 type Result<T> = std::result::Result<T, HandlerError>;
@@ -116,8 +125,9 @@ pub async fn disconnect(app: &App, request: ApiGatewayWebsocketProxyRequest) -> 
 /// `auth:`, an entity outside the token's patterns gets an error frame and writes nothing.
 pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
-    let Some(entity_id) = valid_frame(app, &request, connection_id, "subscribe").await else {
-        return Ok(response(400));
+    let entity_id = match valid_frame(&request, connection_id, "subscribe") {
+        Ok(entity_id) => entity_id,
+        Err(reason) => return Ok(refused(400, &reason)),
     };
     if let Some(identity) = identity(&request).filter(|identity| !identity.allows(&entity_id)) {
         let refusal = format!("not allowed to subscribe to {entity_id:?}");
@@ -127,8 +137,7 @@ pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> R
             entity_id,
             "refused a subscription"
         );
-        reply_error(app, connection_id, &refusal).await;
-        return Ok(response(403));
+        return Ok(refused(403, &refusal));
     }
     store::put_subscription(app, connection_id, &entity_id).await?;
     tracing::info!(connection_id, entity_id, "subscribed");
@@ -138,40 +147,23 @@ pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> R
 /// `unsubscribe`: deletes the subscription; not being subscribed is fine.
 pub async fn unsubscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
-    let Some(entity_id) = valid_frame(app, &request, connection_id, "unsubscribe").await else {
-        return Ok(response(400));
+    let entity_id = match valid_frame(&request, connection_id, "unsubscribe") {
+        Ok(entity_id) => entity_id,
+        Err(reason) => return Ok(refused(400, &reason)),
     };
     store::delete_subscription(app, connection_id, &entity_id).await?;
     tracing::info!(connection_id, entity_id, "unsubscribed");
     Ok(acknowledged("unsubscribed", &entity_id))
 }
 
-/// The entity id of a valid frame; for a bad one, tells the client why and returns `None`.
-async fn valid_frame(
-    app: &App,
+/// The entity id of a valid frame; for a bad one, why it is refused.
+fn valid_frame(
     request: &ApiGatewayWebsocketProxyRequest,
     connection_id: &str,
     action: &str,
-) -> Option<String> {
-    match frames::parse_client_frame(request.body.as_deref(), request.is_base64_encoded, action) {
-        Ok(entity_id) => Some(entity_id),
-        Err(refusal) => {
-            tracing::info!(connection_id, reason = %refusal, "refused a frame");
-            reply_error(app, connection_id, &refusal.0).await;
-            None
-        }
-    }
-}
-
-/// Sends `{"type":"error","message":...}` to the client; a failure to send is only logged.
-async fn reply_error(app: &App, connection_id: &str, message: &str) {
-    match management::post(app, connection_id, frames::error_payload(message)).await {
-        PostOutcome::Delivered | PostOutcome::Gone => {}
-        PostOutcome::Forbidden(error)
-        | PostOutcome::Throttled(error)
-        | PostOutcome::Retryable(error)
-        | PostOutcome::Rejected(error) => {
-            tracing::warn!(connection_id, error, "could not send the error reply");
-        }
-    }
+) -> std::result::Result<String, String> {
+    frames::parse_client_frame(request.body.as_deref(), request.is_base64_encoded, action).map_err(|refusal| {
+        tracing::info!(connection_id, reason = %refusal, "refused a frame");
+        refusal.0
+    })
 }

@@ -10,7 +10,7 @@ use crate::resources::table::INDEX_NAME;
 use crate::stack::Stack;
 
 /// The statement that lets a handler use the management API on this stage's connections:
-/// `method` is `POST` for the bundled handlers (they only post), `*` for a route's own code.
+/// `method` is `POST` for the push handler (it only posts), `*` for a route's own code.
 pub(super) fn manage_connections(stack: &Stack, arns: &Arns, api: &str, method: &str) -> Value {
     json!({
         "Sid": if method == "POST" { "PostToClients" } else { "ManageClients" },
@@ -33,8 +33,10 @@ pub(super) fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Va
     })
 }
 
-/// The policy of the bundled route handlers' role.
-pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
+/// The policy of the bundled route handlers' role: the table and their logs. They answer clients
+/// through their routes' route responses, so they need no management API (`_api`: every role
+/// policy is written from the API's id).
+pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, _api: &str) -> Value {
     let table = arns.table(&names.table());
     // Own routes have roles of their own.
     let route_handlers: Vec<String> = handlers(stack)
@@ -54,7 +56,6 @@ pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str
                 ],
                 "Resource": [table]
             },
-            manage_connections(stack, arns, api, "POST"),
             log_statement(names, arns, &route_handlers)
         ]
     })

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::{
@@ -144,6 +144,14 @@ impl Stack {
 #[allow(unused_imports)]
 pub use gateway::{Answer, Gateway, Post};
 pub use std::collections::BTreeSet;
+
+/// The JSON body of a route's answer (the frame its route response sends the client).
+pub fn body_json(response: &ApiGatewayProxyResponse) -> Value {
+    match &response.body {
+        Some(aws_lambda_events::encodings::Body::Text(text)) => serde_json::from_str(text).expect("a JSON body"),
+        other => panic!("no text body: {other:?}"),
+    }
+}
 
 pub fn string(item: &HashMap<String, AttributeValue>, name: &str) -> String {
     match item.get(name) {
