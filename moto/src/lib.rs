@@ -319,13 +319,17 @@ mod tests {
         assert!(format!("{error:#}").contains("/nonexistent/moto_server"));
     }
 
+    /// The moto the tests use: `WSSTACK_MOTO_SERVER`, else the project's `.venv`.
+    fn projects_moto() -> PathBuf {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        std::env::var_os("WSSTACK_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| in_venv(root))
+    }
+
     #[test]
     fn the_projects_moto_starts_answers_and_resets() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let executable = std::env::var_os("WSSTACK_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| in_venv(root));
-        let server = MotoServer::start(&Launch::new(executable)).expect("moto starts");
+        let server = MotoServer::start(&Launch::new(projects_moto())).expect("moto starts");
         assert!(server.endpoint().starts_with("http://127.0.0.1:"));
         server.reset().expect("moto resets");
     }
@@ -351,10 +355,7 @@ mod tests {
     /// started through a wrapper script, as a pyenv shim does, not just the pip-written script.
     #[test]
     fn route_responses_can_be_listed_whatever_starts_moto() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let moto = std::env::var_os("WSSTACK_MOTO_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| in_venv(root));
+        let moto = projects_moto();
         let dir = tempfile::tempdir().unwrap();
         let wrapper = script(dir.path(), &format!("exec '{}' \"$@\"", moto.display()));
         for executable in [moto, wrapper] {
