@@ -87,7 +87,8 @@ pub async fn run(options: ConnectOptions) -> Result<u8> {
     // Acknowledged in any order; an error frame while any is waiting is a refused subscription
     // (the bundled `subscribe` refuses by error frame, and nothing else is sent yet).
     let mut waiting: BTreeSet<&str> = options.subscribe.iter().map(String::as_str).collect();
-    for entity in &options.subscribe {
+    // Each entity once: a repeated one would get a second acknowledgement, counted as a message.
+    for entity in waiting.iter() {
         let frame = json!({"action": "subscribe", "entityId": entity}).to_string();
         sink.send(Message::Text(frame.into()))
             .await

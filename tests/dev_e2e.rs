@@ -422,9 +422,12 @@ async fn connect_subscribe_says_subscribed_once_acknowledged_and_prints_the_ackn
     let env = Env::start().await;
     let dev = Dev::start(&env, "cli", &[]).await;
     let mut client = tokio::process::Command::new(env!("CARGO_BIN_EXE_wsstack"))
+        // Named twice: subscribed once, acknowledged once.
         .args([
             "connect",
             &dev.url,
+            "--subscribe",
+            "order-7",
             "--subscribe",
             "order-7",
             "--count",
