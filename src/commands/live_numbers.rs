@@ -14,6 +14,7 @@ use wsstack_handlers::records::{self, RecordKind};
 
 use crate::aws::{sdk_error, Aws};
 use crate::plan::alarms;
+use crate::resources::errors::found;
 use crate::resources::{alarm as cloudwatch_alarm, topic};
 
 /// How many entities `status` lists by subscriber count.
@@ -126,15 +127,8 @@ async fn count_records(aws: &Aws, limit: u64) -> Result<Option<TableCounts>> {
             .set_exclusive_start_key(start.take())
             .send()
             .await;
-        let page = match page {
-            Ok(page) => page,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(sdk_error(format!("counting the records of table {table}"), e)),
+        let Some(page) = found(page, || format!("counting the records of table {table}"))? else {
+            return Ok(None);
         };
         for item in page.items() {
             counts.records_read += 1;

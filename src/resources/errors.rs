@@ -97,7 +97,8 @@ registered!(NotFound::is_not_found by is_no_such_entity_exception: iam::get_role
     iam::list_role_tags::ListRoleTagsError, iam::list_role_policies::ListRolePoliciesError,
     iam::get_role_policy::GetRolePolicyError, iam::delete_role_policy::DeleteRolePolicyError,
     iam::list_attached_role_policies::ListAttachedRolePoliciesError, iam::delete_role::DeleteRoleError);
-registered!(NotFound::is_not_found by is_resource_not_found_exception: dynamodb::describe_table::DescribeTableError,
+registered!(NotFound::is_not_found by is_resource_not_found_exception: dynamodb::scan::ScanError,
+    dynamodb::describe_table::DescribeTableError,
     dynamodb::describe_time_to_live::DescribeTimeToLiveError, dynamodb::delete_table::DeleteTableError,
     dynamodb::list_tags_of_resource::ListTagsOfResourceError);
 registered!(NotFound::is_not_found by is_queue_does_not_exist: sqs::get_queue_url::GetQueueUrlError,

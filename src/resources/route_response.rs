@@ -7,7 +7,7 @@
 //! A one-way route's route response is `Retired`, so a route that stops replying loses it.
 
 use anyhow::{anyhow, Result};
-use aws_sdk_apigatewayv2::types::RouteResponse;
+use aws_sdk_apigatewayv2::types::{Route, RouteResponse};
 
 use super::api_listing::{listing, routes};
 use super::errors::{created, deleted};
@@ -64,15 +64,23 @@ impl RouteResponseSpec {
     /// The route's id as the route resource handed it on; else, for `plan`, `status` and a look
     /// ahead (which run without the route's turn), as the run's listing has it.
     async fn route_id(&self, ctx: Ctx<'_>, api: &str) -> Result<Option<String>> {
-        if let Some(id) = ctx.resolved.route_id(&Key::route(self.handler.clone())) {
+        if let Some(id) = self.handed_on(ctx) {
             return Ok(Some(id.to_string()));
         }
         let listing = listing(ctx.aws, ctx.resolved, api).await?;
-        let route = listing
-            .routes
-            .iter()
-            .find(|r| r.route_key() == Some(self.route_key.as_str()));
-        Ok(route.and_then(|r| r.route_id()).map(String::from))
+        Ok(self.id_in(&listing.routes))
+    }
+
+    /// The route's id as the route resource handed it on, if it did.
+    fn handed_on<'r>(&self, ctx: Ctx<'r>) -> Option<&'r str> {
+        let id = ctx.resolved.route_id(&Key::route(self.handler.clone()));
+        id.filter(|id| !id.is_empty())
+    }
+
+    /// The id of the route among `routes`, found by its key.
+    fn id_in(&self, routes: &[Route]) -> Option<String> {
+        let route = routes.iter().find(|r| r.route_key() == Some(self.route_key.as_str()));
+        route.and_then(|r| r.route_id()).map(String::from)
     }
 }
 
@@ -118,13 +126,10 @@ impl Lifecycle for RouteResponseSpec {
         let api = ctx
             .resolved
             .require_api(&format!("the route response of route {}", self.route_key))?;
-        let route = match ctx.resolved.route_id(&Key::route(self.handler.clone())) {
-            Some(id) if !id.is_empty() => id.to_string(),
-            _ => routes(ctx.aws, api)
-                .await?
-                .into_iter()
-                .find(|r| r.route_key() == Some(self.route_key.as_str()))
-                .and_then(|r| r.route_id)
+        let route = match self.handed_on(ctx) {
+            Some(id) => id.to_string(),
+            None => self
+                .id_in(&routes(ctx.aws, api).await?)
                 .ok_or_else(|| anyhow!("API {api} has no route {} for its route response", self.route_key))?,
         };
         let call = ctx.aws.apigateway.create_route_response().api_id(api).route_id(&route);

@@ -190,8 +190,7 @@ pub async fn subscribed_clients(env: &Env, dev: &Dev, entity: &str, count: usize
     }
     // Each answers once its subscription is stored.
     for socket in &mut sockets {
-        let ack = next_message(socket, Duration::from_secs(60)).await;
-        assert_eq!(ack, Some(json!({"type": "subscribed", "entityId": entity})));
+        expect_acknowledgement(socket, "subscribe", entity, Duration::from_secs(60)).await;
     }
     wait_for_subscribers(env, &dev.table(), entity, count).await;
     sockets
@@ -210,7 +209,12 @@ pub async fn unsubscribe(socket: &mut Socket, entity: &str) {
 
 async fn acknowledged(socket: &mut Socket, action: &str, entity: &str) {
     send(socket, json!({"action": action, "entityId": entity})).await;
-    let answer = next_message(socket, Duration::from_secs(30)).await;
+    expect_acknowledgement(socket, action, entity, Duration::from_secs(30)).await;
+}
+
+/// The next message is the acknowledgement of `action` (`subscribe`: `{"type":"subscribed",...}`).
+async fn expect_acknowledgement(socket: &mut Socket, action: &str, entity: &str, within: Duration) {
+    let answer = next_message(socket, within).await;
     let kind = format!("{action}d");
     assert_eq!(
         answer,
