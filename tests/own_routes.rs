@@ -17,46 +17,10 @@ use serde_json::{json, Value};
 /// The handler: for each invocation it posts `{"route", "table", "version", "frame"}` to the
 /// connection through the management API (CALLBACK_URL), then answers 200 with the body
 /// `{"reply": route}`, which reaches the client only when the route is two-way.
-const HANDLER: &str = r#"
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-
+const HANDLER: &str = concat!(
+    include_str!("lambda/http.rs"),
+    r#"
 const VERSION: &str = "v1";
-
-fn call(host: &str, method: &str, path: &str, body: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
-    let mut stream = TcpStream::connect(host).expect("connect");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        let Some((name, value)) = line.trim_end().split_once(':') else { break };
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    let mut body = Vec::new();
-    if header("transfer-encoding").as_deref() == Some("chunked") {
-        loop {
-            line.clear();
-            reader.read_line(&mut line).unwrap();
-            let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-            if size == 0 { break; }
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).unwrap();
-            body.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(length) = header("content-length") {
-        body.resize(length.parse().unwrap(), 0);
-        reader.read_exact(&mut body).unwrap();
-    } else {
-        reader.read_to_end(&mut body).unwrap();
-    }
-    (headers, body)
-}
 
 /// The JSON string literal after `"field":` (quotes and escapes kept).
 fn literal<'a>(event: &'a str, field: &str) -> &'a str {
@@ -90,7 +54,8 @@ fn main() {
         call(&api, "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), reply.as_bytes());
     }
 }
-"#;
+"#
+);
 
 /// Compile the handler (with `version` in what it posts) into `dir/bootstrap`.
 fn build_handler(dir: &Path, version: &str) -> PathBuf {

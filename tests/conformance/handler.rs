@@ -21,54 +21,12 @@
 //! else answers `{"statusCode": 200}`. No other answer carries a body: what reaches the client is
 //! what the test asked for through the management API.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 
 const RECORD: &str = env!("CONFORMANCE_RECORD");
 
-/// One HTTP/1.1 request on a fresh connection: the answer's headers (names in lower case) and body.
-fn call(host: &str, method: &str, path: &str, body: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
-    let mut stream = TcpStream::connect(host).expect("connect");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        let Some((name, value)) = line.trim_end().split_once(':') else {
-            break;
-        };
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let header = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    let mut answer = Vec::new();
-    if header("transfer-encoding").as_deref() == Some("chunked") {
-        loop {
-            line.clear();
-            reader.read_line(&mut line).unwrap();
-            let size = usize::from_str_radix(line.trim(), 16).unwrap_or(0);
-            if size == 0 {
-                break;
-            }
-            let mut chunk = vec![0; size + 2];
-            reader.read_exact(&mut chunk).unwrap();
-            answer.extend_from_slice(&chunk[..size]);
-        }
-    } else if let Some(length) = header("content-length") {
-        answer.resize(length.parse().unwrap(), 0);
-        reader.read_exact(&mut answer).unwrap();
-    } else {
-        reader.read_to_end(&mut answer).unwrap();
-    }
-    (headers, answer)
-}
+include!("../lambda/http.rs");
+
 
 /// The text of the first JSON string field `field` (its escapes kept; ids and ARNs have none).
 fn string_field<'a>(event: &'a str, field: &str) -> Option<&'a str> {
