@@ -123,7 +123,8 @@ pub struct DevArgs {
     #[arg(long, default_value_t = 8)]
     pub max_instances: usize,
     /// WebSocket connections at once at most; past it the handshake is refused with HTTP 429, as
-    /// API Gateway answers when a limit is hit (each connection holds an open file).
+    /// API Gateway answers when a limit is hit (each connection holds an open file). Other HTTP
+    /// connections (handshakes under way, management API calls) are capped apart, at 1024 (503).
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Do not show the handlers' logs.
@@ -144,7 +145,10 @@ pub struct ConnectArgs {
     /// Ask for this Sec-WebSocket-Protocol.
     #[arg(long, conflicts_with = "token")]
     pub protocol: Option<String>,
-    /// Connect with this token (sent as `Sec-WebSocket-Protocol: websocket, TOKEN`).
+    /// Connect with this token (sent as `Sec-WebSocket-Protocol: websocket, TOKEN`). `-` reads it
+    /// from the first line of standard input (the lines after it are frames, as without it).
+    /// Without --token and --protocol, the WSSTACK_TOKEN variable's token is used. A token on the
+    /// command line is visible to other users in `ps`: prefer `-` or WSSTACK_TOKEN.
     #[arg(long)]
     pub token: Option<String>,
     /// Exit after this many messages (not counting the acknowledgements of --subscribe).

@@ -49,7 +49,7 @@ fn main() {
         let connection = literal(&event, "connectionId").trim_matches('"').to_string();
         let frame = literal(&event, "body");
         let answer = format!("{{\"route\":\"{route}\",\"table\":\"{table}\",\"version\":\"{VERSION}\",\"frame\":{frame}}}");
-        call(host, "POST", &format!("/{stage}/@connections/{connection}"), answer.as_bytes());
+        management_call(host, "POST", &format!("/{stage}/@connections/{connection}"), answer.as_bytes());
         let reply = format!("{{\"statusCode\":200,\"body\":\"{{\\\"reply\\\":\\\"{route}\\\"}}\"}}");
         call(&api, "POST", &format!("/2018-06-01/runtime/invocation/{id}/response"), reply.as_bytes());
     }

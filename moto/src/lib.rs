@@ -165,8 +165,11 @@ const GAPS: &str = include_str!("gaps.py");
 
 /// A private folder (mkdtemp, 0700) holding `sitecustomize.py`, and PYTHONPATH with it first.
 fn gap_filler(launch: &Launch) -> Result<(tempfile::TempDir, std::ffi::OsString)> {
+    use std::os::unix::fs::PermissionsExt;
+    // tempfile's folders get the default permissions (0777 less the umask) unless told.
     let dir = tempfile::Builder::new()
         .prefix("wsstack-moto-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
         .context("making a folder for moto's additions")?;
     std::fs::write(dir.path().join("sitecustomize.py"), GAPS).context("writing moto's additions")?;
@@ -186,6 +189,10 @@ fn start_on(launch: &Launch, port: u16) -> Result<MotoServer, Start> {
     let mut command = Command::new(&launch.executable);
     command
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto allows every origin by default (flask-cors): a web page open in the developer's
+        // browser that finds the port could then read the emulator's secrets and tables.
+        // moto 5.x reads the variable as a flag (`bool(os.environ.get(...))`, moto/settings.py).
+        .env("MOTO_DISABLE_GLOBAL_CORS", "true")
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env("PYTHONPATH", python_path)
         .stdin(Stdio::null())
@@ -349,6 +356,39 @@ mod tests {
         let status = response.lines().next().unwrap_or_default().to_string();
         let body = response.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
         (status, body)
+    }
+
+    /// A page of another origin gets no CORS permission from the emulator: neither a preflight
+    /// nor a simple request is answered with `Access-Control-Allow-Origin`, so the browser keeps
+    /// the answer from the page.
+    #[test]
+    fn other_origins_get_no_cors_permission() {
+        let server = MotoServer::start(&Launch::new(projects_moto())).expect("moto starts");
+        let addr = server.addr();
+        let ask = |request: String| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            response
+        };
+        let origin = "Origin: http://evil.example";
+        let preflight = ask(format!(
+            "OPTIONS / HTTP/1.1\r\nHost: {addr}\r\n{origin}\r\nAccess-Control-Request-Method: POST\r\n\
+             Access-Control-Request-Headers: content-type, x-amz-target\r\nConnection: close\r\n\r\n"
+        ));
+        let body = r#"{"SecretId":"x"}"#;
+        let simple = ask(format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\n{origin}\r\nContent-Type: text/plain\r\n\
+             X-Amz-Target: secretsmanager.GetSecretValue\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ));
+        for response in [preflight, simple] {
+            assert!(
+                !response.to_ascii_lowercase().contains("access-control-allow-origin"),
+                "{response}"
+            );
+        }
     }
 
     /// GetRouteResponses, which moto lacks, answers (here: the API is unknown) also when moto is

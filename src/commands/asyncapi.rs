@@ -34,7 +34,7 @@ pub async fn offline(cli: &Cli, args: &AsyncapiArgs) -> Result<u8, Failure> {
 pub async fn deployed(context: &Invocation, args: &AsyncapiArgs) -> Result<u8, Failure> {
     let stack = &context.file.stack;
     let region = context.names.region.clone();
-    let address = match crate::dev::session::live(&context.session_file) {
+    let address = match crate::dev::session::live(&context.session_file).map_err(bad_input)? {
         Some(session) => address_of(&session.gateway)?,
         None => {
             let aws = Aws::connect(context.config.clone(), context.names.clone()).await?;

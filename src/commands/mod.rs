@@ -78,7 +78,7 @@ impl Invocation {
                 Some(crate::dev::session::claim(&session_file).map_err(bad_input)?),
                 None,
             ),
-            _ => (None, crate::dev::session::live(&session_file)),
+            _ => (None, crate::dev::session::live(&session_file).map_err(bad_input)?),
         };
         let dev_paused = running_dev
             .as_ref()

@@ -12,6 +12,7 @@
 
 mod backoff;
 mod binaries;
+pub mod credentials;
 pub mod emulator;
 mod events;
 pub mod fd_limit;
@@ -38,6 +39,7 @@ use crate::bundle::Bundle;
 use crate::graph::Values;
 use crate::stack::Stack;
 use binaries::Binaries;
+use credentials::SessionCredentials;
 use gateway::{ConnectAuthorizer, Gateway, GatewayConfig};
 use read_back::{Declared, Functions};
 use runtime::{FunctionHost, Limits, LogSink, Runtime};
@@ -46,6 +48,10 @@ use runtime::{FunctionHost, Limits, LogSink, Runtime};
 /// handler lines to reach CloudWatch Logs.
 const RUNTIME_GRACE: Duration = Duration::from_secs(10);
 const LOGS_GRACE: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers (a handshake, a management API call)
+/// before its connection is closed: a client that trickles them would otherwise hold a
+/// connection for ever. Generous for anything on this machine.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct DevOptions {
     pub port: u16,
@@ -110,7 +116,10 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
         instances: options.max_instances,
         queued: queue_limit(&options),
     };
-    let mut functions = Functions::new(aws, &runtime, &binaries, limits, &options.endpoint, &callback_url);
+    // The handlers' keys, and the management API's credential: this session's, never the caller's.
+    let credentials = SessionCredentials::generate();
+    let endpoints = (options.endpoint.as_str(), callback_url.as_str());
+    let mut functions = Functions::new(aws, &runtime, &binaries, limits, endpoints, &credentials);
     let Declared {
         routes,
         two_way,
@@ -122,7 +131,8 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
     // Two steps at shutdown: the gateway closes its connections (their $disconnect still runs),
     // then the pollers and handler processes stop.
     let stop_gateway = CancellationToken::new();
-    let config = gateway_config(api_id, &stack.stage, &options, (routes, two_way), authorizer);
+    let declared = (routes, two_way);
+    let config = gateway_config(api_id, &stack.stage, &options, declared, authorizer, &credentials);
     let gateway = Gateway::new(config, address, stop_gateway.clone());
     let serving = tokio::spawn(gateway.clone().serve(listener));
     let background = TaskTracker::new();
@@ -135,7 +145,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
     background.close();
 
     let gateway_url = format!("ws://{address}/{}", stack.stage);
-    publish_session(&options, aws, &gateway_url, &paused)?;
+    publish_session(&options, aws, &gateway_url, &paused, &credentials)?;
     // Registered before "serving" is printed: a Ctrl-C right after it must stop dev cleanly.
     let stop = stop_signal();
     print_serving(
@@ -199,7 +209,13 @@ impl Running {
 }
 
 /// Tell the other commands where this dev serves (see `session`), once it does.
-fn publish_session(options: &DevOptions, aws: &Aws, gateway_url: &str, paused: &[String]) -> Result<()> {
+fn publish_session(
+    options: &DevOptions,
+    aws: &Aws,
+    gateway_url: &str,
+    paused: &[String],
+    credentials: &SessionCredentials,
+) -> Result<()> {
     let Some(claim) = &options.session else { return Ok(()) };
     claim.publish(&session::Session {
         pid: std::process::id(),
@@ -207,6 +223,7 @@ fn publish_session(options: &DevOptions, aws: &Aws, gateway_url: &str, paused: &
         region: aws.region.clone(),
         gateway: gateway_url.to_string(),
         paused_event_sources: paused.to_vec(),
+        management: Some(credentials.clone()),
     })
 }
 
@@ -227,6 +244,7 @@ fn gateway_config(
     options: &DevOptions,
     (routes, two_way): (HashMap<String, Arc<FunctionHost>>, HashSet<String>),
     authorizer: Option<ConnectAuthorizer>,
+    credentials: &SessionCredentials,
 ) -> GatewayConfig {
     GatewayConfig {
         api_id: api_id.to_string(),
@@ -237,6 +255,8 @@ fn gateway_config(
         idle_timeout: options.idle_timeout,
         max_connection: options.max_connection,
         max_connections: options.max_connections,
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        management: credentials.clone(),
     }
 }
 
@@ -250,15 +270,18 @@ fn print_serving(
     event_sources: usize,
 ) {
     println!("wsstack dev: serving {gateway_url}");
-    println!("  management API  {callback_url}/@connections/{{id}}");
+    println!(
+        "  management API  {callback_url}/@connections/{{id}} (signed with this session's keys: the handlers' own)"
+    );
     println!("  AWS emulator    {}", options.endpoint);
     if let Some(emulation) = &emulation {
         println!("  handlers        {emulation}");
     }
     println!("  open files      up to {open_files} (about one per client)");
     println!(
-        "  connections     up to {} at once (--max-connections; past it handshakes get 429)",
-        options.max_connections
+        "  connections     up to {} at once (--max-connections; past it handshakes get 429), and {} other HTTP connections (past it 503)",
+        options.max_connections,
+        gateway::OTHER_HTTP_CONNECTIONS
     );
     println!("  event sources   {event_sources} (polled here; the emulator's own poller is paused meanwhile)");
     println!("Ctrl-C stops it.");

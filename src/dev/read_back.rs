@@ -13,6 +13,7 @@ use anyhow::{anyhow, bail, Result};
 use aws_sdk_apigatewayv2::types::{AuthorizationType, Route};
 
 use super::binaries::Binaries;
+use super::credentials::SessionCredentials;
 use super::events::AuthorizerTarget;
 use super::gateway::ConnectAuthorizer;
 use super::poller::EventSource;
@@ -45,21 +46,22 @@ pub struct Functions<'a> {
 }
 
 impl<'a> Functions<'a> {
-    /// `endpoint` is the emulator's, `callback_url` the local management API's.
+    /// `endpoint` is the emulator's, `callback_url` the local management API's, `credentials`
+    /// this session's (every handler process gets them).
     pub fn new(
         aws: &'a Aws,
         runtime: &'a Runtime,
         binaries: &'a Binaries,
         limits: Limits,
-        endpoint: &str,
-        callback_url: &str,
+        (endpoint, callback_url): (&str, &str),
+        credentials: &SessionCredentials,
     ) -> Functions<'a> {
         Functions {
             aws,
             runtime,
             binaries,
             limits,
-            base_env: base_environment(&aws.region, endpoint),
+            base_env: base_environment(&aws.region, endpoint, credentials),
             callback_url: callback_url.to_string(),
             hosts: HashMap::new(),
         }
@@ -87,7 +89,10 @@ impl<'a> Functions<'a> {
             .map_err(|e| sdk_error(format!("reading Lambda function {name}"), e))?;
         let mut environment = self.base_env.clone();
         if let Some(variables) = function.environment().and_then(|e| e.variables()) {
-            environment.extend(variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+            // Lambda reserves the AWS_ credential variables: a function's configuration cannot
+            // replace the session's keys.
+            let configurable = variables.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str()));
+            environment.extend(configurable.map(|(k, v)| (k.clone(), v.clone())));
         }
         // The one difference from AWS: handlers post to the local gateway.
         environment.insert("CALLBACK_URL".into(), self.callback_url.clone());
@@ -102,21 +107,24 @@ impl<'a> Functions<'a> {
     }
 }
 
+/// Variables Lambda sets itself and refuses in a function's configuration.
+const RESERVED: [&str; 3] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"];
+
 /// What every handler process gets besides its function's variables: the region, the emulator as
-/// its endpoint, credentials (the caller's, else placeholders), and the caller's PATH and RUST_LOG.
-fn base_environment(region: &str, endpoint: &str) -> BTreeMap<String, String> {
+/// its endpoint, this session's local credentials, and the caller's PATH and RUST_LOG.
+///
+/// Never the caller's own AWS credentials: the emulator takes any key, and an own route's code
+/// (or a dependency of it) has no business holding keys to a real account. The session's keys are
+/// also what the local management API asks for (see `credentials`).
+fn base_environment(region: &str, endpoint: &str, credentials: &SessionCredentials) -> BTreeMap<String, String> {
     let mut base_env: BTreeMap<String, String> = BTreeMap::new();
     base_env.insert("AWS_REGION".into(), region.to_string());
     base_env.insert("AWS_DEFAULT_REGION".into(), region.to_string());
     base_env.insert("AWS_ENDPOINT_URL".into(), endpoint.to_string());
     base_env.insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
-    for (variable, fallback) in [("AWS_ACCESS_KEY_ID", "local"), ("AWS_SECRET_ACCESS_KEY", "local")] {
-        base_env.insert(
-            variable.into(),
-            std::env::var(variable).unwrap_or_else(|_| fallback.into()),
-        );
-    }
-    for variable in ["AWS_SESSION_TOKEN", "RUST_LOG", "PATH"] {
+    base_env.insert("AWS_ACCESS_KEY_ID".into(), credentials.access_key_id.clone());
+    base_env.insert("AWS_SECRET_ACCESS_KEY".into(), credentials.secret_access_key.clone());
+    for variable in ["RUST_LOG", "PATH"] {
         if let Ok(value) = std::env::var(variable) {
             base_env.insert(variable.into(), value);
         }

@@ -113,7 +113,7 @@ fn main() {
             if event.contains("conformance-echo") {
                 let connection = string_field(&event, "connectionId").expect("a connection id");
                 let connection = connection.replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
-                call(
+                management_call(
                     host,
                     "POST",
                     &format!("/{stage}/@connections/{connection}"),

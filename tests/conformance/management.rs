@@ -160,7 +160,8 @@ async fn the_documented_url_forms_reach_the_connection() {
         (format!("/dev/%40connections/{encoded}"), "encoded at"),
     ] {
         let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            local.authorization(),
             text.len()
         );
         let (status, answer) = raw_http(&address, &request);

@@ -149,16 +149,48 @@ impl Local {
     }
 
     /// A management API client built as a handler builds one: the SDK, the callback URL as its
-    /// endpoint, the credentials and region it has.
+    /// endpoint, the region it has and the session's credentials dev gives its handlers (here
+    /// read from dev's session note, which holds them for its owner).
     pub fn management(&self) -> aws_sdk_apigatewaymanagement::Client {
         self.management_at(&self.callback_url())
     }
 
     pub fn management_at(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+        let (key, secret) = self.session_credentials();
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.env.config)
             .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
+                key,
+                secret,
+                None,
+                None,
+                "wsstack dev session note",
+            ))
             .build();
         aws_sdk_apigatewaymanagement::Client::from_conf(config)
+    }
+
+    /// The access key id and secret of dev's session, from its note beside the stack file.
+    pub fn session_credentials(&self) -> (String, String) {
+        let note = self
+            .env
+            .dir
+            .path()
+            .join(format!(".wsstack/{}-dev.dev.json", self.stack));
+        let note: Value =
+            serde_json::from_str(&std::fs::read_to_string(&note).expect("dev's session note")).expect("a JSON note");
+        let field = |name: &str| note["management"][name].as_str().expect(name).to_string();
+        (field("access_key_id"), field("secret_access_key"))
+    }
+
+    /// The `Authorization` header line (CRLF included) of a hand-made management API call: the
+    /// session's access key id, which is what dev checks.
+    pub fn authorization(&self) -> String {
+        let (key, _) = self.session_credentials();
+        format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/execute-api/aws4_request, \
+             SignedHeaders=host, Signature=0\r\n"
+        )
     }
 }
 

@@ -4,11 +4,28 @@
 
 /// One HTTP/1.1 request on a fresh connection: the answer's headers (names in lower case) and body.
 fn call(host: &str, method: &str, path: &str, body: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
+    call_with(host, method, path, "", body)
+}
+
+/// A management API call (`/{stage}/@connections/...` at CALLBACK_URL's host). `wsstack dev`'s
+/// management API takes only calls signed with the session's keys, which it gives every function
+/// as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; it checks the credential's access key id, not the
+/// signature (which std alone cannot compute), so the header names the key and signs nothing.
+fn management_call(host: &str, method: &str, path: &str, body: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
+    let key = std::env::var("AWS_ACCESS_KEY_ID").expect("AWS_ACCESS_KEY_ID");
+    let authorization = format!(
+        "Authorization: AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/execute-api/aws4_request, SignedHeaders=host, Signature=0\r\n"
+    );
+    call_with(host, method, path, &authorization, body)
+}
+
+/// `call` with `headers` (each line ending in CRLF) besides its own.
+fn call_with(host: &str, method: &str, path: &str, headers: &str, body: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
     let mut stream = TcpStream::connect(host).expect("connect");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();

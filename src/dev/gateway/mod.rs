@@ -11,12 +11,20 @@
 //! - a close from either side, the idle timeout, the maximum duration, an oversize message
 //!   (1009) or a binary frame (1003, never routed) run `$disconnect` with the close code;
 //! - `/{stage}/@connections/{id}` (also `%40connections`) is the management API: POST sends
-//!   (429 when the connection's outbox is full, as API Gateway throttles), GET describes, DELETE
-//!   closes; an unknown id is 410;
+//!   (429 when the connection's outbox is full, as API Gateway throttles; 413 past 128 KB, told
+//!   before the body is read), GET describes, DELETE closes; an unknown id is 410. Only for calls
+//!   signed with this dev session's credentials (those of its handlers): anything else is 403, as
+//!   API Gateway answers a call without IAM credentials, so that a web page open in the
+//!   developer's browser cannot post to, read or close a connection (it cannot send an
+//!   `Authorization` header without a CORS preflight, and no preflight is granted);
 //! - at most `max_connections` WebSocket connections at once, counted from the handshake until
 //!   their `$disconnect` ran: past it a handshake is refused with 429 `LimitExceededException`,
 //!   the status API Gateway answers when one of its limits is hit (API Gateway has no such cap of
-//!   its own; this one keeps a local machine's memory and open files bounded).
+//!   its own; this one keeps a local machine's memory and open files bounded);
+//! - besides those, at most `OTHER_HTTP_CONNECTIONS` HTTP connections at once (handshakes under
+//!   way, management API calls), each given `header_read_timeout` to send its request's headers:
+//!   a client that opens connections and trickles bytes cannot hold the gateway. Past the cap a
+//!   connection is answered 503 and closed without being read.
 //!
 //! Shaped like tokio-rs/mini-redis's server: the listener backs off on accept errors, a semaphore
 //! bounds the connections, every connection is one tracked task that forgets itself when done,
@@ -33,10 +41,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{json, Map};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
@@ -44,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::backoff::Backoff;
+use super::credentials::SessionCredentials;
 use super::events::{self, Client, Stage};
 use super::runtime::FunctionHost;
 
@@ -54,6 +64,12 @@ const MAX_FRAME: usize = 32 * 1024;
 const OUTBOX_FRAMES: usize = 128;
 /// How long shutdown waits for connections to close and their `$disconnect` to run.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// HTTP connections at once that are not (yet) WebSockets: handshakes under way and management
+/// API calls. The handlers' posts need the most: up to 64 at once per push instance (the push
+/// concurrency), 8 instances by default.
+pub const OTHER_HTTP_CONNECTIONS: usize = 1024;
+/// How long a refused connection is given to read its 503 before it is closed.
+const REFUSAL_GRACE: Duration = Duration::from_secs(1);
 
 /// A CUSTOM (Lambda REQUEST) authorizer on `$connect`.
 pub struct ConnectAuthorizer {
@@ -74,6 +90,10 @@ pub struct GatewayConfig {
     pub max_connection: Duration,
     /// WebSocket connections at once at most (`wsstack dev --max-connections`).
     pub max_connections: usize,
+    /// How long a client may take to send a request's headers, or a management API call's body.
+    pub header_read_timeout: Duration,
+    /// The credentials the management API asks for: the session's, which its handlers sign with.
+    pub management: SessionCredentials,
 }
 
 /// A live connection as the management API sees it.
@@ -105,6 +125,10 @@ pub struct Gateway {
     slots: Arc<Semaphore>,
     /// Set while handshakes are refused for the cap: the warning is logged once per episode.
     refusing: AtomicBool,
+    /// One permit per HTTP connection from its accept until it ends or becomes a WebSocket.
+    http_slots: Arc<Semaphore>,
+    /// Set while connections are refused for `OTHER_HTTP_CONNECTIONS`; warned once per episode.
+    refusing_http: AtomicBool,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
@@ -148,6 +172,8 @@ impl Gateway {
             stage,
             connections: Mutex::new(HashMap::new()),
             refusing: AtomicBool::new(false),
+            http_slots: Arc::new(Semaphore::new(OTHER_HTTP_CONNECTIONS)),
+            refusing_http: AtomicBool::new(false),
             shutdown,
             tasks: TaskTracker::new(),
         })
@@ -176,6 +202,45 @@ impl Gateway {
                 None
             }
         }
+    }
+
+    /// A slot for one more HTTP connection; none at `OTHER_HTTP_CONNECTIONS` (warned once per
+    /// episode).
+    fn take_http_slot(&self) -> Option<OwnedSemaphorePermit> {
+        match self.http_slots.clone().try_acquire_owned() {
+            Ok(slot) => {
+                if self.refusing_http.swap(false, Ordering::Relaxed) {
+                    tracing::info!("below the HTTP connection cap again; accepting connections");
+                }
+                Some(slot)
+            }
+            Err(_) => {
+                if !self.refusing_http.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        max = OTHER_HTTP_CONNECTIONS,
+                        "at the cap of HTTP connections besides WebSockets: refusing connections with 503"
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// The whole answer (status line to body) to a connection over the HTTP connection cap.
+    fn over_http_cap(&self) -> String {
+        let body = json!({
+            "message": format!(
+                "Service Unavailable: this wsstack dev serves at most {OTHER_HTTP_CONNECTIONS} HTTP connections at \
+                 once besides its WebSocket connections (at most {}, --max-connections); try again later",
+                self.config.max_connections
+            )
+        })
+        .to_string();
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        )
     }
 
     /// The answer to a handshake over the cap.
@@ -214,7 +279,10 @@ impl Gateway {
                 }
             };
             let _ = stream.set_nodelay(true);
-            self.tasks.spawn(self.clone().serve_http(stream, peer));
+            match self.take_http_slot() {
+                Some(slot) => self.tasks.spawn(self.clone().serve_http(stream, peer, slot)),
+                None => self.tasks.spawn(refuse_connection(stream, self.over_http_cap())),
+            };
         }
         drop(listener);
         self.tasks.close();
@@ -227,15 +295,20 @@ impl Gateway {
         }
     }
 
-    /// One HTTP connection: a handshake (then the WebSocket runs in its own task) or management
-    /// API calls. On shutdown an idle keep-alive connection is closed, a request in flight finishes.
-    async fn serve_http(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    /// One HTTP connection: a handshake (then the WebSocket runs in its own task, which holds a
+    /// slot of its own) or management API calls; `_slot` is held until then. On shutdown an idle
+    /// keep-alive connection is closed, a request in flight finishes. A client that does not send
+    /// a request's headers within `header_read_timeout` is disconnected (hyper's timer: without
+    /// one hyper applies no timeout at all); an idle keep-alive connection is closed after as long.
+    async fn serve_http(self: Arc<Self>, stream: tokio::net::TcpStream, peer: SocketAddr, _slot: OwnedSemaphorePermit) {
         let gateway = self.clone();
         let service = hyper::service::service_fn(move |request| {
             let gateway = gateway.clone();
             async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
         });
         let http = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.config.header_read_timeout)
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         tokio::pin!(http);
@@ -268,24 +341,24 @@ impl Gateway {
         json_response(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#)
     }
 
-    /// The management API a handler reaches through CALLBACK_URL.
+    /// The management API a handler reaches through CALLBACK_URL, for calls signed with this
+    /// session's credentials; checked before anything else, so that an unsigned caller learns
+    /// nothing, not even whether a connection exists.
     async fn manage(&self, request: Request<Incoming>, id: &str) -> Response<Full<Bytes>> {
+        if let Err(refusal) = self.config.management.check(request.headers().get(AUTHORIZATION)) {
+            let (error_type, message) = refusal.error();
+            tracing::debug!(connection_id = id, error_type, "management API call refused");
+            return error_response(StatusCode::FORBIDDEN, error_type, message);
+        }
         let method = request.method().clone();
         let connection = self.connections.lock().unwrap().get(id).cloned();
         let Some(connection) = connection else { return gone(id) };
         match method {
             Method::POST => {
-                let body = match request.into_body().collect().await {
-                    Ok(body) => body.to_bytes(),
-                    Err(_) => return json_response(StatusCode::BAD_REQUEST, r#"{"message":"unreadable body"}"#),
+                let body = match self.read_message(request).await {
+                    Ok(body) => body,
+                    Err(refused) => return refused,
                 };
-                if body.len() > MAX_MESSAGE {
-                    return error_response(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "PayloadTooLargeException",
-                        "Message too long",
-                    );
-                }
                 let frame = match String::from_utf8(body.to_vec()) {
                     Ok(text) => Message::Text(text.into()),
                     Err(_) => Message::Binary(body),
@@ -328,6 +401,62 @@ impl Gateway {
             _ => json_response(StatusCode::METHOD_NOT_ALLOWED, r#"{"message":"Method not allowed"}"#),
         }
     }
+
+    /// A POST's body, at most `MAX_MESSAGE` bytes: a larger one is refused from its Content-Length
+    /// before any of it is read, or as soon as more than that has come; a body that does not come
+    /// within `header_read_timeout` is refused too. Nothing past the limit is ever held.
+    async fn read_message(&self, request: Request<Incoming>) -> Result<Bytes, Response<Full<Bytes>>> {
+        let too_large = || {
+            error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PayloadTooLargeException",
+                "Message too long",
+            )
+        };
+        let declared = request
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_MESSAGE as u64) {
+            return Err(too_large());
+        }
+        let reading = Limited::new(request.into_body(), MAX_MESSAGE).collect();
+        match tokio::time::timeout(self.config.header_read_timeout, reading).await {
+            Ok(Ok(body)) => Ok(body.to_bytes()),
+            Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+            Ok(Err(_)) => Err(json_response(
+                StatusCode::BAD_REQUEST,
+                r#"{"message":"unreadable body"}"#,
+            )),
+            Err(_) => Err(json_response(
+                StatusCode::REQUEST_TIMEOUT,
+                r#"{"message":"the body did not arrive in time"}"#,
+            )),
+        }
+    }
+}
+
+/// Answer a connection over the HTTP connection cap with `answer` without reading its request,
+/// then close it. The write side is closed first and what the client still sends is drained for
+/// a moment, so that the client can read the answer before the socket goes (closing a socket
+/// with unread input resets it, and a reset may discard the answer at the client).
+async fn refuse_connection(mut stream: tokio::net::TcpStream, answer: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(REFUSAL_GRACE, async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        let mut drained = 0;
+        while drained < 64 * 1024 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                read => drained += read,
+            }
+        }
+        std::io::Result::Ok(())
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The gateway in process, with real WebSocket clients and real handler processes (the bash
 //! bootstrap of `test_support`, which records the events it gets): handshake verdicts, oversize
-//! messages, order of a connection's frames, the bounded outbox, the connection cap, shutdown.
+//! messages, order of a connection's frames, the bounded outbox, the connection cap, shutdown,
+//! the management API's credential and body bound, the header timeout, the HTTP connection cap.
 
 use std::io::{Read, Write};
 
@@ -17,6 +18,8 @@ type Client = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 /// A gateway on a free port whose routes run the fake bootstrap with the given environment.
 struct Local {
     address: SocketAddr,
+    /// The `Authorization` header line of a call signed with the gateway's session credentials.
+    signed: String,
     shutdown: CancellationToken,
     served: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -41,11 +44,27 @@ impl Local {
         Local::start_with(dir, authorizer, 20_000, routes).await
     }
 
+    /// No routes but `$connect` (accepting), clients given `header_read_timeout` for their headers.
+    async fn start_timed(header_read_timeout: Duration) -> Local {
+        let dir = tempfile::tempdir().unwrap();
+        Local::start_configured(dir, None, 20_000, header_read_timeout, &[("$connect", &[])]).await
+    }
+
     /// At most `max_connections` WebSocket connections at once.
     async fn start_with(
         dir: tempfile::TempDir,
         authorizer: Option<&[(&str, &str)]>,
         max_connections: usize,
+        routes: &[(&str, &[(&str, &str)])],
+    ) -> Local {
+        Local::start_configured(dir, authorizer, max_connections, Duration::from_secs(10), routes).await
+    }
+
+    async fn start_configured(
+        dir: tempfile::TempDir,
+        authorizer: Option<&[(&str, &str)]>,
+        max_connections: usize,
+        header_read_timeout: Duration,
         routes: &[(&str, &[(&str, &str)])],
     ) -> Local {
         let binary = fake_bootstrap(dir.path());
@@ -69,6 +88,12 @@ impl Local {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
+        let management = SessionCredentials::generate();
+        let signed = format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential={}/20260101/us-east-1/execute-api/aws4_request, \
+             SignedHeaders=host;x-amz-date, Signature=0\r\n",
+            management.access_key_id
+        );
         let config = GatewayConfig {
             api_id: "abc123".into(),
             stage: "dev".into(),
@@ -78,11 +103,14 @@ impl Local {
             idle_timeout: Duration::from_secs(600),
             max_connection: Duration::from_secs(7200),
             max_connections,
+            header_read_timeout,
+            management,
         };
         let gateway = Gateway::new(config, address, shutdown.clone());
         let served = tokio::spawn(gateway.serve(listener));
         Local {
             address,
+            signed,
             shutdown,
             served,
             _dir: dir,
@@ -131,19 +159,29 @@ async fn close_code(client: &mut Client) -> Option<u16> {
     None
 }
 
-/// One management API call over a fresh HTTP connection: the status code.
-fn post(address: SocketAddr, connection_id: &str, body: &[u8]) -> u16 {
+/// One management API call over a fresh HTTP connection, with `headers` (each line ending in
+/// CRLF; e.g. `Local::signed`): the status code.
+fn post(address: SocketAddr, headers: &str, connection_id: &str, body: &[u8]) -> u16 {
+    status_of(&post_answer(address, headers, connection_id, body))
+}
+
+/// The whole answer to a management API POST.
+fn post_answer(address: SocketAddr, headers: &str, connection_id: &str, body: &[u8]) -> String {
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     let id = urlencoding::encode(connection_id);
     write!(
         stream,
-        "POST /dev/@connections/{id} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /dev/@connections/{id} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
     stream.write_all(body).unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+fn status_of(answer: &str) -> u16 {
     answer
         .split_whitespace()
         .nth(1)
@@ -266,12 +304,12 @@ async fn posts_to_a_client_that_does_not_read_are_throttled_with_429_and_the_res
         .to_string();
 
     // The client reads nothing: the socket's buffers fill, then the outbox, then posts get 429.
-    let address = local.address;
+    let (address, signed) = (local.address, local.signed.clone());
     let statuses = tokio::task::spawn_blocking(move || {
         let mut statuses = Vec::new();
         for n in 0..2000 {
             let body = format!("{n:06}").repeat(100 * 1024 / 6);
-            let status = post(address, &id, body.as_bytes());
+            let status = post(address, &signed, &id, body.as_bytes());
             statuses.push(status);
             if status != 200 {
                 break;
@@ -351,8 +389,8 @@ async fn past_the_connection_cap_a_handshake_gets_429_until_a_connection_has_end
         Ok(_) => panic!("a third connection was accepted over a cap of 2"),
     }
     // The management API is no WebSocket connection: it still answers at the cap.
-    let address = local.address;
-    let status = tokio::task::spawn_blocking(move || post(address, "unknown", b"hello"))
+    let (address, signed) = (local.address, local.signed.clone());
+    let status = tokio::task::spawn_blocking(move || post(address, &signed, "unknown", b"hello"))
         .await
         .unwrap();
     assert_eq!(status, 410);
@@ -376,3 +414,6 @@ async fn past_the_connection_cap_a_handshake_gets_429_until_a_connection_has_end
 
 #[path = "auth_tests.rs"]
 mod auth;
+
+#[path = "security_tests.rs"]
+mod security;
