@@ -73,6 +73,14 @@ pub enum Command {
     SendEvent(SendEventArgs),
     /// Print a connection token signed with the stack's secret (a stack with `auth: {secret: generated}`).
     Token(TokenArgs),
+    /// Replace the stack's secret with a new random key; the previous one stays valid for
+    /// `auth.max_token_lifetime_seconds`, so nobody is logged out.
+    RotateSecret {
+        /// Rotate even while the previous rotation's window lasts: tokens signed with the key
+        /// before the current one are then refused at once (for a leaked key).
+        #[arg(long)]
+        force: bool,
+    },
     /// Write the stack's AsyncAPI 3.0 document (routes, pushes, events), generated from the stack file.
     Asyncapi(AsyncapiArgs),
     /// The stack's URLs, names and ARNs, for scripts (as `terraform output`).
@@ -164,12 +172,16 @@ pub struct TokenArgs {
     /// The user the token is for (its `sub`, or the stack's `user_claim`).
     #[arg(long)]
     pub user_id: String,
-    /// Comma-separated globs of the entities the connection may subscribe to (default: any).
-    #[arg(long)]
+    /// Comma-separated globs of the entities the connection may subscribe to (this or --all-entities).
+    #[arg(long, conflicts_with = "all_entities")]
     pub entities: Option<String>,
-    /// How long the token is valid: a whole number with s, m, h or d.
-    #[arg(long, default_value = "1h")]
-    pub ttl: String,
+    /// Let the connection subscribe to every entity (the claim `["*"]`).
+    #[arg(long)]
+    pub all_entities: bool,
+    /// How long the token is valid: a whole number with s, m, h or d; at most the stack's
+    /// `auth.max_token_lifetime_seconds` (default: 1h, or that maximum when shorter).
+    #[arg(long)]
+    pub ttl: Option<String>,
 }
 
 #[derive(Args, Debug)]

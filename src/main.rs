@@ -90,6 +90,7 @@ async fn with_context(context: Invocation) -> Result<u8, Failure> {
         Command::Connect(args) => commands::connect::run(&context, args).await,
         Command::SendEvent(args) => commands::send_event::run(&context, args).await,
         Command::Token(args) => commands::token::run(&context, args).await,
+        Command::RotateSecret { force } => commands::rotate_secret::run(&context, *force).await,
         Command::Asyncapi(args) => commands::asyncapi::deployed(&context, args).await,
         Command::Outputs => commands::outputs::run(&context).await,
         Command::Logs(args) => commands::logs::run(&context, args).await,

@@ -209,12 +209,15 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
     let claims = verifier
         .verify(token.stdout.trim())
         .expect("a token the authorizer accepts");
-    let identity = Identity::from_claims(&claims, &ClaimNames::default()).unwrap();
+    let identity = Identity::from_claims(&claims, &ClaimNames::default(), Default::default()).unwrap();
     assert_eq!(identity.user_id, "user-7");
     assert!(identity.allows("order-12") && !identity.allows("invoice-1"));
-    env.run(&stack, &["token", "--user-id", "u", "--ttl", "forever"])
-        .await
-        .expect_exit(2);
+    env.run(
+        &stack,
+        &["token", "--user-id", "u", "--all-entities", "--ttl", "forever"],
+    )
+    .await
+    .expect_exit(2);
 
     // Drift: tags change in place (same key); a secret scheduled for deletion is restored.
     let retagged = env.write_stack(
@@ -239,6 +242,43 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
         key,
         "the same key: tokens minted before still verify"
     );
+
+    // A rotation: a new AWSCURRENT, the old key AWSPREVIOUS; no drift, and `up` leaves it alone.
+    let rotated = env
+        .run(&retagged, &["rotate-secret", "-o", "json"])
+        .await
+        .expect_exit(0);
+    assert!(rotated.json()["previous_key_valid_until"].is_string(), "{rotated}");
+    assert!(!rotated.stdout.contains(&key) && !rotated.stderr.contains(&key));
+    let new_key = secret_value(&env).await;
+    assert_ne!(new_key, key);
+    let previous = secrets(&env)
+        .get_secret_value()
+        .secret_id(SECRET)
+        .version_stage("AWSPREVIOUS")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(previous.secret_string(), Some(key.as_str()));
+    env.proxy.clear();
+    env.run(&retagged, &["plan"]).await.expect_exit(0);
+    env.run(&retagged, &["status"]).await.expect_exit(0);
+    let again = env.run(&retagged, &["up", "-o", "json"]).await.expect_exit(0);
+    assert_eq!(counts(&again).0 + counts(&again).1 + counts(&again).2, 0, "{again}");
+    assert!(env.proxy.writes().is_empty(), "{:?}", env.proxy.writes());
+    assert_eq!(secret_value(&env).await, new_key, "up put no key back");
+    // Within the window a second rotation needs --force (it would retire `key` at once).
+    let twice = env.run(&retagged, &["rotate-secret"]).await.expect_exit(2);
+    twice.expect_stderr("--force");
+    // The new key signs `wsstack token`'s tokens.
+    let token = env
+        .run(&retagged, &["token", "--user-id", "user-7", "--all-entities"])
+        .await
+        .expect_exit(0);
+    let verifier = SecretVerifier::new(new_key.as_bytes(), Expectations::default()).unwrap();
+    let claims = verifier.verify(token.stdout.trim()).expect("signed with AWSCURRENT");
+    assert_eq!(claims["entities"], serde_json::json!(["*"]));
+    assert_eq!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(), 3600);
 
     // Without auth: everything of it goes, $connect is open again, and up says so.
     let open = env.write_stack("stack.yaml", &stack_text("au", &[]));
@@ -273,7 +313,10 @@ async fn auth_resources_live_through_up_drift_retirement_and_down() {
         .await
         .is_err());
     assert!(env.iam().get_role().role_name(&role).send().await.is_err());
-    let no_token = env.run(&open, &["token", "--user-id", "u"]).await.expect_exit(2);
+    let no_token = env
+        .run(&open, &["token", "--user-id", "u", "--all-entities"])
+        .await
+        .expect_exit(2);
     no_token.expect_stderr("anyone may connect");
 
     // Back on at once (the secret is still being purged), then down removes every part, the

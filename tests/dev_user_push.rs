@@ -20,7 +20,13 @@ const WITH_AUTH: (&str, &str) = ("# Who may connect.", "auth:\n  secret: generat
 
 async fn token(env: &Env, user_id: &str) -> String {
     let path = env.dir.path().join(format!("{STACK}.yaml"));
-    let run = env.run(&path, &["token", "--user-id", user_id, "--ttl", "10m"]).await;
+    // Every entity: bob subscribes to one below (a token without the claim may subscribe to none).
+    let run = env
+        .run(
+            &path,
+            &["token", "--user-id", user_id, "--all-entities", "--ttl", "10m"],
+        )
+        .await;
     assert_eq!(run.code, 0, "wsstack token: {}", run.stderr);
     run.stdout.trim().to_string()
 }

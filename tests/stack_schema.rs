@@ -268,3 +268,56 @@ fn completions_name_every_subcommand_and_bash_parses_its_script() {
         }
     }
 }
+
+/// The token rules of `auth:` are in the schema with wsstack's own bounds and defaults: a token
+/// without the entities claim subscribes to nothing unless the file says `all`, and a token lives
+/// at most a day unless the file says otherwise (5 s to 30 days).
+#[test]
+fn the_schema_carries_the_token_rules_of_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema: serde_json::Value = serde_json::from_slice(&wsstack(&["schema"], dir.path()).stdout).unwrap();
+    let auth = &schema["$defs"]["Auth"]["properties"];
+    let lifetime = &auth["max_token_lifetime_seconds"];
+    assert_eq!(
+        (&lifetime["default"], &lifetime["minimum"], &lifetime["maximum"]),
+        (
+            &serde_json::json!(86_400),
+            &serde_json::json!(5),
+            &serde_json::json!(2_592_000)
+        ),
+        "{lifetime}"
+    );
+    assert_eq!(auth["entities_when_unclaimed"]["default"], "none");
+    assert_eq!(
+        schema["$defs"]["EntitiesWhenUnclaimed"]["enum"],
+        serde_json::json!(["none", "all"])
+    );
+
+    let schema_path = dir.path().join("stack.schema.json");
+    std::fs::write(&schema_path, serde_json::to_vec(&schema).unwrap()).unwrap();
+    let opted_in = dir.path().join("opted_in.yaml");
+    std::fs::write(
+        &opted_in,
+        "name: demo\nauth:\n  secret: generated\n  entities_when_unclaimed: all\n  max_token_lifetime_seconds: 3600\n",
+    )
+    .unwrap();
+    let too_short = dir.path().join("too_short.yaml");
+    std::fs::write(
+        &too_short,
+        "name: demo\nauth:\n  secret: generated\n  max_token_lifetime_seconds: 4\n",
+    )
+    .unwrap();
+    let verdicts = schema_accepts(&schema_path, &[opted_in, too_short.clone()]);
+    assert!(verdicts["opted_in.yaml"].0, "{:?}", verdicts["opted_in.yaml"]);
+    assert!(!verdicts["too_short.yaml"].0, "{:?}", verdicts["too_short.yaml"]);
+    let run = wsstack(
+        &["-f", too_short.to_str().unwrap(), "--region", "us-east-1", "plan"],
+        dir.path(),
+    );
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("too_short.yaml:4:31: auth.max_token_lifetime_seconds: 4 is out of range"),
+        "{stderr}"
+    );
+}

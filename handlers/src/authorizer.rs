@@ -1,6 +1,12 @@
 //! The `$connect` REQUEST authorizer: finds the token (`Sec-WebSocket-Protocol: websocket, <token>`
 //! or `?access_token=`), verifies it, and answers an Allow policy with the identity as context, or
 //! the error "Unauthorized" that makes API Gateway answer 401. It never logs a token or a secret.
+//!
+//! With the stack's secret it trusts Secrets Manager's AWSCURRENT version, and AWSPREVIOUS for one
+//! maximum token lifetime after the rotation that retired it (the current version's CreatedDate),
+//! so `wsstack rotate-secret` logs nobody out and a leaked old key stops working after that window.
+
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use aws_lambda_events::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
@@ -9,9 +15,9 @@ use aws_types::SdkConfig;
 use serde_json::{json, Value};
 
 use crate::auth::jwks::{KeySet, RefreshPolicy};
-use crate::auth::token::{self, Expectations, Refusal, SecretVerifier};
+use crate::auth::token::{self, Claims, Expectations, Refusal, SecretVerifier, StackKeys};
 use crate::auth::{ClaimNames, Identity};
-use crate::config::{AuthorizerConfig, TrustConfig};
+use crate::config::{AuthorizerConfig, TokenRules, TrustConfig};
 
 /// The sub-protocol a browser client offers next to its token, and the one `$connect` echoes.
 pub const WEBSOCKET_PROTOCOL: &str = "websocket";
@@ -41,16 +47,93 @@ impl From<Unauthorized> for lambda_runtime::Diagnostic {
     }
 }
 
+/// Least time between two reads of the stack secret: a flood of badly signed tokens costs at most
+/// one read (two GetSecretValue calls) per this much per process.
+const MIN_KEY_REFETCH: Duration = Duration::from_secs(2);
+/// Longest a process trusts the keys it read, or the maximum token lifetime if shorter: until it
+/// reads again, the key a rotation retired is still its current key, with no window ending.
+const MAX_KEY_AGE: Duration = Duration::from_secs(300);
+
+/// Where the stack's keys are read again from; `None` for fixed keys (tests).
+struct SecretSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+struct CachedKeys {
+    keys: StackKeys,
+    fetched_at: Instant,
+    attempted_at: Instant,
+}
+
+/// The stack's keys, cached per process and read again when old or when a token's signature
+/// fails (a rotation since the last read: the token may be signed with the new key).
+struct StackSecret {
+    source: Option<SecretSource>,
+    cache: tokio::sync::Mutex<CachedKeys>,
+}
+
+impl StackSecret {
+    fn new(keys: StackKeys, source: Option<SecretSource>) -> StackSecret {
+        let now = Instant::now();
+        StackSecret {
+            source,
+            cache: tokio::sync::Mutex::new(CachedKeys {
+                keys,
+                fetched_at: now,
+                attempted_at: now,
+            }),
+        }
+    }
+
+    async fn verify(&self, token: &str, max_lifetime_seconds: u64) -> Result<Claims, Refusal> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut cache = self.cache.lock().await;
+        let Some(source) = &self.source else {
+            return cache.keys.verify(token, now);
+        };
+        let max_age = MAX_KEY_AGE.min(Duration::from_secs(max_lifetime_seconds));
+        let min_refetch = MIN_KEY_REFETCH.min(max_age);
+        if cache.fetched_at.elapsed() >= max_age && cache.attempted_at.elapsed() >= min_refetch {
+            refresh(source, &mut cache, max_lifetime_seconds).await;
+        }
+        match cache.keys.verify(token, now) {
+            Err(Refusal::BadSignature) if cache.attempted_at.elapsed() >= min_refetch => {
+                refresh(source, &mut cache, max_lifetime_seconds).await;
+                cache.keys.verify(token, now)
+            }
+            other => other,
+        }
+    }
+}
+
+/// Reads the keys again; on failure keeps those it had (a Secrets Manager hiccup must not lock
+/// everyone out) and says so in the log.
+async fn refresh(source: &SecretSource, cache: &mut CachedKeys, max_lifetime_seconds: u64) {
+    cache.attempted_at = Instant::now();
+    match read_keys(&source.client, &source.secret_id, max_lifetime_seconds).await {
+        Ok(keys) => {
+            tracing::info!(rotated = keys.previous.is_some(), "read the stack keys");
+            cache.keys = keys;
+            cache.fetched_at = Instant::now();
+        }
+        Err(error) => {
+            tracing::warn!(error = format!("{error:#}"), "could not read the stack keys again");
+        }
+    }
+}
+
+// Both caches boxed: they differ in size, and the enum need not be as large as the larger.
 enum Trust {
-    Secret(SecretVerifier),
-    // Boxed: the key set's cache is far larger than the secret verifier.
+    Secret(Box<StackSecret>),
     Issuer { expect: Expectations, keys: Box<KeySet> },
 }
 
-/// A verifier and the claim names, built once per process.
+/// A verifier, the claim names and the token rules, built once per process.
 pub struct Authorizer {
     trust: Trust,
     claims: ClaimNames,
+    rules: TokenRules,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -62,19 +145,30 @@ impl std::fmt::Debug for Authorizer {
         f.debug_struct("Authorizer")
             .field("trust", &trust)
             .field("claims", &self.claims)
+            .field("rules", &self.rules)
             .finish()
     }
 }
 
 impl Authorizer {
-    /// Builds the authorizer from its configuration, reading the stack secret from Secrets Manager
-    /// (once: a rotated secret takes effect on the next cold start).
+    /// Builds the authorizer from its configuration, reading the stack's keys from Secrets Manager
+    /// (and again after a rotation, see [`StackSecret`]).
     pub async fn from_config(config: &AuthorizerConfig, sdk: &SdkConfig) -> Result<Authorizer> {
-        match &config.trust {
+        let authorizer = match &config.trust {
             TrustConfig::Secret { secret_arn } => {
-                let secret = read_secret(sdk, secret_arn).await?;
-                Authorizer::with_secret(&secret, config.claims.clone())
-                    .with_context(|| format!("the secret in {secret_arn}"))
+                let client = aws_sdk_secretsmanager::Client::new(sdk);
+                let keys = read_keys(&client, secret_arn, config.rules.max_lifetime_seconds)
+                    .await
+                    .with_context(|| format!("the secret in {secret_arn}"))?;
+                let source = SecretSource {
+                    client,
+                    secret_id: secret_arn.clone(),
+                };
+                Authorizer {
+                    trust: Trust::Secret(Box::new(StackSecret::new(keys, Some(source)))),
+                    claims: config.claims.clone(),
+                    rules: TokenRules::default(),
+                }
             }
             TrustConfig::Issuer {
                 issuer,
@@ -86,16 +180,27 @@ impl Authorizer {
                 jwks_url,
                 RefreshPolicy::default(),
                 config.claims.clone(),
-            ),
-        }
+            )?,
+        };
+        Ok(authorizer.with_rules(config.rules))
     }
 
-    /// Trusts HS256 tokens signed with `secret`.
+    /// Trusts HS256 tokens signed with `secret` (a fixed key: no rotation), with the default rules.
     pub fn with_secret(secret: &[u8], claims: ClaimNames) -> Result<Authorizer> {
+        let keys = StackKeys {
+            current: SecretVerifier::new(secret, Expectations::default())?,
+            previous: None,
+        };
         Ok(Authorizer {
-            trust: Trust::Secret(SecretVerifier::new(secret, Expectations::default())?),
+            trust: Trust::Secret(Box::new(StackSecret::new(keys, None))),
             claims,
+            rules: TokenRules::default(),
         })
+    }
+
+    /// The same authorizer demanding `rules` of every token.
+    pub fn with_rules(self, rules: TokenRules) -> Authorizer {
+        Authorizer { rules, ..self }
     }
 
     /// Trusts RS256/ES256 tokens from `issuer` (and for `audience`), keys from `jwks_url`.
@@ -116,13 +221,16 @@ impl Authorizer {
                 keys: Box::new(KeySet::new(jwks_url, policy)?),
             },
             claims,
+            rules: TokenRules::default(),
         })
     }
 
-    /// The identity of a valid token.
+    /// The identity of a valid token: well signed, not expired, living no longer than the rules
+    /// allow.
     pub async fn verify(&self, token: &str) -> Result<Identity, Refusal> {
+        let max_lifetime = self.rules.max_lifetime_seconds;
         let claims = match &self.trust {
-            Trust::Secret(verifier) => verifier.verify(token)?,
+            Trust::Secret(secret) => secret.verify(token, max_lifetime).await?,
             Trust::Issuer { expect, keys } => {
                 let header = token::read_header(token)?;
                 if header.alg == jsonwebtoken::Algorithm::HS256 {
@@ -132,24 +240,78 @@ impl Authorizer {
                 token::verify(token, header.alg, &key, expect)?
             }
         };
-        Identity::from_claims(&claims, &self.claims)
+        token::check_lifetime(&claims, max_lifetime, jsonwebtoken::get_current_timestamp())?;
+        Identity::from_claims(&claims, &self.claims, self.rules.unclaimed_entities)
     }
 }
 
-async fn read_secret(sdk: &SdkConfig, secret_arn: &str) -> Result<Vec<u8>> {
-    let output = aws_sdk_secretsmanager::Client::new(sdk)
+/// AWSCURRENT, and AWSPREVIOUS while its window lasts: one maximum lifetime from the current
+/// version's creation, the rotation that retired the previous key. Without a CreatedDate the
+/// window cannot be placed, and the previous key is not trusted.
+async fn read_keys(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+    max_lifetime_seconds: u64,
+) -> Result<StackKeys> {
+    let current = client
         .get_secret_value()
-        .secret_id(secret_arn)
+        .secret_id(secret_id)
+        .version_stage("AWSCURRENT")
         .send()
         .await
-        .with_context(|| format!("reading secret {secret_arn} (GetSecretValue)"))?;
+        .with_context(|| format!("reading secret {secret_id} (GetSecretValue AWSCURRENT)"))?;
+    let current_key = SecretVerifier::new(&value_of(&current, secret_id)?, Expectations::default())?;
+    let until = current
+        .created_date()
+        .and_then(|created| u64::try_from(created.secs()).ok())
+        .map(|created| created.saturating_add(max_lifetime_seconds));
+    let previous = match until {
+        Some(until) if jsonwebtoken::get_current_timestamp() < until => {
+            let answer = client
+                .get_secret_value()
+                .secret_id(secret_id)
+                .version_stage("AWSPREVIOUS")
+                .send()
+                .await;
+            match answer {
+                Ok(previous) => Some((
+                    SecretVerifier::new(&value_of(&previous, secret_id)?, Expectations::default())
+                        .context("the previous version (AWSPREVIOUS)")?,
+                    until,
+                )),
+                // Never rotated: no version has the stage.
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_resource_not_found_exception()) =>
+                {
+                    None
+                }
+                Err(error) => {
+                    return Err(anyhow::Error::new(error)
+                        .context(format!("reading secret {secret_id} (GetSecretValue AWSPREVIOUS)")))
+                }
+            }
+        }
+        _ => None,
+    };
+    Ok(StackKeys {
+        current: current_key,
+        previous,
+    })
+}
+
+fn value_of(
+    output: &aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput,
+    secret_id: &str,
+) -> Result<Vec<u8>> {
     if let Some(secret) = output.secret_string() {
         return Ok(secret.as_bytes().to_vec());
     }
     if let Some(secret) = output.secret_binary() {
         return Ok(secret.as_ref().to_vec());
     }
-    bail!("secret {secret_arn} has neither SecretString nor SecretBinary")
+    bail!("secret {secret_id} has neither SecretString nor SecretBinary")
 }
 
 /// The token of a `$connect` request: the protocol offered next to `websocket` in

@@ -6,14 +6,16 @@
 //! `AUTH_SECRET_ARN` (a Secrets Manager secret whose SecretString is the HS256 key, at least 32
 //! bytes), or `AUTH_ISSUER` with optional `AUTH_AUDIENCE` and `AUTH_JWKS_URL` (default
 //! `{issuer}/.well-known/jwks.json`); and `AUTH_USER_CLAIM` (default `sub`), `AUTH_ENTITIES_CLAIM`
-//! (default `entities`).
+//! (default `entities`), `AUTH_ENTITIES_WHEN_UNCLAIMED` (`none`, the default, or `all`),
+//! `AUTH_MAX_TOKEN_LIFETIME_SECONDS` (default 86400).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::auth::ClaimNames;
+use crate::auth::token::DEFAULT_MAX_LIFETIME_SECONDS;
+use crate::auth::{ClaimNames, UnclaimedEntities};
 use crate::frames::DetailTypes;
 use crate::records::DEFAULT_TTL_HOURS;
 
@@ -168,6 +170,25 @@ pub enum TrustConfig {
 pub struct AuthorizerConfig {
     pub trust: TrustConfig,
     pub claims: ClaimNames,
+    pub rules: TokenRules,
+}
+
+/// What the authorizer demands of a verified token beyond its signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRules {
+    /// Longest `exp - iat` accepted, and how long the previous stack key stays valid after a
+    /// rotation.
+    pub max_lifetime_seconds: u64,
+    pub unclaimed_entities: UnclaimedEntities,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        TokenRules {
+            max_lifetime_seconds: DEFAULT_MAX_LIFETIME_SECONDS,
+            unclaimed_entities: UnclaimedEntities::None,
+        }
+    }
 }
 
 impl AuthorizerConfig {
@@ -193,11 +214,31 @@ impl AuthorizerConfig {
             (None, None) => bail!("the authorizer needs AUTH_SECRET_ARN (stack secret) or AUTH_ISSUER (OpenID issuer)"),
         };
         let defaults = ClaimNames::default();
+        let unclaimed_entities = match set("AUTH_ENTITIES_WHEN_UNCLAIMED").as_deref().map(str::trim) {
+            None | Some("none") => UnclaimedEntities::None,
+            Some("all") => UnclaimedEntities::All,
+            Some(other) => bail!("environment variable AUTH_ENTITIES_WHEN_UNCLAIMED={other:?}: expected none or all"),
+        };
+        let max_lifetime_seconds = match set("AUTH_MAX_TOKEN_LIFETIME_SECONDS") {
+            None => DEFAULT_MAX_LIFETIME_SECONDS,
+            Some(value) => value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|seconds| *seconds > 0)
+                .ok_or_else(|| {
+                    anyhow!("environment variable AUTH_MAX_TOKEN_LIFETIME_SECONDS={value:?}: expected whole seconds above 0")
+                })?,
+        };
         Ok(AuthorizerConfig {
             trust,
             claims: ClaimNames {
                 user: set("AUTH_USER_CLAIM").unwrap_or(defaults.user),
                 entities: set("AUTH_ENTITIES_CLAIM").unwrap_or(defaults.entities),
+            },
+            rules: TokenRules {
+                max_lifetime_seconds,
+                unclaimed_entities,
             },
         })
     }
@@ -316,5 +357,30 @@ pub(crate) mod tests {
         assert!(error.to_string().contains("not both"), "{error}");
         let error = authorizer_config(&[]).unwrap_err();
         assert!(error.to_string().contains("AUTH_SECRET_ARN"), "{error}");
+    }
+
+    #[test]
+    fn token_rules_default_to_no_unclaimed_entities_and_a_day() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:s";
+        let config = authorizer_config(&[("AUTH_SECRET_ARN", arn)]).unwrap();
+        assert_eq!(config.rules, TokenRules::default());
+        assert_eq!(config.rules.unclaimed_entities, UnclaimedEntities::None);
+        assert_eq!(config.rules.max_lifetime_seconds, 86_400);
+        let config = authorizer_config(&[
+            ("AUTH_SECRET_ARN", arn),
+            ("AUTH_ENTITIES_WHEN_UNCLAIMED", "all"),
+            ("AUTH_MAX_TOKEN_LIFETIME_SECONDS", "600"),
+        ])
+        .unwrap();
+        assert_eq!(config.rules.unclaimed_entities, UnclaimedEntities::All);
+        assert_eq!(config.rules.max_lifetime_seconds, 600);
+        for (name, value) in [
+            ("AUTH_ENTITIES_WHEN_UNCLAIMED", "any"),
+            ("AUTH_MAX_TOKEN_LIFETIME_SECONDS", "0"),
+            ("AUTH_MAX_TOKEN_LIFETIME_SECONDS", "1d"),
+        ] {
+            let error = authorizer_config(&[("AUTH_SECRET_ARN", arn), (name, value)]).unwrap_err();
+            assert!(error.to_string().contains(name), "{error}");
+        }
     }
 }

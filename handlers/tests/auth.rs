@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use auth_fixtures::*;
 use serde_json::{json, Value};
-use wsstack_handlers::auth::{mint_hs256, ClaimNames, Refusal};
+use wsstack_handlers::auth::{mint_hs256, ClaimNames, Refusal, UnclaimedEntities};
 use wsstack_handlers::authorizer::{self, Authorizer, Unauthorized};
-use wsstack_handlers::config::{AuthorizerConfig, TrustConfig};
+use wsstack_handlers::config::{AuthorizerConfig, TokenRules, TrustConfig};
 
 fn stack_authorizer() -> Authorizer {
     Authorizer::with_secret(SECRET.as_bytes(), ClaimNames::default()).unwrap()
@@ -46,12 +46,57 @@ async fn a_valid_token_is_allowed_by_protocol_header_and_by_query() {
     let answer = authorizer::authorize(&authorizer, by_query).await.unwrap();
     assert_allowed(&answer, "user-42", r#"["order-*","user-42"]"#);
 
-    // The token minted for `wsstack token`, without entities: any entity.
+    // A token without the entities claim: connected, but no entity (user notifications follow
+    // the user id); any entity only where the stack opts in.
     let minted = mint_hs256(SECRET.as_bytes(), "user-7", None, Duration::from_secs(600)).unwrap();
     let answer = authorizer::authorize(&authorizer, authorizer_event(&[], &[("access_token", &minted)]))
         .await
         .unwrap();
+    assert_allowed(&answer, "user-7", "[]");
+    let opted_in = stack_authorizer().with_rules(TokenRules {
+        unclaimed_entities: UnclaimedEntities::All,
+        ..TokenRules::default()
+    });
+    let answer = authorizer::authorize(&opted_in, authorizer_event(&[], &[("access_token", &minted)]))
+        .await
+        .unwrap();
     assert_allowed(&answer, "user-7", r#"["*"]"#);
+}
+
+#[tokio::test]
+async fn tokens_living_longer_than_the_maximum_or_with_crit_are_refused() {
+    let authorizer = stack_authorizer();
+    let secret = SECRET.as_bytes();
+    // What `wsstack token --ttl 36500d` minted before the cap: well signed, a hundred years.
+    let century = mint_hs256(secret, "user-1", None, Duration::from_secs(36_500 * 86_400)).unwrap();
+    assert!(matches!(authorizer.verify(&century).await, Err(Refusal::Lifetime(_))));
+    assert_eq!(
+        authorizer::authorize(&authorizer, event_with_protocol_token(&century)).await,
+        Err(Unauthorized)
+    );
+    let day = mint_hs256(secret, "user-1", None, Duration::from_secs(86_400)).unwrap();
+    assert!(authorizer.verify(&day).await.is_ok(), "the default maximum is a day");
+    let short = stack_authorizer().with_rules(TokenRules {
+        max_lifetime_seconds: 600,
+        ..TokenRules::default()
+    });
+    assert!(matches!(short.verify(&day).await, Err(Refusal::Lifetime(_))));
+    let no_iat = hs256(secret, &json!({"sub": "user-1", "exp": now() + 60}));
+    assert!(matches!(authorizer.verify(&no_iat).await, Err(Refusal::BadClaims(_))));
+
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.crit = Some(vec!["b64".to_string()]);
+    let critical = jsonwebtoken::encode(
+        &header,
+        &claims("user-1", json!({})),
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap();
+    assert_eq!(authorizer.verify(&critical).await, Err(Refusal::CriticalHeader));
+    assert_eq!(
+        authorizer::authorize(&authorizer, event_with_protocol_token(&critical)).await,
+        Err(Unauthorized)
+    );
 }
 
 /// Every way a token can be wrong, each with the refusal the verifier must name.
@@ -127,7 +172,7 @@ fn bad_tokens() -> Vec<(&'static str, String, Refusal)> {
         ),
         (
             "no user",
-            hs256(secret, &json!({"exp": now() + 60})),
+            hs256(secret, &json!({"iat": now(), "exp": now() + 60})),
             Refusal::BadClaims("claim sub is missing".into()),
         ),
         (
@@ -203,6 +248,7 @@ async fn the_secret_is_read_from_secrets_manager_and_never_logged() {
             secret_arn: arn.clone(),
         },
         claims: ClaimNames::default(),
+        rules: TokenRules::default(),
     };
 
     let logs = LogCapture::default();
@@ -248,4 +294,84 @@ async fn the_secret_is_read_from_secrets_manager_and_never_logged() {
     let error = format!("{error:#}");
     assert!(error.contains(&arn) && error.contains("at least 32"), "{error}");
     assert!(!error.contains("too-short"), "{error}");
+}
+
+/// A rotation in Secrets Manager (moto), as `wsstack rotate-secret` does it with PutSecretValue:
+/// a warm authorizer picks the new key up on the first token signed with it, keeps accepting the
+/// previous key for one maximum lifetime after the rotation, and never the key before that.
+#[tokio::test(flavor = "current_thread")]
+async fn a_rotated_secret_keeps_the_previous_key_for_one_lifetime_only() {
+    const KEY_2: &str = "second-stack-key-for-tests-only-7Hq2nV0xKp3L";
+    const KEY_3: &str = "third-stack-key-for-tests-only-Zt5wR1yMb8cD2";
+    // Short, so that the window can end within the test; the cache follows it (at most this old).
+    const LIFETIME: u64 = 6;
+    let moto = testkit::Moto::start().expect("starting moto");
+    let sdk = common::sdk_config(&moto.endpoint()).await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let arn = create_stack_secret(&secrets).await;
+    let config = AuthorizerConfig {
+        trust: TrustConfig::Secret {
+            secret_arn: arn.clone(),
+        },
+        claims: ClaimNames::default(),
+        rules: TokenRules {
+            max_lifetime_seconds: LIFETIME,
+            ..TokenRules::default()
+        },
+    };
+    let authorizer = Authorizer::from_config(&config, &sdk).await.unwrap();
+    let by = |key: &str| mint_hs256(key.as_bytes(), "user-1", None, Duration::from_secs(LIFETIME)).unwrap();
+    let rotate = |key: &'static str| {
+        let secrets = secrets.clone();
+        let arn = arn.clone();
+        async move {
+            secrets
+                .put_secret_value()
+                .secret_id(&arn)
+                .secret_string(key)
+                .send()
+                .await
+                .unwrap();
+            // Past the refetch rate limit of the authorizer's last read.
+            tokio::time::sleep(Duration::from_millis(2_100)).await;
+        }
+    };
+    assert!(authorizer.verify(&by(SECRET)).await.is_ok());
+    let too_long = mint_hs256(SECRET.as_bytes(), "user-1", None, Duration::from_secs(LIFETIME + 1)).unwrap();
+    assert!(matches!(authorizer.verify(&too_long).await, Err(Refusal::Lifetime(_))));
+
+    rotate(KEY_2).await;
+    assert!(
+        authorizer.verify(&by(KEY_2)).await.is_ok(),
+        "the new key, picked up warm"
+    );
+    assert!(
+        authorizer.verify(&by(SECRET)).await.is_ok(),
+        "the previous key, within its window"
+    );
+
+    rotate(KEY_3).await;
+    assert!(authorizer.verify(&by(KEY_3)).await.is_ok());
+    assert!(
+        authorizer.verify(&by(KEY_2)).await.is_ok(),
+        "the previous key, within its window"
+    );
+    assert_eq!(
+        authorizer.verify(&by(SECRET)).await,
+        Err(Refusal::BadSignature),
+        "the key before the previous one"
+    );
+
+    // Once the window since the last rotation has passed (CreatedDate has whole seconds).
+    tokio::time::sleep(Duration::from_secs(LIFETIME + 1)).await;
+    assert_eq!(
+        authorizer.verify(&by(KEY_2)).await,
+        Err(Refusal::BadSignature),
+        "the previous key after its window"
+    );
+    assert!(authorizer.verify(&by(KEY_3)).await.is_ok());
+    // A cold start reads the same.
+    let cold = Authorizer::from_config(&config, &sdk).await.unwrap();
+    assert_eq!(cold.verify(&by(KEY_2)).await, Err(Refusal::BadSignature));
+    assert!(cold.verify(&by(KEY_3)).await.is_ok());
 }

@@ -13,6 +13,7 @@ pub mod live_numbers;
 pub mod logs;
 pub mod outputs;
 pub mod plan;
+pub mod rotate_secret;
 pub mod schema;
 pub mod send_event;
 pub mod status;

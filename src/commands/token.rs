@@ -1,6 +1,8 @@
-//! `wsstack token`: a connection token signed with the stack's secret (read from Secrets Manager,
-//! on AWS or in the emulator of a running `wsstack dev`), printed alone on stdout. The secret
-//! itself is never printed, logged or put in an error message.
+//! `wsstack token`: a connection token signed with the stack's secret (its AWSCURRENT version, read
+//! from Secrets Manager, on AWS or in the emulator of a running `wsstack dev`), printed alone on
+//! stdout. It says what the connection may subscribe to (`--entities` or `--all-entities`: a token
+//! without the claim may subscribe to nothing) and lives no longer than the stack allows. The
+//! secret itself is never printed, logged or put in an error message.
 
 use std::time::Duration;
 
@@ -11,33 +13,32 @@ use super::Invocation;
 use crate::cli::TokenArgs;
 use crate::render::{bad_input, Failure};
 use crate::resources::errors::found;
-use crate::stack::Trust;
+use crate::stack::{Auth, Trust};
 
 pub async fn run(context: &Invocation, args: &TokenArgs) -> Result<u8, Failure> {
     let stack = &context.file.stack;
-    let auth = match stack.auth.as_ref() {
-        Some(auth) if auth.trust() == Trust::Secret => auth,
-        Some(_) => {
+    let auth = secret_auth(context, "`wsstack token`")?;
+    let max_seconds = u64::from(auth.max_token_lifetime_seconds);
+    let ttl = match args.ttl.as_deref() {
+        Some(text) => duration_of(text).map_err(bad_input)?,
+        None => Duration::from_secs(DEFAULT_TTL_SECONDS.min(max_seconds)),
+    };
+    if ttl.as_secs() > max_seconds {
+        return Err(bad_input(anyhow!(
+            "--ttl {} is longer than the stack's maximum token lifetime ({max_seconds} s, `auth.max_token_lifetime_seconds` in {}): the authorizer would refuse the token",
+            args.ttl.as_deref().unwrap_or_default(),
+            context.cli.file.display()
+        )));
+    }
+    let entities = match (args.entities.as_deref(), args.all_entities) {
+        (Some(list), _) => entity_patterns(list).map_err(bad_input)?,
+        (None, true) => vec!["*".to_string()],
+        (None, false) => {
             return Err(bad_input(anyhow!(
-                "stack {} trusts an OpenID issuer: its tokens come from that issuer, not from `wsstack token`",
-                stack.name
+                "say what the connection may subscribe to: --entities with comma-separated globs (e.g. `order-*,user-42`), or --all-entities (a token without either may subscribe to no entity)"
             )))
         }
-        None => {
-            return Err(bad_input(anyhow!(
-            "stack {} has no `auth:`: anyone may connect, no token is needed (add `auth: {{secret: generated}}` to {})",
-            stack.name,
-            context.cli.file.display()
-        )))
-        }
     };
-    let ttl = duration_of(&args.ttl).map_err(bad_input)?;
-    let entities = args
-        .entities
-        .as_deref()
-        .map(entity_patterns)
-        .transpose()
-        .map_err(bad_input)?;
     let name = context.names.secret();
     let secrets = aws_sdk_secretsmanager::Client::new(&context.config);
     let answer = found(secrets.get_secret_value().secret_id(&name).send().await, || {
@@ -56,11 +57,31 @@ pub async fn run(context: &Invocation, args: &TokenArgs) -> Result<u8, Failure> 
         user: auth.user_claim.clone(),
         entities: auth.entities_claim.clone(),
     };
-    let token = mint_hs256_with(secret.as_bytes(), &claims, &args.user_id, entities.as_deref(), ttl)
+    let token = mint_hs256_with(secret.as_bytes(), &claims, &args.user_id, Some(&entities), ttl)
         .map_err(|e| bad_input(anyhow!("cannot mint a token: {e}")))?;
     println!("{token}");
     Ok(0)
 }
+
+/// The `auth:` of a stack that signs its own tokens; `command` names who asks, for the refusal.
+pub(super) fn secret_auth<'c>(context: &'c Invocation, command: &str) -> Result<&'c Auth, Failure> {
+    let stack = &context.file.stack;
+    match stack.auth.as_ref() {
+        Some(auth) if auth.trust() == Trust::Secret => Ok(auth),
+        Some(_) => Err(bad_input(anyhow!(
+            "stack {} trusts an OpenID issuer: its tokens and keys are that issuer's, not {command}'s",
+            stack.name
+        ))),
+        None => Err(bad_input(anyhow!(
+            "stack {} has no `auth:`: anyone may connect, no token is needed (add `auth: {{secret: generated}}` to {})",
+            stack.name,
+            context.cli.file.display()
+        ))),
+    }
+}
+
+/// The lifetime of a token when `--ttl` is not given (unless the stack's maximum is shorter).
+const DEFAULT_TTL_SECONDS: u64 = 3600;
 
 /// `order-*,user-U` as patterns; an empty one would match nothing anyone meant.
 fn entity_patterns(list: &str) -> Result<Vec<String>> {

@@ -18,10 +18,12 @@ use crate::resources::permission::PermissionSpec;
 use crate::resources::role::RoleSpec;
 use crate::resources::secret::SecretSpec;
 use crate::resources::{Resource, Retired};
-use crate::stack::{Stack, Trust, DEFAULT_ENTITIES_CLAIM, DEFAULT_USER_CLAIM};
+use crate::stack::{EntitiesWhenUnclaimed, Stack, Trust, DEFAULT_ENTITIES_CLAIM, DEFAULT_USER_CLAIM};
+use wsstack_handlers::auth::token::DEFAULT_MAX_LIFETIME_SECONDS;
 
 /// The authorizer function's policy: its own logs, and (with the stack's secret) reading that one
-/// secret.
+/// secret, whichever version stage (AWSCURRENT, AWSPREVIOUS after a rotation): GetSecretValue
+/// with a VersionStage is the same action.
 fn authorizer_policy(stack: &Stack, names: &Names, arns: &Arns, _api: &str) -> Value {
     let mut statements = vec![log_statement(names, arns, &[AUTHORIZER])];
     if stack.auth.as_ref().is_some_and(|a| a.trust() == Trust::Secret) {
@@ -35,8 +37,8 @@ fn authorizer_policy(stack: &Stack, names: &Names, arns: &Arns, _api: &str) -> V
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
-/// The authorizer's environment, as the bundled handler reads it; the claims only when the stack
-/// names other ones.
+/// The authorizer's environment, as the bundled handler reads it; the claims, the unclaimed
+/// entities rule and the maximum lifetime only when the stack differs from the handler's defaults.
 fn authorizer_environment(stack: &Stack, names: &Names) -> BTreeMap<String, String> {
     let mut environment = BTreeMap::new();
     environment.insert("WSSTACK_HANDLER".to_string(), AUTHORIZER.to_string());
@@ -64,6 +66,15 @@ fn authorizer_environment(stack: &Stack, names: &Names) -> BTreeMap<String, Stri
     }
     if auth.entities_claim != DEFAULT_ENTITIES_CLAIM {
         environment.insert("AUTH_ENTITIES_CLAIM".into(), auth.entities_claim.clone());
+    }
+    if auth.entities_when_unclaimed == EntitiesWhenUnclaimed::All {
+        environment.insert("AUTH_ENTITIES_WHEN_UNCLAIMED".into(), "all".into());
+    }
+    if u64::from(auth.max_token_lifetime_seconds) != DEFAULT_MAX_LIFETIME_SECONDS {
+        environment.insert(
+            "AUTH_MAX_TOKEN_LIFETIME_SECONDS".into(),
+            auth.max_token_lifetime_seconds.to_string(),
+        );
     }
     environment
 }
@@ -207,6 +218,17 @@ mod tests {
         assert_eq!(environment["AUTH_AUDIENCE"], "app");
         assert_eq!(environment["AUTH_USER_CLAIM"], "email");
         assert!(!environment.contains_key("AUTH_SECRET_ARN") && !environment.contains_key("AUTH_ENTITIES_CLAIM"));
+        assert!(
+            !environment.contains_key("AUTH_ENTITIES_WHEN_UNCLAIMED")
+                && !environment.contains_key("AUTH_MAX_TOKEN_LIFETIME_SECONDS"),
+            "defaults are the handler's: {environment:?}"
+        );
+        let opted_in = parse(
+            "name: demo\nauth:\n  secret: generated\n  entities_when_unclaimed: all\n  max_token_lifetime_seconds: 3600\n",
+        );
+        let environment = authorizer_environment(&opted_in, &aws.names);
+        assert_eq!(environment["AUTH_ENTITIES_WHEN_UNCLAIMED"], "all");
+        assert_eq!(environment["AUTH_MAX_TOKEN_LIFETIME_SECONDS"], "3600");
         let policy = authorizer_policy(&issuer, &aws.names, &aws.arns, "api").to_string();
         assert!(!policy.contains("secretsmanager"), "{policy}");
     }

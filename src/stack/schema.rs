@@ -110,6 +110,33 @@ pub struct Auth {
     #[serde(default = "default_entities_claim")]
     #[schemars(length(min = 1))]
     pub entities_claim: String,
+    /// What a token without the entities claim may subscribe to: `none` (the default; user
+    /// notifications still arrive) or `all`. OpenID tokens rarely carry the claim: `all` lets every
+    /// user of the issuer subscribe to every entity, other users' included.
+    #[serde(default)]
+    pub entities_when_unclaimed: EntitiesWhenUnclaimed,
+    /// Longest lifetime (`exp - iat`) of a token the authorizer accepts, in seconds (default one
+    /// day); also how long the previous key stays valid after `wsstack rotate-secret`.
+    #[serde(default = "default_max_token_lifetime_seconds")]
+    #[schemars(range(min = 5, max = 2_592_000))]
+    pub max_token_lifetime_seconds: u32,
+}
+
+/// `auth.entities_when_unclaimed`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntitiesWhenUnclaimed {
+    #[default]
+    None,
+    All,
+}
+
+/// Bounds of `auth.max_token_lifetime_seconds`: a few seconds (tests of the rotation window) to 30
+/// days.
+pub const MAX_TOKEN_LIFETIME_RANGE: (u32, u32) = (5, 2_592_000);
+
+fn default_max_token_lifetime_seconds() -> u32 {
+    wsstack_handlers::auth::token::DEFAULT_MAX_LIFETIME_SECONDS as u32
 }
 
 /// Where the HS256 key comes from; `generated` is the one way today (by `up`, into Secrets

@@ -1,6 +1,7 @@
 //! From verified claims to who is connecting: the user id (claim `sub` by default) and the entity
-//! patterns the connection may subscribe to (claim `entities`, a list of globs). Also the
-//! authorizer context that carries both to every route, and reading it back there.
+//! patterns the connection may subscribe to (claim `entities`, a list of globs; a token without it
+//! may subscribe to nothing unless the stack opts in). Also the authorizer context that carries
+//! both to every route, and reading it back there.
 
 use std::collections::HashMap;
 
@@ -35,18 +36,32 @@ impl Default for ClaimNames {
     }
 }
 
+/// What a token without the entities claim may subscribe to (`auth.entities_when_unclaimed`).
+/// OpenID issuers practically never put the claim in their tokens, so "anything" would let every
+/// user of the issuer subscribe to every entity, other users' included: nothing is the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UnclaimedEntities {
+    /// No entity subscriptions (user notifications still arrive: they follow the user id).
+    #[default]
+    None,
+    /// Every entity, as if the token claimed `["*"]`.
+    All,
+}
+
 /// Who a connection belongs to and what it may subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,
-    /// Glob patterns; a token without the entities claim gets `["*"]`.
+    /// Glob patterns; a token without the entities claim gets none, or `["*"]` when the stack
+    /// opts in ([`UnclaimedEntities::All`]).
     pub entities: Vec<String>,
 }
 
 impl Identity {
     /// The identity in `claims`. A missing or ill-typed user claim, or an entities claim that is not
-    /// a list of usable patterns, refuses the token rather than guessing.
-    pub fn from_claims(claims: &Claims, names: &ClaimNames) -> Result<Identity, Refusal> {
+    /// a list of usable patterns, refuses the token rather than guessing; a missing one gives
+    /// what `unclaimed` says.
+    pub fn from_claims(claims: &Claims, names: &ClaimNames, unclaimed: UnclaimedEntities) -> Result<Identity, Refusal> {
         let user_id = match claims.get(&names.user) {
             Some(Value::String(user_id)) => user_id.clone(),
             Some(_) => return Err(Refusal::BadClaims(format!("claim {} is not a string", names.user))),
@@ -56,7 +71,10 @@ impl Identity {
             return Err(Refusal::BadClaims(format!("claim {}: {problem}", names.user)));
         }
         let entities = match claims.get(&names.entities) {
-            None | Some(Value::Null) => vec!["*".to_string()],
+            None | Some(Value::Null) => match unclaimed {
+                UnclaimedEntities::None => Vec::new(),
+                UnclaimedEntities::All => vec!["*".to_string()],
+            },
             Some(Value::Array(patterns)) => {
                 let patterns = patterns
                     .iter()
@@ -152,17 +170,34 @@ mod tests {
             user: "uid".into(),
             entities: "allowed".into(),
         };
-        let identity = Identity::from_claims(&claims(json!({"uid": "u-1", "allowed": ["order-*"]})), &names).unwrap();
+        let identity = Identity::from_claims(
+            &claims(json!({"uid": "u-1", "allowed": ["order-*"]})),
+            &names,
+            UnclaimedEntities::All,
+        )
+        .unwrap();
         assert_eq!(identity.user_id, "u-1");
         assert!(identity.allows("order-7"));
         assert!(!identity.allows("user-7"));
     }
 
     #[test]
-    fn a_token_without_entities_may_subscribe_to_anything() {
-        let identity = Identity::from_claims(&claims(json!({"sub": "u"})), &ClaimNames::default()).unwrap();
+    fn a_token_without_entities_may_subscribe_to_nothing_unless_the_stack_opts_in() {
+        let unclaimed = claims(json!({"sub": "u"}));
+        let identity = Identity::from_claims(&unclaimed, &ClaimNames::default(), UnclaimedEntities::None).unwrap();
+        assert!(identity.entities.is_empty());
+        assert!(!identity.allows("whatever") && !identity.allows("user-u"));
+        assert_eq!(identity.context()[CONTEXT_ENTITIES], json!("[]"));
+        assert_eq!(UnclaimedEntities::default(), UnclaimedEntities::None);
+
+        let identity = Identity::from_claims(&unclaimed, &ClaimNames::default(), UnclaimedEntities::All).unwrap();
         assert_eq!(identity.entities, vec!["*"]);
         assert!(identity.allows("whatever"));
+
+        // A claim that is there, even empty, is what the token says whatever the stack's choice.
+        let empty = claims(json!({"sub": "u", "entities": []}));
+        let identity = Identity::from_claims(&empty, &ClaimNames::default(), UnclaimedEntities::All).unwrap();
+        assert!(!identity.allows("whatever"));
     }
 
     #[test]
@@ -178,7 +213,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    Identity::from_claims(&claims(bad.clone()), &names),
+                    Identity::from_claims(&claims(bad.clone()), &names, UnclaimedEntities::All),
                     Err(Refusal::BadClaims(_))
                 ),
                 "{bad}"

@@ -10,8 +10,9 @@ use serde_json::{Map, Value};
 use super::identity::{self, ClaimNames};
 use super::token::MIN_SECRET_BYTES;
 
-/// A token for `user_id`, valid from now for `ttl`, limited to `entities` when given, with the
-/// default claim names (`sub`, `entities`).
+/// A token for `user_id`, valid from now for `ttl`, limited to `entities` when given (without,
+/// the token has no entities claim: the authorizer then allows what the stack's
+/// `entities_when_unclaimed` says, by default nothing), with the default claim names.
 pub fn mint_hs256(secret: &[u8], user_id: &str, entities: Option<&[String]>, ttl: Duration) -> Result<String> {
     mint_hs256_with(secret, &ClaimNames::default(), user_id, entities, ttl)
 }
@@ -69,7 +70,7 @@ mod tests {
             .unwrap()
             .verify(&token)
             .unwrap();
-        let identity = Identity::from_claims(&claims, &ClaimNames::default()).unwrap();
+        let identity = Identity::from_claims(&claims, &ClaimNames::default(), Default::default()).unwrap();
         assert_eq!(identity.user_id, "user-42");
         assert_eq!(identity.entities, entities);
         let exp = claims["exp"].as_u64().unwrap();

@@ -9,6 +9,6 @@ pub mod jwks;
 pub mod mint;
 pub mod token;
 
-pub use identity::{ClaimNames, Identity};
+pub use identity::{ClaimNames, Identity, UnclaimedEntities};
 pub use mint::{mint_hs256, mint_hs256_with};
-pub use token::{Claims, Expectations, Refusal, SecretVerifier};
+pub use token::{Claims, Expectations, Refusal, SecretVerifier, StackKeys};

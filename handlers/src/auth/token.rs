@@ -13,6 +13,11 @@ use serde_json::{Map, Value};
 pub const LEEWAY_SECONDS: u64 = 30;
 /// Longest token accepted, in bytes; API Gateway's own header limit is about 10 KB.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Longest `exp - iat` accepted unless the stack says otherwise: 24 hours. Cognito lets a pool
+/// issue ID and access tokens for at most one day, so every OpenID token of a common issuer fits,
+/// while a leaked token (or one minted with a careless `--ttl`) is worthless after a day. A token
+/// is only checked at `$connect`, and a connection lasts at most 2 hours, so nothing longer helps.
+pub const DEFAULT_MAX_LIFETIME_SECONDS: u64 = 86_400;
 
 /// The claims of a verified token.
 pub type Claims = Map<String, Value>;
@@ -32,6 +37,11 @@ pub enum Refusal {
     KeyMismatch,
     KeysUnavailable(String),
     BadClaims(String),
+    /// The header lists `crit` extensions: RFC 7515 (4.1.11) says to refuse what is not understood,
+    /// and wsstack understands none.
+    CriticalHeader,
+    /// `iat`/`exp` say the token lives longer than the stack allows, or was issued in the future.
+    Lifetime(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -49,6 +59,8 @@ impl std::fmt::Display for Refusal {
             Refusal::KeyMismatch => f.write_str("the key does not fit the token's algorithm"),
             Refusal::KeysUnavailable(why) => write!(f, "the issuer's key set is unavailable: {why}"),
             Refusal::BadClaims(why) => write!(f, "bad claims: {why}"),
+            Refusal::CriticalHeader => f.write_str("the header lists crit extensions, which are not understood"),
+            Refusal::Lifetime(why) => write!(f, "lifetime refused: {why}"),
         }
     }
 }
@@ -90,6 +102,11 @@ pub fn read_header(token: &str) -> Result<TokenHeader, Refusal> {
         _ => return Err(Refusal::Malformed("header has no alg")),
     };
     let alg = accepted_algorithm(alg).ok_or_else(|| Refusal::AlgorithmRefused(alg.clone()))?;
+    // Whatever it lists (even an empty list, which RFC 7515 forbids): jsonwebtoken ignores the
+    // header, so a token relying on an extension would otherwise be read as if it had none.
+    if header.get("crit").is_some() {
+        return Err(Refusal::CriticalHeader);
+    }
     if parts[1].is_empty() || parts[2].is_empty() {
         return Err(Refusal::Malformed("empty payload or signature"));
     }
@@ -159,6 +176,57 @@ fn refusal_of(kind: &ErrorKind) -> Refusal {
         ErrorKind::Json(_) => Refusal::Malformed("claims are not a JSON object"),
         ErrorKind::Utf8(_) => Refusal::Malformed("a part is not UTF-8"),
         _ => Refusal::Malformed("rejected by the JWT decoder"),
+    }
+}
+
+/// Checks the token's age against `max_seconds` at `now` (epoch seconds): `iat` is required (a
+/// token without it has no provable lifetime), may not lie in the future (beyond the leeway: else
+/// `iat` far ahead with `exp` just after it would pass the cap), and `exp - iat` may not exceed the
+/// maximum. Call after [`verify`], which has checked that `exp` is a number and not past.
+pub fn check_lifetime(claims: &Claims, max_seconds: u64, now: u64) -> Result<(), Refusal> {
+    let seconds = |name: &str| match claims.get(name) {
+        Some(Value::Number(number)) => number
+            .as_f64()
+            .filter(|value| value.is_finite())
+            .ok_or_else(|| Refusal::BadClaims(format!("claim {name} has the wrong type"))),
+        Some(_) => Err(Refusal::BadClaims(format!("claim {name} has the wrong type"))),
+        None => Err(Refusal::BadClaims(format!(
+            "claim {name} is missing (needed to check the token's lifetime)"
+        ))),
+    };
+    let (issued, expires) = (seconds("iat")?, seconds("exp")?);
+    if issued > (now + LEEWAY_SECONDS) as f64 {
+        return Err(Refusal::Lifetime("issued in the future (iat)".to_string()));
+    }
+    if expires - issued > max_seconds as f64 {
+        return Err(Refusal::Lifetime(format!(
+            "exp - iat is {} s, more than the stack's maximum of {max_seconds} s",
+            (expires - issued).round()
+        )));
+    }
+    Ok(())
+}
+
+/// The stack's HS256 keys as Secrets Manager's version stages hold them: AWSCURRENT, and after a
+/// rotation AWSPREVIOUS, accepted until `previous_until` (epoch seconds) so that tokens minted
+/// before the rotation keep working for one maximum lifetime and a leaked old key stops after it.
+#[derive(Debug, Clone)]
+pub struct StackKeys {
+    pub current: SecretVerifier,
+    pub previous: Option<(SecretVerifier, u64)>,
+}
+
+impl StackKeys {
+    /// Verifies with the current key, then (on a bad signature only) with the previous one while
+    /// its window lasts at `now`.
+    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, Refusal> {
+        match self.current.verify(token) {
+            Err(Refusal::BadSignature) => match &self.previous {
+                Some((previous, until)) if now < *until => previous.verify(token),
+                _ => Err(Refusal::BadSignature),
+            },
+            other => other,
+        }
     }
 }
 
@@ -235,6 +303,99 @@ mod tests {
         ));
         let long = format!("{header}.{}.sig", "a".repeat(MAX_TOKEN_BYTES));
         assert!(matches!(read_header(&long), Err(Refusal::Malformed(_))));
+    }
+
+    /// Signed by hand: any header, `crit` included.
+    fn hs256(secret: &[u8], header: Value, claims: Value) -> String {
+        let signing_input = format!("{}.{}", b64(&header), b64(&claims));
+        let key = jsonwebtoken::EncodingKey::from_secret(secret);
+        let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::HS256).unwrap();
+        format!("{signing_input}.{signature}")
+    }
+
+    const KEY_1: &[u8] = b"first-key-of-at-least-thirty-two-bytes";
+    const KEY_2: &[u8] = b"second-key-of-at-least-thirty-two-bytes";
+
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    #[test]
+    fn a_token_with_crit_is_refused_even_when_well_signed() {
+        let claims = serde_json::json!({"sub": "u", "iat": now(), "exp": now() + 60});
+        let critical = hs256(
+            KEY_1,
+            serde_json::json!({"alg": "HS256", "crit": ["exp-policy"], "exp-policy": "lenient"}),
+            claims.clone(),
+        );
+        assert_eq!(read_header(&critical), Err(Refusal::CriticalHeader));
+        let verifier = SecretVerifier::new(KEY_1, Expectations::default()).unwrap();
+        assert_eq!(verifier.verify(&critical), Err(Refusal::CriticalHeader));
+        let plain = hs256(KEY_1, serde_json::json!({"alg": "HS256"}), claims);
+        assert!(verifier.verify(&plain).is_ok(), "the same token without crit verifies");
+    }
+
+    #[test]
+    fn lifetimes_over_the_maximum_or_without_iat_are_refused() {
+        let at = 1_700_000_000_u64;
+        let check = |claims: Value| check_lifetime(claims.as_object().unwrap(), 3600, at);
+        assert_eq!(check(serde_json::json!({"iat": at, "exp": at + 3600})), Ok(()));
+        assert_eq!(check(serde_json::json!({"iat": at - 10, "exp": at + 100})), Ok(()));
+        // `wsstack token --ttl 36500d`: a hundred years.
+        let century = check(serde_json::json!({"iat": at, "exp": at + 36_500 * 86_400}));
+        assert!(
+            matches!(century, Err(Refusal::Lifetime(ref why)) if why.contains("3600")),
+            "{century:?}"
+        );
+        assert!(matches!(
+            check(serde_json::json!({"iat": at, "exp": at + 3601})),
+            Err(Refusal::Lifetime(_))
+        ));
+        // iat pushed into the future to keep exp - iat small while exp is far away.
+        let ahead = at + 100 * 365 * 86_400;
+        assert!(matches!(
+            check(serde_json::json!({"iat": ahead, "exp": ahead + 60})),
+            Err(Refusal::Lifetime(_))
+        ));
+        assert!(matches!(
+            check(serde_json::json!({"exp": at + 60})),
+            Err(Refusal::BadClaims(_))
+        ));
+        assert!(matches!(
+            check(serde_json::json!({"iat": "yesterday", "exp": at + 60})),
+            Err(Refusal::BadClaims(_))
+        ));
+    }
+
+    #[test]
+    fn the_previous_key_verifies_only_within_its_window() {
+        let claims = serde_json::json!({"sub": "u", "iat": now(), "exp": now() + 60});
+        let by_old = hs256(KEY_1, serde_json::json!({"alg": "HS256"}), claims.clone());
+        let by_new = hs256(KEY_2, serde_json::json!({"alg": "HS256"}), claims);
+        let by_other = hs256(
+            b"third-key-of-at-least-thirty-two-bytes!",
+            serde_json::json!({"alg": "HS256"}),
+            serde_json::json!({"sub": "u", "exp": now() + 60}),
+        );
+        let verifier = |key: &[u8]| SecretVerifier::new(key, Expectations::default()).unwrap();
+        let until = now() + 100;
+        let keys = StackKeys {
+            current: verifier(KEY_2),
+            previous: Some((verifier(KEY_1), until)),
+        };
+        assert!(keys.verify(&by_new, now()).is_ok());
+        assert!(keys.verify(&by_old, until - 1).is_ok(), "within the window");
+        assert_eq!(keys.verify(&by_old, until), Err(Refusal::BadSignature), "window over");
+        assert!(
+            keys.verify(&by_new, until + 1_000).is_ok(),
+            "the current key has no window"
+        );
+        assert_eq!(keys.verify(&by_other, now()), Err(Refusal::BadSignature));
+        let unrotated = StackKeys {
+            current: verifier(KEY_2),
+            previous: None,
+        };
+        assert_eq!(unrotated.verify(&by_old, now()), Err(Refusal::BadSignature));
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! The checks of `auth:` and `alarms:`: one way to trust tokens, https key URLs, named claims, an
-//! address SNS can mail. No AWS call.
+//! The checks of `auth:` and `alarms:`: one way to trust tokens, https key URLs, named claims, a
+//! token lifetime in range, an address SNS can mail. No AWS call.
 
-use super::super::schema::Auth;
+use super::super::schema::{Auth, MAX_TOKEN_LIFETIME_RANGE};
 use super::Problem;
 
 /// Exactly one way to trust tokens; URLs the authorizer fetches keys from must be https.
@@ -50,6 +50,16 @@ pub(super) fn check(problems: &mut Vec<Problem>, auth: &Auth) {
                 problems.push(Problem::new(field, format!("`{value}` {why}")));
             }
         }
+    }
+    let (min, max) = MAX_TOKEN_LIFETIME_RANGE;
+    if !(min..=max).contains(&auth.max_token_lifetime_seconds) {
+        problems.push(Problem::new(
+            "auth.max_token_lifetime_seconds",
+            format!(
+                "{} is out of range: {min} to {max} seconds (30 days)",
+                auth.max_token_lifetime_seconds
+            ),
+        ));
     }
     for (field, claim) in [
         ("auth.user_claim", &auth.user_claim),
