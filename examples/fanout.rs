@@ -338,7 +338,7 @@ async fn row(n: usize, budget: &str) {
         .put_events()
         .entries(
             aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .source("wsstack")
+                .source("wsstack.fanout.dev")
                 .detail_type("Entity Updated")
                 .detail(json!({"entityId": entity, "message": "Hello world"}).to_string())
                 .build(),

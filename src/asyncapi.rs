@@ -351,10 +351,10 @@ fn entity_event_message(stack: &Stack) -> Value {
 /// A PutEvents entry of detail-type `kind` on the stack's bus whose detail is `detail`.
 fn bus_event_message(stack: &Stack, name: &str, kind: &str, detail: Value, example: &Value) -> Value {
     let source = event_source(stack);
-    let source_schema = match &stack.events.source {
-        Some(source) => json!({"const": source}),
-        None => json!({"type": "string", "description": "Any source: the rule matches on detail-type only."}),
-    };
+    let source_schema = json!({
+        "const": source,
+        "description": "The source that addresses this stack and stage: the rule takes no other.",
+    });
     json!({
         "name": name,
         "title": format!("{kind} event"),

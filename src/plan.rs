@@ -34,7 +34,7 @@ use crate::resources::table::TableSpec;
 use crate::resources::{Resource, Retired, Tags};
 use crate::stack::{BillingMode, Stack, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
 use events::push_environment;
-pub use events::{event_pattern, event_source};
+pub use events::{event_pattern, event_source, patterns_overlap};
 use pieces::{function_and_logs, route_and_permission, route_response};
 use policies::{push_policy, queue_policy, routes_policy};
 
@@ -172,6 +172,7 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Arc<dyn Resource>> {
             target_id: names.rule_target_id().into(),
             target_arn: aws.arns.queue(&names.queue()),
             tags,
+            shared: stack.events.shared,
         }),
     ]
 }
@@ -193,6 +194,10 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     environment.insert("WSSTACK_HANDLER".to_string(), handler.to_string());
     environment.insert("TABLE_NAME".to_string(), aws.names.table());
     environment.insert("TTL_HOURS".to_string(), stack.table.ttl_hours.to_string());
+    if handler == "subscribe" {
+        let most = stack.handlers.max_subscriptions_per_connection;
+        environment.insert("MAX_SUBSCRIPTIONS".to_string(), most.to_string());
+    }
     if handler == "push" {
         environment.extend(push_environment(stack));
     }

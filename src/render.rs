@@ -103,6 +103,10 @@ pub fn all_outputs(stack: &Stack, aws: &Aws, resolved: &Values) -> Value {
         json!(aws.arns.rule(&stack.events.bus, &names.rule())),
     );
     map.insert("event_bus".into(), json!(stack.events.bus));
+    // What a producer must put on an event for this stage to take it (with one of the detail-types).
+    map.insert("event_source".into(), json!(crate::plan::event_source(stack)));
+    map.insert("entity_detail_type".into(), json!(stack.events.detail_type));
+    map.insert("user_detail_type".into(), json!(stack.events.user_detail_type));
     map.insert("alarm_topic_arn".into(), json!(alarm_topic_arn(aws)));
     map.insert(
         "dead_letter_alarm_name".into(),

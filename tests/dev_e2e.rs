@@ -309,7 +309,7 @@ async fn two_hundred_clients_get_all_fifty_events() {
             let n = batch * 10 + i;
             request = request.entries(
                 aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .source("wsstack")
+                    .source("wsstack.many.dev")
                     .detail_type("Entity Updated")
                     .detail(json!({"entityId": "hot", "message": format!("event-{n}")}).to_string())
                     .build(),
@@ -352,7 +352,7 @@ async fn a_poison_event_ends_in_the_dead_letter_queue_and_good_events_still_arri
         .put_events()
         .entries(
             aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .source("wsstack")
+                .source("wsstack.poison.dev")
                 .detail_type("Entity Updated")
                 .detail(json!({"message": "no entity"}).to_string())
                 .build(),
@@ -472,4 +472,129 @@ async fn connect_subscribe_says_subscribed_once_acknowledged_and_prints_the_ackn
             json!({"type": "Entity Updated", "entityId": "order-7", "message": "packed"}),
         ]
     );
+}
+
+/// Two stages of one stack file against one emulator each take only the events addressed to them
+/// (the rule's pattern names the stage's source, which `send-event` puts on the event); before, both
+/// rules matched the detail-types alone and `send-event` for `dev` reached `prod`'s clients. A third
+/// stack whose rule would take `dev`'s events is refused by `up`, naming `dev`'s stack, unless its
+/// file says the sharing is intended.
+#[tokio::test]
+async fn stages_never_hear_each_others_events_and_an_overlapping_rule_is_refused() {
+    let env = Env::start().await;
+    let dev = Dev::start(&env, "iso", &[]).await;
+    let prod = Dev::start_stage(&env, "iso", "prod", &[], &[]).await;
+    let (mut dev_client, _) = connect(&dev.url, None).await;
+    subscribe(&mut dev_client, "order-42").await;
+    let (mut prod_client, _) = connect(&prod.url, None).await;
+    subscribe(&mut prod_client, "order-42").await;
+
+    let send = |path: std::path::PathBuf, message: &'static str| {
+        let env = &env;
+        async move {
+            let run = env
+                .run(
+                    &path,
+                    &["send-event", "--entity-id", "order-42", "--message", message, "-q"],
+                )
+                .await;
+            assert_eq!(run.code, 0, "{run}");
+        }
+    };
+    // moto delivers to every matching rule's queue within PutEvents: had `prod`'s rule taken
+    // `dev`'s event, it would be in `prod`'s queue before `prod`'s own, and its client's first push.
+    send(dev.path.clone(), "for dev").await;
+    let pushed = next_message(&mut dev_client, Duration::from_secs(30)).await;
+    assert_eq!(pushed.expect("dev's client gets dev's event")["message"], "for dev");
+    send(prod.path.clone(), "for prod").await;
+    let pushed = next_message(&mut prod_client, Duration::from_secs(30)).await;
+    assert_eq!(pushed.expect("prod's client gets prod's event")["message"], "for prod");
+    send(dev.path.clone(), "for dev again").await;
+    let pushed = next_message(&mut dev_client, Duration::from_secs(30)).await;
+    assert_eq!(
+        pushed.expect("dev's client gets dev's event")["message"],
+        "for dev again"
+    );
+    for (client, stage) in [(&mut dev_client, "dev"), (&mut prod_client, "prod")] {
+        let stray = next_message(client, Duration::from_secs(2)).await;
+        assert!(stray.is_none(), "{stage}'s client got another stage's event: {stray:?}");
+    }
+
+    // A stack whose producers emit dev's source: its rule would take dev's events.
+    let poacher = env.write_stack(
+        "poacher.yaml",
+        &common::stack_text(
+            "poacher",
+            &[("  # source: orders.service", "  source: wsstack.iso.dev")],
+        ),
+    );
+    let refused = env.run(&poacher, &["up"]).await;
+    assert_eq!(refused.code, 1, "{refused}");
+    refused
+        .expect_stderr("would take the same events as rule iso-dev-entity-updated of wsstack stack `iso` stage `dev`");
+    refused.expect_stderr("events.shared: true");
+    let rules = env.events().list_rules().send().await.unwrap();
+    let names: Vec<&str> = rules.rules().iter().filter_map(|r| r.name()).collect();
+    assert!(!names.contains(&"poacher-dev-entity-updated"), "{names:?}");
+    // Said to be intended: created, and both stacks' rules take the event.
+    let sharing = env.write_stack(
+        "poacher.yaml",
+        &common::stack_text(
+            "poacher",
+            &[(
+                "  # source: orders.service",
+                "  source: wsstack.iso.dev\n  shared: true",
+            )],
+        ),
+    );
+    let run = env.run(&sharing, &["up", "-q"]).await;
+    assert_eq!(run.code, 0, "{run}");
+}
+
+/// One connection cannot write subscription records without end: past the stack's
+/// `handlers.max_subscriptions_per_connection` its `subscribe` gets an error frame and writes
+/// nothing; subscribing again to an entity it holds takes no second place, and an unsubscribe
+/// gives its place back. Before, every subscribe was stored.
+#[tokio::test]
+async fn a_connection_holds_at_most_the_stacks_maximum_of_subscriptions() {
+    let env = Env::start().await;
+    let dev = Dev::start(
+        &env,
+        "most",
+        &[(
+            "max_subscriptions_per_connection: 200",
+            "max_subscriptions_per_connection: 3",
+        )],
+    )
+    .await;
+    let (mut client, _) = connect(&dev.url, None).await;
+    for entity in ["a", "b", "c", "b"] {
+        subscribe(&mut client, entity).await;
+    }
+    let over = |entity: &str| json!({"action": "subscribe", "entityId": entity});
+    send(&mut client, over("d")).await;
+    let refusal = next_message(&mut client, Duration::from_secs(30))
+        .await
+        .expect("an answer");
+    assert_eq!(refusal["type"], "error", "{refusal}");
+    let message = refusal["message"].as_str().unwrap();
+    assert!(message.contains("\"d\"") && message.contains("holds 3"), "{message}");
+    let connection = all_connection_ids(&env, &dev.table()).await.remove(0);
+    // The connection record and three subscriptions.
+    assert_eq!(records_of(&env, &dev.table(), &connection).await, 4);
+
+    unsubscribe(&mut client, "a").await;
+    subscribe(&mut client, "d").await;
+    send(&mut client, over("e")).await;
+    let refusal = next_message(&mut client, Duration::from_secs(30))
+        .await
+        .expect("an answer");
+    assert_eq!(refusal["type"], "error", "{refusal}");
+    assert_eq!(records_of(&env, &dev.table(), &connection).await, 4);
+    // The frames after a refusal are still served.
+    send_event(&env, "most", "d", "still here").await;
+    let pushed = next_message(&mut client, Duration::from_secs(30))
+        .await
+        .expect("a push");
+    assert_eq!(pushed["message"], "still here");
 }

@@ -139,7 +139,7 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
     let rule = env.rule("cold-dev-entity-updated").await;
     assert_eq!(
         json_of(rule.event_pattern().unwrap()),
-        json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
+        json!({"source": ["wsstack.cold.dev"], "detail-type": ["Entity Updated", "Send User Push Notification"]})
     );
     assert_eq!(rule.state().unwrap().as_str(), "ENABLED");
     let targets = env
@@ -434,7 +434,7 @@ async fn send_event_delivers_the_event_into_the_queue() {
 
     let envelope = env.only_message("send-dev-events").await;
     assert_eq!(envelope["detail-type"], "Entity Updated");
-    assert_eq!(envelope["source"], "wsstack");
+    assert_eq!(envelope["source"], "wsstack.send.dev");
     assert_eq!(envelope["id"], event_id);
     assert_eq!(
         envelope["detail"],

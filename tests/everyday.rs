@@ -62,6 +62,12 @@ async fn outputs_name_what_up_created() {
     }
     let rule = env.rule(outputs["rule_name"].as_str().unwrap()).await;
     assert_eq!(outputs["rule_arn"], rule.arn().unwrap());
+    // What a producer must send, as the rule takes it.
+    let pattern: serde_json::Value = serde_json::from_str(rule.event_pattern().unwrap()).unwrap();
+    assert_eq!(outputs["event_source"], "wsstack.outs.dev");
+    assert_eq!(pattern["source"][0], outputs["event_source"]);
+    assert_eq!(pattern["detail-type"][0], outputs["entity_detail_type"]);
+    assert_eq!(pattern["detail-type"][1], outputs["user_detail_type"]);
     let functions = outputs["functions"].as_object().unwrap();
     assert_eq!(
         functions.keys().map(String::as_str).collect::<Vec<_>>(),

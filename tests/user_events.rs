@@ -1,6 +1,7 @@
 //! The event path of user notifications against moto, through the real binary: a stack whose rule
 //! still matches entity updates only (as stacks made before user notifications do) is shown the
-//! pattern diff by `plan` and updated in place by `up`; the push handler is told both detail-types;
+//! pattern diff by `plan` and updated in place by `up` (also while another stage's rule of that
+//! era overlaps it); the push handler is told both detail-types;
 //! `send-event --user-id` puts an event the rule carries into the queue.
 
 mod common;
@@ -21,6 +22,30 @@ async fn an_older_rule_gets_the_user_detail_type_in_place() {
         .event_pattern(json!({"detail-type": ["Entity Updated"]}).to_string())
         .description("wsstack older/dev: Entity Updated events to the push queue")
         .set_state(rule.state)
+        .send()
+        .await
+        .unwrap();
+    // Stage `prod`'s rule of the same era, which takes dev's events (no source): narrowing dev's
+    // rule is not refused for an overlap that is already there, or neither stage could be brought
+    // up to date first.
+    env.events()
+        .put_rule()
+        .name("older-prod-entity-updated")
+        .event_pattern(json!({"detail-type": ["Entity Updated", "Send User Push Notification"]}).to_string())
+        .tags(
+            aws_sdk_eventbridge::types::Tag::builder()
+                .key("wsstack:stack")
+                .value("older")
+                .build()
+                .unwrap(),
+        )
+        .tags(
+            aws_sdk_eventbridge::types::Tag::builder()
+                .key("wsstack:stage")
+                .value("prod")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -48,7 +73,7 @@ async fn an_older_rule_gets_the_user_detail_type_in_place() {
     );
     assert_eq!(
         json_of(pattern["desired"].as_str().unwrap()),
-        json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
+        json!({"source": ["wsstack.older.dev"], "detail-type": ["Entity Updated", "Send User Push Notification"]})
     );
 
     env.proxy.clear();
@@ -58,7 +83,7 @@ async fn an_older_rule_gets_the_user_detail_type_in_place() {
     let rule = env.rule("older-dev-entity-updated").await;
     assert_eq!(
         json_of(rule.event_pattern().unwrap()),
-        json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
+        json!({"source": ["wsstack.older.dev"], "detail-type": ["Entity Updated", "Send User Push Notification"]})
     );
 
     env.proxy.clear();

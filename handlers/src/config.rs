@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::auth::token::DEFAULT_MAX_LIFETIME_SECONDS;
 use crate::auth::{ClaimNames, UnclaimedEntities};
 use crate::frames::DetailTypes;
-use crate::records::DEFAULT_TTL_HOURS;
+use crate::records::{DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_TTL_HOURS};
 
 /// Which of the functions this process serves (four routes and push, plus the authorizer on a
 /// stack with `auth:`); from `WSSTACK_HANDLER`.
@@ -98,6 +98,9 @@ pub struct Config {
     /// `Limit` of each query page (subscribers, a connection's records); `None` lets DynamoDB fill
     /// 1 MB pages. Tests set it to prove paging.
     pub query_page_limit: Option<i32>,
+    /// `MAX_SUBSCRIPTIONS`: the most subscriptions one connection may hold, so that a client cannot
+    /// write records without end (its `$disconnect` deletes them all within its timeout).
+    pub max_subscriptions: u32,
 }
 
 impl Config {
@@ -148,6 +151,12 @@ impl Config {
             callback_url: required("CALLBACK_URL")?,
             push,
             query_page_limit: None,
+            max_subscriptions: parsed(
+                "MAX_SUBSCRIPTIONS",
+                lookup("MAX_SUBSCRIPTIONS"),
+                DEFAULT_MAX_SUBSCRIPTIONS,
+            )?
+            .max(1),
         })
     }
 }

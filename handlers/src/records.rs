@@ -29,6 +29,9 @@ pub const TTL: &str = "ttl";
 pub const IP_ADDRESS: &str = "ipAddress";
 /// Connection record: when API Gateway accepted the connection, epoch milliseconds.
 pub const CONNECTED_AT: &str = "connectedAt";
+/// Connection record: how many subscriptions the connection holds, counted by `subscribe` and
+/// `unsubscribe` against the stack's maximum. Absent on a connection with none yet.
+pub const SUBSCRIPTIONS: &str = "subscriptions";
 
 /// Sort key of the connection record.
 pub const CONNECTION_SK: &str = "connection#";
@@ -37,6 +40,8 @@ pub const SUBSCRIPTION_PREFIX: &str = "subscription#";
 
 /// Default lifetime of records when the stack does not say otherwise.
 pub const DEFAULT_TTL_HOURS: u32 = 24;
+/// Default most subscriptions of one connection when the stack does not say otherwise.
+pub const DEFAULT_MAX_SUBSCRIPTIONS: u32 = 200;
 
 /// The sort key of the subscription of a connection to `entity_id`.
 pub fn subscription_sk(entity_id: &str) -> String {

@@ -122,7 +122,8 @@ pub async fn disconnect(app: &App, request: ApiGatewayWebsocketProxyRequest) -> 
 }
 
 /// `subscribe`: stores the subscription and refreshes the connection's ttl. On a stack with
-/// `auth:`, an entity outside the token's patterns gets an error frame and writes nothing.
+/// `auth:`, an entity outside the token's patterns gets an error frame and writes nothing, and so
+/// does a subscription past the connection's maximum (`MAX_SUBSCRIPTIONS`).
 pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
     let entity_id = match valid_frame(&request, connection_id, "subscribe") {
@@ -139,7 +140,19 @@ pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> R
         );
         return Ok(refused(403, &refusal));
     }
-    store::put_subscription(app, connection_id, &entity_id).await?;
+    let max = app.config.max_subscriptions;
+    if let store::Subscribed::AtLimit(held) = store::put_subscription(app, connection_id, &entity_id, max).await? {
+        tracing::info!(
+            connection_id,
+            entity_id,
+            held,
+            "refused a subscription over the maximum"
+        );
+        let refusal = format!(
+            "not subscribed to {entity_id:?}: this connection holds {held} subscriptions, the most it may; unsubscribe from one first"
+        );
+        return Ok(refused(403, &refusal));
+    }
     tracing::info!(connection_id, entity_id, "subscribed");
     Ok(acknowledged("subscribed", &entity_id))
 }

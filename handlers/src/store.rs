@@ -6,12 +6,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
 
 use crate::error::{FailureKind, HandlerError, SdkResultExt};
 use crate::frames::PushEvent;
 use crate::records::{
-    self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, IP_ADDRESS, PK, SK,
+    self, CONNECTED_AT, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, GSI2, GSI2PK, GSI2SK, IP_ADDRESS, PK, SK, SUBSCRIPTIONS,
     SUBSCRIPTION_PREFIX, TTL,
 };
 use crate::App;
@@ -62,11 +65,76 @@ pub async fn put_connection(
     Ok(())
 }
 
-/// Stores the subscription of `connection_id` to `entity_id`, and pushes the connection record's
-/// ttl forward. A connection record that is already gone (expired, or disconnected meanwhile) is
-/// not recreated.
-pub async fn put_subscription(app: &App, connection_id: &str, entity_id: &str) -> Result<()> {
+/// What [`put_subscription`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    /// The subscription is stored (or was already).
+    Stored,
+    /// The connection already holds this many subscriptions, the most it may: nothing written.
+    AtLimit(u32),
+}
+
+/// Stores the subscription of `connection_id` to `entity_id` and pushes the connection record's
+/// ttl forward, unless the connection already holds `max` subscriptions. A connection record that
+/// is already gone (expired, or disconnected meanwhile) is not recreated.
+///
+/// The connection record counts its subscriptions: the count takes its place first, in the same
+/// write as the ttl, conditioned on the maximum, and the subscription is written after. A
+/// subscription that was already there gives its place back; a failure between the two writes
+/// leaves the count one too high, which refuses early rather than letting a connection past its
+/// maximum (the count ends with the connection).
+pub async fn put_subscription(app: &App, connection_id: &str, entity_id: &str, max: u32) -> Result<Subscribed> {
     let ttl = records::ttl_from_now(app.config.ttl_hours);
+    let counted = app
+        .dynamodb
+        .update_item()
+        .table_name(app.table())
+        .key(PK, s(connection_id))
+        .key(SK, s(CONNECTION_SK))
+        .update_expression("SET #ttl = :ttl ADD #count :one")
+        .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#count) OR #count < :max)")
+        .expression_attribute_names("#ttl", TTL)
+        .expression_attribute_names("#pk", PK)
+        .expression_attribute_names("#count", SUBSCRIPTIONS)
+        .expression_attribute_values(":ttl", n(ttl))
+        .expression_attribute_values(":one", n(1))
+        .expression_attribute_values(":max", n(i64::from(max)))
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    let counted = match counted {
+        Ok(_) => true,
+        Err(error) => match error.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
+                // The record is there, so its count is at the maximum: only a subscription the
+                // connection holds already may be renewed.
+                Some(record) => {
+                    let held = record
+                        .get(SUBSCRIPTIONS)
+                        .and_then(|count| count.as_n().ok())
+                        .and_then(|count| count.parse().ok())
+                        .unwrap_or(max);
+                    if renew_subscription(app, connection_id, entity_id, ttl).await? {
+                        return Ok(Subscribed::Stored);
+                    }
+                    return Ok(Subscribed::AtLimit(held));
+                }
+                None => {
+                    tracing::warn!(connection_id, "subscribed without a connection record");
+                    false
+                }
+            },
+            _ => {
+                return Err(HandlerError::sdk(
+                    error,
+                    format!(
+                        "counting the subscriptions of connection {connection_id} in table {}",
+                        app.table()
+                    ),
+                ))
+            }
+        },
+    };
     let put = app
         .dynamodb
         .put_item()
@@ -76,48 +144,123 @@ pub async fn put_subscription(app: &App, connection_id: &str, entity_id: &str) -
         .item(GSI1PK, s(entity_id))
         .item(GSI1SK, s(SUBSCRIPTION_PREFIX))
         .item(TTL, n(ttl))
-        .send();
-    let touch = app
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await;
+    let put = match put {
+        Ok(put) => put,
+        Err(error) => {
+            if counted {
+                release_place(app, connection_id).await;
+            }
+            return Err(HandlerError::sdk(
+                error,
+                format!(
+                    "storing subscription of {connection_id} to {entity_id:?} in table {}",
+                    app.table()
+                ),
+            ));
+        }
+    };
+    if counted && put.attributes.is_some_and(|old| !old.is_empty()) {
+        // Subscribed before: that subscription holds its place already.
+        release_place(app, connection_id).await;
+    }
+    Ok(Subscribed::Stored)
+}
+
+/// Pushes the ttl of a subscription the connection holds (and of its connection record) forward;
+/// `false`, writing nothing, when it holds none to `entity_id`.
+async fn renew_subscription(app: &App, connection_id: &str, entity_id: &str, ttl: i64) -> Result<bool> {
+    let renew = |sk: String| {
+        app.dynamodb
+            .update_item()
+            .table_name(app.table())
+            .key(PK, s(connection_id))
+            .key(SK, s(sk))
+            .update_expression("SET #ttl = :ttl")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":ttl", n(ttl))
+            .send()
+    };
+    match renew(records::subscription_sk(entity_id)).await {
+        Ok(_) => {}
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            return Ok(false)
+        }
+        Err(error) => {
+            return Err(HandlerError::sdk(
+                error,
+                format!(
+                    "renewing subscription of {connection_id} to {entity_id:?} in table {}",
+                    app.table()
+                ),
+            ))
+        }
+    }
+    match renew(CONNECTION_SK.to_string()).await {
+        Ok(_) => Ok(true),
+        // Disconnected meanwhile: its `$disconnect` deletes the subscription.
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(true)
+        }
+        Err(error) => Err(HandlerError::sdk(
+            error,
+            format!(
+                "refreshing the ttl of connection {connection_id} in table {}",
+                app.table()
+            ),
+        )),
+    }
+}
+
+/// Gives one subscription's place back in the connection record's count. Best effort: a count
+/// left one too high refuses early, and a gone connection record is not recreated.
+async fn release_place(app: &App, connection_id: &str) {
+    let released = app
         .dynamodb
         .update_item()
         .table_name(app.table())
         .key(PK, s(connection_id))
         .key(SK, s(CONNECTION_SK))
-        .update_expression("SET #ttl = :ttl")
-        .condition_expression("attribute_exists(#pk)")
-        .expression_attribute_names("#ttl", TTL)
+        .update_expression("ADD #count :minus_one")
+        .condition_expression("attribute_exists(#pk) AND #count > :zero")
         .expression_attribute_names("#pk", PK)
-        .expression_attribute_values(":ttl", n(ttl))
-        .send();
-    let (put, touch) = tokio::join!(put, touch);
-    put.or_fail(|| {
-        format!(
-            "storing subscription of {connection_id} to {entity_id:?} in table {}",
-            app.table()
-        )
-    })?;
-    if let Err(error) = touch {
-        let missing = error
+        .expression_attribute_names("#count", SUBSCRIPTIONS)
+        .expression_attribute_values(":minus_one", n(-1))
+        .expression_attribute_values(":zero", n(0))
+        .send()
+        .await;
+    if let Err(error) = released {
+        let expected = error
             .as_service_error()
             .is_some_and(|error| error.is_conditional_check_failed_exception());
-        if !missing {
-            return Err(HandlerError::sdk(
-                error,
-                format!("refreshing the ttl of connection {connection_id}"),
-            ));
+        if !expected {
+            tracing::warn!(connection_id, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "could not release a subscription's place in the count");
         }
-        tracing::warn!(connection_id, "subscribed without a connection record");
     }
-    Ok(())
 }
 
-/// Deletes the subscription of `connection_id` to `entity_id`; absent is fine.
+/// Deletes the subscription of `connection_id` to `entity_id` and gives its place in the count
+/// back; absent is fine.
 pub async fn delete_subscription(app: &App, connection_id: &str, entity_id: &str) -> Result<()> {
-    app.dynamodb
+    let deleted = app
+        .dynamodb
         .delete_item()
         .table_name(app.table())
         .key(PK, s(connection_id))
         .key(SK, s(records::subscription_sk(entity_id)))
+        .return_values(ReturnValue::AllOld)
         .send()
         .await
         .or_fail(|| {
@@ -126,6 +269,9 @@ pub async fn delete_subscription(app: &App, connection_id: &str, entity_id: &str
                 app.table()
             )
         })?;
+    if deleted.attributes.is_some_and(|old| !old.is_empty()) {
+        release_place(app, connection_id).await;
+    }
     Ok(())
 }
 

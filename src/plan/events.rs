@@ -1,28 +1,46 @@
-//! What the stack's events are, for the rule and the push handler: the source `send-event` uses,
-//! the rule's pattern over both detail-types, and the names the push handler tells them apart by.
-//! Pure: no AWS calls.
+//! What the stack's events are, for the rule and the push handler: the source that addresses this
+//! stack and stage, the rule's pattern over both detail-types, whether two rules' patterns can take
+//! the same event, and the names the push handler tells them apart by. Pure: no AWS calls.
 
 use serde_json::{json, Value};
 
-use crate::stack::{Stack, DEFAULT_EVENT_SOURCE};
+use crate::stack::{Stack, DEFAULT_EVENT_SOURCE_PREFIX};
 
-/// The event source `send-event` uses.
+/// The event source that addresses this stack and stage: the file's `events.source`, else
+/// `wsstack.{name}.{stage}`. `send-event` puts it on every event, and a producer must too.
 pub fn event_source(stack: &Stack) -> String {
     stack
         .events
         .source
         .clone()
-        .unwrap_or_else(|| DEFAULT_EVENT_SOURCE.to_string())
+        .unwrap_or_else(|| format!("{DEFAULT_EVENT_SOURCE_PREFIX}.{}.{}", stack.name, stack.stage))
 }
 
-/// The rule's event pattern: the stack's two detail-types, entity updates and user notifications,
-/// on one rule to one queue (and the source, when it filters on one).
+/// The rule's event pattern: the stack's source and its two detail-types, entity updates and user
+/// notifications, on one rule to one queue. Always with the source: a pattern on the detail-types
+/// alone would take every stage's events on the bus (stage `dev`'s `send-event` reaching `prod`).
 pub fn event_pattern(stack: &Stack) -> Value {
-    let mut pattern = json!({ "detail-type": [stack.events.detail_type, stack.events.user_detail_type] });
-    if let Some(source) = &stack.events.source {
-        pattern["source"] = json!([source]);
-    }
-    pattern
+    json!({
+        "source": [event_source(stack)],
+        "detail-type": [stack.events.detail_type, stack.events.user_detail_type],
+    })
+}
+
+/// Whether some event can match both patterns, judged on `source` and `detail-type` (the fields
+/// wsstack's rules filter on): a field one pattern leaves out matches anything, and two lists of
+/// exact values overlap when they share one. A value that is not a plain string (a content filter
+/// such as `{"prefix": ...}`) is taken to overlap: refusing a rule by mistake can be overridden in
+/// the stack file, taking another stage's events by mistake cannot be seen.
+pub fn patterns_overlap(a: &Value, b: &Value) -> bool {
+    ["source", "detail-type"]
+        .iter()
+        .all(|field| match (a.get(field), b.get(field)) {
+            (Some(Value::Array(left)), Some(Value::Array(right))) => left.iter().any(|l| match l {
+                Value::String(_) => right.iter().any(|r| r == l || !r.is_string()),
+                _ => true,
+            }),
+            _ => true,
+        })
 }
 
 /// What the push handler needs to tell the two kinds of event apart.
@@ -46,19 +64,43 @@ mod tests {
     use crate::aws::Aws;
 
     #[test]
-    fn pattern_filters_on_source_only_when_given() {
+    fn the_pattern_names_the_stage_unless_the_file_names_a_source() {
         let mut stack = crate::stack::parse(std::path::Path::new("s.yaml"), "name: demo\n").unwrap();
         assert_eq!(
             event_pattern(&stack),
-            json!({"detail-type": ["Entity Updated", "Send User Push Notification"]})
+            json!({"source": ["wsstack.demo.dev"], "detail-type": ["Entity Updated", "Send User Push Notification"]})
         );
-        assert_eq!(event_source(&stack), "wsstack");
+        assert_eq!(event_source(&stack), "wsstack.demo.dev");
+        stack.stage = "prod".into();
+        assert_eq!(event_source(&stack), "wsstack.demo.prod");
         stack.events.source = Some("orders".into());
         assert_eq!(
             event_pattern(&stack),
-            json!({"detail-type": ["Entity Updated", "Send User Push Notification"], "source": ["orders"]})
+            json!({"source": ["orders"], "detail-type": ["Entity Updated", "Send User Push Notification"]})
         );
         assert_eq!(event_source(&stack), "orders");
+    }
+
+    #[test]
+    fn patterns_overlap_when_every_filtered_field_can_match_one_event() {
+        let rule = |source: &str, types: &[&str]| json!({"source": [source], "detail-type": types});
+        let dev = rule("wsstack.demo.dev", &["Entity Updated", "Notify"]);
+        assert!(patterns_overlap(&dev, &dev));
+        assert!(!patterns_overlap(
+            &dev,
+            &rule("wsstack.demo.prod", &["Entity Updated", "Notify"])
+        ));
+        assert!(!patterns_overlap(&dev, &rule("wsstack.demo.dev", &["Order Changed"])));
+        assert!(patterns_overlap(
+            &dev,
+            &rule("wsstack.demo.dev", &["Order Changed", "Notify"])
+        ));
+        // A rule of an earlier wsstack, on the detail-types alone, takes every source.
+        let sourceless = json!({"detail-type": ["Entity Updated", "Notify"]});
+        assert!(patterns_overlap(&dev, &sourceless) && patterns_overlap(&sourceless, &dev));
+        // A content filter is not judged: taken to overlap.
+        assert!(patterns_overlap(&dev, &json!({"source": [{"prefix": "wsstack."}]})));
+        assert!(patterns_overlap(&json!({"source": [{"prefix": "x"}]}), &dev));
     }
 
     #[test]

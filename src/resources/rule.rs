@@ -1,5 +1,7 @@
-//! EventBridge rule matching the stack's "entity updated" events, with the events queue as its
-//! one target. PutRule and PutTargets are upserts; targets not ours are removed; tags kept in sync.
+//! EventBridge rule matching the stack's events (its source, both detail-types), with the events
+//! queue as its one target. PutRule and PutTargets are upserts; targets not ours are removed; tags
+//! kept in sync. A rule whose pattern would take the events of another wsstack stack's rule on the
+//! bus is refused unless the stack file says the sharing is intended.
 
 use anyhow::{bail, Result};
 use aws_sdk_eventbridge::types::{RuleState, Target};
@@ -10,6 +12,8 @@ use super::tagging::{self, TagsAt};
 use super::{compact, same_policy, Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::graph::{Key, QueueKind};
+use crate::plan::patterns_overlap;
+use crate::stack::{TAG_STACK, TAG_STAGE};
 
 impl Key {
     /// The EventBridge rule.
@@ -28,6 +32,16 @@ pub struct RuleSpec {
     pub target_id: String,
     pub target_arn: String,
     pub tags: Tags,
+    /// `events.shared`: overlapping another wsstack stack's rule is intended.
+    pub shared: bool,
+}
+
+/// Another wsstack stack's rule on the same bus whose pattern overlaps this one's.
+struct Overlap {
+    rule: String,
+    stack: String,
+    stage: String,
+    pattern: Value,
 }
 
 pub struct Observed {
@@ -56,6 +70,89 @@ impl RuleSpec {
                 None => return Ok(Some(targets)),
             }
         }
+    }
+
+    /// Every other rule on the bus (all pages) whose pattern overlaps `pattern` and that carries
+    /// the `wsstack:stack` tag. Rules that are not wsstack's are the bus owner's business.
+    async fn overlapping(&self, ctx: Ctx<'_>, pattern: &Value) -> Result<Vec<Overlap>> {
+        let events = &ctx.aws.events;
+        let mut candidates = Vec::new();
+        let mut token = None;
+        loop {
+            let call = events.list_rules().event_bus_name(&self.bus).set_next_token(token);
+            let page = call
+                .send()
+                .await
+                .map_err(|e| sdk_error(format!("listing the rules of EventBridge bus {}", self.bus), e))?;
+            for rule in page.rules.unwrap_or_default() {
+                let (Some(name), Some(arn)) = (rule.name, rule.arn) else {
+                    continue;
+                };
+                // A rule on a schedule has no pattern and takes no events.
+                let Some(other) = rule.event_pattern.and_then(|p| serde_json::from_str::<Value>(&p).ok()) else {
+                    continue;
+                };
+                if name != self.name && patterns_overlap(pattern, &other) {
+                    candidates.push((name, arn, other));
+                }
+            }
+            match page.next_token {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        let mut overlaps = Vec::new();
+        for (rule, arn, pattern) in candidates {
+            let tags = events.list_tags_for_resource().resource_arn(&arn).send().await;
+            // Gone since the listing: it takes nothing any more.
+            let Some(tags) = found(tags, || format!("listing tags of EventBridge rule {rule}"))? else {
+                continue;
+            };
+            let tag = |key: &str| tags.tags().iter().find(|t| t.key == key).map(|t| t.value.clone());
+            if let Some(stack) = tag(TAG_STACK) {
+                let stage = tag(TAG_STAGE).unwrap_or_default();
+                overlaps.push(Overlap {
+                    rule,
+                    stack,
+                    stage,
+                    pattern,
+                });
+            }
+        }
+        Ok(overlaps)
+    }
+
+    /// Refuses writing this rule's pattern while it overlaps another wsstack stack's rule, unless
+    /// the file says so or (`before`: the pattern in AWS) the overlap is already there: narrowing
+    /// a rule of an earlier wsstack, which filtered on the detail-types alone, must stay possible
+    /// while the other stage still has such a rule.
+    async fn refuse_overlap(&self, ctx: Ctx<'_>, before: Option<&Value>) -> Result<()> {
+        if self.shared {
+            return Ok(());
+        }
+        let overlaps = self.overlapping(ctx, &self.pattern).await?;
+        let new: Vec<&Overlap> = overlaps
+            .iter()
+            .filter(|o| before.is_none_or(|before| !patterns_overlap(before, &o.pattern)))
+            .collect();
+        let Some(first) = new.first() else {
+            return Ok(());
+        };
+        let others: Vec<String> = new
+            .iter()
+            .map(|o| format!("rule {} of wsstack stack `{}` stage `{}`", o.rule, o.stack, o.stage))
+            .collect();
+        bail!(
+            "EventBridge rule {} would take the same events as {} on bus {} (its pattern {}; this \
+             stack's {}): an event meant for one would reach both. Give this stack its own \
+             `events.source`, or set `events.shared: true` in the stack file if both are meant to \
+             receive them",
+            self.name,
+            others.join(", "),
+            self.bus,
+            compact(&first.pattern),
+            compact(&self.pattern)
+        )
     }
 
     fn rule_diffs(&self, o: &Observed) -> Vec<Diff> {
@@ -203,6 +300,7 @@ impl Lifecycle for RuleSpec {
     }
 
     async fn create(&self, ctx: Ctx<'_>) -> Result<Created> {
+        self.refuse_overlap(ctx, None).await?;
         // PutRule and PutTargets are upserts: a concurrent creator makes no conflict.
         self.put_rule(ctx, true).await?;
         self.put_target(ctx).await?;
@@ -211,6 +309,10 @@ impl Lifecycle for RuleSpec {
 
     async fn update(&self, ctx: Ctx<'_>, observed: &Observed) -> Result<()> {
         if !self.rule_diffs(observed).is_empty() {
+            if !same_policy(&observed.pattern, &self.pattern) {
+                let before = serde_json::from_str::<Value>(&observed.pattern).ok();
+                self.refuse_overlap(ctx, before.as_ref()).await?;
+            }
             self.put_rule(ctx, false).await?;
         }
         if self.target_diff(observed).is_some() {

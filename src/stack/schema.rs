@@ -277,9 +277,14 @@ pub struct Events {
     /// every open connection of that user. Must differ from `detail_type`.
     #[schemars(length(min = 1, max = 128))]
     pub user_detail_type: String,
-    /// The event source the rule matches (optional); `aws.` sources belong to AWS.
+    /// The event source the rule matches; without it, `wsstack.{name}.{stage}`, so that each
+    /// stage of each stack takes only the events addressed to it. `aws.` sources belong to AWS.
     #[schemars(length(min = 1, max = 256))]
     pub source: Option<String>,
+    /// Whether this stack's rule may take the same events as another wsstack stack's rule on the
+    /// bus (two stacks or stages deliberately fed by one producer). Without it, `up` refuses a rule
+    /// whose pattern overlaps another wsstack stack's.
+    pub shared: bool,
 }
 
 impl Default for Events {
@@ -289,12 +294,14 @@ impl Default for Events {
             detail_type: DEFAULT_ENTITY_DETAIL_TYPE.into(),
             user_detail_type: DEFAULT_USER_DETAIL_TYPE.into(),
             source: None,
+            shared: false,
         }
     }
 }
 
-/// The source `send-event` uses when the stack file filters on none.
-pub const DEFAULT_EVENT_SOURCE: &str = "wsstack";
+/// The first part of the source a stage listens to when the stack file names none:
+/// `wsstack.{name}.{stage}`.
+pub const DEFAULT_EVENT_SOURCE_PREFIX: &str = "wsstack";
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default, JsonSchema)]
 pub enum Architecture {
@@ -313,6 +320,8 @@ pub struct Handlers {
     pub architecture: Architecture,
     pub log_retention_days: u32,
     pub push_batch_size: u32,
+    /// The most subscriptions one connection may hold; `subscribe` answers an error frame past it.
+    pub max_subscriptions_per_connection: u32,
     pub push: Push,
 }
 
@@ -356,6 +365,7 @@ impl Default for Handlers {
             architecture: Architecture::X86_64,
             log_retention_days: 14,
             push_batch_size: 10,
+            max_subscriptions_per_connection: wsstack_handlers::records::DEFAULT_MAX_SUBSCRIPTIONS,
             push: Push::default(),
         }
     }

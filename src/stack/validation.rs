@@ -174,6 +174,10 @@ fn check_ranges(problems: &mut Vec<Problem>, stack: &Stack, section: &str) {
     }
 }
 
+/// The most `handlers.max_subscriptions_per_connection` may be: `$disconnect` deletes 25 records
+/// per BatchWriteItem call, so 5,000 take 200 calls, a few seconds.
+const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 5_000;
+
 fn is_letter_digit_hyphen(s: &str) -> bool {
     s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
@@ -273,6 +277,16 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
 
     let handlers = &stack.handlers;
     check_ranges(&mut problems, stack, "handlers");
+    let most = handlers.max_subscriptions_per_connection;
+    if !(1..=MAX_SUBSCRIPTIONS_PER_CONNECTION).contains(&most) {
+        problems.push(Problem::new(
+            "handlers.max_subscriptions_per_connection",
+            format!(
+                "{most} is out of range: 1 to {MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions (a connection's \
+                 `$disconnect` deletes them all within the handlers' timeout)"
+            ),
+        ));
+    }
     if !LOG_RETENTION_DAYS.contains(&handlers.log_retention_days) {
         problems.push(Problem::new(
             "handlers.log_retention_days",

@@ -24,6 +24,9 @@ pub struct Dev {
     child: Child,
     pub url: String,
     stack: String,
+    stage: String,
+    /// The stack file it runs.
+    pub path: std::path::PathBuf,
 }
 
 impl Dev {
@@ -33,7 +36,29 @@ impl Dev {
 
     /// `start`, with these environment variables for `wsstack dev` (e.g. `WSSTACK_HANDLERS_ZIP`).
     pub async fn start_with(env: &Env, stack: &str, edits: &[(&str, &str)], variables: &[(&str, &str)]) -> Dev {
-        let path = env.write_stack(&format!("{stack}.yaml"), &stack_text(stack, edits));
+        Dev::start_stage(env, stack, "dev", edits, variables).await
+    }
+
+    /// `start_with` for another stage of the stack, from the file `{stack}-{stage}.yaml` (`{stack}.yaml`
+    /// for `dev`, the shipped file's stage).
+    pub async fn start_stage(
+        env: &Env,
+        stack: &str,
+        stage: &str,
+        edits: &[(&str, &str)],
+        variables: &[(&str, &str)],
+    ) -> Dev {
+        let (file, staged) = if stage == "dev" {
+            (format!("{stack}.yaml"), stack_text(stack, edits))
+        } else {
+            let staged = format!("stage: {stage}\n");
+            let edits: Vec<(&str, &str)> = [("stage: dev\n", staged.as_str())]
+                .into_iter()
+                .chain(edits.iter().copied())
+                .collect();
+            (format!("{stack}-{stage}.yaml"), stack_text(stack, &edits))
+        };
+        let path = env.write_stack(&file, &staged);
         let mut command = env.command(&path, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
         command.envs(variables.iter().copied());
         // Straight to moto: the proxy's call log is not needed here.
@@ -61,11 +86,13 @@ impl Dev {
             child,
             url,
             stack: stack.to_string(),
+            stage: stage.to_string(),
+            path,
         }
     }
 
     pub fn table(&self) -> String {
-        format!("{}-dev-connections", self.stack)
+        format!("{}-{}-connections", self.stack, self.stage)
     }
 
     /// Ctrl-C, and the exit code.

@@ -76,6 +76,7 @@ impl Stack {
             callback_url: self.gateway.callback_url(),
             push,
             query_page_limit,
+            max_subscriptions: wsstack_handlers::records::DEFAULT_MAX_SUBSCRIPTIONS,
         };
         App::new(&sdk, config)
     }
