@@ -9,6 +9,9 @@ use serde_json::Value;
 pub const MAX_ENTITY_ID_CHARS: usize = 128;
 /// Longest accepted client frame, in bytes (API Gateway's own frame limit is 32 KB).
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// Largest message API Gateway carries, and so the largest push (PostToConnection answers 413 past
+/// it): 128 KB, the WebSocket API quota "message payload size".
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
 /// Why a frame or a queued event was refused; `Display` is the message sent to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]

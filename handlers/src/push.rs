@@ -161,10 +161,19 @@ impl<'a> Invocation<'a> {
             .map_err(|_| anyhow!("the invocation's deadline came before the recipients of {event} were read"))?
     }
 
-    /// The recipients of `event` and the payload they get.
+    /// The recipients of `event` and the payload they get. A payload API Gateway would refuse is
+    /// refused here, once for the event, before any subscriber is read or posted to (each post
+    /// would be answered 413); the record then goes the way of every failed one, to the DLQ.
     async fn parcel_of(&self, event: &PushEvent) -> Result<Parcel> {
-        let connection_ids = store::recipients(self.app, event).await?;
         let payload = String::from_utf8(frames::push_payload(event)).context("the push payload is not UTF-8")?;
+        if payload.len() > frames::MAX_MESSAGE_BYTES {
+            anyhow::bail!(
+                "the push of {event} is {} bytes, more than the {} API Gateway carries in one message: posted to no one",
+                payload.len(),
+                frames::MAX_MESSAGE_BYTES
+            );
+        }
+        let connection_ids = store::recipients(self.app, event).await?;
         Ok(Parcel {
             about: event.to_string(),
             entity_id: event.entity_id().map(String::from),

@@ -249,3 +249,34 @@ async fn fan_out_throughput_at(latency: Duration) {
         );
     }
 }
+
+/// A push API Gateway would refuse (over 128 KB) is refused once for the event: no subscriber is
+/// read or posted to (before, each of them was posted to and answered 413), the record fails alone
+/// (and so reaches the DLQ after its receives), and the batch's other events are delivered.
+#[tokio::test]
+async fn a_push_larger_than_api_gateway_carries_is_refused_once_and_posted_to_no_one() {
+    let stack = Stack::start().await;
+    let app = stack.app(None, quick_retries()).await;
+    let mut records = vec![
+        connection_record("conn-s=", FAR_TTL),
+        subscription_record("conn-s=", "small", FAR_TTL),
+    ];
+    for connection in ["conn-1=", "conn-2=", "conn-3="] {
+        records.push(connection_record(connection, FAR_TTL));
+        records.push(subscription_record(connection, "big", FAR_TTL));
+    }
+    stack.put_items(records).await;
+    let huge = eventbridge_body("big", &"x".repeat(wsstack_handlers::frames::MAX_MESSAGE_BYTES));
+    let small = eventbridge_body("small", "fits");
+    let queries_before = stack.calls("Query");
+    let response = push::push(&app, sqs_event(&[("huge", &huge), ("small", &small)]), in_a_minute()).await;
+    assert_eq!(failed_ids(&response), BTreeSet::from(["huge".to_string()]));
+    let posts = stack.gateway.posts();
+    assert_eq!(posts.len(), 1, "only the small event was posted");
+    assert_eq!(posts[0].connection_id, "conn-s=");
+    assert_eq!(
+        stack.calls("Query") - queries_before,
+        1,
+        "the big event's subscribers were never read"
+    );
+}

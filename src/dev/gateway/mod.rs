@@ -58,7 +58,7 @@ use super::events::{self, Client, Stage};
 use super::runtime::FunctionHost;
 
 /// Largest message and frame API Gateway accepts from a client.
-const MAX_MESSAGE: usize = 128 * 1024;
+const MAX_MESSAGE: usize = wsstack_handlers::frames::MAX_MESSAGE_BYTES;
 const MAX_FRAME: usize = 32 * 1024;
 /// Frames waiting for a slow client, per connection; past that, posts answer 429.
 const OUTBOX_FRAMES: usize = 128;
