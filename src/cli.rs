@@ -47,12 +47,43 @@ pub enum Format {
     Json,
 }
 
+/// `plan`, and its cost estimate.
+#[derive(Args, Debug, Clone)]
+pub struct PlanArgs {
+    /// Instead of the changes, estimate what the stack costs a month on AWS for a workload (the
+    /// flags below), from the stack file alone: no AWS call.
+    #[arg(long)]
+    pub cost: bool,
+    /// Clients connected at every moment of the month.
+    #[arg(long, default_value_t = 1_000, requires = "cost")]
+    pub connections: u64,
+    /// Entity events per second, on average.
+    #[arg(long, default_value_t = 1.0, requires = "cost", value_parser = non_negative)]
+    pub events_per_second: f64,
+    /// Subscribers each event is pushed to.
+    #[arg(long, default_value_t = 10, requires = "cost")]
+    pub subscribers_per_event: u64,
+    /// Subscriptions each connection makes.
+    #[arg(long, default_value_t = 1, requires = "cost")]
+    pub subscriptions_per_connection: u64,
+    /// Size of one pushed message, in bytes.
+    #[arg(long, default_value_t = 512, requires = "cost")]
+    pub message_bytes: u64,
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a number of 0 or more")),
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create or update every resource of the stack to match the stack file.
     Up,
     /// Show what `up` would change, without changing anything (exit 3 when it would change something).
-    Plan,
+    Plan(PlanArgs),
     /// Delete every resource of the stack (also a half-built one).
     Down {
         /// Do not ask for confirmation.

@@ -9,6 +9,7 @@ mod aws;
 mod bundle;
 mod cli;
 mod commands;
+mod cost;
 mod dev;
 mod discovery;
 mod engine;
@@ -74,6 +75,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Schema => commands::schema::print(),
         Command::Init { dir } => commands::init::run(dir),
         Command::Completions { shell } => commands::completions::print(*shell),
+        Command::Plan(args) if args.cost => commands::cost::run(&cli, args),
         Command::Dev(args) if args.install_emulator => commands::dev::install_emulator(),
         _ => with_context(Invocation::resolve(cli).await?).await,
     }
@@ -83,7 +85,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
 async fn with_context(context: Invocation) -> Result<u8, Failure> {
     match &context.cli.command {
         Command::Up => commands::up::run(&context).await.map(|_| 0),
-        Command::Plan => commands::plan::run(&context).await,
+        Command::Plan(args) if args.cost => commands::cost::run(&context.cli, args),
+        Command::Plan(_) => commands::plan::run(&context).await,
         Command::Down { yes } => commands::down::run(&context, *yes).await,
         Command::Status { scan_limit } => commands::status::run(&context, *scan_limit).await,
         Command::Dev(args) => commands::dev::run(&context, args).await,

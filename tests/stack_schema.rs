@@ -1,10 +1,11 @@
 //! `schema`, `init` and `completions`: the stack file's JSON Schema checked by an independent
 //! validator (Python's jsonschema) against wsstack's own verdict on the shipped stack and the
-//! bad-stack corpus; `init`'s files and refusal; completion scripts for bash, zsh and fish.
+//! bad-stack corpus; `init`'s files and refusal; completion scripts for bash, zsh and fish;
+//! `plan --cost`, which needs the stack file alone.
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -320,4 +321,42 @@ fn the_schema_carries_the_token_rules_of_auth() {
         stderr.contains("too_short.yaml:4:31: auth.max_token_lifetime_seconds: 4 is out of range"),
         "{stderr}"
     );
+}
+
+/// `plan --cost` reads the stack file alone (no AWS endpoint, no credentials) and prints each
+/// service's part and their sum; a bad workload flag exits 2.
+#[test]
+fn plan_cost_prices_the_stack_file_without_aws() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(testkit::repo_root().join("stack.yaml"), dir.path().join("stack.yaml")).unwrap();
+    let args = [
+        "plan",
+        "--cost",
+        "--connections",
+        "10000",
+        "--events-per-second",
+        "5",
+        "--subscribers-per-event",
+        "100",
+        "-o",
+        "json",
+    ];
+    let output = wsstack(&args, dir.path());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let cost = &document["cost"];
+    let lines = cost["lines"].as_array().unwrap();
+    let services: BTreeSet<&str> = lines.iter().map(|l| l["service"].as_str().unwrap()).collect();
+    assert_eq!(
+        services,
+        BTreeSet::from(["API Gateway", "CloudWatch", "DynamoDB", "EventBridge", "Lambda", "SQS"])
+    );
+    let sum: f64 = lines.iter().map(|l| l["monthly_usd"].as_f64().unwrap()).sum();
+    assert!((cost["total_usd"].as_f64().unwrap() - sum).abs() < 1e-6);
+    assert_eq!(cost["prices"]["region"], "us-east-1");
+    let text = wsstack(&args[..8], dir.path());
+    assert!(String::from_utf8_lossy(&text.stdout).contains("$1,257.04"));
+    let bad = wsstack(&["plan", "--cost", "--events-per-second=-1"], dir.path());
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a number of 0 or more"));
 }

@@ -6,6 +6,7 @@
 pub mod asyncapi;
 pub mod completions;
 pub mod connect;
+pub mod cost;
 pub mod dev;
 pub mod down;
 pub mod init;
