@@ -167,6 +167,9 @@ async fn a_client_that_trickles_its_headers_is_disconnected_after_the_header_tim
 
 #[tokio::test]
 async fn past_the_http_connection_cap_a_connection_is_answered_503_until_some_close() {
+    // Both ends of every connection live in this process: twice the cap in descriptors, more than
+    // a soft limit of 1024 allows (dev raises its own the same way).
+    crate::dev::fd_limit::raise_to_hard_limit().unwrap();
     let local = Local::start_timed(Duration::from_secs(60)).await;
     let address = local.address;
     let (trickling, refused) = tokio::task::spawn_blocking(move || {
