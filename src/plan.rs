@@ -236,6 +236,7 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         stack: stack.name.clone(),
         stage: stack.stage.clone(),
         description: format!("wsstack {}/{}: entity update notifications", stack.name, stack.stage),
+        ip_address_type: stack.ip_address_type.as_str().to_string(),
         tags: tags(stack),
     })];
     let (own, own_in_service) = routes::declared(stack, aws);

@@ -135,6 +135,10 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
     assert_eq!(dead_letter["MessageRetentionPeriod"], "1209600");
     assert_eq!(queue_tags(&env, "cold-dev-events-dlq").await["wsstack:stage"], "dev");
 
+    // The API's own endpoint takes IPv4 clients, API Gateway's default.
+    let api = common::apis_of(&env, "cold").await.remove(0);
+    assert_eq!(api.ip_address_type().map(|t| t.as_str()), Some("ipv4"));
+
     // EventBridge: the pattern and the queue as the one target.
     let rule = env.rule("cold-dev-entity-updated").await;
     assert_eq!(
@@ -195,6 +199,7 @@ async fn changed_settings_are_updated_in_place() {
                 ("max_receive_count: 5", "max_receive_count: 3"),
                 ("# source: orders.service", "source: orders.service"),
                 ("project: wsstack-demo", "project: renamed\n  team: notifications"),
+                ("# ip_address_type: ipv4", "ip_address_type: dualstack"),
             ],
         ),
     );
@@ -231,6 +236,8 @@ async fn changed_settings_are_updated_in_place() {
         json_of(rule.event_pattern().unwrap()),
         json!({"detail-type": ["Entity Updated", "Send User Push Notification"], "source": ["orders.service"]})
     );
+    let api = common::apis_of(&env, "change").await.remove(0);
+    assert_eq!(api.ip_address_type().map(|t| t.as_str()), Some("dualstack"));
 
     // Converged: the next run changes nothing.
     env.proxy.clear();

@@ -158,7 +158,7 @@ enum Start {
     Failed(anyhow::Error),
 }
 
-/// What moto lacks of the AWS APIs wsstack calls (GetRouteResponses), added in the server
+/// What moto lacks of the AWS APIs wsstack calls (GetRouteResponses, an API's IpAddressType), added in the server
 /// process: Python imports `sitecustomize` from PYTHONPATH at start-up, whatever starts it (the
 /// `moto_server` script pip writes, a pyenv shim, a wrapper script).
 const GAPS: &str = include_str!("gaps.py");

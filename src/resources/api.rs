@@ -1,5 +1,5 @@
 //! The WebSocket API (API Gateway v2): protocol WEBSOCKET, route selection on
-//! `$request.body.action`, the stack's tags. API names are not unique, so the API is found by its
+//! `$request.body.action`, the stack's IP address type, the stack's tags. API names are not unique, so the API is found by its
 //! `wsstack:stack` and `wsstack:stage` tags, never by name alone; extra tagged copies (left by two
 //! concurrent runs) are reported and removed, the oldest one is kept.
 
@@ -31,7 +31,14 @@ pub struct ApiSpec {
     pub stack: String,
     pub stage: String,
     pub description: String,
+    /// `ipv4` or `dualstack`; changed in place, no deployment needed.
+    pub ip_address_type: String,
     pub tags: Tags,
+}
+
+/// An API's IP address type; API Gateway's default when the answer has none.
+fn ip_address_type(api: &Api) -> &str {
+    api.ip_address_type().map(|t| t.as_str()).unwrap_or("ipv4")
 }
 
 /// Every WEBSOCKET API tagged as this stack and stage, oldest first.
@@ -84,6 +91,7 @@ impl ApiSpec {
         api.name() != Some(self.name.as_str())
             || api.route_selection_expression() != Some(ROUTE_SELECTION)
             || api.description().unwrap_or_default() != self.description
+            || ip_address_type(api) != self.ip_address_type
     }
 }
 
@@ -154,6 +162,13 @@ impl Lifecycle for ApiSpec {
         if description != self.description {
             diffs.push(Diff::new("description", description, &self.description));
         }
+        if ip_address_type(api) != self.ip_address_type {
+            diffs.push(Diff::new(
+                "IP address type",
+                ip_address_type(api),
+                &self.ip_address_type,
+            ));
+        }
         if o.apis.len() > 1 {
             let ids: Vec<&str> = o.apis[1..].iter().filter_map(|a| a.api_id()).collect();
             diffs.push(Diff::new("duplicate APIs", ids.join(", "), "(deleted)"));
@@ -170,6 +185,7 @@ impl Lifecycle for ApiSpec {
             .protocol_type(ProtocolType::Websocket)
             .route_selection_expression(ROUTE_SELECTION)
             .description(&self.description)
+            .ip_address_type(self.ip_address_type.as_str().into())
             .set_tags(Some(self.tags.clone().into_iter().collect()))
             .send()
             .await
@@ -196,6 +212,7 @@ impl Lifecycle for ApiSpec {
                 .name(&self.name)
                 .route_selection_expression(ROUTE_SELECTION)
                 .description(&self.description)
+                .ip_address_type(self.ip_address_type.as_str().into())
                 .send()
                 .await
                 .map_err(|e| sdk_error(format!("updating WebSocket API {id}"), e))?;

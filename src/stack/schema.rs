@@ -61,6 +61,29 @@ pub struct Stack {
     /// Serve the API on a custom domain (`wss://{name}`) instead of its execute-api address.
     #[serde(default)]
     pub domain: Option<Domain>,
+    /// Who may reach the API's own (execute-api) endpoint: `ipv4` clients only, API Gateway's
+    /// default, or `dualstack`, IPv4 and IPv6. A custom domain is always dualstack.
+    #[serde(default)]
+    pub ip_address_type: IpAddressType,
+}
+
+/// `ip_address_type`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IpAddressType {
+    #[default]
+    Ipv4,
+    Dualstack,
+}
+
+impl IpAddressType {
+    /// API Gateway's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpAddressType::Ipv4 => "ipv4",
+            IpAddressType::Dualstack => "dualstack",
+        }
+    }
 }
 
 /// `domain:`: the name clients connect to, the Route 53 zone its records go in, and optionally a
