@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
@@ -187,13 +188,7 @@ async fn renew_subscription(app: &App, connection_id: &str, entity_id: &str, ttl
     };
     match renew(records::subscription_sk(entity_id)).await {
         Ok(_) => {}
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            return Ok(false)
-        }
+        Err(error) if condition_failed(&error) => return Ok(false),
         Err(error) => {
             return Err(HandlerError::sdk(
                 error,
@@ -207,13 +202,7 @@ async fn renew_subscription(app: &App, connection_id: &str, entity_id: &str, ttl
     match renew(CONNECTION_SK.to_string()).await {
         Ok(_) => Ok(true),
         // Disconnected meanwhile: its `$disconnect` deletes the subscription.
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(true)
-        }
+        Err(error) if condition_failed(&error) => Ok(true),
         Err(error) => Err(HandlerError::sdk(
             error,
             format!(
@@ -222,6 +211,13 @@ async fn renew_subscription(app: &App, connection_id: &str, entity_id: &str, ttl
             ),
         )),
     }
+}
+
+/// Whether an UpdateItem was refused by its condition expression.
+fn condition_failed(error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, HttpResponse>) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(UpdateItemError::is_conditional_check_failed_exception)
 }
 
 /// Gives one subscription's place back in the connection record's count. Best effort: a count
@@ -242,10 +238,7 @@ async fn release_place(app: &App, connection_id: &str) {
         .send()
         .await;
     if let Err(error) = released {
-        let expected = error
-            .as_service_error()
-            .is_some_and(|error| error.is_conditional_check_failed_exception());
-        if !expected {
+        if !condition_failed(&error) {
             tracing::warn!(connection_id, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "could not release a subscription's place in the count");
         }
     }

@@ -110,7 +110,7 @@ impl Gateway {
             return json_response(StatusCode::BAD_REQUEST, r#"{"message":"WebSocket upgrade expected"}"#);
         }
         // Held by the connection's task until its $disconnect ran; a refused handshake frees it.
-        let Some(slot) = self.take_slot() else {
+        let Some(slot) = self.slots.take() else {
             return self.over_cap();
         };
         let mut client = Client {

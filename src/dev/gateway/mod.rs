@@ -122,15 +122,53 @@ pub struct Gateway {
     stage: Stage,
     connections: Mutex<HashMap<String, Arc<Connection>>>,
     /// One permit per WebSocket connection, from its handshake until its `$disconnect` ran.
-    slots: Arc<Semaphore>,
-    /// Set while handshakes are refused for the cap: the warning is logged once per episode.
-    refusing: AtomicBool,
+    slots: Cap,
     /// One permit per HTTP connection from its accept until it ends or becomes a WebSocket.
-    http_slots: Arc<Semaphore>,
-    /// Set while connections are refused for `OTHER_HTTP_CONNECTIONS`; warned once per episode.
-    refusing_http: AtomicBool,
+    http_slots: Cap,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+}
+
+/// A cap on connections of one kind: a permit per connection, and the refusal logged once per
+/// episode (a warning when the cap is first reached, a note when there is room again).
+struct Cap {
+    max: usize,
+    permits: Arc<Semaphore>,
+    /// Set while connections are refused.
+    refusing: AtomicBool,
+    /// What is logged when the cap is reached, and when there is room again.
+    reached: &'static str,
+    room_again: &'static str,
+}
+
+impl Cap {
+    fn new(max: usize, reached: &'static str, room_again: &'static str) -> Cap {
+        Cap {
+            max,
+            permits: Arc::new(Semaphore::new(max)),
+            refusing: AtomicBool::new(false),
+            reached,
+            room_again,
+        }
+    }
+
+    /// A permit for one more connection; none at the cap.
+    fn take(&self) -> Option<OwnedSemaphorePermit> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                if self.refusing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("{}", self.room_again);
+                }
+                Some(permit)
+            }
+            Err(_) => {
+                if !self.refusing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(max = self.max, "{}", self.reached);
+                }
+                None
+            }
+        }
+    }
 }
 
 fn json_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
@@ -167,13 +205,19 @@ impl Gateway {
             domain: address.to_string(),
         };
         Arc::new(Gateway {
-            slots: Arc::new(Semaphore::new(config.max_connections.max(1))),
+            slots: Cap::new(
+                config.max_connections.max(1),
+                "at the connection cap: refusing handshakes with 429 (raise it with --max-connections)",
+                "below the connection cap again; accepting handshakes",
+            ),
             config,
             stage,
             connections: Mutex::new(HashMap::new()),
-            refusing: AtomicBool::new(false),
-            http_slots: Arc::new(Semaphore::new(OTHER_HTTP_CONNECTIONS)),
-            refusing_http: AtomicBool::new(false),
+            http_slots: Cap::new(
+                OTHER_HTTP_CONNECTIONS,
+                "at the cap of HTTP connections besides WebSockets: refusing connections with 503",
+                "below the HTTP connection cap again; accepting connections",
+            ),
             shutdown,
             tasks: TaskTracker::new(),
         })
@@ -181,49 +225,6 @@ impl Gateway {
 
     pub fn connection_count(&self) -> usize {
         self.connections.lock().unwrap().len()
-    }
-
-    /// A slot for one more WebSocket connection; none at the cap (warned once per episode).
-    fn take_slot(&self) -> Option<OwnedSemaphorePermit> {
-        match self.slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                if self.refusing.swap(false, Ordering::Relaxed) {
-                    tracing::info!("below the connection cap again; accepting handshakes");
-                }
-                Some(slot)
-            }
-            Err(_) => {
-                if !self.refusing.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        max = self.config.max_connections,
-                        "at the connection cap: refusing handshakes with 429 (raise it with --max-connections)"
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    /// A slot for one more HTTP connection; none at `OTHER_HTTP_CONNECTIONS` (warned once per
-    /// episode).
-    fn take_http_slot(&self) -> Option<OwnedSemaphorePermit> {
-        match self.http_slots.clone().try_acquire_owned() {
-            Ok(slot) => {
-                if self.refusing_http.swap(false, Ordering::Relaxed) {
-                    tracing::info!("below the HTTP connection cap again; accepting connections");
-                }
-                Some(slot)
-            }
-            Err(_) => {
-                if !self.refusing_http.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        max = OTHER_HTTP_CONNECTIONS,
-                        "at the cap of HTTP connections besides WebSockets: refusing connections with 503"
-                    );
-                }
-                None
-            }
-        }
     }
 
     /// The whole answer (status line to body) to a connection over the HTTP connection cap.
@@ -279,7 +280,7 @@ impl Gateway {
                 }
             };
             let _ = stream.set_nodelay(true);
-            match self.take_http_slot() {
+            match self.http_slots.take() {
                 Some(slot) => self.tasks.spawn(self.clone().serve_http(stream, peer, slot)),
                 None => self.tasks.spawn(refuse_connection(stream, self.over_http_cap())),
             };
