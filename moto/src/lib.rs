@@ -158,7 +158,8 @@ enum Start {
     Failed(anyhow::Error),
 }
 
-/// What moto lacks of the AWS APIs wsstack calls (GetRouteResponses, an API's IpAddressType), added in the server
+/// What moto lacks of the AWS APIs wsstack calls (GetRouteResponses, an API's IpAddressType,
+/// UpdateStage, DeleteRouteSettings, access logging's account role), added in the server
 /// process: Python imports `sitecustomize` from PYTHONPATH at start-up, whatever starts it (the
 /// `moto_server` script pip writes, a pyenv shim, a wrapper script).
 const GAPS: &str = include_str!("gaps.py");
@@ -404,5 +405,28 @@ mod tests {
             assert!(status.contains(" 404 "), "{}: {status} {body}", executable.display());
             assert!(body.contains("NotFoundException"), "{}: {body}", executable.display());
         }
+    }
+
+    /// The Query patch (gaps.py) keeps every answer as moto gives it: moto/tests/query_equivalence.py
+    /// asks the launched server and moto in its own process (unpatched) the same Queries, table and
+    /// index, paged, both directions, and compares every page.
+    #[test]
+    fn a_query_answers_as_unpatched_moto_does() {
+        let moto = projects_moto();
+        let python = moto.with_file_name("python");
+        let server = MotoServer::start(&Launch::new(&moto)).expect("moto starts");
+        let check = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/query_equivalence.py");
+        let output = Command::new(&python)
+            .arg(&check)
+            .arg(server.endpoint())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{text}");
+        assert!(text.contains("the same answers"), "{text}");
     }
 }
