@@ -32,9 +32,12 @@ pub struct Declared {
     pub two_way: bool,
 }
 
+/// Fields drop in declaration order: `dev` stops while `env`'s emulator still answers its
+/// `$disconnect`s. The other way round its shutdown outlives the harness's grace, it is killed, and
+/// its folder of handler binaries is left behind in the temporary directory.
 pub struct Local {
-    pub env: Env,
     pub dev: Dev,
+    pub env: Env,
     pub stack: String,
     record: PathBuf,
 }
@@ -76,11 +79,6 @@ impl Local {
     pub fn address(&self) -> String {
         let rest = self.dev.url.trim_start_matches("ws://");
         rest.split('/').next().unwrap().to_string()
-    }
-
-    /// The management API's endpoint: the callback URL dev gives its handlers (`http://host:port/dev`).
-    pub fn callback_url(&self) -> String {
-        self.dev.url.replacen("ws://", "http://", 1)
     }
 
     /// The stack's WebSocket API id in the emulator, which events carry as `apiId`.
@@ -148,39 +146,17 @@ impl Local {
         }
     }
 
-    /// A management API client built as a handler builds one: the SDK, the callback URL as its
-    /// endpoint, the region it has and the session's credentials dev gives its handlers (here
-    /// read from dev's session note, which holds them for its owner).
+    /// A management API client built as a handler builds one (see [`Dev::management`]).
     pub fn management(&self) -> aws_sdk_apigatewaymanagement::Client {
-        self.management_at(&self.callback_url())
+        self.dev.management(&self.env)
     }
 
     pub fn management_at(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
-        let (key, secret) = self.session_credentials();
-        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&self.env.config)
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
-                key,
-                secret,
-                None,
-                None,
-                "wsstack dev session note",
-            ))
-            .build();
-        aws_sdk_apigatewaymanagement::Client::from_conf(config)
+        self.dev.management_at(&self.env, endpoint)
     }
 
-    /// The access key id and secret of dev's session, from its note beside the stack file.
     pub fn session_credentials(&self) -> (String, String) {
-        let note = self
-            .env
-            .dir
-            .path()
-            .join(format!(".wsstack/{}-dev.dev.json", self.stack));
-        let note: Value =
-            serde_json::from_str(&std::fs::read_to_string(&note).expect("dev's session note")).expect("a JSON note");
-        let field = |name: &str| note["management"][name].as_str().expect(name).to_string();
-        (field("access_key_id"), field("secret_access_key"))
+        self.dev.session_credentials()
     }
 
     /// The `Authorization` header line (CRLF included) of a hand-made management API call: the

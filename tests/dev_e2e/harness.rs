@@ -91,6 +91,39 @@ impl Dev {
         }
     }
 
+    /// The access key id and secret of this dev session, from its note beside the stack file,
+    /// which holds them for its owner.
+    pub fn session_credentials(&self) -> (String, String) {
+        let dir = self.path.parent().expect("the stack file is in a folder");
+        let note = dir.join(format!(".wsstack/{}-{}.dev.json", self.stack, self.stage));
+        let note: Value =
+            serde_json::from_str(&std::fs::read_to_string(&note).expect("dev's session note")).expect("a JSON note");
+        let field = |name: &str| note["management"][name].as_str().expect(name).to_string();
+        (field("access_key_id"), field("secret_access_key"))
+    }
+
+    /// A management API client built as a handler builds one: the SDK, the callback URL dev
+    /// gives its handlers (`http://host:port/{stage}`) as its endpoint, the region it has and the
+    /// session's credentials.
+    pub fn management(&self, env: &Env) -> aws_sdk_apigatewaymanagement::Client {
+        self.management_at(env, &self.url.replacen("ws://", "http://", 1))
+    }
+
+    pub fn management_at(&self, env: &Env, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+        let (key, secret) = self.session_credentials();
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&env.config)
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_apigatewaymanagement::config::Credentials::new(
+                key,
+                secret,
+                None,
+                None,
+                "wsstack dev session note",
+            ))
+            .build();
+        aws_sdk_apigatewaymanagement::Client::from_conf(config)
+    }
+
     pub fn table(&self) -> String {
         format!("{}-{}-connections", self.stack, self.stage)
     }
