@@ -164,7 +164,8 @@ impl std::fmt::Display for PushEvent {
 /// has no recipients for (an event another rule put on this queue, a renamed detail-type).
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueuedEvent {
-    Push(PushEvent),
+    /// An event to push, with the envelope's `id` (EventBridge's event id) when it has one.
+    Push { event: PushEvent, id: Option<String> },
     Unknown { detail_type: String },
 }
 
@@ -189,16 +190,23 @@ pub fn parse_event(body: Option<&str>, detail_types: &DetailTypes) -> Result<Que
     let Some(Value::Object(detail)) = envelope.get("detail") else {
         return refuse("envelope has no detail object");
     };
+    let id = envelope.get("id").and_then(Value::as_str).map(str::to_string);
     if detail_type == detail_types.user {
-        return Ok(QueuedEvent::Push(PushEvent::User(user_event(detail)?)));
+        return Ok(QueuedEvent::Push {
+            event: PushEvent::User(user_event(detail)?),
+            id,
+        });
     }
     let entity_id =
         validate_entity_id(detail.get("entityId")).map_err(|error| FrameError(format!("detail.{error}")))?;
-    Ok(QueuedEvent::Push(PushEvent::Entity(EntityEvent {
-        detail_type,
-        entity_id,
-        message: detail_message(detail)?,
-    })))
+    Ok(QueuedEvent::Push {
+        event: PushEvent::Entity(EntityEvent {
+            detail_type,
+            entity_id,
+            message: detail_message(detail)?,
+        }),
+        id,
+    })
 }
 
 fn detail_message(detail: &serde_json::Map<String, Value>) -> Result<Value, FrameError> {
@@ -230,7 +238,8 @@ fn user_event(detail: &serde_json::Map<String, Value>) -> Result<UserEvent, Fram
     })
 }
 
-/// The frame pushed to subscribers: `{"type":"Entity Updated","entityId":"...","message":"..."}`.
+/// The frame pushed to subscribers: `{"type":"Entity Updated","entityId":"...","message":"...","seq":7}`
+/// (no `seq` on a stack that keeps no history).
 #[derive(Debug, Serialize)]
 pub struct PushPayload<'a> {
     #[serde(rename = "type")]
@@ -238,10 +247,13 @@ pub struct PushPayload<'a> {
     #[serde(rename = "entityId")]
     pub entity_id: &'a str,
     pub message: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// The frame pushed to a user's connections:
-/// `{"type":"User Push Notification","message":...,"callback":"..."}` (no callback when absent).
+/// `{"type":"User Push Notification","message":...,"callback":"...","seq":3}` (no callback when
+/// absent, no `seq` on a stack that keeps no history).
 #[derive(Debug, Serialize)]
 pub struct UserPushPayload<'a> {
     #[serde(rename = "type")]
@@ -249,36 +261,63 @@ pub struct UserPushPayload<'a> {
     pub message: &'a Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub callback: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
-/// The bytes posted to every recipient of `event`.
-pub fn push_payload(event: &PushEvent) -> Vec<u8> {
+/// The bytes posted to every recipient of `event`, numbered `seq` in its stream when there is history.
+pub fn push_payload(event: &PushEvent, seq: Option<u64>) -> Vec<u8> {
     let serialized = match event {
         PushEvent::Entity(event) => serde_json::to_vec(&PushPayload {
             kind: &event.detail_type,
             entity_id: &event.entity_id,
             message: &event.message,
+            seq,
         }),
         PushEvent::User(event) => serde_json::to_vec(&UserPushPayload {
             kind: USER_PUSH_TYPE,
             message: &event.message,
             callback: event.callback.as_deref(),
+            seq,
         }),
     };
     serialized.expect("strings and a JSON value always serialize")
 }
 
 /// The answer of a successful `subscribe` or `unsubscribe` (`kind` is `subscribed` or
-/// `unsubscribed`): `{"type":"subscribed","entityId":"..."}`, sent once the record is written.
-pub fn acknowledgement(kind: &str, entity_id: &str) -> String {
+/// `unsubscribed`): `{"type":"subscribed","entityId":"...","seq":7}`, sent once the record is
+/// written (and a replay posted); `seq` is the entity's latest, on a stack that keeps history. A
+/// `resync` has the same shape: the events after the client's `since` have left the window.
+pub fn acknowledgement(kind: &str, entity_id: &str, seq: Option<u64>) -> String {
     #[derive(Serialize)]
     struct Acknowledgement<'a> {
         #[serde(rename = "type")]
         kind: &'a str,
         #[serde(rename = "entityId")]
         entity_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
     }
-    serde_json::to_string(&Acknowledgement { kind, entity_id }).expect("two strings always serialize")
+    serde_json::to_string(&Acknowledgement { kind, entity_id, seq }).expect("strings and a number always serialize")
+}
+
+/// The answer of `resume` (`kind` is `resumed` or `resync`): `{"type":"resumed","userId":"...","seq":3}`.
+pub fn user_acknowledgement(kind: &str, user_id: &str, seq: u64) -> String {
+    serde_json::json!({ "type": kind, "userId": user_id, "seq": seq }).to_string()
+}
+
+/// The `since` of a client frame (`subscribe`, `resume`): absent, or a whole number.
+pub fn since_of(body: Option<&str>) -> Result<Option<u64>, FrameError> {
+    let Some(frame) = body.and_then(|body| serde_json::from_str::<Value>(body).ok()) else {
+        return Ok(None);
+    };
+    match frame.get("since") {
+        None | Some(Value::Null) => Ok(None),
+        Some(since) => since
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| FrameError("since must be a whole number, the last seq the client saw".into())),
+    }
 }
 
 /// The frame sent to a client whose frame was refused: `{"type":"error","message":"..."}`.
@@ -293,8 +332,12 @@ mod tests {
     #[test]
     fn an_acknowledgement_reads_like_the_other_frames_type_first() {
         assert_eq!(
-            acknowledgement("subscribed", "order-42"),
+            acknowledgement("subscribed", "order-42", None),
             r#"{"type":"subscribed","entityId":"order-42"}"#
+        );
+        assert_eq!(
+            acknowledgement("resync", "order-42", Some(7)),
+            r#"{"type":"resync","entityId":"order-42","seq":7}"#
         );
     }
 
@@ -317,10 +360,14 @@ mod tests {
     fn parses_an_eventbridge_envelope() {
         let body = r#"{"version":"0","id":"1","detail-type":"Entity Updated","source":"app",
             "detail":{"entityId":"e1","message":"hello"}}"#;
-        let QueuedEvent::Push(PushEvent::Entity(event)) = parse_event(Some(body), &DetailTypes::default()).unwrap()
+        let QueuedEvent::Push {
+            event: PushEvent::Entity(event),
+            id,
+        } = parse_event(Some(body), &DetailTypes::default()).unwrap()
         else {
             panic!("not an entity update");
         };
+        assert_eq!(id.as_deref(), Some("1"));
         assert_eq!(event.detail_type, "Entity Updated");
         assert_eq!(event.entity_id, "e1");
         assert_eq!(event.message, Value::String("hello".into()));
@@ -343,7 +390,10 @@ mod tests {
         };
         assert_eq!(
             parse_event(Some(&body), &types),
-            Ok(QueuedEvent::Push(PushEvent::User(expected)))
+            Ok(QueuedEvent::Push {
+                event: PushEvent::User(expected),
+                id: Some("2".into())
+            })
         );
         // The configured names decide, not the defaults.
         let renamed = DetailTypes {
@@ -392,12 +442,12 @@ mod tests {
             })
         };
         assert_eq!(
-            String::from_utf8(push_payload(&event(None))).unwrap(),
+            String::from_utf8(push_payload(&event(None), None)).unwrap(),
             r#"{"type":"User Push Notification","message":"hi"}"#
         );
         assert_eq!(
-            String::from_utf8(push_payload(&event(Some("c")))).unwrap(),
-            r#"{"type":"User Push Notification","message":"hi","callback":"c"}"#
+            String::from_utf8(push_payload(&event(Some("c")), Some(3))).unwrap(),
+            r#"{"type":"User Push Notification","message":"hi","callback":"c","seq":3}"#
         );
     }
 
@@ -408,10 +458,16 @@ mod tests {
             kind: "Entity Updated",
             entity_id: "e1",
             message: &message,
+            seq: None,
         };
         assert_eq!(
             serde_json::to_string(&payload).unwrap(),
             r#"{"type":"Entity Updated","entityId":"e1","message":"hi"}"#
+        );
+        let numbered = PushPayload { seq: Some(12), ..payload };
+        assert_eq!(
+            serde_json::to_string(&numbered).unwrap(),
+            r#"{"type":"Entity Updated","entityId":"e1","message":"hi","seq":12}"#
         );
     }
 }

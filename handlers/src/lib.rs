@@ -23,6 +23,8 @@ pub mod config;
 #[cfg(feature = "runtime")]
 pub mod error;
 #[cfg(feature = "runtime")]
+pub mod history;
+#[cfg(feature = "runtime")]
 pub mod management;
 #[cfg(feature = "runtime")]
 pub mod pace;

@@ -140,7 +140,7 @@ impl<'a> Invocation<'a> {
         let event = match frames::parse_event(record.body.as_deref(), &self.app.config.push.detail_types)
             .context("malformed record")?
         {
-            QueuedEvent::Push(event) => event,
+            QueuedEvent::Push { event, .. } => event,
             // No retry gives it recipients: redelivering would only carry it to the DLQ.
             QueuedEvent::Unknown { detail_type } => {
                 tracing::warn!(
@@ -165,7 +165,7 @@ impl<'a> Invocation<'a> {
     /// refused here, once for the event, before any subscriber is read or posted to (each post
     /// would be answered 413); the record then goes the way of every failed one, to the DLQ.
     async fn parcel_of(&self, event: &PushEvent) -> Result<Parcel> {
-        let payload = String::from_utf8(frames::push_payload(event)).context("the push payload is not UTF-8")?;
+        let payload = String::from_utf8(frames::push_payload(event, None)).context("the push payload is not UTF-8")?;
         if payload.len() > frames::MAX_MESSAGE_BYTES {
             anyhow::bail!(
                 "the push of {event} is {} bytes, more than the {} API Gateway carries in one message: posted to no one",

@@ -33,7 +33,7 @@ fn answer(status: i64, frame: String) -> ApiGatewayProxyResponse {
 
 /// 200 with `{"type": kind, "entityId": ...}`.
 fn acknowledged(kind: &str, entity_id: &str) -> ApiGatewayProxyResponse {
-    answer(200, frames::acknowledgement(kind, entity_id))
+    answer(200, frames::acknowledgement(kind, entity_id, None))
 }
 
 /// `status` (400: a bad frame, 403: not allowed) with `{"type":"error","message":...}`.
