@@ -101,7 +101,16 @@ pub struct Config {
     /// `MAX_SUBSCRIPTIONS`: the most subscriptions one connection may hold, so that a client cannot
     /// write records without end (its `$disconnect` deletes them all within its timeout).
     pub max_subscriptions: u32,
+    /// `HISTORY_WINDOW_SECONDS`: how long each stream's events are kept for clients that resume;
+    /// `None` (unset or 0): no history, and pushes carry no `seq`.
+    pub history_window: Option<Duration>,
+    /// `HISTORY_MAX_REPLAY`: the most events one `subscribe`/`resume` replays; more missed than
+    /// that is a resync.
+    pub max_replay: usize,
 }
+
+/// Default of `HISTORY_MAX_REPLAY`.
+pub const DEFAULT_MAX_REPLAY: usize = 1000;
 
 impl Config {
     /// Reads `TABLE_NAME`, `CALLBACK_URL`, `TTL_HOURS` (default 24) and the optional push tuning
@@ -157,6 +166,10 @@ impl Config {
                 DEFAULT_MAX_SUBSCRIPTIONS,
             )?
             .max(1),
+            history_window: Some(parsed("HISTORY_WINDOW_SECONDS", lookup("HISTORY_WINDOW_SECONDS"), 0_u64)?)
+                .filter(|seconds| *seconds > 0)
+                .map(Duration::from_secs),
+            max_replay: parsed("HISTORY_MAX_REPLAY", lookup("HISTORY_MAX_REPLAY"), DEFAULT_MAX_REPLAY)?.max(1),
         })
     }
 }

@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use crate::error::{FailureKind, HandlerError, SdkResultExt};
+use crate::frames::PushEvent;
 use crate::records::{PK, SK, TTL};
 use crate::App;
 
@@ -53,7 +54,15 @@ pub enum Stream<'a> {
     User(&'a str),
 }
 
-impl Stream<'_> {
+impl<'a> Stream<'a> {
+    /// The stream an event belongs to.
+    pub fn of(event: &'a PushEvent) -> Stream<'a> {
+        match event {
+            PushEvent::Entity(event) => Stream::Entity(&event.entity_id),
+            PushEvent::User(event) => Stream::User(&event.user_id),
+        }
+    }
+
     pub fn partition(&self) -> String {
         match self {
             Stream::Entity(id) => format!("stream#entity#{id}"),

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::frames::{self, PushEvent, QueuedEvent};
+use crate::history;
 use crate::management::{self, PostOutcome};
 use crate::pace::Pace;
 use crate::{chunks, store, App};
@@ -137,10 +138,12 @@ impl<'a> Invocation<'a> {
                 connection_ids: chunk.connection_ids,
             });
         }
-        let event = match frames::parse_event(record.body.as_deref(), &self.app.config.push.detail_types)
+        let (event, id) = match frames::parse_event(record.body.as_deref(), &self.app.config.push.detail_types)
             .context("malformed record")?
         {
-            QueuedEvent::Push { event, .. } => event,
+            // EventBridge's event id, else (a message put on the queue by hand) SQS's message id:
+            // either stays the same when the record is delivered again.
+            QueuedEvent::Push { event, id } => (event, id.or_else(|| record.message_id.clone())),
             // No retry gives it recipients: redelivering would only carry it to the DLQ.
             QueuedEvent::Unknown { detail_type } => {
                 tracing::warn!(
@@ -156,23 +159,34 @@ impl<'a> Invocation<'a> {
                 });
             }
         };
-        tokio::time::timeout_at(self.stop_at, self.parcel_of(&event))
+        tokio::time::timeout_at(self.stop_at, self.parcel_of(&event, id.as_deref()))
             .await
             .map_err(|_| anyhow!("the invocation's deadline came before the recipients of {event} were read"))?
     }
 
-    /// The recipients of `event` and the payload they get. A payload API Gateway would refuse is
-    /// refused here, once for the event, before any subscriber is read or posted to (each post
-    /// would be answered 413); the record then goes the way of every failed one, to the DLQ.
-    async fn parcel_of(&self, event: &PushEvent) -> Result<Parcel> {
-        let payload = String::from_utf8(frames::push_payload(event, None)).context("the push payload is not UTF-8")?;
-        if payload.len() > frames::MAX_MESSAGE_BYTES {
+    /// The recipients of `event` and the payload they get: numbered in its stream and kept for
+    /// resuming clients when the stack keeps history (`id` names the event, so that a redelivery
+    /// keeps its number). A payload API Gateway would refuse is refused here, once for the event,
+    /// before it is numbered or any subscriber is read or posted to (each post would be answered
+    /// 413); the record then goes the way of every failed one, to the DLQ.
+    async fn parcel_of(&self, event: &PushEvent, id: Option<&str>) -> Result<Parcel> {
+        let payload = |seq| String::from_utf8(frames::push_payload(event, seq)).expect("JSON is UTF-8");
+        // The largest `seq` adds `,"seq":18446744073709551615` (27 bytes).
+        let unnumbered = payload(None);
+        if unnumbered.len() + 27 > frames::MAX_MESSAGE_BYTES {
             anyhow::bail!(
                 "the push of {event} is {} bytes, more than the {} API Gateway carries in one message: posted to no one",
-                payload.len(),
+                unnumbered.len(),
                 frames::MAX_MESSAGE_BYTES
             );
         }
+        let payload = match (self.app.config.history_window, id) {
+            (Some(window), Some(id)) => {
+                let stream = history::Stream::of(event);
+                history::record(self.app, stream, id, window, |seq| payload(Some(seq))).await?.1
+            }
+            _ => unnumbered,
+        };
         let connection_ids = store::recipients(self.app, event).await?;
         Ok(Parcel {
             about: event.to_string(),
@@ -271,9 +285,9 @@ impl<'a> Invocation<'a> {
         Ok(())
     }
 
-    /// Posts `event` to each of its recipients.
+    /// Posts `event` to each of its recipients (unnumbered: it has no id).
     pub async fn fan_out(&self, event: &PushEvent) -> Result<FanOut> {
-        let parcel = self.parcel_of(event).await?;
+        let parcel = self.parcel_of(event, None).await?;
         Ok(self.deliver_all(&parcel).await)
     }
 

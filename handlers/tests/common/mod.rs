@@ -77,6 +77,8 @@ impl Stack {
             push,
             query_page_limit,
             max_subscriptions: wsstack_handlers::records::DEFAULT_MAX_SUBSCRIPTIONS,
+            history_window: None,
+            max_replay: wsstack_handlers::config::DEFAULT_MAX_REPLAY,
         };
         App::new(&sdk, config)
     }
