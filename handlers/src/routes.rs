@@ -14,7 +14,8 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use crate::auth::Identity;
 use crate::authorizer::WEBSOCKET_PROTOCOL;
 use crate::error::HandlerError;
-use crate::{frames, store, App};
+use crate::management::{self, PostOutcome};
+use crate::{frames, history, store, App};
 
 const PROTOCOL_HEADER: &str = "sec-websocket-protocol";
 
@@ -31,9 +32,9 @@ fn answer(status: i64, frame: String) -> ApiGatewayProxyResponse {
     response
 }
 
-/// 200 with `{"type": kind, "entityId": ...}`.
-fn acknowledged(kind: &str, entity_id: &str) -> ApiGatewayProxyResponse {
-    answer(200, frames::acknowledgement(kind, entity_id, None))
+/// 200 with `{"type": kind, "entityId": ..., "seq": ...}` (`seq` on a stack with history).
+fn acknowledged(kind: &str, entity_id: &str, seq: Option<u64>) -> ApiGatewayProxyResponse {
+    answer(200, frames::acknowledgement(kind, entity_id, seq))
 }
 
 /// `status` (400: a bad frame, 403: not allowed) with `{"type":"error","message":...}`.
@@ -130,6 +131,10 @@ pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> R
         Ok(entity_id) => entity_id,
         Err(reason) => return Ok(refused(400, &reason)),
     };
+    let since = match frames::since_of(request.body.as_deref()) {
+        Ok(since) => since,
+        Err(reason) => return Ok(refused(400, &reason.0)),
+    };
     if let Some(identity) = identity(&request).filter(|identity| !identity.allows(&entity_id)) {
         let refusal = format!("not allowed to subscribe to {entity_id:?}");
         tracing::info!(
@@ -153,9 +158,62 @@ pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> R
         );
         return Ok(refused(403, &refusal));
     }
-    tracing::info!(connection_id, entity_id, "subscribed");
-    Ok(acknowledged("subscribed", &entity_id))
+    tracing::info!(connection_id, entity_id, since, "subscribed");
+    if app.config.history_window.is_none() {
+        return Ok(acknowledged("subscribed", &entity_id, None));
+    }
+    let stream = history::Stream::Entity(&entity_id);
+    let Some(since) = since else {
+        let latest = history::latest(app, stream).await?;
+        return Ok(acknowledged("subscribed", &entity_id, Some(latest)));
+    };
+    Ok(match replay(app, connection_id, stream, since).await? {
+        Resumed::UpTo(latest) => acknowledged("subscribed", &entity_id, Some(latest)),
+        Resumed::Resync(latest) => acknowledged("resync", &entity_id, Some(latest)),
+    })
 }
+
+/// How a replay ended.
+enum Resumed {
+    /// Everything after the client's `since` was posted, up to this seq.
+    UpTo(u64),
+    /// The client must refetch: events after its `since` are gone, or could not all be posted.
+    Resync(u64),
+}
+
+/// Posts what the connection missed of `stream` after `since`, in order, one post at a time (two
+/// posts in flight at once may arrive in either order), before the route answers: the
+/// acknowledgement comes after the replay.
+async fn replay(app: &App, connection_id: &str, stream: history::Stream<'_>, since: u64) -> Result<Resumed> {
+    let (frames, latest) = match history::since(app, stream, since, app.config.max_replay).await? {
+        history::Since::Replay { frames, latest } => (frames, latest),
+        history::Since::Resync { latest } => return Ok(Resumed::Resync(latest)),
+    };
+    let count = frames.len();
+    for (index, frame) in frames.into_iter().enumerate() {
+        let mut attempt = 0;
+        loop {
+            match management::post(app, connection_id, frame.clone().into_bytes()).await {
+                PostOutcome::Delivered => break,
+                PostOutcome::Throttled(why) | PostOutcome::Retryable(why) if attempt < REPLAY_ATTEMPTS => {
+                    tracing::debug!(connection_id, %stream, why, "replay post failed; trying again");
+                    attempt += 1;
+                    tokio::time::sleep(REPLAY_BACKOFF * 2u32.pow(attempt)).await;
+                }
+                other => {
+                    tracing::warn!(connection_id, %stream, posted = index, of = count, outcome = ?other, "replay stopped");
+                    return Ok(Resumed::Resync(latest));
+                }
+            }
+        }
+    }
+    tracing::info!(connection_id, %stream, since, replayed = count, latest, "replayed");
+    Ok(Resumed::UpTo(latest))
+}
+
+/// Attempts per replayed frame beyond the first (throttling, 5xx), and the first pause.
+const REPLAY_ATTEMPTS: u32 = 3;
+const REPLAY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// `unsubscribe`: deletes the subscription; not being subscribed is fine.
 pub async fn unsubscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
@@ -166,7 +224,7 @@ pub async fn unsubscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) ->
     };
     store::delete_subscription(app, connection_id, &entity_id).await?;
     tracing::info!(connection_id, entity_id, "unsubscribed");
-    Ok(acknowledged("unsubscribed", &entity_id))
+    Ok(acknowledged("unsubscribed", &entity_id, None))
 }
 
 /// The entity id of a valid frame; for a bad one, why it is refused.
