@@ -113,3 +113,138 @@ if _Table is not None:
 
     _Table.all_items = _query_items
     _Table.query = _query
+
+
+# DynamoDB writes one at a time, as DynamoDB applies them: moto serves requests on several threads
+# and checks a condition, then writes, with nothing in between held, so two conditional writes at
+# once could both pass (two events of one stream numbered alike in history.rs's transaction, two
+# subscriptions over a connection's maximum), and a read could see half a transaction. One lock
+# over every item operation of the backend: moto's Python runs one thread at a time anyway.
+try:
+    from moto.dynamodb.models import DynamoDBBackend as _DynamoDBBackend
+except ImportError:
+    _DynamoDBBackend = None
+
+if _DynamoDBBackend is not None:
+    _items_lock = threading.RLock()
+
+    def _one_at_a_time(operation):
+        def locked(self, *args, **kwargs):
+            with _items_lock:
+                return operation(self, *args, **kwargs)
+
+        return locked
+
+    for _name in ("put_item", "get_item", "query", "scan", "update_item", "delete_item", "transact_write_items",
+                  "transact_get_items", "batch_write_item", "batch_get_item"):
+        if hasattr(_DynamoDBBackend, _name):
+            setattr(_DynamoDBBackend, _name, _one_at_a_time(getattr(_DynamoDBBackend, _name)))
+
+
+# TransactWriteItems without copying tables: moto deep-copies every table a transaction names
+# before it starts (to roll back by putting the copies in place), so each transaction costs the
+# whole table: history.rs numbers every event in one, and 1,000 events on a table of a few thousand
+# items grew moto past 12 GB. Here the conditions are all checked first (under the lock above,
+# nothing changes in between), a failed one cancels the transaction before anything is written, as
+# DynamoDB does; then the writes run, and only the items they touch are kept to be put back should
+# one of them fail. The answers (TransactionCanceledException with a reason per item, in order) are
+# moto's own.
+try:
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed as _ConditionalCheckFailed,
+        MultipleTransactionsException as _MultipleTransactions,
+        TooManyTransactionsException as _TooManyTransactions,
+        TransactionCanceledException as _TransactionCanceled,
+        TransactWriteSingleOpException as _SingleOp,
+    )
+    from moto.dynamodb.comparisons import get_filter_expression as _filter_expression
+except ImportError:
+    _TransactionCanceled = None
+
+if _DynamoDBBackend is not None and _TransactionCanceled is not None:
+    import copy as _copy
+
+    def _key_of(self, op_type, op):
+        if op_type == "Put":
+            attrs = op["Item"]
+            table = self.get_table(op["TableName"])
+            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = attrs[table.range_key_attr]
+            return key
+        return op["Key"]
+
+    def _restore(self, table_name, key, old):
+        table = self.get_table(table_name)
+        if old is None:
+            try:
+                self.delete_item(table_name, key)
+            except Exception:
+                pass
+        elif table.range_key_attr is not None:
+            table.items[old.hash_key][old.range_key] = old
+        else:
+            table.items[old.hash_key] = old
+
+    def _transact_write_items(self, transact_items):
+        if len(transact_items) > 100:
+            raise _TooManyTransactions()
+        targets = set()
+        errors = []
+        planned = []
+        for item in transact_items:
+            if len(list(item.keys())) > 1:
+                raise _SingleOp
+            op_type, op = next(iter(item.items()))
+            original_item = None
+            try:
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                table_name = op["TableName"]
+                key = _key_of(self, op_type, op)
+                target = (str(table_name), str(dict(sorted(key.items()))))
+                if target in targets:
+                    raise _MultipleTransactions()
+                targets.add(target)
+                current = self.get_item(table_name, key)
+                condition = op.get("ConditionExpression")
+                if condition is not None:
+                    check = _filter_expression(
+                        condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                    )
+                    if not check.expr(current):
+                        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                            original_item = current.to_json()["Attributes"]
+                        raise _ConditionalCheckFailed(item=original_item)
+                planned.append((op_type, op, table_name, key, _copy.deepcopy(current)))
+                errors.append((None, None, None))
+            except _MultipleTransactions:
+                raise
+            except _ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+            except Exception as e:
+                if type(e).__name__ == "MockValidationException":
+                    raise
+                errors.append((type(e).__name__, str(e), original_item))
+        if any(code is not None for code, _, _ in errors):
+            raise _TransactionCanceled(errors)
+        done = []
+        try:
+            for op_type, op, table_name, key, old in planned:
+                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                if op_type == "Put":
+                    self.put_item(table_name, op["Item"], expression_attribute_names=names,
+                                  expression_attribute_values=values)
+                elif op_type == "Delete":
+                    self.delete_item(table_name, key, expression_attribute_names=names,
+                                     expression_attribute_values=values)
+                elif op_type == "Update":
+                    self.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                     expression_attribute_names=names, expression_attribute_values=values)
+                done.append((table_name, key, old))
+        except Exception:
+            for table_name, key, old in reversed(done):
+                _restore(self, table_name, key, old)
+            raise
+
+    _DynamoDBBackend.transact_write_items = _one_at_a_time(_transact_write_items)
