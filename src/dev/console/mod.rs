@@ -68,9 +68,28 @@ const REFRESH_EVERY: Duration = Duration::from_secs(5);
 /// How often the dead-letter queue's depth is read.
 const DEAD_LETTER_POLL: Duration = Duration::from_secs(2);
 
+/// The JavaScript client (clients/js/wsstack.js), served at [`CLIENT_PATH`] byte for byte.
+const CLIENT: &str = include_str!("../../../clients/js/wsstack.js");
+pub const CLIENT_PATH: &str = "/client.js";
+
 /// Whether a path is the console's (the gateway asks before answering 403).
 pub fn serves(path: &str) -> bool {
-    path == "/" || path.starts_with(PREFIX)
+    path == "/" || path == CLIENT_PATH || path.starts_with(PREFIX)
+}
+
+/// The client module, for any page: the team's own app on another local port imports it
+/// (`import { WsstackClient } from "http://127.0.0.1:PORT/client.js"`), which a module script may
+/// only do with CORS. Public code, the same for everyone: no key, no Host check, nothing to protect.
+fn client_module() -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/javascript; charset=utf-8")
+        .header("access-control-allow-origin", "*")
+        .header("cross-origin-resource-policy", "cross-origin")
+        .header("x-content-type-options", "nosniff")
+        .header("cache-control", "no-cache")
+        .body(Full::new(Bytes::from_static(CLIENT.as_bytes())))
+        .expect("client module response")
 }
 
 pub struct Console {
@@ -101,6 +120,9 @@ impl Console {
 
     pub async fn handle(self: Arc<Self>, request: Request<Incoming>, gateway: Arc<Gateway>) -> Response<Full<Bytes>> {
         let path = request.uri().path().to_string();
+        if path == CLIENT_PATH && matches!(*request.method(), Method::GET | Method::HEAD) {
+            return client_module();
+        }
         let api = path.starts_with(&format!("{PREFIX}api/"));
         let query_key = request.uri().query().and_then(|query| {
             url::form_urlencoded::parse(query.as_bytes())
