@@ -5,9 +5,12 @@
 //! only when asked.
 
 mod common;
+#[path = "dev_e2e/harness.rs"]
+mod harness;
 
 use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
 use common::{apis_of, counts, leftovers, stack_text, Env, ACCOUNT, REGION, STACK_RESOURCES};
+use harness::Dev;
 use serde_json::Value;
 
 const THROTTLED: &str = "throttle:\n  rate: 500\n  burst: 200\n  routes:\n    $connect: {rate: 50, burst: 20}\n";
@@ -277,59 +280,17 @@ async fn access_logs_without_the_account_role_stop_up_until_it_is_set_up_on_requ
     assert!(stage_of(&other, "nolog").await.access_log_settings().is_none());
 }
 
-/// A `wsstack dev` on the test's moto; SIGINT (then SIGKILL) when dropped.
-struct Dev(std::process::Child);
-
-impl Drop for Dev {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
-        for _ in 0..100 {
-            if self.0.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn wsstack_dev_throttles_as_api_gateway_does_and_logs_access_lines() {
     use futures::{SinkExt, StreamExt};
-    use std::io::BufRead;
     use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
     let env = Env::start().await;
     // Two subscribes, one connection: then nothing for minutes.
     let limits = "throttle:\n  rate: 100\n  burst: 100\n  routes:\n    $connect: {rate: 0.01, burst: 1}\n    subscribe: {rate: 0.01, burst: 2}\n";
-    let text = stack_text(
-        "thr",
-        &[(
-            "# throttle:\n#   rate: 500\n#   burst: 200\n#   routes:\n#     $connect: {rate: 50, burst: 20}\n",
-            limits,
-        )],
-    );
-    let stack = env.write_stack("stack.yaml", &text);
-    let mut command = env.command(&stack, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
-    command
-        .env("AWS_ENDPOINT_URL", env.moto.endpoint())
-        .stdout(std::process::Stdio::piped());
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _dev = Dev(child);
-    let url = tokio::task::spawn_blocking(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            if let Some(url) = line.unwrap().strip_prefix("wsstack dev: serving ") {
-                std::thread::spawn(move || for _ in lines {});
-                return url.trim().to_string();
-            }
-        }
-        panic!("wsstack dev exited before serving");
-    })
-    .await
-    .unwrap();
+    let commented = "# throttle:\n#   rate: 500\n#   burst: 200\n#   routes:\n#     $connect: {rate: 50, burst: 20}\n";
+    let dev = Dev::start(&env, "thr", &[(commented, limits)]).await;
+    let (url, stack) = (dev.url.clone(), dev.path.clone());
 
     let (mut client, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
     // $connect's bucket is empty: the next handshake is refused with 429.
