@@ -81,7 +81,13 @@ fn non_negative(text: &str) -> Result<f64, String> {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create or update every resource of the stack to match the stack file.
-    Up,
+    Up {
+        /// When the account has no API Gateway CloudWatch Logs role in this region (access logs
+        /// need one), create the role `wsstack-apigateway-cloudwatch-logs` and set it: an account
+        /// setting, shared by every API of the account and region, that `down` leaves in place.
+        #[arg(long)]
+        set_account_logging_role: bool,
+    },
     /// Show what `up` would change, without changing anything (exit 3 when it would change something).
     Plan(PlanArgs),
     /// Delete every resource of the stack (also a half-built one).

@@ -4,6 +4,7 @@
 //! command in `commands/`, output and exit codes (0 ok, 1 AWS or runtime failure, 2 bad input,
 //! 3 not in sync) in `render`.
 
+mod account_logging;
 mod asyncapi;
 mod aws;
 mod bundle;
@@ -84,7 +85,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
 /// The commands that work on the stack: the stack file loaded, AWS (or the emulator) resolved.
 async fn with_context(context: Invocation) -> Result<u8, Failure> {
     match &context.cli.command {
-        Command::Up => commands::up::run(&context).await.map(|_| 0),
+        Command::Up { .. } => commands::up::run(&context).await.map(|_| 0),
         Command::Plan(args) if args.cost => commands::cost::run(&context.cli, args),
         Command::Plan(_) => commands::plan::run(&context).await,
         Command::Down { yes } => commands::down::run(&context, *yes).await,

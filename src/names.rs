@@ -113,6 +113,11 @@ impl Names {
         format!("/aws/lambda/{}", self.function(handler))
     }
 
+    /// The log group of the stage's access logs (API Gateway's own naming is `/aws/apigateway/...`).
+    pub fn access_log_group(&self) -> String {
+        format!("/aws/apigateway/{}-access", self.prefix)
+    }
+
     /// The Secrets Manager secret holding the stack's HS256 key.
     pub fn secret(&self) -> String {
         format!("wsstack/{}/auth-key", self.prefix)

@@ -22,14 +22,14 @@ use crate::names::{handlers, own_route_key, Arns, Names, RoleKind};
 use crate::resources::api::ApiSpec;
 use crate::resources::event_source::EventSourceSpec;
 use crate::resources::function::FunctionSpec;
-use crate::resources::log_group::LogGroupSpec;
+use crate::resources::log_group::{LogGroupSpec, ACCESS};
 use crate::resources::permission::PermissionSpec;
 use crate::resources::queue::{Attribute, QueueSpec};
 use crate::resources::role::RoleSpec;
 use crate::resources::route::RouteSpec;
 use crate::resources::route_response::RouteResponseSpec;
 use crate::resources::rule::RuleSpec;
-use crate::resources::stage::StageSpec;
+use crate::resources::stage::{AccessLog, Limits, StageSpec, ACCESS_LOG_FORMAT};
 use crate::resources::table::TableSpec;
 use crate::resources::{Resource, Retired, Tags};
 use crate::stack::{BillingMode, Stack, KNOWN_ROUTES, TAG_STACK, TAG_STAGE};
@@ -222,6 +222,37 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
     }
 }
 
+/// The stage's access log group, with the handlers' retention.
+fn access_log_group(stack: &Stack, aws: &Aws) -> LogGroupSpec {
+    let name = aws.names.access_log_group();
+    LogGroupSpec {
+        handler: ACCESS.to_string(),
+        // The group's own ARN, without the `:*` DescribeLogGroups appends: the form
+        // AccessLogSettings.DestinationArn takes.
+        arn: aws.arns.log_group(&name),
+        name,
+        retention_days: stack.handlers.log_retention_days as i32,
+        tags: tags(stack),
+    }
+}
+
+/// `throttle:` as the stage's default route settings and its route keys' own.
+pub fn stage_throttles(stack: &Stack) -> (Option<Limits>, BTreeMap<String, Limits>) {
+    let Some(throttle) = &stack.throttle else {
+        return (None, BTreeMap::new());
+    };
+    let limits = |rate: f64, burst: u32| Limits {
+        rate,
+        burst: burst as i32,
+    };
+    let routes = throttle
+        .routes
+        .iter()
+        .map(|(key, l)| (key.clone(), limits(l.rate, l.burst)))
+        .collect();
+    (Some(limits(throttle.rate, throttle.burst)), routes)
+}
+
 /// Whether a bundled route answers the client through its route response: `subscribe` and
 /// `unsubscribe` acknowledge (`{"type":"subscribed",...}`); `$connect` and `$disconnect` cannot.
 fn acknowledges(handler: &str) -> bool {
@@ -259,9 +290,31 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
             resources.push(Arc::new(route));
         }
     }
+    let (throttle, route_throttles) = stage_throttles(stack);
+    let access_log = stack.access_logs.then(|| {
+        // The stage writes into its log group: made first.
+        let group = access_log_group(stack, aws);
+        in_service.push(Key::access_log_group());
+        let access_log = AccessLog {
+            destination_arn: group.arn.clone(),
+            format: ACCESS_LOG_FORMAT.to_string(),
+        };
+        resources.push(Arc::new(group));
+        access_log
+    });
+    if !stack.access_logs {
+        // Turned off: the stage stops writing first, then the group goes, as a dropped route's does.
+        resources.push(Arc::new(Retired {
+            depends_on: vec![Key::stage()],
+            inner: Arc::new(access_log_group(stack, aws)),
+        }));
+    }
     resources.push(Arc::new(StageSpec {
         name: stack.stage.clone(),
         description: format!("wsstack {}/{}", stack.name, stack.stage),
+        throttle,
+        route_throttles,
+        access_log,
         tags: tags(stack),
         depends_on: in_service,
     }));
@@ -344,9 +397,10 @@ mod tests {
                 ),
             }
         }
-        // 2 roles, table, 2 queues, rule, API, stage, alarm topic, DLQ alarm, and a function and
-        // log group for each of connect, disconnect, subscribe, push and the retired unsubscribe.
-        assert_eq!(tagged, 20);
+        // 2 roles, table, 2 queues, rule, API, stage, its access log group, alarm topic, DLQ alarm,
+        // and a function and log group for each of connect, disconnect, subscribe, push and the
+        // retired unsubscribe.
+        assert_eq!(tagged, 21);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! against `wsstack dev`: tests/js_client/driver.mjs runs the client and reports what it sees as
 //! JSON lines; this side plays the server's part with the real binary: events through
 //! `send-event`, connections closed through dev's management API as a handler closes them,
-//! tokens minted by `wsstack token`.
+//! tokens minted by `wsstack token`. The first test loads the module from dev's `/client.js`, as
+//! a page on another origin does.
 
 mod common;
 #[path = "dev_e2e/harness.rs"]
@@ -52,8 +53,8 @@ struct Client {
 }
 
 impl Client {
-    fn start(url: &str, options: Value) -> Client {
-        let module = format!("file://{}", root().join("clients/js/wsstack.js").display());
+    /// The client from `module`: a `file://` URL, or `wsstack dev`'s `/client.js`.
+    fn start(url: &str, module: &str, options: Value) -> Client {
         let mut child = Command::new(node())
             .arg(root().join("tests/js_client/driver.mjs"))
             .arg(url)
@@ -144,7 +145,17 @@ async fn close_all(env: &Env, dev: &Dev) -> usize {
 async fn the_client_reconnects_by_itself_and_resubscribes_after_the_server_closes_it() {
     let env = Env::start().await;
     let dev = Dev::start(&env, "jsclient", &[]).await;
-    let mut client = Client::start(&dev.url, json!({"initialDelayMs": 100, "maxDelayMs": 1000}));
+    // The module as a page on another origin gets it from dev: the file's bytes, with CORS.
+    let served = dev.url.replacen("ws://", "http://", 1).replace("/dev", "/client.js");
+    let mut client = Client::start(&dev.url, &served, json!({"initialDelayMs": 100, "maxDelayMs": 1000}));
+    let module = client.expect_event("module").await;
+    assert_eq!(module["status"], 200, "{}", module["status"]);
+    assert_eq!(module["cors"], "*");
+    let file = std::fs::read_to_string(root().join("clients/js/wsstack.js")).unwrap();
+    assert!(
+        module["text"] == file.as_str(),
+        "dev serves clients/js/wsstack.js byte for byte"
+    );
     client
         .expect("state open", |r| {
             r["event"] == "state" && r["detail"]["state"] == "open"
@@ -209,8 +220,10 @@ async fn each_connection_takes_a_fresh_token_from_the_token_function() {
     let env = Env::start().await;
     let with_auth = ("# Who may connect.", "auth:\n  secret: generated\n\n# Who may connect.");
     let dev = Dev::start(&env, "jsauth", &[with_auth]).await;
+    let module = format!("file://{}", root().join("clients/js/wsstack.js").display());
     let mut client = Client::start(
         &dev.url,
+        &module,
         json!({"tokens": true, "initialDelayMs": 100, "maxDelayMs": 1000}),
     );
     client.expect_event("token?").await;

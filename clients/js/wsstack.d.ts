@@ -60,7 +60,7 @@ export interface Options {
   renewBeforeMs?: number;
   /** ...minus up to this much more, at random. Default 10 minutes. */
   renewJitterMs?: number;
-  /** Send `keepAliveFrame` after this long without sending. Default 5 minutes (API Gateway closes after 10 idle). */
+  /** Send `keepAliveFrame` after this long without sending. Default 7 minutes (API Gateway closes after 10 idle). */
   keepAliveMs?: number;
   keepAliveFrame?: unknown;
   /** How long frames after a gap wait for the missing one before a replay is asked for. Default 2000. */

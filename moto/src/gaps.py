@@ -59,6 +59,88 @@ if ApiGatewayV2Response is not None and _Api is not None:
     ApiGatewayV2Response.update_api = _with_ip_address_type(ApiGatewayV2Response.update_api)
 
 
+# Stages. moto has no UpdateStage and no DeleteRouteSettings, and enables access logging on any
+# account. As API Gateway does: UpdateStage changes the fields it is given (defaultRouteSettings and
+# accessLogSettings as a whole, routeSettings per route key) and keeps the others;
+# DeleteRouteSettings drops one route key's settings; a stage with an access log destination needs
+# the account's CloudWatch Logs role (API Gateway v1 UpdateAccount /cloudwatchRoleArn), else
+# CreateStage and UpdateStage answer 400 BadRequestException with API Gateway's own message.
+try:
+    from moto.apigatewayv2.exceptions import BadRequestException as _BadRequest
+    from moto.apigateway.models import apigateway_backends as _v1_backends
+    import moto.apigatewayv2.urls as _v2_urls
+    from urllib.parse import unquote as _unquote
+except ImportError:
+    _BadRequest = None
+
+
+def _require_logging_role(self, config):
+    destination = (config.get("accessLogSettings") or {}).get("destinationArn")
+    if destination and not _v1_backends[self.current_account][self.region].account.cloudwatch_role_arn:
+        raise _BadRequest("CloudWatch Logs role ARN must be set in account settings to enable logging")
+
+
+def _create_stage_checked(handler):
+    def wrapped(self):
+        _require_logging_role(self, json.loads(self.body or "{}"))
+        return handler(self)
+
+    return wrapped
+
+
+def update_stage(self):
+    parts = self.path.split("?")[0].rstrip("/").split("/")
+    api_id, stage_name = parts[-3], _unquote(parts[-1])
+    stage = self.apigatewayv2_backend.get_stage(api_id, stage_name)
+    config = json.loads(self.body or "{}")
+    _require_logging_role(self, config)
+    if "defaultRouteSettings" in config:
+        stage.default_route_settings = config["defaultRouteSettings"]
+    if "accessLogSettings" in config:
+        stage.access_log_settings = config["accessLogSettings"]
+    for key, settings in (config.get("routeSettings") or {}).items():
+        stage.route_settings[key] = settings
+    if "autoDeploy" in config:
+        stage.auto_deploy = config["autoDeploy"]
+    if "description" in config:
+        stage.description = config["description"]
+    if "stageVariables" in config:
+        stage.stage_variables = config["stageVariables"]
+    return 200, {}, json.dumps(stage.to_json())
+
+
+def delete_route_settings(self):
+    parts = self.path.split("?")[0].rstrip("/").split("/")
+    api_id, stage_name, route_key = parts[-5], _unquote(parts[-3]), _unquote(parts[-1])
+    stage = self.apigatewayv2_backend.get_stage(api_id, stage_name)
+    stage.route_settings.pop(route_key, None)
+    return 204, {}, ""
+
+
+if ApiGatewayV2Response is not None and _BadRequest is not None:
+    ApiGatewayV2Response.create_stage = _create_stage_checked(ApiGatewayV2Response.create_stage)
+    ApiGatewayV2Response.update_stage = update_stage
+    ApiGatewayV2Response.delete_route_settings = delete_route_settings
+    _v2_urls.url_paths[
+        "{0}/v2/apis/(?P<api_id>[^/]+)/stages/(?P<stage_name>[^/]+)/routesettings/(?P<route_key>[^/]+)$"
+    ] = ApiGatewayV2Response.dispatch
+
+
+def delete_access_log_settings(self):
+    parts = self.path.split("?")[0].rstrip("/").split("/")
+    api_id, stage_name = parts[-4], _unquote(parts[-2])
+    stage = self.apigatewayv2_backend.get_stage(api_id, stage_name)
+    stage.access_log_settings = None
+    return 204, {}, ""
+
+
+if ApiGatewayV2Response is not None and _BadRequest is not None:
+    ApiGatewayV2Response.delete_access_log_settings = delete_access_log_settings
+    _v2_urls.url_paths[
+        "{0}/v2/apis/(?P<api_id>[^/]+)/stages/(?P<stage_name>[^/]+)/accesslogsettings$"
+    ] = ApiGatewayV2Response.dispatch
+
+
 # DynamoDB Query, fast at wsstack dev's scale: moto's Table.query reads Table.all_items(), which
 # sorts the whole table (hash key, then range key) on every call, then keeps the items of one
 # partition (a table Query) or filters them on the index's keys (an index Query) and sorts those
@@ -113,6 +195,33 @@ if _Table is not None:
 
     _Table.all_items = _query_items
     _Table.query = _query
+
+
+# AWS managed policies: moto loads its copy of all of them only with MOTO_IAM_LOAD_MANAGED_POLICIES
+# (about a thousand, for every account); the one `up --set-account-logging-role` attaches,
+# AmazonAPIGatewayPushToCloudWatchLogs, exists in every account, as on AWS.
+try:
+    from moto.iam import models as _iam_models
+except ImportError:
+    _iam_models = None
+
+_MANAGED = ("AmazonAPIGatewayPushToCloudWatchLogs",)
+
+if _iam_models is not None:
+    _init_aws_policies = _iam_models.IAMBackend._init_aws_policies
+
+    def _with_managed_policies(self):
+        policies = _init_aws_policies(self)
+        known = {p.name for p in policies}
+        data = json.loads(_iam_models.aws_managed_policies_data)
+        for name in _MANAGED:
+            if name not in known and name in data:
+                policies.append(
+                    _iam_models.AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data[name])
+                )
+        return policies
+
+    _iam_models.IAMBackend._init_aws_policies = _with_managed_policies
 
 
 # DynamoDB writes one at a time, as DynamoDB applies them: moto serves requests on several threads

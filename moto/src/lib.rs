@@ -159,7 +159,8 @@ enum Start {
 }
 
 /// What moto lacks of the AWS APIs wsstack calls (GetRouteResponses, an API's IpAddressType,
-/// UpdateStage, DeleteRouteSettings, access logging's account role), added in the server
+/// UpdateStage, DeleteRouteSettings, DeleteAccessLogSettings, access logging's account role, the
+/// managed policy that role takes), added in the server
 /// process: Python imports `sitecustomize` from PYTHONPATH at start-up, whatever starts it (the
 /// `moto_server` script pip writes, a pyenv shim, a wrapper script).
 const GAPS: &str = include_str!("gaps.py");

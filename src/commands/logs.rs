@@ -1,5 +1,7 @@
-//! `wsstack logs [HANDLER]`: the handlers' CloudWatch Logs (`/aws/lambda/{function}`), merged in
-//! time order, one line per event with the handler in front; `--follow` polls until Ctrl-C.
+//! `wsstack logs [HANDLER]`: the handlers' CloudWatch Logs (`/aws/lambda/{function}`) and the
+//! stage's access log (`/aws/apigateway/{name}-{stage}-access`, shown as `access`), merged in time
+//! order, one line per event with its source in front; `logs access` shows the access log alone.
+//! `--follow` polls until Ctrl-C.
 //!
 //! Read-only (FilterLogEvents). JSON lines of the handlers are shown readably; `-o json` keeps them raw.
 
@@ -14,6 +16,10 @@ use serde_json::{json, Value};
 use super::Invocation;
 use crate::cli::{Format, LogsArgs};
 use crate::render::{bad_input, Failure};
+
+/// The name `logs` gives the stage's access log (no handler is named so: own routes' handlers
+/// carry a prefix).
+pub const ACCESS: &str = "access";
 
 /// How often `--follow` asks again.
 const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -33,7 +39,10 @@ pub struct Event {
 
 pub async fn run(context: &Invocation, args: &LogsArgs) -> Result<u8, Failure> {
     let stack = &context.file.stack;
-    let all = crate::names::handlers(stack);
+    let mut all = crate::names::handlers(stack);
+    if stack.access_logs {
+        all.push(ACCESS.to_string());
+    }
     let handlers: Vec<String> = match &args.handler {
         Some(handler) if all.contains(handler) => vec![handler.clone()],
         Some(handler) => {
@@ -112,7 +121,11 @@ async fn read(
     start_ms: i64,
 ) -> Result<Vec<Event>, Read> {
     let reads = handlers.iter().map(|handler| async move {
-        let group = context.names.log_group(handler);
+        let group = if handler == ACCESS {
+            context.names.access_log_group()
+        } else {
+            context.names.log_group(handler)
+        };
         let mut events = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -198,7 +211,45 @@ fn render(event: &Event, format: Format) -> String {
     let time = chrono::DateTime::from_timestamp_millis(event.timestamp)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default();
-    format!("{time} {:<11} {}", event.handler, readable(&event.message))
+    let message = if event.handler == ACCESS {
+        readable_access(&event.message)
+    } else {
+        readable(&event.message)
+    };
+    format!("{time} {:<11} {message}", event.handler)
+}
+
+/// An access log line (`stage::ACCESS_LOG_FORMAT`) as `EVENT route status connection=... request=...`
+/// and whichever errors it has; API Gateway writes `-` for a variable with no value.
+pub fn readable_access(message: &str) -> String {
+    let Ok(Value::Object(line)) = serde_json::from_str::<Value>(message) else {
+        return message.to_string();
+    };
+    let field = |key: &str| {
+        line.get(key)
+            .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+            .filter(|v| !v.is_empty() && v != "-")
+    };
+    let mut out = format!(
+        "{:<10} {} {}",
+        field("eventType").unwrap_or_default(),
+        field("routeKey").unwrap_or_default(),
+        field("status").unwrap_or_default()
+    );
+    for key in [
+        "connectionId",
+        "requestId",
+        "sourceIp",
+        "integrationLatency",
+        "error",
+        "integrationError",
+        "authorizerError",
+    ] {
+        if let Some(value) = field(key) {
+            out.push_str(&format!(" {key}={value}"));
+        }
+    }
+    out
 }
 
 /// A handler's JSON log line (tracing's `{"level", "fields": {"message", ...}}`) as
@@ -243,5 +294,15 @@ mod tests {
         // Fields in key order (serde_json maps are sorted), so a line reads the same every time.
         assert_eq!(readable(line), "INFO  subscribed count=3 entity=order-42");
         assert_eq!(readable("START RequestId: abc"), "START RequestId: abc");
+    }
+
+    #[test]
+    fn access_lines_read_as_event_route_status_and_what_went_wrong() {
+        let line = r#"{"requestId":"r1","connectionId":"c1","routeKey":"subscribe","eventType":"MESSAGE","status":"429","messageId":"m1","error":"Too Many Requests","integrationError":"-","authorizerError":"-","sourceIp":"127.0.0.1","integrationLatency":"-","requestTime":"07/Dec/2026:00:00:00 +0000","requestTimeEpoch":"1796601600000"}"#;
+        assert_eq!(
+            readable_access(line),
+            "MESSAGE    subscribe 429 connectionId=c1 requestId=r1 sourceIp=127.0.0.1 error=Too Many Requests"
+        );
+        assert_eq!(readable_access("not json"), "not json");
     }
 }

@@ -24,6 +24,16 @@ pub async fn run(context: &Invocation) -> Result<u8, Failure> {
     let delete = count(|s| matches!(s, State::Unwanted));
     let unchanged = count(|s| matches!(s, State::InSync));
     let foreign = count(|s| matches!(s, State::Foreign(_)));
+    // `up` stops before any write without API Gateway's account logging role (see account_logging).
+    let role_missing = if file.stack.access_logs
+        && crate::account_logging::role_arn(&context.config, &aws.region)
+            .await?
+            .is_none()
+    {
+        Some(crate::account_logging::missing(&aws.region))
+    } else {
+        None
+    };
     match cli.output {
         Format::Json => render::print_json(&json!({
             "command": "plan",
@@ -42,6 +52,7 @@ pub async fn run(context: &Invocation) -> Result<u8, Failure> {
                 json!({"key": r.key, "kind": r.kind, "name": r.name, "action": action, "details": details})
             }).collect::<Vec<_>>(),
             "summary": {"create": create, "update": update, "delete": delete, "unchanged": unchanged, "blocked": foreign},
+            "account_logging_role": if role_missing.is_some() { "missing" } else { "set or not needed" },
         })),
         Format::Text => {
             render::header(cli, "plan", file, &aws);
@@ -64,7 +75,11 @@ pub async fn run(context: &Invocation) -> Result<u8, Failure> {
             if foreign > 0 {
                 println!("{foreign} resources belong to someone else: `up` will stop at them");
             }
+            if let Some(missing) = &role_missing {
+                println!("! account setting: {missing}");
+            }
         }
     }
-    Ok(if create + update + delete + foreign == 0 { 0 } else { 3 })
+    let blocked = foreign + usize::from(role_missing.is_some());
+    Ok(if create + update + delete + blocked == 0 { 0 } else { 3 })
 }

@@ -9,9 +9,10 @@ use serde_json::{json, Value};
 use super::Invocation;
 use crate::cli::{Format, SendEventArgs};
 use crate::render::{self, bad_input, Failure};
+use crate::stack::Stack;
 
 /// Who the event is for: the key its detail carries, and the detail-type that says which kind.
-struct Recipient<'a> {
+pub(crate) struct Recipient<'a> {
     /// `entityId` or `userId`.
     key: &'static str,
     id: &'a str,
@@ -19,20 +20,34 @@ struct Recipient<'a> {
 }
 
 impl<'a> Recipient<'a> {
-    fn of(args: &'a SendEventArgs, stack: &'a crate::stack::Stack) -> Recipient<'a> {
+    fn of(args: &'a SendEventArgs, stack: &'a Stack) -> Recipient<'a> {
         match (&args.entity_id, &args.user_id) {
-            (_, Some(user_id)) => Recipient {
-                key: "userId",
-                id: user_id,
-                detail_type: &stack.events.user_detail_type,
-            },
+            (_, Some(user_id)) => Recipient::user(user_id, stack),
             // clap requires exactly one of the two.
-            (entity_id, None) => Recipient {
-                key: "entityId",
-                id: entity_id.as_deref().unwrap_or_default(),
-                detail_type: &stack.events.detail_type,
-            },
+            (entity_id, None) => Recipient::entity(entity_id.as_deref().unwrap_or_default(), stack),
         }
+    }
+
+    /// Everyone watching entity `id`: an entity update.
+    pub(crate) fn entity(id: &'a str, stack: &'a Stack) -> Recipient<'a> {
+        Recipient {
+            key: "entityId",
+            id,
+            detail_type: &stack.events.detail_type,
+        }
+    }
+
+    /// Every connection of user `id`: a user notification.
+    pub(crate) fn user(id: &'a str, stack: &'a Stack) -> Recipient<'a> {
+        Recipient {
+            key: "userId",
+            id,
+            detail_type: &stack.events.user_detail_type,
+        }
+    }
+
+    pub(crate) fn detail_type(&self) -> &str {
+        self.detail_type
     }
 }
 
@@ -48,32 +63,10 @@ pub async fn run(context: &Invocation, args: &SendEventArgs) -> Result<u8, Failu
     .map_err(bad_input)?;
     if args.user_id.is_some() && stack.auth.is_none() {
         // Connections are indexed by user only when the authorizer names one.
-        eprintln!(
-            "warning: the stack file has no `auth:`, so no connection belongs to a user and this notification reaches no one"
-        );
+        eprintln!("warning: {NO_USERS_WITHOUT_AUTH}");
     }
     let events = aws_sdk_eventbridge::Client::new(&context.config);
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .source(crate::plan::event_source(stack))
-        .detail_type(recipient.detail_type)
-        .detail(detail.to_string())
-        .event_bus_name(&stack.events.bus)
-        .build();
-    let output = events
-        .put_events()
-        .entries(entry)
-        .send()
-        .await
-        .map_err(|e| crate::aws::sdk_error(format!("putting the event on bus {}", stack.events.bus), e))?;
-    // PutEvents answers 200 even when the entry failed.
-    let result = output.entries().first();
-    if output.failed_entry_count > 0 || result.and_then(|e| e.error_code()).is_some() {
-        let (code, message) = result
-            .map(|e| (e.error_code().unwrap_or("unknown"), e.error_message().unwrap_or("")))
-            .unwrap_or(("unknown", ""));
-        return Err(anyhow!("EventBridge rejected the event: {code}: {message}").into());
-    }
-    let event_id = result.and_then(|e| e.event_id()).unwrap_or_default();
+    let event_id = put_event(&events, stack, &recipient, &detail).await?;
     match cli.output {
         Format::Json => render::print_json(
             &json!({"event_id": event_id, "bus": stack.events.bus, "detail_type": recipient.detail_type, "detail": detail}),
@@ -92,9 +85,44 @@ pub async fn run(context: &Invocation, args: &SendEventArgs) -> Result<u8, Failu
     Ok(0)
 }
 
+/// Why a user notification on a stack without `auth:` reaches no one.
+pub(crate) const NO_USERS_WITHOUT_AUTH: &str =
+    "the stack file has no `auth:`, so no connection belongs to a user and this notification reaches no one";
+
+/// Put `detail` (from `event_detail`) on the stack's bus for `recipient`, as the stack's producers
+/// would; the event's id. Also `wsstack dev`'s console sends through here.
+pub(crate) async fn put_event(
+    events: &aws_sdk_eventbridge::Client,
+    stack: &Stack,
+    recipient: &Recipient<'_>,
+    detail: &Value,
+) -> Result<String> {
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source(crate::plan::event_source(stack))
+        .detail_type(recipient.detail_type)
+        .detail(detail.to_string())
+        .event_bus_name(&stack.events.bus)
+        .build();
+    let output = events
+        .put_events()
+        .entries(entry)
+        .send()
+        .await
+        .map_err(|e| crate::aws::sdk_error(format!("putting the event on bus {}", stack.events.bus), e))?;
+    // PutEvents answers 200 even when the entry failed.
+    let result = output.entries().first();
+    if output.failed_entry_count > 0 || result.and_then(|e| e.error_code()).is_some() {
+        let (code, message) = result
+            .map(|e| (e.error_code().unwrap_or("unknown"), e.error_message().unwrap_or("")))
+            .unwrap_or(("unknown", ""));
+        return Err(anyhow!("EventBridge rejected the event: {code}: {message}"));
+    }
+    Ok(result.and_then(|e| e.event_id()).unwrap_or_default().to_string())
+}
+
 /// The event detail: `--detail` (an object) or `{}`, with the recipient's key, the message and
 /// the callback set.
-fn event_detail(
+pub(crate) fn event_detail(
     recipient: &Recipient,
     message: Option<&str>,
     callback: Option<&str>,

@@ -39,9 +39,35 @@ pub async fn run(context: &Invocation, args: &TokenArgs) -> Result<u8, Failure> 
             )))
         }
     };
-    let name = context.names.secret();
     let secrets = aws_sdk_secretsmanager::Client::new(&context.config);
-    let answer = found(secrets.get_secret_value().secret_id(&name).send().await, || {
+    let token = mint(
+        &secrets,
+        stack,
+        &context.names.secret(),
+        auth,
+        &args.user_id,
+        &entities,
+        ttl,
+    )
+    .await?;
+    println!("{token}");
+    Ok(0)
+}
+
+/// A token for `user_id` that may subscribe to `entities` (globs) for `ttl`, signed with the
+/// AWSCURRENT key of secret `secret_name`; the caller checked `ttl` against the stack's maximum.
+/// Also `wsstack dev`'s console mints through here.
+pub(crate) async fn mint(
+    secrets: &aws_sdk_secretsmanager::Client,
+    stack: &crate::stack::Stack,
+    secret_name: &str,
+    auth: &Auth,
+    user_id: &str,
+    entities: &[String],
+    ttl: Duration,
+) -> Result<String, Failure> {
+    let name = secret_name;
+    let answer = found(secrets.get_secret_value().secret_id(name).send().await, || {
         format!("reading secret {name}")
     })?
     .ok_or_else(|| {
@@ -57,10 +83,8 @@ pub async fn run(context: &Invocation, args: &TokenArgs) -> Result<u8, Failure> 
         user: auth.user_claim.clone(),
         entities: auth.entities_claim.clone(),
     };
-    let token = mint_hs256_with(secret.as_bytes(), &claims, &args.user_id, Some(&entities), ttl)
-        .map_err(|e| bad_input(anyhow!("cannot mint a token: {e}")))?;
-    println!("{token}");
-    Ok(0)
+    mint_hs256_with(secret.as_bytes(), &claims, user_id, Some(entities), ttl)
+        .map_err(|e| bad_input(anyhow!("cannot mint a token: {e}")))
 }
 
 /// The `auth:` of a stack that signs its own tokens; `command` names who asks, for the refusal.
@@ -81,10 +105,10 @@ pub(super) fn secret_auth<'c>(context: &'c Invocation, command: &str) -> Result<
 }
 
 /// The lifetime of a token when `--ttl` is not given (unless the stack's maximum is shorter).
-const DEFAULT_TTL_SECONDS: u64 = 3600;
+pub(crate) const DEFAULT_TTL_SECONDS: u64 = 3600;
 
 /// `order-*,user-U` as patterns; an empty one would match nothing anyone meant.
-fn entity_patterns(list: &str) -> Result<Vec<String>> {
+pub(crate) fn entity_patterns(list: &str) -> Result<Vec<String>> {
     let patterns: Vec<String> = list.split(',').map(|p| p.trim().to_string()).collect();
     if patterns.iter().any(String::is_empty) {
         return Err(anyhow!(

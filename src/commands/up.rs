@@ -10,7 +10,7 @@ use serde_json::json;
 use super::Invocation;
 use crate::aws::Aws;
 use crate::bundle::{self, Bundle};
-use crate::cli::Format;
+use crate::cli::{Command, Format};
 use crate::discovery;
 use crate::engine::{self, Outcome, Verb};
 use crate::graph::{ApiId, Key, Value, Values};
@@ -28,6 +28,18 @@ pub async fn run(context: &Invocation) -> Result<(Aws, Bundle, Values), Failure>
     let (aws, found) =
         discovery::connect_and_discover(context.config.clone(), context.names.clone(), stack, stage).await?;
     render::header(cli, "up", file, &aws);
+    if file.stack.access_logs {
+        // The emulator `dev` runs against is an account of its own: the setting is made there
+        // without asking (never when dev would reach AWS itself, which has no endpoint).
+        let set_up_by = match &cli.command {
+            Command::Up {
+                set_account_logging_role: true,
+            } => Some("asked by --set-account-logging-role"),
+            Command::Dev(_) if !context.endpoint.is_empty() => Some("in wsstack dev's emulator"),
+            _ => None,
+        };
+        crate::account_logging::prepare(&context.config, &aws, set_up_by).await?;
+    }
     let progress = Progress::new(context.chatty());
     let mut resolved = found.resolved();
     let resources = context.plan(&aws, Some(&bundle), &found);

@@ -1,5 +1,6 @@
 //! Ships the local handler processes' output lines to the emulator's CloudWatch Logs, into each
-//! function's `/aws/lambda/{function}` group, so `wsstack logs` reads `wsstack dev` as it reads AWS.
+//! function's `/aws/lambda/{function}` group (and the gateway's access lines into the stage's
+//! access log group), so `wsstack logs` reads `wsstack dev` as it reads AWS.
 //!
 //! Batched and in order per log group; it never blocks a handler: when the buffer is full, lines
 //! are dropped and counted. One task ships; `Shipping::finish` ships what is still buffered and
@@ -72,12 +73,17 @@ impl LogShipper {
     }
 
     pub fn line(&self, function: &str, message: &str) {
+        self.line_to_group(&format!("/aws/lambda/{function}"), message);
+    }
+
+    /// A line for any log group (the stage's access log).
+    pub fn line_to_group(&self, group: &str, message: &str) {
         let at_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         let line = Line {
-            group: format!("/aws/lambda/{function}"),
+            group: group.to_string(),
             at_ms,
             message: truncate(message, MAX_EVENT_BYTES).to_string(),
         };

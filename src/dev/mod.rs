@@ -12,6 +12,7 @@
 
 mod backoff;
 mod binaries;
+pub mod console;
 pub mod credentials;
 pub mod emulator;
 mod events;
@@ -83,20 +84,30 @@ fn queue_limit(options: &DevOptions) -> usize {
 }
 
 /// dev's own log: `tracing` events on stderr, filtered by `WSSTACK_LOG` (default `info`). The
-/// lines it prints for the user go to stdout and stay as they are.
-fn init_logging() {
+/// lines it prints for the user go to stdout and stay as they are. The console's activity stream
+/// is a second layer over the same events, with its own filter.
+fn init_logging() -> console::Activity {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_from_env("WSSTACK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let activity = console::Activity::new();
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
+        )
+        .with(activity.layer())
         .try_init();
+    activity
 }
 
 /// Serve the stack locally until Ctrl-C or SIGTERM. `resolved` is what `up` just produced: it
 /// knows the API id.
 pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle, options: DevOptions) -> Result<()> {
-    init_logging();
+    let activity = init_logging();
     // Every client holds a descriptor: take all the process may have, and say when it runs short.
     let open_files = fd_limit::raise_to_hard_limit().context("raising the open-file limit")?;
     // The one place dev learns the API id.
@@ -111,7 +122,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
 
     let binaries = Binaries::extract(stack, aws, bundle)?;
     let emulation = runtime::emulation(binaries.bundled())?;
-    let (runtime, shipping) = handler_runtime(aws, options.quiet_handlers);
+    let (runtime, shipping, shipper) = handler_runtime(aws, options.quiet_handlers);
     let limits = Limits {
         instances: options.max_instances,
         queued: queue_limit(&options),
@@ -134,6 +145,11 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
     let declared = (routes, two_way);
     let config = gateway_config(api_id, &stack.stage, &options, declared, authorizer, &credentials);
     let gateway = Gateway::new(config, address, stop_gateway.clone());
+    let console = console::Console::new(aws.clone(), stack.clone(), activity, address);
+    gateway.attach_console(console.clone());
+    // The stage's throttling and access log, as `up` left them in the emulator.
+    let stage_settings = gateway::stage_settings::read_back(aws, api_id, &stack.stage, shipper).await?;
+    gateway.apply_stage_settings(stage_settings);
     let serving = tokio::spawn(gateway.clone().serve(listener));
     let background = TaskTracker::new();
     for source in &sources {
@@ -142,6 +158,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
         }
     }
     background.spawn(fd_limit::watch(open_files, runtime.shutdown_token()));
+    background.spawn(console::watch_dead_letters(aws.clone(), runtime.shutdown_token()));
     background.close();
 
     let gateway_url = format!("ws://{address}/{}", stack.stage);
@@ -151,6 +168,7 @@ pub async fn serve(stack: &Stack, aws: &Aws, resolved: &Values, bundle: &Bundle,
     print_serving(
         &gateway_url,
         &callback_url,
+        &console.url(),
         &options,
         emulation,
         open_files,
@@ -227,14 +245,15 @@ fn publish_session(
     })
 }
 
-/// The runtime host of the handler processes, their lines shipped to CloudWatch Logs.
-fn handler_runtime(aws: &Aws, quiet: bool) -> (Runtime, logs::Shipping) {
+/// The runtime host of the handler processes, their lines shipped to CloudWatch Logs; and the
+/// shipper, for the gateway's access log lines.
+fn handler_runtime(aws: &Aws, quiet: bool) -> (Runtime, logs::Shipping, logs::LogShipper) {
     let (shipper, shipping) = logs::LogShipper::start(aws.logs.clone());
     let log = LogSink {
         quiet,
-        cloudwatch: Some(shipper),
+        cloudwatch: Some(shipper.clone()),
     };
-    (Runtime::new(CancellationToken::new(), log), shipping)
+    (Runtime::new(CancellationToken::new(), log), shipping, shipper)
 }
 
 /// The gateway over the routes and authorizer read back.
@@ -264,6 +283,7 @@ fn gateway_config(
 fn print_serving(
     gateway_url: &str,
     callback_url: &str,
+    console_url: &str,
     options: &DevOptions,
     emulation: Option<runtime::Emulation>,
     open_files: u64,
@@ -273,6 +293,7 @@ fn print_serving(
     println!(
         "  management API  {callback_url}/@connections/{{id}} (signed with this session's keys: the handlers' own)"
     );
+    println!("  console         {console_url} (open it in a browser: connections, activity, send events, a client)");
     println!("  AWS emulator    {}", options.endpoint);
     if let Some(emulation) = &emulation {
         println!("  handlers        {emulation}");

@@ -101,6 +101,12 @@ pub async fn run(sqs: aws_sdk_sqs::Client, source: Arc<EventSource>, shutdown: C
         if messages.is_empty() {
             continue;
         }
+        // For dev's console: the events the bus delivered, whoever put them there.
+        tracing::debug!(
+            function = %source.function.config.name,
+            events = %messages.iter().filter_map(|m| m.body()).collect::<Vec<_>>().join("\n"),
+            "event source: received a batch"
+        );
         let event = json!({"Records": messages.iter().map(|m| record(m, &source)).collect::<Vec<_>>()});
         let failed: Vec<String> = match source.function.invoke(Bytes::from(event.to_string())).await {
             Ok(response) => {

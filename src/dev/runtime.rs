@@ -197,7 +197,10 @@ impl LogSink {
         if let Some(cloudwatch) = &self.cloudwatch {
             cloudwatch.line(function, line);
         }
-        if !self.quiet {
+        if self.quiet {
+            // Still for dev's console, which shows the handlers' errors (and WSSTACK_LOG=trace).
+            tracing::trace!(target: "wsstack::handler", function, "{line}");
+        } else {
             tracing::info!(target: "wsstack::handler", function, "{line}");
         }
     }

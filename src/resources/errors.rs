@@ -115,7 +115,9 @@ registered!(NotFound::is_not_found by is_not_found_exception: apigateway::get_st
     apigateway::get_authorizer::GetAuthorizerError,
     apigateway::delete_stage::DeleteStageError, apigateway::delete_api::DeleteApiError,
     apigateway::delete_route::DeleteRouteError, apigateway::delete_authorizer::DeleteAuthorizerError, apigateway::delete_integration::DeleteIntegrationError,
-    apigateway::get_route_responses::GetRouteResponsesError, apigateway::delete_route_response::DeleteRouteResponseError);
+    apigateway::get_route_responses::GetRouteResponsesError, apigateway::delete_route_response::DeleteRouteResponseError,
+    apigateway::delete_route_settings::DeleteRouteSettingsError,
+    apigateway::delete_access_log_settings::DeleteAccessLogSettingsError);
 registered!(NotFound::is_not_found by is_resource_not_found_exception: logs::delete_log_group::DeleteLogGroupError,
     logs::list_tags_for_resource::ListTagsForResourceError);
 

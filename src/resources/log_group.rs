@@ -1,6 +1,7 @@
 //! CloudWatch log group of a function (`/aws/lambda/{function}`), created by `up` so that it has
 //! the stack's retention and tags (Lambda would create it with neither). A group with no tags at
-//! all is the one Lambda makes on a first invoke of our function: it is adopted.
+//! all is the one Lambda makes on a first invoke of our function: it is adopted. The stage's
+//! access log group (`/aws/apigateway/{name}-{stage}-access`) is one too, keyed [`ACCESS`].
 
 use anyhow::Result;
 
@@ -15,10 +16,19 @@ impl Key {
     pub fn log_group(handler: impl Into<String>) -> Key {
         Key::each("log-group", handler)
     }
+
+    /// The stage's access log group: `$` cannot start a handler's name.
+    pub fn access_log_group() -> Key {
+        Key::log_group(ACCESS)
+    }
 }
+
+/// The `handler` of the stage's access log group.
+pub const ACCESS: &str = "$access";
 
 #[derive(Debug, Clone)]
 pub struct LogGroupSpec {
+    /// The handler whose group this is, or [`ACCESS`].
     pub handler: String,
     pub name: String,
     pub arn: String,

@@ -4,14 +4,22 @@
 //! already has them. A deployment lands some time after the change that started it: `up` waits
 //! for the one that carries the run's last change to the API, whether the stage changed or not.
 //!
+//! The stage also carries the stack's throttling (DefaultRouteSettings, and RouteSettings per
+//! route key) and its access logs (AccessLogSettings: the log group's ARN, without the `:*` the
+//! group's own ARN in DescribeLogGroups ends with, and a JSON-lines format). All of them change in
+//! place; a route key dropped from `throttle.routes` loses its settings (DeleteRouteSettings), access
+//! logs turned off lose theirs (DeleteAccessLogSettings).
+//!
 //! Tags are set when the stage is created and not compared afterwards: the stage is found through
 //! its API, not by tag, and the moto emulator has no TagResource for stages, so tag drift on a stage
 //! could never converge there. (Known gap: a changed `tags:` does not reach an existing stage.)
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
-use aws_sdk_apigatewayv2::types::DeploymentStatus;
+use aws_sdk_apigatewayv2::operation::get_stage::GetStageOutput;
+use aws_sdk_apigatewayv2::types::{AccessLogSettings, DeploymentStatus, RouteSettings};
 
 use super::errors::{deleted, found};
 use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
@@ -42,10 +50,49 @@ pub const STAGE_DEPLOYMENT: Patience = Patience {
     deadline: Duration::from_secs(120),
 };
 
+/// A token bucket as API Gateway keeps it: refilled at `rate` requests per second, at most
+/// `burst` requests in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub rate: f64,
+    pub burst: i32,
+}
+
+impl std::fmt::Display for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} requests/s, burst {}", self.rate, self.burst)
+    }
+}
+
+/// Access log settings: the destination log group's ARN and the line format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessLog {
+    pub destination_arn: String,
+    pub format: String,
+}
+
+/// The format of an access log line: one JSON object of the `$context` variables of WebSocket
+/// APIs that tell what happened to a request (API Gateway's "Configure logging for WebSocket
+/// APIs" lists them). Every value is quoted: a variable with no value renders as `-`, which
+/// would not be JSON unquoted. `wsstack dev` writes lines of the same keys.
+pub const ACCESS_LOG_FORMAT: &str = concat!(
+    r#"{"requestId":"$context.requestId","connectionId":"$context.connectionId","#,
+    r#""routeKey":"$context.routeKey","eventType":"$context.eventType","status":"$context.status","#,
+    r#""messageId":"$context.messageId","error":"$context.error.message","#,
+    r#""integrationError":"$context.integration.error","authorizerError":"$context.authorizer.error","#,
+    r#""sourceIp":"$context.identity.sourceIp","integrationLatency":"$context.integrationLatency","#,
+    r#""requestTime":"$context.requestTime","requestTimeEpoch":"$context.requestTimeEpoch"}"#
+);
+
 #[derive(Debug, Clone)]
 pub struct StageSpec {
     pub name: String,
     pub description: String,
+    /// The stage's default route throttling; `None`: only the account's quota.
+    pub throttle: Option<Limits>,
+    /// Route keys with throttling of their own.
+    pub route_throttles: BTreeMap<String, Limits>,
+    pub access_log: Option<AccessLog>,
     pub tags: Tags,
     pub depends_on: Vec<Key>,
 }
@@ -54,9 +101,78 @@ pub struct Observed {
     api: String,
     auto_deploy: bool,
     description: String,
+    throttle: Option<Limits>,
+    route_throttles: BTreeMap<String, Limits>,
+    access_log: Option<AccessLog>,
+}
+
+/// The throttling in a route's settings, if any is set.
+pub fn limits(settings: &RouteSettings) -> Option<Limits> {
+    let (rate, burst) = (settings.throttling_rate_limit(), settings.throttling_burst_limit());
+    (rate.is_some() || burst.is_some()).then(|| Limits {
+        rate: rate.unwrap_or(0.0),
+        burst: burst.unwrap_or(0),
+    })
+}
+
+fn route_settings(limits: Option<Limits>) -> RouteSettings {
+    RouteSettings::builder()
+        .set_throttling_rate_limit(limits.map(|l| l.rate))
+        .set_throttling_burst_limit(limits.map(|l| l.burst))
+        .build()
+}
+
+fn observed(api: &str, stage: &GetStageOutput) -> Observed {
+    let route_throttles = stage
+        .route_settings()
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, settings)| limits(settings).map(|l| (key.clone(), l)))
+        .collect();
+    let access_log = stage.access_log_settings().and_then(|a| {
+        let destination = a.destination_arn().unwrap_or_default();
+        (!destination.is_empty()).then(|| AccessLog {
+            destination_arn: destination.to_string(),
+            format: a.format().unwrap_or_default().to_string(),
+        })
+    });
+    Observed {
+        api: api.to_string(),
+        auto_deploy: stage.auto_deploy().unwrap_or(false),
+        description: stage.description().unwrap_or_default().to_string(),
+        throttle: stage.default_route_settings().and_then(limits),
+        route_throttles,
+        access_log,
+    }
+}
+
+fn show_limits(limits: Option<&Limits>) -> String {
+    limits.map_or_else(|| "account quota only".to_string(), |l| l.to_string())
+}
+
+fn show_access_log(log: Option<&AccessLog>) -> String {
+    log.map_or_else(|| "off".to_string(), |l| format!("to {}", l.destination_arn))
 }
 
 impl StageSpec {
+    fn route_settings_map(&self) -> Option<std::collections::HashMap<String, RouteSettings>> {
+        (!self.route_throttles.is_empty()).then(|| {
+            self.route_throttles
+                .iter()
+                .map(|(key, limits)| (key.clone(), route_settings(Some(*limits))))
+                .collect()
+        })
+    }
+
+    fn access_log_settings(&self) -> Option<AccessLogSettings> {
+        self.access_log.as_ref().map(|log| {
+            AccessLogSettings::builder()
+                .destination_arn(&log.destination_arn)
+                .format(&log.format)
+                .build()
+        })
+    }
+
     /// Wait until the stage serves what this run changed in its API: AutoDeploy deploys each
     /// change (routes, integrations, the authorizer, the stage itself) after the call returned,
     /// so the wait is for a deployment created no earlier than the run's last change
@@ -137,11 +253,7 @@ impl Lifecycle for StageSpec {
         let stage = found(call.send().await, || {
             format!("reading stage {} of API {api}", self.name)
         })?;
-        Ok(stage.map(|stage| Observed {
-            api: api.to_string(),
-            auto_deploy: stage.auto_deploy().unwrap_or(false),
-            description: stage.description().unwrap_or_default().to_string(),
-        }))
+        Ok(stage.map(|stage| observed(api, &stage)))
     }
 
     fn diffs(&self, _ctx: Ctx<'_>, o: &Observed) -> Vec<Diff> {
@@ -151,6 +263,37 @@ impl Lifecycle for StageSpec {
         }
         if o.description != self.description {
             diffs.push(Diff::new("description", &o.description, &self.description));
+        }
+        if o.throttle != self.throttle {
+            diffs.push(Diff::new(
+                "throttle",
+                show_limits(o.throttle.as_ref()),
+                show_limits(self.throttle.as_ref()),
+            ));
+        }
+        let keys: std::collections::BTreeSet<&String> =
+            o.route_throttles.keys().chain(self.route_throttles.keys()).collect();
+        for key in keys {
+            let (current, desired) = (o.route_throttles.get(key), self.route_throttles.get(key));
+            if current != desired {
+                diffs.push(Diff::new(
+                    &format!("throttle of {key}"),
+                    show_limits(current),
+                    desired.map_or_else(|| "the stage's".to_string(), |l| l.to_string()),
+                ));
+            }
+        }
+        let (current, desired) = (&o.access_log, &self.access_log);
+        let same_destination =
+            matches!((current, desired), (Some(c), Some(d)) if c.destination_arn == d.destination_arn);
+        if current != desired && same_destination {
+            diffs.push(Diff::new("access log format", "another format", "wsstack's JSON lines"));
+        } else if current != desired {
+            diffs.push(Diff::new(
+                "access logs",
+                show_access_log(current.as_ref()),
+                show_access_log(desired.as_ref()),
+            ));
         }
         diffs
     }
@@ -168,6 +311,9 @@ impl Lifecycle for StageSpec {
                 .stage_name(&self.name)
                 .auto_deploy(true)
                 .description(&self.description)
+                .set_default_route_settings(self.throttle.map(|l| route_settings(Some(l))))
+                .set_route_settings(self.route_settings_map())
+                .set_access_log_settings(self.access_log_settings())
                 .set_tags(Some(self.tags.clone().into_iter().collect()))
                 .send()
                 .await;
@@ -194,12 +340,37 @@ impl Lifecycle for StageSpec {
     }
 
     async fn update(&self, ctx: Ctx<'_>, o: &Observed) -> Result<()> {
-        let call = ctx.aws.apigateway.update_stage().api_id(&o.api).stage_name(&self.name);
+        let apigateway = &ctx.aws.apigateway;
+        let doing = |what: &str| format!("{what} of stage {} of API {}", self.name, o.api);
+        // UpdateStage keeps what it is not given: route keys and access logs that go are deleted
+        // by their own calls, before the update, so that nothing of them is left either way.
+        for key in o
+            .route_throttles
+            .keys()
+            .filter(|k| !self.route_throttles.contains_key(*k))
+        {
+            let call = apigateway.delete_route_settings().api_id(&o.api).stage_name(&self.name);
+            deleted(call.route_key(key).send().await, || {
+                doing(&format!("deleting the route settings of {key}"))
+            })?;
+        }
+        if o.access_log.is_some() && self.access_log.is_none() {
+            let call = apigateway
+                .delete_access_log_settings()
+                .api_id(&o.api)
+                .stage_name(&self.name);
+            deleted(call.send().await, || doing("deleting the access log settings"))?;
+        }
+        // The default route's settings are given whole: without throttling they have none.
+        let call = apigateway.update_stage().api_id(&o.api).stage_name(&self.name);
         call.auto_deploy(true)
             .description(&self.description)
+            .default_route_settings(route_settings(self.throttle))
+            .set_route_settings(self.route_settings_map())
+            .set_access_log_settings(self.access_log_settings())
             .send()
             .await
-            .map_err(|e| sdk_error(format!("updating stage {} of API {}", self.name, o.api), e))?;
+            .map_err(|e| sdk_error(doing("updating"), e))?;
         Ok(())
     }
 

@@ -65,6 +65,45 @@ pub struct Stack {
     /// default, or `dualstack`, IPv4 and IPv6. A custom domain is always dualstack.
     #[serde(default)]
     pub ip_address_type: IpAddressType,
+    /// Request limits of the stage (its default route settings), and per route key overrides;
+    /// without it only API Gateway's account-wide quota applies.
+    #[serde(default)]
+    pub throttle: Option<Throttle>,
+    /// Access logs of the stage, one JSON line per request, in the log group
+    /// `/aws/apigateway/{name}-{stage}-access`. On unless `false`; they need the account's API
+    /// Gateway CloudWatch Logs role (`up --set-account-logging-role` sets one up).
+    #[serde(default = "default_true")]
+    pub access_logs: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `throttle:`: the stage's token bucket, refilled at `rate` requests per second and holding at
+/// most `burst`; `routes` gives a route key (`$connect`, `$disconnect`, `subscribe`, an own route,
+/// `$default`) its own bucket.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Throttle {
+    /// Steady requests per second (API Gateway's ThrottlingRateLimit).
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub rate: f64,
+    /// Requests at once above the rate (ThrottlingBurstLimit).
+    #[schemars(range(min = 0, max = 5000))]
+    pub burst: u32,
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteThrottle>,
+}
+
+/// One route key's limits under `throttle.routes`.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteThrottle {
+    #[schemars(range(min = 0.0, max = 10000.0))]
+    pub rate: f64,
+    #[schemars(range(min = 0, max = 5000))]
+    pub burst: u32,
 }
 
 /// `ip_address_type`.

@@ -9,6 +9,7 @@ pub use routes::is_own_route_name;
 pub(super) use routes::load_packages;
 mod domain;
 mod push;
+mod stage;
 use std::path::Path;
 
 use super::errors::StackError;
@@ -310,6 +311,7 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
     }
 
     routes::check(&mut problems, stack);
+    stage::check(&mut problems, stack);
 
     // Every resource gets our two tags too; AWS allows 50 per resource.
     if stack.tags.len() > 48 {

@@ -88,8 +88,27 @@ pub fn stack_text(name: &str, edits: &[(&str, &str)]) -> String {
     text
 }
 
+/// The API Gateway CloudWatch Logs role every test account has (`Env::start`): access logs,
+/// on by default, need it, and a test of something else should not stop at it.
+pub const LOGGING_ROLE: &str = "arn:aws:iam::123456789012:role/apigateway-cloudwatch-logs";
+
 impl Env {
+    /// A private emulator whose account has API Gateway's CloudWatch Logs role set.
     pub async fn start() -> Env {
+        let env = Env::without_logging_role().await;
+        let patch = aws_sdk_apigateway::types::PatchOperation::builder()
+            .op(aws_sdk_apigateway::types::Op::Replace)
+            .path("/cloudwatchRoleArn")
+            .value(LOGGING_ROLE)
+            .build();
+        let apigateway = aws_sdk_apigateway::Client::new(&env.config);
+        let call = apigateway.update_account().patch_operations(patch).send();
+        call.await.expect("the account's API Gateway logging role is set");
+        env
+    }
+
+    /// A private emulator as a fresh AWS account is: no API Gateway CloudWatch Logs role.
+    pub async fn without_logging_role() -> Env {
         let moto = tokio::task::spawn_blocking(Moto::start)
             .await
             .unwrap()
@@ -328,6 +347,15 @@ pub async fn leftovers(env: &Env, stack: &str) -> Vec<String> {
     for group in groups.log_groups() {
         found.push(format!("log group {}", group.log_group_name().unwrap_or_default()));
     }
+    let access = env.logs().describe_log_groups();
+    let access = access
+        .log_group_name_prefix(format!("/aws/apigateway/{prefix}"))
+        .send()
+        .await
+        .unwrap();
+    for group in access.log_groups() {
+        found.push(format!("log group {}", group.log_group_name().unwrap_or_default()));
+    }
     for api in apis_of(env, stack).await {
         found.push(format!("api {}", api.api_id().unwrap_or_default()));
     }
@@ -364,8 +392,8 @@ pub async fn apis_of(env: &Env, stack: &str) -> Vec<aws_sdk_apigatewayv2::types:
 /// How many resources a stack has with the shipped stack.yaml: 2 roles with their 2 policies, the
 /// table, 2 queues, the rule, the API, its stage, 5 functions with 5 log groups, 4 permissions,
 /// 4 routes with the route responses of subscribe and unsubscribe, the event source, the alarm
-/// topic and the dead-letter alarm.
-pub const STACK_RESOURCES: usize = 33;
+/// topic, the dead-letter alarm and the stage's access log group.
+pub const STACK_RESOURCES: usize = 34;
 
 /// `-o json` summary counts of an up: (created, updated, deleted, unchanged).
 pub fn counts(run: &Run) -> (u64, u64, u64, u64) {

@@ -9,9 +9,19 @@ import { createInterface } from "node:readline";
 
 const [url, optionsText] = process.argv.slice(2);
 const { tokens, ...options } = JSON.parse(optionsText ?? "{}");
-const { WsstackClient } = await import(process.env.WSSTACK_CLIENT_MODULE);
-
 const say = (event) => process.stdout.write(JSON.stringify(event) + "\n");
+
+// The module from a file, or from `wsstack dev`'s /client.js as a page on another origin fetches
+// it (Node imports no http: URL; the text is imported as a data: URL instead).
+let moduleUrl = process.env.WSSTACK_CLIENT_MODULE;
+if (moduleUrl.startsWith("http")) {
+  const response = await fetch(moduleUrl, { headers: { Origin: "http://localhost:3000" } });
+  const text = await response.text();
+  say({ event: "module", status: response.status, cors: response.headers.get("access-control-allow-origin"), text });
+  moduleUrl = "data:text/javascript;base64," + Buffer.from(text).toString("base64");
+}
+const { WsstackClient } = await import(moduleUrl);
+
 const waitingForToken = [];
 if (tokens) {
   options.token = () => {

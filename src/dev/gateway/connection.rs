@@ -26,7 +26,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{json_response, Connection, Gateway, MAX_FRAME, MAX_MESSAGE, OUTBOX_FRAMES};
+use super::stage_settings::Access;
+use super::{error_response, json_response, Connection, Gateway, MAX_FRAME, MAX_MESSAGE, OUTBOX_FRAMES};
 use crate::dev::events::{self, Authorization, Client, ConnectVerdict};
 use crate::dev::runtime::InvokeError;
 
@@ -128,6 +129,24 @@ impl Gateway {
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or_default()))
         };
+        // The handshake's access log line, however it ends.
+        let access_request = events::Request::fresh();
+        // API Gateway throttles `$connect` like any route, before the authorizer runs.
+        if !self.admit("$connect") {
+            tracing::info!(connection_id = %client.connection_id, "$connect throttled: 429");
+            self.access(connect_access(
+                &client,
+                &access_request,
+                429,
+                Some("Too Many Requests"),
+                None,
+            ));
+            return error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Too Many Requests",
+            );
+        }
 
         if let Some(authorizer) = &self.config.authorizer {
             let event = events::authorizer_event(
@@ -158,6 +177,13 @@ impl Gateway {
                         403 => "Forbidden",
                         _ => "Internal server error",
                     };
+                    self.access(connect_access(
+                        &client,
+                        &access_request,
+                        status,
+                        Some(message),
+                        Some(message),
+                    ));
                     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                     return json_response(status, serde_json::json!({ "message": message }).to_string());
                 }
@@ -185,6 +211,13 @@ impl Gateway {
                         } else {
                             "Forbidden"
                         };
+                        self.access(connect_access(
+                            &client,
+                            &access_request,
+                            status.as_u16(),
+                            Some(message),
+                            None,
+                        ));
                         return json_response(status, serde_json::json!({ "message": message }).to_string());
                     }
                 },
@@ -197,6 +230,16 @@ impl Gateway {
                         InvokeError::Throttled { .. } | InvokeError::ShuttingDown => StatusCode::INTERNAL_SERVER_ERROR,
                         _ => StatusCode::BAD_GATEWAY,
                     };
+                    let failure = error.to_string();
+                    let mut access = connect_access(
+                        &client,
+                        &access_request,
+                        status.as_u16(),
+                        Some("Internal server error"),
+                        None,
+                    );
+                    access.integration_error = Some(&failure);
+                    self.access(access);
                     return json_response(status, r#"{"message":"Internal server error"}"#);
                 }
             }
@@ -210,6 +253,7 @@ impl Gateway {
         for (name, value) in &response_headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
+        self.access(connect_access(&client, &access_request, 200, None, None));
         let (outbox, outgoing) = mpsc::channel(OUTBOX_FRAMES);
         let connection = Arc::new(Connection {
             client,
@@ -332,20 +376,74 @@ impl Gateway {
             let client = &connection.client;
             let request = events::Request::fresh();
             let Some(route_key) = events::select_route(&body, |key| self.config.routes.contains_key(key)) else {
+                tracing::debug!(connection_id = %client.connection_id, frame = %body, "frame matched no route: Forbidden");
                 let frame = events::forbidden_frame(&client.connection_id, &request);
+                self.access(message_access(
+                    client,
+                    &request,
+                    "-",
+                    403,
+                    Some("Forbidden"),
+                    None,
+                    None,
+                ));
                 let _ = connection.outbox.send(Message::Text(frame.into())).await;
                 return;
             };
+            if !self.admit(&route_key) {
+                tracing::info!(route_key, connection_id = %client.connection_id, "message throttled");
+                let frame = super::stage_settings::throttled_frame(&client.connection_id, &request);
+                self.access(message_access(
+                    client,
+                    &request,
+                    &route_key,
+                    429,
+                    Some("Too Many Requests"),
+                    None,
+                    None,
+                ));
+                let _ = connection.outbox.send(Message::Text(frame.into())).await;
+                return;
+            }
             let function = self.config.routes[&route_key].clone();
             let event = events::message_event(&self.stage, client, &route_key, &body, &request);
-            let frame = match function.invoke(Bytes::from(event.to_string())).await {
-                Ok(answer) if self.config.two_way.contains(&route_key) => events::reply_frame(&answer),
-                Ok(_) => None,
+            let started = Instant::now();
+            let invoked = function.invoke(Bytes::from(event.to_string())).await;
+            let latency = Some(started.elapsed().as_millis());
+            let frame = match invoked {
+                Ok(answer) if self.config.two_way.contains(&route_key) => {
+                    self.access(message_access(client, &request, &route_key, 200, None, None, latency));
+                    events::reply_frame(&answer)
+                }
+                Ok(_) => {
+                    self.access(message_access(client, &request, &route_key, 200, None, None, latency));
+                    None
+                }
                 Err(error) => {
                     tracing::warn!(route_key, connection_id = %client.connection_id, %error, "route integration failed");
+                    let failure = error.to_string();
+                    let error_message = Some("Internal server error");
+                    let access = message_access(
+                        client,
+                        &request,
+                        &route_key,
+                        500,
+                        error_message,
+                        Some(&failure),
+                        latency,
+                    );
+                    self.access(access);
                     Some(events::internal_error_frame(&client.connection_id, &request))
                 }
             };
+            // For dev's console: what each frame did (a subscribe's answer says whether it was refused).
+            tracing::debug!(
+                route_key,
+                connection_id = %client.connection_id,
+                frame = %body,
+                answer = frame.as_deref().unwrap_or(""),
+                "frame routed"
+            );
             if let Some(frame) = frame {
                 let _ = connection.outbox.send(Message::Text(frame.into())).await;
             }
@@ -353,10 +451,22 @@ impl Gateway {
     }
 
     async fn disconnect(&self, client: &Client, status: u16, reason: &str) {
+        let request = events::Request::fresh();
+        self.access(Access {
+            client,
+            request: &request,
+            route_key: "$disconnect",
+            event_type: "DISCONNECT",
+            status: 200,
+            error: None,
+            integration_error: None,
+            authorizer_error: None,
+            integration_latency_ms: None,
+        });
         let Some(function) = self.config.routes.get("$disconnect") else {
             return;
         };
-        let event = events::disconnect_event(&self.stage, client, status, reason, &events::Request::fresh());
+        let event = events::disconnect_event(&self.stage, client, status, reason, &request);
         if let Err(error) = function.invoke(Bytes::from(event.to_string())).await {
             if error != InvokeError::ShuttingDown {
                 tracing::warn!(connection_id = %client.connection_id, %error, "$disconnect failed");
@@ -397,4 +507,48 @@ async fn write_frames<S>(
         let _ = sink.send(Message::Close(Some(frame))).await;
     }
     let _ = sink.close().await;
+}
+
+/// A MESSAGE's access log line.
+fn message_access<'a>(
+    client: &'a Client,
+    request: &'a events::Request,
+    route_key: &'a str,
+    status: u16,
+    error: Option<&'a str>,
+    integration_error: Option<&'a str>,
+    integration_latency_ms: Option<u128>,
+) -> Access<'a> {
+    Access {
+        client,
+        request,
+        route_key,
+        event_type: "MESSAGE",
+        status,
+        error,
+        integration_error,
+        authorizer_error: None,
+        integration_latency_ms,
+    }
+}
+
+/// A CONNECT's access log line.
+fn connect_access<'a>(
+    client: &'a Client,
+    request: &'a events::Request,
+    status: u16,
+    error: Option<&'a str>,
+    authorizer_error: Option<&'a str>,
+) -> Access<'a> {
+    Access {
+        client,
+        request,
+        route_key: "$connect",
+        event_type: "CONNECT",
+        status,
+        error,
+        integration_error: None,
+        authorizer_error,
+        integration_latency_ms: None,
+    }
 }

@@ -17,6 +17,9 @@
 //!   API Gateway answers a call without IAM credentials, so that a web page open in the
 //!   developer's browser cannot post to, read or close a connection (it cannot send an
 //!   `Authorization` header without a CORS preflight, and no preflight is granted);
+//! - `/` and `/__console/...` are dev's console page and its API (`dev::console`, which checks
+//!   Host, Origin and its session key itself: a web page of another origin gets 403); any other
+//!   path is 403;
 //! - at most `max_connections` WebSocket connections at once, counted from the handshake until
 //!   their `$disconnect` ran: past it a handshake is refused with 429 `LimitExceededException`,
 //!   the status API Gateway answers when one of its limits is hit (API Gateway has no such cap of
@@ -32,6 +35,7 @@
 //! ran (bounded).
 
 mod connection;
+pub mod stage_settings;
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -127,6 +131,21 @@ pub struct Gateway {
     http_slots: Cap,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// dev's console page (`/` and `/__console/...`), once attached; without it those paths are 403.
+    console: std::sync::OnceLock<Arc<crate::dev::console::Console>>,
+    /// The stage's throttling and access log, once read back from the emulator; until then (and
+    /// in tests that set none) nothing is throttled or logged.
+    stage_settings: std::sync::OnceLock<stage_settings::StageSettings>,
+}
+
+/// What the console shows of an open connection.
+pub struct OpenConnection {
+    pub connection_id: String,
+    pub connected_at: SystemTime,
+    pub last_active: SystemTime,
+    pub source_ip: String,
+    /// The authorizer's `principalId`, when the stage has an authorizer.
+    pub principal: Option<String>,
 }
 
 /// A cap on connections of one kind: a permit per connection, and the refusal logged once per
@@ -220,7 +239,69 @@ impl Gateway {
             ),
             shutdown,
             tasks: TaskTracker::new(),
+            console: std::sync::OnceLock::new(),
+            stage_settings: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Apply the stage's throttling and access log (see `stage_settings`).
+    pub fn apply_stage_settings(&self, settings: stage_settings::StageSettings) {
+        let _ = self.stage_settings.set(settings);
+    }
+
+    /// Whether a request on `route_key` is within the stage's throttling.
+    fn admit(&self, route_key: &str) -> bool {
+        self.stage_settings.get().is_none_or(|s| s.throttles.admit(route_key))
+    }
+
+    /// Write an access log line, if the stage has access logs.
+    fn access(&self, access: stage_settings::Access<'_>) {
+        if let Some(log) = self.stage_settings.get().and_then(|s| s.access_log.as_ref()) {
+            log.write(&access);
+        }
+    }
+
+    /// Serve `console` on this gateway's address, beside the stage.
+    pub fn attach_console(&self, console: Arc<crate::dev::console::Console>) {
+        let _ = self.console.set(console);
+    }
+
+    /// The WebSocket connections open now, oldest first.
+    pub fn open_connections(&self) -> Vec<OpenConnection> {
+        let mut open: Vec<OpenConnection> = self
+            .connections
+            .lock()
+            .unwrap()
+            .values()
+            .map(|connection| OpenConnection {
+                connection_id: connection.client.connection_id.clone(),
+                connected_at: connection.client.connected_at,
+                last_active: *connection.last_active.lock().unwrap(),
+                source_ip: connection.client.source_ip.clone(),
+                principal: connection
+                    .client
+                    .authorizer
+                    .as_ref()
+                    .and_then(|context| context.get("principalId"))
+                    .and_then(|id| id.as_str())
+                    .map(String::from),
+            })
+            .collect();
+        open.sort_by_key(|connection| connection.connected_at);
+        open
+    }
+
+    /// Run `task` as one of the gateway's tasks: shutdown waits for it (bounded); it should end
+    /// when `shutdown_token` is cancelled.
+    pub fn spawn_tracked<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task);
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 
     pub fn connection_count(&self) -> usize {
@@ -339,6 +420,9 @@ impl Gateway {
                 .unwrap_or_else(|_| id.to_string());
             return self.manage(request, &id).await;
         }
+        if let Some(console) = self.console.get().filter(|_| crate::dev::console::serves(&path)) {
+            return console.clone().handle(request, self.clone()).await;
+        }
         json_response(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#)
     }
 
@@ -364,8 +448,17 @@ impl Gateway {
                     Ok(text) => Message::Text(text.into()),
                     Err(_) => Message::Binary(body),
                 };
+                // A clone shares the frame's bytes: the log line costs nothing unless it is kept.
+                let posted = frame.clone();
                 match connection.outbox.try_send(frame) {
-                    Ok(()) => json_response(StatusCode::OK, ""),
+                    Ok(()) => {
+                        tracing::debug!(
+                            connection_id = id,
+                            frame = posted.to_text().unwrap_or("(binary)"),
+                            "posted to the connection"
+                        );
+                        json_response(StatusCode::OK, "")
+                    }
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         tracing::debug!(connection_id = id, "outbox full; post throttled");
                         error_response(StatusCode::TOO_MANY_REQUESTS, "LimitExceededException", "Rate exceeded")
