@@ -198,6 +198,11 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
         let most = stack.handlers.max_subscriptions_per_connection;
         environment.insert("MAX_SUBSCRIPTIONS".to_string(), most.to_string());
     }
+    // The push handler numbers and keeps events; `subscribe` replays them.
+    if (handler == "subscribe" || handler == "push") && stack.history.window_seconds > 0 {
+        environment.insert("HISTORY_WINDOW_SECONDS".to_string(), stack.history.window_seconds.to_string());
+        environment.insert("HISTORY_MAX_REPLAY".to_string(), stack.history.max_replay.to_string());
+    }
     if handler == "push" {
         environment.extend(push_environment(stack));
     }

@@ -34,9 +34,9 @@ pub(super) fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Va
 }
 
 /// The policy of the bundled route handlers' role: the table and their logs. They answer clients
-/// through their routes' route responses, so they need no management API (`_api`: every role
-/// policy is written from the API's id).
-pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, _api: &str) -> Value {
+/// through their routes' route responses; with history, `subscribe` also posts what a client
+/// missed (a replay) before it answers, through the management API.
+pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
     let table = arns.table(&names.table());
     // Own routes have roles of their own.
     let route_handlers: Vec<String> = handlers(stack)
@@ -44,7 +44,7 @@ pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, _api: &st
         .filter(|h| h != "push" && own_route_key(h).is_none())
         .collect();
     let route_handlers: Vec<&str> = route_handlers.iter().map(String::as_str).collect();
-    json!({
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -58,7 +58,12 @@ pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, _api: &st
             },
             log_statement(names, arns, &route_handlers)
         ]
-    })
+    });
+    if stack.history.window_seconds > 0 {
+        let statements = policy["Statement"].as_array_mut().expect("a statement list");
+        statements.push(manage_connections(stack, arns, api, "POST"));
+    }
+    policy
 }
 
 /// The policy of the push handler's role.

@@ -74,6 +74,29 @@ pub struct Stack {
     /// Gateway CloudWatch Logs role (`up --set-account-logging-role` sets one up).
     #[serde(default = "default_true")]
     pub access_logs: bool,
+    /// What each stream (an entity's events, a user's notifications) keeps for clients that
+    /// reconnect: pushes carry `seq`, and `subscribe` with `since` replays what a client missed.
+    #[serde(default)]
+    pub history: History,
+}
+
+/// The recent events each stream keeps (README, "Nothing missed").
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct History {
+    /// How long an event stays replayable, in seconds; 0 turns history off (pushes carry no `seq`).
+    pub window_seconds: u32,
+    /// The most events one `subscribe` with `since` replays; a client that missed more resyncs.
+    pub max_replay: u32,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History {
+            window_seconds: 300,
+            max_replay: 1_000,
+        }
+    }
 }
 
 fn default_true() -> bool {
