@@ -69,7 +69,7 @@ pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str
 /// The policy of the push handler's role.
 pub(super) fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
     let table = arns.table(&names.table());
-    json!({
+    let mut policy = json!({
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -101,7 +101,19 @@ pub(super) fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) 
             manage_connections(stack, arns, api, "POST"),
             log_statement(names, arns, &["push"])
         ]
-    })
+    });
+    // Numbering an event is one TransactWriteItems (IAM checks each of its items' actions) after a
+    // GetItem of the stream's head.
+    if stack.history.window_seconds > 0 {
+        let statements = policy["Statement"].as_array_mut().expect("a statement list");
+        statements.push(json!({
+            "Sid": "NumberAndKeepEvents",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            "Resource": [table]
+        }));
+    }
+    policy
 }
 
 /// The queue policy: only this stack's rule may send.
