@@ -58,7 +58,10 @@ async fn main() -> Result<(), Error> {
                     let result = match route {
                         HandlerKind::Connect => routes::connect(&app, event.payload).await,
                         HandlerKind::Disconnect => routes::disconnect(&app, event.payload).await,
-                        HandlerKind::Subscribe => routes::subscribe(&app, event.payload).await,
+                        HandlerKind::Subscribe => {
+                            let deadline = push::deadline_from_epoch_ms(event.context.deadline);
+                            routes::subscribe_until(&app, event.payload, deadline).await
+                        }
                         HandlerKind::Unsubscribe => routes::unsubscribe(&app, event.payload).await,
                         HandlerKind::Push | HandlerKind::Authorizer => Err(HandlerError::invalid_event(
                             anyhow::anyhow!("{route:?} is not a WebSocket route"),

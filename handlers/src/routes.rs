@@ -126,6 +126,16 @@ pub async fn disconnect(app: &App, request: ApiGatewayWebsocketProxyRequest) -> 
 /// `auth:`, an entity outside the token's patterns gets an error frame and writes nothing, and so
 /// does a subscription past the connection's maximum (`MAX_SUBSCRIPTIONS`).
 pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
+    subscribe_until(app, request, tokio::time::Instant::now() + REPLAY_TIME_UNBOUNDED).await
+}
+
+/// [`subscribe`] in an invocation that ends at `deadline`: a replay that cannot be posted in time
+/// stops and answers `resync` (the client refetches), rather than being cut off unanswered.
+pub async fn subscribe_until(
+    app: &App,
+    request: ApiGatewayWebsocketProxyRequest,
+    deadline: tokio::time::Instant,
+) -> Result<ApiGatewayProxyResponse> {
     let connection_id = connection_id(&request)?;
     let entity_id = match valid_frame(&request, connection_id, "subscribe") {
         Ok(entity_id) => entity_id,
@@ -167,7 +177,16 @@ pub async fn subscribe(app: &App, request: ApiGatewayWebsocketProxyRequest) -> R
         let latest = history::latest(app, stream).await?;
         return Ok(acknowledged("subscribed", &entity_id, Some(latest)));
     };
-    Ok(match replay(app, connection_id, stream, since).await? {
+    // The answer itself needs a moment after the replay: stop posting a tenth of the time early.
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let stop_at = deadline - (left / 10).min(std::time::Duration::from_secs(1));
+    let replayed = tokio::time::timeout_at(stop_at, replay(app, connection_id, stream, since)).await;
+    let Ok(replayed) = replayed else {
+        tracing::warn!(connection_id, %stream, since, "no time left to replay everything; answered resync");
+        let latest = history::latest(app, stream).await?;
+        return Ok(acknowledged("resync", &entity_id, Some(latest)));
+    };
+    Ok(match replayed? {
         Resumed::UpTo(latest) => acknowledged("subscribed", &entity_id, Some(latest)),
         Resumed::Resync(latest) => acknowledged("resync", &entity_id, Some(latest)),
     })
@@ -210,6 +229,9 @@ async fn replay(app: &App, connection_id: &str, stream: history::Stream<'_>, sin
     tracing::info!(connection_id, %stream, since, replayed = count, latest, "replayed");
     Ok(Resumed::UpTo(latest))
 }
+
+/// The time [`subscribe`] gives a replay when no invocation deadline is known (tests).
+const REPLAY_TIME_UNBOUNDED: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Attempts per replayed frame beyond the first (throttling, 5xx), and the first pause.
 const REPLAY_ATTEMPTS: u32 = 3;
