@@ -7,14 +7,14 @@ mod common;
 #[path = "dev_e2e/harness.rs"]
 mod harness;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{stack_text, wsstack_binary, Env};
 use futures::{SinkExt, StreamExt};
-use harness::{all_connection_ids, connect, next_message, subscribe};
+use harness::{all_connection_ids, connect, next_message, spawn_serving, subscribe};
 use serde_json::Value;
 
 /// A `wsstack dev` started from a command of the test's making; SIGINT, then SIGKILL, on drop.
@@ -26,21 +26,8 @@ struct Launched {
 impl Launched {
     /// Start `command` (a `wsstack dev`) and wait until it serves.
     async fn start(mut command: Command) -> Launched {
-        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = command.spawn().expect("start wsstack dev");
-        let stdout = child.stdout.take().unwrap();
-        let url = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            for line in lines.by_ref() {
-                if let Some(url) = line.expect("dev stdout").strip_prefix("wsstack dev: serving ") {
-                    std::thread::spawn(move || for _ in lines {});
-                    return url.trim().to_string();
-                }
-            }
-            panic!("wsstack dev exited before serving");
-        })
-        .await
-        .unwrap();
+        command.stderr(Stdio::inherit());
+        let (child, url) = spawn_serving(command).await;
         Launched { child, url }
     }
 

@@ -2,6 +2,8 @@
 //! for lines put there through the SDK and for the lines `wsstack dev`'s handler processes ship.
 
 mod common;
+#[path = "dev_e2e/harness.rs"]
+mod harness;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -10,8 +12,9 @@ use std::process::{Child, ChildStdout, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
-use common::{stack_text, Env};
+use common::Env;
 use futures::SinkExt;
+use harness::Dev;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -134,20 +137,8 @@ impl Drop for Running {
 #[tokio::test]
 async fn logs_follow_the_handlers_of_wsstack_dev() {
     let env = Env::start().await;
-    let stack = env.write_stack("follow.yaml", &stack_text("follow", &[]));
-    let (_dev, stdout) = spawn_on_moto(&env, &stack, &["dev", "--port", "0", "--quiet-handlers", "-q"]);
-    let url = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            if let Some(url) = line.unwrap().strip_prefix("wsstack dev: serving ") {
-                std::thread::spawn(move || for _ in lines {});
-                return url.trim().to_string();
-            }
-        }
-        panic!("wsstack dev exited before serving");
-    })
-    .await
-    .unwrap();
+    let dev = Dev::start(&env, "follow", &[]).await;
+    let (stack, url) = (dev.path.clone(), dev.url.clone());
 
     // `logs --follow` from before the first connection.
     let (follower, follower_out) = spawn_on_moto(&env, &stack, &["logs", "--follow", "-o", "json"]);

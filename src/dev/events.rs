@@ -297,15 +297,19 @@ pub fn select_route(body: &str, has_route: impl Fn(&str) -> bool) -> Option<Stri
     }
 }
 
-/// The error frame API Gateway sends for a message no route takes.
-pub fn forbidden_frame(connection_id: &str, request: &Request) -> String {
-    json!({"message": "Forbidden", "connectionId": connection_id, "requestId": request.id}).to_string()
+/// An error frame API Gateway sends a client about one of its messages:
+/// `{"message": ..., "connectionId": ..., "requestId": ...}`.
+pub fn error_frame(message: &str, connection_id: &str, request: &Request) -> String {
+    json!({"message": message, "connectionId": connection_id, "requestId": request.id}).to_string()
 }
 
 /// The error frame API Gateway sends when a route's integration fails.
 pub fn internal_error_frame(connection_id: &str, request: &Request) -> String {
-    json!({"message": "Internal server error", "connectionId": connection_id, "requestId": request.id}).to_string()
+    error_frame("Internal server error", connection_id, request)
 }
+
+/// The `message` of the error frame API Gateway sends for a message no route takes.
+pub const FORBIDDEN: &str = "Forbidden";
 
 /// The frame a route's integration answer sends back to the client: its non-empty `body`.
 pub fn reply_frame(answer: &[u8]) -> Option<String> {

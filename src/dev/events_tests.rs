@@ -131,7 +131,7 @@ fn routes_are_selected_on_the_action_then_default() {
 
 #[test]
 fn error_frames_name_the_connection_and_request() {
-    let forbidden: Value = serde_json::from_str(&forbidden_frame("c1", &request())).unwrap();
+    let forbidden: Value = serde_json::from_str(&error_frame(FORBIDDEN, "c1", &request())).unwrap();
     assert_eq!(
         forbidden,
         json!({"message": "Forbidden", "connectionId": "c1", "requestId": "req-1"})

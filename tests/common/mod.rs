@@ -337,24 +337,18 @@ pub async fn leftovers(env: &Env, stack: &str) -> Vec<String> {
             found.push(format!("event source {}", mapping.uuid().unwrap_or_default()));
         }
     }
-    let groups = env
-        .logs()
-        .describe_log_groups()
-        .log_group_name_prefix(format!("/aws/lambda/{prefix}"))
-        .send()
-        .await
-        .unwrap();
-    for group in groups.log_groups() {
-        found.push(format!("log group {}", group.log_group_name().unwrap_or_default()));
-    }
-    let access = env.logs().describe_log_groups();
-    let access = access
-        .log_group_name_prefix(format!("/aws/apigateway/{prefix}"))
-        .send()
-        .await
-        .unwrap();
-    for group in access.log_groups() {
-        found.push(format!("log group {}", group.log_group_name().unwrap_or_default()));
+    // The handlers' log groups and the stage's access log group.
+    for group_prefix in [format!("/aws/lambda/{prefix}"), format!("/aws/apigateway/{prefix}")] {
+        let groups = env
+            .logs()
+            .describe_log_groups()
+            .log_group_name_prefix(group_prefix)
+            .send()
+            .await
+            .unwrap();
+        for group in groups.log_groups() {
+            found.push(format!("log group {}", group.log_group_name().unwrap_or_default()));
+        }
     }
     for api in apis_of(env, stack).await {
         found.push(format!("api {}", api.api_id().unwrap_or_default()));

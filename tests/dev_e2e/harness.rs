@@ -64,24 +64,8 @@ impl Dev {
         // Straight to moto: the proxy's call log is not needed here.
         command
             .env("AWS_ENDPOINT_URL", env.moto.endpoint())
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = command.spawn().expect("start wsstack dev");
-        let stdout = child.stdout.take().unwrap();
-        let url = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            for line in lines.by_ref() {
-                let line = line.expect("dev stdout");
-                if let Some(url) = line.strip_prefix("wsstack dev: serving ") {
-                    // Keep draining so that dev never blocks on a full pipe.
-                    std::thread::spawn(move || for _ in lines {});
-                    return url.trim().to_string();
-                }
-            }
-            panic!("wsstack dev exited before serving");
-        })
-        .await
-        .unwrap();
+        let (child, url) = spawn_serving(command).await;
         Dev {
             child,
             url,
@@ -140,6 +124,28 @@ impl Dev {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Spawn `command`, a `wsstack dev`, and wait for the address it serves (its `wsstack dev:
+/// serving` line). Its stdout is drained afterwards, so that dev never blocks on a full pipe.
+pub async fn spawn_serving(mut command: std::process::Command) -> (Child, String) {
+    command.stdout(Stdio::piped());
+    let mut child = command.spawn().expect("start wsstack dev");
+    let stdout = child.stdout.take().unwrap();
+    let url = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let line = line.expect("dev stdout");
+            if let Some(url) = line.strip_prefix("wsstack dev: serving ") {
+                std::thread::spawn(move || for _ in lines {});
+                return url.trim().to_string();
+            }
+        }
+        panic!("wsstack dev exited before serving");
+    })
+    .await
+    .unwrap();
+    (child, url)
 }
 
 impl Drop for Dev {

@@ -134,18 +134,9 @@ impl Gateway {
         // API Gateway throttles `$connect` like any route, before the authorizer runs.
         if !self.admit("$connect") {
             tracing::info!(connection_id = %client.connection_id, "$connect throttled: 429");
-            self.access(connect_access(
-                &client,
-                &access_request,
-                429,
-                Some("Too Many Requests"),
-                None,
-            ));
-            return error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequestsException",
-                "Too Many Requests",
-            );
+            let message = super::stage_settings::TOO_MANY_REQUESTS;
+            self.access(connect_access(&client, &access_request, 429, Some(message), None));
+            return error_response(StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException", message);
         }
 
         if let Some(authorizer) = &self.config.authorizer {
@@ -369,6 +360,30 @@ impl Gateway {
         self.disconnect(&client, code, reason).await;
     }
 
+    /// A message the gateway refuses itself, no integration run: its access line, and the error
+    /// frame `message` for the client.
+    async fn refuse(
+        &self,
+        connection: &Connection,
+        request: &events::Request,
+        route: &str,
+        status: u16,
+        message: &str,
+    ) {
+        let client = &connection.client;
+        self.access(message_access(
+            client,
+            request,
+            route,
+            status,
+            Some(message),
+            None,
+            None,
+        ));
+        let frame = events::error_frame(message, &client.connection_id, request);
+        let _ = connection.outbox.send(Message::Text(frame.into())).await;
+    }
+
     /// Route one client message and, for a two-way route, queue the integration's answer for the
     /// client.
     fn route(self: Arc<Self>, connection: Arc<Connection>, body: String) -> Routing {
@@ -377,32 +392,13 @@ impl Gateway {
             let request = events::Request::fresh();
             let Some(route_key) = events::select_route(&body, |key| self.config.routes.contains_key(key)) else {
                 tracing::debug!(connection_id = %client.connection_id, frame = %body, "frame matched no route: Forbidden");
-                let frame = events::forbidden_frame(&client.connection_id, &request);
-                self.access(message_access(
-                    client,
-                    &request,
-                    "-",
-                    403,
-                    Some("Forbidden"),
-                    None,
-                    None,
-                ));
-                let _ = connection.outbox.send(Message::Text(frame.into())).await;
+                self.refuse(&connection, &request, "-", 403, events::FORBIDDEN).await;
                 return;
             };
             if !self.admit(&route_key) {
                 tracing::info!(route_key, connection_id = %client.connection_id, "message throttled");
-                let frame = super::stage_settings::throttled_frame(&client.connection_id, &request);
-                self.access(message_access(
-                    client,
-                    &request,
-                    &route_key,
-                    429,
-                    Some("Too Many Requests"),
-                    None,
-                    None,
-                ));
-                let _ = connection.outbox.send(Message::Text(frame.into())).await;
+                let message = super::stage_settings::TOO_MANY_REQUESTS;
+                self.refuse(&connection, &request, &route_key, 429, message).await;
                 return;
             }
             let function = self.config.routes[&route_key].clone();

@@ -81,13 +81,12 @@ impl Throttles {
     }
 }
 
-/// The error frame for a throttled message. API Gateway's documentation says only that throttled
-/// clients "may receive 429 Too Many Requests error responses"; the frame has the shape of its
-/// other WebSocket error frames (`Forbidden`, `Internal server error`), with the status text of
-/// 429 as the message: an emulation, not a copy of a captured frame.
-pub fn throttled_frame(connection_id: &str, request: &Request) -> String {
-    json!({"message": "Too Many Requests", "connectionId": connection_id, "requestId": request.id}).to_string()
-}
+/// The `message` of the error frame ([`crate::dev::events::error_frame`]) for a throttled message.
+/// API Gateway's documentation says only that throttled clients "may receive 429 Too Many
+/// Requests error responses"; the frame has the shape of its other WebSocket error frames
+/// (`Forbidden`, `Internal server error`), with the status text of 429 as the message: an
+/// emulation, not a copy of a captured frame.
+pub const TOO_MANY_REQUESTS: &str = "Too Many Requests";
 
 /// Access log lines of the stage, shipped into its log group in the emulator.
 pub struct AccessLogger {
