@@ -27,6 +27,7 @@ pub enum Address {
 
 /// The AsyncAPI 3.0 document of `stack`, for a stack in `region` (a server variable when unknown).
 pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value {
+    let history = stack.history.window_seconds > 0;
     let mut channel_messages = Map::new();
     let mut operations = Map::new();
     let mut messages = Map::new();
@@ -35,13 +36,13 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
             Some(own) => own_route_description(own),
             None => (
                 identifier(route.name()),
-                route_message(route.name()),
+                route_message(route.name(), history),
                 route_summary(route.name()),
             ),
         };
-        let reply = match route.own() {
-            Some(own) => own.replies.then(|| own_route_reply(own)),
-            None => acknowledgement_message(route.name()),
+        let replies: Vec<(String, Value)> = match route.own() {
+            Some(own) => own.replies.then(|| own_route_reply(own)).into_iter().collect(),
+            None => acknowledgement_messages(route.name(), history),
         };
         let bundled = route.own().is_none();
         let route = route.name();
@@ -55,23 +56,26 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
             "x-wsstack-route-key": route_key(route),
         });
         // A two-way route: what its route response sends back on the same connection (the
-        // bundled routes: their acknowledgement, or the error frame of a refusal).
-        if let Some((reply_id, reply)) = reply {
-            messages.insert(reply_id.clone(), reply);
-            channel_messages.insert(reply_id.clone(), reference("components/messages", &reply_id));
-            let mut replies = vec![reference("channels/connection/messages", &reply_id)];
+        // bundled routes: their acknowledgements, or the error frame of a refusal).
+        if !replies.is_empty() || bundled {
+            let mut references = Vec::new();
+            for (reply_id, reply) in replies {
+                messages.insert(reply_id.clone(), reply);
+                channel_messages.insert(reply_id.clone(), reference("components/messages", &reply_id));
+                references.push(reference("channels/connection/messages", &reply_id));
+            }
             if bundled {
-                replies.push(reference("channels/connection/messages", "error"));
+                references.push(reference("channels/connection/messages", "error"));
             }
             operation["reply"] = json!({
                 "channel": {"$ref": "#/channels/connection"},
-                "messages": replies,
+                "messages": references,
             });
         }
         operations.insert(id.clone(), operation);
     }
     for (id, message) in [
-        ("entityUpdated", entity_update_message(stack)),
+        ("entityUpdated", entity_update_message(stack, history)),
         ("error", error_message()),
     ] {
         messages.insert(id.into(), message);
@@ -153,7 +157,7 @@ pub fn document(stack: &Stack, region: Option<&str>, address: &Address) -> Value
         "operations": operations,
         "components": {
             "messages": messages,
-            "schemas": {"entityId": entity_id_schema()},
+            "schemas": {"entityId": entity_id_schema(), "seq": seq_schema()},
         },
     });
     user_notifications::extend(&mut document, stack);
@@ -223,6 +227,7 @@ fn route_summary(route: &str) -> String {
     match route {
         "subscribe" => "Subscribe this connection to an entity's updates.".into(),
         "unsubscribe" => "Stop this connection's updates for an entity.".into(),
+        "resume" => "Replay the notifications this connection's user missed, then acknowledge.".into(),
         other => format!("The `{other}` route."),
     }
 }
@@ -237,16 +242,55 @@ fn entity_id_schema() -> Value {
     })
 }
 
-/// The frame a client sends on `route`.
-fn route_message(route: &str) -> Value {
+/// A stream's number: every push of a stack with history carries the next `seq` of its stream
+/// (an entity's events, a user's notifications).
+fn seq_schema() -> Value {
+    json!({
+        "type": "integer",
+        "minimum": 0,
+        "description": "A position in a stream (an entity's events, a user's notifications): each push of \
+                        the stream carries the next number; 0 before its first.",
+    })
+}
+
+/// The `since` of `subscribe` and `resume` frames.
+fn since_schema(what: &str) -> Value {
+    json!({
+        "type": "integer",
+        "minimum": 0,
+        "description": format!(
+            "The last `seq` the client saw of {what}: what came after it is posted, in order, before the \
+             answer. Absent: nothing is replayed."
+        ),
+    })
+}
+
+/// The frame a client sends on `route`; `history`: the stack keeps history (`since`, `seq`).
+fn route_message(route: &str, history: bool) -> Value {
     let payload = match route {
-        "subscribe" | "unsubscribe" => json!({
+        "subscribe" | "unsubscribe" => {
+            let mut payload = json!({
+                "type": "object",
+                "required": ["action", "entityId"],
+                "properties": {
+                    "action": {"const": route},
+                    "entityId": {"$ref": "#/components/schemas/entityId"},
+                },
+            });
+            if route == "subscribe" && history {
+                payload["properties"]["since"] = since_schema("the entity");
+            }
+            payload
+        }
+        "resume" => json!({
             "type": "object",
-            "required": ["action", "entityId"],
+            "required": ["action"],
             "properties": {
                 "action": {"const": route},
-                "entityId": {"$ref": "#/components/schemas/entityId"},
+                "since": since_schema("its user's notifications"),
             },
+            "description": "Only on a signed-in connection (the token's user) of a stack with history; \
+                            otherwise the answer is an error frame.",
         }),
         // A route whose frames the stack file does not describe: any object with its action.
         other => json!({
@@ -266,13 +310,14 @@ fn route_message(route: &str) -> Value {
 fn example_frame(route: &str) -> Value {
     match route {
         "subscribe" | "unsubscribe" => json!({"action": route, "entityId": "myTestEntityId"}),
+        "resume" => json!({"action": route, "since": 41}),
         other => json!({"action": other}),
     }
 }
 
-fn entity_update_message(stack: &Stack) -> Value {
+fn entity_update_message(stack: &Stack, history: bool) -> Value {
     let kind = &stack.events.detail_type;
-    json!({
+    let mut message = json!({
         "name": "entityUpdated",
         "title": kind,
         "summary": "Sent to every connection subscribed to the entity.",
@@ -286,35 +331,110 @@ fn entity_update_message(stack: &Stack) -> Value {
             },
         },
         "examples": [{"payload": {"type": kind, "entityId": "myTestEntityId", "message": "Hello world"}}],
-    })
+    });
+    if history {
+        numbered(&mut message, 42);
+    }
+    message
 }
 
-/// The acknowledgement a bundled route answers with, if it answers: `subscribed` / `unsubscribed`.
-fn acknowledgement_message(route: &str) -> Option<(String, Value)> {
-    let (id, kind, summary) = match route {
-        "subscribe" => (
-            "subscribed",
-            "subscribed",
-            "The subscription is stored: every event for the entity put on the bus from now on reaches this connection.",
-        ),
-        "unsubscribe" => ("unsubscribed", "unsubscribed", "The subscription is gone (or never was)."),
-        _ => return None,
-    };
-    let message = json!({
-        "name": kind,
-        "title": format!("{route} acknowledged"),
-        "summary": summary,
-        "payload": {
-            "type": "object",
-            "required": ["type", "entityId"],
-            "properties": {
-                "type": {"const": kind},
-                "entityId": {"$ref": "#/components/schemas/entityId"},
+/// Adds the required `seq` to a message's payload and `example` to its example.
+fn numbered(message: &mut Value, example: u64) {
+    message["payload"]["properties"]["seq"] = json!({"$ref": "#/components/schemas/seq"});
+    if let Some(required) = message["payload"]["required"].as_array_mut() {
+        required.push(json!("seq"));
+    }
+    message["examples"][0]["payload"]["seq"] = json!(example);
+}
+
+/// The acknowledgements a bundled route answers with: `subscribed` (or, with history, `resync`) /
+/// `unsubscribed` / `resumed` or `resync` (with history; without, `resume` only refuses).
+fn acknowledgement_messages(route: &str, history: bool) -> Vec<(String, Value)> {
+    let entity = |id: &str, kind: &str, title: String, summary: &str, seq: bool| {
+        let mut message = json!({
+            "name": kind,
+            "title": title,
+            "summary": summary,
+            "payload": {
+                "type": "object",
+                "required": ["type", "entityId"],
+                "properties": {
+                    "type": {"const": kind},
+                    "entityId": {"$ref": "#/components/schemas/entityId"},
+                },
             },
-        },
-        "examples": [{"payload": {"type": kind, "entityId": "myTestEntityId"}}],
-    });
-    Some((id.to_string(), message))
+            "examples": [{"payload": {"type": kind, "entityId": "myTestEntityId"}}],
+        });
+        if seq {
+            numbered(&mut message, 42);
+        }
+        (id.to_string(), message)
+    };
+    let user = |id: &str, kind: &str, title: &str, summary: &str| {
+        let message = json!({
+            "name": kind,
+            "title": title,
+            "summary": summary,
+            "payload": {
+                "type": "object",
+                "required": ["type", "userId", "seq"],
+                "properties": {
+                    "type": {"const": kind},
+                    "userId": {"$ref": "#/components/schemas/userId"},
+                    "seq": {"$ref": "#/components/schemas/seq"},
+                },
+            },
+            "examples": [{"payload": {"type": kind, "userId": "user-42", "seq": 43}}],
+        });
+        (id.to_string(), message)
+    };
+    match route {
+        "subscribe" => {
+            let mut replies = vec![entity(
+                "subscribed",
+                "subscribed",
+                "subscribe acknowledged".into(),
+                "The subscription is stored (and what came after `since` posted): every event for the entity \
+                 put on the bus from now on reaches this connection. `seq` is the entity's latest.",
+                history,
+            )];
+            if history {
+                replies.push(entity(
+                    "resync",
+                    "resync",
+                    "subscribe: refetch the entity".into(),
+                    "The subscription is stored, but what came after `since` is no longer kept (or more than a \
+                     replay carries): refetch the entity's state; `seq` is its latest.",
+                    true,
+                ));
+            }
+            replies
+        }
+        "unsubscribe" => vec![entity(
+            "unsubscribed",
+            "unsubscribed",
+            "unsubscribe acknowledged".into(),
+            "The subscription is gone (or never was).",
+            false,
+        )],
+        "resume" if history => vec![
+            user(
+                "resumed",
+                "resumed",
+                "resume acknowledged",
+                "The user's notifications after `since` were posted, in order, before this answer; `seq` is \
+                 the user's latest.",
+            ),
+            user(
+                "userResync",
+                "resync",
+                "resume: refetch the user's notifications",
+                "What came after `since` is no longer kept (or more than a replay carries): refetch; `seq` is \
+                 the user's latest.",
+            ),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 fn error_message() -> Value {

@@ -243,7 +243,7 @@ pub struct SendEventArgs {
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
-    /// Only this handler (connect, disconnect, subscribe, unsubscribe, push).
+    /// Only this handler (connect, disconnect, subscribe, unsubscribe, resume, push).
     pub handler: Option<String>,
     /// How far back to start: 30s, 10m, 2h, 1d.
     #[arg(long, default_value = "10m")]

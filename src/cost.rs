@@ -69,6 +69,8 @@ const MESSAGE_UNIT: u64 = 32 * 1024;
 const QUEUE_UNIT: u64 = 64 * 1024;
 /// One record in the table as the subscriber query reads it (keys, index keys, ttl).
 const RECORD_BYTES: u64 = 120;
+/// A history record besides its frame: keys, `seq`, `expiresAt`, the TTL.
+const HISTORY_RECORD_BYTES: u64 = 120;
 /// What a route handler or the authorizer takes per invocation: one DynamoDB (or Secrets Manager,
 /// kept warm) round trip and the runtime's own work, as measured in `wsstack dev` and on Lambda's
 /// published REPORT lines for similar Rust handlers. Lambda bills each millisecond.
@@ -212,6 +214,30 @@ pub fn estimate(stack: &Stack, workload: Workload, prices: &Prices) -> Estimate 
     let reads = events * query_units + lifetimes * units((1 + w.subscriptions_per_connection) * RECORD_BYTES, 4096);
     let read_usd = reads / 1e6 * prices.read_units_per_million;
     line("DynamoDB", "read request units", reads, "units", read_usd);
+    // History (README, "Nothing missed"): per event a strongly consistent read of the stream's head
+    // and a transaction of three writes (head, the frame kept, the event's marker) at twice the
+    // units of plain writes; per subscribe a read of the head (its `seq`, and a replay's start:
+    // a client that missed nothing reads no more). What is kept for the window is a few MB at
+    // most: its storage is left out.
+    if stack.history.window_seconds > 0 {
+        let kept = units(w.message_bytes + HISTORY_RECORD_BYTES, 1024);
+        let writes = events * 2.0 * (1.0 + kept + 1.0);
+        line(
+            "DynamoDB",
+            "history write request units",
+            writes,
+            "units",
+            writes / 1e6 * prices.write_units_per_million,
+        );
+        let reads = events + lifetimes * subscriptions;
+        line(
+            "DynamoDB",
+            "history read request units",
+            reads,
+            "units",
+            reads / 1e6 * prices.read_units_per_million,
+        );
+    }
 
     // SQS: per event the rule's send, the receive and the delete; per chunk the same (sends go 10
     // to a call); and the idle long polls of the event source, all month.
@@ -321,11 +347,21 @@ mod tests {
         assert!(close(cost(&estimate, "dead-letter alarm"), 0.10));
         // 24,090,000 invocations x 600 bytes = 14.454 GB at 0.50 $.
         assert!(close(cost(&estimate, "log ingestion"), 7.227));
+        // History: 13,140,000 x 2 x 3 write units (a 512-byte frame is one 1 KB unit), and
+        // 13,140,000 head reads + 3,650,000 subscribes' reads.
+        assert!(close(
+            cost(&estimate, "history write request units"),
+            78_840_000.0 * 0.625 / 1e6
+        ));
+        assert!(close(
+            cost(&estimate, "history read request units"),
+            16_790_000.0 * 0.125 / 1e6
+        ));
         assert!(!estimate.lines.iter().any(|l| l.service == "Secrets Manager"));
         let sum: f64 = estimate.lines.iter().map(|l| l.monthly_usd).sum();
         assert!(close(estimate.total_usd, sum));
         assert!(
-            (1_440.0..1_460.0).contains(&estimate.total_usd),
+            (1_490.0..1_500.0).contains(&estimate.total_usd),
             "{}",
             estimate.total_usd
         );
@@ -361,5 +397,39 @@ mod tests {
         assert!(close(auth_requests - requests, lifetimes));
         assert!(auth.lines.iter().any(|l| l.item == "stack secret"));
         assert!(auth.total_usd > plain.total_usd);
+        // The 40,000-byte frame kept for the window is 40 write units (twice, in a transaction).
+        let history = plain
+            .lines
+            .iter()
+            .find(|l| l.item == "history write request units")
+            .unwrap()
+            .quantity;
+        assert!(close(history, events * 2.0 * (1.0 + 40.0 + 1.0)));
+    }
+
+    #[test]
+    fn a_stack_without_history_pays_nothing_for_it() {
+        let workload = Workload {
+            connections: 100,
+            events_per_second: 1.0,
+            subscribers_per_event: 10,
+            subscriptions_per_connection: 1,
+            message_bytes: 100,
+        };
+        let off = estimate(
+            &stack("name: demo\nhistory: {window_seconds: 0}\n"),
+            workload,
+            &US_EAST_1,
+        );
+        let on = estimate(&stack("name: demo\n"), workload, &US_EAST_1);
+        assert!(!off.lines.iter().any(|l| l.item.starts_with("history")));
+        let history: f64 = on
+            .lines
+            .iter()
+            .filter(|l| l.item.starts_with("history"))
+            .map(|l| l.monthly_usd)
+            .sum();
+        assert!(close(on.total_usd - off.total_usd, history));
+        assert!(history > 0.0);
     }
 }

@@ -392,7 +392,15 @@ mod tests {
             let handler = own_route_handler(key);
             assert_eq!(own_route_key(&handler).as_deref(), Some(key), "{handler}");
         }
-        for bundled in ["connect", "disconnect", "subscribe", "unsubscribe", "push", AUTHORIZER] {
+        for bundled in [
+            "connect",
+            "disconnect",
+            "subscribe",
+            "unsubscribe",
+            "resume",
+            "push",
+            AUTHORIZER,
+        ] {
             assert_eq!(own_route_key(bundled), None, "{bundled}");
         }
         let names = Names::new(&stack("orders", "prod"), "eu-west-1");

@@ -198,9 +198,12 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
         let most = stack.handlers.max_subscriptions_per_connection;
         environment.insert("MAX_SUBSCRIPTIONS".to_string(), most.to_string());
     }
-    // The push handler numbers and keeps events; `subscribe` replays them.
-    if (handler == "subscribe" || handler == "push") && stack.history.window_seconds > 0 {
-        environment.insert("HISTORY_WINDOW_SECONDS".to_string(), stack.history.window_seconds.to_string());
+    // The push handler numbers and keeps events; `subscribe` and `resume` replay them.
+    if matches!(handler, "subscribe" | "resume" | "push") && stack.history.window_seconds > 0 {
+        environment.insert(
+            "HISTORY_WINDOW_SECONDS".to_string(),
+            stack.history.window_seconds.to_string(),
+        );
         environment.insert("HISTORY_MAX_REPLAY".to_string(), stack.history.max_replay.to_string());
     }
     if handler == "push" {
@@ -258,10 +261,11 @@ pub fn stage_throttles(stack: &Stack) -> (Option<Limits>, BTreeMap<String, Limit
     (Some(limits(throttle.rate, throttle.burst)), routes)
 }
 
-/// Whether a bundled route answers the client through its route response: `subscribe` and
-/// `unsubscribe` acknowledge (`{"type":"subscribed",...}`); `$connect` and `$disconnect` cannot.
+/// Whether a bundled route answers the client through its route response: `subscribe`,
+/// `unsubscribe` and `resume` acknowledge (`{"type":"subscribed",...}`); `$connect` and
+/// `$disconnect` cannot.
 fn acknowledges(handler: &str) -> bool {
-    matches!(handler, "subscribe" | "unsubscribe")
+    matches!(handler, "subscribe" | "unsubscribe" | "resume")
 }
 
 /// Functions, their log groups and permissions, the API with its routes and stage, and the
@@ -404,8 +408,34 @@ mod tests {
         }
         // 2 roles, table, 2 queues, rule, API, stage, its access log group, alarm topic, DLQ alarm,
         // and a function and log group for each of connect, disconnect, subscribe, push and the
-        // retired unsubscribe.
-        assert_eq!(tagged, 21);
+        // retired unsubscribe and resume.
+        assert_eq!(tagged, 23);
+    }
+
+    #[test]
+    fn history_numbers_pushes_and_lets_the_route_handlers_replay_only_when_it_is_on() {
+        for (text, on) in [
+            ("name: demo\n", true),
+            ("name: demo\nhistory: {window_seconds: 0}\n", false),
+        ] {
+            let stack = crate::stack::parse(std::path::Path::new("s.yaml"), text).unwrap();
+            let aws = Aws::offline(crate::names::Names::new(&stack, "eu-west-1"));
+            let window = |handler: &str| {
+                handler_resources(&stack, &aws, None, handler)
+                    .function
+                    .environment
+                    .get("HISTORY_WINDOW_SECONDS")
+                    .cloned()
+            };
+            for handler in ["subscribe", "push"] {
+                assert_eq!(window(handler).as_deref(), on.then_some("300"), "{text}{handler}");
+            }
+            assert_eq!(window("connect"), None);
+            let routes = policies::routes_policy(&stack, &aws.names, &aws.arns, "a1b2c3").to_string();
+            assert_eq!(routes.contains("execute-api:ManageConnections"), on, "{text}{routes}");
+            let push = policies::push_policy(&stack, &aws.names, &aws.arns, "a1b2c3").to_string();
+            assert_eq!(push.contains("NumberAndKeepEvents"), on, "{text}{push}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use common::{stack_text, Env, Run};
 use harness::{connect, next_message, send_event, subscribe, wait_for_subscribers};
 use serde_json::json;
 
-const FUNCTIONS: [&str; 5] = ["connect", "disconnect", "subscribe", "unsubscribe", "push"];
+const FUNCTIONS: [&str; 6] = ["connect", "disconnect", "subscribe", "unsubscribe", "resume", "push"];
 
 /// The arm64 zip handlers/build.sh made, which build.rs embeds (the same binary, zipped by the
 /// same function); `None` (the test skips) when it was not built and CI does not require it.
@@ -198,7 +198,7 @@ async fn dev_runs_the_arm64_handlers_under_qemu_and_delivers_the_push() {
         .expect("the push arrives");
     assert_eq!(
         push,
-        json!({"type": "Entity Updated", "entityId": "graviton", "message": "from aarch64"})
+        json!({"type": "Entity Updated", "entityId": "graviton", "message": "from aarch64", "seq": 1})
     );
     let code = tokio::task::spawn_blocking(move || dev.interrupt()).await.unwrap();
     assert_eq!(code, Some(0), "dev stops cleanly on Ctrl-C");

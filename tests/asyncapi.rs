@@ -70,7 +70,7 @@ fn the_shipped_stack_gives_a_valid_asyncapi_3_document() {
     let (valid, report) = validate(&path);
     assert!(valid, "{report}");
     assert_eq!(document["asyncapi"], "3.0.0");
-    for route in ["subscribe", "unsubscribe"] {
+    for route in ["subscribe", "unsubscribe", "resume"] {
         assert_eq!(document["operations"][route]["action"], "receive", "{route}");
     }
     let event = &document["components"]["messages"]["entityUpdatedEvent"]["payload"]["properties"];
@@ -123,12 +123,14 @@ fn own_routes_are_operations_with_their_schema_and_default_takes_the_rest() {
     for operation in ["subscribe", "sendMessage", "shout", "defaultRoute"] {
         assert_eq!(document["operations"][operation]["action"], "receive", "{operation}");
     }
-    // Two-way routes have a reply on the same connection: the acknowledgement of `subscribe`, and
-    // the body of `shout` (`replies: true`); one-way routes have none.
+    // Two-way routes have a reply on the same connection: the acknowledgements of `subscribe`
+    // (`subscribed`, or `resync` on a stack with history) or its refusal, and the body of `shout`
+    // (`replies: true`); one-way routes have none.
     let reply = |operation: &str| document["operations"][operation]["reply"]["messages"][0]["$ref"].clone();
     assert_eq!(reply("subscribe"), "#/channels/connection/messages/subscribed");
-    let refusal = &document["operations"]["subscribe"]["reply"]["messages"][1]["$ref"];
-    assert_eq!(refusal, "#/channels/connection/messages/error");
+    let replies = &document["operations"]["subscribe"]["reply"]["messages"];
+    assert_eq!(replies[1]["$ref"], "#/channels/connection/messages/resync");
+    assert_eq!(replies[2]["$ref"], "#/channels/connection/messages/error");
     assert_eq!(
         messages["subscribed"]["payload"]["properties"]["type"]["const"],
         "subscribed"

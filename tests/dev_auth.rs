@@ -173,7 +173,7 @@ async fn dev_authorizes_the_handshake_like_api_gateway() {
     let notification = next_message(&mut unclaimed, Duration::from_secs(30)).await;
     assert_eq!(
         notification,
-        Some(json!({"type": "User Push Notification", "message": "for you"}))
+        Some(json!({"type": "User Push Notification", "message": "for you", "seq": 1}))
     );
 
     // `wsstack token` mints neither: it wants the entities said, and a lifetime within the stack's.

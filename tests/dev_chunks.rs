@@ -26,7 +26,7 @@ async fn chunks_of_five_reach_each_of_23_clients_exactly_once() {
             .expect("every client gets the event");
         assert_eq!(
             push,
-            json!({"type": "Entity Updated", "entityId": "hot", "message": "split"})
+            json!({"type": "Entity Updated", "entityId": "hot", "message": "split", "seq": 1})
         );
     }
     // Nothing more comes: no chunk was delivered twice.

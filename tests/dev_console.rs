@@ -13,40 +13,20 @@ mod harness;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Env;
 use futures::StreamExt;
-use harness::Dev;
+use harness::{python_with_playwright, Dev};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const WITH_AUTH: (&str, &str) = ("# Who may connect.", "auth:\n  secret: generated\n\n# Who may connect.");
 
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The browser and its driver, or a failure that says how to get them: this test must not skip.
-fn python_with_playwright() -> PathBuf {
-    let python = repository().join(".venv/bin/python");
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: run scripts/setup (it installs Debian's chromium package)"
-    );
-    let importable = Command::new(&python)
-        .args(["-c", "import playwright.sync_api"])
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        importable,
-        "Playwright's Python client is missing from {}: run scripts/setup",
-        python.display()
-    );
-    python
 }
 
 /// One HTTP/1.1 request on a fresh connection; the status and the body.

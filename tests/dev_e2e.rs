@@ -38,7 +38,7 @@ async fn the_articles_flow_pushes_hello_world_to_the_subscriber() {
         .expect("the push arrives");
     assert_eq!(
         push,
-        json!({"type": "Entity Updated", "entityId": "myTestEntityId", "message": "Hello world"})
+        json!({"type": "Entity Updated", "entityId": "myTestEntityId", "message": "Hello world", "seq": 1})
     );
 
     // Ctrl-C: the client gets a close frame, $disconnect cleans up, dev exits 0.
@@ -468,8 +468,8 @@ async fn connect_subscribe_says_subscribed_once_acknowledged_and_prints_the_ackn
     assert_eq!(
         lines,
         [
-            json!({"type": "subscribed", "entityId": "order-7"}),
-            json!({"type": "Entity Updated", "entityId": "order-7", "message": "packed"}),
+            json!({"type": "subscribed", "entityId": "order-7", "seq": 0}),
+            json!({"type": "Entity Updated", "entityId": "order-7", "message": "packed", "seq": 1}),
         ]
     );
 }

@@ -304,7 +304,7 @@ async fn down_removes_everything_and_is_idempotent() {
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
     assert_eq!(
         leftovers(&env, "gone").await.len(),
-        21,
+        23,
         "resources that are listable by themselves"
     );
 
@@ -312,7 +312,7 @@ async fn down_removes_everything_and_is_idempotent() {
     refused.expect_stderr("--yes");
     assert_eq!(
         leftovers(&env, "gone").await.len(),
-        21,
+        23,
         "a refused down deletes nothing"
     );
 
@@ -389,7 +389,7 @@ async fn throttling_and_unavailability_are_retried() {
     ));
     env.run(&stack, &["up"]).await.expect_exit(0);
     assert_eq!(env.proxy.pending_faults(), 0, "every fault was hit");
-    assert_eq!(leftovers(&env, "retry").await.len(), 21);
+    assert_eq!(leftovers(&env, "retry").await.len(), 23);
 }
 
 #[tokio::test]

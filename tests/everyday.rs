@@ -71,7 +71,7 @@ async fn outputs_name_what_up_created() {
     let functions = outputs["functions"].as_object().unwrap();
     assert_eq!(
         functions.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["connect", "disconnect", "push", "subscribe", "unsubscribe"]
+        ["connect", "disconnect", "push", "resume", "subscribe", "unsubscribe"]
     );
     for function in functions.values() {
         let read = env

@@ -97,7 +97,7 @@ async fn logs_merge_the_handlers_in_time_order_and_render_json_lines() {
     hour.expect_stdout("an hour ago");
 
     let bad = env.run(&stack, &["logs", "nosuch"]).await.expect_exit(2);
-    bad.expect_stderr("connect, disconnect, subscribe, unsubscribe, push");
+    bad.expect_stderr("connect, disconnect, subscribe, unsubscribe, resume, push");
     env.run(&stack, &["logs", "--since", "ten"]).await.expect_exit(2);
 }
 

@@ -200,8 +200,8 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
     let statement = permission_source(&env, "own-dev-route-sendMessage").await;
     assert!(statement.ends_with("/dev/sendMessage"), "{statement}");
     let api = common::apis_of(&env, "own").await[0].api_id().unwrap().to_string();
-    // Two-way routes (sendMessage with `replies: true`, the bundled subscribe and unsubscribe,
-    // which acknowledge) have their route response; $connect and $disconnect have none.
+    // Two-way routes (sendMessage with `replies: true`, the bundled subscribe, unsubscribe and
+    // resume, which acknowledge) have their route response; $connect and $disconnect have none.
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
     assert!(routes.items().iter().any(|r| r.route_key() == Some("sendMessage")));
     assert_eq!(
@@ -209,6 +209,7 @@ async fn up_deploys_updates_only_new_code_and_removes_a_dropped_route() {
         [
             ("$connect", None, vec![]),
             ("$disconnect", None, vec![]),
+            ("resume", Some("$default".to_string()), vec!["$default".to_string()]),
             (
                 "sendMessage",
                 Some("$default".to_string()),

@@ -19,7 +19,7 @@ use crate::auth::{ClaimNames, UnclaimedEntities};
 use crate::frames::DetailTypes;
 use crate::records::{DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_TTL_HOURS};
 
-/// Which of the functions this process serves (four routes and push, plus the authorizer on a
+/// Which of the functions this process serves (five routes and push, plus the authorizer on a
 /// stack with `auth:`); from `WSSTACK_HANDLER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandlerKind {
@@ -27,6 +27,7 @@ pub enum HandlerKind {
     Disconnect,
     Subscribe,
     Unsubscribe,
+    Resume,
     Push,
     Authorizer,
 }
@@ -40,10 +41,11 @@ impl FromStr for HandlerKind {
             "disconnect" => HandlerKind::Disconnect,
             "subscribe" => HandlerKind::Subscribe,
             "unsubscribe" => HandlerKind::Unsubscribe,
+            "resume" => HandlerKind::Resume,
             "push" => HandlerKind::Push,
             "authorizer" => HandlerKind::Authorizer,
             other => bail!(
-                "unknown handler {other:?}: expected connect, disconnect, subscribe, unsubscribe, push or authorizer"
+                "unknown handler {other:?}: expected connect, disconnect, subscribe, unsubscribe, resume, push or authorizer"
             ),
         })
     }
@@ -166,9 +168,13 @@ impl Config {
                 DEFAULT_MAX_SUBSCRIPTIONS,
             )?
             .max(1),
-            history_window: Some(parsed("HISTORY_WINDOW_SECONDS", lookup("HISTORY_WINDOW_SECONDS"), 0_u64)?)
-                .filter(|seconds| *seconds > 0)
-                .map(Duration::from_secs),
+            history_window: Some(parsed(
+                "HISTORY_WINDOW_SECONDS",
+                lookup("HISTORY_WINDOW_SECONDS"),
+                0_u64,
+            )?)
+            .filter(|seconds| *seconds > 0)
+            .map(Duration::from_secs),
             max_replay: parsed("HISTORY_MAX_REPLAY", lookup("HISTORY_MAX_REPLAY"), DEFAULT_MAX_REPLAY)?.max(1),
         })
     }
@@ -343,6 +349,7 @@ pub(crate) mod tests {
     fn handler_names_parse() {
         assert_eq!("push".parse::<HandlerKind>().unwrap(), HandlerKind::Push);
         assert_eq!("connect".parse::<HandlerKind>().unwrap(), HandlerKind::Connect);
+        assert_eq!("resume".parse::<HandlerKind>().unwrap(), HandlerKind::Resume);
         assert!("Push".parse::<HandlerKind>().is_err());
         assert_eq!("authorizer".parse::<HandlerKind>().unwrap(), HandlerKind::Authorizer);
     }

@@ -1,4 +1,4 @@
-//! The JSON that crosses the wire: client frames (`subscribe`/`unsubscribe`), the EventBridge envelopes
+//! The JSON that crosses the wire: client frames (`subscribe`/`unsubscribe`/`resume`), the EventBridge envelopes
 //! the push queue carries, and the payloads sent back to clients. Parsing and validation only; a bad
 //! input is a [`FrameError`] with a message fit to show the client, never a panic.
 
@@ -61,12 +61,32 @@ pub fn parse_client_frame(
     is_base64_encoded: bool,
     expected_action: &str,
 ) -> Result<String, FrameError> {
+    let expected = "{\"action\":\"...\",\"entityId\":\"...\"}";
+    let frame = client_frame(body, is_base64_encoded, expected_action, expected)?;
+    validate_entity_id(frame.get("entityId"))
+}
+
+/// Parses a `resume` frame, `{"action":"resume","since":N}` (`since` optional), and returns its
+/// `since`.
+pub fn parse_resume_frame(body: Option<&str>, is_base64_encoded: bool) -> Result<Option<u64>, FrameError> {
+    let frame = client_frame(body, is_base64_encoded, "resume", "{\"action\":\"resume\",\"since\":N}")?;
+    since_in(&frame)
+}
+
+/// The JSON object of a client frame sent on the `expected_action` route; `expected` shows the
+/// shape when the frame is empty.
+fn client_frame(
+    body: Option<&str>,
+    is_base64_encoded: bool,
+    expected_action: &str,
+    expected: &str,
+) -> Result<serde_json::Map<String, Value>, FrameError> {
     if is_base64_encoded {
         return refuse("binary frames are not supported; send JSON text");
     }
     let body = match body {
         Some(body) if !body.trim().is_empty() => body,
-        _ => return refuse("empty frame; expected {\"action\":\"...\",\"entityId\":\"...\"}"),
+        _ => return refuse(format!("empty frame; expected {expected}")),
     };
     if body.len() > MAX_FRAME_BYTES {
         return refuse(format!("frame larger than {MAX_FRAME_BYTES} bytes"));
@@ -84,7 +104,7 @@ pub fn parse_client_frame(
         None => {}
         Some(_) => return refuse("action must be a string"),
     }
-    validate_entity_id(frame.get("entityId"))
+    Ok(frame)
 }
 
 /// Default detail-type of an entity update (stack file `events.detail_type`).
@@ -165,8 +185,13 @@ impl std::fmt::Display for PushEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueuedEvent {
     /// An event to push, with the envelope's `id` (EventBridge's event id) when it has one.
-    Push { event: PushEvent, id: Option<String> },
-    Unknown { detail_type: String },
+    Push {
+        event: PushEvent,
+        id: Option<String>,
+    },
+    Unknown {
+        detail_type: String,
+    },
 }
 
 /// Parses the EventBridge envelope in an SQS record body, telling the kinds apart by `detail-type`:
@@ -301,16 +326,29 @@ pub fn acknowledgement(kind: &str, entity_id: &str, seq: Option<u64>) -> String 
     serde_json::to_string(&Acknowledgement { kind, entity_id, seq }).expect("strings and a number always serialize")
 }
 
-/// The answer of `resume` (`kind` is `resumed` or `resync`): `{"type":"resumed","userId":"...","seq":3}`.
+/// The answer of `resume` (`kind` is `resumed` or `resync`): `{"type":"resumed","userId":"...","seq":3}`,
+/// sent after the replay of the user's missed notifications; `seq` is the user's latest.
 pub fn user_acknowledgement(kind: &str, user_id: &str, seq: u64) -> String {
-    serde_json::json!({ "type": kind, "userId": user_id, "seq": seq }).to_string()
+    #[derive(Serialize)]
+    struct UserAcknowledgement<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(rename = "userId")]
+        user_id: &'a str,
+        seq: u64,
+    }
+    serde_json::to_string(&UserAcknowledgement { kind, user_id, seq }).expect("strings and a number always serialize")
 }
 
 /// The `since` of a client frame (`subscribe`, `resume`): absent, or a whole number.
 pub fn since_of(body: Option<&str>) -> Result<Option<u64>, FrameError> {
-    let Some(frame) = body.and_then(|body| serde_json::from_str::<Value>(body).ok()) else {
-        return Ok(None);
-    };
+    match body.and_then(|body| serde_json::from_str::<Value>(body).ok()) {
+        Some(Value::Object(frame)) => since_in(&frame),
+        _ => Ok(None),
+    }
+}
+
+fn since_in(frame: &serde_json::Map<String, Value>) -> Result<Option<u64>, FrameError> {
     match frame.get("since") {
         None | Some(Value::Null) => Ok(None),
         Some(since) => since
@@ -338,6 +376,34 @@ mod tests {
         assert_eq!(
             acknowledgement("resync", "order-42", Some(7)),
             r#"{"type":"resync","entityId":"order-42","seq":7}"#
+        );
+    }
+
+    #[test]
+    fn a_resume_frame_carries_an_optional_since_and_its_answer_reads_type_first() {
+        assert_eq!(
+            parse_resume_frame(Some(r#"{"action":"resume","since":4}"#), false),
+            Ok(Some(4))
+        );
+        assert_eq!(parse_resume_frame(Some(r#"{"action":"resume"}"#), false), Ok(None));
+        for bad in [
+            r#"{"action":"resume","since":-1}"#,
+            r#"{"action":"resume","since":"4"}"#,
+        ] {
+            assert!(
+                parse_resume_frame(Some(bad), false)
+                    .unwrap_err()
+                    .0
+                    .starts_with("since must be"),
+                "{bad}"
+            );
+        }
+        let empty = parse_resume_frame(None, false).unwrap_err();
+        assert_eq!(empty.0, r#"empty frame; expected {"action":"resume","since":N}"#);
+        assert!(parse_resume_frame(Some(r#"{"action":"subscribe"}"#), false).is_err());
+        assert_eq!(
+            user_acknowledgement("resumed", "u-1", 3),
+            r#"{"type":"resumed","userId":"u-1","seq":3}"#
         );
     }
 
@@ -464,7 +530,10 @@ mod tests {
             serde_json::to_string(&payload).unwrap(),
             r#"{"type":"Entity Updated","entityId":"e1","message":"hi"}"#
         );
-        let numbered = PushPayload { seq: Some(12), ..payload };
+        let numbered = PushPayload {
+            seq: Some(12),
+            ..payload
+        };
         assert_eq!(
             serde_json::to_string(&numbered).unwrap(),
             r#"{"type":"Entity Updated","entityId":"e1","message":"hi","seq":12}"#

@@ -170,7 +170,9 @@ pub async fn record(
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PK);
         let items = [
-            TransactWriteItem::builder().update(advance.build().map_err(built)?).build(),
+            TransactWriteItem::builder()
+                .update(advance.build().map_err(built)?)
+                .build(),
             TransactWriteItem::builder().put(keep.build().map_err(built)?).build(),
             TransactWriteItem::builder().put(mark.build().map_err(built)?).build(),
         ];
@@ -193,7 +195,8 @@ pub async fn record(
                 _ => None,
             })
             .unwrap_or_default();
-        let failed = |index: usize| reasons.get(index).and_then(|code| code.as_deref()) == Some("ConditionalCheckFailed");
+        let failed =
+            |index: usize| reasons.get(index).and_then(|code| code.as_deref()) == Some("ConditionalCheckFailed");
         if failed(2) {
             return numbered_before(app, stream, event_id).await;
         }
@@ -227,16 +230,12 @@ async fn numbered_before(app: &App, stream: Stream<'_>, event_id: &str) -> Resul
         .send()
         .await
         .or_fail(|| format!("reading the seq of event {event_id} in table {}", app.table()))?;
-    let seq = marker
-        .item
-        .as_ref()
-        .and_then(|item| number(item, SEQ))
-        .ok_or_else(|| {
-            HandlerError::new(
-                FailureKind::Retryable,
-                anyhow::anyhow!("event {event_id} of {stream} is marked numbered, but its marker is gone"),
-            )
-        })?;
+    let seq = marker.item.as_ref().and_then(|item| number(item, SEQ)).ok_or_else(|| {
+        HandlerError::new(
+            FailureKind::Retryable,
+            anyhow::anyhow!("event {event_id} of {stream} is marked numbered, but its marker is gone"),
+        )
+    })?;
     let kept = app
         .dynamodb
         .get_item()

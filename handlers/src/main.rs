@@ -63,6 +63,10 @@ async fn main() -> Result<(), Error> {
                             routes::subscribe_until(&app, event.payload, deadline).await
                         }
                         HandlerKind::Unsubscribe => routes::unsubscribe(&app, event.payload).await,
+                        HandlerKind::Resume => {
+                            let deadline = push::deadline_from_epoch_ms(event.context.deadline);
+                            routes::resume_until(&app, event.payload, deadline).await
+                        }
                         HandlerKind::Push | HandlerKind::Authorizer => Err(HandlerError::invalid_event(
                             anyhow::anyhow!("{route:?} is not a WebSocket route"),
                         )),

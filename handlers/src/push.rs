@@ -183,7 +183,9 @@ impl<'a> Invocation<'a> {
         let payload = match (self.app.config.history_window, id) {
             (Some(window), Some(id)) => {
                 let stream = history::Stream::of(event);
-                history::record(self.app, stream, id, window, |seq| payload(Some(seq))).await?.1
+                history::record(self.app, stream, id, window, |seq| payload(Some(seq)))
+                    .await?
+                    .1
             }
             _ => unnumbered,
         };

@@ -1,9 +1,9 @@
-//! The WebSocket route handlers: `$connect`, `$disconnect`, `subscribe`, `unsubscribe`. Each takes
-//! the API Gateway event and answers with a status code; `subscribe` and `unsubscribe` also with
+//! The WebSocket route handlers: `$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `resume`.
+//! Each takes the API Gateway event and answers with a status code; all but the first two also with
 //! one frame as the body, which their route response sends back to the client (no
-//! PostToConnection): the acknowledgement once the record is written, or for a bad or refused
-//! frame `{"type":"error",...}`, having written nothing. Only storage failures and events that
-//! are not WebSocket route events are errors, typed by whether another attempt may pass.
+//! PostToConnection): the acknowledgement once the record is written (and a replay posted), or for
+//! a bad or refused frame `{"type":"error",...}`, having written nothing. Only storage failures and
+//! events that are not WebSocket route events are errors, typed by whether another attempt may pass.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -172,27 +172,86 @@ pub async fn subscribe_until(
     if app.config.history_window.is_none() {
         return Ok(acknowledged("subscribed", &entity_id, None));
     }
-    let stream = history::Stream::Entity(&entity_id);
-    let Some(since) = since else {
-        let latest = history::latest(app, stream).await?;
-        return Ok(acknowledged("subscribed", &entity_id, Some(latest)));
+    Ok(
+        match catch_up(app, connection_id, history::Stream::Entity(&entity_id), since, deadline).await? {
+            Resumed::UpTo(latest) => acknowledged("subscribed", &entity_id, Some(latest)),
+            Resumed::Resync(latest) => acknowledged("resync", &entity_id, Some(latest)),
+        },
+    )
+}
+
+/// `resume`: replays the notifications the connection's user missed after the frame's `since`,
+/// then answers `{"type":"resumed","userId":...,"seq":...}` (or `resync`); without `since`,
+/// replays nothing and answers the user's latest `seq`. The user is the token's (the authorizer
+/// context's, which `$connect` indexed the connection under): a connection without one, or a
+/// stack without history, gets an error frame.
+pub async fn resume(app: &App, request: ApiGatewayWebsocketProxyRequest) -> Result<ApiGatewayProxyResponse> {
+    resume_until(app, request, tokio::time::Instant::now() + REPLAY_TIME_UNBOUNDED).await
+}
+
+/// [`resume`] in an invocation that ends at `deadline` (see [`subscribe_until`]).
+pub async fn resume_until(
+    app: &App,
+    request: ApiGatewayWebsocketProxyRequest,
+    deadline: tokio::time::Instant,
+) -> Result<ApiGatewayProxyResponse> {
+    let connection_id = connection_id(&request)?;
+    let since = match frames::parse_resume_frame(request.body.as_deref(), request.is_base64_encoded) {
+        Ok(since) => since,
+        Err(refusal) => {
+            tracing::info!(connection_id, reason = %refusal, "refused a frame");
+            return Ok(refused(400, &refusal.0));
+        }
     };
-    // The answer itself needs a moment after the replay: stop posting a tenth of the time early.
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let stop_at = deadline - (left / 10).min(std::time::Duration::from_secs(1));
-    let replayed = tokio::time::timeout_at(stop_at, replay(app, connection_id, stream, since)).await;
-    let Ok(replayed) = replayed else {
-        tracing::warn!(connection_id, %stream, since, "no time left to replay everything; answered resync");
-        let latest = history::latest(app, stream).await?;
-        return Ok(acknowledged("resync", &entity_id, Some(latest)));
+    let Some(identity) = identity(&request) else {
+        tracing::info!(connection_id, "refused a resume without a user");
+        return Ok(refused(
+            403,
+            "resume needs a signed-in connection: user notifications follow the token's user",
+        ));
     };
-    Ok(match replayed? {
-        Resumed::UpTo(latest) => acknowledged("subscribed", &entity_id, Some(latest)),
-        Resumed::Resync(latest) => acknowledged("resync", &entity_id, Some(latest)),
+    if app.config.history_window.is_none() {
+        return Ok(refused(
+            400,
+            "this stack keeps no history (history.window_seconds is 0)",
+        ));
+    }
+    let user_id = identity.user_id.as_str();
+    let resumed = catch_up(app, connection_id, history::Stream::User(user_id), since, deadline).await?;
+    tracing::info!(connection_id, user_id, since, ?resumed, "resumed");
+    Ok(match resumed {
+        Resumed::UpTo(latest) => answer(200, frames::user_acknowledgement("resumed", user_id, latest)),
+        Resumed::Resync(latest) => answer(200, frames::user_acknowledgement("resync", user_id, latest)),
     })
 }
 
+/// Brings a connection up to date on `stream`: replays what it missed after `since` and returns
+/// where the stream stands; without `since`, only the latest seq. The replay stops a tenth of the
+/// time before `deadline` (the answer itself needs a moment after it) and ends in a resync rather
+/// than being cut off unanswered.
+async fn catch_up(
+    app: &App,
+    connection_id: &str,
+    stream: history::Stream<'_>,
+    since: Option<u64>,
+    deadline: tokio::time::Instant,
+) -> Result<Resumed> {
+    let Some(since) = since else {
+        return Ok(Resumed::UpTo(history::latest(app, stream).await?));
+    };
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let stop_at = deadline - (left / 10).min(std::time::Duration::from_secs(1));
+    match tokio::time::timeout_at(stop_at, replay(app, connection_id, stream, since)).await {
+        Ok(replayed) => replayed,
+        Err(_) => {
+            tracing::warn!(connection_id, %stream, since, "no time left to replay everything; answered resync");
+            Ok(Resumed::Resync(history::latest(app, stream).await?))
+        }
+    }
+}
+
 /// How a replay ended.
+#[derive(Debug)]
 enum Resumed {
     /// Everything after the client's `since` was posted, up to this seq.
     UpTo(u64),
@@ -230,7 +289,7 @@ async fn replay(app: &App, connection_id: &str, stream: history::Stream<'_>, sin
     Ok(Resumed::UpTo(latest))
 }
 
-/// The time [`subscribe`] gives a replay when no invocation deadline is known (tests).
+/// The time [`subscribe`] and [`resume`] give a replay when no invocation deadline is known (tests).
 const REPLAY_TIME_UNBOUNDED: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Attempts per replayed frame beyond the first (throttling, 5xx), and the first pause.

@@ -1,6 +1,7 @@
 //! History (issue 24): the push handler numbers each event of a stream once, keeps it for the
-//! window, and `subscribe` with `since` replays what a client missed, against DynamoDB in moto and
-//! the management API stand-in.
+//! window, and `subscribe` with `since` (an entity's events) and `resume` (the signed-in user's
+//! notifications) replay what a client missed, against DynamoDB in moto and the management API
+//! stand-in.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::*;
 use serde_json::{json, Value};
+use wsstack_handlers::auth::Identity;
 use wsstack_handlers::history::{self, Stream};
 use wsstack_handlers::records::{PK, SK, TTL};
 use wsstack_handlers::{push, routes, App, PushSettings};
@@ -35,7 +37,9 @@ fn seqs_by_message(gateway: &Gateway) -> BTreeMap<String, BTreeSet<u64>> {
     for post in gateway.posts() {
         let frame: Value = serde_json::from_slice(&post.body).unwrap();
         let message = frame["message"].as_str().unwrap().to_string();
-        seqs.entry(message).or_default().insert(frame["seq"].as_u64().expect("a numbered frame"));
+        seqs.entry(message)
+            .or_default()
+            .insert(frame["seq"].as_u64().expect("a numbered frame"));
     }
     seqs
 }
@@ -45,8 +49,14 @@ async fn each_event_gets_the_next_number_once_and_a_redelivery_keeps_it() {
     let stack = Stack::start().await;
     let app = app_with_history(&stack, quick_retries()).await;
     stack.put_items(subscribers(0, 3, "order-1")).await;
-    let bodies: Vec<String> = (1..=3).map(|n| event(&format!("ev-{n}"), "order-1", &format!("m{n}"))).collect();
-    let records: Vec<(String, &str)> = bodies.iter().enumerate().map(|(i, b)| (format!("msg-{i}"), b.as_str())).collect();
+    let bodies: Vec<String> = (1..=3)
+        .map(|n| event(&format!("ev-{n}"), "order-1", &format!("m{n}")))
+        .collect();
+    let records: Vec<(String, &str)> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (format!("msg-{i}"), b.as_str()))
+        .collect();
     let records: Vec<(&str, &str)> = records.iter().map(|(id, body)| (id.as_str(), *body)).collect();
     let response = push::push(&app, sqs_event(&records), in_a_minute()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
@@ -105,7 +115,11 @@ async fn a_chunked_event_carries_one_number_to_every_chunk() {
             .unwrap();
         let messages = received.messages();
         assert!(!messages.is_empty(), "8 chunks, {} found", chunks.len());
-        chunks.extend(messages.iter().map(|m| (m.message_id().unwrap().to_string(), m.body().unwrap().to_string())));
+        chunks.extend(
+            messages
+                .iter()
+                .map(|m| (m.message_id().unwrap().to_string(), m.body().unwrap().to_string())),
+        );
     }
     for (id, body) in &chunks {
         let response = push::push(&app, sqs_event(&[(id.as_str(), body.as_str())]), in_a_minute()).await;
@@ -132,10 +146,16 @@ async fn subscribe(app: &App, connection: &str, entity: &str, since: Option<u64>
 /// Push `count` events of `entity`, ids `{prefix}-{n}`, messages `{prefix} {n}`, one batch of ten
 /// at a time.
 async fn publish(app: &App, entity: &str, prefix: &str, count: usize) {
-    let bodies: Vec<String> = (1..=count).map(|n| event(&format!("{prefix}-{n}"), entity, &format!("{prefix} {n}"))).collect();
+    let bodies: Vec<String> = (1..=count)
+        .map(|n| event(&format!("{prefix}-{n}"), entity, &format!("{prefix} {n}")))
+        .collect();
     for batch in bodies.chunks(10) {
         let ids: Vec<String> = (0..batch.len()).map(|i| format!("m{i}")).collect();
-        let records: Vec<(&str, &str)> = ids.iter().map(String::as_str).zip(batch.iter().map(String::as_str)).collect();
+        let records: Vec<(&str, &str)> = ids
+            .iter()
+            .map(String::as_str)
+            .zip(batch.iter().map(String::as_str))
+            .collect();
         let response = push::push(app, sqs_event(&records), in_a_minute()).await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
     }
@@ -176,7 +196,9 @@ async fn a_subscribe_since_replays_what_was_missed_in_order_then_acknowledges() 
     );
     // A bad since is refused, nothing written.
     let frame = r#"{"action":"subscribe","entityId":"order-5","since":"two"}"#;
-    let response = routes::subscribe(&app, ws_event("subscribe", "back=", Some(frame), &[])).await.unwrap();
+    let response = routes::subscribe(&app, ws_event("subscribe", "back=", Some(frame), &[]))
+        .await
+        .unwrap();
     assert_eq!(response.status_code, 400);
 }
 
@@ -234,11 +256,179 @@ async fn replaying_a_thousand_missed_events_takes_a_bounded_number_of_reads() {
         .posts()
         .iter()
         .filter(|p| p.connection_id == "slow=")
-        .map(|p| serde_json::from_slice::<Value>(&p.body).unwrap()["seq"].as_u64().unwrap())
+        .map(|p| {
+            serde_json::from_slice::<Value>(&p.body).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(posted, (1..=1000).collect::<Vec<_>>(), "all, in order, once");
     let (queries, gets) = (stack.calls("Query") - queries, stack.calls("GetItem") - gets);
     eprintln!("replay of 1,000 events: {queries} Query pages, {gets} GetItem, {took:?}");
     assert_eq!(gets, 1, "the head, once");
     assert!(queries <= 2, "{queries} Query pages for 1,000 small events (1 MB each)");
+}
+
+/// A user notification for `user` with EventBridge id `id`.
+fn notification(id: &str, user: &str, message: &str) -> String {
+    let detail = json!({"userId": user, "message": message});
+    let mut envelope: Value =
+        serde_json::from_str(&eventbridge_envelope("Send User Push Notification", detail)).unwrap();
+    envelope["id"] = json!(id);
+    envelope.to_string()
+}
+
+/// Push `count` notifications of `user`, ids `{prefix}-{n}`, messages `{prefix} {n}`, one batch
+/// each: numbered in the order sent.
+async fn notify(app: &App, user: &str, prefix: &str, count: usize) {
+    for n in 1..=count {
+        let body = notification(&format!("{prefix}-{n}"), user, &format!("{prefix} {n}"));
+        let response = push::push(app, sqs_event(&[("m", body.as_str())]), in_a_minute()).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+}
+
+/// `resume` on `connection`, signed in as `user` (`None`: a stack without `auth:`), with `since`
+/// when given: the route's status and answer.
+async fn resume(app: &App, connection: &str, user: Option<&str>, since: Option<u64>) -> (i64, Value) {
+    let mut frame = json!({"action": "resume"});
+    if let Some(since) = since {
+        frame["since"] = json!(since);
+    }
+    let mut event = ws_event("resume", connection, Some(&frame.to_string()), &[]);
+    if let Some(user) = user {
+        let identity = Identity {
+            user_id: user.to_string(),
+            entities: Vec::new(),
+        };
+        event.request_context.authorizer.fields = identity.context().into_iter().collect();
+    }
+    let response = routes::resume(app, event).await.unwrap();
+    (response.status_code, body_json(&response))
+}
+
+/// The frames posted to `connection`, in order.
+fn posted_to(gateway: &Gateway, connection: &str) -> Vec<Value> {
+    gateway
+        .posts()
+        .iter()
+        .filter(|p| p.connection_id == connection)
+        .map(|p| serde_json::from_slice(&p.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_resume_since_replays_the_users_missed_notifications_in_order_then_acknowledges() {
+    let stack = Stack::start().await;
+    let app = app_with_history(&stack, quick_retries()).await;
+    // Nobody connected meanwhile: the notifications are kept all the same.
+    notify(&app, "alice", "alice", 5).await;
+    notify(&app, "bob", "bob", 2).await;
+    stack
+        .put_items(vec![user_connection_record("back=", "alice", FAR_TTL)])
+        .await;
+
+    let (status, ack) = resume(&app, "back=", Some("alice"), Some(2)).await;
+    assert_eq!(
+        (status, ack),
+        (200, json!({"type": "resumed", "userId": "alice", "seq": 5}))
+    );
+    assert_eq!(
+        posted_to(&stack.gateway, "back="),
+        (3..=5)
+            .map(|n| json!({"type": "User Push Notification", "message": format!("alice {n}"), "seq": n}))
+            .collect::<Vec<_>>(),
+        "after 2, in order, alice's only"
+    );
+
+    // Up to date: nothing replayed. Without since: nothing replayed, the latest acknowledged.
+    stack.gateway.clear();
+    assert_eq!(resume(&app, "back=", Some("alice"), Some(5)).await.1["seq"], 5);
+    assert_eq!(
+        resume(&app, "back=", Some("alice"), None).await,
+        (200, json!({"type": "resumed", "userId": "alice", "seq": 5}))
+    );
+    assert!(stack.gateway.posts().is_empty());
+    // A user who never had a notification is at 0.
+    assert_eq!(resume(&app, "back=", Some("carol"), None).await.1["seq"], 0);
+    // A number the stream never reached: resync.
+    assert_eq!(
+        resume(&app, "back=", Some("alice"), Some(9)).await,
+        (200, json!({"type": "resync", "userId": "alice", "seq": 5}))
+    );
+    // A bad since is refused.
+    let frame = r#"{"action":"resume","since":"two"}"#;
+    let mut event = ws_event("resume", "back=", Some(frame), &[]);
+    event.request_context.authorizer.fields = Identity {
+        user_id: "alice".into(),
+        entities: Vec::new(),
+    }
+    .context()
+    .into_iter()
+    .collect();
+    let response = routes::resume(&app, event).await.unwrap();
+    assert_eq!(response.status_code, 400);
+    assert_eq!(body_json(&response)["type"], "error");
+    assert!(stack.gateway.posts().is_empty());
+}
+
+#[tokio::test]
+async fn a_resume_past_the_window_is_a_resync_with_nothing_replayed() {
+    let stack = Stack::start().await;
+    let app = app_with_history(&stack, quick_retries()).await;
+    notify(&app, "alice", "n", 3).await;
+    // Notification 2 left the window; DynamoDB's TTL has not deleted it yet.
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(TABLE)
+        .key(PK, AttributeValue::S(Stream::User("alice").partition()))
+        .key(SK, AttributeValue::S(history::history_sk(2)))
+        .update_expression("SET #e = :past")
+        .expression_attribute_names("#e", history::EXPIRES_AT)
+        .expression_attribute_values(":past", AttributeValue::N((now_seconds() - 1).to_string()))
+        .send()
+        .await
+        .unwrap();
+    stack
+        .put_items(vec![user_connection_record("late=", "alice", FAR_TTL)])
+        .await;
+    assert_eq!(
+        resume(&app, "late=", Some("alice"), Some(1)).await,
+        (200, json!({"type": "resync", "userId": "alice", "seq": 3}))
+    );
+    assert!(posted_to(&stack.gateway, "late=").is_empty(), "no partial replay");
+    // More missed than a replay carries: resync too.
+    let mut small = app_with_history(&stack, quick_retries()).await;
+    small.config.max_replay = 1;
+    assert_eq!(
+        resume(&small, "late=", Some("alice"), Some(1)).await.1["type"],
+        "resync"
+    );
+    assert_eq!(resume(&app, "late=", Some("alice"), Some(2)).await.1["type"], "resumed");
+}
+
+#[tokio::test]
+async fn a_resume_without_a_user_or_without_history_is_an_error_frame() {
+    let stack = Stack::start().await;
+    let app = app_with_history(&stack, quick_retries()).await;
+    notify(&app, "alice", "n", 2).await;
+    stack.put_items(vec![connection_record("anonymous=", FAR_TTL)]).await;
+    let (status, answer) = resume(&app, "anonymous=", None, Some(0)).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        answer,
+        json!({"type": "error", "message": "resume needs a signed-in connection: user notifications follow the token's user"})
+    );
+    assert!(stack.gateway.posts().is_empty(), "nobody's notifications replayed");
+
+    let mut without = app_with_history(&stack, quick_retries()).await;
+    without.config.history_window = None;
+    let (status, answer) = resume(&without, "anonymous=", Some("alice"), Some(0)).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        answer,
+        json!({"type": "error", "message": "this stack keeps no history (history.window_seconds is 0)"})
+    );
+    assert!(stack.gateway.posts().is_empty());
 }

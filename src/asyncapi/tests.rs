@@ -32,6 +32,7 @@ fn every_route_of_the_stack_is_an_operation_and_nothing_else_is() {
     let both = document(&stack("name: demo\n"), Some("eu-west-1"), &template());
     assert!(both.pointer("/operations/subscribe").is_some());
     assert!(both.pointer("/operations/unsubscribe").is_some());
+    assert!(both.pointer("/operations/resume").is_some());
     let one = document(
         &stack("name: demo\nroutes: [subscribe]\n"),
         Some("eu-west-1"),
@@ -41,6 +42,61 @@ fn every_route_of_the_stack_is_an_operation_and_nothing_else_is() {
     assert!(one.pointer("/operations/unsubscribe").is_none());
     assert!(one.pointer("/components/messages/unsubscribe").is_none());
     assert!(one.pointer("/channels/connection/messages/unsubscribe").is_none());
+}
+
+#[test]
+fn resume_and_the_seq_of_every_stream_are_documented_when_the_stack_keeps_history() {
+    let doc = document(&stack("name: demo\n"), Some("eu-west-1"), &template());
+    assert_references_resolve(&doc, &doc);
+    let replies: Vec<&str> = doc["operations"]["resume"]["reply"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["$ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            "#/channels/connection/messages/resumed",
+            "#/channels/connection/messages/userResync",
+            "#/channels/connection/messages/error"
+        ]
+    );
+    let messages = &doc["components"]["messages"];
+    assert_eq!(
+        messages["userResync"]["payload"]["properties"]["type"]["const"],
+        "resync"
+    );
+    assert!(messages["resume"]["payload"]["properties"]["since"].is_object());
+    assert!(messages["subscribe"]["payload"]["properties"]["since"].is_object());
+    for numbered in ["entityUpdated", "userNotification", "subscribed", "resync", "resumed"] {
+        let payload = &messages[numbered]["payload"];
+        assert!(payload["properties"]["seq"].is_object(), "{numbered}");
+        assert!(
+            payload["required"].as_array().unwrap().contains(&json!("seq")),
+            "{numbered}"
+        );
+    }
+
+    // Without history nothing is numbered, and resume only refuses.
+    let off = document(
+        &stack("name: demo\nhistory:\n  window_seconds: 0\n"),
+        Some("eu-west-1"),
+        &template(),
+    );
+    assert_references_resolve(&off, &off);
+    let messages = &off["components"]["messages"];
+    for unnumbered in ["entityUpdated", "userNotification", "subscribed"] {
+        assert!(
+            messages[unnumbered]["payload"]["properties"].get("seq").is_none(),
+            "{unnumbered}"
+        );
+    }
+    assert!(messages.get("resumed").is_none() && messages.get("resync").is_none());
+    assert_eq!(
+        off["operations"]["resume"]["reply"]["messages"],
+        json!([{"$ref": "#/channels/connection/messages/error"}])
+    );
 }
 
 #[test]

@@ -7,12 +7,16 @@ use crate::stack::Stack;
 use wsstack_handlers::auth::identity::MAX_USER_ID_CHARS;
 use wsstack_handlers::frames::USER_PUSH_TYPE;
 
-use super::{bus_event_message, reference};
+use super::{bus_event_message, numbered, reference};
 
 /// Adds the `userNotification` push on the connection channel, the `userNotificationEvent` with its
 /// own channel on the bus, and an operation for each.
 pub(super) fn extend(document: &mut Value, stack: &Stack) {
-    document["components"]["messages"]["userNotification"] = push_message();
+    let mut push = push_message();
+    if stack.history.window_seconds > 0 {
+        numbered(&mut push, 43);
+    }
+    document["components"]["messages"]["userNotification"] = push;
     document["components"]["messages"]["userNotificationEvent"] = event_message(stack);
     document["channels"]["connection"]["messages"]["userNotification"] =
         reference("components/messages", "userNotification");

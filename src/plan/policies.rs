@@ -34,8 +34,9 @@ pub(super) fn log_statement(names: &Names, arns: &Arns, handlers: &[&str]) -> Va
 }
 
 /// The policy of the bundled route handlers' role: the table and their logs. They answer clients
-/// through their routes' route responses; with history, `subscribe` also posts what a client
-/// missed (a replay) before it answers, through the management API.
+/// through their routes' route responses; with history, `subscribe` and `resume` also post what a
+/// client missed (a replay) before they answer, through the management API (and read the stream's
+/// head and history records, in the same table).
 pub(super) fn routes_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) -> Value {
     let table = arns.table(&names.table());
     // Own routes have roles of their own.

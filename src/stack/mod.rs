@@ -119,7 +119,7 @@ mod tests {
         assert_eq!(stack.stage, "dev");
         assert_eq!(stack.table.ttl_hours, 24);
         assert_eq!(stack.events.detail_type, "Entity Updated");
-        assert_eq!(stack.routes, vec!["subscribe", "unsubscribe"]);
+        assert_eq!(stack.routes, vec!["subscribe", "unsubscribe", "resume"]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use wsstack_handlers::frames::{DEFAULT_ENTITY_DETAIL_TYPE, DEFAULT_USER_DETAIL_TYPE};
 
 /// The route keys a stack may declare by name alone: each has a bundled handler.
-pub const KNOWN_ROUTES: &[&str] = &["subscribe", "unsubscribe"];
+pub const KNOWN_ROUTES: &[&str] = &["subscribe", "unsubscribe", "resume"];
 
 /// Retention periods CloudWatch Logs accepts, in days.
 pub const LOG_RETENTION_DAYS: &[u32] = &[
@@ -75,7 +75,8 @@ pub struct Stack {
     #[serde(default = "default_true")]
     pub access_logs: bool,
     /// What each stream (an entity's events, a user's notifications) keeps for clients that
-    /// reconnect: pushes carry `seq`, and `subscribe` with `since` replays what a client missed.
+    /// reconnect: pushes carry `seq`, and `subscribe` with `since` (an entity's events) and `resume`
+    /// (the signed-in user's notifications) replay what a client missed.
     #[serde(default)]
     pub history: History,
 }
@@ -85,8 +86,11 @@ pub struct Stack {
 #[serde(deny_unknown_fields, default)]
 pub struct History {
     /// How long an event stays replayable, in seconds; 0 turns history off (pushes carry no `seq`).
+    #[schemars(range(min = 0, max = 86_400))]
     pub window_seconds: u32,
-    /// The most events one `subscribe` with `since` replays; a client that missed more resyncs.
+    /// The most events one `subscribe` or `resume` with `since` replays; a client that missed more
+    /// resyncs.
+    #[schemars(range(min = 1, max = 10_000))]
     pub max_replay: u32,
 }
 

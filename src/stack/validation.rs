@@ -8,6 +8,7 @@ mod routes;
 pub use routes::is_own_route_name;
 pub(super) use routes::load_packages;
 mod domain;
+mod history;
 mod push;
 mod stage;
 use std::path::Path;
@@ -312,6 +313,7 @@ pub fn validate(stack: &Stack) -> Vec<Problem> {
 
     routes::check(&mut problems, stack);
     stage::check(&mut problems, stack);
+    history::check(&mut problems, &stack.history);
 
     // Every resource gets our two tags too; AWS allows 50 per resource.
     if stack.tags.len() > 48 {

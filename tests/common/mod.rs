@@ -384,10 +384,10 @@ pub async fn apis_of(env: &Env, stack: &str) -> Vec<aws_sdk_apigatewayv2::types:
 }
 
 /// How many resources a stack has with the shipped stack.yaml: 2 roles with their 2 policies, the
-/// table, 2 queues, the rule, the API, its stage, 5 functions with 5 log groups, 4 permissions,
-/// 4 routes with the route responses of subscribe and unsubscribe, the event source, the alarm
-/// topic, the dead-letter alarm and the stage's access log group.
-pub const STACK_RESOURCES: usize = 34;
+/// table, 2 queues, the rule, the API, its stage, 6 functions with 6 log groups, 5 permissions,
+/// 5 routes with the route responses of subscribe, unsubscribe and resume, the event source, the
+/// alarm topic, the dead-letter alarm and the stage's access log group.
+pub const STACK_RESOURCES: usize = 39;
 
 /// `-o json` summary counts of an up: (created, updated, deleted, unchanged).
 pub fn counts(run: &Run) -> (u64, u64, u64, u64) {

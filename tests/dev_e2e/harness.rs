@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -282,10 +283,12 @@ async fn acknowledged(socket: &mut Socket, action: &str, entity: &str) {
 async fn expect_acknowledgement(socket: &mut Socket, action: &str, entity: &str, within: Duration) {
     let answer = next_message(socket, within).await;
     let kind = format!("{action}d");
+    // On a stack with history (the default) `subscribed` also carries the entity's latest `seq`.
+    let acknowledged = answer.as_ref().map(|a| (a["type"].clone(), a["entityId"].clone()));
     assert_eq!(
-        answer,
-        Some(json!({"type": kind, "entityId": entity})),
-        "{action} {entity}"
+        acknowledged,
+        Some((json!(kind), json!(entity))),
+        "{action} {entity}: {answer:?}"
     );
 }
 
@@ -329,4 +332,26 @@ pub async fn send_event(env: &Env, stack: &str, entity: &str, message: &str) {
         "send-event: {}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Debian's chromium package, which the browser tests drive through Playwright (no browser download).
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The browser and its driver, or a failure that says how to get them: this test must not skip.
+pub fn python_with_playwright() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: run scripts/setup (it installs Debian's chromium package)"
+    );
+    let importable = std::process::Command::new(&python)
+        .args(["-c", "import playwright.sync_api"])
+        .status()
+        .is_ok_and(|status| status.success());
+    assert!(
+        importable,
+        "Playwright's Python client is missing from {}: run scripts/setup",
+        python.display()
+    );
+    python
 }

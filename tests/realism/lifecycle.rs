@@ -218,7 +218,7 @@ async fn a_stack_with_auth_and_a_domain_lives_through_its_lifecycle_against_an_a
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["$connect", "$disconnect", "subscribe", "unsubscribe"],
+        ["$connect", "$disconnect", "resume", "subscribe", "unsubscribe"],
         "every route"
     );
     for route in routes.items() {

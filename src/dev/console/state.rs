@@ -138,8 +138,14 @@ async fn read_table(aws: &Aws) -> anyhow::Result<(BTreeMap<String, Recorded>, bo
             let (Some(id), Some(sk)) = (text(records::PK), text(records::SK)) else {
                 continue;
             };
+            // A stream's head, history and event markers (README, "Nothing missed") belong to no
+            // connection.
+            let kind = records::kind_of_sk(&sk);
+            if kind == RecordKind::Other {
+                continue;
+            }
             let record = by_connection.entry(id).or_default();
-            match records::kind_of_sk(&sk) {
+            match kind {
                 RecordKind::Connection => {
                     record.has_connection_record = true;
                     record.user = text(records::GSI2PK);
