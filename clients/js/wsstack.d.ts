@@ -46,7 +46,10 @@ export interface ErrorFrame {
 export interface Options {
   /** A token (sent as the `websocket, <token>` sub-protocol), or a function that returns a fresh one on every (re)connect. */
   token?: string | (() => string | Promise<string>);
-  /** Track the user's notifications (sends `resume` on every connection). */
+  /**
+   * Track the user's notifications: `resume` on every connection, so that they come once, in order,
+   * and what was missed while disconnected is replayed. Without it they are presented as they arrive.
+   */
   user?: boolean;
   /** First reconnect delay cap, doubled per failed attempt (full jitter). Default 500. */
   initialDelayMs?: number;

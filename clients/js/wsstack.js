@@ -41,6 +41,7 @@ const DEFAULTS = {
   // How long frames that arrived after a gap wait for the missing one before a replay is asked for.
   reorderWindowMs: 2_000,
   // Track the user's notifications (`resume` on every connection); for authenticated stacks.
+  // Without it they are presented as they arrive.
   user: false,
 };
 
@@ -194,9 +195,7 @@ export class WsstackClient extends EventTarget {
     if (this.closedByUser) {
       return;
     }
-    for (const stream of this.streams()) {
-      stream.pending = false;
-    }
+    this.forgetRequests();
     this.setState("reconnecting");
     const cap = Math.min(this.options.maxDelayMs, this.options.initialDelayMs * 2 ** this.attempt);
     this.attempt += 1;
@@ -219,8 +218,21 @@ export class WsstackClient extends EventTarget {
     this.clearTimers();
     socket.onclose = null;
     socket.close(1000, "renewing before the 2-hour limit");
+    this.forgetRequests();
     this.setState("reconnecting");
     this.connect();
+  }
+
+  /**
+   * A connection is gone: its requests will not be answered, and the repairs it had planned died
+   * with its timers. The next connection asks again for every stream, and a gap still open after
+   * that answer plans a repair of its own (with `gapSince` left set, none would ever be planned).
+   */
+  forgetRequests() {
+    for (const stream of this.streams()) {
+      stream.pending = false;
+      stream.gapSince = undefined;
+    }
   }
 
   keepAlive(socket) {
@@ -285,7 +297,13 @@ export class WsstackClient extends EventTarget {
         this.emit("unsubscribed", frame);
         return;
       case "User Push Notification":
-        this.arrived(this.userStream, frame, "user");
+        if (this.options.user) {
+          this.arrived(this.userStream, frame, "user");
+        } else {
+          // Not tracked (no `resume`): nothing anchors an order or replays a gap, and holding
+          // the frame for a `resumed` that never comes would hide it for good.
+          this.emit("user", frame);
+        }
         return;
       case "error":
         this.emit("error", frame);
