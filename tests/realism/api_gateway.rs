@@ -1,5 +1,6 @@
 //! Realism mode's API Gateway write serialisation: shown with raw SDK calls through the proxy,
-//! and met by the real `wsstack` binary, whose concurrent writes to one API must all land.
+//! and met by the real `wsstack` binary, whose concurrent writes to one API must all land; and a
+//! conflict that never clears, which `up` gives up on at its retry deadline.
 
 use std::collections::BTreeMap;
 
@@ -74,7 +75,7 @@ async fn up_lands_every_route_and_integration_when_api_gateway_takes_one_write_a
             )
         })
         .collect();
-    assert_eq!(integrations.len(), 4, "one integration a route: {integrations:?}");
+    assert_eq!(integrations.len(), 5, "one integration a route: {integrations:?}");
     let routes = gateway.get_routes().api_id(&api).send().await.unwrap();
     let mut served: Vec<(String, String)> = routes
         .items()
@@ -96,6 +97,7 @@ async fn up_lands_every_route_and_integration_when_api_gateway_takes_one_write_a
         [
             ("$connect", "connect"),
             ("$disconnect", "disconnect"),
+            ("resume", "resume"),
             ("subscribe", "subscribe"),
             ("unsubscribe", "unsubscribe"),
         ]
@@ -106,4 +108,40 @@ async fn up_lands_every_route_and_integration_when_api_gateway_takes_one_write_a
     let down = env.run(&stack, &["down", "--yes", "-o", "json"]).await;
     assert_eq!(down.code, 0, "down: {}\n{down}", env.proxy.realism_counts());
     assert_eq!(leftovers(&env, name).await, Vec::<String>::new(), "nothing left");
+}
+
+/// The stage's retry of ConflictException is bounded: API Gateway answering CreateStage with a
+/// conflict that never clears makes `up` fail after the retry deadline, instead of retrying
+/// forever (it recursed without end before). It waits out that minute beside this binary's other
+/// tests rather than alone in a test binary of its own.
+#[tokio::test]
+async fn a_stage_that_conflicts_forever_fails_up_after_the_retry_deadline() {
+    let (env, stack) = Env::with_stack("conflict").await;
+    env.run(&stack, &["up", "-q"]).await.expect_exit(0);
+    let api = common::apis_of(&env, "conflict").await[0].api_id().unwrap().to_string();
+    env.apigateway()
+        .delete_stage()
+        .api_id(&api)
+        .stage_name("dev")
+        .send()
+        .await
+        .unwrap();
+    env.proxy.inject(testkit::Fault::new(
+        "apigateway",
+        &format!("POST /v2/apis/{api}/stages"),
+        100_000,
+        409,
+        "ConflictException",
+        CONCURRENT,
+    ));
+    let started = Instant::now();
+    let run = tokio::time::timeout(Duration::from_secs(180), env.run(&stack, &["up"]))
+        .await
+        .expect("`up` ends: the conflict retry has a deadline");
+    assert_eq!(run.code, 1, "{run}");
+    run.expect_stderr("ConflictException");
+    // It did retry, with backoff, for its deadline (60 s), not a handful of times.
+    assert!(started.elapsed() >= Duration::from_secs(50), "{:?}", started.elapsed());
+    let attempts = env.proxy.calls().iter().filter(|c| c.injected.is_some()).count();
+    assert!((5..100).contains(&attempts), "{attempts} CreateStage calls");
 }
