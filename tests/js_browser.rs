@@ -3,10 +3,10 @@
 //! imports the module from dev's /client.js (cross-origin, so only with dev's CORS header) and runs
 //! tests/js_client/drive.mjs; this side plays the server's part (tests/js_client/support.rs).
 //!
-//! One dev (a stack with `auth:` whose replay carries at most ten events) and one reconnection
+//! One dev (a stack with `auth:` that keeps each stream's events for 30 s) and one reconnection
 //! show what issue 24 promises a page: the events it missed come back once and in order, a gap
-//! longer than a replay is reported as `resync`, and a token that expired meanwhile is replaced
-//! through the token function.
+//! longer than the window is reported as `resync`, and a token that expired meanwhile is replaced
+//! through the token function. (A gap longer than a replay carries: tests/js_client.rs.)
 
 mod common;
 #[path = "dev_e2e/harness.rs"]
@@ -20,11 +20,23 @@ use std::time::{Duration, Instant};
 use common::Env;
 use harness::{python_with_playwright, send_event, Dev};
 use serde_json::json;
-use support::{close_all, count, notify, root, token, Client, Probe, HISTORY, MAX_REPLAY, WITH_AUTH};
+use support::{close_all, count, notify, root, token, Client, Probe, MAX_REPLAY, WITH_AUTH};
 use tokio::process::Command;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const STACK: &str = "jsbrowser";
+
+/// Each stream keeps its events this long: the wait for the page's first token to expire (31 s)
+/// outlasts it, so what is sent before that wait has left the window when the page comes back,
+/// and what is sent after it has not.
+const WINDOW: Duration = Duration::from_secs(30);
+const HISTORY: (&str, &str) = (
+    "# Tags added to every resource",
+    "history:\n  window_seconds: 30\n  max_replay: 10\n\n# Tags added to every resource",
+);
+/// Events of order-2 sent while the page is away, then left to expire: fewer than a replay
+/// carries, so only the window can make them a resync.
+const EXPIRING: u64 = 3;
 
 /// Whether dev's handshake accepts `token` now (an accepted probe is closed at once).
 async fn accepts(url: &str, token: &str) -> bool {
@@ -45,7 +57,7 @@ async fn accepts(url: &str, token: &str) -> bool {
 }
 
 #[tokio::test]
-async fn a_page_gets_what_it_missed_once_and_in_order_a_resync_past_the_replay_and_a_fresh_token() {
+async fn a_page_gets_what_it_missed_once_and_in_order_a_resync_past_the_window_and_a_fresh_token() {
     let python = python_with_playwright();
     let started = Instant::now();
     let env = Env::start().await;
@@ -79,13 +91,12 @@ async fn a_page_gets_what_it_missed_once_and_in_order_a_resync_past_the_replay_a
     page.expect_event("token?").await;
     let probe_token = token(&env, &dev, "probe", "order-*", "10m").await;
     let mut probe = Probe::open(&dev, Some(&probe_token), &["order-1", "order-2"]).await;
-    for n in 1..=MAX_REPLAY {
-        probe.send(&env, STACK, "order-1", &format!("missed {n}")).await;
-    }
-    // One more than a replay carries.
-    for n in 1..=MAX_REPLAY + 1 {
+    // order-2's events first: by the time the page is back they have left the window (the
+    // history records say so themselves; DynamoDB's TTL would delete them much later).
+    for n in 1..=EXPIRING {
         probe.send(&env, STACK, "order-2", &format!("gone {n}")).await;
     }
+    let expired = Instant::now() + WINDOW + Duration::from_secs(1);
     let deadline = Instant::now() + Duration::from_secs(120);
     while accepts(&dev.url, &short_lived).await {
         assert!(
@@ -93,6 +104,11 @@ async fn a_page_gets_what_it_missed_once_and_in_order_a_resync_past_the_replay_a
             "dev still accepts a token minted with --ttl 1s"
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    tokio::time::sleep_until(expired.into()).await;
+    // order-1's ten, sent last: within the window when the page comes back.
+    for n in 1..=MAX_REPLAY {
+        probe.send(&env, STACK, "order-1", &format!("missed {n}")).await;
     }
     // The token function's second answer: another user's, so that what arrives tells which connected.
     let fresh = token(&env, &dev, "user-2", "order-*", "10m").await;
@@ -112,9 +128,9 @@ async fn a_page_gets_what_it_missed_once_and_in_order_a_resync_past_the_replay_a
     );
     missed.insert(0, (1, "before".to_string()));
     assert_eq!(page.presented("order-1"), missed, "{:#?}", page.seen);
-    // (b) Eleven missed of order-2: reported as a resync at its latest seq, nothing presented.
+    // (b) order-2's three, gone from the window: a resync at its latest seq, nothing presented.
     let resync = page.seen.iter().find(|r| r["event"] == "resync").unwrap();
-    assert_eq!(resync["detail"]["seq"], MAX_REPLAY + 1, "{resync}");
+    assert_eq!(resync["detail"]["seq"], EXPIRING, "{resync}");
     assert_eq!(page.presented("order-2"), vec![], "{:#?}", page.seen);
     // (c) The token function was asked once per connection, and the second connection is user-2's:
     // the first token was refused by then, and user-2's notification reaches the page.
