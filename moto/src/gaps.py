@@ -141,20 +141,50 @@ if ApiGatewayV2Response is not None and _BadRequest is not None:
     ] = ApiGatewayV2Response.dispatch
 
 
-# DynamoDB Query, fast at wsstack dev's scale: moto's Table.query reads Table.all_items(), which
-# sorts the whole table (hash key, then range key) on every call, then keeps the items of one
-# partition (a table Query) or filters them on the index's keys (an index Query) and sorts those
-# again by the key order the answer needs. At 15,000 subscribers (30,000 items) one connection's
-# Query took 300 ms and the subscriber Query 4.5 s (moto/bench/query.py), so a mass disconnect ran
-# for hours. The first sort is wasted: Query sorts its candidates itself by a total order (the
-# index's keys, then the table's, which are unique), so the answer is the same whatever order they
-# come in. During a Query (this thread only: moto serves requests on several threads, and a Scan
-# elsewhere still gets the sorted list), all_items gives the items unsorted, and a table Query only
-# its own partition's. Nothing changes in what the answer holds or in its order.
+# DynamoDB Query, fast at wsstack dev's scale. At 15,000 subscribers (30,000 items, moto/bench/query)
+# moto as it ships takes 0.2-0.4 s for one connection's Query and 3-7 s for the push handler's GSI1
+# Query of an entity's subscribers (2 pages of 1 MB): Table.query reads Table.all_items(), which
+# sorts the whole table on every call, sorts its candidates again by comparing DynamoType objects,
+# walks past the items of earlier pages one comparison at a time, counts each item's size attribute
+# by attribute, deep-copies the page and projects each item through Python values and back; the
+# answer then goes through dynamo_to_dict and moto's generic response serializer, attribute by
+# attribute.
+#
+# Here Table.query takes the same steps in the same order on plain values: one partition's items (a
+# table Query) or the index's matches (an index Query), sorted by the same keys (the index's keys,
+# then the table's: unique) compared as moto compares them (cast_value), the earlier pages skipped
+# by bisection (an exclusive start key sorts where moto's walk stops), the page cut at Limit or at
+# moto's 1 MB of item sizes, then the index's projection, the filter and the ProjectionExpression.
+# The answer's items are new, as moto's deep copies are: their lists, maps and sets copied, their
+# strings, numbers, booleans, nulls and binary values (which moto never changes in place) shared.
+# The answer is then written as JSON directly for items of strings, numbers, booleans and nulls;
+# the rest of it (sets, lists, maps, binary, Count, LastEvaluatedKey, ConsumedCapacity) still goes
+# through moto's serializer, and the two are put together in the serializer's order: the same
+# bytes. Whatever the fast path does not cover, or fails on, is moto's own query (the legacy
+# QueryFilter and KeyConditions on non-key attributes, consistent reads of an index, key attributes
+# of mixed types, odd exclusive start keys, errors): the same answer and the same error.
+# moto/tests/query_equivalence.py (the test a_query_answers_as_unpatched_moto_does) compares the
+# launched server's answers, page by page and byte by byte, with moto's own in its process.
+import bisect as _bisect
+import copy as _copy
+import operator as _operator
+import re as _re
 import threading
 
 try:
-    from moto.dynamodb.models.table import Table as _Table
+    from boto3.dynamodb.types import DYNAMODB_CONTEXT as _DYNAMODB_CONTEXT
+    from moto.core.responses import ActionResult as _ActionResult
+    from moto.dynamodb.comparisons import OpDefault as _NoFilter, get_comparison_func as _comparison
+    from moto.dynamodb.models.dynamo_type import (
+        DynamoType as _DynamoType,
+        Item as _Item,
+        LimitedSizeDict as _Attributes,
+        deserializer as _to_python,
+        serializer as _from_python,
+    )
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT as _PAGE_BYTES, Table as _Table
+    from moto.dynamodb.models.utilities import bytesize as _bytesize
+    import moto.dynamodb.responses as _dynamodb_responses
 except ImportError:
     _Table = None
 
@@ -164,6 +194,10 @@ if _Table is not None:
     _all_items = _Table.all_items
     _table_query = _Table.query
 
+    # moto's own query, with Table.all_items (this thread, during the Query only: moto serves
+    # requests on several threads, and a Scan elsewhere still gets the sorted list) giving the items
+    # unsorted, and for a table Query only its own partition's: the first sort is wasted, Query sorts
+    # its candidates itself by a total order, so the answer is the same.
     def _query_items(self):
         scope = getattr(_querying, "scope", None)
         if scope is None or scope[0] is not self:
@@ -182,7 +216,7 @@ if _Table is not None:
                 items.append(bucket)
         return items
 
-    def _query(self, hash_key, *args, **kwargs):
+    def _moto_query(self, hash_key, *args, **kwargs):
         index_name = kwargs.get("index_name") if len(args) < 7 else args[6]
         # A table Query keeps the items whose hash key equals the one asked for: its partition.
         partition = None if index_name else hash_key
@@ -194,7 +228,364 @@ if _Table is not None:
             _querying.scope = previous
 
     _Table.all_items = _query_items
-    _Table.query = _query
+
+    class _MotosOwn(Exception):
+        """A Query the fast path leaves to moto."""
+
+    # moto's find_nested_key reads "name[2]" as an element of a list.
+    _LIST_ELEMENT = _re.compile(r"(.+)\[(\d+)\]$")
+    # What moto's Item checks an item against (LimitedSizeDict).
+    _ITEM_BYTES = 405000
+
+    def _cast(value):
+        # DynamoType.cast_value, which for a string is its value.
+        return value.value if value.type == "S" else value.cast_value
+
+    _ATTRS = _operator.attrgetter("attrs")
+    _TYPE = _operator.attrgetter("type")
+    _VALUE = _operator.attrgetter("value")
+    _SCALARS = frozenset(("S", "N", "BOOL", "NULL", "B"))
+
+    def _copy_value(value):
+        # What the answer may share with the table: moto changes lists, maps and sets in place
+        # (DynamoType.__setitem__, ADD to a set), never a string, number, boolean, null or binary
+        # value (an update puts a new DynamoType in its place), so only the former are copied.
+        if value is None or value.type in _SCALARS:
+            return value
+        return _copy.deepcopy(value)
+
+    def _new_item(hash_key, range_key, attrs):
+        """An Item holding attrs as they are (no size check: the caller has made sure it would pass).
+        Made with object.__new__, not Item(): BaseModel.__new__ keeps every Item moto ever makes in
+        Item.instances_tracked, so each Query's copies of its answer stayed in memory for the
+        server's lifetime (15,000 items a push at 15,000 subscribers)."""
+        item = object.__new__(_Item)
+        item.hash_key = hash_key
+        item.range_key = range_key
+        item.attrs = _Attributes.__new__(_Attributes)
+        dict.update(item.attrs, attrs)
+        return item
+
+    def _copy_item(item):
+        # A copy as copy.deepcopy(item) makes it (Item.__deepcopy__ skips the size checks too).
+        return _new_item(_copy_value(item.hash_key), _copy_value(item.range_key),
+                         {key: _copy_value(value) for key, value in item.attrs.items()})
+
+    def _item_size(item):
+        # Item.size(): each attribute's name and value in bytes (a number: its characters, a set:
+        # its members'). Values that are all ASCII strings are counted at once.
+        attrs = item.attrs
+        try:
+            values = "".join(map(_VALUE, attrs.values()))
+        except TypeError:
+            values = None
+        if values is not None and values.isascii():
+            return len("".join(attrs).encode("utf-8")) + len(values)
+        total = 0
+        for key, value in attrs.items():
+            kind = value.type
+            if kind == "S":
+                v = value.value
+                if type(v) is str:
+                    total += len(key.encode("utf-8")) + len(v.encode("utf-8"))
+                    continue
+            elif kind == "N":
+                total += len(key.encode("utf-8")) + len(str(value.value))
+                continue
+            total += _bytesize(key) + value.size()
+        return total
+
+    def _project(item, names, wanted):
+        """Item.project([[name] for name in names]) for top-level names (wanted: the same as a set).
+        moto turns every attribute into a Python value (boto3's TypeDeserializer, which may fail),
+        keeps the named ones and turns them back (TypeSerializer) into a new Item. A string comes
+        back as it was, and an integer that is not kept cannot fail; only the others make the round
+        trip here."""
+        attrs = item.attrs
+        python = {}
+        for key, value in attrs.items():
+            kind, v = value.type, value.value
+            if kind == "S" and type(v) is str:
+                continue
+            if kind == "N" and type(v) is str:
+                if key not in wanted and len(v) <= 38 and v.isascii() and v.isdigit():
+                    continue  # at most 38 digits: boto3's TypeDeserializer makes it a Decimal without fail
+                python[key] = _DYNAMODB_CONTEXT.create_decimal(v)
+            else:
+                python[key] = _to_python.deserialize(value.to_regular_json())
+        kept = {}
+        size = 0
+        for name in names:
+            if name in python:
+                kept[name] = _from_python.serialize(python[name])
+            elif name in attrs and name not in kept:
+                value = kept[name] = attrs[name]
+                size += len(name.encode("utf-8")) + len(value.value.encode("utf-8"))
+        hash_key, range_key = item.hash_key, item.range_key
+        if hash_key is not None and hash_key.type not in _SCALARS:
+            hash_key = _copy.deepcopy(hash_key)
+        if range_key is not None and range_key.type not in _SCALARS:
+            range_key = _copy.deepcopy(range_key)
+        if size <= _ITEM_BYTES and (not python or python.keys().isdisjoint(wanted)):
+            return _new_item(hash_key, range_key, kept)
+        # Item.__init__ makes the values and checks the size as it adds each attribute, as in moto.
+        projected = object.__new__(_Item)
+        wire = {name: value if name in python else {"S": value.value} for name, value in kept.items()}
+        _Item.__init__(projected, hash_key=hash_key, range_key=range_key, attrs=wire)
+        return projected
+
+    def _candidates(self, hash_key, index_name, hash_key_conditions, range_key_conditions):
+        """What moto's Table.query keeps before sorting, and the names it sorts by."""
+        if not index_name:
+            if hash_key is None:
+                raise _MotosOwn
+            bucket = self.items.get(hash_key)
+            if bucket is None:
+                found = []
+            else:
+                found = [item for item in (bucket.values() if self.range_key_attr else [bucket])
+                         if isinstance(item, _Item) and item.hash_key == hash_key]
+            names = self._generate_attr_to_sort_by([self.hash_key_attr], [self.range_key_attr])
+            return found, names, None
+        index = {i.name: i for i in self.all_indexes()}.get(index_name)
+        if index is None:
+            raise _MotosOwn  # moto's error
+        hash_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+        range_keys = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+        if not hash_keys:
+            raise _MotosOwn  # moto's error
+        if range_keys:
+            index_range_key = range_keys[0]
+            range_attrs = range_keys + [self.range_key_attr]
+        else:
+            from moto.dynamodb.models.table import GlobalSecondaryIndex
+            if isinstance(index, GlobalSecondaryIndex) and self.range_key_attr:
+                index_range_key = self.range_key_attr
+            else:
+                index_range_key = self.hash_key_attr
+            range_attrs = [index_range_key, self.range_key_attr]
+        names = self._generate_attr_to_sort_by(hash_keys + [self.hash_key_attr], range_attrs)
+        conditions = dict(hash_key_conditions or [])
+        equalities = {}
+        if range_key_conditions and len(range_key_conditions) > 1:
+            for name, _comparison_, values in range_key_conditions[:-1]:
+                equalities[name] = values[0]
+        found = []
+        for bucket in self.items.values():
+            if self.range_key_attr:
+                found.extend(bucket.values())
+            else:
+                found.append(bucket)
+        found = [item for item in found if isinstance(item, _Item)]
+        # The hash conditions first, then the range equalities, as moto tries them on each item.
+        for name, expected in list(conditions.items()) + list(equalities.items()):
+            if expected.type == "S":
+                value = expected.value
+                found = [item for item in found
+                         if (v := item.attrs.get(name)) is not None and v.type == "S" and v.value == value]
+            else:
+                found = [item for item in found if (v := item.attrs.get(name)) is not None and v == expected]
+        for name in range_keys:
+            found = [item for item in found if item.attrs.get(name) is not None]
+        return found, names, index_range_key
+
+    def _fast_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+                    scan_index_forward, projection_expressions, index_name=None, consistent_read=False,
+                    filter_expression=None, hash_key_conditions=None, range_key_conditions=None,
+                    **filter_kwargs):
+        args = (self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+                projection_expressions, index_name, consistent_read, filter_expression)
+        more = dict(hash_key_conditions=hash_key_conditions, range_key_conditions=range_key_conditions,
+                    **filter_kwargs)
+        if filter_kwargs or type(scan_index_forward) is not bool:
+            return _moto_query(*args, **more)
+        if index_name and consistent_read:
+            return _moto_query(*args, **more)  # moto's error for a global index, or its answer
+        try:
+            return _page(*args, hash_key_conditions, range_key_conditions)
+        except Exception:
+            # The fast path changes nothing: moto's own query gives its answer or its error.
+            return _moto_query(*args, **more)
+
+    def _page(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, forward,
+              projection_expressions, index_name, consistent_read, filter_expression, hash_key_conditions,
+              range_key_conditions):
+        found, names, index_range_key = _candidates(self, hash_key, index_name, hash_key_conditions,
+                                                    range_key_conditions)
+        if index_name:
+            index = self.get_index(index_name)
+            if range_comparison and not [k for k in index.schema if k["KeyType"] == "RANGE"]:
+                raise _MotosOwn  # moto's ValueError
+        # SORT, by plain values: moto compares the DynamoTypes' cast values, which is the same
+        # order as long as each key attribute has one type throughout.
+        attributes = list(map(_ATTRS, found))
+        columns = []
+        types = []
+        for name in names:
+            column = list(map(_operator.itemgetter(name), attributes))
+            kinds = set(map(_TYPE, column))
+            if len(kinds) > 1:
+                raise _MotosOwn
+            kind = kinds.pop() if kinds else None
+            types.append(kind)
+            columns.append(list(map(_VALUE, column)) if kind == "S" else [value.cast_value for value in column])
+        keys = list(zip(*columns))
+        order = sorted(range(len(found)), key=keys.__getitem__)
+        ascending = [keys[i] for i in order]
+        ordered = [found[i] for i in order]
+        if forward is False:
+            ordered.reverse()
+        # Where moto's walk past the previous pages stops: at the first item that does not come
+        # before or at the start key in the answer's order.
+        start = 0
+        if exclusive_start_key is not None and ordered:
+            bound = []
+            for name, type_ in zip(names, types):
+                if name not in exclusive_start_key:
+                    raise _MotosOwn
+                value = _DynamoType(exclusive_start_key[name])
+                if value.type != type_:
+                    raise _MotosOwn
+                bound.append(_cast(value))
+            bound = tuple(bound)
+            if forward:
+                start = _bisect.bisect_right(ascending, bound)
+            else:
+                start = len(ascending) - _bisect.bisect_left(ascending, bound)
+        # FILTER on the range condition and cut the page, as moto does: at Limit items, or before the
+        # item that would take the page's item sizes past 1 MB, the last item kept giving the
+        # LastEvaluatedKey; ScannedCount counts what the range condition kept.
+        if range_comparison:
+            test = _comparison(range_comparison)
+            bounds = [_cast(v) for v in range_objs]
+            last_range_key_name = range_key_conditions[-1][0] if range_key_conditions else None
+            if last_range_key_name:
+                attribute = last_range_key_name
+            elif index_name and index_range_key:
+                attribute = index_range_key
+            else:
+                attribute = None
+        results = []
+        result_size = 0
+        scanned_count = 0
+        last_evaluated_key = None
+        for position in range(start, len(ordered)):
+            result = ordered[position]
+            size = _item_size(result)
+            if len(results) == limit or result_size + size > _PAGE_BYTES:
+                last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
+                break
+            if not range_comparison:
+                results.append(result)
+                result_size += size
+                scanned_count += 1
+                continue
+            if attribute and result.attrs.get(attribute):
+                kept = test(_cast(result.attrs.get(attribute)), *bounds)
+            elif not index_name:
+                kept = test(_cast(result.range_key), *bounds)
+            else:
+                kept = False
+            if kept:
+                results.append(result)
+                result_size += size
+                scanned_count += 1
+        # The index's projection, the filter, the ProjectionExpression: on new items, never on the
+        # table's own (moto deep-copies the page first).
+        index_names = None
+        if index_name:
+            index = self.get_index(index_name)
+            if index.projection:
+                kind = index.projection.get("ProjectionType", None)
+                if kind in ("KEYS_ONLY", "INCLUDE"):
+                    index_names = index.table_key_attrs + [k["AttributeName"] for k in index.schema]
+                    if kind == "INCLUDE":
+                        index_names.extend(index.projection.get("NonKeyAttributes", []))
+                    if any(_LIST_ELEMENT.match(name) for name in index_names):
+                        raise _MotosOwn
+                    index_wanted = set(index_names)
+        filtering = filter_expression is not None and type(filter_expression) is not _NoFilter
+        top_level = None
+        if projection_expressions:
+            if all(len(path) == 1 and not _LIST_ELEMENT.match(path[0]) for path in projection_expressions):
+                top_level = [path[0] for path in projection_expressions]
+                top_level_wanted = set(top_level)
+        answer = []
+        for result in results:
+            if index_names is not None:
+                item = _project(result, index_names, index_wanted)
+            elif filtering or top_level is None:
+                item = _copy_item(result)
+            else:
+                item = result  # projected below, into a new item
+            if filtering and not filter_expression.expr(item):
+                continue
+            if projection_expressions:
+                if top_level is not None:
+                    item = _project(item, top_level, top_level_wanted)
+                else:
+                    item = item.project(projection_expressions)
+            answer.append(item)
+        return answer, scanned_count, last_evaluated_key
+
+    _Table.query = _fast_query
+
+    # The answer, written directly. DynamoHandler.query builds its answer as
+    # DynamoResult({"Items": [item.attrs, ...], "Count", "ScannedCount", "LastEvaluatedKey"}), whose
+    # constructor converts it whole (dynamo_to_dict), and ConsumedCapacity is added to it after.
+    # During a Query (this thread) that DynamoResult keeps the answer as it is; when serialized,
+    # the items whose attributes are all strings, numbers, booleans or nulls are written as the
+    # serializer writes them ({"S": value} and so on), the rest of the answer (other items
+    # included) goes through moto's serializer, and the items are put back in their order.
+    _DynamoResult = _dynamodb_responses.DynamoResult
+    _PLAIN = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+
+    def _wire(attrs):
+        written = {}
+        for key, value in attrs.items():
+            if _PLAIN.get(value.type) is not type(value.value):
+                return None
+            written[key] = {value.type: value.value}
+        return written
+
+    class _QueryResult(_DynamoResult):
+        def __init__(self, result):
+            if getattr(_querying, "answering", False) and isinstance(result, dict):
+                _querying.answering = False  # this answer only
+                _ActionResult.__init__(self, result)
+                self._as_built = True
+            else:
+                _DynamoResult.__init__(self, result)
+                self._as_built = False
+
+        def execute_result(self, context):
+            if not self._as_built:
+                return _DynamoResult.execute_result(self, context)
+            answer = self.result
+            items = answer.get("Items")
+            if not isinstance(items, list):
+                return _DynamoResult(answer).execute_result(context)
+            written = [_wire(attrs) for attrs in items]
+            rest = dict(answer)
+            rest["Items"] = [attrs for attrs, w in zip(items, written) if w is None]
+            status, headers, body = _DynamoResult(rest).execute_result(context)
+            serialized = json.loads(body)
+            others = iter(serialized["Items"])
+            serialized["Items"] = [w if w is not None else next(others) for w in written]
+            from moto import settings
+            return status, headers, json.dumps(serialized, indent=4 if settings.PRETTIFY_RESPONSES else None)
+
+    _handler_query = _dynamodb_responses.DynamoHandler.query
+
+    def _answer_query(self):
+        _querying.answering = True
+        try:
+            return _handler_query(self)
+        finally:
+            _querying.answering = False
+
+    _dynamodb_responses.DynamoResult = _QueryResult
+    _dynamodb_responses.DynamoHandler.query = _answer_query
 
 
 # AWS managed policies: moto loads its copy of all of them only with MOTO_IAM_LOAD_MANAGED_POLICIES

@@ -409,8 +409,11 @@ mod tests {
     }
 
     /// The Query patch (gaps.py) keeps every answer as moto gives it: moto/tests/query_equivalence.py
-    /// asks the launched server and moto in its own process (unpatched) the same Queries, table and
-    /// index, paged, both directions, and compares every page.
+    /// asks the launched server and moto in its own process (unpatched) the same Queries (the
+    /// handlers' own, table and index, paged, both directions, filters, projections, Select COUNT,
+    /// consumed capacity, start keys of its own, pages cut at 1 MB, refused requests) and compares
+    /// every page: status and body, byte for byte (a projected set of strings as a set: Python orders
+    /// those differently in each process).
     #[test]
     fn a_query_answers_as_unpatched_moto_does() {
         let moto = projects_moto();
