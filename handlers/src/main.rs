@@ -106,7 +106,10 @@ fn init_tracing() {
         .unwrap_or(LevelFilter::OFF)
         .min(LevelFilter::DEBUG);
     let targets = targets.with_target("lambda_runtime::layers::api_response", cap);
+    // The builder's own filter (INFO unless told) would sit under `targets` and drop every debug
+    // line whatever RUST_LOG says: it lets everything through, and `targets` decides.
     tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
         .json()
         .with_current_span(false)
         .with_span_list(true)

@@ -97,6 +97,12 @@ async fn the_authorizer_binary_allows_refuses_with_401_and_never_logs_secrets() 
         output.contains(r#""message":"refused""#),
         "the log was captured:\n{output}"
     );
+    // RUST_LOG=trace reaches the debug lines (trace is compiled out of the Lambda build only), so
+    // what follows checks every line the most verbose level writes.
+    assert!(
+        output.contains(r#""level":"DEBUG""#),
+        "no debug line at RUST_LOG=trace:\n{output}"
+    );
     assert!(!output.contains(SECRET), "the secret is in the log");
     for token in [&valid, &expired, &forged] {
         assert!(
