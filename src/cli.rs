@@ -164,8 +164,9 @@ pub struct DevArgs {
     /// Close connections open this long, in seconds (API Gateway: 7200).
     #[arg(long, default_value_t = 7200)]
     pub max_connection: u64,
-    /// Handler processes per function at most.
-    #[arg(long, default_value_t = 8)]
+    /// Handler processes per function at most. The push function's two event sources (events and
+    /// chunks) poll with 5 invocations each at the stack file's default.
+    #[arg(long, default_value_t = 10)]
     pub max_instances: usize,
     /// WebSocket connections at once at most; past it the handshake is refused with HTTP 429, as
     /// API Gateway answers when a limit is hit (each connection holds an open file). Other HTTP

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::stack::{Architecture, Stack, Trust};
+use wsstack_handlers::division::{chunk_length, direct_limit};
 
 /// The published rates of one region, in US dollars, without free tier or savings plans.
 #[derive(Debug, Clone, Serialize)]
@@ -82,8 +83,9 @@ const POST_MS: f64 = 15.0;
 const POSTS_IN_FLIGHT: f64 = 64.0;
 /// Log lines per invocation: START, END, REPORT and the handler's JSON line.
 const LOG_BYTES_PER_INVOCATION: f64 = 600.0;
-/// The push event source's idle polling: Lambda keeps 5 long polls (20 s) open on the queue.
-const IDLE_POLLERS: f64 = 5.0;
+/// The push event sources' idle polling: Lambda keeps 5 long polls (20 s) open on each of the two
+/// queues (events and chunks).
+const IDLE_POLLERS: f64 = 10.0;
 const LONG_POLL_SECONDS: f64 = 20.0;
 /// Secrets Manager reads of the authorizer: two (AWSCURRENT, AWSPREVIOUS) every 5 minutes for the
 /// one warm instance a steady connection rate keeps.
@@ -140,8 +142,17 @@ pub fn estimate(stack: &Stack, workload: Workload, prices: &Prices) -> Estimate 
     let lifetimes = connections * HOURS_PER_MONTH / CONNECTION_HOURS;
     let events = w.events_per_second * SECONDS_PER_MONTH;
     let posts = events * fan_out;
-    let chunks_per_event = if w.subscribers_per_event > u64::from(push.chunk_size) {
-        w.subscribers_per_event.div_ceil(u64::from(push.chunk_size)) as f64
+    // Divided as the push handler divides it (one event alone in its batch).
+    let chunk_size = push.chunk_size as usize;
+    let recipients = w.subscribers_per_event as usize;
+    let chunks_per_event = if recipients > direct_limit(Some(push.direct_posts_per_second()), chunk_size) {
+        let length = chunk_length(
+            recipients,
+            chunk_size,
+            push.max_concurrency as usize,
+            Some(push.chunk_posts_per_second()),
+        );
+        recipients.div_ceil(length) as f64
     } else {
         0.0
     };
@@ -186,9 +197,16 @@ pub fn estimate(stack: &Stack, workload: Workload, prices: &Prices) -> Estimate 
         "requests",
         invocations / 1e6 * prices.lambda_requests_per_million,
     );
-    // A push posts POSTS_IN_FLIGHT at a time, and never faster than its share of the budget.
-    let posting_ms = (fan_out * POST_MS / POSTS_IN_FLIGHT).max(fan_out / push.posts_per_second_per_invocation() * 1e3);
-    let seconds = (route_invocations * ROUTE_MS + events * PUSH_BASE_MS + events * posting_ms) / 1e3;
+    // A push posts POSTS_IN_FLIGHT at a time, and never faster than its share of the budget: the
+    // chunk rate for a chunked event, the direct rate for one its first invocation posts itself.
+    // Every push invocation, the chunks' too, pays its base time.
+    let rate = if chunks_per_event > 0.0 {
+        push.chunk_posts_per_second()
+    } else {
+        push.direct_posts_per_second()
+    };
+    let posting_ms = (fan_out * POST_MS / POSTS_IN_FLIGHT).max(fan_out / rate * 1e3);
+    let seconds = (route_invocations * ROUTE_MS + push_invocations * PUSH_BASE_MS + events * posting_ms) / 1e3;
     let gb_seconds = seconds * f64::from(stack.handlers.memory_mb) / 1024.0;
     let per_gb_second = match stack.handlers.architecture {
         Architecture::X86_64 => prices.lambda_gb_second_x86_64,
@@ -240,7 +258,7 @@ pub fn estimate(stack: &Stack, workload: Workload, prices: &Prices) -> Estimate 
     }
 
     // SQS: per event the rule's send, the receive and the delete; per chunk the same (sends go 10
-    // to a call); and the idle long polls of the event source, all month.
+    // to a call); and the idle long polls of the event sources, all month.
     let event_units = units(w.message_bytes, QUEUE_UNIT);
     let chunk_requests = events * (2.0 * chunks_per_event + (chunks_per_event / 10.0).ceil());
     let idle_polls = IDLE_POLLERS * SECONDS_PER_MONTH / LONG_POLL_SECONDS;
@@ -329,11 +347,15 @@ mod tests {
         assert!(close(cost(&estimate, "messages (32 KB units)"), 1000.0 + 257.04));
         // 10,000 x 43,800 minutes = 438 M at 0.25 $.
         assert!(close(cost(&estimate, "connection minutes"), 109.5));
-        // 3,650,000 x 3 route invocations + 13,140,000 pushes = 24,090,000 at 0.20 $/M.
-        assert!(close(cost(&estimate, "requests"), 4.818));
-        // Routes 10,950,000 x 25 ms = 273,750 s; pushes 13,140,000 x (25 ms + 100 posts at
-        // 400/s = 250 ms) = 3,613,500 s; 3,887,250 s x 0.25 GB x 0.0000166667 $.
-        assert!(close(cost(&estimate, "duration"), 3_887_250.0 * 0.25 * 0.000_016_666_7));
+        // 100 subscribers are more than the 5 posts an events invocation makes itself (a quarter
+        // of a second at 5% of 2,000 posts/s over 5): three chunks of at most 38 (a tenth of a
+        // second at 95% of 2,000 over 5, 380/s). 3,650,000 x 3 route invocations + 13,140,000 x 4
+        // pushes = 63,510,000 at 0.20 $/M.
+        assert!(close(cost(&estimate, "requests"), 12.702));
+        // Routes 10,950,000 x 25 ms = 273,750 s; pushes 52,560,000 x 25 ms = 1,314,000 s and
+        // 13,140,000 x 100 posts at 380/s; x 0.25 GB x 0.0000166667 $.
+        let seconds = 273_750.0 + 1_314_000.0 + 13_140_000.0 * 100.0 / 380.0;
+        assert!(close(cost(&estimate, "duration"), seconds * 0.25 * 0.000_016_666_7));
         // 3,650,000 x (2 + 5) write units at 0.625 $/M.
         assert!(close(cost(&estimate, "write request units"), 15.96875));
         // 13,140,000 x 1.5 (12,000 bytes: 3 x 4 KB, halved) + 3,650,000 x 1, at 0.125 $/M.
@@ -341,12 +363,13 @@ mod tests {
             cost(&estimate, "read request units"),
             (19_710_000.0 + 3_650_000.0) * 0.125 / 1e6
         ));
-        // 13,140,000 x 3 + 657,000 idle polls = 40,077,000 at 0.40 $/M.
-        assert!(close(cost(&estimate, "requests (64 KB units)"), 16.0308));
+        // 13,140,000 x 3 + 13,140,000 x (3 chunks received and deleted + 1 SendMessageBatch) +
+        // 1,314,000 idle polls (two queues) = 132,714,000 at 0.40 $/M.
+        assert!(close(cost(&estimate, "requests (64 KB units)"), 53.0856));
         assert!(close(cost(&estimate, "custom events (64 KB units)"), 13.14));
         assert!(close(cost(&estimate, "dead-letter alarm"), 0.10));
-        // 24,090,000 invocations x 600 bytes = 14.454 GB at 0.50 $.
-        assert!(close(cost(&estimate, "log ingestion"), 7.227));
+        // 63,510,000 invocations x 600 bytes = 38.106 GB at 0.50 $.
+        assert!(close(cost(&estimate, "log ingestion"), 19.053));
         // History: 13,140,000 x 2 x 3 write units (a 512-byte frame is one 1 KB unit), and
         // 13,140,000 head reads + 3,650,000 subscribes' reads.
         assert!(close(
@@ -361,7 +384,7 @@ mod tests {
         let sum: f64 = estimate.lines.iter().map(|l| l.monthly_usd).sum();
         assert!(close(estimate.total_usd, sum));
         assert!(
-            (1_490.0..1_500.0).contains(&estimate.total_usd),
+            (1_550.0..1_560.0).contains(&estimate.total_usd),
             "{}",
             estimate.total_usd
         );
@@ -380,11 +403,12 @@ mod tests {
         };
         let plain = estimate(&plain, workload, &US_EAST_1);
         let auth = estimate(&with_auth, workload, &US_EAST_1);
-        // 2,500 subscribers in chunks of 1,000: three chunk invocations besides the event's own.
+        // 2,500 subscribers in five chunks of 500, one per invocation of the chunk queue: five chunk
+        // invocations besides the event's own.
         let events = SECONDS_PER_MONTH;
         let lifetimes = 1_000.0 * 365.0;
         let requests = plain.lines.iter().find(|l| l.item == "requests").unwrap().quantity;
-        assert!(close(requests, lifetimes * 4.0 + events * 4.0));
+        assert!(close(requests, lifetimes * 4.0 + events * 6.0));
         // A 40,000-byte message is two 32 KB units.
         let messages = plain
             .lines

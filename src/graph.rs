@@ -20,6 +20,8 @@ use crate::resources::api_listing::ApiListing;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QueueKind {
     Events,
+    /// Chunks of one event's fan-out, each delivered by an invocation of its own.
+    Chunks,
     DeadLetter,
 }
 
@@ -65,6 +67,7 @@ impl QueueKind {
     pub fn name(self) -> &'static str {
         match self {
             QueueKind::Events => "events",
+            QueueKind::Chunks => "chunks",
             QueueKind::DeadLetter => "dead-letter",
         }
     }

@@ -92,6 +92,11 @@ impl Names {
         format!("{}-events", self.prefix)
     }
 
+    /// The queue of fan-out chunks (see `handlers/src/chunks.rs`).
+    pub fn chunk_queue(&self) -> String {
+        format!("{}-chunks", self.prefix)
+    }
+
     pub fn dead_letter_queue(&self) -> String {
         format!("{}-events-dlq", self.prefix)
     }

@@ -123,6 +123,10 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Arc<dyn Resource>> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    // The chunk queue keeps the events queue's timings and dead-letter queue; only the push role
+    // sends to it (its IAM policy says so; no queue policy is needed within the account).
+    let mut chunk_queue_attributes = queue_attributes.clone();
+    chunk_queue_attributes.remove("Policy");
 
     let role = |role: RoleKind, what: &str, write: fn(&Stack, &Names, &Arns, &str) -> Value| {
         let (for_stack, for_names, arns) = (stack.clone(), names.clone(), aws.arns.clone());
@@ -158,6 +162,12 @@ fn event_path(stack: &Stack, aws: &Aws) -> Vec<Arc<dyn Resource>> {
             queue: QueueKind::Events,
             name: names.queue(),
             attributes: queue_attributes,
+            tags: tags.clone(),
+        }),
+        Arc::new(QueueSpec {
+            queue: QueueKind::Chunks,
+            name: names.chunk_queue(),
+            attributes: chunk_queue_attributes,
             tags: tags.clone(),
         }),
         Arc::new(RuleSpec {
@@ -207,7 +217,7 @@ fn handler_resources(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, handler:
         environment.insert("HISTORY_MAX_REPLAY".to_string(), stack.history.max_replay.to_string());
     }
     if handler == "push" {
-        environment.extend(push_environment(stack));
+        environment.extend(push_environment(stack, aws.arns.queue(&aws.names.chunk_queue())));
     }
     let description = format!("wsstack {}/{}: {handler} handler", stack.name, stack.stage);
     let (log_group, function) = function_and_logs(stack, aws, handler, role, description, environment, bundle.cloned());
@@ -329,8 +339,19 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
     }));
     resources.push(Arc::new(EventSourceSpec {
         function: aws.names.function("push"),
+        queue: QueueKind::Events,
         queue_arn: aws.arns.queue(&aws.names.queue()),
         batch_size: stack.handlers.push_batch_size as i32,
+        max_concurrency: stack.handlers.push.max_concurrency as i32,
+        paused_by_dev: dev_paused.to_vec(),
+    }));
+    // One chunk per invocation: an invocation posts at its share of the budget, so the chunks of
+    // one event are posted by as many invocations at once as the mapping allows.
+    resources.push(Arc::new(EventSourceSpec {
+        function: aws.names.function("push"),
+        queue: QueueKind::Chunks,
+        queue_arn: aws.arns.queue(&aws.names.chunk_queue()),
+        batch_size: 1,
         max_concurrency: stack.handlers.push.max_concurrency as i32,
         paused_by_dev: dev_paused.to_vec(),
     }));
@@ -406,10 +427,10 @@ mod tests {
                 ),
             }
         }
-        // 2 roles, table, 2 queues, rule, API, stage, its access log group, alarm topic, DLQ alarm,
+        // 2 roles, table, 3 queues, rule, API, stage, its access log group, alarm topic, DLQ alarm,
         // and a function and log group for each of connect, disconnect, subscribe, push and the
         // retired unsubscribe and resume.
-        assert_eq!(tagged, 23);
+        assert_eq!(tagged, 24);
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub fn outputs(stack: &Stack, aws: &Aws, resolved: &Values) -> Value {
         "callback_url": resolved.callback_url(aws, &stack.stage),
         "table": aws.names.table(),
         "queue_arn": aws.arns.queue(&aws.names.queue()),
+        "chunk_queue_arn": aws.arns.queue(&aws.names.chunk_queue()),
         "dead_letter_queue_arn": aws.arns.queue(&aws.names.dead_letter_queue()),
         "rule_arn": aws.arns.rule(&stack.events.bus, &aws.names.rule()),
         "alarm_topic_arn": alarm_topic_arn(aws),
@@ -92,6 +93,8 @@ pub fn all_outputs(stack: &Stack, aws: &Aws, resolved: &Values) -> Value {
     map.insert("table_arn".into(), json!(aws.arns.table(&names.table())));
     map.insert("queue_name".into(), json!(names.queue()));
     map.insert("queue_arn".into(), json!(aws.arns.queue(&names.queue())));
+    map.insert("chunk_queue_name".into(), json!(names.chunk_queue()));
+    map.insert("chunk_queue_arn".into(), json!(aws.arns.queue(&names.chunk_queue())));
     map.insert("dead_letter_queue_name".into(), json!(names.dead_letter_queue()));
     map.insert(
         "dead_letter_queue_arn".into(),
@@ -156,7 +159,12 @@ pub fn print_live(live: &Live) {
         }
         None => println!("  connections            (no table yet)"),
     }
-    for (label, depth) in [("queue", &live.queue), ("dead-letter queue", &live.dead_letter_queue)] {
+    let queues = [
+        ("queue", &live.queue),
+        ("chunk queue", &live.chunk_queue),
+        ("dead-letter queue", &live.dead_letter_queue),
+    ];
+    for (label, depth) in queues {
         match depth {
             Some(depth) => println!("  {label:<22} {} waiting, {} in flight", depth.waiting, depth.in_flight),
             None => println!("  {label:<22} (not created yet)"),

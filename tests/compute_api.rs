@@ -54,9 +54,17 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
         assert_eq!(variables["TABLE_NAME"], "ws-dev-connections");
         assert_eq!(variables["TTL_HOURS"], "24");
         if handler == "push" {
-            // Chunks of 1,000; 2,000 posts/s shared by 5 invocations.
+            // Chunks of at most 1,000 on the chunk queue, at least one for each of its 5 invocations;
+            // 2,000 posts/s shared by 5 invocations of each queue: 95% for chunks, 5% for the
+            // events an invocation of the events queue posts itself.
             assert_eq!(variables["PUSH_CHUNK_SIZE"], "1000");
-            assert_eq!(variables["PUSH_POSTS_PER_SECOND"], "400");
+            assert_eq!(
+                variables["PUSH_CHUNK_QUEUE_ARN"],
+                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:ws-dev-chunks")
+            );
+            assert_eq!(variables["PUSH_MAX_CONCURRENCY"], "5");
+            assert_eq!(variables["PUSH_POSTS_PER_SECOND"], "380");
+            assert_eq!(variables["PUSH_DIRECT_POSTS_PER_SECOND"], "20");
         }
         assert_eq!(
             variables["CALLBACK_URL"],
@@ -119,16 +127,20 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
     let stage = env.stage(&api, "dev").await;
     assert_eq!(stage.auto_deploy(), Some(true));
 
-    // The push function consumes the queue, reporting partial batch failures.
-    let mapping = &env.event_source_mappings("ws-dev-push").await[0];
-    assert_eq!(
-        mapping.event_source_arn(),
-        Some(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:ws-dev-events").as_str())
-    );
-    assert_eq!(mapping.batch_size(), Some(10));
-    assert_eq!(mapping.function_response_types()[0].as_str(), "ReportBatchItemFailures");
-    // handlers.push.max_concurrency: the invocations that share the post budget.
-    assert_eq!(mapping.scaling_config().and_then(|s| s.maximum_concurrency()), Some(5));
+    // The push function consumes the events queue and the chunk queue, reporting partial batch
+    // failures; chunks one per invocation.
+    assert_eq!(env.event_source_mappings("ws-dev-push").await.len(), 2);
+    for (queue, batch_size) in [("ws-dev-events", 10), ("ws-dev-chunks", 1)] {
+        let mapping = env.event_source_mapping("ws-dev-push", queue).await;
+        assert_eq!(
+            mapping.event_source_arn(),
+            Some(format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}").as_str())
+        );
+        assert_eq!(mapping.batch_size(), Some(batch_size), "{queue}");
+        assert_eq!(mapping.function_response_types()[0].as_str(), "ReportBatchItemFailures");
+        // handlers.push.max_concurrency: the invocations that share the post budget.
+        assert_eq!(mapping.scaling_config().and_then(|s| s.maximum_concurrency()), Some(5));
+    }
 
     // The push handler may post to this API's connections only, and so may the route handlers,
     // which post a replay (history is on by default) before their route response answers.
@@ -243,7 +255,8 @@ async fn plan_predicts_exactly_the_changes_up_then_makes() {
         .await
         .unwrap();
     assert_eq!(function.memory_size(), Some(1024));
-    assert_eq!(env.event_source_mappings("pl-dev-push").await[0].batch_size(), Some(5));
+    let events = env.event_source_mapping("pl-dev-push", "pl-dev-events").await;
+    assert_eq!(events.batch_size(), Some(5));
     let api = api_id(&env, "pl").await;
     let routes = env.apigateway().get_routes().api_id(&api).send().await.unwrap();
     assert_eq!(routes.items().len(), 5);

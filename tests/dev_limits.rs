@@ -47,11 +47,12 @@ async fn a_second_dev_for_the_same_stack_is_refused_whatever_its_endpoint() {
     let mut dev = Dev::start(&env, "twice", &[]).await;
     let note = env.dir.path().join(".wsstack/twice-dev.dev.json");
     let before = std::fs::read_to_string(&note).expect("the first dev's note");
-    // The note says which of the emulator's event sources dev paused (for the other commands).
+    // The note says which of the emulator's event sources dev paused (for the other commands):
+    // the events queue's and the chunk queue's.
     let session: Value = serde_json::from_str(&before).unwrap();
     assert_eq!(
         session["paused_event_sources"].as_array().map(Vec::len),
-        Some(1),
+        Some(2),
         "{session}"
     );
 
@@ -96,13 +97,16 @@ async fn a_second_dev_for_the_same_stack_is_refused_whatever_its_endpoint() {
 async fn status_and_up_in_another_terminal_leave_the_event_source_dev_paused() {
     let env = Env::start().await;
     let _dev = Dev::start(&env, "aware", &[]).await;
-    let mapping = &env.event_source_mappings("aware-dev-push").await[0];
-    assert_eq!(
-        mapping.state(),
-        Some("Disabled"),
-        "dev pauses the emulator's own poller"
-    );
-    let uuid = mapping.uuid().unwrap().to_string();
+    let mappings = env.event_source_mappings("aware-dev-push").await;
+    assert_eq!(mappings.len(), 2, "events and chunks");
+    for mapping in &mappings {
+        assert_eq!(
+            mapping.state(),
+            Some("Disabled"),
+            "dev pauses the emulator's own pollers"
+        );
+    }
+    let uuids: Vec<&str> = mappings.iter().map(|m| m.uuid().unwrap()).collect();
 
     // Another terminal, same stack file: dev's pause is no drift...
     let stack = env.dir.path().join("aware.yaml");
@@ -117,7 +121,7 @@ async fn status_and_up_in_another_terminal_leave_the_event_source_dev_paused() {
     assert_eq!(up.code, 0, "{}{}", up.stdout, up.stderr);
     let writes: Vec<String> = env.proxy.writes().iter().map(|c| c.operation.clone()).collect();
     assert!(writes.is_empty(), "up wrote {writes:?}");
-    let after = &env.event_source_mappings("aware-dev-push").await[0];
-    assert_eq!(after.uuid(), Some(uuid.as_str()));
-    assert_eq!(after.state(), Some("Disabled"));
+    let after = env.event_source_mappings("aware-dev-push").await;
+    assert_eq!(after.iter().map(|m| m.uuid().unwrap()).collect::<Vec<_>>(), uuids);
+    assert!(after.iter().all(|m| m.state() == Some("Disabled")), "{after:?}");
 }

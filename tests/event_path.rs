@@ -53,6 +53,7 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
                 format!("{table_arn}/index/GSI1"),
                 format!("{table_arn}/index/GSI2"),
                 format!("arn:aws:sqs:{REGION}:{ACCOUNT}:cold-dev-events"),
+                format!("arn:aws:sqs:{REGION}:{ACCOUNT}:cold-dev-chunks"),
             ],
         ),
     ] {
@@ -131,6 +132,19 @@ async fn cold_up_creates_every_resource_with_the_right_settings() {
         statement["Condition"]["ArnEquals"]["aws:SourceArn"],
         format!("arn:aws:events:{REGION}:{ACCOUNT}:rule/cold-dev-entity-updated")
     );
+    // The chunk queue: the events queue's timings and dead-letter queue, no queue policy (only the
+    // push role sends to it, by its IAM policy).
+    let chunk_queue = queue_attributes(&env, "cold-dev-chunks").await;
+    for attribute in [
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "ReceiveMessageWaitTimeSeconds",
+        "RedrivePolicy",
+    ] {
+        assert_eq!(chunk_queue[attribute], queue[attribute], "{attribute}");
+    }
+    assert!(!chunk_queue.contains_key("Policy"), "{chunk_queue:?}");
+    assert_eq!(queue_tags(&env, "cold-dev-chunks").await["wsstack:stage"], "dev");
     let dead_letter = queue_attributes(&env, "cold-dev-events-dlq").await;
     assert_eq!(dead_letter["MessageRetentionPeriod"], "1209600");
     assert_eq!(queue_tags(&env, "cold-dev-events-dlq").await["wsstack:stage"], "dev");
@@ -304,7 +318,7 @@ async fn down_removes_everything_and_is_idempotent() {
     assert_eq!(env.run(&stack, &["up"]).await.code, 0);
     assert_eq!(
         leftovers(&env, "gone").await.len(),
-        23,
+        25,
         "resources that are listable by themselves"
     );
 
@@ -312,7 +326,7 @@ async fn down_removes_everything_and_is_idempotent() {
     refused.expect_stderr("--yes");
     assert_eq!(
         leftovers(&env, "gone").await.len(),
-        23,
+        25,
         "a refused down deletes nothing"
     );
 
@@ -389,7 +403,7 @@ async fn throttling_and_unavailability_are_retried() {
     ));
     env.run(&stack, &["up"]).await.expect_exit(0);
     assert_eq!(env.proxy.pending_faults(), 0, "every fault was hit");
-    assert_eq!(leftovers(&env, "retry").await.len(), 23);
+    assert_eq!(leftovers(&env, "retry").await.len(), 25);
 }
 
 #[tokio::test]

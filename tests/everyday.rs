@@ -46,6 +46,7 @@ async fn outputs_name_what_up_created() {
     assert_eq!(outputs["table_arn"], table.table_arn().unwrap());
     for (name, arn) in [
         ("queue_name", "queue_arn"),
+        ("chunk_queue_name", "chunk_queue_arn"),
         ("dead_letter_queue_name", "dead_letter_queue_arn"),
     ] {
         let url = env.queue_url(outputs[name].as_str().unwrap());
@@ -127,10 +128,14 @@ async fn status_counts_connections_subscriptions_and_waiting_messages() {
     // Expired but not yet deleted by DynamoDB's TTL sweep: not counted.
     put_record(&env, table, "gone", "connection#", now() - 60).await;
     put_record(&env, table, "gone", "subscription#order-7", now() - 60).await;
-    for body in ["one", "two"] {
+    for (queue, body) in [
+        ("live-dev-events-dlq", "one"),
+        ("live-dev-events-dlq", "two"),
+        ("live-dev-chunks", "a chunk left waiting"),
+    ] {
         env.sqs()
             .send_message()
-            .queue_url(env.queue_url("live-dev-events-dlq"))
+            .queue_url(env.queue_url(queue))
             .message_body(body)
             .send()
             .await
@@ -149,10 +154,12 @@ async fn status_counts_connections_subscriptions_and_waiting_messages() {
     );
     assert_eq!(live["dead_letter_queue"]["waiting"], 2, "{run}");
     assert_eq!(live["queue"]["waiting"], 0, "{run}");
+    assert_eq!(live["chunk_queue"]["waiting"], 1, "{run}");
 
     let text = env.run(&stack, &["status"]).await;
     text.expect_stdout("3 open, 4 subscriptions");
     text.expect_stdout("2 waiting, 0 in flight");
+    text.expect_stdout("chunk queue            1 waiting, 0 in flight");
 
     // A scan cut at its limit says so, in JSON and in words.
     let run = env.run(&stack, &["status", "-o", "json", "--scan-limit", "4"]).await;

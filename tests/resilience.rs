@@ -327,8 +327,8 @@ async fn a_lost_answer_to_each_create_leaves_one_of_each() {
     let mappings = env.lambda().list_event_source_mappings().send().await.unwrap();
     assert_eq!(
         mappings.event_source_mappings().len(),
-        1,
-        "duplicate event source mapping"
+        2,
+        "duplicate event source mapping (one each of events and chunks)"
     );
     env.run(&stack, &["status"]).await.expect_exit(0);
     assert_eq!(env.run(&stack, &["down", "--yes"]).await.code, 0);

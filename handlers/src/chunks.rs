@@ -1,7 +1,14 @@
 //! Chunked delivery: one delivery (a payload and the connection ids it goes to) split into chunk
-//! messages and sent back to the push function's own queue, where other invocations pick them up.
-//! Owns the chunk message format, the split under SQS's size limits and the SendMessageBatch calls;
-//! it never posts to a connection (push.rs does).
+//! messages and sent to the chunk queue, whose event source hands each to an invocation of its
+//! own. Owns the chunk message format, the split under SQS's size limits and the SendMessageBatch
+//! calls; how an event is divided is `division`'s, and posting is push.rs's.
+//!
+//! Why a queue of its own with one chunk per invocation: every invocation paces its posts at its
+//! share of the budget, so the budget is reached only when every invocation the event source may
+//! run has a chunk. Chunks handed back to the events queue came in batches, and one invocation
+//! that took five posted them all at its one share while the others found the queue empty. And
+//! an event with a few subscribers, posted by the invocation that reads it, never waits behind
+//! the chunks of a large one.
 
 use std::time::Duration;
 
@@ -93,7 +100,7 @@ pub fn split(payload: &str, connection_ids: &[String], chunk_size: usize) -> Res
 }
 
 /// The URL of the queue `queue_arn` names (`arn:{partition}:sqs:{region}:{account}:{name}`), asked
-/// once per process: the push function sends chunks to the queue its records come from.
+/// once per process.
 pub async fn queue_url(app: &App, queue_arn: &str) -> Result<String> {
     if let Some(url) = app.queue_urls.lock().expect("no panic holds this lock").get(queue_arn) {
         return Ok(url.clone());

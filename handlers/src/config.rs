@@ -63,11 +63,20 @@ pub struct PushSettings {
     pub base_backoff: Duration,
     /// `ENTITY_DETAIL_TYPE` and `USER_DETAIL_TYPE`: the stack file's names of the two kinds of event.
     pub detail_types: DetailTypes,
-    /// Above this many subscribers an event is split into chunks of at most this many, sent back
-    /// to the queue for several invocations (`PUSH_CHUNK_SIZE`); `None`: one invocation posts all.
+    /// Chunking (`PUSH_CHUNK_SIZE`): an event with more recipients than the invocation that reads
+    /// it posts itself is split into chunks of at most this many connections, each delivered by an
+    /// invocation of its own; `None`: the invocation that reads an event posts it all.
     pub chunk_size: Option<usize>,
-    /// This invocation's share of the stack's post budget (`PUSH_POSTS_PER_SECOND`); `None`: no limit.
+    /// Where chunks go (`PUSH_CHUNK_QUEUE_ARN`); `None`: back to the queue the event came from.
+    pub chunk_queue_arn: Option<String>,
+    /// Invocations of the chunk queue at once (`PUSH_MAX_CONCURRENCY`): an event is split into at
+    /// least this many chunks, so that all of them post it.
+    pub chunk_invocations: usize,
+    /// An invocation's share of the stack's post budget for a chunk (`PUSH_POSTS_PER_SECOND`), and
+    /// for everything when there is no direct rate; `None`: no limit.
     pub posts_per_second: Option<f64>,
+    /// An invocation's share for the events it posts itself (`PUSH_DIRECT_POSTS_PER_SECOND`).
+    pub direct_posts_per_second: Option<f64>,
     /// How long one post may take, connecting included, before it counts as a timeout (retryable).
     /// API Gateway may already have delivered a post that timed out, so the retry is a duplicate:
     /// tests that count duplicates on a starved machine set more than the 5 s default.
@@ -82,7 +91,10 @@ impl Default for PushSettings {
             base_backoff: Duration::from_millis(100),
             detail_types: DetailTypes::default(),
             chunk_size: None,
+            chunk_queue_arn: None,
+            chunk_invocations: 1,
             posts_per_second: None,
+            direct_posts_per_second: None,
             post_timeout: Duration::from_secs(5),
         }
     }
@@ -116,7 +128,8 @@ pub const DEFAULT_MAX_REPLAY: usize = 1000;
 
 impl Config {
     /// Reads `TABLE_NAME`, `CALLBACK_URL`, `TTL_HOURS` (default 24) and the optional push tuning
-    /// `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS`, `PUSH_CHUNK_SIZE`, `PUSH_POSTS_PER_SECOND`, and the
+    /// `PUSH_CONCURRENCY`, `PUSH_MAX_ATTEMPTS`, `PUSH_CHUNK_SIZE`, `PUSH_CHUNK_QUEUE_ARN`,
+    /// `PUSH_MAX_CONCURRENCY`, `PUSH_POSTS_PER_SECOND`, `PUSH_DIRECT_POSTS_PER_SECOND`, and the
     /// push handler's `ENTITY_DETAIL_TYPE`, `USER_DETAIL_TYPE` (defaults `Entity Updated`, `Send User
     /// Push Notification`).
     pub fn from_env() -> Result<Config> {
@@ -142,6 +155,10 @@ impl Config {
                     .map_err(|error| anyhow!("environment variable {name}={value:?}: {error}")),
             }
         }
+        // Unset, 0 or not a positive number: no limit.
+        let rate = |name: &str| -> Result<Option<f64>> {
+            Ok(Some(parsed(name, lookup(name), 0_f64)?).filter(|rate| rate.is_finite() && *rate > 0.0))
+        };
         let defaults = PushSettings::default();
         let push = PushSettings {
             concurrency: parsed("PUSH_CONCURRENCY", lookup("PUSH_CONCURRENCY"), defaults.concurrency)?.max(1),
@@ -152,8 +169,15 @@ impl Config {
             },
             // Unset or 0: off.
             chunk_size: Some(parsed("PUSH_CHUNK_SIZE", lookup("PUSH_CHUNK_SIZE"), 0_usize)?).filter(|size| *size > 0),
-            posts_per_second: Some(parsed("PUSH_POSTS_PER_SECOND", lookup("PUSH_POSTS_PER_SECOND"), 0_f64)?)
-                .filter(|rate| rate.is_finite() && *rate > 0.0),
+            chunk_queue_arn: optional("PUSH_CHUNK_QUEUE_ARN"),
+            chunk_invocations: parsed(
+                "PUSH_MAX_CONCURRENCY",
+                lookup("PUSH_MAX_CONCURRENCY"),
+                defaults.chunk_invocations,
+            )?
+            .max(1),
+            posts_per_second: rate("PUSH_POSTS_PER_SECOND")?,
+            direct_posts_per_second: rate("PUSH_DIRECT_POSTS_PER_SECOND")?,
             ..defaults
         };
         Ok(Config {
@@ -316,11 +340,23 @@ pub(crate) mod tests {
             ("TABLE_NAME", "t"),
             ("CALLBACK_URL", "http://x/dev"),
             ("PUSH_CHUNK_SIZE", "1000"),
-            ("PUSH_POSTS_PER_SECOND", "400"),
+            (
+                "PUSH_CHUNK_QUEUE_ARN",
+                "arn:aws:sqs:eu-west-1:123456789012:demo-dev-chunks",
+            ),
+            ("PUSH_MAX_CONCURRENCY", "5"),
+            ("PUSH_POSTS_PER_SECOND", "380"),
+            ("PUSH_DIRECT_POSTS_PER_SECOND", "20"),
         ])
         .unwrap();
         assert_eq!(config.push.chunk_size, Some(1000));
-        assert_eq!(config.push.posts_per_second, Some(400.0));
+        assert_eq!(
+            config.push.chunk_queue_arn.as_deref(),
+            Some("arn:aws:sqs:eu-west-1:123456789012:demo-dev-chunks")
+        );
+        assert_eq!(config.push.chunk_invocations, 5);
+        assert_eq!(config.push.posts_per_second, Some(380.0));
+        assert_eq!(config.push.direct_posts_per_second, Some(20.0));
         let error = self::config(&[
             ("TABLE_NAME", "t"),
             ("CALLBACK_URL", "http://x/dev"),

@@ -1,13 +1,14 @@
 //! The Lambda handlers wsstack deploys behind the WebSocket API and the push queue, as a library:
-//! `records` (the DynamoDB record layout), `frames` (the JSON on the wire) and `package` (the
-//! deterministic zip) are always built and meant for the CLI too, and so is `auth` (tokens,
-//! identity, minting; its JWKS fetch excepted); the handlers themselves sit behind the default
-//! `runtime` feature.
+//! `records` (the DynamoDB record layout), `frames` (the JSON on the wire), `division` (how a
+//! fan-out is divided) and `package` (the deterministic zip) are always built and meant for the CLI
+//! too, and so is `auth` (tokens, identity, minting; its JWKS fetch excepted); the handlers
+//! themselves sit behind the default `runtime` feature.
 //!
 //! Handlers are plain async functions over typed `aws_lambda_events` events and an [`App`] that holds
 //! the SDK clients, so tests call them directly; `src/main.rs` only wires them to `lambda_runtime`.
 
 pub mod auth;
+pub mod division;
 pub mod frames;
 pub mod package;
 pub mod records;

@@ -6,9 +6,11 @@
 //! subscriber that can never be reached is skipped, so SQS never redelivers a record, and its
 //! duplicates, to everyone else because of one connection.
 //!
-//! With chunking on (`PUSH_CHUNK_SIZE`), an event with more subscribers than a chunk, and any record
-//! this invocation could not deliver in its time at its share of the post budget, is handed on as
-//! chunk messages to the queue (see `chunks`) instead: the record succeeds once they are queued.
+//! With chunking on (`PUSH_CHUNK_SIZE`), an invocation of the events queue posts itself only events
+//! with a few recipients (a quarter of a second of posts at its direct share of the budget, over
+//! its whole batch) and hands every other event on as chunk messages to the chunk queue (see
+//! `chunks`): the record succeeds once they are queued. A chunk is posted by the invocation that
+//! receives it, at its share of the budget.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +27,7 @@ use crate::frames::{self, PushEvent, QueuedEvent};
 use crate::history;
 use crate::management::{self, PostOutcome};
 use crate::pace::Pace;
-use crate::{chunks, store, App};
+use crate::{chunks, division, store, App};
 
 /// Time kept back from the invocation's deadline to answer: a tenth of the time there is, within
 /// these bounds. Work still running then is dropped and its record handed back for redelivery.
@@ -33,9 +35,6 @@ const ANSWER_MARGIN_MIN: Duration = Duration::from_millis(500);
 const ANSWER_MARGIN_MAX: Duration = Duration::from_secs(2);
 /// Longest pause between two attempts of one post.
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
-/// The part of its time left that an invocation plans to fill with posts at its budget's rate;
-/// the rest absorbs retries and slower answers.
-const PLANNED_SHARE: f64 = 0.8;
 
 /// What one record's fan-out came to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -104,8 +103,10 @@ pub struct Invocation<'a> {
     /// When work stops: the invocation's deadline less the answer margin.
     stop_at: Instant,
     posts: Semaphore,
-    /// This invocation's share of the post budget, when there is one.
+    /// This invocation's share of the post budget for chunks, when there is one.
     pace: Option<Pace>,
+    /// Its share for the events it posts itself: the direct rate, else the same as chunks.
+    direct_pace: Option<Pace>,
     /// Some post was accepted (delivered, or answered 410): this function may post to this API.
     accepted: AtomicBool,
     /// Connections answered 403, settled once the whole batch has been worked.
@@ -121,6 +122,9 @@ impl<'a> Invocation<'a> {
             stop_at: deadline.checked_sub(margin).unwrap_or_else(Instant::now),
             posts: Semaphore::new(app.config.push.concurrency),
             pace: app.config.push.posts_per_second.and_then(Pace::per_second),
+            direct_pace: (app.config.push.direct_posts_per_second)
+                .or(app.config.push.posts_per_second)
+                .and_then(Pace::per_second),
             accepted: AtomicBool::new(false),
             forbidden: Mutex::new(BTreeSet::new()),
         }
@@ -132,6 +136,7 @@ impl<'a> Invocation<'a> {
             let chunk = chunk?;
             return Ok(Parcel {
                 about: format!("a chunk of {} connections", chunk.connection_ids.len()),
+                chunk: true,
                 entity_id: None,
                 user_id: None,
                 payload: chunk.payload,
@@ -152,6 +157,7 @@ impl<'a> Invocation<'a> {
                 );
                 return Ok(Parcel {
                     about: format!("an event of detail-type {detail_type:?}"),
+                    chunk: false,
                     entity_id: None,
                     user_id: None,
                     payload: String::new(),
@@ -192,6 +198,7 @@ impl<'a> Invocation<'a> {
         let connection_ids = store::recipients(self.app, event).await?;
         Ok(Parcel {
             about: event.to_string(),
+            chunk: false,
             entity_id: event.entity_id().map(String::from),
             user_id: event.user_id().map(String::from),
             payload,
@@ -200,17 +207,15 @@ impl<'a> Invocation<'a> {
     }
 
     /// Which records this invocation posts itself and which it hands on as chunks. Without chunking
-    /// it posts everything. With it, a parcel larger than a chunk is always handed on; the others
-    /// are kept in order while their posts fit in the time left at this invocation's rate, and the
-    /// first one with posts always is, so every invocation makes progress.
+    /// it posts everything. With it, a chunk is always posted here (what it was made for); events
+    /// are kept in order while their posts stay within the direct limit, and the others are handed
+    /// on.
     fn carriers(&self, parcels: &[Result<Parcel>]) -> Vec<Carrier> {
-        let Some(chunk_size) = self.app.config.push.chunk_size else {
+        let settings = &self.app.config.push;
+        let Some(chunk_size) = settings.chunk_size else {
             return vec![Carrier::Here; parcels.len()];
         };
-        let capacity =
-            self.app.config.push.posts_per_second.map(|rate| {
-                rate * self.stop_at.saturating_duration_since(Instant::now()).as_secs_f64() * PLANNED_SHARE
-            });
+        let limit = division::direct_limit(settings.direct_posts_per_second, chunk_size);
         let mut kept = 0;
         parcels
             .iter()
@@ -219,11 +224,10 @@ impl<'a> Invocation<'a> {
                     return Carrier::Here;
                 };
                 let posts = parcel.connection_ids.len();
-                if posts > chunk_size {
-                    return Carrier::HandOn;
+                if parcel.chunk || posts == 0 {
+                    return Carrier::Here;
                 }
-                // Until something is kept, the next parcel is, whatever its size.
-                if kept == 0 || capacity.is_none_or(|capacity| (kept + posts) as f64 <= capacity) {
+                if kept + posts <= limit {
                     kept += posts;
                     Carrier::Here
                 } else {
@@ -237,12 +241,21 @@ impl<'a> Invocation<'a> {
     async fn carry(&self, record: &SqsMessage, parcel: Result<Parcel>, carrier: Carrier) -> Result<()> {
         let parcel = parcel?;
         if carrier == Carrier::HandOn {
-            let chunk_size = self.app.config.push.chunk_size.unwrap_or(usize::MAX);
-            let bodies = chunks::split(&parcel.payload, &parcel.connection_ids, chunk_size)?;
-            let queue_arn = record
-                .event_source_arn
-                .as_deref()
-                .context("the record names no eventSourceARN to send chunks to")?;
+            let settings = &self.app.config.push;
+            let length = division::chunk_length(
+                parcel.connection_ids.len(),
+                settings.chunk_size.unwrap_or(usize::MAX),
+                settings.chunk_invocations,
+                settings.posts_per_second,
+            );
+            let bodies = chunks::split(&parcel.payload, &parcel.connection_ids, length)?;
+            let queue_arn = match &settings.chunk_queue_arn {
+                Some(arn) => arn.as_str(),
+                None => record
+                    .event_source_arn
+                    .as_deref()
+                    .context("the record names no eventSourceARN to send chunks to")?,
+            };
             let queue_url = chunks::queue_url(self.app, queue_arn).await?;
             // A failure sends the whole record back: when it comes again, the chunks queued this
             // time are queued again, and their subscribers get the event twice.
@@ -293,8 +306,13 @@ impl<'a> Invocation<'a> {
         Ok(self.deliver_all(&parcel).await)
     }
 
-    /// Posts one payload to every connection of a parcel.
+    /// Posts one payload to every connection of a parcel, at the pace of its kind.
     async fn deliver_all(&self, parcel: &Parcel) -> FanOut {
+        let pace = if parcel.chunk {
+            self.pace.as_ref()
+        } else {
+            self.direct_pace.as_ref()
+        };
         let mut outcome = FanOut {
             subscribers: parcel.connection_ids.len(),
             ..FanOut::default()
@@ -302,7 +320,7 @@ impl<'a> Invocation<'a> {
         let payload = parcel.payload.as_bytes();
         // The semaphore is the bound; this only keeps a huge entity from holding a future per subscriber.
         let mut deliveries = stream::iter(parcel.connection_ids.iter())
-            .map(|connection_id| self.deliver(connection_id, payload))
+            .map(|connection_id| self.deliver(connection_id, payload, pace))
             .buffer_unordered(self.app.config.push.concurrency);
         while let Some(delivery) = deliveries.next().await {
             match delivery {
@@ -317,13 +335,13 @@ impl<'a> Invocation<'a> {
 
     /// One subscriber: post, retrying what retrying can fix while time remains. A post holds a permit
     /// for its attempt (and the clean-up of a gone connection), never across a pause.
-    async fn deliver(&self, connection_id: &str, payload: &[u8]) -> Delivery {
+    async fn deliver(&self, connection_id: &str, payload: &[u8], pace: Option<&Pace>) -> Delivery {
         let settings = &self.app.config.push;
         let mut attempt = 1;
         loop {
             let outcome = {
                 let _permit = self.posts.acquire().await.expect("the semaphore is never closed");
-                if let Some(pace) = &self.pace {
+                if let Some(pace) = pace {
                     pace.wait().await;
                 }
                 let outcome = management::post(self.app, connection_id, payload.to_vec()).await;
@@ -403,6 +421,8 @@ impl<'a> Invocation<'a> {
 struct Parcel {
     /// Names the parcel in logs and errors.
     about: String,
+    /// A chunk (posted where it is received, at the chunk rate), not an event.
+    chunk: bool,
     /// The event's entity or user, for the logs (a chunk has neither).
     entity_id: Option<String>,
     user_id: Option<String>,

@@ -1,7 +1,7 @@
 //! Chunked delivery against SQS and DynamoDB in moto and the management API stand-in: the push
-//! handler splits a large fan-out into chunk messages on its own queue, invocations driven here the
-//! way the event source mapping drives them take them up, and the stand-in counts the posts each
-//! connection receives. Exactly once when nothing fails; when an invocation dies mid-chunk (killed,
+//! handler splits a large fan-out into chunk messages (on its own queue, or on the chunk queue as
+//! the stack sets it), invocations driven here the way the event source mapping drives them take
+//! them up, and the stand-in counts the posts each connection receives. Exactly once when nothing fails; when an invocation dies mid-chunk (killed,
 //! or its deadline comes), everyone still gets the event and duplicates stay within that chunk.
 
 mod common;
@@ -51,11 +51,16 @@ async fn setup(stack: &Stack, visibility_seconds: u32) -> Queue {
 }
 
 impl Queue {
+    /// The queue the records of `sqs_event` come from.
     async fn create(stack: &Stack, visibility_seconds: u32) -> Queue {
+        Queue::create_named(stack, QUEUE, visibility_seconds).await
+    }
+
+    async fn create_named(stack: &Stack, name: &str, visibility_seconds: u32) -> Queue {
         let sqs = aws_sdk_sqs::Client::new(&sdk_config(&stack.moto.endpoint()).await);
         let url = sqs
             .create_queue()
-            .queue_name(QUEUE)
+            .queue_name(name)
             .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string())
             .send()
             .await
@@ -78,6 +83,23 @@ impl Queue {
             .send()
             .await
             .expect("sending the event");
+    }
+
+    /// Messages waiting (ApproximateNumberOfMessages).
+    async fn depth(&self) -> usize {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .expect("reading the queue's depth");
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
     }
 
     async fn receive(&self, batch: i32) -> Vec<(String, String, String)> {
@@ -195,50 +217,108 @@ async fn every_subscriber_of_5000_gets_the_event_exactly_once_through_chunks() {
     assert!(rate <= 3_300.0, "{rate:.0} posts/s over a budget of 3 x 1,000");
 }
 
+/// The chunk queue of the split tests, apart from the events queue.
+const CHUNK_QUEUE: &str = "wsstack-test-chunks";
+
+/// Settings as the stack sets them: chunks to their own queue, `invocations` of it at once,
+/// `budget` divided as `plan` divides it (5% for what events invocations post themselves).
+fn divided(budget: f64, invocations: usize, chunk_size: usize) -> PushSettings {
+    PushSettings {
+        chunk_size: Some(chunk_size),
+        chunk_queue_arn: Some(format!("arn:aws:sqs:us-east-1:123456789012:{CHUNK_QUEUE}")),
+        chunk_invocations: invocations,
+        posts_per_second: Some(budget * 0.95 / invocations as f64),
+        direct_posts_per_second: Some(budget * 0.05 / invocations as f64),
+        ..PushSettings::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_with_more_posts_than_time_keeps_one_chunk_and_hands_the_others_on_at_once() {
+async fn an_events_invocation_posts_only_a_few_itself_and_hands_the_rest_to_the_chunk_queue() {
     let stack = Stack::start().await;
-    let queue = setup(&stack, 30).await;
-    // 50 posts/s for 10 s (less the answer margin, planned at 80%): room for 380 posts, one chunk.
-    let app = stack.app(None, chunked(50.0)).await;
-    let all: Vec<String> = (0..3 * CHUNK).map(connection_id).collect();
-    let bodies: Vec<String> = all.chunks(CHUNK).map(|ids| chunks::body("{}", ids)).collect();
+    let events = setup(&stack, 30).await;
+    let chunk_queue = Queue::create_named(&stack, CHUNK_QUEUE, 30).await;
+    // 2,000 posts/s over 5 invocations: 20 posts/s each for direct posts, so at most 5 of them
+    // (a quarter of a second); chunks at 380 posts/s, at least 38 connections each.
+    let app = stack.app(None, divided(2_000.0, 5, CHUNK)).await;
+    let mut fixtures = subscribers(20_000, 3, "three");
+    fixtures.extend(subscribers(20_003, 2, "two"));
+    fixtures.extend(subscribers(20_005, 3, "three-more"));
+    stack.put_items(fixtures).await;
+    let bodies = [
+        eventbridge_body("three", "a"),
+        eventbridge_body("hot", "b"),
+        eventbridge_body("two", "c"),
+        eventbridge_body("three-more", "d"),
+    ];
     let records: Vec<(String, &str)> = bodies
         .iter()
         .enumerate()
-        .map(|(n, body)| (format!("chunk-{n}"), body.as_str()))
+        .map(|(n, body)| (format!("event-{n}"), body.as_str()))
         .collect();
     let records: Vec<(&str, &str)> = records.iter().map(|(id, body)| (id.as_str(), *body)).collect();
-    let started = std::time::Instant::now();
-    let response = push::push(&app, sqs_event(&records), Instant::now() + Duration::from_secs(10)).await;
+    let response = push::push(&app, sqs_event(&records), Instant::now() + Duration::from_secs(30)).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "{:?}",
         response.batch_item_failures
     );
-    let counts = stack.gateway.delivered_counts();
-    assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), all[..CHUNK].to_vec());
-    assert!(counts.values().all(|count| *count == 1));
-    // The kept chunk took its time at 50 posts/s; the others did not wait for it.
-    assert!(
-        started.elapsed() >= Duration::from_millis(4_900),
-        "{:?}",
-        started.elapsed()
-    );
-    let mut queued: Vec<String> = Vec::new();
+    // Kept in order while they fit in 5 posts: "three" and "two"; "three-more" would make 8.
+    let posted: BTreeSet<String> = stack.gateway.delivered_counts().into_keys().collect();
+    assert_eq!(posted, (20_000..20_005).map(connection_id).collect::<BTreeSet<_>>());
+
+    // The others are chunks on the chunk queue, none on the events queue.
+    let mut queued: Vec<chunks::Chunk> = Vec::new();
     loop {
-        let messages = queue.receive(10).await;
+        let messages = chunk_queue.receive(10).await;
         if messages.is_empty() {
             break;
         }
-        queued.extend(messages.into_iter().map(|(_, _, body)| body));
+        queued.extend(
+            messages
+                .into_iter()
+                .map(|(_, _, body)| chunks::parse(Some(&body)).expect("a chunk message").unwrap()),
+        );
     }
-    queued.sort();
-    assert_eq!(
-        queued,
-        bodies[1..].to_vec(),
-        "the two other chunks are queued again, unchanged"
+    assert!(
+        events.receive(10).await.is_empty(),
+        "something went back to the events queue"
     );
+    let mut sizes: Vec<usize> = queued.iter().map(|c| c.connection_ids.len()).collect();
+    sizes.sort();
+    // "three-more" in one chunk of its 3; the 5,000 of "hot" in 20 chunks of CHUNK (5,000 / 5
+    // invocations is 1,000, more than a chunk may hold).
+    let mut expected = vec![CHUNK; SUBSCRIBERS / CHUNK];
+    expected.insert(0, 3);
+    assert_eq!(sizes, expected);
+    let recipients: BTreeSet<String> = queued.iter().flat_map(|c| c.connection_ids.clone()).collect();
+    let mut all = hot_subscribers();
+    all.extend((20_005..20_008).map(connection_id));
+    assert_eq!(recipients, all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_of_a_thousand_is_divided_among_every_invocation_of_the_chunk_queue() {
+    let stack = Stack::start().await;
+    let events = Queue::create(&stack, 30).await;
+    let chunk_queue = Queue::create_named(&stack, CHUNK_QUEUE, 30).await;
+    stack.put_items(subscribers(0, 1_000, "hot")).await;
+    let app = stack.app(None, divided(2_000.0, 5, 1_000)).await;
+    events.send_event().await;
+    assert_eq!(events.invoke(&app, 10, Duration::from_secs(30)).await, 1);
+    assert!(stack.gateway.posts().is_empty(), "the splitting invocation posted");
+    // One chunk of 200 per invocation: five invocations post it at once.
+    let mut sizes = Vec::new();
+    loop {
+        let messages = chunk_queue.receive(10).await;
+        if messages.is_empty() {
+            break;
+        }
+        for (_, _, body) in messages {
+            sizes.push(chunks::parse(Some(&body)).unwrap().unwrap().connection_ids.len());
+        }
+    }
+    assert_eq!(sizes, vec![200; 5]);
 }
 
 /// How the one chunk's first invocation ends before its answer.
@@ -347,7 +427,9 @@ async fn a_deadline_mid_chunk_costs_duplicates_only_within_that_chunk() {
     one_chunk_dies(Death::Deadline).await;
 }
 
-/// Posts per second reached against the budget, chunked, with the stand-in answering in 10 ms:
+/// Posts per second reached against the budget, chunked as the stack chunks (an events queue, a
+/// chunk queue taken one chunk per invocation by five invocations at once), with the stand-in
+/// answering in 10 ms:
 /// `cargo test -p wsstack-handlers --release --test push_chunks -- --ignored --nocapture post_rate`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
@@ -358,25 +440,22 @@ async fn post_rate_against_the_budget() {
     for budget in [2_000.0, 10_000.0] {
         for subscribers in [1_000, 5_000, 15_000] {
             let stack = Stack::start().await;
-            let queue = Queue::create(&stack, 60).await;
+            let events = Queue::create(&stack, 60).await;
+            let chunk_queue = Queue::create_named(&stack, CHUNK_QUEUE, 60).await;
             stack.put_items(common::subscribers(0, subscribers, "hot")).await;
             stack.gateway.set_latency(Duration::from_millis(10));
-            let settings = PushSettings {
-                chunk_size: Some(1_000),
-                posts_per_second: Some(budget / INVOCATIONS as f64),
-                ..PushSettings::default()
-            };
-            let app = stack.app(None, settings).await;
-            queue.send_event().await;
+            let app = stack.app(None, divided(budget, INVOCATIONS, 1_000)).await;
+            events.send_event().await;
             let started = std::time::Instant::now();
-            queue.invoke(&app, 10, Duration::from_secs(60)).await;
-            queue
+            events.invoke(&app, 10, Duration::from_secs(60)).await;
+            let chunks = chunk_queue.depth().await;
+            chunk_queue
                 .drain_to(
                     &app,
                     &stack.gateway,
                     subscribers,
                     INVOCATIONS,
-                    10,
+                    1,
                     Duration::from_secs(60),
                 )
                 .await;
@@ -385,12 +464,12 @@ async fn post_rate_against_the_budget() {
             let posts = stack.gateway.posts().len();
             let rate = stack.gateway.post_rate();
             println!(
-                "| {subscribers} | {budget:.0} | {} | {:.2} s | {rate:.0} | {:.0}% |",
-                subscribers.div_ceil(1_000),
+                "| {subscribers} | {budget:.0} | {chunks} | {:.2} s | {rate:.0} | {:.0}% |",
                 elapsed.as_secs_f64(),
                 rate / budget * 100.0
             );
             assert_eq!(posts, subscribers);
+            assert!(rate <= budget, "{rate:.0} posts/s over a budget of {budget:.0}");
         }
     }
 }

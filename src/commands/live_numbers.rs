@@ -1,5 +1,5 @@
 //! The live numbers of `status`: open connections, subscriptions, the most watched entities
-//! (a bounded, projected Scan of the table), the messages waiting in the queue and the DLQ, the
+//! (a bounded, projected Scan of the table), the messages waiting in the queues and the DLQ, the
 //! DLQ alarm's state and whether the alarm email's recipient has confirmed it.
 //!
 //! Read-only; the record keys come from the handlers' record layout module only.
@@ -25,6 +25,9 @@ pub struct Live {
     /// None when the table does not exist (yet).
     pub table: Option<TableCounts>,
     pub queue: Option<QueueDepth>,
+    /// Chunks of large fan-outs waiting for an invocation: a backlog here is posts held back by
+    /// the budget.
+    pub chunk_queue: Option<QueueDepth>,
     pub dead_letter_queue: Option<QueueDepth>,
     /// The dead-letter alarm's state: OK, ALARM or INSUFFICIENT_DATA; None without the alarm.
     pub dead_letter_alarm: Option<String>,
@@ -71,9 +74,10 @@ pub struct QueueDepth {
 pub async fn read(aws: &Aws, scan_limit: u64, email: Option<&str>) -> Result<Live> {
     let topic = alarms::topic_arn(&aws.arns, &alarms::topic_name(&aws.names));
     let alarm = alarms::dead_letter_alarm_name(&aws.names);
-    let (table, queue, dead_letter_queue, dead_letter_alarm, emails) = tokio::try_join!(
+    let (table, queue, chunk_queue, dead_letter_queue, dead_letter_alarm, emails) = tokio::try_join!(
         count_records(aws, scan_limit),
         queue_depth(aws, aws.names.queue()),
+        queue_depth(aws, aws.names.chunk_queue()),
         queue_depth(aws, aws.names.dead_letter_queue()),
         cloudwatch_alarm::state(aws, &alarm),
         topic::email_subscriptions(aws, &topic),
@@ -91,6 +95,7 @@ pub async fn read(aws: &Aws, scan_limit: u64, email: Option<&str>) -> Result<Liv
     Ok(Live {
         table,
         queue,
+        chunk_queue,
         dead_letter_queue,
         dead_letter_alarm,
         alarm_emails,

@@ -43,17 +43,24 @@ pub fn patterns_overlap(a: &Value, b: &Value) -> bool {
         })
 }
 
-/// What the push handler needs to tell the two kinds of event apart.
-pub(super) fn push_environment(stack: &Stack) -> [(String, String); 4] {
+/// What the push handler needs to tell the two kinds of event apart, and to divide its fan-out.
+pub(super) fn push_environment(stack: &Stack, chunk_queue_arn: String) -> [(String, String); 7] {
     let push = &stack.handlers.push;
     [
         ("ENTITY_DETAIL_TYPE".into(), stack.events.detail_type.clone()),
         ("USER_DETAIL_TYPE".into(), stack.events.user_detail_type.clone()),
         ("PUSH_CHUNK_SIZE".into(), push.chunk_size.to_string()),
-        // This invocation's share of the stack's post budget.
+        ("PUSH_CHUNK_QUEUE_ARN".into(), chunk_queue_arn),
+        // The invocations of each queue at once: an event's chunks are at least as many.
+        ("PUSH_MAX_CONCURRENCY".into(), push.max_concurrency.to_string()),
+        // An invocation's share of the stack's post budget, for chunks and for what it posts itself.
         (
             "PUSH_POSTS_PER_SECOND".into(),
-            push.posts_per_second_per_invocation().to_string(),
+            push.chunk_posts_per_second().to_string(),
+        ),
+        (
+            "PUSH_DIRECT_POSTS_PER_SECOND".into(),
+            push.direct_posts_per_second().to_string(),
         ),
     ]
 }

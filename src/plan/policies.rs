@@ -91,13 +91,13 @@ pub(super) fn push_policy(stack: &Stack, names: &Names, arns: &Arns, api: &str) 
                 "Action": [
                     "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"
                 ],
-                "Resource": [arns.queue(&names.queue())]
+                "Resource": [arns.queue(&names.queue()), arns.queue(&names.chunk_queue())]
             },
             {
                 "Sid": "HandOnChunks",
                 "Effect": "Allow",
                 "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
-                "Resource": [arns.queue(&names.queue())]
+                "Resource": [arns.queue(&names.chunk_queue())]
             },
             manage_connections(stack, arns, api, "POST"),
             log_statement(names, arns, &["push"])

@@ -1,6 +1,7 @@
-//! The event source mapping from the events queue to the push function: batch size from the stack
-//! file and `ReportBatchItemFailures`, so one failed record does not redeliver the whole batch; its
-//! maximum concurrency (ScalingConfig) is what divides the stack's post budget between invocations.
+//! The event source mappings of the push function: the events queue (batch size from the stack
+//! file) and the chunk queue (one chunk per invocation), both with `ReportBatchItemFailures`, so one
+//! failed record does not redeliver the whole batch; their maximum concurrency (ScalingConfig) is
+//! what divides the stack's post budget between invocations.
 //! Right after the push role's SQS policy is written, AWS refuses the mapping for a while: retried.
 //! A deleted mapping lingers as `Deleting` and blocks a new one of the pair: ignored, waited out.
 
@@ -22,15 +23,20 @@ use crate::graph::{Key, QueueKind};
 use crate::retry::{eventually, MAPPING_DELETION, ROLE_PROPAGATION};
 
 impl Key {
-    /// The push function's event source mapping.
-    pub fn event_source() -> Key {
-        Key::one("event-source")
+    /// The push function's event source mapping of a queue: `event-source` for the events queue
+    /// (the name it has always had), `event-source/chunks` for the chunk queue.
+    pub fn event_source(queue: QueueKind) -> Key {
+        match queue {
+            QueueKind::Events => Key::one("event-source"),
+            other => Key::each("event-source", other.name()),
+        }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct EventSourceSpec {
     pub function: String,
+    pub queue: QueueKind,
     pub queue_arn: String,
     pub batch_size: i32,
     /// ScalingConfig MaximumConcurrency: push invocations at once.
@@ -115,8 +121,8 @@ impl Lifecycle for EventSourceSpec {
     fn id(&self) -> Id<'_> {
         Id::new(
             "event source",
-            Key::event_source(),
-            format!("queue -> {}", self.function),
+            Key::event_source(self.queue),
+            format!("{} queue -> {}", self.queue.name(), self.function),
         )
     }
     /// The push role's policy too: Lambda checks that the role may receive from the queue when
@@ -124,14 +130,14 @@ impl Lifecycle for EventSourceSpec {
     fn depends_on(&self) -> Vec<Key> {
         vec![
             Key::function("push"),
-            Key::queue(QueueKind::Events),
+            Key::queue(self.queue),
             Key::role_policy(crate::names::RoleKind::Push),
         ]
     }
     /// Taken down first of the push path: before the function and the queue it connects (the
     /// policy may go meanwhile; nothing polls with it any more).
     fn gone_before(&self) -> Vec<Key> {
-        vec![Key::function("push"), Key::queue(QueueKind::Events)]
+        vec![Key::function("push"), Key::queue(self.queue)]
     }
 
     async fn observe(&self, ctx: Ctx<'_>) -> Result<Option<Observed>> {

@@ -107,7 +107,7 @@ impl Lifecycle for QueueSpec {
     }
     fn depends_on(&self) -> Vec<Key> {
         match self.queue {
-            QueueKind::Events => vec![Key::queue(QueueKind::DeadLetter)],
+            QueueKind::Events | QueueKind::Chunks => vec![Key::queue(QueueKind::DeadLetter)],
             QueueKind::DeadLetter => Vec::new(),
         }
     }

@@ -418,16 +418,23 @@ pub struct Handlers {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Push {
-    /// Above this many subscribers, one event's delivery is split into chunks of at most this many
-    /// connections, sent back to the queue and delivered by several invocations at once.
+    /// The most connections in one chunk. An event with more subscribers than the invocation that
+    /// reads it posts itself is split into chunks (at least one per invocation the chunk queue may
+    /// run at once, none larger than this), sent to the chunk queue and delivered by one invocation
+    /// each.
     pub chunk_size: u32,
     /// PostToConnection calls per second for the whole stack. API Gateway's quota (10,000 requests
     /// per second per account and region, 2,500 in some) is shared by every API of the account.
     pub max_posts_per_second: u32,
-    /// Push invocations at once (the event source's ScalingConfig MaximumConcurrency); each may
-    /// post `max_posts_per_second / max_concurrency` times per second.
+    /// Push invocations at once from each of the two queues (the event sources' ScalingConfig
+    /// MaximumConcurrency). The budget is divided between them: see [`Push::chunk_posts_per_second`].
     pub max_concurrency: u32,
 }
+
+/// The share of the post budget kept for events an invocation of the events queue posts itself
+/// (those with a few subscribers, so that they never wait behind a large fan-out); the rest goes to
+/// the invocations of the chunk queue.
+pub const DIRECT_SHARE: f64 = 0.05;
 
 impl Default for Push {
     fn default() -> Self {
@@ -440,9 +447,15 @@ impl Default for Push {
 }
 
 impl Push {
-    /// One invocation's share of the post budget, posts per second.
-    pub fn posts_per_second_per_invocation(&self) -> f64 {
-        f64::from(self.max_posts_per_second) / f64::from(self.max_concurrency.max(1))
+    /// The rate of one invocation of the chunk queue, posts per second: together they take all of
+    /// the budget but [`DIRECT_SHARE`].
+    pub fn chunk_posts_per_second(&self) -> f64 {
+        f64::from(self.max_posts_per_second) * (1.0 - DIRECT_SHARE) / f64::from(self.max_concurrency.max(1))
+    }
+
+    /// The rate of one invocation of the events queue for the events it posts itself.
+    pub fn direct_posts_per_second(&self) -> f64 {
+        f64::from(self.max_posts_per_second) * DIRECT_SHARE / f64::from(self.max_concurrency.max(1))
     }
 }
 

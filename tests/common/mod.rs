@@ -264,6 +264,27 @@ impl Env {
         request.send().await.unwrap().event_source_mappings.unwrap_or_default()
     }
 
+    /// The one mapping of `function` from queue `queue` (a name).
+    pub async fn event_source_mapping(
+        &self,
+        function: &str,
+        queue: &str,
+    ) -> aws_sdk_lambda::types::EventSourceMappingConfiguration {
+        let all = self.event_source_mappings(function).await;
+        let mut of_queue = all.iter().filter(|m| {
+            m.event_source_arn()
+                .is_some_and(|arn| arn.ends_with(&format!(":{queue}")))
+        });
+        let mapping = of_queue
+            .next()
+            .unwrap_or_else(|| panic!("no mapping of {queue} to {function}: {all:?}"));
+        assert!(
+            of_queue.next().is_none(),
+            "two mappings of {queue} to {function}: {all:?}"
+        );
+        mapping.clone()
+    }
+
     /// Checks that the proxy saw no AWS call at all.
     #[track_caller]
     pub fn expect_no_call(&self, why: &str) {
@@ -384,10 +405,11 @@ pub async fn apis_of(env: &Env, stack: &str) -> Vec<aws_sdk_apigatewayv2::types:
 }
 
 /// How many resources a stack has with the shipped stack.yaml: 2 roles with their 2 policies, the
-/// table, 2 queues, the rule, the API, its stage, 6 functions with 6 log groups, 5 permissions,
-/// 5 routes with the route responses of subscribe, unsubscribe and resume, the event source, the
-/// alarm topic, the dead-letter alarm and the stage's access log group.
-pub const STACK_RESOURCES: usize = 39;
+/// table, 3 queues (events, chunks, dead letters), the rule, the API, its stage, 6 functions with 6
+/// log groups, 5 permissions, 5 routes with the route responses of subscribe, unsubscribe and
+/// resume, the 2 event sources, the alarm topic, the dead-letter alarm and the stage's access log
+/// group.
+pub const STACK_RESOURCES: usize = 41;
 
 /// `-o json` summary counts of an up: (created, updated, deleted, unchanged).
 pub fn counts(run: &Run) -> (u64, u64, u64, u64) {
