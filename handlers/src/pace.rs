@@ -34,6 +34,15 @@ impl Pace {
         };
         tokio::time::sleep_until(slot).await;
     }
+
+    /// Waits until the slot after the last one handed out (or `limit`, if sooner). An invocation
+    /// that ends here holds its place in the event source's concurrency for one interval per post,
+    /// so the next invocation in that place, whose first post starts at once, cannot post sooner
+    /// than this one's next slot: each place stays within the rate, however short its invocations.
+    pub async fn settle(&self, limit: Instant) {
+        let next = *self.next.lock().expect("no panic holds this lock");
+        tokio::time::sleep_until(next.min(limit)).await;
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +73,31 @@ mod tests {
             idle_end.elapsed()
         );
         assert!(Pace::per_second(0.0).is_none());
+    }
+
+    #[tokio::test]
+    async fn settling_holds_the_invocation_one_interval_past_its_last_post() {
+        let pace = Pace::per_second(10.0).unwrap();
+        let start = Instant::now();
+        // Nothing posted: nothing to hold.
+        pace.settle(start + Duration::from_secs(5)).await;
+        assert!(start.elapsed() < Duration::from_millis(50), "{:?}", start.elapsed());
+        for _ in 0..3 {
+            pace.wait().await;
+        }
+        // Three posts at 10/s start at 0, 100 and 200 ms; the place is free again at 300 ms.
+        pace.settle(start + Duration::from_secs(5)).await;
+        assert!(start.elapsed() >= Duration::from_millis(300), "{:?}", start.elapsed());
+        // Never past the limit (the invocation's deadline): one post at 1/s would hold it a second.
+        let slow = Pace::per_second(1.0).unwrap();
+        slow.wait().await;
+        let limited = Instant::now();
+        slow.settle(limited + Duration::from_millis(100)).await;
+        let held = limited.elapsed();
+        assert!(
+            held >= Duration::from_millis(100) && held < Duration::from_secs(1),
+            "{held:?}"
+        );
         assert!(Pace::per_second(f64::NAN).is_none());
     }
 }

@@ -93,6 +93,7 @@ pub async fn push(app: &App, event: SqsEvent, deadline: Instant) -> SqsBatchResp
         }
     }
     invocation.settle_forbidden().await;
+    invocation.settle_pace().await;
     response
 }
 
@@ -122,7 +123,10 @@ impl<'a> Invocation<'a> {
             stop_at: deadline.checked_sub(margin).unwrap_or_else(Instant::now),
             posts: Semaphore::new(app.config.push.concurrency),
             pace: app.config.push.posts_per_second.and_then(Pace::per_second),
-            direct_pace: (app.config.push.direct_posts_per_second)
+            // The direct share is for what an invocation keeps when it chunks the rest; without
+            // chunking it posts everything, at the whole share.
+            direct_pace: (app.config.push.chunk_size)
+                .and(app.config.push.direct_posts_per_second)
                 .or(app.config.push.posts_per_second)
                 .and_then(Pace::per_second),
             accepted: AtomicBool::new(false),
@@ -237,7 +241,8 @@ impl<'a> Invocation<'a> {
             .collect()
     }
 
-    /// Posts a parcel here, or hands it on as chunks to the queue `record` came from.
+    /// Posts a parcel here, or hands it on as chunks to the chunk queue (without one, the queue
+    /// `record` came from).
     async fn carry(&self, record: &SqsMessage, parcel: Result<Parcel>, carrier: Carrier) -> Result<()> {
         let parcel = parcel?;
         if carrier == Carrier::HandOn {
@@ -388,6 +393,17 @@ impl<'a> Invocation<'a> {
             tracing::debug!(connection_id, attempt, error, "delivery failed; retrying");
             tokio::time::sleep(pause).await;
             attempt += 1;
+        }
+    }
+
+    /// Holds the invocation until its paces' next slots (see [`Pace::settle`]): with at most
+    /// `max_concurrency` invocations of each queue at once, the posts of all of them stay within
+    /// the budget even when invocations are short and follow each other closely. Costs one
+    /// interval past the last post: 2.6 ms for a chunk, 50 ms for direct posts with the shipped
+    /// budget.
+    async fn settle_pace(&self) {
+        for pace in [&self.pace, &self.direct_pace].into_iter().flatten() {
+            pace.settle(self.stop_at).await;
         }
     }
 

@@ -258,6 +258,7 @@ async fn an_events_invocation_posts_only_a_few_itself_and_hands_the_rest_to_the_
         .collect();
     let records: Vec<(&str, &str)> = records.iter().map(|(id, body)| (id.as_str(), *body)).collect();
     let response = push::push(&app, sqs_event(&records), Instant::now() + Duration::from_secs(30)).await;
+    let returned = std::time::Instant::now();
     assert!(
         response.batch_item_failures.is_empty(),
         "{:?}",
@@ -266,6 +267,13 @@ async fn an_events_invocation_posts_only_a_few_itself_and_hands_the_rest_to_the_
     // Kept in order while they fit in 5 posts: "three" and "two"; "three-more" would make 8.
     let posted: BTreeSet<String> = stack.gateway.delivered_counts().into_keys().collect();
     assert_eq!(posted, (20_000..20_005).map(connection_id).collect::<BTreeSet<_>>());
+    // At the direct rate (20/s), not a chunk's (380/s): four intervals of 50 ms between the first
+    // and the last, and the invocation held one more past the last before it answered (bounds
+    // lowered by what a post's own way to the stand-in may take: the first opens the connection).
+    let times: Vec<std::time::Instant> = stack.gateway.posts().iter().map(|post| post.at).collect();
+    let (first, last) = (*times.iter().min().unwrap(), *times.iter().max().unwrap());
+    assert!(last - first >= Duration::from_millis(150), "{:?}", last - first);
+    assert!(returned - last >= Duration::from_millis(25), "{:?}", returned - last);
 
     // The others are chunks on the chunk queue, none on the events queue.
     let mut queued: Vec<chunks::Chunk> = Vec::new();

@@ -1,7 +1,7 @@
 //! The checks of `handlers.push` beyond its ranges: one chunk must fit in an invocation at its share
 //! of the post budget, and every invocation must get a share. No AWS call.
 
-use super::super::schema::Handlers;
+use super::super::schema::{Handlers, DIRECT_SHARE};
 use super::Problem;
 
 /// The share of the function timeout one chunk's posts may take at the invocation's rate; the rest
@@ -27,12 +27,19 @@ pub(super) fn check(problems: &mut Vec<Problem>, handlers: &Handlers) {
             ),
         ));
     }
-    if push.max_posts_per_second < push.max_concurrency {
+    // The smaller share is the events invocations': below one post per second, an event to one
+    // subscriber would hold its invocation for seconds (the pace holds it one interval per post).
+    if push.direct_posts_per_second() < 1.0 {
         problems.push(Problem::new(
             "handlers.push.max_posts_per_second",
             format!(
-                "{} posts/s shared by {} invocations (handlers.push.max_concurrency) leaves less than one post per second each",
-                push.max_posts_per_second, push.max_concurrency
+                "{} posts/s shared by {} invocations of each queue (handlers.push.max_concurrency) leaves the events queue's invocations {:.2} posts/s each ({:.0}% of the budget), less than one: at least {} posts/s for {} invocations",
+                push.max_posts_per_second,
+                push.max_concurrency,
+                push.direct_posts_per_second(),
+                DIRECT_SHARE * 100.0,
+                (f64::from(push.max_concurrency) / DIRECT_SHARE).ceil(),
+                push.max_concurrency
             ),
         ));
     }
@@ -71,8 +78,15 @@ mod tests {
 
     #[test]
     fn every_invocation_gets_at_least_one_post_per_second() {
-        let error = errors("    max_posts_per_second: 3\n    max_concurrency: 5\n    chunk_size: 1\n");
+        let error = errors("    max_posts_per_second: 99\n    max_concurrency: 5\n    chunk_size: 1\n");
         assert!(error.contains("handlers.push.max_posts_per_second"), "{error}");
-        assert!(error.contains("3 posts/s shared by 5 invocations"), "{error}");
+        assert!(
+            error.contains("99 posts/s shared by 5 invocations of each queue (handlers.push.max_concurrency) leaves the events queue's invocations 0.99 posts/s each (5% of the budget), less than one: at least 100 posts/s for 5 invocations"),
+            "{error}"
+        );
+        assert_eq!(
+            errors("    max_posts_per_second: 100\n    max_concurrency: 5\n    chunk_size: 1\n"),
+            ""
+        );
     }
 }
