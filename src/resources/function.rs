@@ -20,7 +20,7 @@ use super::transient;
 use super::{Created, Ctx, Diff, Id, Lifecycle, Tags};
 use crate::aws::sdk_error;
 use crate::bundle::Bundle;
-use crate::graph::{callback_url, Key, Later};
+use crate::graph::{callback_url, Key, Later, QueueKind};
 use crate::names::RoleKind;
 use crate::retry::{eventually, FUNCTION_BUSY, ROLE_PROPAGATION};
 
@@ -193,11 +193,22 @@ impl Lifecycle for FunctionSpec {
     fn id(&self) -> Id<'_> {
         Id::new("Lambda function", Key::function(self.handler.clone()), &self.name).tagged(&self.tags)
     }
-    /// The role it runs as, and the API its environment names. Not its log group: nothing
-    /// invokes a function before its stage or event source exists, and a log group Lambda made
-    /// first is adopted. Deleted before its log group, which an invocation would make again.
+    /// The role it runs as and that role's policy (new code must not run before the permissions
+    /// it needs: on an upgrade, the push function's chunks would be refused), the API its
+    /// environment names, and for the push function the chunk queue it sends chunks to. Not its
+    /// log group: nothing invokes a function before its stage or event source exists, and a log
+    /// group Lambda made first is adopted. Deleted before its log group, which an invocation would
+    /// make again.
     fn depends_on(&self) -> Vec<Key> {
-        vec![Key::role(self.role.clone()), Key::api()]
+        let mut keys = vec![
+            Key::role(self.role.clone()),
+            Key::role_policy(self.role.clone()),
+            Key::api(),
+        ];
+        if self.handler == "push" {
+            keys.push(Key::queue(QueueKind::Chunks));
+        }
+        keys
     }
     fn gone_before(&self) -> Vec<Key> {
         vec![Key::log_group(self.handler.clone())]
