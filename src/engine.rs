@@ -25,9 +25,11 @@ use crate::resources::{Change, Done, Resource, State};
 
 /// How many resources are worked on at once, unless `WSSTACK_MAX_CONCURRENCY` says otherwise
 /// (1 gives the sequential baseline the benchmarks compare against, without reading ahead). Every
-/// resource of the shipped stack (31) can read itself at once; one with `auth:` and `domain:` (43)
-/// waits for a slot here and there. The SDK retries a throttled call.
-const CONCURRENCY: usize = 32;
+/// resource of the shipped stack (41) can read itself at once; one with `auth:` and `domain:` (53)
+/// waits for a slot here and there. Below that, the last few resources' reads queue behind the
+/// first ones and add a round trip to a no-op `up` (`tests/critical_path.rs`). The SDK retries a
+/// throttled call.
+const CONCURRENCY: usize = 48;
 
 fn concurrency() -> usize {
     std::env::var("WSSTACK_MAX_CONCURRENCY")
