@@ -95,10 +95,13 @@ async fn an_event_to_one_client_is_not_held_behind_a_large_fan_out() {
         hot_at.push(receipt.await.expect("a hot client's task"));
     }
     let later = hot_at.iter().filter(|at| **at > solo_at).count();
-    // Behind the chunks on one queue, it would come after the last of them.
+    // Behind the chunks on one queue, it would come after the last of them. Its own way takes a
+    // few hundred milliseconds, the fan-out two seconds: it comes before at least the last quarter
+    // of the fan-out even on a slow machine (the fan-out's time is its pace, not the machine's).
     assert!(
-        later > 0,
-        "the one client's event came after all 200 of the large fan-out"
+        later >= 50,
+        "the one client's event came after {} of the 200 of the large fan-out",
+        200 - later
     );
     println!("{later} of 200 hot clients got their event after the one client got its own");
 }

@@ -74,12 +74,12 @@ fn report(what: &str, steps: &[Step], started: Instant, env: &Env) {
 }
 
 /// The event source mappings of a stack as AWS would list them (through the proxy), once none
-/// of them is `Deleting` any more.
+/// of them is `Deleting` any more: the queue each reads from and its state, by queue.
 pub(super) async fn settled_mappings(lambda: &aws_sdk_lambda::Client, stack: &str) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let listed = lambda.list_event_source_mappings().send().await.unwrap();
-        let mappings: Vec<(String, String)> = listed
+        let mut mappings: Vec<(String, String)> = listed
             .event_source_mappings()
             .iter()
             .filter(|m| {
@@ -88,12 +88,16 @@ pub(super) async fn settled_mappings(lambda: &aws_sdk_lambda::Client, stack: &st
                     .contains(&format!(":function:{stack}-"))
             })
             .map(|m| {
-                (
-                    m.uuid().unwrap_or_default().to_string(),
-                    m.state().unwrap_or_default().to_string(),
-                )
+                let queue = m
+                    .event_source_arn()
+                    .unwrap_or_default()
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default();
+                (queue.to_string(), m.state().unwrap_or_default().to_string())
             })
             .collect();
+        mappings.sort();
         if !mappings.iter().any(|(_, state)| state == "Deleting") || Instant::now() > deadline {
             return mappings;
         }
@@ -157,11 +161,13 @@ async fn the_whole_lifecycle_converges_against_an_aws_like_proxy() {
     down_then_up_at_once(&env, &bigger, &mut steps).await;
     let mappings = settled_mappings(&lambda, name).await;
     assert_eq!(
-        mappings.len(),
-        1,
-        "exactly one mapping once the old one is gone: {mappings:?}"
+        mappings,
+        [
+            (format!("{name}-dev-chunks"), "Enabled".to_string()),
+            (format!("{name}-dev-events"), "Enabled".to_string())
+        ],
+        "exactly one mapping of each queue once the old ones are gone"
     );
-    assert_eq!(mappings[0].1, "Enabled", "{mappings:?}");
 
     final_down(&env, &bigger, name, &mut steps).await;
 

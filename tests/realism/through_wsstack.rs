@@ -148,6 +148,12 @@ async fn up_right_after_down_waits_for_the_deleting_mapping_and_makes_a_live_one
     assert_eq!(counts(&up).0, STACK_RESOURCES as u64, "up after down creates all: {up}");
     let lambda = aws_sdk_lambda::Client::new(&through_proxy(&env).await);
     let mappings = super::lifecycle::settled_mappings(&lambda, "remap").await;
-    assert_eq!(mappings.len(), 1, "exactly one live mapping: {mappings:?}");
-    assert_eq!(mappings[0].1, "Enabled", "{mappings:?}");
+    assert_eq!(
+        mappings,
+        [
+            ("remap-dev-chunks".to_string(), "Enabled".to_string()),
+            ("remap-dev-events".to_string(), "Enabled".to_string())
+        ],
+        "exactly one live mapping of each queue"
+    );
 }
