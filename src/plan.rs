@@ -279,7 +279,7 @@ fn acknowledges(handler: &str) -> bool {
 }
 
 /// Functions, their log groups and permissions, the API with its routes and stage, and the
-/// queue's event source; plus, retired, what belongs to known routes the stack file dropped.
+/// event sources of the events and chunk queues; plus, retired, what belongs to known routes the stack file dropped.
 fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused: &[String]) -> Vec<Arc<dyn Resource>> {
     let mut resources: Vec<Arc<dyn Resource>> = vec![Arc::new(ApiSpec {
         name: aws.names.prefix.clone(),

@@ -69,8 +69,9 @@ pub struct PushSettings {
     pub chunk_size: Option<usize>,
     /// Where chunks go (`PUSH_CHUNK_QUEUE_ARN`); `None`: back to the queue the event came from.
     pub chunk_queue_arn: Option<String>,
-    /// Invocations of the chunk queue at once (`PUSH_MAX_CONCURRENCY`): an event is split into at
-    /// least this many chunks, so that all of them post it.
+    /// Invocations of the chunk queue at once (`PUSH_MAX_CONCURRENCY`): an event is split into this
+    /// many chunks, so that all of them post it, unless that would make chunks shorter than a tenth
+    /// of a second of posts (see `division::chunk_length`).
     pub chunk_invocations: usize,
     /// An invocation's share of the stack's post budget for a chunk (`PUSH_POSTS_PER_SECOND`), and
     /// for everything when there is no direct rate; `None`: no limit.

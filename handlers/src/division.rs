@@ -19,9 +19,10 @@ pub fn direct_limit(direct_rate: Option<f64>, chunk_size: usize) -> usize {
     }
 }
 
-/// The connections in each chunk of an event with `recipients` recipients: one chunk per invocation
-/// the chunk queue runs at once (`invocations`), so that all of them post it, but none smaller than
-/// a tenth of a second of posts at `chunk_rate` and none larger than `chunk_size`.
+/// The connections in each chunk of an event with `recipients` recipients (the last chunk takes what
+/// is left): one chunk per invocation the chunk queue runs at once (`invocations`), so that all of
+/// them post it, but chunks no shorter than a tenth of a second of posts at `chunk_rate` and no
+/// longer than `chunk_size`.
 pub fn chunk_length(recipients: usize, chunk_size: usize, invocations: usize, chunk_rate: Option<f64>) -> usize {
     let least = chunk_rate.map_or(1, |rate| (rate * MIN_CHUNK_SECONDS).ceil() as usize);
     recipients
@@ -50,6 +51,8 @@ mod tests {
         assert_eq!(chunk_length(50, 1_000, 5, chunk), 38);
         assert_eq!(chunk_length(50, 1_000, 5, None), 10);
         assert_eq!(chunk_length(7, 3, 1, None), 3);
-        assert_eq!(chunk_length(0, 1_000, 5, chunk), 38);
+        // 190 and more: one chunk per invocation again.
+        assert_eq!(chunk_length(190, 1_000, 5, chunk), 38);
+        assert_eq!(chunk_length(191, 1_000, 5, chunk), 39);
     }
 }

@@ -51,7 +51,7 @@ pub(super) fn push_environment(stack: &Stack, chunk_queue_arn: String) -> [(Stri
         ("USER_DETAIL_TYPE".into(), stack.events.user_detail_type.clone()),
         ("PUSH_CHUNK_SIZE".into(), push.chunk_size.to_string()),
         ("PUSH_CHUNK_QUEUE_ARN".into(), chunk_queue_arn),
-        // The invocations of each queue at once: an event's chunks are at least as many.
+        // The invocations of each queue at once: a large event is cut into as many chunks or more.
         ("PUSH_MAX_CONCURRENCY".into(), push.max_concurrency.to_string()),
         // An invocation's share of the stack's post budget, for chunks and for what it posts itself.
         (

@@ -1,5 +1,6 @@
 //! SQS queue: the events queue (redrive to the dead-letter queue, a policy that lets only this
-//! stack's rule send) and the dead-letter queue itself. Attributes and tags are updated in place.
+//! stack's rule send), the chunk queue (redrive to the dead-letter queue; only the push role
+//! sends, by its own policy) and the dead-letter queue itself. Attributes and tags are updated in place.
 
 use std::collections::{BTreeMap, HashMap};
 

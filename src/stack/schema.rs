@@ -419,9 +419,9 @@ pub struct Handlers {
 #[serde(deny_unknown_fields, default)]
 pub struct Push {
     /// The most connections in one chunk. An event with more subscribers than the invocation that
-    /// reads it posts itself is split into chunks (at least one per invocation the chunk queue may
-    /// run at once, none larger than this), sent to the chunk queue and delivered by one invocation
-    /// each.
+    /// reads it posts itself is split into chunks (one per invocation the chunk queue may run at
+    /// once when each gets a tenth of a second of posts, more where they would be larger than
+    /// this), sent to the chunk queue and delivered by one invocation each.
     pub chunk_size: u32,
     /// PostToConnection calls per second for the whole stack. API Gateway's quota (10,000 requests
     /// per second per account and region, 2,500 in some) is shared by every API of the account.
