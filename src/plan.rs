@@ -278,8 +278,9 @@ fn acknowledges(handler: &str) -> bool {
     matches!(handler, "subscribe" | "unsubscribe" | "resume")
 }
 
-/// Functions, their log groups and permissions, the API with its routes and stage, and the
-/// event sources of the events and chunk queues; plus, retired, what belongs to known routes the stack file dropped.
+/// Functions, their log groups and permissions, the API with its routes and stage, and the event
+/// sources of the events and chunk queues; plus, retired, what belongs to known routes the stack
+/// file dropped.
 fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused: &[String]) -> Vec<Arc<dyn Resource>> {
     let mut resources: Vec<Arc<dyn Resource>> = vec![Arc::new(ApiSpec {
         name: aws.names.prefix.clone(),
@@ -337,24 +338,27 @@ fn compute_and_api(stack: &Stack, aws: &Aws, bundle: Option<&Bundle>, dev_paused
         tags: tags(stack),
         depends_on: in_service,
     }));
-    resources.push(Arc::new(EventSourceSpec {
-        function: aws.names.function("push"),
-        queue: QueueKind::Events,
-        queue_arn: aws.arns.queue(&aws.names.queue()),
-        batch_size: stack.handlers.push_batch_size as i32,
-        max_concurrency: stack.handlers.push.max_concurrency as i32,
-        paused_by_dev: dev_paused.to_vec(),
-    }));
-    // One chunk per invocation: an invocation posts at its share of the budget, so the chunks of
-    // one event are posted by as many invocations at once as the mapping allows.
-    resources.push(Arc::new(EventSourceSpec {
-        function: aws.names.function("push"),
-        queue: QueueKind::Chunks,
-        queue_arn: aws.arns.queue(&aws.names.chunk_queue()),
-        batch_size: 1,
-        max_concurrency: stack.handlers.push.max_concurrency as i32,
-        paused_by_dev: dev_paused.to_vec(),
-    }));
+    // Events in batches from the stack file; chunks one per invocation: an invocation posts at its
+    // share of the budget, so the chunks of one event are posted by as many invocations at once as
+    // the mapping allows.
+    let sources = [
+        (
+            QueueKind::Events,
+            aws.names.queue(),
+            stack.handlers.push_batch_size as i32,
+        ),
+        (QueueKind::Chunks, aws.names.chunk_queue(), 1),
+    ];
+    for (queue, name, batch_size) in sources {
+        resources.push(Arc::new(EventSourceSpec {
+            function: aws.names.function("push"),
+            queue,
+            queue_arn: aws.arns.queue(&name),
+            batch_size,
+            max_concurrency: stack.handlers.push.max_concurrency as i32,
+            paused_by_dev: dev_paused.to_vec(),
+        }));
+    }
     for dropped in KNOWN_ROUTES.iter().filter(|r| !stack.has_bundled_route(r)) {
         let h = handler_resources(stack, aws, bundle, dropped);
         let route = h.route.expect("a known route has a route");

@@ -54,7 +54,8 @@ async fn cold_up_creates_functions_permissions_routes_stage_and_event_source() {
         assert_eq!(variables["TABLE_NAME"], "ws-dev-connections");
         assert_eq!(variables["TTL_HOURS"], "24");
         if handler == "push" {
-            // Chunks of at most 1,000 on the chunk queue, at least one for each of its 5 invocations;
+            // Chunks of at most 1,000 on the chunk queue, one for each of its 5 invocations when each
+            // gets a tenth of a second of posts;
             // 2,000 posts/s shared by 5 invocations of each queue: 95% for chunks, 5% for the
             // events an invocation of the events queue posts itself.
             assert_eq!(variables["PUSH_CHUNK_SIZE"], "1000");
