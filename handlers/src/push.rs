@@ -74,7 +74,8 @@ pub async fn push(app: &App, event: SqsEvent, deadline: Instant) -> SqsBatchResp
         )
         .collect();
     // Every record is read first (an event's subscribers found, a chunk parsed), so that the
-    // invocation knows all it is asked to post before it chooses what it keeps.
+    // invocation knows all it is asked to post before it chooses what it keeps (an event too large
+    // to keep whatever the rest is starts going to the chunk queue while it is read).
     let parcels = futures::future::join_all(records.iter().map(|(_, record)| invocation.read(record))).await;
     let carriers = invocation.carriers(&parcels);
     let carried = records
@@ -141,6 +142,7 @@ impl<'a> Invocation<'a> {
             return Ok(Parcel {
                 about: format!("a chunk of {} connections", chunk.connection_ids.len()),
                 chunk: true,
+                handed_on: HandedOn::default(),
                 entity_id: None,
                 user_id: None,
                 payload: chunk.payload,
@@ -162,6 +164,7 @@ impl<'a> Invocation<'a> {
                 return Ok(Parcel {
                     about: format!("an event of detail-type {detail_type:?}"),
                     chunk: false,
+                    handed_on: HandedOn::default(),
                     entity_id: None,
                     user_id: None,
                     payload: String::new(),
@@ -169,7 +172,7 @@ impl<'a> Invocation<'a> {
                 });
             }
         };
-        tokio::time::timeout_at(self.stop_at, self.parcel_of(&event, id.as_deref()))
+        tokio::time::timeout_at(self.stop_at, self.parcel_of(&event, id.as_deref(), Some(record)))
             .await
             .map_err(|_| anyhow!("the invocation's deadline came before the recipients of {event} were read"))?
     }
@@ -178,8 +181,10 @@ impl<'a> Invocation<'a> {
     /// resuming clients when the stack keeps history (`id` names the event, so that a redelivery
     /// keeps its number). A payload API Gateway would refuse is refused here, once for the event,
     /// before it is numbered or any subscriber is read or posted to (each post would be answered
-    /// 413); the record then goes the way of every failed one, to the DLQ.
-    async fn parcel_of(&self, event: &PushEvent, id: Option<&str>) -> Result<Parcel> {
+    /// 413); the record then goes the way of every failed one, to the DLQ. With the `record` it
+    /// came in, recipients it will surely hand on are handed on as they are read (see
+    /// [`Invocation::gather`]).
+    async fn parcel_of(&self, event: &PushEvent, id: Option<&str>, record: Option<&SqsMessage>) -> Result<Parcel> {
         let payload = |seq| String::from_utf8(frames::push_payload(event, seq)).expect("JSON is UTF-8");
         // The largest `seq` adds `,"seq":18446744073709551615` (27 bytes).
         let unnumbered = payload(None);
@@ -199,15 +204,84 @@ impl<'a> Invocation<'a> {
             }
             _ => unnumbered,
         };
-        let connection_ids = store::recipients(self.app, event).await?;
+        let (connection_ids, handed_on) = self.gather(event, &payload, record).await?;
         Ok(Parcel {
             about: event.to_string(),
             chunk: false,
+            handed_on,
             entity_id: event.entity_id().map(String::from),
             user_id: event.user_id().map(String::from),
             payload,
             connection_ids,
         })
+    }
+
+    /// The recipients of `event`, a Query page at a time. An event whose recipients, counted so
+    /// far, already fill a chunk in each invocation of the chunk queue is surely handed on, in
+    /// chunks of `chunk_size` whatever its final count (see [`division::chunk_length`]): its full
+    /// chunks are queued while the next page is read, so that the chunk queue's invocations start
+    /// posting before the last page is in (at 15,000 subscribers, two pages of 1 MB). Returns the
+    /// recipients not handed on yet, and what was.
+    async fn gather(
+        &self,
+        event: &PushEvent,
+        payload: &str,
+        record: Option<&SqsMessage>,
+    ) -> Result<(Vec<String>, HandedOn)> {
+        let settings = &self.app.config.push;
+        let early = record.zip(settings.chunk_size);
+        let mut pages = store::Recipients::of(self.app, event);
+        let mut connection_ids: Vec<String> = Vec::new();
+        let mut handed_on = HandedOn::default();
+        let mut sending = None;
+        loop {
+            let page = match sending.take() {
+                Some(send) => {
+                    let (sent, page) = futures::join!(send, pages.next_page());
+                    sent?;
+                    page
+                }
+                None => pages.next_page().await,
+            };
+            let Some(page) = page else {
+                break;
+            };
+            connection_ids.extend(page?);
+            let Some((record, chunk_size)) = early else {
+                continue;
+            };
+            let counted = handed_on.recipients + connection_ids.len();
+            let surely_chunked = counted > division::direct_limit(settings.direct_posts_per_second, chunk_size)
+                && division::chunk_length(counted, chunk_size, settings.chunk_invocations, settings.posts_per_second)
+                    == chunk_size;
+            let ready = connection_ids.len() / chunk_size * chunk_size;
+            if surely_chunked && ready > 0 {
+                let bodies = chunks::split(payload, &connection_ids[..ready], chunk_size)?;
+                connection_ids.drain(..ready);
+                handed_on.recipients += ready;
+                handed_on.chunks += bodies.len();
+                sending = Some(self.hand_on(record, event.to_string(), bodies));
+            }
+        }
+        Ok((connection_ids, handed_on))
+    }
+
+    /// Queues `bodies` on the chunk queue (without one, the queue `record` came from).
+    async fn hand_on(&self, record: &SqsMessage, about: String, bodies: Vec<String>) -> Result<()> {
+        let queue_arn = match &self.app.config.push.chunk_queue_arn {
+            Some(arn) => arn.as_str(),
+            None => record
+                .event_source_arn
+                .as_deref()
+                .context("the record names no eventSourceARN to send chunks to")?,
+        };
+        let queue_url = chunks::queue_url(self.app, queue_arn).await?;
+        // A failure sends the whole record back: when it comes again, the chunks queued this
+        // time (and those queued earlier, while its recipients were read) are queued again, and
+        // their subscribers get the event twice.
+        chunks::send(self.app, &queue_url, &bodies, self.stop_at)
+            .await
+            .with_context(|| format!("handing on {about} as chunks"))
     }
 
     /// Which records this invocation posts itself and which it hands on as chunks. Without chunking
@@ -227,7 +301,7 @@ impl<'a> Invocation<'a> {
                 let Ok(parcel) = parcel else {
                     return Carrier::Here;
                 };
-                let posts = parcel.connection_ids.len();
+                let posts = parcel.handed_on.recipients + parcel.connection_ids.len();
                 if parcel.chunk || posts == 0 {
                     return Carrier::Here;
                 }
@@ -247,32 +321,19 @@ impl<'a> Invocation<'a> {
         let parcel = parcel?;
         if carrier == Carrier::HandOn {
             let settings = &self.app.config.push;
+            let subscribers = parcel.handed_on.recipients + parcel.connection_ids.len();
             let length = division::chunk_length(
-                parcel.connection_ids.len(),
+                subscribers,
                 settings.chunk_size.unwrap_or(usize::MAX),
                 settings.chunk_invocations,
                 settings.posts_per_second,
             );
             let bodies = chunks::split(&parcel.payload, &parcel.connection_ids, length)?;
-            let queue_arn = match &settings.chunk_queue_arn {
-                Some(arn) => arn.as_str(),
-                None => record
-                    .event_source_arn
-                    .as_deref()
-                    .context("the record names no eventSourceARN to send chunks to")?,
-            };
-            let queue_url = chunks::queue_url(self.app, queue_arn).await?;
-            // A failure sends the whole record back: when it comes again, the chunks queued this
-            // time are queued again, and their subscribers get the event twice.
-            chunks::send(self.app, &queue_url, &bodies, self.stop_at)
-                .await
-                .with_context(|| format!("handing on {} as chunks", parcel.about))?;
-            tracing::info!(
-                about = parcel.about,
-                subscribers = parcel.connection_ids.len(),
-                chunks = bodies.len(),
-                "handed on as chunks"
-            );
+            let chunks = parcel.handed_on.chunks + bodies.len();
+            if !bodies.is_empty() {
+                self.hand_on(record, parcel.about.clone(), bodies).await?;
+            }
+            tracing::info!(about = parcel.about, subscribers, chunks, "handed on as chunks");
             return Ok(());
         }
         let fan_out = tokio::time::timeout_at(self.stop_at, self.deliver_all(&parcel))
@@ -307,7 +368,7 @@ impl<'a> Invocation<'a> {
 
     /// Posts `event` to each of its recipients (unnumbered: it has no id).
     pub async fn fan_out(&self, event: &PushEvent) -> Result<FanOut> {
-        let parcel = self.parcel_of(event, None).await?;
+        let parcel = self.parcel_of(event, None, None).await?;
         Ok(self.deliver_all(&parcel).await)
     }
 
@@ -439,11 +500,21 @@ struct Parcel {
     about: String,
     /// A chunk (posted where it is received, at the chunk rate), not an event.
     chunk: bool,
+    /// What was handed on as chunks while the recipients were read: `connection_ids` are the rest.
+    handed_on: HandedOn,
     /// The event's entity or user, for the logs (a chunk has neither).
     entity_id: Option<String>,
     user_id: Option<String>,
     payload: String,
     connection_ids: Vec<String>,
+}
+
+/// Recipients of an event, and the chunks they make, queued on the chunk queue while its later
+/// pages were read.
+#[derive(Debug, Default, Clone, Copy)]
+struct HandedOn {
+    recipients: usize,
+    chunks: usize,
 }
 
 /// Who posts a parcel: this invocation, or others it hands the parcel on to as chunks.

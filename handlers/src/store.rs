@@ -353,65 +353,118 @@ async fn batch_write(app: &App, mut requests: Vec<WriteRequest>) -> Result<()> {
 
 /// Every connection subscribed to `entity_id`, from index GSI1, all pages.
 pub async fn subscribers(app: &App, entity_id: &str) -> Result<Vec<String>> {
-    let key = IndexKey {
-        index: GSI1,
-        partition: (GSI1PK, entity_id),
-        sort: (GSI1SK, SUBSCRIPTION_PREFIX),
-    };
-    connection_ids_in(app, key, || format!("subscribers of {entity_id:?}")).await
+    Recipients::of_entity(app, entity_id).all().await
 }
 
 /// Every open connection of `user_id`, from index GSI2, all pages.
 pub async fn connections_of_user(app: &App, user_id: &str) -> Result<Vec<String>> {
-    let key = IndexKey {
-        index: GSI2,
-        partition: (GSI2PK, user_id),
-        sort: (GSI2SK, CONNECTION_SK),
-    };
-    connection_ids_in(app, key, || format!("connections of user {user_id:?}")).await
-}
-
-/// One exact key of a secondary index: (attribute, value) for its partition and sort keys.
-struct IndexKey<'a> {
-    index: &'a str,
-    partition: (&'a str, &'a str),
-    sort: (&'a str, &'a str),
-}
-
-/// The connection ids (`pk`) of the records under `key`, all pages; `what` names them in errors.
-async fn connection_ids_in(app: &App, key: IndexKey<'_>, what: impl Fn() -> String) -> Result<Vec<String>> {
-    let mut connection_ids = Vec::new();
-    let mut pages = app
-        .dynamodb
-        .query()
-        .table_name(app.table())
-        .index_name(key.index)
-        .key_condition_expression("#gpk = :partition AND #gsk = :sort")
-        .projection_expression("#pk")
-        .expression_attribute_names("#gpk", key.partition.0)
-        .expression_attribute_names("#gsk", key.sort.0)
-        .expression_attribute_names("#pk", PK)
-        .expression_attribute_values(":partition", s(key.partition.1))
-        .expression_attribute_values(":sort", s(key.sort.1))
-        .set_limit(app.config.query_page_limit)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.or_fail(|| format!("querying {} of table {} for {}", key.index, app.table(), what()))?;
-        for item in page.items.unwrap_or_default() {
-            if let Some(AttributeValue::S(connection_id)) = item.get(PK) {
-                connection_ids.push(connection_id.clone());
-            }
-        }
-    }
-    Ok(connection_ids)
+    Recipients::of_user(app, user_id).all().await
 }
 
 /// Who gets `event`: the subscribers of its entity (GSI1), or the open connections of its user (GSI2).
 pub async fn recipients(app: &App, event: &PushEvent) -> Result<Vec<String>> {
-    let connection_ids = match event {
-        PushEvent::Entity(event) => subscribers(app, &event.entity_id).await?,
-        PushEvent::User(event) => connections_of_user(app, &event.user_id).await?,
-    };
-    Ok(connection_ids)
+    Recipients::of(app, event).all().await
+}
+
+/// One exact key of a secondary index: (attribute, value) for its partition and sort keys.
+struct IndexKey<'a> {
+    index: &'static str,
+    partition: (&'a str, &'a str),
+    sort: (&'a str, &'a str),
+}
+
+type QueryPages = aws_smithy_async::future::pagination_stream::PaginationStream<
+    std::result::Result<
+        aws_sdk_dynamodb::operation::query::QueryOutput,
+        aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::query::QueryError, HttpResponse>,
+    >,
+>;
+
+/// The connection ids (`pk`) of the records under one key of a secondary index, a Query page at a
+/// time: the push handler hands the first pages of a large fan-out on as chunks while it reads the
+/// next ones.
+pub struct Recipients<'a> {
+    app: &'a App,
+    index: &'static str,
+    /// Names the records in errors.
+    what: String,
+    pages: QueryPages,
+}
+
+impl<'a> Recipients<'a> {
+    /// The recipients of `event`: the subscribers of its entity (GSI1), or the open connections of
+    /// its user (GSI2).
+    pub fn of(app: &'a App, event: &PushEvent) -> Recipients<'a> {
+        match event {
+            PushEvent::Entity(event) => Recipients::of_entity(app, &event.entity_id),
+            PushEvent::User(event) => Recipients::of_user(app, &event.user_id),
+        }
+    }
+
+    fn of_entity(app: &'a App, entity_id: &str) -> Recipients<'a> {
+        let key = IndexKey {
+            index: GSI1,
+            partition: (GSI1PK, entity_id),
+            sort: (GSI1SK, SUBSCRIPTION_PREFIX),
+        };
+        Recipients::under(app, key, format!("subscribers of {entity_id:?}"))
+    }
+
+    fn of_user(app: &'a App, user_id: &str) -> Recipients<'a> {
+        let key = IndexKey {
+            index: GSI2,
+            partition: (GSI2PK, user_id),
+            sort: (GSI2SK, CONNECTION_SK),
+        };
+        Recipients::under(app, key, format!("connections of user {user_id:?}"))
+    }
+
+    fn under(app: &'a App, key: IndexKey<'_>, what: String) -> Recipients<'a> {
+        let pages = app
+            .dynamodb
+            .query()
+            .table_name(app.table())
+            .index_name(key.index)
+            .key_condition_expression("#gpk = :partition AND #gsk = :sort")
+            .projection_expression("#pk")
+            .expression_attribute_names("#gpk", key.partition.0)
+            .expression_attribute_names("#gsk", key.sort.0)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":partition", s(key.partition.1))
+            .expression_attribute_values(":sort", s(key.sort.1))
+            .set_limit(app.config.query_page_limit)
+            .into_paginator()
+            .send();
+        Recipients {
+            app,
+            index: key.index,
+            what,
+            pages,
+        }
+    }
+
+    /// The connection ids of the next page; `None` once every page was read.
+    pub async fn next_page(&mut self) -> Option<Result<Vec<String>>> {
+        let page = self.pages.next().await?;
+        Some(
+            page.or_fail(|| format!("querying {} of table {} for {}", self.index, self.app.table(), self.what))
+                .map(|page| {
+                    (page.items.unwrap_or_default().into_iter())
+                        .filter_map(|mut item| match item.remove(PK) {
+                            Some(AttributeValue::S(connection_id)) => Some(connection_id),
+                            _ => None,
+                        })
+                        .collect()
+                }),
+        )
+    }
+
+    /// Every page's connection ids.
+    pub async fn all(mut self) -> Result<Vec<String>> {
+        let mut connection_ids = Vec::new();
+        while let Some(page) = self.next_page().await {
+            connection_ids.extend(page?);
+        }
+        Ok(connection_ids)
+    }
 }

@@ -120,6 +120,23 @@ impl Queue {
             .collect()
     }
 
+    /// Every chunk message waiting, parsed (received, and left to come back after the visibility
+    /// timeout).
+    async fn chunks(&self) -> Vec<chunks::Chunk> {
+        let mut queued = Vec::new();
+        loop {
+            let messages = self.receive(10).await;
+            if messages.is_empty() {
+                return queued;
+            }
+            queued.extend(
+                messages
+                    .into_iter()
+                    .map(|(_, _, body)| chunks::parse(Some(&body)).expect("a chunk message").unwrap()),
+            );
+        }
+    }
+
     /// One invocation over up to `batch` messages, as the event source mapping runs it: the records
     /// not in batchItemFailures are deleted. Returns how many messages it took.
     async fn invoke(&self, app: &App, batch: i32, time: Duration) -> usize {
@@ -276,18 +293,7 @@ async fn an_events_invocation_posts_only_a_few_itself_and_hands_the_rest_to_the_
     assert!(returned - last >= Duration::from_millis(25), "{:?}", returned - last);
 
     // The others are chunks on the chunk queue, none on the events queue.
-    let mut queued: Vec<chunks::Chunk> = Vec::new();
-    loop {
-        let messages = chunk_queue.receive(10).await;
-        if messages.is_empty() {
-            break;
-        }
-        queued.extend(
-            messages
-                .into_iter()
-                .map(|(_, _, body)| chunks::parse(Some(&body)).expect("a chunk message").unwrap()),
-        );
-    }
+    let queued = chunk_queue.chunks().await;
     assert!(
         events.receive(10).await.is_empty(),
         "something went back to the events queue"
@@ -316,17 +322,50 @@ async fn an_event_of_a_thousand_is_divided_among_every_invocation_of_the_chunk_q
     assert_eq!(events.invoke(&app, 10, Duration::from_secs(30)).await, 1);
     assert!(stack.gateway.posts().is_empty(), "the splitting invocation posted");
     // One chunk of 200 per invocation: five invocations post it at once.
-    let mut sizes = Vec::new();
-    loop {
-        let messages = chunk_queue.receive(10).await;
-        if messages.is_empty() {
-            break;
-        }
-        for (_, _, body) in messages {
-            sizes.push(chunks::parse(Some(&body)).unwrap().unwrap().connection_ids.len());
-        }
-    }
+    let sizes: Vec<usize> = chunk_queue.chunks().await.iter().map(|c| c.connection_ids.len()).collect();
     assert_eq!(sizes, vec![200; 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_event_goes_to_the_chunk_queue_while_its_later_pages_are_read() {
+    let stack = Stack::start().await;
+    let events = setup(&stack, 30).await;
+    let chunk_queue = Queue::create_named(&stack, CHUNK_QUEUE, 30).await;
+    // Query pages of 300, not a multiple of a chunk. Five invocations of the chunk queue: from
+    // 1,250 subscribers on, every chunk is a full CHUNK whatever the final count, so the first
+    // chunks can go with the fifth page (1,500 read).
+    let app = stack.app(Some(300), divided(2_000.0, 5, CHUNK)).await;
+    stack.proxy.clear();
+    events.send_event().await;
+    assert_eq!(events.invoke(&app, 10, Duration::from_secs(30)).await, 1);
+    assert!(stack.gateway.posts().is_empty(), "the splitting invocation posted");
+
+    let calls = stack.proxy.calls();
+    let started = |service: &str, operation: &str| -> Vec<Duration> {
+        calls
+            .iter()
+            .filter(|call| call.service == service && call.operation == operation)
+            .map(|call| call.started)
+            .collect()
+    };
+    let queries = started("dynamodb", "Query");
+    let sends = started("sqs", "SendMessageBatch");
+    assert!(queries.len() >= SUBSCRIBERS.div_ceil(300), "{} pages", queries.len());
+    // Chunks were on their way before the last page was asked for.
+    let first_send = *sends.iter().min().expect("chunks were sent");
+    let last_query = *queries.iter().max().unwrap();
+    assert!(
+        first_send < last_query,
+        "the first SendMessageBatch began at {first_send:?}, the last Query at {last_query:?}"
+    );
+
+    // All the same: every subscriber in exactly one chunk, every chunk full.
+    let queued = chunk_queue.chunks().await;
+    let sizes: Vec<usize> = queued.iter().map(|c| c.connection_ids.len()).collect();
+    assert_eq!(sizes, vec![CHUNK; SUBSCRIBERS / CHUNK]);
+    let recipients: Vec<String> = queued.iter().flat_map(|c| c.connection_ids.clone()).collect();
+    assert_eq!(recipients.len(), SUBSCRIBERS);
+    assert_eq!(recipients.into_iter().collect::<BTreeSet<_>>(), hot_subscribers());
 }
 
 /// How the one chunk's first invocation ends before its answer.
