@@ -351,8 +351,7 @@ enum DevLog {
     /// Also the handlers' lines (`wsstack::handler`, at trace with `--quiet-handlers`), kept.
     Handlers,
     /// Also the poller's batches and the gateway's posts, kept; and the handlers' AWS calls (the
-    /// SDK's debug lines, asked for through the handlers' `RUST_LOG`) once they come (see
-    /// [`sdk_call`]).
+    /// SDK's debug lines, asked for through the handlers' `RUST_LOG`; see [`sdk_call`]).
     Breakdown,
 }
 
@@ -989,10 +988,8 @@ async fn small_behind_big(n: usize, budget: u32) {
 }
 
 /// The AWS call a handler's debug line belongs to (the SDK's operation span): its
-/// `sdk_invocation_id` and `Service.Method`. As the handlers stand, their log stops at info
-/// whatever `RUST_LOG` says (`handlers/src/main.rs` builds its subscriber with `fmt()`, whose own
-/// filter is INFO), so no such line comes and the handler's time stays one step; once they honour
-/// `RUST_LOG` the breakdown splits it by call.
+/// `sdk_invocation_id` and `Service.Method`. The handlers write such lines when their `RUST_LOG`
+/// asks for the SDK's debug level (`handlers/src/main.rs`), as [`DevLog::Breakdown`] does.
 fn sdk_call(line: &str) -> Option<(&str, String)> {
     let field = |name: &str| {
         let rest = line.split_once(&format!(r#""{name}":"#))?.1;
@@ -1242,7 +1239,7 @@ async fn breakdown(reps: usize, budget: u32) {
     }
     println!();
     if !timelines.iter().flatten().any(|(name, _)| name.ends_with(" starts")) {
-        println!("The push handler's work (the event's history, the GSI1 Query, the post) is one step: no handler logged its AWS calls. The handlers log at info at most whatever RUST_LOG says (handlers/src/main.rs: the subscriber of `fmt()` filters at INFO before the `Targets` from RUST_LOG).");
+        println!("The push handler's work (the event's history, the GSI1 Query, the post) is one step: no handler logged its AWS calls (a wsstack built with handlers older than commit 57f3a0c logs at info at most, whatever RUST_LOG says).");
     }
     println!(
         "Load average {}; {} of {reps} receipts missed; {} of {reps} events seen in the side queue.",
