@@ -220,8 +220,11 @@ impl<'a> Invocation<'a> {
     /// far, already fill a chunk in each invocation of the chunk queue is surely handed on, in
     /// chunks of `chunk_size` whatever its final count (see [`division::chunk_length`]): its full
     /// chunks are queued while the next page is read, so that the chunk queue's invocations start
-    /// posting before the last page is in (at 15,000 subscribers, two pages of 1 MB). Returns the
-    /// recipients not handed on yet, and what was.
+    /// posting before the last page is in. A page holds at most that many recipients (a round:
+    /// `chunk_size` x `chunk_invocations`, 5,000 shipped), so each page read feeds one round of the
+    /// chunk queue: at 15,000 subscribers the first chunks go after 5,000 are read, not after the
+    /// first 1 MB page (12,195 in the emulator). Returns the recipients not handed on yet, and
+    /// what was.
     async fn gather(
         &self,
         event: &PushEvent,
@@ -230,7 +233,8 @@ impl<'a> Invocation<'a> {
     ) -> Result<(Vec<String>, HandedOn)> {
         let settings = &self.app.config.push;
         let early = record.zip(settings.chunk_size);
-        let mut pages = store::Recipients::of(self.app, event);
+        let round = early.map(|(_, chunk_size)| chunk_size.saturating_mul(settings.chunk_invocations.max(1)));
+        let mut pages = store::Recipients::of(self.app, event, round.and_then(|round| i32::try_from(round).ok()));
         let mut connection_ids: Vec<String> = Vec::new();
         let mut handed_on = HandedOn::default();
         let mut sending = None;

@@ -353,17 +353,17 @@ async fn batch_write(app: &App, mut requests: Vec<WriteRequest>) -> Result<()> {
 
 /// Every connection subscribed to `entity_id`, from index GSI1, all pages.
 pub async fn subscribers(app: &App, entity_id: &str) -> Result<Vec<String>> {
-    Recipients::of_entity(app, entity_id).all().await
+    Recipients::of_entity(app, entity_id, None).all().await
 }
 
 /// Every open connection of `user_id`, from index GSI2, all pages.
 pub async fn connections_of_user(app: &App, user_id: &str) -> Result<Vec<String>> {
-    Recipients::of_user(app, user_id).all().await
+    Recipients::of_user(app, user_id, None).all().await
 }
 
 /// Who gets `event`: the subscribers of its entity (GSI1), or the open connections of its user (GSI2).
 pub async fn recipients(app: &App, event: &PushEvent) -> Result<Vec<String>> {
-    Recipients::of(app, event).all().await
+    Recipients::of(app, event, None).all().await
 }
 
 /// One exact key of a secondary index: (attribute, value) for its partition and sort keys.
@@ -393,33 +393,34 @@ pub struct Recipients<'a> {
 
 impl<'a> Recipients<'a> {
     /// The recipients of `event`: the subscribers of its entity (GSI1), or the open connections of
-    /// its user (GSI2).
-    pub fn of(app: &'a App, event: &PushEvent) -> Recipients<'a> {
+    /// its user (GSI2), in pages of at most `page_limit` items as well as DynamoDB's 1 MB (the
+    /// stack's `query_page_limit`, when set, instead).
+    pub fn of(app: &'a App, event: &PushEvent, page_limit: Option<i32>) -> Recipients<'a> {
         match event {
-            PushEvent::Entity(event) => Recipients::of_entity(app, &event.entity_id),
-            PushEvent::User(event) => Recipients::of_user(app, &event.user_id),
+            PushEvent::Entity(event) => Recipients::of_entity(app, &event.entity_id, page_limit),
+            PushEvent::User(event) => Recipients::of_user(app, &event.user_id, page_limit),
         }
     }
 
-    fn of_entity(app: &'a App, entity_id: &str) -> Recipients<'a> {
+    fn of_entity(app: &'a App, entity_id: &str, page_limit: Option<i32>) -> Recipients<'a> {
         let key = IndexKey {
             index: GSI1,
             partition: (GSI1PK, entity_id),
             sort: (GSI1SK, SUBSCRIPTION_PREFIX),
         };
-        Recipients::under(app, key, format!("subscribers of {entity_id:?}"))
+        Recipients::under(app, key, page_limit, format!("subscribers of {entity_id:?}"))
     }
 
-    fn of_user(app: &'a App, user_id: &str) -> Recipients<'a> {
+    fn of_user(app: &'a App, user_id: &str, page_limit: Option<i32>) -> Recipients<'a> {
         let key = IndexKey {
             index: GSI2,
             partition: (GSI2PK, user_id),
             sort: (GSI2SK, CONNECTION_SK),
         };
-        Recipients::under(app, key, format!("connections of user {user_id:?}"))
+        Recipients::under(app, key, page_limit, format!("connections of user {user_id:?}"))
     }
 
-    fn under(app: &'a App, key: IndexKey<'_>, what: String) -> Recipients<'a> {
+    fn under(app: &'a App, key: IndexKey<'_>, page_limit: Option<i32>, what: String) -> Recipients<'a> {
         let pages = app
             .dynamodb
             .query()
@@ -432,7 +433,7 @@ impl<'a> Recipients<'a> {
             .expression_attribute_names("#pk", PK)
             .expression_attribute_values(":partition", s(key.partition.1))
             .expression_attribute_values(":sort", s(key.sort.1))
-            .set_limit(app.config.query_page_limit)
+            .set_limit(app.config.query_page_limit.or(page_limit))
             .into_paginator()
             .send();
         Recipients {

@@ -328,13 +328,27 @@ async fn an_event_of_a_thousand_is_divided_among_every_invocation_of_the_chunk_q
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_event_goes_to_the_chunk_queue_while_its_later_pages_are_read() {
+    // Five invocations of the chunk queue: from 1,250 subscribers on (a round), every chunk is a
+    // full CHUNK whatever the final count. The handler reads a round per page: the first five
+    // chunks go with the first page.
+    handed_on_while_read(None, SUBSCRIBERS / (5 * CHUNK)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_that_cut_chunks_still_make_full_chunks() {
+    // Query pages of 300 (the stack's `query_page_limit`), not a multiple of a chunk: the first
+    // chunks go with the fifth page (1,500 read), and what a page leaves over waits for the next.
+    handed_on_while_read(Some(300), SUBSCRIBERS.div_ceil(300)).await;
+}
+
+/// One event to the 5,000 subscribers through an invocation of the events queue reading them in
+/// pages (`query_page_limit`, else the handler's own): its chunk messages were sent before its
+/// last Query was, and hold every subscriber once, in full chunks.
+async fn handed_on_while_read(query_page_limit: Option<i32>, pages: usize) {
     let stack = Stack::start().await;
     let events = setup(&stack, 30).await;
     let chunk_queue = Queue::create_named(&stack, CHUNK_QUEUE, 30).await;
-    // Query pages of 300, not a multiple of a chunk. Five invocations of the chunk queue: from
-    // 1,250 subscribers on, every chunk is a full CHUNK whatever the final count, so the first
-    // chunks can go with the fifth page (1,500 read).
-    let app = stack.app(Some(300), divided(2_000.0, 5, CHUNK)).await;
+    let app = stack.app(query_page_limit, divided(2_000.0, 5, CHUNK)).await;
     stack.proxy.clear();
     events.send_event().await;
     assert_eq!(events.invoke(&app, 10, Duration::from_secs(30)).await, 1);
@@ -350,7 +364,7 @@ async fn a_large_event_goes_to_the_chunk_queue_while_its_later_pages_are_read() 
     };
     let queries = started("dynamodb", "Query");
     let sends = started("sqs", "SendMessageBatch");
-    assert!(queries.len() >= SUBSCRIBERS.div_ceil(300), "{} pages", queries.len());
+    assert!(queries.len() >= pages, "{} pages, {pages} expected", queries.len());
     // Chunks were on their way before the last page was asked for.
     let first_send = *sends.iter().min().expect("chunks were sent");
     let last_query = *queries.iter().max().unwrap();
