@@ -611,6 +611,21 @@ if _Table is not None:
     _dynamodb_responses.DynamoHandler.call_action = _call_action
 
 
+# EventBridge's targets: for every event a rule matches, moto parses each JSONPath of the target's
+# InputPathsMap (or of its default template, eight of them) again with jsonpath_ng's PLY parser,
+# some 6-20 ms of each PutEvents (moto/events/utils.py, EventTemplateParser.parse). A parsed path
+# is only read (`find`), never changed: parsed once per text here, for every caller.
+try:
+    import jsonpath_ng.ext as _jsonpath_ext
+except ImportError:
+    _jsonpath_ext = None
+
+if _jsonpath_ext is not None:
+    import functools as _functools
+
+    _jsonpath_ext.parse = _functools.lru_cache(maxsize=1024)(_jsonpath_ext.parse)
+
+
 # AWS managed policies: moto loads its copy of all of them only with MOTO_IAM_LOAD_MANAGED_POLICIES
 # (about a thousand, for every account); the one `up --set-account-logging-role` attaches,
 # AmazonAPIGatewayPushToCloudWatchLogs, exists in every account, as on AWS.
