@@ -440,7 +440,7 @@ impl Dev {
                         "info,wsstack::dev::poller=debug,wsstack::dev::gateway=debug,wsstack::handler=trace",
                     )
                     // dev passes RUST_LOG on to the handlers: a few debug lines at the start of
-                    // each AWS call, in the span that names it (not yet: see `sdk_call`).
+                    // each AWS call, in the span that names it (see `sdk_call`).
                     .env(
                         "RUST_LOG",
                         "info,aws_smithy_runtime::client::orchestrator=debug,aws_sdk_dynamodb=debug,aws_sdk_apigatewaymanagement=debug,aws_sdk_sqs=debug",
