@@ -256,8 +256,12 @@ impl<'a> Invocation<'a> {
             };
             let counted = handed_on.recipients + connection_ids.len();
             let surely_chunked = counted > division::direct_limit(settings.direct_posts_per_second, chunk_size)
-                && division::chunk_length(counted, chunk_size, settings.chunk_invocations, settings.posts_per_second)
-                    == chunk_size;
+                && division::chunk_length(
+                    counted,
+                    chunk_size,
+                    settings.chunk_invocations,
+                    settings.posts_per_second,
+                ) == chunk_size;
             let ready = connection_ids.len() / chunk_size * chunk_size;
             if surely_chunked && ready > 0 {
                 let bodies = chunks::split(payload, &connection_ids[..ready], chunk_size)?;

@@ -361,11 +361,6 @@ pub async fn connections_of_user(app: &App, user_id: &str) -> Result<Vec<String>
     Recipients::of_user(app, user_id, None).all().await
 }
 
-/// Who gets `event`: the subscribers of its entity (GSI1), or the open connections of its user (GSI2).
-pub async fn recipients(app: &App, event: &PushEvent) -> Result<Vec<String>> {
-    Recipients::of(app, event, None).all().await
-}
-
 /// One exact key of a secondary index: (attribute, value) for its partition and sort keys.
 struct IndexKey<'a> {
     index: &'static str,
@@ -448,15 +443,22 @@ impl<'a> Recipients<'a> {
     pub async fn next_page(&mut self) -> Option<Result<Vec<String>>> {
         let page = self.pages.next().await?;
         Some(
-            page.or_fail(|| format!("querying {} of table {} for {}", self.index, self.app.table(), self.what))
-                .map(|page| {
-                    (page.items.unwrap_or_default().into_iter())
-                        .filter_map(|mut item| match item.remove(PK) {
-                            Some(AttributeValue::S(connection_id)) => Some(connection_id),
-                            _ => None,
-                        })
-                        .collect()
-                }),
+            page.or_fail(|| {
+                format!(
+                    "querying {} of table {} for {}",
+                    self.index,
+                    self.app.table(),
+                    self.what
+                )
+            })
+            .map(|page| {
+                (page.items.unwrap_or_default().into_iter())
+                    .filter_map(|mut item| match item.remove(PK) {
+                        Some(AttributeValue::S(connection_id)) => Some(connection_id),
+                        _ => None,
+                    })
+                    .collect()
+            }),
         )
     }
 

@@ -322,7 +322,12 @@ async fn an_event_of_a_thousand_is_divided_among_every_invocation_of_the_chunk_q
     assert_eq!(events.invoke(&app, 10, Duration::from_secs(30)).await, 1);
     assert!(stack.gateway.posts().is_empty(), "the splitting invocation posted");
     // One chunk of 200 per invocation: five invocations post it at once.
-    let sizes: Vec<usize> = chunk_queue.chunks().await.iter().map(|c| c.connection_ids.len()).collect();
+    let sizes: Vec<usize> = chunk_queue
+        .chunks()
+        .await
+        .iter()
+        .map(|c| c.connection_ids.len())
+        .collect();
     assert_eq!(sizes, vec![200; 5]);
 }
 
