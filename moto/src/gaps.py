@@ -626,6 +626,20 @@ if _jsonpath_ext is not None:
     _jsonpath_ext.parse = _functools.lru_cache(maxsize=1024)(_jsonpath_ext.parse)
 
 
+# The server answers each request on a thread of its own, all of them under one interpreter lock.
+# A thread that reads, writes or waits gives the lock up, and gets it back from a busy thread only
+# when that one is made to yield: by default every 5 ms. A request beside a long Query (a page of
+# 5,000 items is 0.2 s of Python) waits that long again for every time it gives up the lock. The
+# push's SendMessageBatch of the first five chunks of a 15,000-subscriber event, beside the Query of
+# the next page, took 296 ms instead of 20-45 alone, and so the first receipt came 0.74-0.88 s after
+# PutEvents; at 0.5 ms it took 45 ms, the first receipt 0.50 s (examples/fanout 15000, with each
+# request's time logged; BENCHMARKS.md "The emulator's interpreter lock"). A busy thread alone is
+# never made to yield, whatever the interval.
+import sys as _sys
+
+_sys.setswitchinterval(0.0005)
+
+
 # AWS managed policies: moto loads its copy of all of them only with MOTO_IAM_LOAD_MANAGED_POLICIES
 # (about a thousand, for every account); the one `up --set-account-logging-role` attaches,
 # AmazonAPIGatewayPushToCloudWatchLogs, exists in every account, as on AWS.
