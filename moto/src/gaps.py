@@ -629,7 +629,7 @@ if _jsonpath_ext is not None:
 # The server answers each request on a thread of its own, all of them under one interpreter lock.
 # A thread that reads, writes or waits gives the lock up, and gets it back from a busy thread only
 # when that one is made to yield: by default every 5 ms. A request beside a long Query (a page of
-# 5,000 items is 0.2 s of Python) waits that long again for every time it gives up the lock. The
+# 5,000 items is 0.2 s of Python) may wait up to 5 ms again every time it gives up the lock. The
 # push's SendMessageBatch of the first five chunks of a 15,000-subscriber event, beside the Query of
 # the next page, took 296 ms instead of 20-45 alone, and so the first receipt came 0.74-0.88 s after
 # PutEvents; at 0.5 ms it took 45 ms, the first receipt 0.50 s (examples/fanout 15000, with each
