@@ -626,7 +626,7 @@ if _jsonpath_ext is not None:
     _jsonpath_ext.parse = _functools.lru_cache(maxsize=1024)(_jsonpath_ext.parse)
 
 
-# The server answers each request on a thread of its own, all of them under one interpreter lock.
+# The server answers each connection on a thread of its own, all of them under one interpreter lock.
 # A thread that reads, writes or waits gives the lock up, and gets it back from a busy thread only
 # when that one is made to yield: by default every 5 ms. A request beside a long Query (a page of
 # 5,000 items is 0.2 s of Python) may wait up to 5 ms again every time it gives up the lock. The
@@ -638,6 +638,100 @@ if _jsonpath_ext is not None:
 import sys as _sys
 
 _sys.setswitchinterval(0.0005)
+
+
+# Kept connections. Werkzeug's development server, which moto_server runs, ends every answer with
+# "Connection: close" (Python's http.server would not skip a body the application left unread), so
+# every SDK call to the emulator was a TCP connection and a server thread of its own, where AWS's
+# endpoints keep a connection for the SDK's pool. A 15,000-subscriber fan-out through `wsstack dev`
+# made 76,000 connect()s, 58,000 of them the handlers', each a search for a free ephemeral port
+# among the 15,000 the clients hold (a quarter of the handlers' CPU: BENCHMARKS.md "Kept
+# connections to the emulator"). Here a request that says how long its body is (or has none) keeps
+# its connection: its body is read to the end after the answer, whatever the application read,
+# and werkzeug's drain after each answer (which reads whatever the socket holds in the next 10 ms,
+# the next request included) is skipped for it. Chunked request bodies, HTTP/1.0 and requests
+# that ask for "Connection: close" still close, as before.
+import selectors as _selectors
+
+try:
+    from werkzeug import serving as _serving
+    from werkzeug.exceptions import ClientDisconnected as _ClientDisconnected
+    from werkzeug.wsgi import LimitedStream as _LimitedStream
+except ImportError:
+    _serving = None
+
+_connection = threading.local()
+
+
+class _NothingToDrain:
+    def register(self, *args, **kwargs):
+        pass
+
+    def select(self, timeout=None):
+        return []
+
+    def close(self):
+        pass
+
+
+class _DrainOnlyClosing:
+    """werkzeug.serving's `selectors`: its drain sees nothing to read on a kept connection."""
+
+    EVENT_READ = _selectors.EVENT_READ
+
+    @staticmethod
+    def DefaultSelector():
+        if getattr(_connection, "kept", False):
+            return _NothingToDrain()
+        return _selectors.DefaultSelector()
+
+
+def _body_length(handler):
+    """The request body's length when the connection can be kept, else None."""
+    if handler.close_connection or handler.headers.get("Transfer-Encoding"):
+        return None
+    length = handler.headers.get("Content-Length", "0").strip()
+    return int(length) if length.isdigit() else None
+
+
+if _serving is not None and all(
+    hasattr(_serving.WSGIRequestHandler, name) for name in ("run_wsgi", "make_environ", "send_header")
+) and getattr(_serving, "selectors", None) is _selectors:
+    _werkzeug_handler = _serving.WSGIRequestHandler
+    _run_wsgi = _werkzeug_handler.run_wsgi
+    _make_environ = _werkzeug_handler.make_environ
+    _send_header = _werkzeug_handler.send_header
+
+    def _kept_make_environ(self):
+        environ = _make_environ(self)
+        length = getattr(_connection, "length", None)
+        if getattr(_connection, "kept", False):
+            environ["wsgi.input"] = _LimitedStream(self.rfile, length)
+        return environ
+
+    def _kept_send_header(self, keyword, value):
+        if getattr(_connection, "kept", False) and keyword.lower() == "connection" and value.lower() == "close":
+            return
+        _send_header(self, keyword, value)
+
+    def _kept_run_wsgi(self):
+        length = _body_length(self)
+        _connection.kept = length is not None
+        _connection.length = length
+        try:
+            _run_wsgi(self)
+            if _connection.kept and not self.close_connection:
+                try:
+                    self.environ["wsgi.input"].exhaust()
+                except (_ClientDisconnected, ConnectionError, OSError):
+                    self.close_connection = True
+        finally:
+            _connection.kept = False
+
+    _serving.selectors = _DrainOnlyClosing
+    _werkzeug_handler.make_environ = _kept_make_environ
+    _werkzeug_handler.send_header = _kept_send_header
+    _werkzeug_handler.run_wsgi = _kept_run_wsgi
 
 
 # AWS managed policies: moto loads its copy of all of them only with MOTO_IAM_LOAD_MANAGED_POLICIES
