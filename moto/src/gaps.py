@@ -646,11 +646,11 @@ _sys.setswitchinterval(0.0005)
 # endpoints keep a connection for the SDK's pool. In the first 240 s of a 15,000-subscriber fan-out
 # through `wsstack dev` the handlers made 58,000 connect()s (451 in the whole run now), each a search
 # for a free ephemeral port among the 15,000 the clients hold: a quarter of the handlers' CPU
-# (BENCHMARKS.md "Kept connections to the emulator"). Here a request that says how long its body is (or has none) keeps
-# its connection: its body is read to the end after the answer, whatever the application read,
-# and werkzeug's drain after each answer (which reads whatever the socket holds in the next 10 ms,
-# the next request included) is skipped for it. Chunked request bodies, HTTP/1.0 and requests
-# that ask for "Connection: close" still close, as before.
+# (BENCHMARKS.md "Kept connections to the emulator"). Here a request that says how long its body
+# is (or has none) keeps its connection: its body is read to the end after the answer, whatever
+# the application read, and werkzeug's drain after each answer (which reads whatever the socket
+# holds in the next 10 ms, the next request included) is skipped for it. Chunked request bodies,
+# HTTP/1.0 and requests that ask for "Connection: close" still close, as before.
 import selectors as _selectors
 
 try:
